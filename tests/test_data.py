@@ -1,0 +1,94 @@
+"""The MNIST data module reads IDX files with torchvision's parser and serves in-memory batches."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision import datasets
+from torchvision.transforms.functional import to_tensor
+
+from conftest import TEST_IMAGES, TRAIN_IMAGES, write_mnist
+from vae_lightning.data import FashionMNISTDataModule, MNISTDataModule
+from vae_lightning.errors import DataError
+
+
+def make_datamodule(root: Path, **overrides) -> MNISTDataModule:
+    arguments = {"root": str(root), "download": False, "batch_size": 32, "eval_batch_size": 50, "val_size": 64}
+    datamodule = MNISTDataModule(**(arguments | overrides))
+    datamodule.setup()
+    return datamodule
+
+
+def test_images_match_torchvision_to_tensor(mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root, val_size=0)
+    reference = datasets.MNIST(str(mnist_root), train=False)
+    image, _ = reference[3]
+    torch.testing.assert_close(datamodule.test_images[3], to_tensor(image).flatten())
+
+
+def test_split_sizes_disjoint_and_fixed_by_split_seed(mnist_root: Path) -> None:
+    first, again = make_datamodule(mnist_root), make_datamodule(mnist_root)
+    other = make_datamodule(mnist_root, split_seed=1)
+    assert len(first.train_images) == TRAIN_IMAGES - 64 and len(first.val_images) == 64
+    assert len(first.test_images) == TEST_IMAGES
+    torch.testing.assert_close(first.val_images, again.val_images)
+    assert not torch.equal(first.val_images, other.val_images)
+    train_rows = {tuple(row.tolist()) for row in first.train_images}
+    assert not any(tuple(row.tolist()) in train_rows for row in first.val_images)
+
+
+def test_each_epoch_serves_every_training_image_once_in_a_new_order(mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root)
+    loader = datamodule.train_dataloader()
+    loader.sampler.set_epoch(0)
+    epoch0 = torch.cat(list(loader))
+    loader.sampler.set_epoch(1)
+    epoch1 = torch.cat(list(loader))
+    assert len(loader) == -(-(TRAIN_IMAGES - 64) // 32)
+    by_row = lambda images: sorted(tuple(row.tolist()) for row in images)  # noqa: E731
+    assert by_row(epoch0) == by_row(epoch1) == by_row(datamodule.train_images)
+    assert not torch.equal(epoch0, epoch1)
+    loader.sampler.set_epoch(0)
+    torch.testing.assert_close(torch.cat(list(loader)), epoch0)
+
+
+def test_eval_batches_are_the_images_in_order(mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root)
+    batches = list(datamodule.test_dataloader())
+    assert [len(batch) for batch in batches] == [50, TEST_IMAGES - 50]
+    torch.testing.assert_close(torch.cat(batches), datamodule.test_images)
+
+
+def test_training_shards_are_disjoint_across_processes(mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root)
+    shards = []
+    for rank in (0, 1):
+        datamodule._world = lambda rank=rank: (2, rank)
+        shards.append({tuple(row.tolist()) for row in torch.cat(list(datamodule.train_dataloader()))})
+    assert not shards[0] & shards[1]
+    assert len(shards[0] | shards[1]) == TRAIN_IMAGES - 64
+
+
+def test_missing_files_name_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=f"not in {tmp_path / 'MNIST' / 'raw'}.*train-images-idx3-ubyte"):
+        make_datamodule(tmp_path)
+
+
+def test_failed_download_names_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Port 9 (discard) on loopback refuses at once: what an offline machine sees.
+    monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    datamodule = MNISTDataModule(root=str(tmp_path), download=True)
+    with pytest.raises(DataError, match="download failed.*put the four IDX files"):
+        datamodule.prepare_data()
+
+
+def test_val_size_must_leave_training_images(mnist_root: Path) -> None:
+    with pytest.raises(DataError, match=f"data.val_size={TRAIN_IMAGES}"):
+        make_datamodule(mnist_root, val_size=TRAIN_IMAGES)
+
+
+def test_fashion_mnist_reads_its_own_folder(tmp_path: Path) -> None:
+    write_mnist(tmp_path, folder="FashionMNIST", train=80, test=20)
+    datamodule = FashionMNISTDataModule(root=str(tmp_path), download=False, val_size=16)
+    datamodule.setup()
+    assert len(datamodule.train_images) == 64 and len(datamodule.test_images) == 20

@@ -1,0 +1,13 @@
+"""Errors caused by the user's input, reported as one line naming the key or file and the fix."""
+
+
+class UserInputError(Exception):
+    """A bad config value, file or folder; its message says what is wrong and how to fix it."""
+
+
+class ConfigError(UserInputError):
+    """A config key or value that cannot work."""
+
+
+class DataError(UserInputError):
+    """Data files that are missing or cannot be read."""
