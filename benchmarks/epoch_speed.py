@@ -2,20 +2,23 @@
 
     python benchmarks/epoch_speed.py --data-root ../shared/data
 
-Runs, one after another, the 784-400-20 VAE at batch 128 with SGD (momentum 0.9), clipping by
-value at 1.0 and 2 torch threads:
+The 784-400-20 VAE at batch 128, SGD with momentum 0.9, clipping by value at 1.0, 2 torch threads:
   (a) project: `python train.py` as is (progress bar, TensorBoard + CSV logging, checkpoints,
-      validation every epoch), timed from its TensorBoard event times: whole epochs, validation
-      and checkpointing included;
+      validation every epoch); an epoch is timed whole, validation and checkpointing included;
   (b) floor: the plain loop of benchmarks/plain_loop.py over an in-memory tensor, training only;
   (c) naive: the project's LightningModule fed by torchvision's MNIST + ToTensor + DataLoader,
-      Lightning's defaults otherwise, training time of each epoch.
-Each figure is the median over the epochs after the first (warm-up). The last line gives the ratios.
+      Lightning's defaults otherwise; the training time of each epoch.
+(a) and (b) run interleaved in one process, a floor step before each project step
+(benchmarks/paired_floor.py), because this machine's speed drifts by tens of percent within a
+minute; the project/floor ratio is the median of the per-epoch ratios. Every figure drops the
+first epoch (warm-up) and takes the median of the rest. The last line gives the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import subprocess
 import sys
@@ -25,48 +28,29 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plain_loop import PlainVAE, load_mnist, train_epoch  # noqa: E402
-
-PROJECT = Path(__file__).resolve().parent.parent
+BENCHMARKS = Path(__file__).resolve().parent
+PROJECT = BENCHMARKS.parent
 BATCH = 128
 LR = 0.01
 
 
-def median_after_warmup(seconds: list[float]) -> float:
-    return statistics.median(seconds[1:])
-
-
-def project_epochs(data_root: str, epochs: int, threads: int) -> list[float]:
-    """Run train.py in a subprocess; an epoch is the time between consecutive epoch-end events."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
+def paired_epochs(data_root: str, epochs: int, threads: int, overrides: list[str]) -> tuple[list[float], list[float]]:
+    """(project, floor) seconds of each epoch after the first, from one `python train.py` run."""
     with tempfile.TemporaryDirectory() as run_dir:
+        report = Path(run_dir) / "paired.json"
+        callback = f"{{_target_:paired_floor.PairedFloor,data_root:'{data_root}',report:'{report}'}}"
+        environment = dict(os.environ, PYTHONPATH=str(BENCHMARKS), VAE_LIGHTNING_TRUSTED_PACKAGES="paired_floor")
         subprocess.run(
             [sys.executable, str(PROJECT / "train.py"), f"data.root={data_root}", f"trainer.max_epochs={epochs}",
-             f"hydra.run.dir={run_dir}", f"torch_threads={threads}"],
-            cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+             f"hydra.run.dir={run_dir}/run", f"torch_threads={threads}", f"+callbacks.paired_floor={callback}", *overrides],
+            cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, env=environment,
         )
-        events = EventAccumulator(run_dir)
-        events.Reload()
-        ends = [event.wall_time for event in events.Scalars("val/loss")]
-    return [end - start for start, end in zip(ends, ends[1:])]  # the first epoch has no start: warm-up
-
-
-def floor_epochs(data_root: str, epochs: int) -> list[float]:
-    train, _, _ = load_mnist(data_root)
-    torch.manual_seed(0)
-    model = PlainVAE()
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
-    seconds = []
-    for _ in range(epochs):
-        started = time.perf_counter()
-        train_epoch(model, optimizer, train, BATCH, clip_value=1.0)
-        seconds.append(time.perf_counter() - started)
-    return seconds
+        seconds = json.loads(report.read_text())
+    return seconds["project"][1:], seconds["floor"][1:]
 
 
 def naive_epochs(data_root: str, epochs: int) -> list[float]:
+    """Training seconds of each epoch after the first, of a typical ToTensor + DataLoader setup."""
     import lightning as L
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
@@ -74,7 +58,7 @@ def naive_epochs(data_root: str, epochs: int) -> list[float]:
     from vae_lightning.module import VAEModule
 
     class ImageLabelVAE(VAEModule):
-        def training_step(self, batch, batch_idx):
+        def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
             images, _ = batch
             return super().training_step(images.flatten(1), batch_idx)
 
@@ -82,10 +66,10 @@ def naive_epochs(data_root: str, epochs: int) -> list[float]:
         def __init__(self) -> None:
             self.seconds: list[float] = []
 
-        def on_train_epoch_start(self, trainer, module) -> None:
+        def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
             self.started = time.perf_counter()
 
-        def on_train_epoch_end(self, trainer, module) -> None:
+        def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
             self.seconds.append(time.perf_counter() - self.started)
 
     dataset = datasets.MNIST(data_root, train=True, transform=transforms.ToTensor())
@@ -101,7 +85,7 @@ def naive_epochs(data_root: str, epochs: int) -> list[float]:
                             gradient_clip_val=1.0, gradient_clip_algorithm="value", callbacks=[timer],
                             enable_progress_bar=False, enable_model_summary=False)
         trainer.fit(module, train_dataloaders=loader)
-    return timer.seconds
+    return timer.seconds[1:]
 
 
 def matmul_seconds_per_epoch(train_images: int) -> tuple[float, float]:
@@ -125,20 +109,29 @@ def matmul_seconds_per_epoch(train_images: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--epochs", type=int, default=4, help="per setup, the first one a warm-up")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs of (a) and (b) together; the first is a warm-up")
+    parser.add_argument("--naive-epochs", type=int, default=4, help="epochs of (c); the first is a warm-up")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-naive", action="store_true", help="measure (a) and (b) only")
+    parser.add_argument("overrides", nargs="*", help="extra train.py overrides for (a), to measure a variant")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    data_root = str(Path(args.data_root).resolve())
 
-    project = statistics.median(project_epochs(args.data_root, args.epochs, args.threads))
+    project_seconds, floor_seconds = paired_epochs(data_root, args.epochs, args.threads, args.overrides)
+    project, floor = statistics.median(project_seconds), statistics.median(floor_seconds)
+    paired_ratio = statistics.median(p / f for p, f in zip(project_seconds, floor_seconds))
     print(f"(a) project, python train.py:      {project:.3f} s/epoch (validation and checkpoints included)")
-    floor = median_after_warmup(floor_epochs(args.data_root, args.epochs))
     print(f"(b) floor, plain loop in memory:   {floor:.3f} s/epoch")
-    naive = median_after_warmup(naive_epochs(args.data_root, args.epochs))
+    if args.skip_naive:
+        print(f"ratio_project_vs_floor={paired_ratio:.2f}")
+        return
+    naive = statistics.median(naive_epochs(data_root, args.naive_epochs))
     print(f"(c) naive, ToTensor + DataLoader:  {naive:.3f} s/epoch")
     matmul, rate = matmul_seconds_per_epoch(55_000)
     print(f"matrix products alone:             {matmul:.3f} s/epoch at {rate:.0f} GFLOP/s")
-    print(f"ratio_project_vs_floor={project / floor:.2f} ratio_naive_vs_project={naive / project:.2f} "
+    print(f"per-epoch project/floor ratios:     {' '.join(f'{p / f:.2f}' for p, f in zip(project_seconds, floor_seconds))}")
+    print(f"ratio_project_vs_floor={paired_ratio:.2f} ratio_naive_vs_project={naive / project:.2f} "
           f"ratio_project_vs_matmul={project / matmul:.2f}")
 
 

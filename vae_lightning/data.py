@@ -43,7 +43,7 @@ class TensorBatches:
         # One index copy per epoch, so on a GPU no step copies anything from the host.
         order = torch.tensor(list(self.sampler), device=self.images.device)
         for start in range(0, len(order), self.batch_size):
-            yield self.images[order[start : start + self.batch_size]]
+            yield torch.index_select(self.images, 0, order[start : start + self.batch_size])
 
 
 def download_failure(error: Exception) -> str:

@@ -74,7 +74,10 @@ class VAE(nn.Module):
         return mean + torch.exp(0.5 * log_variance) * epsilon
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
+        # Decode every draw of every example as one (draws * batch) x latent matrix: 2-D inputs
+        # keep each layer a single fused matrix product, forward and backward.
+        flat = self.decoder(z.reshape(-1, z.shape[-1]))
+        return flat.reshape(*z.shape[:-1], flat.shape[-1])
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> VAEOutput:
         mean, log_variance = self.encode(x)

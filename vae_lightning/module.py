@@ -26,6 +26,21 @@ class VAEModule(L.LightningModule):
         self.model = instantiate_trusted(model)
         self.loss = instantiate_trusted(loss)
         self._eval_generator: torch.Generator | None = None
+        self._train_terms: list[tuple[LossTerms, int]] = []
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets `_current_fx_name` around every hook call, about forty times a step, and
+        # nn.Module.__setattr__ type-checks each assignment; a plain string skips that detour.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        # The data module's batches are slices of a tensor that already lives on the device.
+        if isinstance(batch, torch.Tensor) and batch.device == device:
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def forward(self, x: torch.Tensor) -> Any:
         return self.model(x)
@@ -33,11 +48,26 @@ class VAEModule(L.LightningModule):
     def _loss_terms(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> LossTerms:
         return self.loss(batch, self.model(batch, generator=generator))
 
+    def on_train_epoch_start(self) -> None:
+        self._train_terms = []
+
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         terms = self._loss_terms(batch)
-        self.log("train/loss_step", terms.total, on_step=True, on_epoch=False, prog_bar=True)
-        self._log_terms("train", terms, batch_size=len(batch))
+        # Four `self.log` calls cost about a sixth of a training step here (benchmarks/epoch_speed.py):
+        # the epoch means are computed once from the kept terms, and the per-step loss is logged
+        # only on the steps the loggers write.
+        self._train_terms.append((LossTerms(*(term.detach() for term in terms)), len(batch)))
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+            self.log("train/loss_step", terms.total, on_step=True, on_epoch=False, prog_bar=True)
         return terms.total
+
+    def on_train_epoch_end(self) -> None:
+        if not self._train_terms:
+            return
+        terms = torch.stack([torch.stack(step_terms) for step_terms, _ in self._train_terms])
+        sizes = torch.tensor([size for _, size in self._train_terms], device=terms.device, dtype=terms.dtype)
+        means = (terms * sizes[:, None]).sum(dim=0) / sizes.sum()
+        self._log_terms("train", LossTerms(*means), batch_size=1)
 
     def _start_eval_epoch(self) -> None:
         # Evaluation draws its own, fixed noise: its losses compare across epochs without sampling

@@ -11,6 +11,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig, OmegaConf
@@ -94,6 +95,8 @@ def write_json(path: Path, content: dict[str, Any]) -> None:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, then score the best checkpoint on val and test; returns what results.json holds."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate_trusted(plain(cfg.data))
     module = build_module(cfg)

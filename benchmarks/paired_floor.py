@@ -1,0 +1,62 @@
+"""A Lightning callback that runs the plain-loop floor step by step beside the project's steps.
+
+benchmarks/epoch_speed.py adds it to `python train.py`. Before each project training step it
+runs one floor step (benchmarks/plain_loop.py: same model size, loss, optimizer, clipping) and
+times it; a project epoch is then the epoch's wall time minus the floor steps inside it. The
+speed of this shared machine drifts by tens of percent within a minute; interleaving at the step
+level puts the project and the floor under the same conditions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import nn
+
+from plain_loop import PlainVAE, load_mnist, loss_terms
+
+
+class PairedFloor(L.Callback):
+    """Records floor seconds per epoch and project seconds per epoch (validation included)."""
+
+    def __init__(self, data_root: str, report: str, lr: float = 0.01, batch_size: int = 128) -> None:
+        self.images, _, _ = load_mnist(data_root)
+        self.model = PlainVAE()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=0.9)
+        self.batch_size = batch_size
+        self.report = Path(report)
+        self.floor_seconds: list[float] = []
+        self.project_seconds: list[float] = []
+        self.epoch_started: float | None = None
+
+    def _close_epoch(self) -> None:
+        if self.epoch_started is not None:
+            floor = self.floor_seconds[-1]
+            self.project_seconds.append(time.perf_counter() - self.epoch_started - floor)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._close_epoch()
+        self.epoch_started = time.perf_counter()
+        started = time.perf_counter()
+        self.order = iter(torch.randperm(len(self.images)).split(self.batch_size))
+        self.floor_seconds.append(time.perf_counter() - started)
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, batch_idx: int) -> None:
+        started = time.perf_counter()
+        index = next(self.order, None)
+        if index is not None:
+            x = self.images[index]
+            loss = loss_terms(x, *self.model(x))
+            self.optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_value_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+        self.floor_seconds[-1] += time.perf_counter() - started
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._close_epoch()
+        self.report.write_text(json.dumps({"floor": self.floor_seconds, "project": self.project_seconds}))
