@@ -3,8 +3,12 @@
     python benchmarks/plain_loop.py --data-root ../shared/data --epochs 3
 
 Self-contained on purpose (its own model and loss, written like pytorch/examples `vae/main.py`,
-with the paper's squared-error loss), so that it checks the project instead of repeating it.
-Prints the test loss (eq. 20) after the last epoch and the seconds each epoch took.
+with the paper's squared-error loss), so that it checks the project instead of repeating it. It
+draws its random numbers as `python train.py seed=N` does (weights and latent noise from the
+global generator seeded with N, epoch e shuffled by a generator seeded with N + e, test noise from
+a generator seeded with N), so the two runs see the same data order and the same noise and should
+agree up to floating-point rounding. Prints the test loss (eq. 20) after the last epoch and the
+seconds each epoch took.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ class PlainVAE(nn.Module):
         self.fc3 = nn.Linear(latent, hidden)
         self.fc4 = nn.Linear(hidden, 784)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         h = F.relu(self.fc1(x))
         mu, logvar = self.fc21(h), self.fc22(h)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator)
         return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
 
 
@@ -51,9 +57,9 @@ def load_mnist(root: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, batch_size: int,
-                clip_value: float | None) -> None:
+                clip_value: float | None, order: torch.Generator | None = None) -> None:
     model.train()
-    for index in torch.randperm(len(images)).split(batch_size):
+    for index in torch.randperm(len(images), generator=order).split(batch_size):
         x = images[index]
         loss = loss_terms(x, *model(x))
         optimizer.zero_grad()
@@ -64,9 +70,10 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: torc
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> float:
+def evaluate(model: nn.Module, images: torch.Tensor, seed: int, batch_size: int = 1000) -> float:
     model.eval()
-    total = sum(loss_terms(x, *model(x)).item() * len(x) for x in images.split(batch_size))
+    noise = torch.Generator().manual_seed(seed)
+    total = sum(loss_terms(x, *model(x, noise)).item() * len(x) for x in images.split(batch_size))
     return total / len(images)
 
 
@@ -86,11 +93,12 @@ def main() -> None:
     model = PlainVAE()
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     epoch_seconds = []
-    for _ in range(args.epochs):
+    for epoch in range(args.epochs):
         started = time.perf_counter()
-        train_epoch(model, optimizer, train, args.batch_size, args.clip_value)
+        order = torch.Generator().manual_seed(args.seed + epoch)
+        train_epoch(model, optimizer, train, args.batch_size, args.clip_value, order)
         epoch_seconds.append(round(time.perf_counter() - started, 3))
-    print(json.dumps({"test_loss": evaluate(model, test), "epoch_seconds": epoch_seconds}))
+    print(json.dumps({"test_loss": evaluate(model, test, args.seed), "epoch_seconds": epoch_seconds}))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The MNIST data module reads IDX files with torchvision's parser and serves in-memory batches."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -92,3 +93,18 @@ def test_fashion_mnist_reads_its_own_folder(tmp_path: Path) -> None:
     datamodule = FashionMNISTDataModule(root=str(tmp_path), download=False, val_size=16)
     datamodule.setup()
     assert len(datamodule.train_images) == 64 and len(datamodule.test_images) == 20
+
+
+def test_data_moves_to_the_training_device_once_and_batches_stay_there(mnist_root: Path) -> None:
+    # The meta device stands in for a GPU: tensors there have shapes but no storage, so any
+    # batch assembled on the host and copied over would show up as a CPU tensor.
+    device = torch.device("meta")
+    trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=device), world_size=1, global_rank=0)
+    datamodule = MNISTDataModule(root=str(mnist_root), download=False, batch_size=32, val_size=64)
+    datamodule.trainer = trainer
+    datamodule.setup()
+    assert {images.device for images in (datamodule.train_images, datamodule.val_images, datamodule.test_images)} == {device}
+    loader = datamodule.train_dataloader()
+    loader.sampler.set_epoch(0)
+    batches = list(loader) + list(datamodule.val_dataloader())
+    assert batches and all(batch.device == device for batch in batches)

@@ -57,7 +57,12 @@ def download_failure(error: Exception) -> str:
 
 def as_flat_pixels(images: torch.Tensor) -> torch.Tensor:
     """uint8 images (N, H, W) -> float32 rows (N, H*W) in [0, 1], what `ToTensor` + flatten gives."""
-    return images.reshape(len(images), -1).float().div_(255)
+    return images.flatten(1).float().div_(255)
+
+
+def to_device_pixels(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move uint8 images first (4x fewer bytes to copy), then convert them where they will be used."""
+    return as_flat_pixels(images.to(device))
 
 
 class MNISTDataModule(L.LightningDataModule):
@@ -115,7 +120,7 @@ class MNISTDataModule(L.LightningDataModule):
             dataset = self.dataset_class(str(self.root), train=train, download=False)
         except RuntimeError as error:
             raise self._missing_files_error("files missing, download off") from error
-        return as_flat_pixels(dataset.data)
+        return dataset.data
 
     def _device(self) -> torch.device:
         trainer = self.trainer
@@ -131,10 +136,10 @@ class MNISTDataModule(L.LightningDataModule):
                     f"{self.raw_folder} holds {len(images)} training images"
                 )
             order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.split_seed))
-            self.val_images = images[order[: self.val_size]].to(device)
-            self.train_images = images[order[self.val_size :]].to(device)
+            self.val_images = to_device_pixels(images[order[: self.val_size]], device)
+            self.train_images = to_device_pixels(images[order[self.val_size :]], device)
         if stage in ("test", None) and self.test_images is None:
-            self.test_images = self._load(train=False).to(device)
+            self.test_images = to_device_pixels(self._load(train=False), device)
 
     def _world(self) -> tuple[int, int]:
         trainer = self.trainer

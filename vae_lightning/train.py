@@ -97,6 +97,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
+    log.info("torch uses %d threads", torch.get_num_threads())
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate_trusted(plain(cfg.data))
     module = build_module(cfg)
