@@ -1,11 +1,14 @@
 """The MNIST data module reads IDX files with torchvision's parser and serves in-memory batches."""
 
+import shutil
+import struct
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 from torchvision import datasets
+from torchvision.datasets import mnist as mnist_module
 from torchvision.transforms.functional import to_tensor
 
 from conftest import TEST_IMAGES, TRAIN_IMAGES, write_mnist
@@ -108,3 +111,67 @@ def test_data_moves_to_the_training_device_once_and_batches_stay_there(mnist_roo
     loader.sampler.set_epoch(0)
     batches = list(loader) + list(datamodule.val_dataloader())
     assert batches and all(batch.device == device for batch in batches)
+
+
+def damage(root: Path, name: str, how: str) -> Path:
+    path = root / "MNIST" / "raw" / name
+    content = path.read_bytes()
+    if how == "truncate":
+        path.write_bytes(content[: len(content) - 100])
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "magic":
+        path.write_bytes(b"\x00\x00\x08\x01" + content[4:])
+    elif how == "label":
+        path.write_bytes(content[:-1] + bytes([12]))
+    elif how == "count":
+        header = struct.pack(">BBBBI", 0, 0, 8, 1, TRAIN_IMAGES - 1)
+        path.write_bytes(header + content[8:-1])
+    return path
+
+
+@pytest.mark.parametrize(
+    "name,how,message",
+    [
+        ("train-images-idx3-ubyte", "truncate", "is truncated or damaged: its header promises"),
+        ("train-images-idx3-ubyte", "empty", "is empty \\(0 bytes\\)"),
+        ("t10k-images-idx3-ubyte", "magic", "is not an IDX image file"),
+        ("train-labels-idx1-ubyte", "label", "holds a label outside 0-9 \\(found 12\\)"),
+        ("train-labels-idx1-ubyte", "count", f"holds {TRAIN_IMAGES} images but .* holds {TRAIN_IMAGES - 1} labels"),
+    ],
+)
+def test_damaged_files_are_named_with_the_fix(tmp_path: Path, name: str, how: str, message: str) -> None:
+    write_mnist(tmp_path)
+    path = damage(tmp_path, name, how)
+    with pytest.raises(DataError, match=message) as error:
+        make_datamodule(tmp_path)
+    assert str(path) in str(error.value) and "data.download=true" in str(error.value)
+
+
+def test_an_interrupted_download_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(url: str, download_root: str, filename: str, md5: str) -> None:
+        Path(download_root, filename.removesuffix(".gz")).write_bytes(b"")  # extraction began...
+        raise KeyboardInterrupt  # ...and Ctrl-C came
+
+    monkeypatch.setattr(mnist_module, "download_and_extract_archive", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        MNISTDataModule(root=str(tmp_path), download=True).prepare_data()
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+def test_a_download_fills_only_the_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_mnist(tmp_path)
+    kept = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
+    source = write_mnist(tmp_path / "mirror")
+
+    def from_mirror(url: str, download_root: str, filename: str, md5: str) -> None:
+        name = filename.removesuffix(".gz")
+        shutil.copy(source / "MNIST" / "raw" / name, Path(download_root, name))
+
+    monkeypatch.setattr(mnist_module, "download_and_extract_archive", from_mirror)
+    before = kept.stat().st_mtime_ns
+    MNISTDataModule(root=str(tmp_path), download=True).prepare_data()
+    assert (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists()
+    assert kept.stat().st_mtime_ns == before
+    assert not list(tmp_path.glob(".MNIST-download-*"))

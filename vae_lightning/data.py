@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.error import URLError
 
 import lightning as L
@@ -13,13 +17,16 @@ from torch.utils.data import DistributedSampler
 from torchvision import datasets
 
 from vae_lightning.errors import DataError
+from vae_lightning.idx import check_pair
 
 class TensorBatches:
     """Mini-batches of one in-memory tensor, taken by slicing, never assembled item by item.
 
     Shuffling and sharding across processes come from a `DistributedSampler`, which Lightning
     calls `set_epoch` on (through the `sampler` attribute), so each epoch's order is a function of
-    the seed and the epoch number alone: runs resumed at an epoch boundary see the same batches.
+    the seed and the epoch number alone. `state_dict` records how far into its epoch the loader
+    is; Lightning stores it in checkpoints, and a run resumed mid-epoch skips what it had served,
+    so each image of that epoch is still seen exactly once.
     """
 
     # Lightning inspects `batch_sampler` wherever a loader has a `sampler`.
@@ -29,10 +36,24 @@ class TensorBatches:
         self.images = images
         self.batch_size = batch_size
         self.sampler = sampler
+        self.served = 0
+        self._resume_at: dict[str, int] | None = None
 
     def __len__(self) -> int:
         count = len(self.sampler) if self.sampler is not None else len(self.images)
         return math.ceil(count / self.batch_size)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch if self.sampler is not None else 0, "served": self.served}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self._resume_at = state_dict
+
+    def _batches_to_skip(self) -> int:
+        resume_at, self._resume_at = self._resume_at, None
+        if resume_at is None or self.sampler is None or resume_at["epoch"] != self.sampler.epoch:
+            return 0
+        return resume_at["served"]
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         if self.sampler is None:
@@ -42,7 +63,9 @@ class TensorBatches:
             return
         # One index copy per epoch, so on a GPU no step copies anything from the host.
         order = torch.tensor(list(self.sampler), device=self.images.device)
-        for start in range(0, len(order), self.batch_size):
+        self.served = self._batches_to_skip()
+        for start in range(self.served * self.batch_size, len(order), self.batch_size):
+            self.served += 1
             yield torch.index_select(self.images, 0, order[start : start + self.batch_size])
 
 
@@ -98,29 +121,50 @@ class MNISTDataModule(L.LightningDataModule):
     def raw_folder(self) -> Path:
         return self.root / self.dataset_class.__name__ / "raw"
 
+    def _file(self, train: bool, kind: str) -> Path:
+        return self.raw_folder / f"{'train' if train else 't10k'}-{kind}"
+
     def _missing_files_error(self, reason: str) -> DataError:
         names = ", ".join(Path(url).stem for url, _ in self.dataset_class.resources)
         return DataError(
             f"{self.dataset_class.__name__} is not in {self.raw_folder} ({reason}): put the four IDX files "
-            f"({names}, optionally .gz) there, or point data.root at the folder that holds "
-            f"{self.dataset_class.__name__}/raw"
+            f"({names}; or their .gz archives, with data.download=true) there, or point data.root at "
+            f"the folder that holds {self.dataset_class.__name__}/raw"
         )
 
     def prepare_data(self) -> None:
-        if not self.download:
+        """Download what is missing into a staging folder, then move each file into place.
+
+        torchvision extracts straight into the raw folder; interrupted, that leaves a partial or
+        empty file which it would later take for the real one. Staging keeps the raw folder complete.
+        """
+        names = [Path(url).stem for url, _ in self.dataset_class.resources]
+        if not self.download or all((self.raw_folder / name).exists() for name in names):
             return
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{self.dataset_class.__name__}-download-", dir=self.root))
         try:
+            staged_raw = staging / self.dataset_class.__name__ / "raw"
+            staged_raw.mkdir(parents=True)
+            for archive in self.raw_folder.glob("*.gz"):  # archives put there by hand need no network
+                shutil.copy2(archive, staged_raw / archive.name)
             for train in (True, False):
-                self.dataset_class(str(self.root), train=train, download=True)
+                self.dataset_class(str(staging), train=train, download=True)
+            self.raw_folder.mkdir(parents=True, exist_ok=True)
+            for path in staged_raw.iterdir():
+                if not (self.raw_folder / path.name).exists():
+                    os.replace(path, self.raw_folder / path.name)
         except (RuntimeError, URLError, OSError) as error:
             raise self._missing_files_error(f"download failed: {download_failure(error)}") from error
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _load(self, train: bool) -> torch.Tensor:
-        try:
-            dataset = self.dataset_class(str(self.root), train=train, download=False)
-        except RuntimeError as error:
-            raise self._missing_files_error("files missing, download off") from error
-        return dataset.data
+        images, labels = self._file(train, "images-idx3-ubyte"), self._file(train, "labels-idx1-ubyte")
+        if not (images.exists() and labels.exists()):
+            raise self._missing_files_error("files missing" + ("" if self.download else ", download off"))
+        check_pair(images, labels)
+        return self.dataset_class(str(self.root), train=train, download=False).data
 
     def _device(self) -> torch.device:
         trainer = self.trainer
@@ -140,6 +184,12 @@ class MNISTDataModule(L.LightningDataModule):
             self.train_images = to_device_pixels(images[order[self.val_size :]], device)
         if stage in ("test", None) and self.test_images is None:
             self.test_images = to_device_pixels(self._load(train=False), device)
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        # Batches are slices of tensors that already live on the device: skip Lightning's traversal.
+        if isinstance(batch, torch.Tensor) and batch.device == device:
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def _world(self) -> tuple[int, int]:
         trainer = self.trainer
