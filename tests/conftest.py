@@ -46,6 +46,16 @@ def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_mnist(tmp_path_factory.mktemp("data"))
 
 
+INJECTED = "VAE_LIGHTNING_TRUSTED_PACKAGES"  # set to "injected" to let runs build tests/injected.py
+
+
+def injected(name: str, cls: str, **arguments: object) -> list[str]:
+    """Overrides that add the callback tests/injected.<cls> to a run, as callbacks.<name>."""
+    return [f"+callbacks.{name}={{_target_:injected.{cls}}}"] + [
+        f"+callbacks.{name}.{key}={value}" for key, value in arguments.items()
+    ]
+
+
 def tiny_overrides(root: Path) -> list[str]:
     """Overrides that make a run take a second: tiny data, small model, one quiet epoch."""
     return [
@@ -64,13 +74,15 @@ def tiny_overrides(root: Path) -> list[str]:
 
 @pytest.fixture
 def compose_config(tmp_path: Path) -> Iterator:
-    """compose_config(overrides) -> the job config, with Hydra's runtime set as in a real run."""
+    """compose_config(overrides, run="run") -> the job config, with Hydra's runtime set as in a
+    real run whose folder is tmp_path/run."""
 
-    def compose_with(overrides: list[str]) -> DictConfig:
+    def compose_with(overrides: list[str], run: str = "run") -> DictConfig:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+        (tmp_path / run).mkdir(exist_ok=True)
         with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+            cfg.hydra.runtime.output_dir = str(tmp_path / run)
             cfg.hydra.job.num = 0
         HydraConfig.instance().set_config(cfg)
         return cfg

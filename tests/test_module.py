@@ -61,8 +61,8 @@ def test_no_clipping_leaves_gradients_large(compose_config, mnist_root, monkeypa
 
 def test_run_logs_every_metric_and_writes_loadable_checkpoints(compose_config, mnist_root, tmp_path) -> None:
     cfg = compose_config([*tiny_overrides(mnist_root), "trainer.max_epochs=2", "trainer.log_every_n_steps=1"])
-    results = train(cfg)
     run_dir = Path(cfg.hydra.runtime.output_dir)
+    results = train(cfg, run_dir)
     header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
     for stage in ("train", "val", "test"):
         for term in ("loss", "reconstruction", "kl"):

@@ -58,9 +58,11 @@ def test_missing_data_is_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> No
 
 
 def test_fresh_dir_never_reuses_a_folder(tmp_path: Path) -> None:
-    base = str(tmp_path / "runs" / "2026-01-01_00-00-00")
-    made = [create_fresh_dir(base) for _ in range(3)]
-    assert made == [base, f"{base}-2", f"{base}-3"]
+    taken = tmp_path / "runs" / "2026-01-01_00-00-00"
+    taken.mkdir(parents=True)  # another run's, started the same second
+    made = create_fresh_dir(str(taken))
+    assert made == f"{taken}-2" and Path(made).is_dir()
+    assert create_fresh_dir(str(taken)) == made  # Hydra resolving the path again: same folder
 
 
 def test_job_dir_is_named_by_overrides_and_safe(tmp_path: Path) -> None:

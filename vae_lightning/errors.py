@@ -11,3 +11,7 @@ class ConfigError(UserInputError):
 
 class DataError(UserInputError):
     """Data files that are missing or cannot be read."""
+
+
+class NonFiniteLossError(Exception):
+    """Training produced a NaN or infinite loss; the message names the step and the last good checkpoint."""

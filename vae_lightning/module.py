@@ -7,8 +7,9 @@ from typing import Any
 import lightning as L
 import torch
 
+from vae_lightning.errors import NonFiniteLossError
 from vae_lightning.loss import LossTerms
-from vae_lightning.targets import instantiate_trusted
+from vae_lightning.targets import check_targets, instantiate_trusted
 
 
 class VAEModule(L.LightningModule):
@@ -23,10 +24,13 @@ class VAEModule(L.LightningModule):
         super().__init__()
         # The full run config is logged once by train.py; logging these again would duplicate it.
         self.save_hyperparameters(logger=False)
+        # Checked here, not when the optimizer is built: a checkpoint is refused as it loads.
+        check_targets({"model": model, "loss": loss, "optim": optim})
         self.model = instantiate_trusted(model)
         self.loss = instantiate_trusted(loss)
         self._eval_generator: torch.Generator | None = None
         self._train_terms: list[tuple[LossTerms, int]] = []
+        self._train_terms_epoch = -1
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets `_current_fx_name` around every hook call, about forty times a step, and
@@ -36,12 +40,6 @@ class VAEModule(L.LightningModule):
         else:
             super().__setattr__(name, value)
 
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        # The data module's batches are slices of a tensor that already lives on the device.
-        if isinstance(batch, torch.Tensor) and batch.device == device:
-            return batch
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
     def forward(self, x: torch.Tensor) -> Any:
         return self.model(x)
 
@@ -49,10 +47,13 @@ class VAEModule(L.LightningModule):
         return self.loss(batch, self.model(batch, generator=generator))
 
     def on_train_epoch_start(self) -> None:
-        self._train_terms = []
+        if self._train_terms_epoch != self.current_epoch:  # kept when resuming mid-epoch
+            self._train_terms, self._train_terms_epoch = [], self.current_epoch
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         terms = self._loss_terms(batch)
+        if not torch.isfinite(terms.total):
+            self._stop_on_non_finite(terms.total.item())
         # Four `self.log` calls cost about a sixth of a training step here (benchmarks/epoch_speed.py):
         # the epoch means are computed once from the kept terms, and the per-step loss is logged
         # only on the steps the loggers write.
@@ -61,13 +62,38 @@ class VAEModule(L.LightningModule):
             self.log("train/loss_step", terms.total, on_step=True, on_epoch=False, prog_bar=True)
         return terms.total
 
+    def _stop_on_non_finite(self, loss: float) -> None:
+        # Raised before backward: these weights are never stepped, and since no checkpoint is
+        # written after an exception, the last one on disk stays the last good one.
+        checkpoint = self.trainer.checkpoint_callback
+        last_good = getattr(checkpoint, "last_model_path", "") or getattr(checkpoint, "best_model_path", "")
+        raise NonFiniteLossError(
+            f"loss is {loss} at step {self.global_step} (epoch {self.current_epoch}); last good checkpoint: "
+            f"{last_good or 'none written yet'}; lower optim.lr or clip the gradients (clip=value or clip=norm)"
+        )
+
+    def _stacked_train_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(steps x 3 terms, steps batch sizes) of the epoch so far."""
+        terms = torch.stack([torch.stack(step_terms) for step_terms, _ in self._train_terms])
+        sizes = torch.tensor([size for _, size in self._train_terms], device=terms.device, dtype=terms.dtype)
+        return terms, sizes
+
     def on_train_epoch_end(self) -> None:
         if not self._train_terms:
             return
-        terms = torch.stack([torch.stack(step_terms) for step_terms, _ in self._train_terms])
-        sizes = torch.tensor([size for _, size in self._train_terms], device=terms.device, dtype=terms.dtype)
+        terms, sizes = self._stacked_train_terms()
         means = (terms * sizes[:, None]).sum(dim=0) / sizes.sum()
         self._log_terms("train", LossTerms(*means), batch_size=1)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A run resumed mid-epoch must still log that whole epoch's means.
+        terms, sizes = self._stacked_train_terms() if self._train_terms else (torch.zeros(0, 3), torch.zeros(0))
+        checkpoint["train_epoch_terms"] = {"epoch": self._train_terms_epoch, "terms": terms, "sizes": sizes}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("train_epoch_terms", {"epoch": -1, "terms": torch.zeros(0, 3), "sizes": []})
+        self._train_terms_epoch = saved["epoch"]
+        self._train_terms = [(LossTerms(*terms), int(size)) for terms, size in zip(saved["terms"], saved["sizes"])]
 
     def _start_eval_epoch(self) -> None:
         # Evaluation draws its own, fixed noise: its losses compare across epochs without sampling

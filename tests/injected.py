@@ -1,0 +1,50 @@
+"""Lightning callbacks the tests inject into real runs: faults, as real runs break, and probes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+
+
+class Fault(L.Callback):
+    """At training step `at_step`: `raise` an error, `exit` through sys.exit, `kill` -9 the process,
+    or `poison` the weights with NaN (the loss of that step is then NaN)."""
+
+    def __init__(self, kind: str = "none", at_step: int = 0) -> None:
+        self.kind = kind
+        self.at_step = at_step
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, batch_idx: int) -> None:
+        if trainer.global_step != self.at_step or self.kind == "none":
+            return
+        if self.kind == "raise":
+            raise RuntimeError(f"injected fault at step {self.at_step}")
+        if self.kind == "exit":
+            sys.exit(4)
+        if self.kind == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if self.kind == "poison":
+            with torch.no_grad():
+                next(module.parameters()).fill_(float("nan"))
+
+
+class Probe(L.Callback):
+    """Writes what the run's process looks like at the start of training to <run_dir>/probe.json,
+    and the row sums of every training batch, by epoch, to <run_dir>/batches.jsonl."""
+
+    def __init__(self, run_dir: str) -> None:
+        self.run_dir = Path(run_dir)
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        probe = {"deterministic": torch.are_deterministic_algorithms_enabled(), "seed": torch.initial_seed()}
+        (self.run_dir / "probe.json").write_text(json.dumps(probe))
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: torch.Tensor, batch_idx: int) -> None:
+        with open(self.run_dir / "batches.jsonl", "a") as file:
+            file.write(json.dumps({"epoch": trainer.current_epoch, "rows": batch.sum(dim=1).tolist()}) + "\n")
