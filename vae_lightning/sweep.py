@@ -83,10 +83,17 @@ def job_overrides(job_dir: Path) -> list[str]:
 
 
 class SweepReport(Callback):
-    """At the end of a sweep, list every job that did not complete, and exit non-zero if any."""
+    """At the end of a sweep: plot it, list every job that did not complete, exit non-zero if any."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from vae_lightning.plot import plot_sweep
+
         sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            figure, summary = plot_sweep(sweep_dir)
+            log.info("wrote %s and %s", figure, summary)
+        except Exception:  # a plot that fails must not hide which jobs failed
+            log.exception("could not plot %s; run python -m vae_lightning.plot %s", sweep_dir, sweep_dir)
         jobs = sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml"))
         failed = [(job, read_status(job)) for job in jobs]
         failed = [(job, status) for job, status in failed if not status or status["status"] != "completed"]

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,12 @@ EXIT_CODES: dict[type[BaseException], int] = {UserInputError: 2, NonFiniteLossEr
 
 register_resolvers()
 register_schemas()
+# Lightning 2.6 on torch >= 2.10 warns about its own use of a deprecated torch API, and advertises
+# a hosted logger on every run; neither is anything a user of this project can act on.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+    lambda record: "litlogger" not in record.getMessage()
+)
 
 
 def plain(config: DictConfig) -> Any:
