@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from vae_lightning.evaluate import evaluate
+from vae_lightning.plot import plot_sweep
 from vae_lightning.sweep import read_status
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,11 @@ def main() -> None:
     out = args.out or PROJECT / "outputs" / "reproduce" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    timings = {name: run_experiment(name, out / "sweeps" / name, overrides) for name in EXPERIMENTS}
+    timings = {}
+    for name, title in EXPERIMENTS.items():
+        timings[name] = run_experiment(name, out / "sweeps" / name, overrides)
+        if (out / "sweeps" / name / "multirun.yaml").exists():
+            plot_sweep(out / "sweeps" / name, title)  # again, titled as in the paper
     best = best_run([out / "sweeps" / name for name in EXPERIMENTS])
     test: dict[str, float] = {}
     if best is not None:
