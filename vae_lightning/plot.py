@@ -79,8 +79,11 @@ def readable(override: str) -> str:
 
 
 def describe(overrides: list[str], keys: list[str]) -> str:
-    """The label of a swept value, from the overrides of the swept keys."""
-    return " ".join(readable(o) for o in overrides if o.partition("=")[0] in keys) or "all jobs"
+    """The label of a swept value: `0.5` when one key is swept (it names the legend), else `a=1 b=2`."""
+    chosen = [readable(o) for o in overrides if o.partition("=")[0] in keys]
+    if len(chosen) == 1:
+        return chosen[0].partition("=")[2]
+    return " ".join(chosen) or "all jobs"
 
 
 def collect(sweep_dir: Path) -> tuple[list[str], dict[str, Group]]:
@@ -160,14 +163,14 @@ def summary_rows(groups: dict[str, Group]) -> list[tuple[float, str]]:
     return sorted(rows, key=lambda row: row[0])
 
 
-def summarise(groups: dict[str, Group], title: str, path: Path) -> str:
+def summarise(groups: dict[str, Group], keys: list[str], title: str, path: Path) -> str:
     lines = [
         f"# {title}",
         "",
         "Final val loss (eq. 20, per image) after the last epoch: mean ± standard deviation over seeds;",
         "best epoch: the epoch (from 1) with the lowest mean val loss. Sorted best first.",
         "",
-        "| value | final val loss | best epoch | seeds | problems |",
+        f"| {', '.join(keys) or 'value'} | final val loss | best epoch | seeds | problems |",
         "|---|---|---|---|---|",
         *(row for _, row in summary_rows(groups)),
         "",
@@ -183,7 +186,7 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> tuple[Path, Path]:
     title = title or f"{sweep_dir.name}: {', '.join(keys) or 'one setting'}"
     figure, summary = sweep_dir / "figure.png", sweep_dir / "summary.md"
     draw(groups, keys, title, figure)
-    summarise(groups, title, summary)
+    summarise(groups, keys, title, summary)
     return figure, summary
 
 

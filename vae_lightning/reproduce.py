@@ -4,12 +4,15 @@ Runs `python train.py experiment=<name>` for clip_value, clip_norm and momentum 
 picks the run with the lowest val loss across all three, evaluates it (Figure 4), and gathers
 the four figures and the three tables, with each experiment's wall time, into --out
 (default outputs/reproduce/<time>/). Every other argument is passed to train.py as it is, e.g.
-`data.root=../shared/data`, `trainer.max_epochs=30`, `hydra/launcher=parallel`.
+`data.root=../shared/data`, `trainer.max_epochs=30`, `hydra/launcher=parallel`. With --replot,
+nothing is trained: the sweeps already in --out are plotted and gathered again (after a failed
+job was resumed, say).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -79,16 +82,25 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], best: Path | None, 
     return results
 
 
+def run_all(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
+    """Run the three experiments; record their wall times and exit codes in out/timings.json."""
+    timings = {name: run_experiment(name, out / "sweeps" / name, overrides) for name in EXPERIMENTS}
+    (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="folder for the sweeps, figures and results.md")
+    parser.add_argument("--replot", action="store_true",
+                        help="train nothing: re-plot the sweeps already in --out and write results.md again")
     args, overrides = parser.parse_known_args()
-    out = args.out or PROJECT / "outputs" / "reproduce" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
-    out = out.resolve()
+    if args.replot and not (args.out and (args.out / "timings.json").exists()):
+        raise SystemExit("error: --replot needs --out, a folder where reproduce already ran (with timings.json)")
+    out = (args.out or PROJECT / "outputs" / "reproduce" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    timings = {}
+    timings = json.loads((out / "timings.json").read_text()) if args.replot else run_all(out, overrides)
     for name, title in EXPERIMENTS.items():
-        timings[name] = run_experiment(name, out / "sweeps" / name, overrides)
         if (out / "sweeps" / name / "multirun.yaml").exists():
             plot_sweep(out / "sweeps" / name, title)  # again, titled as in the paper
     best = best_run([out / "sweeps" / name for name in EXPERIMENTS])
