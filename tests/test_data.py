@@ -175,3 +175,14 @@ def test_a_download_fills_only_the_missing_files(tmp_path: Path, monkeypatch: py
     assert (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists()
     assert kept.stat().st_mtime_ns == before
     assert not list(tmp_path.glob(".MNIST-download-*"))
+
+
+def test_noise_is_added_to_training_inputs_only(mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root, noise_std=0.5)
+    loader = datamodule.train_dataloader()
+    loader.sampler.set_epoch(0)
+    noisy, clean = next(iter(loader))
+    assert noisy.shape == clean.shape and 0.45 < (noisy - clean).std().item() < 0.55
+    assert any(torch.equal(clean[0], row) for row in datamodule.train_images)
+    for batch in [*datamodule.val_dataloader(), *datamodule.test_dataloader()]:
+        assert isinstance(batch, torch.Tensor)

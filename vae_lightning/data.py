@@ -32,10 +32,13 @@ class TensorBatches:
     # Lightning inspects `batch_sampler` wherever a loader has a `sampler`.
     batch_sampler = None
 
-    def __init__(self, images: torch.Tensor, batch_size: int, sampler: DistributedSampler | None = None):
+    def __init__(
+        self, images: torch.Tensor, batch_size: int, sampler: DistributedSampler | None = None, noise_std: float = 0.0
+    ):
         self.images = images
         self.batch_size = batch_size
         self.sampler = sampler
+        self.noise_std = noise_std
         self.served = 0
         self._resume_at: dict[str, int] | None = None
 
@@ -55,7 +58,7 @@ class TensorBatches:
             return 0
         return resume_at["served"]
 
-    def __iter__(self) -> Iterator[torch.Tensor]:
+    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
         if self.sampler is None:
             # Contiguous slices are views: no copy at all.
             for start in range(0, len(self.images), self.batch_size):
@@ -66,7 +69,9 @@ class TensorBatches:
         self.served = self._batches_to_skip()
         for start in range(self.served * self.batch_size, len(order), self.batch_size):
             self.served += 1
-            yield torch.index_select(self.images, 0, order[start : start + self.batch_size])
+            batch = torch.index_select(self.images, 0, order[start : start + self.batch_size])
+            # A denoising run trains on (noisy input, clean target) pairs.
+            yield (batch + self.noise_std * torch.randn_like(batch), batch) if self.noise_std else batch
 
 
 def download_failure(error: Exception) -> str:
@@ -89,7 +94,11 @@ def to_device_pixels(images: torch.Tensor, device: torch.device) -> torch.Tensor
 
 
 class MNISTDataModule(L.LightningDataModule):
-    """The 60,000 training images split into train/val by `split_seed`; the official 10,000 for test."""
+    """The 60,000 training images split into train/val by `split_seed`; the official 10,000 for test.
+
+    With `noise_std` > 0, training batches are (image + N(0, noise_std^2) noise, clean image) pairs,
+    which makes any of the models a denoising autoencoder; validation and test stay clean.
+    """
 
     dataset_class: type[datasets.MNIST] = datasets.MNIST
 
@@ -102,6 +111,7 @@ class MNISTDataModule(L.LightningDataModule):
         val_size: int = 5000,
         split_seed: int = 0,
         shuffle_seed: int = 0,
+        noise_std: float = 0.0,
     ) -> None:
         super().__init__()
         # Stored (not logged: train.py logs the whole config) so a checkpoint can rebuild the data.
@@ -113,6 +123,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.val_size = val_size
         self.split_seed = split_seed
         self.shuffle_seed = shuffle_seed
+        self.noise_std = noise_std
         self.train_images: torch.Tensor | None = None
         self.val_images: torch.Tensor | None = None
         self.test_images: torch.Tensor | None = None
@@ -204,7 +215,8 @@ class MNISTDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> TensorBatches:
-        return TensorBatches(self.train_images, self.batch_size, self._sampler(self.train_images, shuffle=True))
+        sampler = self._sampler(self.train_images, shuffle=True)
+        return TensorBatches(self.train_images, self.batch_size, sampler, noise_std=self.noise_std)
 
     def val_dataloader(self) -> TensorBatches:
         return TensorBatches(self.val_images, self.eval_batch_size, self._sampler(self.val_images, shuffle=False))

@@ -1,8 +1,10 @@
 """`python -m vae_lightning.evaluate RUN_DIR|CHECKPOINT`: Figure 4's samples, reconstructions, test losses.
 
-Writes samples.png (an 8x8 grid decoded from z ~ N(0, I)), reconstructions.png (test images,
-each row above its reconstructions) and evaluation.json (the test losses) next to the run, and
-prints the losses. A run folder means its best checkpoint; a checkpoint path means that one.
+Writes samples.png (an 8x8 grid decoded from z ~ N(0, I); a VAE's only, an autoencoder has no
+prior), reconstructions.png (test images, each row above its reconstructions), for a denoising
+run denoising.png (noisy input, clean target, output) and evaluation.json (the test losses)
+next to the run, and prints the losses. A run folder means its best checkpoint; a checkpoint
+path means that one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from omegaconf import OmegaConf
 from torchvision.utils import save_image
 
 from vae_lightning.errors import UserInputError
-from vae_lightning.grids import reconstruction_grid, sample_grid
+from vae_lightning.grids import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.module import VAEModule
 from vae_lightning.targets import instantiate_trusted
 
@@ -64,9 +66,17 @@ def evaluate(path: Path, data_root: str | None = None, seed: int = 0, out: Path 
                         enable_progress_bar=False, enable_model_summary=False)
     metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     module.eval()
-    save_image(sample_grid(module.model, 64, seed), out / "samples.png")
-    save_image(reconstruction_grid(module.model, datamodule.test_images[:32]), out / "reconstructions.png")
+    images = datamodule.test_images[:32]
+    written = ["reconstructions.png"]
+    save_image(reconstruction_grid(module.model, images), out / "reconstructions.png")
+    if hasattr(module.model, "sample"):
+        save_image(sample_grid(module.model, 64, seed), out / "samples.png")
+        written.append("samples.png")
+    if getattr(datamodule, "noise_std", 0):
+        save_image(denoising_grid(module.model, images[:24], datamodule.noise_std, seed), out / "denoising.png")
+        written.append("denoising.png")
     results = {
+        "written": written,
         "checkpoint": str(checkpoint_path),
         "test": {term: float(metrics[f"test/{term}"]) for term in TERMS if f"test/{term}" in metrics},
     }
@@ -86,7 +96,7 @@ def main() -> None:
     except UserInputError as error:
         raise SystemExit(f"error: {error}") from None
     losses = ", ".join(f"{term} {value:.4f}" for term, value in results["test"].items())
-    print(f"test {losses} ({results['checkpoint']}); wrote samples.png, reconstructions.png, evaluation.json")
+    print(f"test {losses} ({results['checkpoint']}); wrote {', '.join(results['written'])}, evaluation.json")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import make_grid
 
-from vae_lightning.model import VAE
+from vae_lightning.model import Autoencoder
 
 
 def as_images(rows: torch.Tensor) -> torch.Tensor:
@@ -19,21 +19,33 @@ def as_images(rows: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_grid(model: VAE, count: int = 64, seed: int = 0) -> torch.Tensor:
+def sample_grid(model: Autoencoder, count: int = 64, seed: int = 0) -> torch.Tensor:
     """`count` images decoded from z ~ N(0, I), in a square grid (Figure 4)."""
     generator = torch.Generator(model.mean_head.weight.device).manual_seed(seed)
     samples = model.sample(count, generator=generator)
     return make_grid(as_images(samples), nrow=math.isqrt(count), pad_value=1.0)
 
 
+def interleaved_rows(groups: list[torch.Tensor], per_row: int) -> torch.Tensor:
+    """Row i of every group in turn: inputs above outputs, image by image in the same column."""
+    rows = [group[start : start + per_row] for start in range(0, len(groups[0]), per_row) for group in groups]
+    return make_grid(as_images(torch.cat(rows)), nrow=per_row, pad_value=1.0)
+
+
 @torch.no_grad()
-def reconstruction_grid(model: VAE, images: torch.Tensor, per_row: int = 8) -> torch.Tensor:
+def reconstruction_grid(model: Autoencoder, images: torch.Tensor, per_row: int = 8) -> torch.Tensor:
     """Rows of inputs, each above the row of their reconstructions, decoded from the mean z."""
-    mean, _ = model.encode(images)
-    reconstructions = model.decode(mean)
-    pairs = [part for start in range(0, len(images), per_row)
-             for part in (images[start : start + per_row], reconstructions[start : start + per_row])]
-    return make_grid(as_images(torch.cat(pairs)), nrow=per_row, pad_value=1.0)
+    code, _ = model.encode(images)
+    return interleaved_rows([images, model.decode(code)], per_row)
+
+
+@torch.no_grad()
+def denoising_grid(model: Autoencoder, images: torch.Tensor, noise_std: float, seed: int = 0, per_row: int = 8) -> torch.Tensor:
+    """Noisy inputs, clean targets and outputs, row above row (a denoising autoencoder's job)."""
+    generator = torch.Generator(images.device).manual_seed(seed)
+    noisy = images + noise_std * torch.randn(images.shape, generator=generator, device=images.device)
+    code, _ = model.encode(noisy)
+    return interleaved_rows([noisy.clamp(0, 1), images, model.decode(code)], per_row)
 
 
 class ImageGrids(L.Callback):
@@ -47,11 +59,13 @@ class ImageGrids(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
         images = getattr(trainer.datamodule, "val_images", None)
-        if trainer.sanity_checking or not loggers or not isinstance(module.model, VAE):
+        if trainer.sanity_checking or not loggers or not isinstance(module.model, Autoencoder):
             return
-        samples = sample_grid(module.model, self.count, self.seed)
+        # Only a VAE has a prior to sample from.
+        samples = sample_grid(module.model, self.count, self.seed) if hasattr(module.model, "sample") else None
         for logger in loggers:
-            logger.experiment.add_image("samples", samples, trainer.global_step)
+            if samples is not None:
+                logger.experiment.add_image("samples", samples, trainer.global_step)
             if images is not None and len(images):
                 grid = reconstruction_grid(module.model, images[: self.count // 2])
                 logger.experiment.add_image("reconstructions", grid, trainer.global_step)

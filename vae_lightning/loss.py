@@ -43,7 +43,10 @@ def kl_divergence(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tenso
 
 
 class VAELoss(nn.Module):
-    """Loss = RL + KL (eq. 20), with RL the squared error of eq. 16 (`mse`) or cross-entropy (`bce`)."""
+    """Loss = RL + KL (eq. 20), with RL the squared error of eq. 16 (`mse`) or cross-entropy (`bce`).
+
+    A deterministic autoencoder has no latent distribution, hence no KL term: its loss is RL alone.
+    """
 
     def __init__(self, reconstruction: str = "mse") -> None:
         super().__init__()
@@ -55,6 +58,10 @@ class VAELoss(nn.Module):
         self._reconstruction_loss = squared_error if reconstruction == "mse" else binary_cross_entropy
 
     def forward(self, x: torch.Tensor, output: VAEOutput) -> LossTerms:
+        """`x` is the clean image the reconstruction must match (for a denoising run, not its input)."""
         reconstruction_loss = self._reconstruction_loss(x, output.reconstruction)
-        kl = kl_divergence(output.mean, output.log_variance)
+        if output.log_variance is None:
+            kl = reconstruction_loss.new_zeros(())
+        else:
+            kl = kl_divergence(output.mean, output.log_variance)
         return LossTerms(reconstruction_loss + kl, reconstruction_loss, kl)  # eq. 20

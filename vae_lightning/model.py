@@ -1,4 +1,8 @@
-"""The variational autoencoder of the paper's section 2: MLP encoder, Gaussian latent, MLP decoder."""
+"""The paper's autoencoders (section 2 and its introduction): the VAE, the plain AE, the linear AE.
+
+All share one MLP encoder and decoder, optionally with the decoder tied to the encoder's weights
+("the decoder shares the same parameters as the encoder", section 2.2).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,117 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "identity": nn.Identity}
+OUTPUTS = {"sigmoid": nn.Sigmoid, "identity": nn.Identity}
 
 
 class VAEOutput(NamedTuple):
     """What one forward pass produces; `reconstruction` has a leading axis of Monte-Carlo draws."""
 
-    reconstruction: torch.Tensor  # x_hat, shape (mc_samples, batch, input_dim)
-    mean: torch.Tensor  # mu(x), shape (batch, latent_dim)
-    log_variance: torch.Tensor  # log(sigma^2(x)), shape (batch, latent_dim)
+    reconstruction: torch.Tensor  # x_hat, shape (draws, batch, input_dim)
+    mean: torch.Tensor  # mu(x) for the VAE, the code z for an AE; shape (batch, latent_dim)
+    log_variance: torch.Tensor | None  # log(sigma^2(x)); None for a deterministic autoencoder
 
 
-def relu_mlp(sizes: Sequence[int]) -> nn.Sequential:
-    """Linear layers each followed by ReLU: z(i) = Relu(W(i) z(i-1) + b(i)) (eqs. 1-3 and 8-10)."""
-    layers: list[nn.Module] = []
-    for in_features, out_features in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(in_features, out_features), nn.ReLU()]
-    return nn.Sequential(*layers)
+class TiedLinear(nn.Module):
+    """x W^T + b where W is another layer's weight matrix, transposed: y = x W_source + b.
+
+    The source layer is kept in a list so that it is not registered twice: its weight belongs to
+    the encoder, appears once in `parameters()` and the state dict, and receives the gradients of
+    both uses. The bias is this layer's own.
+    """
+
+    def __init__(self, source: nn.Linear) -> None:
+        super().__init__()
+        self._source = [source]
+        bound = source.out_features**-0.5  # nn.Linear's initialisation for this fan-in
+        self.bias = nn.Parameter(torch.empty(source.in_features).uniform_(-bound, bound))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self._source[0].weight.t()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
 
 
-class VAE(nn.Module):
+def mlp(layers: Sequence[nn.Module], activation: str) -> nn.Sequential:
+    """Each layer followed by the activation: z(i) = Relu(W(i) z(i-1) + b(i)) (eqs. 1-3 and 8-10)."""
+    return nn.Sequential(*(part for layer in layers for part in (layer, ACTIVATIONS[activation]())))
+
+
+def check_sizes(**sizes: int | Sequence[int]) -> None:
+    flat = [value for size in sizes.values() for value in (size if isinstance(size, Sequence) else [size])]
+    if any(value < 1 for value in flat):
+        raise ValueError("model sizes must be positive: " + ", ".join(f"{k}={v}" for k, v in sizes.items()))
+
+
+class Autoencoder(nn.Module):
+    """A deterministic autoencoder: encoder -> code z (eq. 4's linear head) -> decoder.
+
+    `activation=identity` and `output_activation=identity` make it linear: with squared error,
+    it learns the subspace of the top principal components (the paper's introduction).
+    """
+
+    def __init__(
+        self,
+        input_dim: int = 784,
+        hidden_dims: Sequence[int] = (400,),
+        latent_dim: int = 20,
+        tied_weights: bool = False,
+        activation: str = "relu",
+        output_activation: str = "sigmoid",
+    ) -> None:
+        super().__init__()
+        hidden_dims = list(hidden_dims)
+        check_sizes(input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim)
+        if activation not in ACTIVATIONS or output_activation not in OUTPUTS:
+            raise ValueError(
+                f"model.activation={activation!r} / model.output_activation={output_activation!r}: "
+                f"use one of {sorted(ACTIVATIONS)} / {sorted(OUTPUTS)}"
+            )
+        sizes = [input_dim, *hidden_dims]
+        encoder_layers = [nn.Linear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        self.encoder = mlp(encoder_layers, activation)  # eqs. 1-3
+        self._add_latent_heads(sizes[-1], latent_dim)
+        self.tied_weights = tied_weights
+        if tied_weights:
+            # Mirrored: the code head's weight serves the first decoder layer, W(1) the last.
+            decoder_layers = [TiedLinear(layer) for layer in [*encoder_layers, self.mean_head][::-1]]
+        else:
+            mirrored = [latent_dim, *reversed(sizes)]
+            decoder_layers = [nn.Linear(n_in, n_out) for n_in, n_out in zip(mirrored[:-1], mirrored[1:])]
+        self.decoder = nn.Sequential(
+            mlp(decoder_layers[:-1], activation),  # eqs. 8-10
+            decoder_layers[-1],  # eq. 11
+            OUTPUTS[output_activation](),  # eq. 12: pixels are grey levels in [0, 1]
+        )
+
+    def _add_latent_heads(self, in_features: int, latent_dim: int) -> None:
+        self.mean_head = nn.Linear(in_features, latent_dim)  # eq. 4
+
+    @property
+    def latent_dim(self) -> int:
+        return self.mean_head.out_features
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.mean_head(self.encoder(x)), None
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        # Decode every draw of every example as one (draws * batch) x latent matrix: 2-D inputs
+        # keep each layer a single fused matrix product, forward and backward.
+        flat = self.decoder(z.reshape(-1, z.shape[-1]))
+        return flat.reshape(*z.shape[:-1], flat.shape[-1])
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> VAEOutput:
+        code, _ = self.encode(x)
+        return VAEOutput(self.decode(code).unsqueeze(0), code, None)
+
+
+class VAE(Autoencoder):
     """Encoder -> (mu, log sigma^2) -> reparameterized z -> decoder, as in sections 2.1-3.1."""
 
     def __init__(
@@ -34,29 +129,16 @@ class VAE(nn.Module):
         hidden_dims: Sequence[int] = (400,),
         latent_dim: int = 20,
         mc_samples: int = 1,
+        tied_weights: bool = False,
     ) -> None:
-        super().__init__()
-        hidden_dims = list(hidden_dims)
-        if input_dim < 1 or latent_dim < 1 or mc_samples < 1 or any(h < 1 for h in hidden_dims):
-            raise ValueError(
-                f"VAE sizes must be positive: input_dim={input_dim}, hidden_dims={hidden_dims}, "
-                f"latent_dim={latent_dim}, mc_samples={mc_samples}"
-            )
+        check_sizes(mc_samples=mc_samples)
+        super().__init__(input_dim, hidden_dims, latent_dim, tied_weights)
         self.mc_samples = mc_samples
-        encoder_sizes = [input_dim, *hidden_dims]
-        self.encoder = relu_mlp(encoder_sizes)  # eqs. 1-3
-        self.mean_head = nn.Linear(encoder_sizes[-1], latent_dim)  # eq. 4
-        self.log_variance_head = nn.Linear(encoder_sizes[-1], latent_dim)  # eq. 6
-        decoder_sizes = [latent_dim, *reversed(hidden_dims)]
-        self.decoder = nn.Sequential(
-            relu_mlp(decoder_sizes),  # eqs. 8-10
-            nn.Linear(decoder_sizes[-1], input_dim),  # eq. 11
-            nn.Sigmoid(),  # eq. 12: pixels are grey levels in [0, 1]
-        )
 
-    @property
-    def latent_dim(self) -> int:
-        return self.mean_head.out_features
+    def _add_latent_heads(self, in_features: int, latent_dim: int) -> None:
+        # Before the decoder, so that a seed gives the weights of pytorch/examples' layer order.
+        super()._add_latent_heads(in_features, latent_dim)
+        self.log_variance_head = nn.Linear(in_features, latent_dim)  # eq. 6
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.encoder(x)
@@ -72,12 +154,6 @@ class VAE(nn.Module):
         shape = (self.mc_samples, *mean.shape)
         epsilon = torch.randn(shape, generator=generator, device=mean.device, dtype=mean.dtype)
         return mean + torch.exp(0.5 * log_variance) * epsilon
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        # Decode every draw of every example as one (draws * batch) x latent matrix: 2-D inputs
-        # keep each layer a single fused matrix product, forward and backward.
-        flat = self.decoder(z.reshape(-1, z.shape[-1]))
-        return flat.reshape(*z.shape[:-1], flat.shape[-1])
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> VAEOutput:
         mean, log_variance = self.encode(x)

@@ -50,14 +50,15 @@ class VAEModule(L.LightningModule):
         if self._train_terms_epoch != self.current_epoch:  # kept when resuming mid-epoch
             self._train_terms, self._train_terms_epoch = [], self.current_epoch
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        terms = self._loss_terms(batch)
+    def training_step(self, batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch if isinstance(batch, tuple) else (batch, batch)
+        terms = self.loss(targets, self.model(inputs))
         if not torch.isfinite(terms.total):
             self._stop_on_non_finite(terms.total.item())
         # Four `self.log` calls cost about a sixth of a training step here (benchmarks/epoch_speed.py):
         # the epoch means are computed once from the kept terms, and the per-step loss is logged
         # only on the steps the loggers write.
-        self._train_terms.append((LossTerms(*(term.detach() for term in terms)), len(batch)))
+        self._train_terms.append((LossTerms(*(term.detach() for term in terms)), len(targets)))
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log("train/loss_step", terms.total, on_step=True, on_epoch=False, prog_bar=True)
         return terms.total

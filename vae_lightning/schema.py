@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from vae_lightning.data import FashionMNISTDataModule, MNISTDataModule
 from vae_lightning.errors import ConfigError
 from vae_lightning.loss import VAELoss
-from vae_lightning.model import VAE
+from vae_lightning.model import ACTIVATIONS, OUTPUTS, VAE, Autoencoder
 
 PRIMITIVES = (int, float, bool, str)
 # Trainer arguments that other groups own: setting them under trainer would be silently overridden.
@@ -36,7 +36,7 @@ OWNED_ELSEWHERE = {
 # Options of each group, and the class whose constructor arguments are that option's keys.
 TARGETS: dict[str, dict[str, type]] = {
     "data": {"mnist": MNISTDataModule, "fashion_mnist": FashionMNISTDataModule},
-    "model": {"vae": VAE},
+    "model": {"vae": VAE, "ae": Autoencoder, "linear_ae": Autoencoder},
     "loss": {"vae": VAELoss},
     "optim": {"sgd": torch.optim.SGD, "adam": torch.optim.Adam},
     "trainer": {"default": L.Trainer},
@@ -155,6 +155,9 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.batch_size": at_least(1),
     "data.eval_batch_size": at_least(1),
     "data.val_size": at_least(0),
+    "data.noise_std": at_least(0),
+    "model.activation": one_of(*ACTIVATIONS),
+    "model.output_activation": one_of(*OUTPUTS),
     "trainer.max_epochs": at_least(-1, allow_none=True),
 }
 
