@@ -33,6 +33,7 @@ PROJECT = Path(__file__).resolve().parent.parent
         (["clip=none", "clip.value=1"], "clip.value=1.0 has no effect with clip=none"),
         (["-m", "clip.value=0.5,-1"], "clip.value=-1.0 is out of range"),
         (["clip.value=0.5,1"], "clip.value=0.5,1 lists several values: add -m"),
+        (["-m", "trainer=ddp", "trainer.devices=2", "seed=0,1"], "trainer.strategy=ddp cannot run inside a sweep (-m)"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(

@@ -49,6 +49,18 @@ def test_single_run_goes_to_outputs_runs_and_says_where(mnist_root: Path, tmp_pa
     assert "seed: 3" in (run_dir / ".hydra" / "config.yaml").read_text()
 
 
+def test_ddp_on_two_cpu_processes_trains_in_one_run_folder(mnist_root: Path, tmp_path: Path) -> None:
+    # Lightning's DDP launcher starts train.py again for rank 1, in the same run folder: that
+    # process must train beside rank 0, not refuse the folder rank 0 is writing.
+    run_dir = tmp_path / "ddp"
+    done = run_train([*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2", f"hydra.run.dir={run_dir}"],
+                     tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"
+    assert json.loads((run_dir / "results.json").read_text())["test"]["loss"] > 0
+    assert (run_dir / "checkpoints" / "last.ckpt").exists() and (run_dir / "train_ddp_process_1.log").exists()
+
+
 def test_missing_data_is_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> None:
     done = run_train([f"data.root={tmp_path / 'nothing'}", "data.download=false"], tmp_path)
     assert done.returncode != 0

@@ -70,6 +70,18 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
     return cfg
 
 
+def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
+    """Lightning's multi-process strategies start the command line again for each process, which
+    would start the whole sweep again: within a sweep, refuse them before anything runs."""
+    strategy = str(cfg.trainer.get("strategy", "auto"))
+    single = cfg.trainer.get("devices", "auto") == 1 and cfg.trainer.get("num_nodes", 1) == 1
+    if strategy.startswith(("ddp", "fsdp", "deepspeed")) and not single:
+        raise ConfigError(
+            f"trainer.strategy={strategy} cannot run inside a sweep (-m): run each job as a single "
+            f"run (python train.py trainer=ddp ...), or sweep with trainer.devices=1"
+        )
+
+
 def check_overrides(config_dir: str, config_name: str, overrides: list[str], multirun: bool) -> int:
     """Compose and check every job the command would run; returns how many there are."""
     try:
@@ -86,7 +98,9 @@ def check_overrides(config_dir: str, config_name: str, overrides: list[str], mul
             raise ConfigError(f"{swept[0]} lists several values: add -m to run them as a sweep")
         jobs = job_overrides(swept, master) if multirun else [[]]
         for job in jobs:
-            compose_checked(config_name, fixed + job)
+            cfg = compose_checked(config_name, fixed + job)
+            if multirun:
+                check_launchable_in_a_sweep(cfg)
     return len(jobs)
 
 

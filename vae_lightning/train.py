@@ -126,19 +126,28 @@ def check_same_run(cfg: DictConfig, checkpoint: Path) -> None:
             )
 
 
+def is_first_process() -> bool:
+    """False in the processes a distributed launcher (Lightning's DDP, torchrun, SLURM) starts beside
+    the first: they train in the first one's run folder, which that one alone checks and records."""
+    return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
 def resume_point(cfg: DictConfig, run_dir: Path) -> str | None:
     """The checkpoint to continue from, or None for a fresh run; refuses to overwrite another run."""
     checkpoints = run_dir / "checkpoints"
+    first = is_first_process()
     if not cfg.resume:
-        if any(checkpoints.glob("*.ckpt")) or (run_dir / "results.json").exists():
+        if first and (any(checkpoints.glob("*.ckpt")) or (run_dir / "results.json").exists()):
             raise ConfigError(
                 f"{run_dir} already holds a run; pass resume=true to continue it, or choose another hydra.run.dir"
             )
         return None
-    remove_partial_writes(run_dir)
+    if first:
+        remove_partial_writes(run_dir)
     checkpoint = checkpoint_to_resume(run_dir)
     check_same_run(cfg, checkpoint)
-    keep_previous_metrics(run_dir)
+    if first:
+        keep_previous_metrics(run_dir)
     log.info("resuming from %s; an epoch that was interrupted restarts from its first batch", checkpoint)
     return str(checkpoint)
 
@@ -184,6 +193,9 @@ def exit_code(error: BaseException) -> int:
 
 def run_job(cfg: DictConfig, run_dir: Path) -> int:
     """Train and record the outcome in run_dir/status.json; returns the exit code, 0 when completed."""
+    if not is_first_process():
+        train(cfg, run_dir)
+        return 0
     previous = read_status(run_dir)
     if previous and not cfg.resume:
         log.error("%s already holds a run; pass resume=true to continue it, or choose another hydra.run.dir", run_dir)
