@@ -6,11 +6,14 @@
 Runs the same 6 jobs of 2 epochs (seeds 0-5) twice: one after another in one process with 2 torch
 threads (`hydra/launcher=basic torch_threads=2`), then two at a time with 1 thread each
 (`hydra/launcher=parallel`, conf/hydra/launcher/parallel.yaml). Prints both wall times and their ratio.
+With --repeats N the two alternate N times (AB, BA, AB, ...), so that the machine's drift in speed
+falls on both alike, and the last line gives the median of the N ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import re
 import subprocess
 import sys
@@ -46,16 +49,22 @@ def main() -> None:
     parser.add_argument("--data-root", default="data")
     parser.add_argument("--jobs", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="alternate the two setups this many times")
     args = parser.parse_args()
     data_root = str(Path(args.data_root).resolve())
-    results = {}
-    for name, launcher in SETUPS.items():
-        seconds, threads = sweep_seconds(data_root, args.jobs, args.epochs, launcher)
-        results[name] = seconds
-        print(f"{name}: {seconds:.1f} s for {args.jobs} jobs of {args.epochs} epochs (torch threads per job: {sorted(threads)})")
-    basic, parallel = results.values()
-    print(f"ratio_basic_vs_joblib={basic / parallel:.2f}")
-
+    ratios = []
+    for repeat in range(args.repeats):
+        results = {}
+        order = list(SETUPS.items()) if repeat % 2 == 0 else list(SETUPS.items())[::-1]
+        for name, launcher in order:
+            seconds, threads = sweep_seconds(data_root, args.jobs, args.epochs, launcher)
+            results[name] = seconds
+            print(f"{name}: {seconds:.1f} s for {args.jobs} jobs of {args.epochs} epochs "
+                  f"(torch threads per job: {sorted(threads)})")
+        basic, parallel = (results[name] for name in SETUPS)
+        ratios.append(basic / parallel)
+    print(f"ratio_basic_vs_joblib={statistics.median(ratios):.2f}"
+          + (f" (median of {' '.join(f'{ratio:.2f}' for ratio in ratios)})" if len(ratios) > 1 else ""))
 
 if __name__ == "__main__":
     main()
