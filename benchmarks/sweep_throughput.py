@@ -13,8 +13,8 @@ falls on both alike, and the last line gives the median of the N ratios.
 from __future__ import annotations
 
 import argparse
-import statistics
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +65,7 @@ def main() -> None:
         ratios.append(basic / parallel)
     print(f"ratio_basic_vs_joblib={statistics.median(ratios):.2f}"
           + (f" (median of {' '.join(f'{ratio:.2f}' for ratio in ratios)})" if len(ratios) > 1 else ""))
+
 
 if __name__ == "__main__":
     main()

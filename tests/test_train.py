@@ -90,5 +90,9 @@ def test_every_model_variant_trains_in_one_sweep(mnist_root: Path, tmp_path: Pat
     done = run_train(["-m", "model=vae,ae,linear_ae", "model.tied_weights=true", *tiny_overrides(mnist_root),
                       f"hydra.sweep.dir={sweep}"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    results = [json.loads(path.read_text()) for path in sweep.glob("*/results.json")]
-    assert len(results) == 3 and all(result["test"]["reconstruction"] > 0 for result in results)
+    jobs = {next(part for part in job.name.split(",") if part.startswith("model=")): job for job in sweep.glob("*/")}
+    assert sorted(jobs) == ["model=ae", "model=linear_ae", "model=vae"]
+    for name, job in jobs.items():
+        test = json.loads((job / "results.json").read_text())["test"]
+        assert test["reconstruction"] > 0 and (test["kl"] > 0) == (name == "model=vae")  # only the VAE has a KL term
+        assert list(job.glob("events.out.tfevents.*"))  # each variant logs to TensorBoard

@@ -17,6 +17,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from vae_lightning.checkpoints import checkpoint_to_resume, remove_partial_writes
@@ -128,8 +129,12 @@ def check_same_run(cfg: DictConfig, checkpoint: Path) -> None:
 
 def is_first_process() -> bool:
     """False in the processes a distributed launcher (Lightning's DDP, torchrun, SLURM) starts beside
-    the first: they train in the first one's run folder, which that one alone checks and records."""
-    return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+    the first: they train in the first one's run folder, which that one alone checks and records.
+
+    Lightning reads the rank from the launcher's environment before any Trainer exists; a further
+    node of Lightning's own multi-node launch is told apart only by NODE_RANK.
+    """
+    return rank_zero_only.rank == 0 and os.environ.get("NODE_RANK", "0") == "0"
 
 
 def resume_point(cfg: DictConfig, run_dir: Path) -> str | None:
