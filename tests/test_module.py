@@ -59,6 +59,14 @@ def test_no_clipping_leaves_gradients_large(compose_config, mnist_root, monkeypa
     assert min(max(g.abs().max().item() for g in grads) for grads in steps) > 100 * THRESHOLD
 
 
+def test_log_every_n_steps_zero_trains_without_step_metrics(compose_config, mnist_root) -> None:
+    cfg = compose_config([*tiny_overrides(mnist_root), "trainer.log_every_n_steps=0"])
+    run_dir = Path(cfg.hydra.runtime.output_dir)
+    train(cfg, run_dir)
+    header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "train/loss" in header and "train/loss_step" not in header
+
+
 def test_run_logs_every_metric_and_writes_loadable_checkpoints(compose_config, mnist_root, tmp_path) -> None:
     cfg = compose_config([*tiny_overrides(mnist_root), "trainer.max_epochs=2", "trainer.log_every_n_steps=1"])
     run_dir = Path(cfg.hydra.runtime.output_dir)

@@ -59,7 +59,8 @@ class VAEModule(L.LightningModule):
         # the epoch means are computed once from the kept terms, and the per-step loss is logged
         # only on the steps the loggers write.
         self._train_terms.append((LossTerms(*(term.detach() for term in terms)), len(targets)))
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+        every = self.trainer.log_every_n_steps  # 0 turns per-step logging off, as in Lightning
+        if every and (self.global_step + 1) % every == 0:
             self.log("train/loss_step", terms.total, on_step=True, on_epoch=False, prog_bar=True)
         return terms.total
 
