@@ -7,9 +7,12 @@ The 784-400-20 VAE at batch 128, SGD with momentum 0.9, clipping by value at 1.0
       validation every epoch); an epoch is timed whole, validation and checkpointing included;
   (b) floor: the plain loop of benchmarks/plain_loop.py over an in-memory tensor, training only;
   (c) naive: the project's LightningModule fed by torchvision's MNIST + ToTensor + DataLoader,
-      Lightning's defaults otherwise; the training time of each epoch.
+      Lightning's defaults otherwise; the training time of each epoch;
+  (d) Lightning's leanest loop: the project's module, data and optimizer under
+      `Trainer(barebones=True)` (no logging, progress bar, checkpoints or validation), clipping
+      through the Trainer as in (a): what Lightning's training loop costs before any feature.
 (a) and (b) run interleaved in one process, a floor step before each project step
-(benchmarks/paired_floor.py), because this machine's speed drifts by tens of percent within a
+(benchmarks/paired_floor.py), and so do (d) and (b), because this machine's speed drifts by tens of percent within a
 minute; the project/floor ratio is the median of the per-epoch ratios. Every figure drops the
 first epoch (warm-up) and takes the median of the rest. The last line gives the ratios.
 """
@@ -17,36 +20,46 @@ first epoch (warm-up) and takes the median of the rest. The last line gives the 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
 
-BENCHMARKS = Path(__file__).resolve().parent
-PROJECT = BENCHMARKS.parent
 BATCH = 128
 LR = 0.01
 
 
 def paired_epochs(data_root: str, epochs: int, threads: int, overrides: list[str]) -> tuple[list[float], list[float]]:
     """(project, floor) seconds of each epoch after the first, from one `python train.py` run."""
-    with tempfile.TemporaryDirectory() as run_dir:
-        report = Path(run_dir) / "paired.json"
-        callback = f"{{_target_:paired_floor.PairedFloor,data_root:'{data_root}',report:'{report}'}}"
-        environment = dict(os.environ, PYTHONPATH=str(BENCHMARKS), VAE_LIGHTNING_TRUSTED_PACKAGES="paired_floor")
-        subprocess.run(
-            [sys.executable, str(PROJECT / "train.py"), f"data.root={data_root}", f"trainer.max_epochs={epochs}",
-             f"hydra.run.dir={run_dir}/run", f"torch_threads={threads}", f"+callbacks.paired_floor={callback}", *overrides],
-            cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, env=environment,
-        )
-        seconds = json.loads(report.read_text())
+    from paired_floor import run_train_with
+
+    seconds = run_train_with("paired_floor.PairedFloor", data_root, epochs, threads, overrides)
     return seconds["project"][1:], seconds["floor"][1:]
+
+
+def barebones_epochs(data_root: str, epochs: int) -> tuple[list[float], list[float]]:
+    """(Lightning, floor) seconds of each epoch after the first, `Trainer(barebones=True)` paired with the floor."""
+    import lightning as L
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from paired_floor import PairedFloor
+    from vae_lightning.train import CONFIG_DIR, build_module
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"data.root={data_root}"])
+    L.seed_everything(cfg.seed, verbose=False)
+    warnings.filterwarnings("ignore", message="You defined a `validation_step` but have no `val_dataloader`")
+    with tempfile.TemporaryDirectory() as root:
+        floor = PairedFloor(data_root, str(Path(root) / "paired.json"))
+        trainer = L.Trainer(barebones=True, max_epochs=epochs, accelerator="cpu", devices=1, callbacks=[floor],
+                            limit_val_batches=0, gradient_clip_val=cfg.clip.value,
+                            gradient_clip_algorithm=cfg.clip.algorithm, default_root_dir=root)
+        trainer.fit(build_module(cfg), datamodule=instantiate(cfg.data))
+    return floor.project_seconds[1:], floor.floor_seconds[1:]
 
 
 def naive_epochs(data_root: str, epochs: int) -> list[float]:
@@ -126,6 +139,11 @@ def main() -> None:
     if args.skip_naive:
         print(f"ratio_project_vs_floor={paired_ratio:.2f}")
         return
+    lightning_seconds, lightning_floor_seconds = barebones_epochs(data_root, args.epochs)
+    lightning_ratio = statistics.median(p / f for p, f in zip(lightning_seconds, lightning_floor_seconds))
+    print(f"(d) Lightning, barebones=True:     {statistics.median(lightning_seconds):.3f} s/epoch "
+          f"(its floor {statistics.median(lightning_floor_seconds):.3f}; training only)")
+    print(f"ratio_barebones_vs_floor={lightning_ratio:.2f}")
     naive = statistics.median(naive_epochs(data_root, args.naive_epochs))
     print(f"(c) naive, ToTensor + DataLoader:  {naive:.3f} s/epoch")
     matmul, rate = matmul_seconds_per_epoch(55_000)

@@ -1,4 +1,5 @@
-"""A Lightning callback that runs the plain-loop floor step by step beside the project's steps.
+"""A Lightning callback that runs the plain-loop floor step by step beside the project's steps,
+and `run_train_with`, which runs `python train.py` with such a callback added.
 
 benchmarks/epoch_speed.py adds it to `python train.py`. Before each project training step it
 runs one floor step (benchmarks/plain_loop.py: same model size, loss, optimizer, clipping) and
@@ -10,14 +11,38 @@ level puts the project and the floor under the same conditions.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from torch import nn
 
 from plain_loop import PlainVAE, load_mnist, loss_terms
+
+BENCHMARKS = Path(__file__).resolve().parent
+PROJECT = BENCHMARKS.parent
+
+
+def run_train_with(callback: str, data_root: str, epochs: int, threads: int, overrides: list[str]) -> Any:
+    """The JSON report of `callback` ("module.Class" in benchmarks/, built with `data_root` and
+    `report`) after a `python train.py` run of `epochs` epochs with it added."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        report = Path(run_dir) / "report.json"
+        node = f"{{_target_:{callback},data_root:'{data_root}',report:'{report}'}}"
+        trusted = callback.split(".")[0]
+        environment = dict(os.environ, PYTHONPATH=str(BENCHMARKS), VAE_LIGHTNING_TRUSTED_PACKAGES=trusted)
+        subprocess.run(
+            [sys.executable, str(PROJECT / "train.py"), f"data.root={data_root}", f"trainer.max_epochs={epochs}",
+             f"hydra.run.dir={run_dir}/run", f"torch_threads={threads}", f"+callbacks.{trusted}={node}", *overrides],
+            cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, env=environment,
+        )
+        return json.loads(report.read_text())
 
 
 class PairedFloor(L.Callback):
