@@ -12,8 +12,8 @@ The 784-400-20 VAE at batch 128, SGD with momentum 0.9, clipping by value at 1.0
       `Trainer(barebones=True)` (no logging, progress bar, checkpoints or validation), clipping
       through the Trainer as in (a): what Lightning's training loop costs before any feature.
 (a) and (b) run interleaved in one process, a floor step before each project step
-(benchmarks/paired_floor.py), and so do (d) and (b), because this machine's speed drifts by tens of percent within a
-minute; the project/floor ratio is the median of the per-epoch ratios. Every figure drops the
+(benchmarks/paired_floor.py), and so do (d) and (b), because this machine's speed drifts by tens
+of percent within a minute; the project/floor ratio is the median of the per-epoch ratios. Every figure drops the
 first epoch (warm-up) and takes the median of the rest. The last line gives the ratios.
 """
 

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 
 import torch
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
-from vae_lightning.data import MNISTDataModule  # noqa: E402
-from vae_lightning.loss import VAELoss  # noqa: E402
-from vae_lightning.model import VAE  # noqa: E402
-from vae_lightning.module import VAEModule  # noqa: E402
+from vae_lightning.data import MNISTDataModule
+from vae_lightning.loss import VAELoss
+from vae_lightning.model import VAE
+from vae_lightning.module import VAEModule
 
 
 def gradient_sizes(model: torch.nn.Module, batches: list[torch.Tensor], threshold: float) -> tuple[list[float], float]:

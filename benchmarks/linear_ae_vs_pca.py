@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
+from vae_lightning.data import MNISTDataModule
+
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
-from vae_lightning.data import MNISTDataModule  # noqa: E402
 
 
 def train_linear_ae(data_root: str, latent_dim: int, epochs: int, run_dir: Path) -> tuple[float, torch.Tensor]:

@@ -133,5 +133,6 @@ def main() -> None:
     data_root = str(Path(args.data_root).resolve())
     print_table(run_train_with("step_breakdown.StepBreakdown", data_root, args.epochs, 2, args.overrides))
 
+
 if __name__ == "__main__":
     main()

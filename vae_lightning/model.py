@@ -86,7 +86,6 @@ class Autoencoder(nn.Module):
         encoder_layers = [nn.Linear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         self.encoder = mlp(encoder_layers, activation)  # eqs. 1-3
         self._add_latent_heads(sizes[-1], latent_dim)
-        self.tied_weights = tied_weights
         if tied_weights:
             # Mirrored: the code head's weight serves the first decoder layer, W(1) the last.
             decoder_layers = [TiedLinear(layer) for layer in [*encoder_layers, self.mean_head][::-1]]
