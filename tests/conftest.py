@@ -78,8 +78,10 @@ def compose_config(tmp_path: Path) -> Iterator:
     real run whose folder is tmp_path/run."""
 
     def compose_with(overrides: list[str], run: str = "run") -> DictConfig:
+        # Set both folders: resolving the defaults would create empty run folders in outputs/.
+        folders = [f"hydra.run.dir={tmp_path / run}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+            cfg = compose(config_name="config", overrides=[*overrides, *folders], return_hydra_config=True)
         (tmp_path / run).mkdir(exist_ok=True)
         with open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(tmp_path / run)
