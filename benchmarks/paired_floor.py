@@ -35,11 +35,11 @@ def run_train_with(callback: str, data_root: str, epochs: int, threads: int, ove
     with tempfile.TemporaryDirectory() as run_dir:
         report = Path(run_dir) / "report.json"
         node = f"{{_target_:{callback},data_root:'{data_root}',report:'{report}'}}"
-        trusted = callback.split(".")[0]
-        environment = dict(os.environ, PYTHONPATH=str(BENCHMARKS), VAE_LIGHTNING_TRUSTED_PACKAGES=trusted)
+        name = callback.split(".")[0]
+        environment = dict(os.environ, PYTHONPATH=str(BENCHMARKS), VAE_LIGHTNING_ALLOWED_TARGETS=callback)
         subprocess.run(
             [sys.executable, str(PROJECT / "train.py"), f"data.root={data_root}", f"trainer.max_epochs={epochs}",
-             f"hydra.run.dir={run_dir}/run", f"torch_threads={threads}", f"+callbacks.{trusted}={node}", *overrides],
+             f"hydra.run.dir={run_dir}/run", f"torch_threads={threads}", f"+callbacks.{name}={node}", *overrides],
             cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, env=environment,
         )
         return json.loads(report.read_text())

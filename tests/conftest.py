@@ -46,7 +46,8 @@ def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_mnist(tmp_path_factory.mktemp("data"))
 
 
-INJECTED = "VAE_LIGHTNING_TRUSTED_PACKAGES"  # set to "injected" to let runs build tests/injected.py
+INJECTED = "VAE_LIGHTNING_ALLOWED_TARGETS"  # set to INJECTED_TARGETS to let runs build them
+INJECTED_TARGETS = "injected.Fault,injected.Probe"
 
 
 def injected(name: str, cls: str, **arguments: object) -> list[str]:

@@ -28,7 +28,7 @@ class RecordingSGD(torch.optim.SGD):
 
 def gradients_at_optimizer_steps(cfg, monkeypatch: pytest.MonkeyPatch) -> list[list[torch.Tensor]]:
     """The gradients that reach the optimizer's update during a few training steps."""
-    monkeypatch.setenv("VAE_LIGHTNING_TRUSTED_PACKAGES", __name__)
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", f"{__name__}.RecordingSGD")
     RecordingSGD.seen = []
     with open_dict(cfg):
         cfg.optim._target_ = f"{__name__}.RecordingSGD"

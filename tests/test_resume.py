@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import INJECTED, TRAIN_IMAGES, VAL_IMAGES, injected, tiny_overrides
+from conftest import INJECTED, INJECTED_TARGETS, TRAIN_IMAGES, VAL_IMAGES, injected, tiny_overrides
 from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.train import run_job, train
 
@@ -31,7 +31,7 @@ def assert_same_run(first: Path, second: Path) -> None:
 
 
 def test_resume_at_an_epoch_boundary_is_bitwise_exact(compose_config, mnist_root, monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv(INJECTED, "injected")
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
     base = tiny_overrides(mnist_root) + THREE_EPOCHS
     train(compose_config(base, run="whole"), tmp_path / "whole")
     broken = compose_config(base + injected("fault", "Fault", kind="raise", at_step=2 * STEPS_PER_EPOCH), run="cut")
@@ -43,7 +43,7 @@ def test_resume_at_an_epoch_boundary_is_bitwise_exact(compose_config, mnist_root
 
 
 def test_resume_mid_epoch_sees_each_image_once_and_is_exact(compose_config, mnist_root, monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv(INJECTED, "injected")
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
     base = tiny_overrides(mnist_root) + THREE_EPOCHS + ["+callbacks.checkpoint.every_n_train_steps=1"]
     train(compose_config(base, run="whole"), tmp_path / "whole")
     cut = tmp_path / "cut"
@@ -64,7 +64,7 @@ def test_kill_9_mid_epoch_then_resume_finishes_like_an_uninterrupted_run(compose
     train(compose_config(base, run="whole"), tmp_path / "whole")
     run_dir = tmp_path / "killed"
     command = [sys.executable, str(PROJECT / "train.py"), *base, f"hydra.run.dir={run_dir}"]
-    environment = {**os.environ, INJECTED: "injected", "PYTHONPATH": str(Path(__file__).parent)}
+    environment = {**os.environ, INJECTED: INJECTED_TARGETS, "PYTHONPATH": str(Path(__file__).parent)}
     killed = subprocess.run(command + injected("fault", "Fault", kind="kill", at_step=STEPS_PER_EPOCH + 2),
                             capture_output=True, text=True, env=environment, timeout=300)
     assert killed.returncode == -9
@@ -93,7 +93,7 @@ def test_resume_with_another_config_is_refused(compose_config, mnist_root, tmp_p
 
 
 def test_a_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(compose_config, mnist_root, monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv(INJECTED, "injected")
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
     step = STEPS_PER_EPOCH + 2
     cfg = compose_config(tiny_overrides(mnist_root) + THREE_EPOCHS + injected("fault", "Fault", kind="poison", at_step=step))
     run_dir = tmp_path / "run"

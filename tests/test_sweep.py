@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import INJECTED, injected, tiny_overrides
+from conftest import INJECTED, INJECTED_TARGETS, injected, tiny_overrides
 
 PROJECT = Path(__file__).resolve().parent.parent
-ENVIRONMENT = {**os.environ, INJECTED: "injected", "PYTHONPATH": str(Path(__file__).parent)}
+ENVIRONMENT = {**os.environ, INJECTED: INJECTED_TARGETS, "PYTHONPATH": str(Path(__file__).parent)}
 
 
 def sweep(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess:

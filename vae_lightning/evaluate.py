@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,8 @@ def main() -> None:
     try:
         results = evaluate(args.path, args.data_root, args.seed, args.out)
     except UserInputError as error:
-        raise SystemExit(f"error: {error}") from None
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     losses = ", ".join(f"{term} {value:.4f}" for term, value in results["test"].items())
     print(f"test {losses} ({results['checkpoint']}); wrote {', '.join(results['written'])}, evaluation.json")
 
