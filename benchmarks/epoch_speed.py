@@ -47,7 +47,7 @@ def barebones_epochs(data_root: str, epochs: int) -> tuple[list[float], list[flo
     from hydra.utils import instantiate
 
     from paired_floor import PairedFloor
-    from vae_lightning.train import CONFIG_DIR, build_module
+    from vae_lightning.harness.run import CONFIG_DIR, build_module
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"data.root={data_root}"])
@@ -68,7 +68,7 @@ def naive_epochs(data_root: str, epochs: int) -> list[float]:
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
 
-    from vae_lightning.module import VAEModule
+    from vae_lightning.paper.module import VAEModule
 
     class ImageLabelVAE(VAEModule):
         def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -88,8 +88,8 @@ def naive_epochs(data_root: str, epochs: int) -> list[float]:
     dataset = datasets.MNIST(data_root, train=True, transform=transforms.ToTensor())
     loader = DataLoader(dataset, batch_size=BATCH, shuffle=True)
     module = ImageLabelVAE(
-        model={"_target_": "vae_lightning.model.VAE"},
-        loss={"_target_": "vae_lightning.loss.VAELoss"},
+        model={"_target_": "vae_lightning.paper.model.VAE"},
+        loss={"_target_": "vae_lightning.paper.loss.VAELoss"},
         optim={"_target_": "torch.optim.SGD", "_partial_": True, "lr": LR, "momentum": 0.9},
     )
     timer = EpochTimer()

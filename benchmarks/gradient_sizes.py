@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from vae_lightning.data import MNISTDataModule
-from vae_lightning.loss import VAELoss
-from vae_lightning.model import VAE
-from vae_lightning.module import VAEModule
+from vae_lightning.paper.data import MNISTDataModule
+from vae_lightning.paper.loss import VAELoss
+from vae_lightning.paper.model import VAE
+from vae_lightning.paper.module import VAEModule
 
 
 def gradient_sizes(model: torch.nn.Module, batches: list[torch.Tensor], threshold: float) -> tuple[list[float], float]:

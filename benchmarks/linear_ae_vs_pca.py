@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from vae_lightning.data import MNISTDataModule
+from vae_lightning.paper.data import MNISTDataModule
 
 PROJECT = Path(__file__).resolve().parent.parent
 

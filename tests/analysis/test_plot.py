@@ -1,0 +1,84 @@
+"""The sweep figure and table from a tiny real sweep, including one with a job missing."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import PROJECT, tiny_overrides
+from vae_lightning.analysis.plot import plot_sweep
+
+pytestmark = pytest.mark.slow
+
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(mnist_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 values x 2 seeds x 2 epochs, run as users run it; the sweep plots itself when it ends."""
+    sweep_dir = tmp_path_factory.mktemp("sweeps") / "clip"
+    done = subprocess.run(
+        [sys.executable, str(PROJECT / "train.py"), "-m", "clip.value=0.1,1.0", "seed=0,1", *tiny_overrides(mnist_root),
+         "trainer.max_epochs=2", f"hydra.sweep.dir={sweep_dir}"],
+        cwd=sweep_dir.parent, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return sweep_dir
+
+
+def table_rows(summary: Path) -> list[list[str]]:
+    lines = summary.read_text().splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("|---")))
+    assert lines[header - 1].startswith("| clip.value |")
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[header + 1 :] if line]
+
+
+def test_a_finished_sweep_has_a_figure_and_a_row_per_value(tiny_sweep: Path) -> None:
+    figure, summary = tiny_sweep / "figure.png", tiny_sweep / "summary.md"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
+    rows = table_rows(summary)
+    assert sorted(row[0] for row in rows) == ["0.1", "1.0"]
+    for value, final, best, seeds, problems in rows:
+        assert "±" in final and best in ("1", "2") and seeds == "2" and problems == ""
+    finals = [float(row[1].split(" ± ")[0]) for row in rows]
+    assert finals == sorted(finals)
+
+
+def test_a_missing_job_is_named_and_the_rest_still_plotted(tiny_sweep: Path, tmp_path: Path) -> None:
+    broken = shutil.copytree(tiny_sweep, tmp_path / "broken")
+    (broken / "figure.png").unlink()
+    (job,) = [path for path in broken.glob("*/") if "clip.value=1.0" in path.name and "seed=1" in path.name]
+    shutil.rmtree(job)
+    plot_sweep(broken)
+    assert (broken / "figure.png").exists()
+    rows = {row[0]: row for row in table_rows(broken / "summary.md")}
+    assert rows["1.0"][3] == "1" and rows["1.0"][4] == "seed 1: missing (never started)"
+    assert rows["0.1"][3] == "2"
+
+
+def test_tensorboard_holds_both_image_grids(tiny_sweep: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    job = next(path for path in tiny_sweep.glob("*/") if (path / "results.json").exists())
+    events = EventAccumulator(str(job), size_guidance={"images": 0})
+    events.Reload()
+    assert {"samples", "reconstructions"} <= set(events.Tags()["images"])
+    assert len(events.Images("samples")) == 2  # one per epoch
+
+
+def test_reproduce_gathers_figures_tables_and_figure_4(tiny_sweep: Path, mnist_root: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from vae_lightning import reproduce
+
+    out = tmp_path / "reproduction"
+    shutil.copytree(tiny_sweep, out / "sweeps" / "clip_value")
+    (out / "timings.json").write_text('{"clip_value": [61.0, 0], "clip_norm": [0.0, 1], "momentum": [0.0, 1]}')
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--replot", "--out", str(out), f"data.root={mnist_root}"])
+    reproduce.main()
+    results = (out / "results.md").read_text()
+    assert "## Figure 1: gradient clipping by value" in results and "1.0 min on this machine" in results
+    assert "| clip.value | final val loss |" in results and "(no summary: the sweep did not run)" in results
+    assert "Best run by val loss: `clip_value/" in results
+    for name in ("figure1_clip_value.png", "figure4_samples.png", "figure4_reconstructions.png"):
+        assert (out / name).stat().st_size > 1000

@@ -1,0 +1,77 @@
+"""Checkpoints: atomic writes, random state that round-trips, and the choice of what to resume."""
+
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vae_lightning.harness.checkpoints import AtomicCheckpointIO, RandomState, checkpoint_to_resume
+from vae_lightning.paper.errors import ConfigError
+
+
+def test_a_write_that_fails_midway_leaves_the_previous_checkpoint_whole(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"step": torch.tensor(1)}, path)
+
+    def dies_halfway(obj, file) -> None:
+        file.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(OSError, match="No space left"):
+        io.save_checkpoint({"step": torch.tensor(2)}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True)["step"] == 1
+    assert not list(path.parent.glob(".*.tmp"))  # the failed write took its temporary file away
+
+
+def test_random_state_round_trips_through_a_weights_only_checkpoint(tmp_path: Path) -> None:
+    torch.manual_seed(3), random.seed(3), np.random.seed(3)
+    torch.save(RandomState().state_dict(), tmp_path / "state.pt")
+    expected = (torch.rand(3), random.random(), np.random.rand())
+    torch.manual_seed(9), random.seed(9), np.random.seed(9)
+    RandomState().load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert torch.equal(torch.rand(3), expected[0])
+    assert random.random() == expected[1] and np.random.rand() == expected[2]
+
+
+def run_config(latent_dim: int = 2) -> dict:
+    return {"model": {"_target_": "vae_lightning.paper.model.VAE", "latent_dim": latent_dim}, "loss": {},
+            "optim": {"lr": 0.1}, "data": {"root": "here", "batch_size": 8}, "seed": 0}
+
+
+def save_checkpoint_of(config: dict, path: Path) -> None:
+    torch.save({"hyper_parameters": {key: config[key] for key in ("model", "loss", "optim")} | {"eval_seed": 0},
+                "datamodule_hyper_parameters": config["data"]}, path)
+
+
+def test_resume_takes_the_newest_checkpoint_that_loads(tmp_path: Path, caplog) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    save_checkpoint_of(run_config(), folder / "best.ckpt")
+    (folder / "last.ckpt").write_bytes(b"truncated")
+    now = time.time()
+    os.utime(folder / "best.ckpt", (now - 10, now - 10))
+    assert checkpoint_to_resume(tmp_path, run_config()) == folder / "best.ckpt"
+    assert "not resuming from" in caplog.text and "last.ckpt" in caplog.text
+
+
+def test_a_last_checkpoint_of_another_model_falls_back_to_a_best_that_matches(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    save_checkpoint_of(run_config(latent_dim=2), folder / "best.ckpt")
+    save_checkpoint_of(run_config(latent_dim=8), folder / "last.ckpt")
+    now = time.time()
+    os.utime(folder / "best.ckpt", (now - 10, now - 10))
+    assert checkpoint_to_resume(tmp_path, run_config(latent_dim=2)) == folder / "best.ckpt"
+    with pytest.raises(ConfigError, match="model.latent_dim=3, but the run was trained with 8"):
+        checkpoint_to_resume(tmp_path, run_config(latent_dim=3))
+
+
+def test_resume_without_any_checkpoint_starts_from_the_beginning(tmp_path: Path) -> None:
+    assert checkpoint_to_resume(tmp_path, run_config()) is None

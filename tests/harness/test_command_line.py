@@ -1,0 +1,70 @@
+"""Bad config input stops `python train.py` at once: one line naming the key, exit 2, nothing written."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vae_lightning.harness.command_line import check_command_line, check_jobs
+from vae_lightning.paper.errors import ConfigError
+from vae_lightning.harness.schema import CONFIG_DIR
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (["clip.vlaue=1"], "clip.vlaue: no such key; allowed: algorithm, value"),
+        (["optim.momentum=abc"], "optim.momentum: Value 'abc' of type 'str' could not be converted to Float"),
+        (["trainer.max_epochs=abc"], "trainer.max_epochs: Value 'abc'"),
+        (["clip.value=-0.5"], "clip.value=-0.5 is out of range: allowed a number >= 0 or null"),
+        (["optim.momentum=1"], "optim.momentum=1.0 is out of range: allowed [0, 1)"),
+        (["optim.momentum=-0.1"], "optim.momentum=-0.1 is out of range: allowed [0, 1)"),
+        (["model.latent_dim=0"], "model.latent_dim=0 is out of range: allowed a number >= 1"),
+        (["model.mc_samples=0"], "model.mc_samples=0 is out of range"),
+        (["model.hidden_dims=[400,0]"], "model.hidden_dims=[400, 0] is out of range"),
+        (["clip.algorithm=clamp"], "clip.algorithm=clamp is out of range: allowed one of value, norm, null"),
+        (["clip=vaule"], "clip=vaule: no such option; choose one of none, norm, value"),
+        (["seeed=1"], "seeed: no such key; allowed: seed"),
+        (["trainer.gradient_clip_val=2"], "trainer.gradient_clip_val: not set here; it comes from clip.value"),
+        (["clip=none", "clip.value=1"], "clip.value=1.0 has no effect with clip=none"),
+        (["-m", "clip.value=0.5,-1"], "clip.value=-1.0 is out of range"),
+        (["clip.value=0.5,1"], "clip.value=0.5,1 lists several values: add -m"),
+        (["-m", "trainer=ddp", "trainer.devices=2", "seed=0,1"], "trainer.strategy=ddp cannot run inside a sweep (-m)"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    overrides: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(overrides)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_misspelled_key_inside_a_yaml_file_names_the_file(tmp_path: Path) -> None:
+    conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
+    sgd = conf / "optim" / "sgd.yaml"
+    sgd.write_text(sgd.read_text().replace("momentum: 0.9", "momentm: 0.9"))
+    with pytest.raises(ConfigError, match=r"optim.momentm \(in conf/optim/sgd.yaml\): no such key; allowed: lr, momentum"):
+        check_jobs(str(conf), "config", [], multirun=False)
+
+
+def test_good_input_passes_and_counts_the_sweep_jobs() -> None:
+    assert check_jobs(CONFIG_DIR, "config", [], multirun=False)[1] == 1
+    assert check_jobs(CONFIG_DIR, "config", ["clip=value,norm", "clip.value=0.5,1"], multirun=True)[1] == 4
+
+
+@pytest.mark.slow
+def test_train_py_refuses_before_writing_anything(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(PROJECT / "train.py"), "clip.vlaue=1"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["error: clip.vlaue: no such key; allowed: algorithm, value"]
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,32 @@
+"""Run folders: claimed once before Hydra starts; sweep jobs named by what the sweep varies."""
+
+import os
+from pathlib import Path
+
+from vae_lightning.harness.folders import claim_fresh_dir, job_dir
+from vae_lightning.harness.sweeps import BASIC_SWEEPER
+
+
+def test_a_fresh_folder_is_never_one_that_exists(tmp_path: Path) -> None:
+    taken = tmp_path / "runs" / "2026-01-01_00-00-00"
+    taken.mkdir(parents=True)  # another run's, started the same second
+    assert claim_fresh_dir(taken) == Path(f"{taken}-2") and Path(f"{taken}-2").is_dir()
+    assert claim_fresh_dir(taken) == Path(f"{taken}-3")
+
+
+def test_job_dir_is_a_pure_function_of_the_job() -> None:
+    assert job_dir("clip.value=0.5,seed=1", 0) == job_dir("clip.value=0.5,seed=1", 0) == "clip.value=0.5,seed=1"
+    assert job_dir("", 4) == "job4"
+    assert os.sep not in job_dir("data.root=../x", 5)
+    assert len(job_dir("x=" + "9" * 300, 7)) < 220
+
+
+def test_jobs_of_a_sweeper_that_picks_its_own_values_are_numbered() -> None:
+    assert job_dir("optim.lr=0.01", 3, BASIC_SWEEPER) == "optim.lr=0.01"
+    assert job_dir("optim.lr=0.01", 3, "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper") == "3_optim.lr=0.01"
+
+
+def test_resolving_the_config_creates_no_folder(compose_config, tmp_path: Path) -> None:
+    before = set(Path.cwd().rglob("outputs"))
+    compose_config([])
+    assert set(Path.cwd().rglob("outputs")) == before

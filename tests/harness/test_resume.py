@@ -1,0 +1,126 @@
+"""Resuming, faults and non-finite losses, on real (tiny) runs: exact, and nothing lost."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import INJECTED, INJECTED_ENVIRONMENT, INJECTED_TARGETS, PROJECT, TRAIN_IMAGES, VAL_IMAGES, injected, run_train, tiny_overrides
+from vae_lightning.paper.errors import ConfigError, NonFiniteLossError
+from vae_lightning.harness.run import run_job, train
+
+STEPS_PER_EPOCH = (TRAIN_IMAGES - VAL_IMAGES) // 32  # 6
+THREE_EPOCHS = ["trainer.max_epochs=3"]
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def assert_same_run(first: Path, second: Path) -> None:
+    assert json.loads((first / "results.json").read_text())["test"] == json.loads((second / "results.json").read_text())["test"]
+    a, b = weights(first), weights(second)
+    assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_resume_at_an_epoch_boundary_is_bitwise_exact(compose_config, mnist_root, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
+    base = tiny_overrides(mnist_root) + THREE_EPOCHS
+    train(compose_config(base, run="whole"), tmp_path / "whole")
+    broken = compose_config(base + injected("fault", "Fault", kind="raise", at_step=2 * STEPS_PER_EPOCH), run="cut")
+    with pytest.raises(RuntimeError, match="injected fault"):
+        train(broken, tmp_path / "cut")
+    assert torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    train(compose_config(base + ["resume=true"], run="cut"), tmp_path / "cut")
+    assert_same_run(tmp_path / "whole", tmp_path / "cut")
+
+
+def test_resume_mid_epoch_sees_each_image_once_and_is_exact(compose_config, mnist_root, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
+    base = tiny_overrides(mnist_root) + THREE_EPOCHS + ["+callbacks.checkpoint.every_n_train_steps=1"]
+    train(compose_config(base, run="whole"), tmp_path / "whole")
+    cut = tmp_path / "cut"
+    fault = injected("fault", "Fault", kind="raise", at_step=STEPS_PER_EPOCH + 3)
+    probe = injected("probe", "Probe", run_dir=cut)
+    with pytest.raises(RuntimeError, match="injected fault"):
+        train(compose_config(base + fault + probe, run="cut"), cut)
+    train(compose_config(base + probe + ["resume=true"], run="cut"), cut)
+    assert_same_run(tmp_path / "whole", cut)
+    seen = [json.loads(line) for line in (cut / "batches.jsonl").read_text().splitlines()]
+    interrupted_epoch = Counter(round(row, 3) for batch in seen if batch["epoch"] == 1 for row in batch["rows"])
+    first_epoch = Counter(round(row, 3) for batch in seen if batch["epoch"] == 0 for row in batch["rows"])
+    assert interrupted_epoch == first_epoch and sum(first_epoch.values()) == TRAIN_IMAGES - VAL_IMAGES
+
+
+@pytest.mark.slow
+def test_kill_9_mid_epoch_then_resume_finishes_like_an_uninterrupted_run(compose_config, mnist_root, tmp_path) -> None:
+    base = tiny_overrides(mnist_root) + THREE_EPOCHS
+    train(compose_config(base, run="whole"), tmp_path / "whole")
+    run_dir = tmp_path / "killed"
+    command = [sys.executable, str(PROJECT / "train.py"), *base, f"hydra.run.dir={run_dir}"]
+    killed = subprocess.run(command + injected("fault", "Fault", kind="kill", at_step=STEPS_PER_EPOCH + 2),
+                            capture_output=True, text=True, env=INJECTED_ENVIRONMENT, timeout=300)
+    assert killed.returncode == -9
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
+    resumed = subprocess.run(command + ["resume=true"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "restarts from its first batch" in resumed.stdout + resumed.stderr
+    assert_same_run(tmp_path / "whole", run_dir)
+
+
+def test_resume_of_a_run_that_died_before_its_first_checkpoint_starts_it_again(compose_config, mnist_root,
+                                                                              tmp_path) -> None:
+    run_dir = tmp_path / "empty"
+    (run_dir / ".hydra").mkdir(parents=True)  # what Hydra leaves of a run killed while starting
+    assert run_job(compose_config(tiny_overrides(mnist_root) + ["resume=true"], run="empty"), run_dir) == 0
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_a_refused_command_writes_nothing_into_the_run_folder(mnist_root, tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    assert run_train([*tiny_overrides(mnist_root), f"hydra.run.dir={run_dir}"], tmp_path).returncode == 0
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    again = run_train([*tiny_overrides(mnist_root), "optim.lr=0.5", "data.batch_size=7", f"hydra.run.dir={run_dir}"],
+                      tmp_path)
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [
+        f"error: {run_dir} already holds a run; pass resume=true to continue it, or choose another hydra.run.dir"]
+    assert before == {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+
+
+def test_resume_with_another_config_is_refused(compose_config, mnist_root, tmp_path) -> None:
+    assert run_job(compose_config(tiny_overrides(mnist_root), run="run"), tmp_path / "run") == 0
+    with pytest.raises(ConfigError, match="optim.lr=0.5, but the run was trained with 0.01"):
+        train(compose_config(tiny_overrides(mnist_root) + ["resume=true", "optim.lr=0.5"]), tmp_path / "run")
+
+
+def test_a_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(compose_config, mnist_root, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
+    step = STEPS_PER_EPOCH + 2
+    cfg = compose_config(tiny_overrides(mnist_root) + THREE_EPOCHS + injected("fault", "Fault", kind="poison", at_step=step))
+    run_dir = tmp_path / "run"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    snapshots = []
+    monkeypatch.setattr(NonFiniteLossError, "__init__", lambda self, message: (snapshots.append(last.read_bytes()), Exception.__init__(self, message))[1])
+    assert run_job(cfg, run_dir) == 3
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and f"loss is nan at step {step} (epoch 1)" in status["error"]
+    assert f"last good checkpoint: {last}" in status["error"]
+    assert last.read_bytes() == snapshots[0] and torch.load(last, weights_only=True)["epoch"] == 0
+
+
+@pytest.mark.slow
+def test_a_diverging_run_exits_3_within_a_step(mnist_root: Path, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(PROJECT / "train.py"), *tiny_overrides(mnist_root),
+                           "optim.lr=10000", "clip=none"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line]
+    assert len(errors) == 1
+    assert re.search(r"loss is (nan|inf) at step \d+ \(epoch 0\); last good checkpoint: none written yet", errors[0])

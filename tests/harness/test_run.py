@@ -1,0 +1,70 @@
+"""`python train.py` as users run it: single runs and multiruns in subprocesses, folders, results."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import run_train, tiny_overrides
+
+pytestmark = pytest.mark.slow
+
+
+def test_multirun_makes_one_folder_per_job_with_events_and_results(mnist_root: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    done = run_train(["-m", "clip.value=0.1,1.0", *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    jobs = sorted(path for path in sweep.iterdir() if path.is_dir() and not path.name.startswith("."))
+    # Named by what the sweep varies: the overrides common to every job are in .hydra/overrides.yaml.
+    assert [job.name for job in jobs] == ["clip.value=0.1", "clip.value=1.0"]
+    for job in jobs:
+        assert list(job.glob("events.out.tfevents.*"))
+        assert (job / "checkpoints" / "last.ckpt").exists()
+        results = json.loads((job / "results.json").read_text())
+        assert set(results["val"]) == set(results["test"]) == {"loss", "reconstruction", "kl"}
+        assert results["epochs"] == 1 and results["train_seconds"] > 0
+        assert (job / ".hydra" / "overrides.yaml").exists()
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.ckpt"))
+
+
+def test_single_run_goes_to_outputs_runs_and_says_where(mnist_root: Path, tmp_path: Path) -> None:
+    done = run_train([*tiny_overrides(mnist_root), "seed=3"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "outputs" / "runs").iterdir()
+    assert str(run_dir) in done.stdout + done.stderr
+    assert json.loads((run_dir / "results.json").read_text())["test"]["loss"] > 0
+    assert "seed: 3" in (run_dir / ".hydra" / "config.yaml").read_text()
+
+
+def test_ddp_on_two_cpu_processes_trains_in_one_run_folder(mnist_root: Path, tmp_path: Path) -> None:
+    # Lightning's DDP launcher starts train.py again for rank 1, in the same run folder: that
+    # process must train beside rank 0, not refuse the folder rank 0 is writing.
+    run_dir = tmp_path / "ddp"
+    done = run_train([*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2", f"hydra.run.dir={run_dir}"],
+                     tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"
+    assert json.loads((run_dir / "results.json").read_text())["test"]["loss"] > 0
+    assert (run_dir / "checkpoints" / "last.ckpt").exists() and (run_dir / "train_ddp_process_1.log").exists()
+
+
+def test_missing_data_is_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> None:
+    done = run_train([f"data.root={tmp_path / 'nothing'}", "data.download=false"], tmp_path)
+    assert done.returncode != 0
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "put the four IDX files" in errors[0], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+
+
+def test_every_model_variant_trains_in_one_sweep(mnist_root: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "variants"
+    # Untied models run in every other test; here each variant runs tied, in one sweep.
+    done = run_train(["-m", "model=vae,ae,linear_ae", "model.tied_weights=true", *tiny_overrides(mnist_root),
+                      f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    jobs = {job.name: job for job in sweep.glob("*/")}
+    assert sorted(jobs) == ["model=ae", "model=linear_ae", "model=vae"]
+    for name, job in jobs.items():
+        test = json.loads((job / "results.json").read_text())["test"]
+        assert test["reconstruction"] > 0 and (test["kl"] > 0) == (name == "model=vae")  # only the VAE has a KL term
+        assert list(job.glob("events.out.tfevents.*"))  # each variant logs to TensorBoard

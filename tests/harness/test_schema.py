@@ -1,0 +1,68 @@
+"""Every config in conf/ composes through Hydra's compose API and builds its objects."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from helpers import tiny_overrides
+from vae_lightning.paper.errors import ConfigError
+from vae_lightning.harness.schema import check_ranges
+from vae_lightning.harness.run import build_module, build_trainer
+from vae_lightning.harness.schema import CONFIG_DIR
+
+GROUPS = ("data", "model", "loss", "optim", "clip", "trainer", "logger", "callbacks")
+
+
+def options(group: str) -> list[str]:
+    return sorted(path.stem for path in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,option", [(group, option) for group in GROUPS for option in options(group)])
+def test_every_option_composes_and_instantiates(group: str, option: str, compose_config, mnist_root) -> None:
+    cfg = compose_config([*tiny_overrides(mnist_root), f"{group}={option}"])
+    assert cfg[group] is not None
+    datamodule = instantiate(cfg.data)
+    module = build_module(cfg)
+    optimizer = module.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    if group == "trainer" and option in ("gpu", "ddp"):
+        return  # needs GPUs or processes this machine's tests do not start
+    trainer = build_trainer(cfg)
+    assert trainer.gradient_clip_val == cfg.clip.value
+    assert type(datamodule).__name__.endswith("MNISTDataModule")
+
+
+def test_defaults_are_the_papers_setting(compose_config) -> None:
+    cfg = compose_config([])
+    assert cfg.optim._target_ == "torch.optim.SGD" and cfg.optim.momentum == 0.9
+    assert (cfg.clip.algorithm, cfg.clip.value) == ("value", 1.0)
+    assert list(cfg.model.hidden_dims) == [400] and cfg.model.latent_dim == 20
+    assert cfg.loss.reconstruction == "mse" and cfg.model.mc_samples == 1
+    assert cfg.data.root == "data" and cfg.data.download is True
+
+
+def test_shell_overrides_reach_the_objects(compose_config, mnist_root) -> None:
+    cfg = compose_config(
+        [*tiny_overrides(mnist_root), "optim.lr=0.05", "optim.momentum=0.5", "clip=norm", "clip.value=2",
+         "model.hidden_dims=[24,12]", "++trainer.limit_train_batches=3"]
+    )
+    module = build_module(cfg)
+    optimizer = module.configure_optimizers()
+    assert optimizer.defaults["lr"] == 0.05 and optimizer.defaults["momentum"] == 0.5
+    trainer = build_trainer(cfg)
+    assert trainer.gradient_clip_algorithm == "norm" and trainer.gradient_clip_val == 2
+    assert trainer.limit_train_batches == 3
+    assert module.model.encoder[0].out_features == 24 and module.model.encoder[2].out_features == 12
+
+
+def test_adam_option(compose_config) -> None:
+    cfg = compose_config(["optim=adam"])
+    assert isinstance(build_module(cfg).configure_optimizers(), torch.optim.Adam)
+
+
+def test_a_threshold_without_an_algorithm_is_refused(compose_config) -> None:
+    cfg = compose_config(["clip=none", "clip.value=0.5"])
+    with pytest.raises(ConfigError, match="clip.value=0.5 has no effect with clip=none"):
+        check_ranges(cfg)

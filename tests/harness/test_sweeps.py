@@ -1,0 +1,29 @@
+"""Sweeps expanded through Hydra's public override parser, in the basic and in Optuna's syntax."""
+
+import pytest
+
+from vae_lightning.harness import sweeps
+from vae_lightning.paper.errors import ConfigError
+
+
+def test_a_grid_is_the_product_of_every_swept_key_in_order() -> None:
+    assert sweeps.grid(["clip.value=0.1,1.0", "seed=0,1", "trainer.max_epochs=2"]) == [
+        ["clip.value=0.1", "seed=0", "trainer.max_epochs=2"], ["clip.value=0.1", "seed=1", "trainer.max_epochs=2"],
+        ["clip.value=1.0", "seed=0", "trainer.max_epochs=2"], ["clip.value=1.0", "seed=1", "trainer.max_epochs=2"]]
+    assert sweeps.grid(["seed=0,1", "seed=5"]) == [["seed=5"]]  # a key given again: the last one counts
+
+
+def test_every_sweepers_syntax_is_read_and_each_value_checked_once() -> None:
+    jobs = sweeps.jobs(["optim.lr=tag(log,interval(0.001,0.05))", "optim.momentum=choice(0.5,0.9)",
+                        "seed=range(0,3)", "+callbacks.x=1"], "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper")
+    values = {override for job in jobs for override in job}
+    assert {"optim.lr=0.001", "optim.lr=0.05", "optim.momentum=0.5", "optim.momentum=0.9", "seed=0", "seed=2"} <= values
+    assert len(jobs) == 1 + 1 + 1 + 2  # each further value once, not the product
+
+
+def test_swept_keys_and_parse_errors() -> None:
+    assert sweeps.swept_keys(["clip.value=0.1,1", "+x=choice(1,2)", "seed=1"]) == ["clip.value", "x"]
+    with pytest.raises(ConfigError, match="no viable alternative at input"):
+        sweeps.parse(["a=[1,2"])
+    with pytest.raises(ConfigError, match="=5: an override needs a key, as in key=value"):
+        sweeps.parse(["=5"])

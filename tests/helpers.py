@@ -1,0 +1,78 @@
+"""What the tests share: tiny MNIST IDX files in torchvision's layout, quick overrides, `python train.py`."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+TRAIN_IMAGES = 256
+TEST_IMAGES = 64
+VAL_IMAGES = 64
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write an unsigned-byte IDX file: magic (0, 0, 0x08, ndim), big-endian sizes, raw bytes."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def write_mnist(root: Path, folder: str = "MNIST", train: int = TRAIN_IMAGES, test: int = TEST_IMAGES) -> Path:
+    """Fake digits (a bright square whose place depends on the label) under root/<folder>/raw."""
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", train), ("t10k", test)):
+        labels = rng.integers(0, 10, size=count)
+        images = rng.integers(0, 40, size=(count, 28, 28))
+        for image, label in zip(images, labels):
+            row, column = 2 + 2 * label, 4 + label
+            image[row : row + 8, column : column + 8] = 255
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+INJECTED = "VAE_LIGHTNING_ALLOWED_TARGETS"  # set to INJECTED_TARGETS to let runs build them
+INJECTED_TARGETS = "injected.Fault,injected.Probe"
+
+
+def injected(name: str, cls: str, **arguments: object) -> list[str]:
+    """Overrides that add the callback tests/injected.<cls> to a run, as callbacks.<name>."""
+    return [f"+callbacks.{name}={{_target_:injected.{cls}}}"] + [
+        f"+callbacks.{name}.{key}={value}" for key, value in arguments.items()
+    ]
+
+
+def tiny_overrides(root: Path) -> list[str]:
+    """Overrides that make a run take a second: tiny data, small model, one quiet epoch."""
+    return [
+        f"data.root={root}",
+        "data.download=false",
+        f"data.val_size={VAL_IMAGES}",
+        "data.batch_size=32",
+        "model.hidden_dims=[32]",
+        "model.latent_dim=4",
+        "trainer.max_epochs=1",
+        "trainer.accelerator=cpu",
+        "++trainer.enable_progress_bar=false",
+        "++trainer.enable_model_summary=false",
+    ]
+
+
+
+
+PROJECT = Path(__file__).resolve().parent.parent
+# The environment of a `python train.py` that may build the tests' injected callbacks.
+INJECTED_ENVIRONMENT = {**os.environ, INJECTED: INJECTED_TARGETS, "PYTHONPATH": str(Path(__file__).parent)}
+
+
+def run_train(arguments: list[str], cwd: Path = PROJECT, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python train.py ARGUMENTS` as a user runs it, in `cwd`; the tests' callbacks may be injected."""
+    return subprocess.run([sys.executable, str(PROJECT / "train.py"), *arguments], cwd=cwd, capture_output=True,
+                          text=True, env=INJECTED_ENVIRONMENT, timeout=timeout)

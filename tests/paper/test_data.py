@@ -1,0 +1,188 @@
+"""The MNIST data module reads IDX files with torchvision's parser and serves in-memory batches."""
+
+import shutil
+import struct
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torchvision import datasets
+from torchvision.datasets import mnist as mnist_module
+from torchvision.transforms.functional import to_tensor
+
+from helpers import TEST_IMAGES, TRAIN_IMAGES, write_mnist
+from vae_lightning.paper.data import FashionMNISTDataModule, MNISTDataModule
+from vae_lightning.paper.errors import DataError
+
+
+def make_datamodule(root: Path, **overrides) -> MNISTDataModule:
+    arguments = {"root": str(root), "download": False, "batch_size": 32, "eval_batch_size": 50, "val_size": 64}
+    datamodule = MNISTDataModule(**(arguments | overrides))
+    datamodule.setup()
+    return datamodule
+
+
+def test_images_match_torchvision_to_tensor(mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root, val_size=0)
+    reference = datasets.MNIST(str(mnist_root), train=False)
+    image, _ = reference[3]
+    torch.testing.assert_close(datamodule.test_images[3], to_tensor(image).flatten())
+
+
+def test_split_sizes_disjoint_and_fixed_by_split_seed(mnist_root: Path) -> None:
+    first, again = make_datamodule(mnist_root), make_datamodule(mnist_root)
+    other = make_datamodule(mnist_root, split_seed=1)
+    assert len(first.train_images) == TRAIN_IMAGES - 64 and len(first.val_images) == 64
+    assert len(first.test_images) == TEST_IMAGES
+    torch.testing.assert_close(first.val_images, again.val_images)
+    assert not torch.equal(first.val_images, other.val_images)
+    train_rows = {tuple(row.tolist()) for row in first.train_images}
+    assert not any(tuple(row.tolist()) in train_rows for row in first.val_images)
+
+
+def test_each_epoch_serves_every_training_image_once_in_a_new_order(mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root)
+    loader = datamodule.train_dataloader()
+    loader.sampler.set_epoch(0)
+    epoch0 = torch.cat(list(loader))
+    loader.sampler.set_epoch(1)
+    epoch1 = torch.cat(list(loader))
+    assert len(loader) == -(-(TRAIN_IMAGES - 64) // 32)
+    by_row = lambda images: sorted(tuple(row.tolist()) for row in images)  # noqa: E731
+    assert by_row(epoch0) == by_row(epoch1) == by_row(datamodule.train_images)
+    assert not torch.equal(epoch0, epoch1)
+    loader.sampler.set_epoch(0)
+    torch.testing.assert_close(torch.cat(list(loader)), epoch0)
+
+
+def test_eval_batches_are_the_images_in_order(mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root)
+    batches = list(datamodule.test_dataloader())
+    assert [len(batch) for batch in batches] == [50, TEST_IMAGES - 50]
+    torch.testing.assert_close(torch.cat(batches), datamodule.test_images)
+
+
+def test_training_shards_are_disjoint_across_processes(mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root)
+    shards = []
+    for rank in (0, 1):
+        datamodule._world = lambda rank=rank: (2, rank)
+        shards.append({tuple(row.tolist()) for row in torch.cat(list(datamodule.train_dataloader()))})
+    assert not shards[0] & shards[1]
+    assert len(shards[0] | shards[1]) == TRAIN_IMAGES - 64
+
+
+def test_missing_files_name_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=f"not in {tmp_path / 'MNIST' / 'raw'}.*train-images-idx3-ubyte"):
+        make_datamodule(tmp_path)
+
+
+def test_failed_download_names_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Port 9 (discard) on loopback refuses at once: what an offline machine sees.
+    monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    datamodule = MNISTDataModule(root=str(tmp_path), download=True)
+    with pytest.raises(DataError, match="download failed.*put the four IDX files"):
+        datamodule.prepare_data()
+
+
+def test_val_size_must_leave_training_images(mnist_root: Path) -> None:
+    with pytest.raises(DataError, match=f"data.val_size={TRAIN_IMAGES}"):
+        make_datamodule(mnist_root, val_size=TRAIN_IMAGES)
+
+
+def test_fashion_mnist_reads_its_own_folder(tmp_path: Path) -> None:
+    write_mnist(tmp_path, folder="FashionMNIST", train=80, test=20)
+    datamodule = FashionMNISTDataModule(root=str(tmp_path), download=False, val_size=16)
+    datamodule.setup()
+    assert len(datamodule.train_images) == 64 and len(datamodule.test_images) == 20
+
+
+def test_data_moves_to_the_training_device_once_and_batches_stay_there(mnist_root: Path) -> None:
+    # The meta device stands in for a GPU: tensors there have shapes but no storage, so any
+    # batch assembled on the host and copied over would show up as a CPU tensor.
+    device = torch.device("meta")
+    trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=device), world_size=1, global_rank=0)
+    datamodule = MNISTDataModule(root=str(mnist_root), download=False, batch_size=32, val_size=64)
+    datamodule.trainer = trainer
+    datamodule.setup()
+    assert {images.device for images in (datamodule.train_images, datamodule.val_images, datamodule.test_images)} == {device}
+    loader = datamodule.train_dataloader()
+    loader.sampler.set_epoch(0)
+    batches = list(loader) + list(datamodule.val_dataloader())
+    assert batches and all(batch.device == device for batch in batches)
+
+
+def damage(root: Path, name: str, how: str) -> Path:
+    path = root / "MNIST" / "raw" / name
+    content = path.read_bytes()
+    if how == "truncate":
+        path.write_bytes(content[: len(content) - 100])
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "magic":
+        path.write_bytes(b"\x00\x00\x08\x01" + content[4:])
+    elif how == "label":
+        path.write_bytes(content[:-1] + bytes([12]))
+    elif how == "count":
+        header = struct.pack(">BBBBI", 0, 0, 8, 1, TRAIN_IMAGES - 1)
+        path.write_bytes(header + content[8:-1])
+    return path
+
+
+@pytest.mark.parametrize(
+    "name,how,message",
+    [
+        ("train-images-idx3-ubyte", "truncate", "is truncated or damaged: its header promises"),
+        ("train-images-idx3-ubyte", "empty", "is empty \\(0 bytes\\)"),
+        ("t10k-images-idx3-ubyte", "magic", "is not an IDX image file"),
+        ("train-labels-idx1-ubyte", "label", "holds a label outside 0-9 \\(found 12\\)"),
+        ("train-labels-idx1-ubyte", "count", f"holds {TRAIN_IMAGES} images but .* holds {TRAIN_IMAGES - 1} labels"),
+    ],
+)
+def test_damaged_files_are_named_with_the_fix(tmp_path: Path, name: str, how: str, message: str) -> None:
+    write_mnist(tmp_path)
+    path = damage(tmp_path, name, how)
+    with pytest.raises(DataError, match=message) as error:
+        make_datamodule(tmp_path)
+    assert str(path) in str(error.value) and "data.download=true" in str(error.value)
+
+
+def test_an_interrupted_download_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(url: str, download_root: str, filename: str, md5: str) -> None:
+        Path(download_root, filename.removesuffix(".gz")).write_bytes(b"")  # extraction began...
+        raise KeyboardInterrupt  # ...and Ctrl-C came
+
+    monkeypatch.setattr(mnist_module, "download_and_extract_archive", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        MNISTDataModule(root=str(tmp_path), download=True).prepare_data()
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+def test_a_download_fills_only_the_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_mnist(tmp_path)
+    kept = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
+    source = write_mnist(tmp_path / "mirror")
+
+    def from_mirror(url: str, download_root: str, filename: str, md5: str) -> None:
+        name = filename.removesuffix(".gz")
+        shutil.copy(source / "MNIST" / "raw" / name, Path(download_root, name))
+
+    monkeypatch.setattr(mnist_module, "download_and_extract_archive", from_mirror)
+    before = kept.stat().st_mtime_ns
+    MNISTDataModule(root=str(tmp_path), download=True).prepare_data()
+    assert (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists()
+    assert kept.stat().st_mtime_ns == before
+    assert not list(tmp_path.glob(".MNIST-download-*"))
+
+
+def test_noise_is_added_to_training_inputs_only(mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root, noise_std=0.5)
+    loader = datamodule.train_dataloader()
+    loader.sampler.set_epoch(0)
+    noisy, clean = next(iter(loader))
+    assert noisy.shape == clean.shape and 0.45 < (noisy - clean).std().item() < 0.55
+    assert any(torch.equal(clean[0], row) for row in datamodule.train_images)
+    for batch in [*datamodule.val_dataloader(), *datamodule.test_dataloader()]:
+        assert isinstance(batch, torch.Tensor)

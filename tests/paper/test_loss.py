@@ -1,0 +1,63 @@
+"""The loss against the paper's equations, computed by hand on small tensors."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vae_lightning.paper.loss import VAELoss, kl_divergence, squared_error
+from vae_lightning.paper.model import VAEOutput
+
+
+def test_squared_error_sums_pixels_and_averages_batch_eq16() -> None:
+    x = torch.tensor([[0.0, 1.0], [0.5, 0.5]])
+    reconstruction = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])  # one draw
+    # example 1: (1-0)^2 + 0 = 1; example 2: 0.25 + 0.25 = 0.5; mean over B=2 -> 0.75
+    assert squared_error(x, reconstruction).item() == pytest.approx(0.75)
+
+
+def test_squared_error_averages_monte_carlo_draws_eq15() -> None:
+    x = torch.tensor([[0.0, 0.0]])
+    draws = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]], [[0.0, 0.0]]])  # N=3 draws: RL 1, 2, 0
+    assert squared_error(x, draws).item() == pytest.approx((1 + 2 + 0) / 3)
+
+
+def test_kl_closed_form_eq18_eq19() -> None:
+    mean = torch.tensor([[0.0, 1.0], [2.0, 0.0]])
+    log_variance = torch.tensor([[0.0, 0.0], [0.0, 1.0]])
+    by_hand = [
+        -0.5 * ((1 + 0 - 0 - 1) + (1 + 0 - 1 - 1)),  # example 1: 0.5
+        -0.5 * ((1 + 0 - 4 - 1) + (1 + 1 - 0 - torch.e)),  # example 2
+    ]
+    assert kl_divergence(mean, log_variance).item() == pytest.approx(sum(by_hand) / 2)
+
+
+def test_kl_matches_torch_distributions() -> None:
+    torch.manual_seed(0)
+    mean, log_variance = torch.randn(5, 3), torch.randn(5, 3)
+    posterior = torch.distributions.Normal(mean, torch.exp(0.5 * log_variance))
+    prior = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    expected = torch.distributions.kl_divergence(posterior, prior).sum(-1).mean()
+    assert kl_divergence(mean, log_variance).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_total_is_reconstruction_plus_kl_eq20() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(4, 6)
+    output = VAEOutput(torch.rand(2, 4, 6), torch.randn(4, 3), torch.randn(4, 3))
+    terms = VAELoss("mse")(x, output)
+    assert terms.total.item() == pytest.approx((terms.reconstruction + terms.kl).item())
+    assert terms.reconstruction.item() == pytest.approx(squared_error(x, output.reconstruction).item())
+
+
+def test_bce_sums_pixels_like_pytorch_examples() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(4, 6)
+    reconstruction = torch.rand(1, 4, 6).clamp(0.01, 0.99)
+    output = VAEOutput(reconstruction, torch.zeros(4, 2), torch.zeros(4, 2))
+    expected = F.binary_cross_entropy(reconstruction[0], x, reduction="sum") / 4
+    assert VAELoss("bce")(x, output).reconstruction.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_unknown_reconstruction_is_rejected() -> None:
+    with pytest.raises(ValueError, match="loss.reconstruction='l1'"):
+        VAELoss("l1")

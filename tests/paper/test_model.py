@@ -1,0 +1,115 @@
+"""The VAE's architecture (section 2) and reparameterization (eq. 13)."""
+
+import pytest
+import torch
+from torch import nn
+
+from vae_lightning.paper.loss import VAELoss
+from vae_lightning.paper.model import VAE, Autoencoder, TiedLinear
+
+
+def test_default_sizes_are_784_400_20() -> None:
+    model = VAE()
+    linear_shapes = [tuple(m.weight.shape) for m in model.modules() if isinstance(m, nn.Linear)]
+    assert linear_shapes == [(400, 784), (20, 400), (20, 400), (400, 20), (784, 400)]
+
+
+def test_hidden_layers_are_configurable() -> None:
+    model = VAE(hidden_dims=[512, 256], latent_dim=2)
+    encoder = [tuple(m.weight.shape) for m in model.encoder if isinstance(m, nn.Linear)]
+    decoder = [tuple(m.weight.shape) for m in model.decoder.modules() if isinstance(m, nn.Linear)]
+    assert encoder == [(512, 784), (256, 512)]
+    assert decoder == [(256, 2), (512, 256), (784, 512)]
+
+
+def test_forward_shapes_and_sigmoid_range() -> None:
+    model = VAE(hidden_dims=[16], latent_dim=3, mc_samples=5)
+    output = model(torch.rand(7, 784))
+    assert output.reconstruction.shape == (5, 7, 784)
+    assert output.mean.shape == output.log_variance.shape == (7, 3)
+    assert 0 <= output.reconstruction.min() and output.reconstruction.max() <= 1
+
+
+def test_reparameterization_is_mean_plus_sigma_times_eps_eq13() -> None:
+    model = VAE(hidden_dims=[8], latent_dim=3, mc_samples=2)
+    mean, log_variance = torch.randn(4, 3), torch.randn(4, 3)
+    z = model.reparameterize(mean, log_variance, torch.Generator().manual_seed(1))
+    epsilon = torch.randn((2, 4, 3), generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(z, mean + torch.exp(log_variance / 2) * epsilon)
+
+
+def test_gradients_flow_through_the_sample() -> None:
+    model = VAE(hidden_dims=[8], latent_dim=2)
+    model(torch.rand(3, 784)).reconstruction.sum().backward()
+    assert model.mean_head.weight.grad.abs().sum() > 0
+    assert model.log_variance_head.weight.grad.abs().sum() > 0
+
+
+def test_sample_decodes_prior_draws() -> None:
+    images = VAE(hidden_dims=[8], latent_dim=2).sample(6)
+    assert images.shape == (6, 784)
+
+
+@pytest.mark.parametrize("sizes", [{"latent_dim": 0}, {"mc_samples": 0}, {"hidden_dims": [0]}])
+def test_nonpositive_sizes_are_rejected(sizes: dict) -> None:
+    with pytest.raises(ValueError, match="must be positive"):
+        VAE(**sizes)
+
+
+def test_tied_decoder_layers_use_the_encoders_matrices_transposed_in_mirrored_order() -> None:
+    model = VAE(hidden_dims=[32, 16], latent_dim=4, tied_weights=True)
+    tied = [m for m in model.decoder.modules() if isinstance(m, TiedLinear)]
+    sources = [model.mean_head, model.encoder[2], model.encoder[0]]
+    assert [layer.weight.shape for layer in tied] == [(16, 4), (32, 16), (784, 32)]
+    for layer, source in zip(tied, sources):
+        assert layer.weight.data_ptr() == source.weight.data_ptr()  # the same storage, not a copy
+        assert layer.bias is not source.bias and layer.bias.shape == (source.in_features,)
+    untied = VAE(hidden_dims=[32, 16], latent_dim=4)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(untied) - count(model) == sum(source.weight.numel() for source in sources)
+
+
+def test_a_tied_matrix_gets_the_gradients_of_both_of_its_uses() -> None:
+    torch.manual_seed(0)
+    tied = Autoencoder(hidden_dims=[8], latent_dim=3, tied_weights=True)
+    untied = Autoencoder(hidden_dims=[8], latent_dim=3)
+    with torch.no_grad():  # the same function, with the shared matrices copied into the decoder
+        for name in ("encoder.0", "mean_head"):
+            untied.get_submodule(name).load_state_dict(tied.get_submodule(name).state_dict())
+        untied.decoder[0][0].weight.copy_(tied.mean_head.weight.t())
+        untied.decoder[1].weight.copy_(tied.encoder[0].weight.t())
+        untied.decoder[0][0].bias.copy_(tied.decoder[0][0].bias)
+        untied.decoder[1].bias.copy_(tied.decoder[1].bias)
+    x = torch.rand(5, 784)
+    tied(x).reconstruction.square().sum().backward()
+    untied(x).reconstruction.square().sum().backward()
+    expected = untied.mean_head.weight.grad + untied.decoder[0][0].weight.grad.t()
+    torch.testing.assert_close(tied.mean_head.weight.grad, expected)
+    expected = untied.encoder[0].weight.grad + untied.decoder[1].weight.grad.t()
+    torch.testing.assert_close(tied.encoder[0].weight.grad, expected)
+
+
+def test_the_autoencoder_is_deterministic_and_has_no_kl() -> None:
+    model = Autoencoder(hidden_dims=[16], latent_dim=3)
+    x = torch.rand(4, 784)
+    first, second = model(x), model(x)
+    assert first.log_variance is None and not hasattr(model, "log_variance_head")
+    torch.testing.assert_close(first.reconstruction, second.reconstruction)
+    terms = VAELoss("mse")(x, first)
+    assert terms.kl.item() == 0 and terms.total.item() == terms.reconstruction.item()
+
+
+def test_the_linear_autoencoder_learns_the_principal_subspace() -> None:
+    torch.manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(20, 3)).Q  # a 3-dimensional subspace of R^20
+    data = torch.randn(600, 3) * torch.tensor([3.0, 2.0, 1.5]) @ basis.T + 0.05 * torch.randn(600, 20) + 0.3
+    model = Autoencoder(input_dim=20, hidden_dims=[], latent_dim=3, activation="identity", output_activation="identity")
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(1500):
+        optimizer.zero_grad()
+        VAELoss("mse")(data, model(data)).total.backward()
+        optimizer.step()
+    principal = torch.linalg.svd(data - data.mean(0), full_matrices=False).Vh[:3].T
+    learned = torch.linalg.qr(model.decoder[1].weight.detach()).Q
+    cosines = torch.linalg.svdvals(principal.T @ learned)  # cosines of the principal angles
+    assert cosines.min() > 0.999

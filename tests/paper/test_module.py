@@ -1,0 +1,97 @@
+"""The LightningModule in real training steps: clipping, logged metrics, loadable checkpoints."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import open_dict
+
+from helpers import tiny_overrides
+from vae_lightning.paper.module import VAEModule
+from vae_lightning.harness.run import build_module, build_trainer, train
+
+THRESHOLD = 1e-3  # far below the gradients of a fresh VAE, so clipping always acts
+
+
+class RecordingSGD(torch.optim.SGD):
+    """SGD that keeps a copy of the gradients it is about to apply, after Lightning's clipping."""
+
+    seen: list[list[torch.Tensor]] = []
+
+    def step(self, closure=None):
+        loss = closure()  # Lightning's closure: forward, backward, then clipping
+        RecordingSGD.seen.append([p.grad.clone() for group in self.param_groups for p in group["params"]])
+        super().step()
+        return loss
+
+
+def gradients_at_optimizer_steps(cfg, monkeypatch: pytest.MonkeyPatch) -> list[list[torch.Tensor]]:
+    """The gradients that reach the optimizer's update during a few training steps."""
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", f"{__name__}.RecordingSGD")
+    RecordingSGD.seen = []
+    with open_dict(cfg):
+        cfg.optim._target_ = f"{__name__}.RecordingSGD"
+    build_trainer(cfg).fit(build_module(cfg), datamodule=instantiate(cfg.data))
+    return RecordingSGD.seen
+
+
+def clip_overrides(root: Path, clip: str) -> list[str]:
+    value = [] if clip == "none" else [f"clip.value={THRESHOLD}"]
+    return [*tiny_overrides(root), f"clip={clip}", *value, "++trainer.limit_train_batches=3",
+            "++trainer.limit_val_batches=0", "~callbacks.checkpoint"]
+
+
+def test_clip_by_value_bounds_every_entry(compose_config, mnist_root, monkeypatch) -> None:
+    steps = gradients_at_optimizer_steps(compose_config(clip_overrides(mnist_root, "value")), monkeypatch)
+    assert len(steps) == 3
+    assert max(g.abs().max().item() for grads in steps for g in grads) <= THRESHOLD * (1 + 1e-6)  # float32 rounding of 1e-3
+
+
+def test_clip_by_norm_bounds_the_global_norm(compose_config, mnist_root, monkeypatch) -> None:
+    steps = gradients_at_optimizer_steps(compose_config(clip_overrides(mnist_root, "norm")), monkeypatch)
+    norms = [torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads])).item() for grads in steps]
+    assert len(norms) == 3 and max(norms) <= THRESHOLD * (1 + 1e-5)
+
+
+def test_no_clipping_leaves_gradients_large(compose_config, mnist_root, monkeypatch) -> None:
+    steps = gradients_at_optimizer_steps(compose_config(clip_overrides(mnist_root, "none")), monkeypatch)
+    assert min(max(g.abs().max().item() for g in grads) for grads in steps) > 100 * THRESHOLD
+
+
+def test_log_every_n_steps_zero_trains_without_step_metrics(compose_config, mnist_root) -> None:
+    cfg = compose_config([*tiny_overrides(mnist_root), "trainer.log_every_n_steps=0"])
+    run_dir = Path(cfg.hydra.runtime.output_dir)
+    train(cfg, run_dir)
+    header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "train/loss" in header and "train/loss_step" not in header
+
+
+def test_run_logs_every_metric_and_writes_loadable_checkpoints(compose_config, mnist_root, tmp_path) -> None:
+    cfg = compose_config([*tiny_overrides(mnist_root), "trainer.max_epochs=2", "trainer.log_every_n_steps=1"])
+    run_dir = Path(cfg.hydra.runtime.output_dir)
+    results = train(cfg, run_dir)
+    header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    for stage in ("train", "val", "test"):
+        for term in ("loss", "reconstruction", "kl"):
+            assert f"{stage}/{term}" in header
+    assert "train/loss_step" in header
+    assert results["epochs"] == 2 and results["test"]["loss"] > 0
+    for name in ("last.ckpt", "best.ckpt"):
+        checkpoint = torch.load(run_dir / "checkpoints" / name, weights_only=True)
+        assert checkpoint["hyper_parameters"]["model"]["latent_dim"] == 4
+        assert checkpoint["datamodule_hyper_parameters"]["val_size"] == 64
+    module = VAEModule.load_from_checkpoint(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
+    assert module.model.latent_dim == 4
+
+
+def test_evaluation_noise_is_fixed_and_leaves_training_noise_alone(compose_config, mnist_root) -> None:
+    module = build_module(compose_config(tiny_overrides(mnist_root)))
+    batch = torch.rand(8, 784)
+    losses = []
+    for _ in range(2):
+        module.on_validation_epoch_start()
+        torch.manual_seed(0)
+        losses.append(module._loss_terms(batch, module._eval_generator).total)
+        assert torch.randn(1).item() == pytest.approx(torch.randn(1, generator=torch.Generator().manual_seed(0)).item())
+    assert losses[0].item() == losses[1].item()

@@ -1,0 +1,36 @@
+"""The end of every sweep (a Hydra callback): its figure and table, and the list of failed jobs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from vae_lightning.analysis.plot import plot_sweep
+from vae_lightning.harness.runs import job_overrides, read_status
+
+log = logging.getLogger(__name__)
+
+
+class SweepReport(Callback):
+    """At the end of a sweep: plot it, list every job that did not complete, exit non-zero if any."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            figure, summary = plot_sweep(sweep_dir)
+            log.info("wrote %s and %s", figure, summary)
+        except Exception:  # a plot that fails must not hide which jobs failed
+            log.exception("could not plot %s; run python -m vae_lightning.plot %s", sweep_dir, sweep_dir)
+        jobs = sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml"))
+        failed = [(job, read_status(job)) for job in jobs]
+        failed = [(job, status) for job, status in failed if not status or status["status"] != "completed"]
+        log.info("sweep %s: %d of %d jobs completed", sweep_dir, len(jobs) - len(failed), len(jobs))
+        for job, status in failed:
+            error = status.get("error", "no error recorded") if status else "no status.json: the job never ran"
+            log.error("failed: %s: %s", " ".join(job_overrides(job)) or job.name, error)
+        if failed:
+            raise SystemExit(1)

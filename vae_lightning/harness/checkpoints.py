@@ -1,0 +1,116 @@
+"""Checkpoints that survive a kill at any moment, carry the random state, and resume exactly."""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from vae_lightning.harness.files import atomic_file
+from vae_lightning.paper.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint through `files.atomic_file`: `last.ckpt` is at every moment either the
+    previous complete checkpoint or the new complete one, even under `kill -9` or a power cut."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as file:
+            torch.save(checkpoint, file)
+
+
+class RandomState(L.Callback):
+    """Stores the state of every random generator in each checkpoint and restores it on resume.
+
+    Lightning saves none of them, so without this a resumed run draws different latent noise from
+    the run it replaces. The states are tensors and plain containers: `weights_only=True` loads them.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        numpy_state = np.random.get_state()
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+            "python": random.getstate(),
+            "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *numpy_state[2:]],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        if state_dict["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        random.setstate(state_dict["python"])
+        name, keys, *rest = state_dict["numpy"]
+        np.random.set_state((name, keys.numpy(), *rest))
+
+
+def flat(config: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(config, dict):
+        return {k: v for key, value in config.items() for k, v in flat(value, f"{prefix}.{key}").items()}
+    return {prefix: config}
+
+
+# Keys that say where the data is, not what the run is: a run may resume with them changed.
+LOCATION_KEYS = ("data.root", "data.download")
+
+
+def difference(saved: dict[str, Any], config: dict[str, Any]) -> str | None:
+    """The first setting in which a checkpoint's run differs from `config`, or None if it is the same run."""
+    module, data = saved["hyper_parameters"], dict(saved.get("datamodule_hyper_parameters", {}))
+    then = {**flat(module["model"], "model"), **flat(module["loss"], "loss"), **flat(module["optim"], "optim"),
+            **flat(data, "data"), "seed": module["eval_seed"]}
+    now = {**flat(config["model"], "model"), **flat(config["loss"], "loss"), **flat(config["optim"], "optim"),
+           **flat(config["data"], "data"), "seed": config["seed"]}
+    for key in sorted(then):
+        if key not in LOCATION_KEYS and then[key] != now.get(key):
+            return f"{key}={now.get(key)}, but the run was trained with {then[key]}"
+    return None
+
+
+def why_not(path: Path, config: dict[str, Any]) -> str | None:
+    """None when the checkpoint loads with `weights_only=True` and is of this run; else why not."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any failure to load means: not this one
+        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    try:
+        return difference(saved, config)
+    except (KeyError, TypeError):
+        return "it is not a checkpoint of this project"
+
+
+def checkpoint_to_resume(run_dir: Path, config: dict[str, Any]) -> Path | None:
+    """The newest checkpoint of the run that loads and matches `config`; None when there is none
+    at all (the run died before its first one, and starts again from its beginning).
+
+    Raises ConfigError when there are checkpoints but none will do, so that `resume=true` never
+    silently starts afresh over a run's work.
+    """
+    folder = run_dir / "checkpoints"
+    candidates = sorted(
+        (path for path in folder.glob("*.ckpt") if not path.name.startswith(".")),
+        key=lambda path: path.stat().st_mtime,
+        reverse=True,
+    )
+    problems = []
+    for path in candidates:
+        problem = why_not(path, config)
+        if problem is None:
+            return path
+        log.warning("not resuming from %s: %s", path, problem)
+        problems.append(f"{path.name}: {problem}")
+    if not candidates:
+        return None
+    raise ConfigError(
+        f"resume=true but no checkpoint in {folder} will do ({'; '.join(problems)}): resume with the run's "
+        f"own overrides (its .hydra/overrides.yaml), or start a new run without resume=true"
+    )

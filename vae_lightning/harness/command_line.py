@@ -1,0 +1,142 @@
+"""Checks `python train.py`'s command line before Hydra runs anything: one line per mistake, exit 2.
+
+Every job's config (each combination of a grid sweep; each value of another sweeper's search
+space) is composed against the schema and its values checked, so a typo, a wrong type, a value
+out of range or a run folder that is taken stops the command before any folder, log or
+checkpoint is written. What it returns is the command line Hydra then runs: the user's own, plus
+the fresh run or sweep folder it claimed and the keys that name each sweep job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from omegaconf import DictConfig
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+from vae_lightning.harness import sweeps
+from vae_lightning.harness.folders import claim_fresh_dir
+from vae_lightning.harness.hydra_args import parse_command_line, runs_nothing
+from vae_lightning.harness.runs import refuse_if_taken
+from vae_lightning.harness.schema import CONFIG_DIR, OWNED_ELSEWHERE, check_ranges
+from vae_lightning.paper.errors import ConfigError
+
+
+def allowed_keys(object_type: type | None) -> str:
+    if object_type is None or not dataclasses.is_dataclass(object_type):
+        return ""
+    names = [field.name for field in dataclasses.fields(object_type) if not field.name.startswith("_")]
+    return "; allowed: " + ", ".join(names)
+
+
+def one_line(error: Exception) -> str:
+    """What went wrong and what is allowed, in one line, from Hydra's and OmegaConf's errors."""
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
+        group, _, option = error.missing_cfg_file.rpartition("/")
+        choices = ", ".join(error.options or [])
+        return f"{group}={option}: no such option" + (f"; choose one of {choices}" if choices else "")
+    cause = error.__cause__ or error.__context__ or error
+    # Hydra names the config file whose own content failed: "In 'optim/sgd': ..."
+    found = re.match(r"In '([^']+)':", str(error))
+    where = f" (in conf/{found.group(1)}.yaml)" if found else ""
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
+        owner = OWNED_ELSEWHERE.get(str(cause.full_key).removeprefix("trainer."))
+        if owner:
+            return f"{cause.full_key}: not set here; it comes from {owner}"
+        return f"{cause.full_key}{where}: no such key{allowed_keys(cause.object_type)}"
+    if isinstance(cause, ValidationError):
+        return f"{cause.full_key}{where}: {str(cause.msg).splitlines()[0]}"
+    return str(error).strip().splitlines()[0]
+
+
+def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
+    try:
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    except (ConfigCompositionException, OverrideParseException) as error:
+        raise ConfigError(one_line(error)) from None
+    check_ranges(cfg)
+    return cfg
+
+
+def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
+    """Lightning's multi-process strategies start the command line again for each process, which
+    would start the whole sweep again: within a local sweep, refuse them before anything runs."""
+    strategy = str(cfg.trainer.get("strategy", "auto"))
+    single = cfg.trainer.get("devices", "auto") == 1 and cfg.trainer.get("num_nodes", 1) == 1
+    if strategy.startswith(("ddp", "fsdp", "deepspeed")) and not single:
+        raise ConfigError(
+            f"trainer.strategy={strategy} cannot run inside a sweep (-m): run each job as a single "
+            f"run (python train.py trainer=ddp ...), or sweep with trainer.devices=1"
+        )
+
+
+def is_set(overrides: list[str], key: str) -> bool:
+    return any(override.lstrip("+~").startswith(f"{key}=") for override in overrides)
+
+
+def check_jobs(config_dir: str, config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, int]:
+    """Compose and check every job the command would run; returns the command's config and the count."""
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+        return check_each_job(config_name, overrides, multirun)
+
+
+def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, int]:
+    parsed = sweeps.parse(overrides)
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    swept = [o.input_line for o in parsed if o.is_sweep_override()]
+    if any(sweeps.is_hydra_key(o) for o in parsed if o.is_sweep_override()):
+        raise ConfigError(f"{swept[0]}: hydra's own settings cannot be swept")
+    master = compose_checked(config_name, fixed)
+    if swept and not multirun:
+        raise ConfigError(f"{swept[0]} lists several values: add -m to run them as a sweep")
+    if not multirun:
+        return master, 1
+    params = master.hydra.sweeper.get("params") or {}
+    configured = [f"{key}={value}" for key, value in params.items()]
+    jobs = sweeps.jobs(configured + swept, str(master.hydra.sweeper._target_))
+    for job in jobs:
+        check_launchable_in_a_sweep(compose_checked(config_name, fixed + job))
+    return master, len(jobs)
+
+
+def job_naming(master: DictConfig, overrides: list[str]) -> list[str]:
+    """Name each sweep job by what the sweep varies: every key fixed on the command line is left
+    out of `hydra.job.override_dirname` (and so of the job's folder and TensorBoard run)."""
+    fixed = {o.get_key_element().lstrip("+~") for o in sweeps.parse(overrides)
+             if not o.is_sweep_override() and not sweeps.is_hydra_key(o)}
+    excluded = list(master.hydra.job.config.override_dirname.exclude_keys)
+    added = sorted(fixed - set(excluded))
+    if not added:
+        return []
+    return [f"hydra.job.config.override_dirname.exclude_keys=[{','.join(excluded + added)}]"]
+
+
+def prepare(arguments: list[str], config_dir: str = CONFIG_DIR) -> list[str]:
+    """Check the command line; returns it with the claimed folder and the job-naming keys added."""
+    args = parse_command_line(arguments)
+    if runs_nothing(args):
+        return arguments
+    master, _ = check_jobs(args.config_dir or config_dir, args.config_name or "config", args.overrides, args.multirun)
+    multirun = args.multirun or str(master.hydra.mode) == "RunMode.MULTIRUN"
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    folder = Path(master.hydra.sweep.dir if multirun else master.hydra.run.dir)
+    added = job_naming(master, args.overrides) if multirun else []
+    if is_set(args.overrides, key):
+        refuse_if_taken(folder, bool(master.resume), sweep=multirun)
+    else:
+        added.append(f"{key}={claim_fresh_dir(folder)}")
+    return [*arguments, *added]
+
+
+def check_command_line(arguments: list[str]) -> list[str]:
+    """`prepare`, or exit with status 2 and one line on stderr if the command cannot run as given."""
+    try:
+        return prepare(arguments)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

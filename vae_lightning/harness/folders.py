@@ -1,0 +1,57 @@
+"""Run and sweep folders: a fresh one claimed before Hydra starts, job folders named by what varies.
+
+Resolving the config creates nothing: the resolvers below are pure functions of their arguments,
+so every process of a job (a resumed run, each DDP or Slurm task) computes the same folder.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from vae_lightning.harness.sweeps import BASIC_SWEEPER
+
+MAX_NAME_LENGTH = 200
+
+
+def claim_fresh_dir(path: str | Path) -> Path:
+    """Create `path`, or `path-2`, `path-3`... if taken, and return the one created.
+
+    `os.mkdir` fails when the folder exists, so of two commands racing for one name only one wins.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate, suffix = path, 1
+    while True:
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            suffix += 1
+            candidate = path.with_name(f"{path.name}-{suffix}")
+
+
+def job_dir(override_dirname: str, job_num: int, sweeper: str = BASIC_SWEEPER) -> str:
+    """A sweep job's sub-folder: the overrides the sweep varies (`clip.value=0.5,seed=1`), safe as a
+    file name; `job<N>` when it varies nothing. Under a sweeper that chooses its own values (Optuna),
+    which may choose the same ones twice, the job's number comes first."""
+    name = override_dirname.replace(os.sep, "_") or f"job{job_num}"
+    if sweeper != BASIC_SWEEPER and override_dirname:
+        name = f"{job_num}_{name}"
+    if len(name) > MAX_NAME_LENGTH:
+        name = f"{name[:MAX_NAME_LENGTH]}...job{job_num}"
+    return name
+
+
+def config_subdir(resume: bool) -> str:
+    """Where Hydra saves the run's config: a resumed run keeps the original and adds its own beside it."""
+    return f".hydra/resumed-{datetime.now():%Y-%m-%d_%H-%M-%S}" if resume else ".hydra"
+
+
+def register_resolvers() -> None:
+    """Make `${job_dir:...}` and `${config_subdir:...}` available to the config."""
+    OmegaConf.register_new_resolver("job_dir", job_dir, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("config_subdir", config_subdir, use_cache=True, replace=True)

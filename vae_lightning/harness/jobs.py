@@ -1,0 +1,58 @@
+"""Sweep jobs that fail alone: each runs in its own process and records status.json.
+
+A job that raises, calls `sys.exit` or is killed takes only its own process down; the job's
+runner records the outcome, the sweep goes on, and `analysis.report.SweepReport` lists every
+failed job at the end and makes the sweep exit non-zero. This holds under every launcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import configure_log
+from omegaconf import DictConfig, OmegaConf
+
+from vae_lightning.harness.runs import read_status, write_status
+
+log = logging.getLogger(__name__)
+# Jobs start by forking a server that has already imported the project: no second `import torch`.
+CONTEXT = multiprocessing.get_context("forkserver")
+CONTEXT.set_forkserver_preload(["lightning", "vae_lightning.paper.module"])
+
+
+def _run_in_child(job: Callable[[DictConfig, Path], int], config: dict, run_dir: str, logging_config: dict) -> None:
+    configure_log(OmegaConf.create(logging_config))
+    sys.exit(job(OmegaConf.create(config), Path(run_dir)))
+
+
+def died(exit_code: int | None) -> str:
+    if exit_code is not None and exit_code < 0:
+        return f"the job's process was killed by {signal.Signals(-exit_code).name}"
+    return f"the job's process exited with code {exit_code} before recording its outcome"
+
+
+def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_dir: Path, logging_config: Any) -> int:
+    """Run `job(cfg, run_dir)` in a child process; returns its exit code, never raises for its failure."""
+    config = OmegaConf.to_container(cfg, resolve=True)  # resolves ${hydra:...} here, where Hydra is set up
+    logging_config = OmegaConf.to_container(logging_config, resolve=True)
+    process = CONTEXT.Process(target=_run_in_child, args=(job, config, str(run_dir), logging_config))
+    # The child adopts its parent's default start method; inside joblib's workers that is loky's,
+    # which a fresh process does not know.
+    previous = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method("forkserver", force=True)
+    try:
+        process.start()
+    finally:
+        multiprocessing.set_start_method(previous, force=True)
+    process.join()
+    status = read_status(run_dir)
+    if status is None or status["status"] == "running":
+        write_status(run_dir, "failed", error=died(process.exitcode))
+        log.error("%s: %s", run_dir.name, died(process.exitcode))
+    return process.exitcode

@@ -1,0 +1,220 @@
+"""`python train.py`: check the command line, then run each job: train, test, record the outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from vae_lightning.harness.checkpoints import checkpoint_to_resume
+from vae_lightning.harness.command_line import check_command_line
+from vae_lightning.harness.files import remove_partial_writes, write_json
+from vae_lightning.harness.folders import register_resolvers
+from vae_lightning.harness.jobs import run_isolated
+from vae_lightning.harness.runs import RESULTS_FILE, hold, read_status, val_loss, write_status
+from vae_lightning.harness.schema import CONFIG_DIR, check_ranges, register_schemas
+from vae_lightning.paper.build import instantiate_trusted
+from vae_lightning.paper.errors import ConfigError, NonFiniteLossError, UserInputError
+from vae_lightning.paper.module import VAEModule, stage_metrics
+
+log = logging.getLogger(__name__)
+# What a run's exit code says: 2 the input (config, data) is wrong, 3 the loss became NaN or infinite.
+EXIT_CODES: dict[type[BaseException], int] = {UserInputError: 2, NonFiniteLossError: 3}
+
+
+def plain(config: DictConfig) -> Any:
+    """A resolved copy made of dicts, lists and scalars, safe to store in checkpoints."""
+    return OmegaConf.to_container(config, resolve=True)
+
+
+def build_module(cfg: DictConfig) -> VAEModule:
+    return VAEModule(model=plain(cfg.model), loss=plain(cfg.loss), optim=plain(cfg.optim), eval_seed=cfg.seed)
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    loggers = [instantiate_trusted(plain(node), f"logger.{name}") for name, node in cfg.logger.items()]
+    callbacks = [instantiate_trusted(plain(node), f"callbacks.{name}") for name, node in cfg.callbacks.items()]
+    if cfg.trainer.get("enable_progress_bar") is False:
+        # Lightning refuses a progress-bar callback beside enable_progress_bar=false: honour the flag.
+        callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
+    trainer = instantiate_trusted(
+        plain(cfg.trainer),
+        "trainer",
+        gradient_clip_val=cfg.clip.value,
+        gradient_clip_algorithm=cfg.clip.algorithm,
+        logger=loggers or False,
+        callbacks=callbacks,
+        # The data module shards each epoch across processes itself.
+        use_distributed_sampler=False,
+    )
+    for logger in trainer.loggers:
+        logger.log_hyperparams(run_hyperparameters(cfg))
+    return trainer
+
+
+def run_hyperparameters(cfg: DictConfig) -> dict[str, Any]:
+    """What identifies a run in TensorBoard's HPARAMS tab: the config minus loggers and callbacks."""
+    config = plain(cfg)
+    return {key: value for key, value in config.items() if key not in ("logger", "callbacks", "hydra")}
+
+
+def best_checkpoint(trainer: L.Trainer) -> str | None:
+    """The best checkpoint by val loss, or None (the final weights) when no validation ran."""
+    checkpoint = trainer.checkpoint_callback
+    if isinstance(checkpoint, ModelCheckpoint) and checkpoint.best_model_path:
+        return checkpoint.best_model_path
+    return None
+
+
+def keep_previous_metrics(run_dir: Path) -> None:
+    """Lightning's CSVLogger deletes an existing metrics.csv; on resume, move each one aside first."""
+    for metrics in run_dir.rglob("metrics.csv"):
+        index = len(list(metrics.parent.glob("metrics.*.csv")))
+        metrics.rename(metrics.with_name(f"metrics.{index}.csv"))
+
+
+def is_first_process() -> bool:
+    """False in the processes a distributed launcher (Lightning's DDP, torchrun, SLURM) starts beside
+    the first: they train in the first one's run folder, which that one alone checks and records.
+
+    Lightning reads the rank from the launcher's environment before any Trainer exists; a further
+    node of Lightning's own multi-node launch is told apart only by NODE_RANK.
+    """
+    return rank_zero_only.rank == 0 and os.environ.get("NODE_RANK", "0") == "0"
+
+
+def resume_point(cfg: DictConfig, run_dir: Path) -> str | None:
+    """The checkpoint to continue from, or None for a fresh run."""
+    if not cfg.resume:
+        return None
+    if is_first_process():
+        remove_partial_writes(run_dir / "checkpoints")
+    checkpoint = checkpoint_to_resume(run_dir, plain(cfg))
+    if checkpoint is None:
+        log.info("resume=true, but %s holds no checkpoint yet: the run starts from its beginning", run_dir)
+        return None
+    if is_first_process():
+        keep_previous_metrics(run_dir)
+    log.info("resuming from %s; an epoch that was interrupted restarts from its first batch", checkpoint)
+    return str(checkpoint)
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Fit, then score the best checkpoint on val and test; returns what results.json holds."""
+    check_ranges(cfg)
+    ckpt_path = resume_point(cfg, run_dir)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    log.info("torch uses %d threads", torch.get_num_threads())
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate_trusted(plain(cfg.data), "data")
+    module = build_module(cfg)
+    trainer = build_trainer(cfg)
+
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    train_seconds = time.perf_counter() - started
+
+    checkpoint = best_checkpoint(trainer)
+    # Re-scoring val must not add a point to the val curves the loggers already hold.
+    loggers, trainer.loggers = trainer.loggers, []
+    val = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint, verbose=False, weights_only=True)
+    trainer.loggers = loggers
+    test = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint, verbose=False, weights_only=True)
+    results = {
+        "val": stage_metrics(val[0] if val else {}, "val"),
+        "test": stage_metrics(test[0] if test else {}, "test"),
+        "epochs": trainer.current_epoch,
+        "train_seconds": round(train_seconds, 3),
+        "checkpoint": os.path.relpath(checkpoint, run_dir) if checkpoint else None,
+    }
+    if trainer.is_global_zero:
+        write_json(run_dir / RESULTS_FILE, results)
+        log.info("test loss %.4f; outputs in %s", results["test"].get("loss", float("nan")), run_dir)
+    return results
+
+
+def exit_code(error: BaseException) -> int:
+    return next((code for kind, code in EXIT_CODES.items() if isinstance(error, kind)), 1)
+
+
+def run_job(cfg: DictConfig, run_dir: Path) -> int:
+    """Train and record the outcome in run_dir/status.json; returns the exit code, 0 when completed."""
+    if not is_first_process():
+        train(cfg, run_dir)
+        return 0
+    try:
+        lock = hold(run_dir)
+    except ConfigError as error:
+        log.error("%s", error)
+        return EXIT_CODES[UserInputError]
+    with lock:
+        previous = read_status(run_dir)
+        if cfg.resume and previous and previous["status"] == "completed":
+            log.info("%s completed already; nothing to resume", run_dir)
+            return 0
+        write_status(run_dir, "running")
+        try:
+            results = train(cfg, run_dir)
+        except KeyboardInterrupt:
+            write_status(run_dir, "failed", error="interrupted (Ctrl-C)")
+            raise
+        except (Exception, SystemExit) as error:
+            expected = isinstance(error, (UserInputError, NonFiniteLossError))
+            if expected:
+                log.error("%s", error)
+            else:
+                log.exception("training failed")
+            write_status(run_dir, "failed", error=str(error) if expected else repr(error), exit_code=exit_code(error))
+            return exit_code(error)
+        write_status(run_dir, "completed", results=results)
+        return 0
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def hydra_main(cfg: DictConfig) -> float | None:
+    """One job: in this process for a single run, in a process of its own within a sweep.
+
+    Returns the val loss, so that Hydra's optimising sweepers can use it.
+    """
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
+    if hydra_config.mode == RunMode.MULTIRUN:
+        run_isolated(run_job, cfg, run_dir, hydra_config.job_logging)
+    else:
+        code = run_job(cfg, run_dir)
+        if code:
+            raise SystemExit(code)
+    return val_loss(run_dir)
+
+
+def quiet_known_warnings() -> None:
+    """Lightning 2.6 on torch >= 2.10 warns about its own use of a deprecated torch API, and
+    advertises a hosted logger on every run; neither is anything a user of this project can act on."""
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: "litlogger" not in record.getMessage()
+    )
+
+
+def main() -> None:
+    """`python train.py [overrides]`: every job's config is checked before anything is written."""
+    register_resolvers()
+    register_schemas()
+    quiet_known_warnings()
+    if is_first_process():  # the others are started by it, with its checked command line
+        sys.argv = [sys.argv[0], *check_command_line(sys.argv[1:])]
+    hydra_main()

@@ -1,0 +1,182 @@
+"""The config schema: dataclasses in Hydra's ConfigStore, built from each class's own signature.
+
+Every group option declares its schema first in its defaults list (`/schema/<group>/<option>`),
+so a misspelled key, on the command line or in a YAML file, or a value of the wrong type fails
+when Hydra composes the config. `check_ranges` then checks the values no type can express.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable, Sequence
+from numbers import Real
+from pathlib import Path
+from typing import Any, List, Optional, Union
+
+import lightning as L
+import torch
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
+
+from vae_lightning.paper.data import FashionMNISTDataModule, MNISTDataModule
+from vae_lightning.paper.errors import ConfigError
+from vae_lightning.paper.loss import VAELoss
+from vae_lightning.paper.model import ACTIVATIONS, OUTPUTS, VAE, Autoencoder
+
+# conf/ at the project's top: the user's interface, beside train.py.
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+PRIMITIVES = (int, float, bool, str)
+# Trainer arguments that other groups own: setting them under trainer would be silently overridden.
+OWNED_ELSEWHERE = {
+    "gradient_clip_val": "clip.value",
+    "gradient_clip_algorithm": "clip.algorithm",
+    "logger": "the logger group",
+    "callbacks": "the callbacks group",
+    "use_distributed_sampler": "the data module, which shards each epoch itself",
+}
+# Options of each group, and the class whose constructor arguments are that option's keys.
+TARGETS: dict[str, dict[str, type]] = {
+    "data": {"mnist": MNISTDataModule, "fashion_mnist": FashionMNISTDataModule},
+    "model": {"vae": VAE, "ae": Autoencoder, "linear_ae": Autoencoder},
+    "loss": {"vae": VAELoss},
+    "optim": {"sgd": torch.optim.SGD, "adam": torch.optim.Adam},
+    "trainer": {"default": L.Trainer},
+}
+
+
+@dataclasses.dataclass
+class ClipSchema:
+    """Gradient clipping: `algorithm` value | norm | null, and its threshold `value`."""
+
+    algorithm: Optional[str] = "value"
+    value: Optional[float] = 1.0
+
+
+@dataclasses.dataclass
+class RunSchema:
+    """Top-level keys; the groups are typed by their own options' schemas."""
+
+    seed: int = 0
+    torch_threads: Optional[int] = None
+    resume: bool = False
+    data: Any = None
+    model: Any = None
+    loss: Any = None
+    optim: Any = None
+    clip: Any = None
+    trainer: Any = None
+    logger: Any = None
+    callbacks: Any = None
+
+
+def omegaconf_type(annotation: Any) -> Any:
+    """The closest type OmegaConf can check: primitives, Optional primitives, lists of them; else Any."""
+    if annotation in PRIMITIVES:
+        return annotation
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Union and type(None) in arguments:
+        rest = [argument for argument in arguments if argument is not type(None)]
+        inner = omegaconf_type(rest[0]) if len(rest) == 1 else Any
+        return Any if inner is Any else Optional[inner]
+    if origin in (list, tuple, Sequence) and arguments and arguments[0] in PRIMITIVES:
+        return List[arguments[0]]  # noqa: UP006 - OmegaConf needs typing.List
+    return Any
+
+
+def schema_field(parameter: inspect.Parameter, annotation: Any) -> tuple[str, Any, dataclasses.Field]:
+    default = parameter.default
+    if isinstance(default, (list, tuple)):
+        return parameter.name, annotation, dataclasses.field(default_factory=lambda value=default: list(value))
+    if default is not None and not isinstance(default, PRIMITIVES):
+        return parameter.name, Any, dataclasses.field(default=None)
+    return parameter.name, annotation, dataclasses.field(default=default)
+
+
+def signature_schema(cls: type, name: str) -> type:
+    """A dataclass with a field per constructor argument of `cls` (with its default), plus `_target_`."""
+    signature = inspect.signature(cls.__init__)
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except (NameError, TypeError):
+        hints = {}
+    fields: list[tuple[str, Any, dataclasses.Field]] = [
+        ("_target_", str, dataclasses.field(default=f"{cls.__module__}.{cls.__qualname__}")),
+        ("_partial_", bool, dataclasses.field(default=False)),
+    ]
+    for parameter in list(signature.parameters.values())[1:]:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.default is parameter.empty or parameter.name in OWNED_ELSEWHERE and cls is L.Trainer:
+            continue  # filled in by the code (an optimizer's params) or by another group
+        fields.append(schema_field(parameter, omegaconf_type(hints.get(parameter.name, Any))))
+    return dataclasses.make_dataclass(name, fields)
+
+
+def register_schemas() -> None:
+    store = ConfigStore.instance()
+    store.store(name="run_schema", node=RunSchema)
+    for option in ("value", "norm", "none"):
+        store.store(group="schema/clip", name=option, node=ClipSchema)
+    for group, options in TARGETS.items():
+        for option, cls in options.items():
+            store.store(group=f"schema/{group}", name=option, node=signature_schema(cls, f"{cls.__name__}Schema"))
+
+
+def at_least(minimum: float, allow_none: bool = False) -> tuple[Callable[[Any], bool], str]:
+    def accepts(value: Any) -> bool:
+        if value is None:
+            return allow_none
+        return isinstance(value, Real) and not isinstance(value, bool) and value >= minimum
+
+    return accepts, f"a number >= {minimum}" + (" or null" if allow_none else "")
+
+
+def positive_number() -> tuple[Callable[[Any], bool], str]:
+    return (lambda value: isinstance(value, Real) and not isinstance(value, bool) and value > 0), "a number > 0"
+
+
+def half_open_unit() -> tuple[Callable[[Any], bool], str]:
+    return (lambda value: isinstance(value, Real) and not isinstance(value, bool) and 0 <= value < 1), "[0, 1)"
+
+
+def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
+    return (lambda value: value in choices), "one of " + ", ".join("null" if c is None else str(c) for c in choices)
+
+
+RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": at_least(0),
+    "torch_threads": at_least(1, allow_none=True),
+    "clip.algorithm": one_of("value", "norm", None),
+    "clip.value": at_least(0, allow_none=True),
+    "optim.lr": positive_number(),
+    "optim.momentum": half_open_unit(),
+    "model.input_dim": at_least(1),
+    "model.latent_dim": at_least(1),
+    "model.mc_samples": at_least(1),
+    "data.batch_size": at_least(1),
+    "data.eval_batch_size": at_least(1),
+    "data.val_size": at_least(0),
+    "data.noise_std": at_least(0),
+    "model.activation": one_of(*ACTIVATIONS),
+    "model.output_activation": one_of(*OUTPUTS),
+    "trainer.max_epochs": at_least(-1, allow_none=True),
+}
+
+
+def check_ranges(cfg: DictConfig) -> None:
+    """Raise ConfigError, naming the key and what it allows, for the first value out of range."""
+    from omegaconf import OmegaConf
+
+    for key, (accepts, allowed) in RANGES.items():
+        value = OmegaConf.select(cfg, key, default="<absent>")
+        if value != "<absent>" and not accepts(value):
+            raise ConfigError(f"{key}={value} is out of range: allowed {allowed}")
+    hidden_dims = OmegaConf.select(cfg, "model.hidden_dims", default=[])
+    if any(size < 1 for size in hidden_dims):
+        raise ConfigError(f"model.hidden_dims={list(hidden_dims)} is out of range: allowed sizes >= 1")
+    if cfg.clip.algorithm is None and cfg.clip.value is not None:
+        raise ConfigError(
+            f"clip.value={cfg.clip.value} has no effect with clip=none; choose clip=value or clip=norm, or drop clip.value"
+        )

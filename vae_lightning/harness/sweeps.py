@@ -1,0 +1,79 @@
+"""The jobs a command line asks for, read with Hydra's public override parser, in any sweeper's syntax.
+
+A grid (Hydra's basic sweeper) is expanded into every job it runs. A sweeper that chooses its own
+jobs (Optuna's `interval(...)`, `tag(log, ...)`) is represented by jobs that take each value a
+sweep can take once, an interval at both of its ends, so that every such value is checked.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import OverrideParseException
+
+from vae_lightning.paper.errors import ConfigError
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def parse(overrides: Iterable[str]) -> list[Override]:
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except OverrideParseException as error:
+        raise ConfigError(str(error).strip().splitlines()[0]) from None
+    for override in parsed:
+        if not override.key_or_group:
+            raise ConfigError(f"{override.input_line}: an override needs a key, as in key=value")
+    return parsed
+
+
+def is_hydra_key(override: Override) -> bool:
+    return override.get_key_element().lstrip("+~").startswith("hydra")
+
+
+def values(override: Override) -> list[str]:
+    """`key=value` for each value a sweep override can take (an interval: its two ends), written as
+    Hydra writes each job's overrides (`data.download=False`)."""
+    key = override.get_key_element()
+    if not override.is_sweep_override():
+        return [f"{key}={override.get_value_element_as_str()}"]
+    if override.is_discrete_sweep():
+        return [f"{key}={value}" for value in override.sweep_string_iterator()]
+    interval = override.value()
+    return [f"{key}={interval.start}", f"{key}={interval.end}"]
+
+
+def by_key(overrides: Iterable[str]) -> dict[str, list[str]]:
+    """Each key's values, in order; a key given twice keeps its last value, as Hydra does."""
+    found: dict[str, list[str]] = {}
+    for override in parse(overrides):
+        found[override.get_key_element()] = values(override)
+    return found
+
+
+def grid(overrides: Iterable[str]) -> list[list[str]]:
+    """Every job of a grid sweep, in the basic sweeper's order: the product of every key's values."""
+    return [list(job) for job in itertools.product(*by_key(overrides).values())]
+
+
+def each_value_once(overrides: Iterable[str]) -> list[list[str]]:
+    """Jobs that together take every value of every key once, the other keys at their first value."""
+    keys = by_key(overrides)
+    first = [options[0] for options in keys.values()]
+    jobs = [first]
+    for index, options in enumerate(keys.values()):
+        jobs += [first[:index] + [option] + first[index + 1 :] for option in options[1:]]
+    return jobs
+
+
+def jobs(overrides: Iterable[str], sweeper: str) -> list[list[str]]:
+    """The jobs to check for this sweeper: all of a grid's, or each value once for another sweeper."""
+    return grid(overrides) if sweeper == BASIC_SWEEPER else each_value_once(overrides)
+
+
+def swept_keys(overrides: Iterable[str]) -> list[str]:
+    """Keys given several values (the ones a sweep varies), without `+`/`~` prefixes."""
+    return [o.get_key_element().lstrip("+~") for o in parse(overrides) if o.is_sweep_override()]

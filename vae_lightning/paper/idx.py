@@ -1,0 +1,49 @@
+"""Checks of MNIST's IDX files that torchvision does not make: size, format, labels, counts."""
+
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+
+from vae_lightning.paper.errors import DataError
+
+IMAGES = 0x0803  # unsigned bytes, 3 dimensions
+LABELS = 0x0801  # unsigned bytes, 1 dimension
+CLASSES = 10
+FIX = "delete it and run again with data.download=true, or copy the original file there"
+
+
+def payload_size(path: Path, magic: int) -> tuple[int, tuple[int, ...]]:
+    """(offset of the data, dimensions) from the header; DataError if the file cannot be an IDX file."""
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError(f"{path} is empty (0 bytes): {FIX}")
+    dimensions = magic & 0xFF
+    header = 4 + 4 * dimensions
+    if size < header:
+        raise DataError(f"{path} is truncated ({size} bytes, shorter than its header): {FIX}")
+    with open(path, "rb") as file:
+        found = struct.unpack(">I", file.read(4))[0]
+        if found != magic:
+            kind = "image" if magic == IMAGES else "label"
+            raise DataError(f"{path} is not an IDX {kind} file (magic 0x{found:08x}, expected 0x{magic:08x}): {FIX}")
+        shape = struct.unpack(f">{dimensions}I", file.read(4 * dimensions))
+    expected = header + math.prod(shape)
+    if size != expected:
+        raise DataError(f"{path} is truncated or damaged: its header promises {expected} bytes, it has {size}: {FIX}")
+    return header, shape
+
+
+def check_pair(images: Path, labels: Path) -> None:
+    """Raise DataError, naming the file and the fix, unless the two files are a consistent MNIST split."""
+    _, image_shape = payload_size(images, IMAGES)
+    offset, (label_count,) = payload_size(labels, LABELS)
+    if image_shape[0] != label_count:
+        raise DataError(
+            f"{images} holds {image_shape[0]} images but {labels} holds {label_count} labels: "
+            f"they must come from the same split; {FIX.replace('it', 'both')}"
+        )
+    largest = max(labels.read_bytes()[offset:], default=0)
+    if largest >= CLASSES:
+        raise DataError(f"{labels} holds a label outside 0-{CLASSES - 1} (found {largest}): {FIX}")

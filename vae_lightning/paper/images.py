@@ -1,0 +1,71 @@
+"""Image grids of what a VAE generates and reconstructs, for evaluate and for TensorBoard."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from torchvision.utils import make_grid
+
+from vae_lightning.paper.model import Autoencoder
+
+
+def as_images(rows: torch.Tensor) -> torch.Tensor:
+    """Flat pixel rows (N, H*W) -> (N, 1, H, W) square grey images."""
+    side = math.isqrt(rows.shape[-1])
+    return rows.reshape(-1, 1, side, side)
+
+
+@torch.no_grad()
+def sample_grid(model: Autoencoder, count: int = 64, seed: int = 0) -> torch.Tensor:
+    """`count` images decoded from z ~ N(0, I), in a square grid (Figure 4)."""
+    generator = torch.Generator(model.mean_head.weight.device).manual_seed(seed)
+    samples = model.sample(count, generator=generator)
+    return make_grid(as_images(samples), nrow=math.isqrt(count), pad_value=1.0)
+
+
+def interleaved_rows(groups: list[torch.Tensor], per_row: int) -> torch.Tensor:
+    """Row i of every group in turn: inputs above outputs, image by image in the same column."""
+    rows = [group[start : start + per_row] for start in range(0, len(groups[0]), per_row) for group in groups]
+    return make_grid(as_images(torch.cat(rows)), nrow=per_row, pad_value=1.0)
+
+
+@torch.no_grad()
+def reconstruction_grid(model: Autoencoder, images: torch.Tensor, per_row: int = 8) -> torch.Tensor:
+    """Rows of inputs, each above the row of their reconstructions, decoded from the mean z."""
+    code, _ = model.encode(images)
+    return interleaved_rows([images, model.decode(code)], per_row)
+
+
+@torch.no_grad()
+def denoising_grid(model: Autoencoder, images: torch.Tensor, noise_std: float, seed: int = 0, per_row: int = 8) -> torch.Tensor:
+    """Noisy inputs, clean targets and outputs, row above row (a denoising autoencoder's job)."""
+    generator = torch.Generator(images.device).manual_seed(seed)
+    noisy = images + noise_std * torch.randn(images.shape, generator=generator, device=images.device)
+    code, _ = model.encode(noisy)
+    return interleaved_rows([noisy.clamp(0, 1), images, model.decode(code)], per_row)
+
+
+class ImageGrids(L.Callback):
+    """Logs both grids to TensorBoard's images tab after each validation: the same latent draws and
+    the same validation images every epoch, so the images show how the model changes."""
+
+    def __init__(self, count: int = 64, seed: int = 0) -> None:
+        self.count = count
+        self.seed = seed
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+        images = getattr(trainer.datamodule, "val_images", None)
+        if trainer.sanity_checking or not loggers or not isinstance(module.model, Autoencoder):
+            return
+        # Only a VAE has a prior to sample from.
+        samples = sample_grid(module.model, self.count, self.seed) if hasattr(module.model, "sample") else None
+        for logger in loggers:
+            if samples is not None:
+                logger.experiment.add_image("samples", samples, trainer.global_step)
+            if images is not None and len(images):
+                grid = reconstruction_grid(module.model, images[: self.count // 2])
+                logger.experiment.add_image("reconstructions", grid, trainer.global_step)

@@ -1,0 +1,139 @@
+"""The LightningModule: the VAE and its loss, trained and evaluated, with every metric logged."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+
+from vae_lightning.paper.errors import NonFiniteLossError
+from vae_lightning.paper.loss import LossTerms
+from vae_lightning.paper.build import check_targets, instantiate_trusted
+
+
+# The logged metrics are `<stage>/<term>`: train/loss, val/kl, test/reconstruction...
+TERMS = ("loss", "reconstruction", "kl")
+
+
+def metric_names(stage: str) -> dict[str, str]:
+    """Each loss term's logged name in `stage` (train, val or test)."""
+    return {term: f"{stage}/{term}" for term in TERMS}
+
+
+def stage_metrics(metrics: dict[str, Any], stage: str) -> dict[str, float]:
+    """The loss terms of `stage` among logged metrics, as plain floats keyed by term."""
+    return {term: float(metrics[name]) for term, name in metric_names(stage).items() if name in metrics}
+
+
+class VAEModule(L.LightningModule):
+    """Wraps the model and loss built from their configs; its hyperparameters are plain containers.
+
+    Keeping the configs (dicts, lists, numbers, strings) as the hyperparameters, instead of built
+    objects or OmegaConf nodes, lets every checkpoint load with `torch.load(..., weights_only=True)`
+    and rebuild this module with `VAEModule.load_from_checkpoint(path)`.
+    """
+
+    def __init__(self, model: dict[str, Any], loss: dict[str, Any], optim: dict[str, Any], eval_seed: int = 0):
+        super().__init__()
+        # The full run config is logged once by train.py; logging these again would duplicate it.
+        self.save_hyperparameters(logger=False)
+        self.model = instantiate_trusted(model, "model")
+        self.loss = instantiate_trusted(loss, "loss")
+        # Checked here, not when the optimizer is built: a checkpoint is refused as it loads.
+        check_targets(optim, "optim")
+        self._eval_generator: torch.Generator | None = None
+        self._train_terms: list[tuple[LossTerms, int]] = []
+        self._train_terms_epoch = -1
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets `_current_fx_name` around every hook call, about forty times a step, and
+        # nn.Module.__setattr__ type-checks each assignment; a plain string skips that detour.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.model(x)
+
+    def _loss_terms(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> LossTerms:
+        return self.loss(batch, self.model(batch, generator=generator))
+
+    def on_train_epoch_start(self) -> None:
+        if self._train_terms_epoch != self.current_epoch:  # kept when resuming mid-epoch
+            self._train_terms, self._train_terms_epoch = [], self.current_epoch
+
+    def training_step(self, batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch if isinstance(batch, tuple) else (batch, batch)
+        terms = self.loss(targets, self.model(inputs))
+        total_loss = terms.total.item()  # a float: checking it costs a fifth of `torch.isfinite`
+        if not math.isfinite(total_loss):
+            self._stop_on_non_finite(total_loss)
+        # Four `self.log` calls cost about a sixth of a training step here (benchmarks/epoch_speed.py):
+        # the epoch means are computed once from the kept terms, and the per-step loss is logged
+        # only on the steps the loggers write.
+        self._train_terms.append((LossTerms(*(term.detach() for term in terms)), len(targets)))
+        every = self.trainer.log_every_n_steps  # 0 turns per-step logging off, as in Lightning
+        if every and (self.global_step + 1) % every == 0:
+            self.log("train/loss_step", terms.total, on_step=True, on_epoch=False, prog_bar=True)
+        return terms.total
+
+    def _stop_on_non_finite(self, loss: float) -> None:
+        # Raised before backward: these weights are never stepped, and since no checkpoint is
+        # written after an exception, the last one on disk stays the last good one.
+        checkpoint = self.trainer.checkpoint_callback
+        last_good = getattr(checkpoint, "last_model_path", "") or getattr(checkpoint, "best_model_path", "")
+        raise NonFiniteLossError(
+            f"loss is {loss} at step {self.global_step} (epoch {self.current_epoch}); last good checkpoint: "
+            f"{last_good or 'none written yet'}; lower optim.lr or clip the gradients (clip=value or clip=norm)"
+        )
+
+    def _stacked_train_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(steps x 3 terms, steps batch sizes) of the epoch so far."""
+        terms = torch.stack([torch.stack(step_terms) for step_terms, _ in self._train_terms])
+        sizes = torch.tensor([size for _, size in self._train_terms], device=terms.device, dtype=terms.dtype)
+        return terms, sizes
+
+    def on_train_epoch_end(self) -> None:
+        if not self._train_terms:
+            return
+        terms, sizes = self._stacked_train_terms()
+        means = (terms * sizes[:, None]).sum(dim=0) / sizes.sum()
+        self._log_terms("train", LossTerms(*means), batch_size=1)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A run resumed mid-epoch must still log that whole epoch's means.
+        terms, sizes = self._stacked_train_terms() if self._train_terms else (torch.zeros(0, 3), torch.zeros(0))
+        checkpoint["train_epoch_terms"] = {"epoch": self._train_terms_epoch, "terms": terms, "sizes": sizes}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("train_epoch_terms", {"epoch": -1, "terms": torch.zeros(0, 3), "sizes": []})
+        self._train_terms_epoch = saved["epoch"]
+        self._train_terms = [(LossTerms(*terms), int(size)) for terms, size in zip(saved["terms"], saved["sizes"])]
+
+    def _start_eval_epoch(self) -> None:
+        # Evaluation draws its own, fixed noise: its losses compare across epochs without sampling
+        # noise, and evaluating never moves the random stream that training draws from.
+        self._eval_generator = torch.Generator(self.device).manual_seed(self.hparams.eval_seed)
+
+    def on_validation_epoch_start(self) -> None:
+        self._start_eval_epoch()
+
+    def on_test_epoch_start(self) -> None:
+        self._start_eval_epoch()
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._log_terms("val", self._loss_terms(batch, self._eval_generator), batch_size=len(batch))
+
+    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._log_terms("test", self._loss_terms(batch, self._eval_generator), batch_size=len(batch))
+
+    def _log_terms(self, stage: str, terms: LossTerms, batch_size: int) -> None:
+        names = metric_names(stage)
+        metrics = {names["loss"]: terms.total, names["reconstruction"]: terms.reconstruction, names["kl"]: terms.kl}
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return instantiate_trusted(self.hparams.optim, "optim")(self.parameters())
