@@ -73,7 +73,8 @@ SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2,bf_interval=2
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$STATE/jobcomp.txt
 MpiDefault=none
 MailProg=/bin/true
 ReturnToService=2
