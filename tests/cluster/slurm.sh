@@ -5,6 +5,8 @@
 #   tests/cluster/slurm.sh start STATE_DIR     munged + slurmctld + slurmd, wait for idle node
 #   tests/cluster/slurm.sh stop  STATE_DIR     cancel jobs, stop exactly the pids we started
 #   tests/cluster/slurm.sh env   STATE_DIR     print the export line for client commands
+#   tests/cluster/slurm.sh kick  STATE_DIR     make requeued jobs eligible now (Slurm holds a
+#                                              requeued job ~2 min: Reason=BeginTime)
 #
 # Everything (munge key and socket, slurm.conf, state, spool, logs, pids) lives
 # under STATE_DIR; nothing in /etc is touched.  Client commands (sbatch, squeue,
@@ -15,7 +17,7 @@ set -euo pipefail
 die() { echo "slurm.sh: $*" >&2; exit 1; }
 
 cmd=${1:-}
-[[ -n "$cmd" ]] || die "usage: slurm.sh install | start STATE_DIR | stop STATE_DIR | env STATE_DIR"
+[[ -n "$cmd" ]] || die "usage: slurm.sh install | start STATE_DIR | stop STATE_DIR | env STATE_DIR | kick STATE_DIR"
 
 need_state() {
   [[ -n "${STATE:-}" ]] || die "$cmd needs STATE_DIR"
@@ -40,12 +42,14 @@ do_install() {
 }
 
 write_conf() {
-  local host cpus mem_mb real_mb
+  local host cpus mem_mb real_mb topo
   host=$(hostname -s)
   cpus=$(nproc --all)
   mem_mb=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 ))
   # a bit below the real memory, so slurmd does not drain the node
   real_mb=$(( mem_mb - mem_mb / 20 - 256 ))
+  # the node's real layout as slurmd sees it (Boards/Sockets/Cores/Threads)
+  topo=$(slurmd -C 2>/dev/null | head -1 | grep -o 'Boards=[0-9]* SocketsPerBoard=[0-9]* CoresPerSocket=[0-9]* ThreadsPerCore=[0-9]*' || true)
   cat >"$STATE/slurm.conf" <<EOF
 # written by tests/cluster/slurm.sh
 ClusterName=testcluster
@@ -88,7 +92,7 @@ SlurmctldTimeout=30
 WaitTime=0
 OverTimeLimit=0
 DefMemPerCPU=1024
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$real_mb State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus $topo RealMemory=$real_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 }
@@ -212,6 +216,12 @@ case "$cmd" in
   install) do_install ;;
   start) do_start ;;
   stop) do_stop ;;
+  kick)
+    need_state
+    export SLURM_CONF=$STATE/slurm.conf
+    for j in $(squeue -h -t PD -o '%i %r' | awk '$2 == "BeginTime" {print $1}'); do
+      scontrol update JobId="$j" StartTime=now || die "could not release job $j"
+    done ;;
   env) need_state; echo "export SLURM_CONF=$STATE/slurm.conf" ;;
-  *) die "unknown command '$cmd' (install | start STATE_DIR | stop STATE_DIR | env STATE_DIR)" ;;
+  *) die "unknown command '$cmd' (install | start STATE_DIR | stop STATE_DIR | env STATE_DIR | kick STATE_DIR)" ;;
 esac
