@@ -47,8 +47,12 @@ def barebones_epochs(data_root: str, epochs: int) -> tuple[list[float], list[flo
     from hydra.utils import instantiate
 
     from paired_floor import PairedFloor
-    from vae_lightning.harness.run import CONFIG_DIR, build_module
+    from vae_lightning.harness.folders import register_resolvers
+    from vae_lightning.harness.run import build_module
+    from vae_lightning.harness.schema import CONFIG_DIR, register_schemas
 
+    register_resolvers()
+    register_schemas()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"data.root={data_root}"])
     L.seed_everything(cfg.seed, verbose=False)

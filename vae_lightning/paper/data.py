@@ -29,7 +29,8 @@ class TensorBatches:
     so each image of that epoch is still seen exactly once.
     """
 
-    # Lightning inspects `batch_sampler` wherever a loader has a `sampler`.
+    # Part of the loader protocol Lightning relies on: wherever a loader has a `sampler`, Lightning
+    # reads `batch_sampler` too (and fails without it); None says batches are not drawn from one.
     batch_sampler = None
 
     def __init__(
