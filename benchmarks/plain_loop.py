@@ -86,10 +86,14 @@ def main() -> None:
     parser.add_argument("--clip-value", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--validate", action="store_true", help="score the validation images after every epoch")
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    train, _, test = load_mnist(args.data_root)
+    train, val, test = load_mnist(args.data_root)
     model = PlainVAE()
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     epoch_seconds = []
@@ -97,6 +101,8 @@ def main() -> None:
         started = time.perf_counter()
         order = torch.Generator().manual_seed(args.seed + epoch)
         train_epoch(model, optimizer, train, args.batch_size, args.clip_value, order)
+        if args.validate:
+            evaluate(model, val, args.seed)
         epoch_seconds.append(round(time.perf_counter() - started, 3))
     print(json.dumps({"test_loss": evaluate(model, test, args.seed), "epoch_seconds": epoch_seconds}))
 

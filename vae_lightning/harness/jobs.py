@@ -21,12 +21,16 @@ from omegaconf import DictConfig, OmegaConf
 from vae_lightning.harness.runs import read_status, write_status
 
 log = logging.getLogger(__name__)
-# Jobs start by forking a server that has already imported the project: no second `import torch`.
-CONTEXT = multiprocessing.get_context("forkserver")
-CONTEXT.set_forkserver_preload(["lightning", "vae_lightning.paper.module"])
+# A job's process is a fork of the launcher's, which has imported everything and computed nothing
+# (no torch threads yet): it starts in milliseconds, where a fresh process imports torch and
+# Lightning again for seconds. Its state (seeds, flags) still dies with it.
+CONTEXT = multiprocessing.get_context("fork")
 
 
 def _run_in_child(job: Callable[[DictConfig, Path], int], config: dict, run_dir: str, logging_config: dict) -> None:
+    # Inside joblib's workers the default start method is loky's, which a forked job cannot use
+    # for processes of its own: give the job the platform's default back.
+    multiprocessing.set_start_method(None, force=True)
     configure_log(OmegaConf.create(logging_config))
     sys.exit(job(OmegaConf.create(config), Path(run_dir)))
 
@@ -42,14 +46,7 @@ def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_di
     config = OmegaConf.to_container(cfg, resolve=True)  # resolves ${hydra:...} here, where Hydra is set up
     logging_config = OmegaConf.to_container(logging_config, resolve=True)
     process = CONTEXT.Process(target=_run_in_child, args=(job, config, str(run_dir), logging_config))
-    # The child adopts its parent's default start method; inside joblib's workers that is loky's,
-    # which a fresh process does not know.
-    previous = multiprocessing.get_start_method(allow_none=True)
-    multiprocessing.set_start_method("forkserver", force=True)
-    try:
-        process.start()
-    finally:
-        multiprocessing.set_start_method(previous, force=True)
+    process.start()
     process.join()
     status = read_status(run_dir)
     if status is None or status["status"] == "running":

@@ -1,0 +1,121 @@
+"""What users wait for: a sweep's wall time against the same jobs run as plain PyTorch loops.
+
+    python benchmarks/sweep_speed.py --data-root ../shared/data
+
+Runs the same N jobs (default 4 jobs of 3 epochs, seeds 0..N-1, the paper's setting) two ways,
+alternating them --repeats times (project, plain, plain, project, ...) so that the machine's drift
+falls on both alike:
+  project: `python train.py -m hydra/launcher=parallel seed=0,...` (two jobs at a time, one thread each);
+  plain:   benchmarks/plain_loop.py with the same model, loss, SGD with momentum, clipping by value and
+           validation after every epoch, N processes two at a time, one thread each.
+Prints both wall times, each side's per-epoch seconds and fixed cost per job (a job's share of the
+wall time, at two jobs at a time, less its epochs), the project's fixed cost broken down by phase
+(from each job's timeline.json, benchmarks/sweep_timeline.py), and `ratio_sweep_vs_plain=X` last:
+the median over the repeats of project wall / plain wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent
+PROJECT = BENCHMARKS.parent
+PARALLEL = 2
+PHASES = [  # (label, from, to) in each job's timeline.json; "done" is when status.json was written
+    ("process start, imports, config, building", "process_started", "built"),
+    ("data", "built", "setup_fit"),
+    ("Lightning's start of fit", "setup_fit", "train_start"),
+    ("final validation and test", "train_end", "test_end"),
+    ("writing results and status", "test_end", "done"),
+]
+
+
+def run_project(jobs: int, epochs: int, data_root: str, sweep_dir: Path) -> float:
+    timeline = f"{{_target_:sweep_timeline.Timeline,run_dir:'${{hydra:runtime.output_dir}}'}}"
+    command = [sys.executable, str(PROJECT / "train.py"), "-m", "hydra/launcher=parallel",
+               f"seed={','.join(map(str, range(jobs)))}", f"trainer.max_epochs={epochs}", f"data.root={data_root}",
+               "++trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep_dir}", f"+callbacks.timeline={timeline}"]
+    environment = dict(os.environ, PYTHONPATH=str(BENCHMARKS), VAE_LIGHTNING_ALLOWED_TARGETS="sweep_timeline.Timeline")
+    started = time.perf_counter()
+    subprocess.run(command, cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
+    return time.perf_counter() - started
+
+
+def run_plain(jobs: int, epochs: int, data_root: str) -> tuple[float, list[list[float]]]:
+    """(wall seconds, each job's epoch seconds) of N plain loops, PARALLEL at a time."""
+    command = [sys.executable, str(BENCHMARKS / "plain_loop.py"), f"--data-root={data_root}", f"--epochs={epochs}",
+               "--lr=0.01", "--threads=1", "--validate"]
+    pending, running, epochs_of_jobs = list(range(jobs)), [], []
+    started = time.perf_counter()
+    while pending or running:
+        while pending and len(running) < PARALLEL:
+            seed = pending.pop(0)
+            running.append(subprocess.Popen([*command, f"--seed={seed}"], stdout=subprocess.PIPE, text=True))
+        process = running.pop(0)
+        out, _ = process.communicate()
+        epochs_of_jobs.append(json.loads(out.strip().splitlines()[-1])["epoch_seconds"])
+    return time.perf_counter() - started, epochs_of_jobs
+
+
+def job_timelines(sweep_dir: Path) -> list[dict[str, float]]:
+    timelines = []
+    for path in sorted(sweep_dir.glob("*/timeline.json")):
+        timeline = json.loads(path.read_text())
+        timeline["done"] = (path.parent / "status.json").stat().st_mtime
+        timelines.append(timeline)
+    return timelines
+
+
+def fixed_per_job(wall: float, jobs: int, epoch_seconds: list[list[float]]) -> float:
+    """A job's share of the wall time at PARALLEL jobs at a time, less the median time of its epochs."""
+    return wall * PARALLEL / jobs - statistics.median(sum(seconds) for seconds in epoch_seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default="data")
+    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="alternated project/plain pairs")
+    args = parser.parse_args()
+    data_root = str(Path(args.data_root).resolve())
+    ratios, rows, timelines = [], [], []
+    for repeat in range(args.repeats):
+        with tempfile.TemporaryDirectory() as folder:
+            order = ["project", "plain"] if repeat % 2 == 0 else ["plain", "project"]
+            for side in order:
+                if side == "project":
+                    project_wall = run_project(args.jobs, args.epochs, data_root, Path(folder) / "sweep")
+                    project_timelines = job_timelines(Path(folder) / "sweep")
+                else:
+                    plain_wall, plain_epochs = run_plain(args.jobs, args.epochs, data_root)
+        timelines += project_timelines
+        project_epochs = [timeline["epoch_seconds"] for timeline in project_timelines]
+        ratios.append(project_wall / plain_wall)
+        rows.append((project_wall, plain_wall, project_epochs, plain_epochs))
+        print(f"repeat {repeat + 1}: project {project_wall:.1f} s, plain {plain_wall:.1f} s, "
+              f"ratio {project_wall / plain_wall:.2f}", flush=True)
+    project_epoch = statistics.median(s for _, _, jobs, _ in rows for seconds in jobs for s in (seconds[1:] or seconds))
+    plain_epoch = statistics.median(s for _, _, _, jobs in rows for seconds in jobs for s in (seconds[1:] or seconds))
+    project_fixed = statistics.median(fixed_per_job(wall, args.jobs, jobs) for wall, _, jobs, _ in rows)
+    plain_fixed = statistics.median(fixed_per_job(wall, args.jobs, jobs) for _, wall, _, jobs in rows)
+    print(f"per epoch (validation included, first epoch dropped): project {project_epoch:.2f} s, "
+          f"plain {plain_epoch:.2f} s, ratio {project_epoch / plain_epoch:.2f}")
+    print(f"fixed cost per job: project {project_fixed:.2f} s, plain {plain_fixed:.2f} s")
+    print("project's fixed cost by phase, median over jobs:")
+    for label, start, end in PHASES:
+        seconds = [timeline[end] - timeline[start] for timeline in timelines if start in timeline and end in timeline]
+        print(f"  {label}: {statistics.median(seconds):.2f} s")
+    print(f"ratio_sweep_vs_plain={statistics.median(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
