@@ -12,7 +12,6 @@ job was resumed, say).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,8 @@ from pathlib import Path
 
 from vae_lightning.analysis.evaluate import evaluate
 from vae_lightning.analysis.plot import plot_sweep
-from vae_lightning.harness.jobs import read_status
+from vae_lightning.harness.files import read_json, write_json, write_text
+from vae_lightning.harness.runs import val_loss
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = {
@@ -43,12 +43,8 @@ def run_experiment(name: str, sweep_dir: Path, overrides: list[str]) -> tuple[fl
 
 def best_run(sweep_dirs: list[Path]) -> Path | None:
     """The completed job with the lowest val loss (of its best checkpoint) across the sweeps."""
-    scored = []
-    for job in (job for sweep_dir in sweep_dirs for job in sweep_dir.glob("*/")):
-        status = read_status(job) or {}
-        loss = status.get("results", {}).get("val", {}).get("loss")
-        if status.get("status") == "completed" and loss is not None:
-            scored.append((loss, job))
+    scored = [(val_loss(job), job) for sweep_dir in sweep_dirs for job in sweep_dir.glob("*/")]
+    scored = [(loss, job) for loss, job in scored if loss is not None]
     return min(scored)[1] if scored else None
 
 
@@ -78,14 +74,14 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], best: Path | None, 
     else:
         lines.append("No run completed.")
     results = out / "results.md"
-    results.write_text("\n".join(lines) + "\n")
+    write_text(results, "\n".join(lines) + "\n")
     return results
 
 
 def run_all(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
     """Run the three experiments; record their wall times and exit codes in out/timings.json."""
     timings = {name: run_experiment(name, out / "sweeps" / name, overrides) for name in EXPERIMENTS}
-    (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    write_json(out / "timings.json", timings)
     return timings
 
 
@@ -99,7 +95,7 @@ def main() -> None:
         raise SystemExit("error: --replot needs --out, a folder where reproduce already ran (with timings.json)")
     out = (args.out or PROJECT / "outputs" / "reproduce" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    timings = json.loads((out / "timings.json").read_text()) if args.replot else run_all(out, overrides)
+    timings = read_json(out / "timings.json") if args.replot else run_all(out, overrides)
     for name, title in EXPERIMENTS.items():
         if (out / "sweeps" / name / "multirun.yaml").exists():
             plot_sweep(out / "sweeps" / name, title)  # again, titled as in the paper
