@@ -34,7 +34,7 @@ def save_png(image: torch.Tensor, path: Path) -> None:
 
 @torch.no_grad()
 def latent_means(model: Autoencoder, images: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """mu(x) of each image (eq. 5) for a VAE, the code z for an autoencoder; on the CPU."""
+    """mu(x) of each image (eq. 4) for a VAE, the code z for an autoencoder; on the CPU."""
     return torch.cat([model.encode(batch)[0].cpu() for batch in images.split(batch_size)])
 
 

@@ -94,7 +94,7 @@ def importance_sampled_log_likelihood(
         log_weights = (
             log_density(x, model.decode(z))
             + diagonal_normal_log_density(z, zeros, zeros)  # the prior p(z) = N(0, I)
-            - diagonal_normal_log_density(z, mean, log_variance)  # q(z|x), eqs. 5-7
+            - diagonal_normal_log_density(z, mean, log_variance)  # q(z|x) = N(mu, sigma^2), eqs. 4, 6, 7
         )
         total = torch.logaddexp(total, torch.logsumexp(log_weights, dim=0))
     return total - math.log(k)
