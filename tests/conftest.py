@@ -10,9 +10,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from helpers import write_mnist
+from helpers import tiny_overrides, write_mnist
 from vae_lightning.harness.folders import register_resolvers
-from vae_lightning.harness.run import quiet_known_warnings
+from vae_lightning.harness.run import quiet_known_warnings, run_job
 from vae_lightning.harness.schema import CONFIG_DIR, register_schemas
 
 register_resolvers()
@@ -31,16 +31,36 @@ def compose_config(tmp_path: Path) -> Iterator:
     real run whose folder is tmp_path/run."""
 
     def compose_with(overrides: list[str], run: str = "run") -> DictConfig:
-        # Set both folders: resolving the defaults would create empty run folders in outputs/.
-        folders = [f"hydra.run.dir={tmp_path / run}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[*overrides, *folders], return_hydra_config=True)
-        (tmp_path / run).mkdir(exist_ok=True)
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(tmp_path / run)
-            cfg.hydra.job.num = 0
-        HydraConfig.instance().set_config(cfg)
-        return cfg
+        return compose_job(overrides, tmp_path / run, tmp_path / "sweep")
 
     yield compose_with
     HydraConfig.instance().cfg = None
+
+
+def compose_job(overrides: list[str], run_dir: Path, sweep_dir: Path) -> DictConfig:
+    """The job config of a real run whose folder is run_dir, set as Hydra's current one."""
+    # Set both folders: resolving the defaults would create empty run folders in outputs/.
+    folders = [f"hydra.run.dir={run_dir}", f"hydra.sweep.dir={sweep_dir}"]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*overrides, *folders], return_hydra_config=True)
+    run_dir.mkdir(exist_ok=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Iterator[dict[str, Path]]:
+    """Tiny runs trained once per test session, by name: the paper's VAE ("vae"), the VAE
+    with loss.reconstruction=bce ("bce"), a deterministic autoencoder ("ae"), a 2-D VAE ("vae2")."""
+    variants = {"vae": [], "bce": ["loss.reconstruction=bce"], "ae": ["model=ae"], "vae2": ["model.latent_dim=2"]}
+    root = tmp_path_factory.mktemp("trained")
+    runs = {}
+    for name, overrides in variants.items():
+        cfg = compose_job([*tiny_overrides(mnist_root), *overrides], root / name, root / "sweep")
+        assert run_job(cfg, root / name) == 0
+        runs[name] = root / name
+    HydraConfig.instance().cfg = None
+    yield runs

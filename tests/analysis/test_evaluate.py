@@ -1,12 +1,17 @@
-"""Figure 4 from a trained run: both grids and the test losses."""
+"""Figure 4 from a trained run: both grids, the test losses, and the pictures of the latent space."""
 
 import json
 from pathlib import Path
 
+import torch
+from google.protobuf import text_format
 from PIL import Image
+from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+from torch.distributions import Normal
 
-from helpers import tiny_overrides
-from vae_lightning.analysis.evaluate import evaluate
+from helpers import TEST_IMAGES, tiny_overrides
+from vae_lightning.analysis.evaluate import evaluate, load
+from vae_lightning.analysis.latent import manifold_grid
 from vae_lightning.harness.run import run_job
 
 
@@ -26,7 +31,52 @@ def test_evaluate_on_a_denoising_autoencoder(compose_config, mnist_root, tmp_pat
     run_dir = tmp_path / "run"
     assert run_job(compose_config(tiny_overrides(mnist_root) + ["model=ae", "data.noise_std=0.5"]), run_dir) == 0
     results = evaluate(run_dir, data_root=str(mnist_root))
-    assert results["written"] == ["reconstructions.png", "denoising.png"]  # no prior: no samples
+    assert results["written"] == ["reconstructions.png", "denoising.png", "projector/"]  # no prior: no samples
     assert results["test"]["kl"] == 0
     side, height = 8 * 28 + 9 * 2, 9 * 28 + 10 * 2  # 3 rows (noisy, clean, output) x 3 groups of 8
     assert Image.open(run_dir / "denoising.png").size == (side, height)
+
+
+def projector_files(folder: Path) -> tuple[list[str], list[list[float]], Image.Image]:
+    """The labels, the vectors and the sprite that TensorBoard's projector config names."""
+    config = text_format.Parse((folder / "projector_config.pbtxt").read_text(), ProjectorConfig())
+    (embedding,) = config.embeddings
+    labels = (folder / embedding.metadata_path).read_text().splitlines()
+    vectors = [[float(value) for value in line.split("\t")] for line in (folder / embedding.tensor_path).read_text().splitlines()]
+    assert list(embedding.sprite.single_image_dim) == [28, 28]
+    return labels, vectors, Image.open(folder / embedding.sprite.image_path)
+
+
+def test_a_2d_vae_gets_the_manifold_the_latent_means_and_the_projector(trained_runs: dict[str, Path], mnist_root: Path) -> None:
+    run_dir = trained_runs["vae2"]
+    results = evaluate(run_dir, data_root=str(mnist_root))
+    assert {"manifold.png", "latent.png", "projector/"} <= set(results["written"])
+    assert Image.open(run_dir / "manifold.png").size == (20 * 28, 20 * 28)  # 20 x 20 quantiles, no borders
+    assert Image.open(run_dir / "latent.png").format == "PNG"
+    module, datamodule, _, _ = load(run_dir, str(mnist_root))
+    datamodule.setup("test")
+    labels, vectors, sprite = projector_files(run_dir / "projector")
+    assert labels == [str(label) for label in datamodule.test_labels.tolist()]
+    means, _ = module.model.encode(datamodule.test_images)
+    torch.testing.assert_close(torch.tensor(vectors), means.detach(), rtol=1e-4, atol=1e-5)
+    assert sprite.size == (8 * 28, 8 * 28)  # 64 test images, 8 a row
+
+
+def test_the_manifold_decodes_the_prior_quantiles_in_plot_order(trained_runs: dict[str, Path], mnist_root: Path) -> None:
+    module, _, _, _ = load(trained_runs["vae2"], str(mnist_root))
+    grid = manifold_grid(module.model, per_side=3)
+    quantile = Normal(0.0, 1.0).icdf(torch.tensor(5 / 6)).item()  # the top row's z_2, the right column's z_1
+    top_right = module.model.decode(torch.tensor([[quantile, quantile]])).reshape(28, 28)
+    bottom_left = module.model.decode(torch.tensor([[-quantile, -quantile]])).reshape(28, 28)
+    torch.testing.assert_close(grid[0, :28, -28:], top_right.detach())
+    torch.testing.assert_close(grid[0, -28:, :28], bottom_left.detach())
+
+
+def test_larger_latent_spaces_get_the_projector_only(trained_runs: dict[str, Path], mnist_root: Path) -> None:
+    results = evaluate(trained_runs["vae"], data_root=str(mnist_root), out=trained_runs["vae"] / "again")
+    assert "projector/" in results["written"] and "manifold.png" not in results["written"]
+    evaluate(trained_runs["vae"], data_root=str(mnist_root), out=trained_runs["vae"] / "again")  # replaces, no warning
+    assert len(list((trained_runs["vae"] / "again" / "projector").glob("events.out.tfevents.*"))) == 1
+    labels, vectors, _ = projector_files(trained_runs["vae"] / "again" / "projector")
+    assert len(labels) == len(vectors) == TEST_IMAGES and len(vectors[0]) == 4
+    assert not (trained_runs["vae"] / "again" / "latent.png").exists()

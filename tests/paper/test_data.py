@@ -56,6 +56,13 @@ def test_each_epoch_serves_every_training_image_once_in_a_new_order(mnist_root: 
     torch.testing.assert_close(torch.cat(list(loader)), epoch0)
 
 
+def test_test_labels_are_each_test_image_digit(mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root)
+    reference = datasets.MNIST(str(mnist_root), train=False)
+    assert datamodule.test_labels.tolist() == [int(label) for _, label in reference]
+    assert all(isinstance(batch, torch.Tensor) for batch in datamodule.test_dataloader())  # batches: images only
+
+
 def test_eval_batches_are_the_images_in_order(mnist_root: Path) -> None:
     datamodule = make_datamodule(mnist_root)
     batches = list(datamodule.test_dataloader())

@@ -1,29 +1,43 @@
-"""`python -m vae_lightning.analysis.evaluate RUN_DIR|CHECKPOINT`: Figure 4's samples, reconstructions, test losses.
+"""`python -m vae_lightning.analysis.evaluate RUN_DIR|CHECKPOINT [--nll]`: Figure 4's samples and
+reconstructions, the test losses, the latent space and (with --nll) the test set's likelihood.
 
 Writes samples.png (an 8x8 grid decoded from z ~ N(0, I); a VAE's only, an autoencoder has no
 prior), reconstructions.png (test images, each row above its reconstructions), for a denoising
-run denoising.png (noisy input, clean target, output) and evaluation.json (the test losses)
-next to the run, and prints the losses. A run folder means its best checkpoint; a checkpoint
-path means that one.
+run denoising.png (noisy input, clean target, output), projector/ (the test images' latent means
+for TensorBoard's projector), for a 2-D latent space manifold.png (a VAE's) and latent.png, with
+--nll likelihood.json, and evaluation.json (the test losses) next to the run, and prints the
+losses. A run folder means its best checkpoint; a checkpoint path means that one.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from omegaconf import OmegaConf
-from torchvision.utils import save_image
+from tqdm import tqdm
 
+from vae_lightning.analysis.latent import (
+    PROJECTOR_FOLDER,
+    latent_means,
+    manifold_grid,
+    save_latent_scatter,
+    save_png,
+    write_projector,
+)
+from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
+from vae_lightning.harness.files import write_json
+from vae_lightning.paper.build import instantiate_trusted
 from vae_lightning.paper.errors import UserInputError
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.paper.module import VAEModule, stage_metrics
-from vae_lightning.harness.files import write_json
-from vae_lightning.paper.build import instantiate_trusted
+
+DEFAULT_K = 5000  # importance samples per image for --nll
 
 def find_checkpoint(path: Path) -> tuple[Path, Path]:
     """(checkpoint, run folder) for a run folder or a checkpoint inside one."""
@@ -55,30 +69,88 @@ def load(path: Path, data_root: str | None) -> tuple[VAEModule, L.LightningDataM
     return module, data_module(run_dir, checkpoint, data_root), checkpoint_path, run_dir
 
 
-def evaluate(path: Path, data_root: str | None = None, seed: int = 0, out: Path | None = None) -> dict[str, Any]:
-    """Write the two grids and evaluation.json into `out` (default: the run folder); return the losses."""
+def check_likelihood_options(module: VAEModule, k: int, images: int | None) -> None:
+    """Refuse what --nll cannot do before anything is computed or written."""
+    check_has_posterior(module.model)
+    if k < 1:
+        raise UserInputError(f"--k {k}: the number of importance samples per image must be at least 1")
+    if images is not None and images < 1:
+        raise UserInputError(f"--images {images}: estimate on at least 1 test image, or leave --images out for all")
+
+
+def test_subset(datamodule: L.LightningDataModule, images: int | None) -> torch.Tensor:
+    available = len(datamodule.test_images)
+    if images is not None and images > available:
+        raise UserInputError(f"--images {images}: the test set has {available} images; pass at most {available}")
+    return datamodule.test_images[:images]
+
+
+def write_latent_pictures(module: VAEModule, datamodule: L.LightningDataModule, out: Path) -> list[str]:
+    """projector/ for any latent size; latent.png and (a VAE's) manifold.png when it is 2-D."""
+    images, labels = datamodule.test_images, datamodule.test_labels
+    means = latent_means(module.model, images, datamodule.eval_batch_size)
+    write_projector(means, labels, images, out / PROJECTOR_FOLDER)
+    written = [f"{PROJECTOR_FOLDER}/"]
+    if means.shape[1] == 2:
+        save_latent_scatter(means, labels, out / "latent.png")
+        written.append("latent.png")
+        if hasattr(module.model, "sample"):
+            save_png(manifold_grid(module.model), out / "manifold.png")
+            written.append("manifold.png")
+    return written
+
+
+def estimate_likelihood(module: VAEModule, datamodule: L.LightningDataModule, images: torch.Tensor, k: int) -> dict[str, Any]:
+    with tqdm(total=len(images), unit="image", desc=f"importance sampling, k={k}") as bar:
+        return negative_log_likelihood(
+            module.model, module.loss.reconstruction, images, k, datamodule.eval_batch_size,
+            module.hparams.eval_seed, on_batch=bar.update,
+        )
+
+
+def evaluate(
+    path: Path,
+    data_root: str | None = None,
+    seed: int = 0,
+    out: Path | None = None,
+    nll: bool = False,
+    k: int = DEFAULT_K,
+    images: int | None = None,
+) -> dict[str, Any]:
+    """Write the grids, the latent pictures, evaluation.json and, with `nll`, likelihood.json into
+    `out` (default: the run folder); return the losses and, with `nll`, the likelihood."""
     module, datamodule, checkpoint_path, run_dir = load(path, data_root)
+    if nll:
+        check_likelihood_options(module, k, images)
     out = out or run_dir
-    out.mkdir(parents=True, exist_ok=True)
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)
     metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     module.eval()
-    images = datamodule.test_images[:32]
+    subset = test_subset(datamodule, images) if nll else None
+    out.mkdir(parents=True, exist_ok=True)
+    first_images = datamodule.test_images[:32]
     written = ["reconstructions.png"]
-    save_image(reconstruction_grid(module.model, images), out / "reconstructions.png")
+    save_png(reconstruction_grid(module.model, first_images), out / "reconstructions.png")
     if hasattr(module.model, "sample"):
-        save_image(sample_grid(module.model, 64, seed), out / "samples.png")
+        save_png(sample_grid(module.model, 64, seed), out / "samples.png")
         written.append("samples.png")
     if getattr(datamodule, "noise_std", 0):
-        save_image(denoising_grid(module.model, images[:24], datamodule.noise_std, seed), out / "denoising.png")
+        save_png(denoising_grid(module.model, first_images[:24], datamodule.noise_std, seed), out / "denoising.png")
         written.append("denoising.png")
+    written += write_latent_pictures(module, datamodule, out)
     results = {
         "written": written,
         "checkpoint": str(checkpoint_path),
         "test": stage_metrics(metrics, "test"),
     }
-    write_json(out / "evaluation.json", results)
+    if subset is not None:
+        started = time.perf_counter()
+        results["likelihood"] = estimate_likelihood(module, datamodule, subset, k)
+        results["likelihood_seconds"] = time.perf_counter() - started
+        write_json(out / "likelihood.json", results["likelihood"])
+        written.append("likelihood.json")
+    write_json(out / "evaluation.json", {key: results[key] for key in ("written", "checkpoint", "test")})
     return results
 
 
@@ -88,14 +160,21 @@ def main() -> None:
     parser.add_argument("--data-root", help="where MNIST/raw is, if not where the run found it")
     parser.add_argument("--seed", type=int, default=0, help="seeds the latent draws of samples.png")
     parser.add_argument("--out", type=Path, help="folder for the images and evaluation.json (default: the run's)")
+    parser.add_argument("--nll", action="store_true", help="estimate the test set's negative log-likelihood (likelihood.json)")
+    parser.add_argument("--k", type=int, default=DEFAULT_K, help=f"importance samples per image for --nll (default {DEFAULT_K})")
+    parser.add_argument("--images", type=int, help="--nll on the first N test images only (default: all)")
     args = parser.parse_args()
     try:
-        results = evaluate(args.path, args.data_root, args.seed, args.out)
+        results = evaluate(args.path, args.data_root, args.seed, args.out, args.nll, args.k, args.images)
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     losses = ", ".join(f"{term} {value:.4f}" for term, value in results["test"].items())
     print(f"test {losses} ({results['checkpoint']}); wrote {', '.join(results['written'])}, evaluation.json")
+    if "likelihood" in results:
+        likelihood = results["likelihood"]
+        print(f"nll {likelihood['nll']:.2f} nats (k={likelihood['k']}), nll_k1 (-ELBO) {likelihood['nll_k1']:.2f} nats, "
+              f"{likelihood['images']} images, {likelihood['likelihood']} decoder, {results['likelihood_seconds']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -128,6 +128,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.train_images: torch.Tensor | None = None
         self.val_images: torch.Tensor | None = None
         self.test_images: torch.Tensor | None = None
+        self.test_labels: torch.Tensor | None = None  # digit of each test image, on the CPU
 
     @property
     def raw_folder(self) -> Path:
@@ -171,12 +172,12 @@ class MNISTDataModule(L.LightningDataModule):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _load(self, train: bool) -> torch.Tensor:
+    def _load(self, train: bool) -> datasets.MNIST:
         images, labels = self._file(train, "images-idx3-ubyte"), self._file(train, "labels-idx1-ubyte")
         if not (images.exists() and labels.exists()):
             raise self._missing_files_error("files missing" + ("" if self.download else ", download off"))
         check_pair(images, labels)
-        return self.dataset_class(str(self.root), train=train, download=False).data
+        return self.dataset_class(str(self.root), train=train, download=False)
 
     def _device(self) -> torch.device:
         trainer = self.trainer
@@ -185,7 +186,7 @@ class MNISTDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         device = self._device()
         if stage in ("fit", "validate", None) and self.train_images is None:
-            images = self._load(train=True)
+            images = self._load(train=True).data
             if not 0 <= self.val_size < len(images):
                 raise DataError(
                     f"data.val_size={self.val_size} must be in [0, {len(images)}): "
@@ -195,7 +196,9 @@ class MNISTDataModule(L.LightningDataModule):
             self.val_images = to_device_pixels(images[order[: self.val_size]], device)
             self.train_images = to_device_pixels(images[order[self.val_size :]], device)
         if stage in ("test", None) and self.test_images is None:
-            self.test_images = to_device_pixels(self._load(train=False), device)
+            test = self._load(train=False)
+            self.test_images = to_device_pixels(test.data, device)
+            self.test_labels = test.targets  # for evaluation's pictures; batches stay images only
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         # Batches are slices of tensors that already live on the device: skip Lightning's traversal.

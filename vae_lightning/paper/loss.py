@@ -36,10 +36,14 @@ def binary_cross_entropy(x: torch.Tensor, reconstruction: torch.Tensor) -> torch
     return total / (draws * batch)
 
 
+def kl_per_example(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
+    """KL[N(mu, sigma^2) || N(0, I)] of each example, summed over latent units (eq. 18)."""
+    return -0.5 * (1 + log_variance - mean.square() - log_variance.exp()).sum(dim=-1)  # eq. 18
+
+
 def kl_divergence(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
-    """KL[N(mu, sigma^2) || N(0, I)] summed over latent units (eq. 18), averaged over the batch (eq. 19)."""
-    per_example = -0.5 * (1 + log_variance - mean.square() - log_variance.exp()).sum(dim=-1)  # eq. 18
-    return per_example.mean()  # eq. 19
+    """Eq. 18's KL averaged over the batch (eq. 19)."""
+    return kl_per_example(mean, log_variance).mean()  # eq. 19
 
 
 class VAELoss(nn.Module):

@@ -1,0 +1,103 @@
+"""The test set's likelihood: the decoders' log-densities, the ELBO against the test loss, the
+importance-sampled estimate as k grows, and `evaluate --nll` with its refusals."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.distributions import Bernoulli, Normal
+
+from helpers import TEST_IMAGES, tiny_overrides
+from vae_lightning.analysis import evaluate as evaluate_module
+from vae_lightning.analysis import likelihood
+from vae_lightning.analysis.evaluate import evaluate, load
+from vae_lightning.paper.errors import UserInputError
+
+
+def test_the_gaussian_density_is_variance_one_half_and_eq_14_plus_the_constant() -> None:
+    x, reconstruction = torch.rand(3, 784), torch.rand(3, 784)
+    reference = Normal(reconstruction, math.sqrt(0.5)).log_prob(x).sum(dim=-1)
+    torch.testing.assert_close(likelihood.gaussian_log_density(x, reconstruction), reference)
+    squared_error = (x - reconstruction).square().sum(dim=-1)  # eq. 14
+    constant = likelihood.loss_constant("mse", 784)
+    assert constant == pytest.approx(392 * math.log(math.pi))
+    torch.testing.assert_close(-likelihood.gaussian_log_density(x, reconstruction), squared_error + constant)
+
+
+def test_the_bernoulli_density_is_minus_the_cross_entropy() -> None:
+    x, reconstruction = torch.randint(0, 2, (3, 784)).float(), torch.rand(3, 784) * 0.98 + 0.01
+    reference = Bernoulli(probs=reconstruction).log_prob(x).sum(dim=-1)
+    torch.testing.assert_close(likelihood.bernoulli_log_density(x, reconstruction), reference)
+    assert likelihood.loss_constant("bce", 784) == 0
+
+
+@pytest.mark.parametrize(("run", "loss"), [("vae", "mse"), ("bce", "bce")])
+def test_nll_k1_is_the_test_loss_plus_the_constant(trained_runs: dict[str, Path], mnist_root: Path, run: str,
+                                                   loss: str) -> None:
+    results = evaluate(trained_runs[run], data_root=str(mnist_root), nll=True, k=2)
+    test_loss = json.loads((trained_runs[run] / "results.json").read_text())["test"]["loss"]
+    estimate = results["likelihood"]
+    assert estimate["nll_k1"] == pytest.approx(test_loss + likelihood.loss_constant(loss, 784), rel=1e-5)
+    assert estimate["likelihood"] == likelihood.LIKELIHOODS[loss][0]
+    assert json.loads((trained_runs[run] / "likelihood.json").read_text()) == estimate
+    assert set(estimate) == {"k", "nll", "nll_k1", "images", "likelihood"}
+
+
+def test_the_estimate_does_not_increase_with_k(trained_runs: dict[str, Path], mnist_root: Path) -> None:
+    module, datamodule, _, _ = load(trained_runs["vae"], str(mnist_root))
+    datamodule.setup("test")
+    module.eval()
+    nll = {k: likelihood.negative_log_likelihood(module.model, "mse", datamodule.test_images, k, 32)["nll"]
+           for k in (1, 10, 100, 300)}
+    assert nll[1] >= nll[10] >= nll[100] >= nll[300]
+    assert nll[1] > nll[300]
+
+
+def test_chunks_combine_without_underflow(trained_runs: dict[str, Path], mnist_root: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Weights near e^-10000 underflow float32 outside a log-sum-exp; across 25 chunks they still add up."""
+    module, datamodule, _, _ = load(trained_runs["vae"], str(mnist_root))
+    datamodule.setup("test")
+    images = datamodule.test_images[:4]
+    monkeypatch.setattr(likelihood, "DECODED_FLOATS", len(images) * 784 * 4)  # 4 draws a chunk
+
+    def estimate(shift: float) -> torch.Tensor:
+        density = lambda x, reconstruction: likelihood.gaussian_log_density(x, reconstruction) - shift  # noqa: E731
+        generator = torch.Generator().manual_seed(0)
+        return likelihood.importance_sampled_log_likelihood(module.model, images, 100, density, generator)
+
+    torch.testing.assert_close(estimate(10_000.0), estimate(0.0) - 10_000.0)
+
+
+def test_images_estimates_on_the_first_n(trained_runs: dict[str, Path], mnist_root: Path) -> None:
+    results = evaluate(trained_runs["vae"], data_root=str(mnist_root), nll=True, k=5, images=10)
+    assert results["likelihood"]["images"] == 10 and results["likelihood"]["k"] == 5
+    assert "likelihood.json" in results["written"]
+
+
+def run_main(arguments: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(sys, "argv", ["evaluate", *arguments])
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_module.main()
+    return exit_info.value.code
+
+
+@pytest.mark.parametrize(("run", "options", "message"), [
+    ("ae", [], "--nll needs a VAE"),
+    ("vae", ["--k", "0"], "--k 0"),
+    ("vae", ["--images", "0"], "--images 0"),
+    ("vae", ["--images", str(TEST_IMAGES + 1)], f"the test set has {TEST_IMAGES} images"),
+])
+def test_bad_likelihood_options_stop_with_one_line_and_write_nothing(
+    trained_runs: dict[str, Path], mnist_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch, run: str, options: list[str], message: str,
+) -> None:
+    out = tmp_path / "out"
+    code = run_main([str(trained_runs[run]), "--data-root", str(mnist_root), "--out", str(out), "--nll", *options],
+                    monkeypatch)
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1 and message in error
+    assert not out.exists()
