@@ -19,7 +19,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from vae_lightning.harness.checkpoints import checkpoint_to_resume
+from vae_lightning.harness.checkpoints import checkpoint_to_resume, with_mid_epoch_checkpoints
 from vae_lightning.harness.command_line import check_command_line
 from vae_lightning.harness.files import remove_partial_writes, write_json
 from vae_lightning.harness.folders import register_resolvers
@@ -46,7 +46,8 @@ def build_module(cfg: DictConfig) -> VAEModule:
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     loggers = [instantiate_trusted(plain(node), f"logger.{name}") for name, node in cfg.logger.items()]
-    callbacks = [instantiate_trusted(plain(node), f"callbacks.{name}") for name, node in cfg.callbacks.items()]
+    callbacks_config = with_mid_epoch_checkpoints(plain(cfg.callbacks))
+    callbacks = [instantiate_trusted(node, f"callbacks.{name}") for name, node in callbacks_config.items()]
     if cfg.trainer.get("enable_progress_bar") is False:
         # Lightning refuses a progress-bar callback beside enable_progress_bar=false: honour the flag.
         callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
