@@ -23,7 +23,8 @@ from vae_lightning.harness import sweeps
 from vae_lightning.harness.folders import claim_fresh_dir
 from vae_lightning.harness.hydra_args import parse_command_line, runs_nothing
 from vae_lightning.harness.runs import refuse_if_taken
-from vae_lightning.harness.schema import CONFIG_DIR, OWNED_ELSEWHERE, check_ranges
+from vae_lightning.harness.schema import (CONFIG_DIR, OWNED_ELSEWHERE, check_accelerator, check_ranges,
+                                          check_structure)
 from vae_lightning.paper.errors import ConfigError
 
 
@@ -59,7 +60,9 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     except (ConfigCompositionException, OverrideParseException) as error:
         raise ConfigError(one_line(error)) from None
+    check_structure(cfg)
     check_ranges(cfg)
+    check_accelerator(cfg)
     return cfg
 
 
