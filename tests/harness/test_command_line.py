@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import tiny_overrides
 from vae_lightning.harness.command_line import check_command_line, check_jobs
 from vae_lightning.paper.errors import ConfigError
 from vae_lightning.harness.schema import CONFIG_DIR
@@ -91,3 +92,30 @@ def test_train_py_refuses_before_writing_anything(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["error: clip.vlaue: no such key; allowed: algorithm, value"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["data.val_size=256"], "data.val_size=256 must be in [0, 256)"),
+    (["data.root=FILE"], "is a file: point data.root at the folder that holds MNIST/raw"),
+])
+def test_bad_data_is_refused_before_the_run_folder_exists(overrides, expected, mnist_root, tmp_path, monkeypatch,
+                                                          capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("")
+    arguments = [f"data.root={mnist_root}", "data.download=false", *overrides, f"hydra.run.dir={tmp_path / 'run'}"]
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(arguments)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], lines
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["FILE"]
+
+
+def test_a_read_only_output_folder_is_refused_before_anything_runs(tmpfs, mnist_root, capsys) -> None:
+    read_only = tmpfs("read-only", read_only=True)
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        with pytest.raises(SystemExit) as exit_info:
+            check_command_line([*tiny_overrides(mnist_root), f"{key}={read_only / 'run'}"] + (["-m"] if "sweep" in key else []))
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"error: {key}={read_only / 'run'}: {read_only} cannot be written to; choose another {key}, or make it writable"]
