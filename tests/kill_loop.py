@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,16 +88,31 @@ def kill_and_resume(overrides: list[str], reference: Path, run_dir: Path, second
     return Kill(seconds, killed, left_step, code, found == "", found)
 
 
-def kill_loop(overrides: list[str], out: Path, kills: int, seed: int = 0) -> tuple[float, list[Kill]]:
-    """The uninterrupted run's seconds, and each kill's outcome."""
-    reference = out / "whole"
+def uninterrupted(overrides: list[str], out: Path) -> float:
+    """Run out/whole to its end once (kept for later loops in the same out); its wall-clock seconds."""
+    seconds_file = out / "whole" / "wall_seconds.txt"
+    if seconds_file.exists():
+        return float(seconds_file.read_text())
     started = time.monotonic()
-    if finish(overrides, reference):
+    if finish(overrides, out / "whole"):
         raise SystemExit("the uninterrupted run failed")
     duration = time.monotonic() - started
-    moments = random.Random(seed).sample(range(1, 1000), kills)
-    return duration, [kill_and_resume(overrides, reference, out / f"kill-{index}", duration * moment / 1000)
-                      for index, moment in enumerate(moments)]
+    seconds_file.write_text(f"{duration:.3f}\n")
+    return duration
+
+
+def kill_loop(overrides: list[str], out: Path, kills: int, seed: int = 0) -> Iterator[Kill]:
+    """Each kill's outcome, as it comes, in folders out/kill-<seed>-<index>."""
+    duration = uninterrupted(overrides, out)
+    for index, moment in enumerate(random.Random(seed).sample(range(1, 1000), kills)):
+        yield kill_and_resume(overrides, out / "whole", out / f"kill-{seed}-{index}", duration * moment / 1000)
+
+
+def describe(outcome: Kill) -> str:
+    left = "no checkpoint yet" if outcome.left_step is None else f"last.ckpt at step {outcome.left_step}"
+    what = "killed" if outcome.killed else "finished before the kill"
+    verdict = "same" if outcome.same else f"DIFFERENT: {outcome.difference}"
+    return f"at {outcome.seconds:6.1f} s: {what}, {left}; resumed: exit {outcome.resume_exit}, {verdict}"
 
 
 def main() -> None:
@@ -110,13 +126,11 @@ def main() -> None:
     args = parser.parse_args()
     overrides = [f"data.root={args.data_root}", "data.download=false", "trainer.accelerator=cpu",
                  "++trainer.enable_progress_bar=false", *args.overrides]
-    duration, outcomes = kill_loop(overrides, args.out, args.kills, args.seed)
-    print(f"uninterrupted run: {duration:.1f} s")
-    for outcome in outcomes:
-        left = "no checkpoint yet" if outcome.left_step is None else f"last.ckpt at step {outcome.left_step}"
-        what = "killed" if outcome.killed else "finished before the kill"
-        verdict = "same" if outcome.same else f"DIFFERENT: {outcome.difference}"
-        print(f"at {outcome.seconds:6.1f} s: {what}, {left}; resumed: exit {outcome.resume_exit}, {verdict}")
+    print(f"uninterrupted run: {uninterrupted(overrides, args.out):.1f} s", flush=True)
+    outcomes = []
+    for outcome in kill_loop(overrides, args.out, args.kills, args.seed):
+        outcomes.append(outcome)
+        print(describe(outcome), flush=True)
     print(f"{sum(o.same for o in outcomes)} of {len(outcomes)} ended exactly as the uninterrupted run")
     raise SystemExit(0 if all(o.same for o in outcomes) else 1)
 
