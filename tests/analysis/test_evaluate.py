@@ -1,12 +1,14 @@
 """Figure 4 from a trained run: both grids and the test losses."""
 
 import json
+import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from helpers import tiny_overrides
-from vae_lightning.analysis.evaluate import evaluate
+from vae_lightning.analysis.evaluate import evaluate, main
 from vae_lightning.harness.run import run_job
 
 
@@ -30,3 +32,18 @@ def test_evaluate_on_a_denoising_autoencoder(compose_config, mnist_root, tmp_pat
     assert results["test"]["kl"] == 0
     side, height = 8 * 28 + 9 * 2, 9 * 28 + 10 * 2  # 3 rows (noisy, clean, output) x 3 groups of 8
     assert Image.open(run_dir / "denoising.png").size == (side, height)
+
+
+@pytest.mark.parametrize("content", [b"garbage, not a checkpoint", b""])
+def test_a_file_that_is_not_a_checkpoint_is_named_without_unsafe_advice(content: bytes, tmp_path: Path, monkeypatch,
+                                                                       capsys) -> None:
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(content)
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(path)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path} is not a checkpoint ("), lines
+    assert "weights_only" not in lines[0]
+    assert sorted(tmp_path.iterdir()) == [path]
