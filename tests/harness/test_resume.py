@@ -1,6 +1,7 @@
 """Resuming, faults and non-finite losses, on real (tiny) runs: exact, and nothing lost."""
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -161,3 +162,17 @@ def test_resume_from_any_mid_epoch_checkpoint_is_exact(compose_config, mnist_roo
     for name in ("best.ckpt", "last.ckpt"):
         a, b = checkpoint_weights(tmp_path / "whole" / "checkpoints" / name), checkpoint_weights(cut / "checkpoints" / name)
         assert all(torch.equal(a[key], b[key]) for key in a), name
+
+
+def test_a_full_disk_fails_the_run_with_one_line_and_leaves_no_temporary_file(compose_config, mnist_root, tmpfs,
+                                                                              caplog) -> None:
+    run_dir = tmpfs("full", size="1m")
+    # A 784-400-20 model's checkpoint (weights and momentum, about 5 MB) cannot fit in 1 MB.
+    overrides = tiny_overrides(mnist_root) + ["model.hidden_dims=[400]", "model.latent_dim=20"]
+    with caplog.at_level(logging.ERROR):
+        assert run_job(compose_config(overrides, run=run_dir.name), run_dir) == 1
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and status["exit_code"] == 1
+    assert status["error"].startswith("no space left on device writing ") and status["error"].endswith("then resume=true")
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == [status["error"]]
+    assert not list(run_dir.rglob("*.tmp"))

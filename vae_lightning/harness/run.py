@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -148,6 +149,25 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return results
 
 
+def full_disk(error: BaseException) -> OSError | None:
+    """The 'no space left on device' error behind `error` (Lightning may wrap it), if that is what it is."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def failure_message(error: BaseException) -> str | None:
+    """One line for a failure the user can act on (bad input, a NaN, a full disk); None for a crash."""
+    if isinstance(error, (UserInputError, NonFiniteLossError)):
+        return str(error)
+    disk = full_disk(error)
+    if disk is not None:
+        return f"no space left on device writing {disk.filename or 'a file'}: free some space, then resume=true"
+    return None
+
+
 def exit_code(error: BaseException) -> int:
     return next((code for kind, code in EXIT_CODES.items() if isinstance(error, kind)), 1)
 
@@ -174,13 +194,14 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
             write_status(run_dir, "failed", error="interrupted (Ctrl-C)")
             raise
         except (Exception, SystemExit) as error:
-            expected = isinstance(error, (UserInputError, NonFiniteLossError))
-            if expected:
-                log.error("%s", error)
-            else:
+            code, message = exit_code(error), failure_message(error)
+            if message is None:
                 log.exception("training failed")
-            write_status(run_dir, "failed", error=str(error) if expected else repr(error), exit_code=exit_code(error))
-            return exit_code(error)
+            else:
+                log.error("%s", message)
+            # On a full disk the failed write removed its temporary file: the few bytes of status.json fit.
+            write_status(run_dir, "failed", error=message or repr(error), exit_code=code)
+            return code
         write_status(run_dir, "completed", results=results)
         return 0
 
