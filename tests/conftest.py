@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,24 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> 
         runs[name] = root / name
     HydraConfig.instance().cfg = None
     yield runs
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """tmpfs(name, size="5m", read_only=False) -> a folder on a small filesystem of its own, as a
+    full disk or a read-only mount look to a run; the test is skipped where mounting is not allowed."""
+    mounted: list[Path] = []
+
+    def mount(name: str, size: str = "5m", read_only: bool = False) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        options = f"size={size}" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=False)

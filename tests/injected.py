@@ -14,14 +14,19 @@ import torch
 
 class Fault(L.Callback):
     """At training step `at_step`: `raise` an error, `exit` through sys.exit, `kill` -9 the process,
-    or `poison` the weights with NaN (the loss of that step is then NaN)."""
+    or `poison` the weights with NaN (the loss of that step is then NaN); `raise_in_validation`
+    raises when a validation starts after step `at_step`, before it saves any checkpoint."""
 
     def __init__(self, kind: str = "none", at_step: int = 0) -> None:
         self.kind = kind
         self.at_step = at_step
 
+    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.kind == "raise_in_validation" and trainer.global_step == self.at_step and not trainer.sanity_checking:
+            raise RuntimeError(f"injected fault in the validation after step {self.at_step}")
+
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, batch_idx: int) -> None:
-        if trainer.global_step != self.at_step or self.kind == "none":
+        if trainer.global_step != self.at_step or self.kind in ("none", "raise_in_validation"):
             return
         if self.kind == "raise":
             raise RuntimeError(f"injected fault at step {self.at_step}")

@@ -1,8 +1,10 @@
 """Figure 4 from a trained run: both grids, the test losses, and the pictures of the latent space."""
 
 import json
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 from google.protobuf import text_format
 from PIL import Image
@@ -10,7 +12,7 @@ from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 from torch.distributions import Normal
 
 from helpers import TEST_IMAGES, tiny_overrides
-from vae_lightning.analysis.evaluate import evaluate, load
+from vae_lightning.analysis.evaluate import evaluate, load, main
 from vae_lightning.analysis.latent import manifold_grid
 from vae_lightning.harness.run import run_job
 
@@ -80,3 +82,18 @@ def test_larger_latent_spaces_get_the_projector_only(trained_runs: dict[str, Pat
     labels, vectors, _ = projector_files(trained_runs["vae"] / "again" / "projector")
     assert len(labels) == len(vectors) == TEST_IMAGES and len(vectors[0]) == 4
     assert not (trained_runs["vae"] / "again" / "latent.png").exists()
+
+
+@pytest.mark.parametrize("content", [b"garbage, not a checkpoint", b""])
+def test_a_file_that_is_not_a_checkpoint_is_named_without_unsafe_advice(content: bytes, tmp_path: Path, monkeypatch,
+                                                                       capsys) -> None:
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(content)
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(path)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path} is not a checkpoint ("), lines
+    assert "weights_only" not in lines[0]
+    assert sorted(tmp_path.iterdir()) == [path]

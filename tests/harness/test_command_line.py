@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from helpers import tiny_overrides
 from vae_lightning.harness.command_line import check_command_line, check_jobs
 from vae_lightning.paper.errors import ConfigError
 from vae_lightning.harness.schema import CONFIG_DIR
@@ -20,7 +22,18 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["clip.vlaue=1"], "clip.vlaue: no such key; allowed: algorithm, value"),
         (["optim.momentum=abc"], "optim.momentum: Value 'abc' of type 'str' could not be converted to Float"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs: Value 'abc'"),
-        (["clip.value=-0.5"], "clip.value=-0.5 is out of range: allowed a number >= 0 or null"),
+        (["clip.value=-0.5"], "clip.value=-0.5 is out of range: allowed a number > 0 (clip=none turns clipping off)"),
+        (["clip.value=0"], "clip.value=0.0 is out of range: allowed a number > 0 (clip=none turns clipping off)"),
+        (["+optim.lrr=0.1"], "optim.lrr: no such key; allowed: params, lr, momentum"),
+        (["++data.batchsize=64"], "data.batchsize: no such key; allowed: root, download, batch_size"),
+        (["~model"], "model: a run needs one; choose one of model=ae, model=linear_ae, model=vae"),
+        (["~clip"], "clip: a run needs one; choose one of clip=none, clip=norm, clip=value"),
+        (["=5"], "=5: an override needs a key, as in key=value"),
+        (["loss.reconstruction=l1"], "loss.reconstruction=l1 is out of range: allowed one of mse, bce"),
+        (["trainer.precision=banana"], "trainer.precision=banana is out of range: allowed one of 64, 32, 16, "),
+        (["+sed=1"], "sed: no such key, nothing would read it; allowed: seed, torch_threads, resume"),
+        (["+trainer.gradient_clip_val=3"], "trainer.gradient_clip_val: not set here; it comes from clip.value"),
+        (["+callbacks.checkpoint.every_n_train_step=3"], "callbacks.checkpoint.every_n_train_step: no such key"),
         (["optim.momentum=1"], "optim.momentum=1.0 is out of range: allowed [0, 1)"),
         (["optim.momentum=-0.1"], "optim.momentum=-0.1 is out of range: allowed [0, 1)"),
         (["model.latent_dim=0"], "model.latent_dim=0 is out of range: allowed a number >= 1"),
@@ -48,6 +61,17 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_an_accelerator_the_machine_lacks_is_refused_before_anything_is_written(tmp_path: Path, monkeypatch,
+                                                                                capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["trainer.accelerator=gpu"])
+    assert exit_info.value.code == 2 and list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: trainer.accelerator=gpu: this machine has none; use trainer.accelerator=cpu or auto"]
+
+
 def test_a_misspelled_key_inside_a_yaml_file_names_the_file(tmp_path: Path) -> None:
     conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
     sgd = conf / "optim" / "sgd.yaml"
@@ -68,3 +92,30 @@ def test_train_py_refuses_before_writing_anything(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["error: clip.vlaue: no such key; allowed: algorithm, value"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["data.val_size=256"], "data.val_size=256 must be in [0, 256)"),
+    (["data.root=FILE"], "is a file: point data.root at the folder that holds MNIST/raw"),
+])
+def test_bad_data_is_refused_before_the_run_folder_exists(overrides, expected, mnist_root, tmp_path, monkeypatch,
+                                                          capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("")
+    arguments = [f"data.root={mnist_root}", "data.download=false", *overrides, f"hydra.run.dir={tmp_path / 'run'}"]
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(arguments)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], lines
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["FILE"]
+
+
+def test_a_read_only_output_folder_is_refused_before_anything_runs(tmpfs, mnist_root, capsys) -> None:
+    read_only = tmpfs("read-only", read_only=True)
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        with pytest.raises(SystemExit) as exit_info:
+            check_command_line([*tiny_overrides(mnist_root), f"{key}={read_only / 'run'}"] + (["-m"] if "sweep" in key else []))
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"error: {key}={read_only / 'run'}: {read_only} cannot be written to; choose another {key}, or make it writable"]

@@ -1,6 +1,7 @@
 """Resuming, faults and non-finite losses, on real (tiny) runs: exact, and nothing lost."""
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -124,3 +125,54 @@ def test_a_diverging_run_exits_3_within_a_step(mnist_root: Path, tmp_path: Path)
     errors = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line]
     assert len(errors) == 1
     assert re.search(r"loss is (nan|inf) at step \d+ \(epoch 0\); last good checkpoint: none written yet", errors[0])
+
+
+def checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_mid_epoch_checkpoints_change_neither_the_best_checkpoint_nor_the_results(compose_config, mnist_root,
+                                                                                  tmp_path) -> None:
+    base = tiny_overrides(mnist_root) + THREE_EPOCHS
+    plain_results = train(compose_config(base, run="plain"), tmp_path / "plain")
+    # Every 4 steps of 6 a epoch: saves mid-epoch, and on the last batch of epoch 1 (step 12).
+    mid = train(compose_config(base + ["+callbacks.checkpoint.every_n_train_steps=4"], run="mid"), tmp_path / "mid")
+    assert mid == {**plain_results, "train_seconds": mid["train_seconds"]}
+    assert sorted(path.name for path in (tmp_path / "mid" / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    for name in ("best.ckpt", "last.ckpt"):
+        a, b = (checkpoint_weights(tmp_path / run / "checkpoints" / name) for run in ("plain", "mid"))
+        assert all(torch.equal(a[key], b[key]) for key in a), name
+    assert torch.load(tmp_path / "mid" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 18
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,at_step,saved_at", [("raise", 9, 8), ("raise_in_validation", 12, 12), ("raise", 17, 16)])
+def test_resume_from_any_mid_epoch_checkpoint_is_exact(compose_config, mnist_root, monkeypatch, tmp_path, kind, at_step,
+                                                       saved_at) -> None:
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
+    # Step 12 is the last batch of epoch 1: its checkpoint is written before that epoch's validation.
+    base = tiny_overrides(mnist_root) + THREE_EPOCHS + ["+callbacks.checkpoint.every_n_train_steps=4"]
+    train(compose_config(base, run="whole"), tmp_path / "whole")
+    cut = tmp_path / "cut"
+    with pytest.raises(RuntimeError, match="injected fault"):
+        train(compose_config(base + injected("fault", "Fault", kind=kind, at_step=at_step), run="cut"), cut)
+    assert torch.load(cut / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == saved_at
+    train(compose_config(base + ["resume=true"], run="cut"), cut)
+    assert_same_run(tmp_path / "whole", cut)
+    for name in ("best.ckpt", "last.ckpt"):
+        a, b = checkpoint_weights(tmp_path / "whole" / "checkpoints" / name), checkpoint_weights(cut / "checkpoints" / name)
+        assert all(torch.equal(a[key], b[key]) for key in a), name
+
+
+def test_a_full_disk_fails_the_run_with_one_line_and_leaves_no_temporary_file(compose_config, mnist_root, tmpfs,
+                                                                              caplog) -> None:
+    run_dir = tmpfs("full", size="1m")
+    # A 784-400-20 model's checkpoint (weights and momentum, about 5 MB) cannot fit in 1 MB.
+    overrides = tiny_overrides(mnist_root) + ["model.hidden_dims=[400]", "model.latent_dim=20"]
+    with caplog.at_level(logging.ERROR):
+        assert run_job(compose_config(overrides, run=run_dir.name), run_dir) == 1
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and status["exit_code"] == 1
+    assert status["error"].startswith("no space left on device writing ") and status["error"].endswith("then resume=true")
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == [status["error"]]
+    assert not list(run_dir.rglob("*.tmp"))

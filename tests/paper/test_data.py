@@ -98,6 +98,28 @@ def test_val_size_must_leave_training_images(mnist_root: Path) -> None:
         make_datamodule(mnist_root, val_size=TRAIN_IMAGES)
 
 
+@pytest.mark.parametrize("train,test,named", [(10_000, 64, "train-images"), (256, 10_001, "t10k-images"),
+                                              (256, 60_000, "t10k-images")])
+def test_a_split_of_a_size_it_cannot_have_is_refused(tmp_path: Path, train: int, test: int, named: str) -> None:
+    write_mnist(tmp_path, train=train, test=test)
+    with pytest.raises(DataError, match=f"{named}-idx3-ubyte holds .* are the train-\\* and t10k-\\* files swapped"):
+        make_datamodule(tmp_path)
+
+
+def test_a_damaged_test_file_stops_the_run_before_it_trains(tmp_path: Path) -> None:
+    write_mnist(tmp_path)
+    damage(tmp_path, "t10k-images-idx3-ubyte", "truncate")
+    datamodule = MNISTDataModule(root=str(tmp_path), download=False, val_size=64)
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte is truncated"):
+        datamodule.setup("fit")
+
+
+def test_data_root_that_is_a_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataError, match="data.root=.*file is a file: point data.root at the folder that holds MNIST/raw"):
+        MNISTDataModule(root=str(tmp_path / "file"), download=False).check_files()
+
+
 def test_fashion_mnist_reads_its_own_folder(tmp_path: Path) -> None:
     write_mnist(tmp_path, folder="FashionMNIST", train=80, test=20)
     datamodule = FashionMNISTDataModule(root=str(tmp_path), download=False, val_size=16)
@@ -131,6 +153,9 @@ def damage(root: Path, name: str, how: str) -> Path:
         path.write_bytes(b"\x00\x00\x08\x01" + content[4:])
     elif how == "label":
         path.write_bytes(content[:-1] + bytes([12]))
+    elif how == "directory":
+        path.unlink()
+        path.mkdir()
     elif how == "count":
         header = struct.pack(">BBBBI", 0, 0, 8, 1, TRAIN_IMAGES - 1)
         path.write_bytes(header + content[8:-1])
@@ -144,7 +169,9 @@ def damage(root: Path, name: str, how: str) -> Path:
         ("train-images-idx3-ubyte", "empty", "is empty \\(0 bytes\\)"),
         ("t10k-images-idx3-ubyte", "magic", "is not an IDX image file"),
         ("train-labels-idx1-ubyte", "label", "holds a label outside 0-9 \\(found 12\\)"),
-        ("train-labels-idx1-ubyte", "count", f"holds {TRAIN_IMAGES} images but .* holds {TRAIN_IMAGES - 1} labels"),
+        ("train-labels-idx1-ubyte", "count",
+         f"holds {TRAIN_IMAGES} images but .* holds {TRAIN_IMAGES - 1} labels: .*; delete both and run again"),
+        ("train-images-idx3-ubyte", "directory", "cannot be read \\(Is a directory\\)"),
     ],
 )
 def test_damaged_files_are_named_with_the_fix(tmp_path: Path, name: str, how: str, message: str) -> None:

@@ -62,9 +62,21 @@ def data_module(run_dir: Path, checkpoint: dict[str, Any], data_root: str | None
     return instantiate_trusted(config)
 
 
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint's content, loaded with weights_only=True; UserInputError if it is not one of ours."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch's own message advises weights_only=False, which would run its code
+        raise UserInputError(f"{path} is not a checkpoint ({type(error).__name__}): pass a run folder or a .ckpt "
+                             f"that train.py wrote") from None
+    if not isinstance(checkpoint, dict) or "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
+        raise UserInputError(f"{path} is not a checkpoint of this project: pass a run folder or a .ckpt that train.py wrote")
+    return checkpoint
+
+
 def load(path: Path, data_root: str | None) -> tuple[VAEModule, L.LightningDataModule, Path, Path]:
     checkpoint_path, run_dir = find_checkpoint(path)
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(checkpoint_path)
     module = VAEModule.load_from_checkpoint(checkpoint_path, map_location="cpu", weights_only=True)
     return module, data_module(run_dir, checkpoint, data_root), checkpoint_path, run_dir
 

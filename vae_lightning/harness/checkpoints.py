@@ -28,6 +28,27 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, file)
 
 
+MODEL_CHECKPOINT = "lightning.pytorch.callbacks.ModelCheckpoint"
+# `callbacks.checkpoint.every_n_train_steps=N`: how often, in training steps, last.ckpt is also written mid-epoch.
+STEPS_KEY = "every_n_train_steps"
+
+
+def with_mid_epoch_checkpoints(callbacks: dict[str, Any]) -> dict[str, Any]:
+    """The callbacks config, with `checkpoint.every_n_train_steps` given to a ModelCheckpoint of its own.
+
+    On the `checkpoint` callback itself, Lightning would stop saving at epoch ends and would pick
+    best.ckpt mid-epoch by the last val loss logged, which belongs to weights trained on since: best
+    is chosen at validation ends only, and a second ModelCheckpoint writes last.ckpt every N steps.
+    """
+    checkpoint = dict(callbacks.get("checkpoint") or {})
+    steps = checkpoint.pop(STEPS_KEY, None)
+    if not steps:
+        return callbacks
+    mid_epoch = {"_target_": MODEL_CHECKPOINT, "dirpath": checkpoint.get("dirpath"), "save_top_k": 0,
+                 "save_last": True, STEPS_KEY: steps, "enable_version_counter": False}
+    return {**callbacks, "checkpoint": checkpoint, "mid_epoch_checkpoint": mid_epoch}
+
+
 class RandomState(L.Callback):
     """Stores the state of every random generator in each checkpoint and restores it on resume.
 

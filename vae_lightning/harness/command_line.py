@@ -10,21 +10,24 @@ the fresh run or sweep folder it claimed and the keys that name each sweep job.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.folders import claim_fresh_dir
 from vae_lightning.harness.hydra_args import parse_command_line, runs_nothing
 from vae_lightning.harness.runs import refuse_if_taken
-from vae_lightning.harness.schema import CONFIG_DIR, OWNED_ELSEWHERE, check_ranges
-from vae_lightning.paper.errors import ConfigError
+from vae_lightning.harness.schema import (CONFIG_DIR, OWNED_ELSEWHERE, check_accelerator, check_ranges,
+                                          check_structure)
+from vae_lightning.paper.build import instantiate_trusted
+from vae_lightning.paper.errors import ConfigError, UserInputError
 
 
 def allowed_keys(object_type: type | None) -> str:
@@ -59,8 +62,28 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     except (ConfigCompositionException, OverrideParseException) as error:
         raise ConfigError(one_line(error)) from None
+    check_structure(cfg)
     check_ranges(cfg)
+    check_accelerator(cfg)
     return cfg
+
+
+def check_data(cfg: DictConfig, checked: set[str]) -> None:
+    """Let the data module check its files (both splits) and data.val_size, once per data config."""
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    if repr(data) in checked:
+        return
+    checked.add(repr(data))
+    check_files = getattr(instantiate_trusted(data, "data"), "check_files", None)
+    if check_files is not None:
+        check_files()
+
+
+def check_writable(folder: Path, key: str) -> None:
+    """Raise ConfigError unless `folder`, or the nearest folder above it that exists, can be written."""
+    existing = next(path for path in [folder, *folder.parents] if path.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={folder}: {existing} cannot be written to; choose another {key}, or make it writable")
 
 
 def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
@@ -94,13 +117,17 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     master = compose_checked(config_name, fixed)
     if swept and not multirun:
         raise ConfigError(f"{swept[0]} lists several values: add -m to run them as a sweep")
+    checked_data: set[str] = set()
     if not multirun:
+        check_data(master, checked_data)
         return master, 1
     params = master.hydra.sweeper.get("params") or {}
     configured = [f"{key}={value}" for key, value in params.items()]
     jobs = sweeps.jobs(configured + swept, str(master.hydra.sweeper._target_))
     for job in jobs:
-        check_launchable_in_a_sweep(compose_checked(config_name, fixed + job))
+        job_config = compose_checked(config_name, fixed + job)
+        check_launchable_in_a_sweep(job_config)
+        check_data(job_config, checked_data)
     return master, len(jobs)
 
 
@@ -126,6 +153,7 @@ def prepare(arguments: list[str], config_dir: str = CONFIG_DIR) -> list[str]:
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     folder = Path(master.hydra.sweep.dir if multirun else master.hydra.run.dir)
     added = job_naming(master, args.overrides) if multirun else []
+    check_writable(folder, key)
     if is_set(args.overrides, key):
         refuse_if_taken(folder, bool(master.resume), sweep=multirun)
     else:
@@ -137,6 +165,6 @@ def check_command_line(arguments: list[str]) -> list[str]:
     """`prepare`, or exit with status 2 and one line on stderr if the command cannot run as given."""
     try:
         return prepare(arguments)
-    except ConfigError as error:
+    except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

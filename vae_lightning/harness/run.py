@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -19,7 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from vae_lightning.harness.checkpoints import checkpoint_to_resume
+from vae_lightning.harness.checkpoints import checkpoint_to_resume, with_mid_epoch_checkpoints
 from vae_lightning.harness.command_line import check_command_line
 from vae_lightning.harness.files import remove_partial_writes, write_json
 from vae_lightning.harness.folders import register_resolvers
@@ -46,7 +47,8 @@ def build_module(cfg: DictConfig) -> VAEModule:
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     loggers = [instantiate_trusted(plain(node), f"logger.{name}") for name, node in cfg.logger.items()]
-    callbacks = [instantiate_trusted(plain(node), f"callbacks.{name}") for name, node in cfg.callbacks.items()]
+    callbacks_config = with_mid_epoch_checkpoints(plain(cfg.callbacks))
+    callbacks = [instantiate_trusted(node, f"callbacks.{name}") for name, node in callbacks_config.items()]
     if cfg.trainer.get("enable_progress_bar") is False:
         # Lightning refuses a progress-bar callback beside enable_progress_bar=false: honour the flag.
         callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
@@ -147,6 +149,25 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return results
 
 
+def full_disk(error: BaseException) -> OSError | None:
+    """The 'no space left on device' error behind `error` (Lightning may wrap it), if that is what it is."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def failure_message(error: BaseException) -> str | None:
+    """One line for a failure the user can act on (bad input, a NaN, a full disk); None for a crash."""
+    if isinstance(error, (UserInputError, NonFiniteLossError)):
+        return str(error)
+    disk = full_disk(error)
+    if disk is not None:
+        return f"no space left on device writing {disk.filename or 'a file'}: free some space, then resume=true"
+    return None
+
+
 def exit_code(error: BaseException) -> int:
     return next((code for kind, code in EXIT_CODES.items() if isinstance(error, kind)), 1)
 
@@ -173,13 +194,14 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
             write_status(run_dir, "failed", error="interrupted (Ctrl-C)")
             raise
         except (Exception, SystemExit) as error:
-            expected = isinstance(error, (UserInputError, NonFiniteLossError))
-            if expected:
-                log.error("%s", error)
-            else:
+            code, message = exit_code(error), failure_message(error)
+            if message is None:
                 log.exception("training failed")
-            write_status(run_dir, "failed", error=str(error) if expected else repr(error), exit_code=exit_code(error))
-            return exit_code(error)
+            else:
+                log.error("%s", message)
+            # On a full disk the failed write removed its temporary file: the few bytes of status.json fit.
+            write_status(run_dir, "failed", error=message or repr(error), exit_code=code)
+            return code
         write_status(run_dir, "completed", results=results)
         return 0
 

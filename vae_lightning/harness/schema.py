@@ -18,11 +18,14 @@ from typing import Any, List, Optional, Union
 import lightning as L
 import torch
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig
+from hydra.utils import get_class
+from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
+from omegaconf import DictConfig, OmegaConf
 
+from vae_lightning.paper.build import allowed_targets
 from vae_lightning.paper.data import FashionMNISTDataModule, MNISTDataModule
 from vae_lightning.paper.errors import ConfigError
-from vae_lightning.paper.loss import VAELoss
+from vae_lightning.paper.loss import RECONSTRUCTIONS, VAELoss
 from vae_lightning.paper.model import ACTIVATIONS, OUTPUTS, VAE, Autoencoder
 
 # conf/ at the project's top: the user's interface, beside train.py.
@@ -137,19 +140,35 @@ def positive_number() -> tuple[Callable[[Any], bool], str]:
     return (lambda value: isinstance(value, Real) and not isinstance(value, bool) and value > 0), "a number > 0"
 
 
+def positive_or_none() -> tuple[Callable[[Any], bool], str]:
+    accepts, allowed = positive_number()
+    return (lambda value: value is None or accepts(value)), f"{allowed} (clip=none turns clipping off)"
+
+
+def literal_values(annotation: Any) -> list[Any]:
+    """The values a `Literal[...]` annotation, or a Union of them, allows (None if Optional)."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return list(typing.get_args(annotation))
+    if annotation is type(None):
+        return [None]
+    return [value for argument in typing.get_args(annotation) for value in literal_values(argument)]
+
+
 def half_open_unit() -> tuple[Callable[[Any], bool], str]:
     return (lambda value: isinstance(value, Real) and not isinstance(value, bool) and 0 <= value < 1), "[0, 1)"
 
 
 def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
-    return (lambda value: value in choices), "one of " + ", ".join("null" if c is None else str(c) for c in choices)
+    names = dict.fromkeys("null" if choice is None else str(choice) for choice in choices)  # 16 and "16" once
+    return (lambda value: value in choices), "one of " + ", ".join(names)
 
 
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": at_least(0),
     "torch_threads": at_least(1, allow_none=True),
     "clip.algorithm": one_of("value", "norm", None),
-    "clip.value": at_least(0, allow_none=True),
+    # Lightning skips a threshold of 0 without a word: no clipping is said with clip=none.
+    "clip.value": positive_or_none(),
     "optim.lr": positive_number(),
     "optim.momentum": half_open_unit(),
     "model.input_dim": at_least(1),
@@ -162,13 +181,17 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.activation": one_of(*ACTIVATIONS),
     "model.output_activation": one_of(*OUTPUTS),
     "trainer.max_epochs": at_least(-1, allow_none=True),
+    "trainer.precision": one_of(*literal_values(typing.get_type_hints(L.Trainer.__init__)["precision"])),
+    "loss.reconstruction": one_of(*RECONSTRUCTIONS),
 }
+# Groups a run cannot do without (`~model` would remove one); logger and callbacks may be empty.
+REQUIRED_GROUPS = ("data", "model", "loss", "optim", "clip", "trainer")
+# Keys Hydra's instantiate reads in any node, beside the constructor's arguments.
+INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 
 def check_ranges(cfg: DictConfig) -> None:
     """Raise ConfigError, naming the key and what it allows, for the first value out of range."""
-    from omegaconf import OmegaConf
-
     for key, (accepts, allowed) in RANGES.items():
         value = OmegaConf.select(cfg, key, default="<absent>")
         if value != "<absent>" and not accepts(value):
@@ -180,3 +203,66 @@ def check_ranges(cfg: DictConfig) -> None:
         raise ConfigError(
             f"clip.value={cfg.clip.value} has no effect with clip=none; choose clip=value or clip=norm, or drop clip.value"
         )
+
+
+def constructor_keys(target: str) -> list[str] | None:
+    """The keys a node that builds `target` may hold; None when it takes any (**kwargs), or when the
+    target is not on the allowed list (refused, by name, when it would be built)."""
+    if target not in allowed_targets():
+        return None
+    parameters = list(inspect.signature(get_class(target).__init__).parameters.values())[1:]
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return [parameter.name for parameter in parameters if parameter.kind is not parameter.VAR_POSITIONAL]
+
+
+def check_node_keys(node: Any, key: str) -> None:
+    """Raise ConfigError for a key of the node at `key` that its constructor would not accept
+    (`+optim.lrr=0.1` and `++data.batchsize=64` add keys past the schema)."""
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        return
+    allowed = constructor_keys(str(node._target_))
+    if allowed is None:
+        return
+    for name in node:
+        if key == "trainer" and name in OWNED_ELSEWHERE:
+            raise ConfigError(f"trainer.{name}: not set here; it comes from {OWNED_ELSEWHERE[name]}")
+        if name not in allowed and name not in INSTANTIATE_KEYS:
+            raise ConfigError(f"{key}.{name}: no such key; allowed: {', '.join(allowed)}")
+
+
+def check_structure(cfg: DictConfig) -> None:
+    """Raise ConfigError for a key that nothing reads (`+sed=1`), a removed group (`~model`), or a
+    group key its constructor does not take."""
+    top_level = [field.name for field in dataclasses.fields(RunSchema)]
+    for key in cfg:
+        if key not in top_level and key != "hydra":
+            raise ConfigError(f"{key}: no such key, nothing would read it; allowed: {', '.join(top_level)}")
+    for group in REQUIRED_GROUPS:
+        if cfg.get(group) is None:
+            options = sorted(TARGETS.get(group, {"value": None, "norm": None, "none": None}))
+            raise ConfigError(f"{group}: a run needs one; choose one of {', '.join(f'{group}={o}' for o in options)}")
+    unknown = set(cfg.clip) - {field.name for field in dataclasses.fields(ClipSchema)}
+    if unknown:
+        raise ConfigError(f"clip.{sorted(unknown)[0]}: no such key; allowed: algorithm, value")
+    for group in ("data", "model", "loss", "optim", "trainer"):
+        check_node_keys(cfg[group], group)
+    for group in ("logger", "callbacks"):
+        for name, node in (cfg.get(group) or {}).items():
+            check_node_keys(node, f"{group}.{name}")
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """Raise ConfigError when `trainer.accelerator` names hardware this machine does not have."""
+    name = str(cfg.trainer.get("accelerator", "auto"))
+    if name == "auto":
+        return
+    if name == "gpu":
+        available = CUDAAccelerator.is_available() or MPSAccelerator.is_available()
+    elif name in AcceleratorRegistry:
+        available = AcceleratorRegistry[name]["accelerator"].is_available()
+    else:
+        choices = ", ".join(["auto", "gpu", *AcceleratorRegistry])
+        raise ConfigError(f"trainer.accelerator={name}: no such accelerator; choose one of {choices}")
+    if not available:
+        raise ConfigError(f"trainer.accelerator={name}: this machine has none; use trainer.accelerator=cpu or auto")

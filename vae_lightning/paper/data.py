@@ -19,6 +19,10 @@ from torchvision import datasets
 from vae_lightning.paper.errors import DataError
 from vae_lightning.paper.idx import check_pair
 
+# Images in each split of MNIST and of Fashion-MNIST: 60,000 train (train-*), 10,000 test (t10k-*).
+OFFICIAL_SIZES = {"train": 60_000, "test": 10_000}
+
+
 class TensorBatches:
     """Mini-batches of one in-memory tensor, taken by slicing, never assembled item by item.
 
@@ -145,14 +149,16 @@ class MNISTDataModule(L.LightningDataModule):
             f"the folder that holds {self.dataset_class.__name__}/raw"
         )
 
+    def _all_files_present(self) -> bool:
+        return all((self.raw_folder / Path(url).stem).exists() for url, _ in self.dataset_class.resources)
+
     def prepare_data(self) -> None:
         """Download what is missing into a staging folder, then move each file into place.
 
         torchvision extracts straight into the raw folder; interrupted, that leaves a partial or
         empty file which it would later take for the real one. Staging keeps the raw folder complete.
         """
-        names = [Path(url).stem for url, _ in self.dataset_class.resources]
-        if not self.download or all((self.raw_folder / name).exists() for name in names):
+        if not self.download or self._all_files_present():
             return
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{self.dataset_class.__name__}-download-", dir=self.root))
@@ -172,11 +178,41 @@ class MNISTDataModule(L.LightningDataModule):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _load(self, train: bool) -> datasets.MNIST:
+    def _check_split(self, train: bool) -> int:
+        """The split's image count, once its two files are there, readable, consistent and of a size
+        the split can have: a subset, but never more than its official count nor exactly the other
+        split's (train-* and t10k-* swapped)."""
         images, labels = self._file(train, "images-idx3-ubyte"), self._file(train, "labels-idx1-ubyte")
         if not (images.exists() and labels.exists()):
             raise self._missing_files_error("files missing" + ("" if self.download else ", download off"))
-        check_pair(images, labels)
+        count = check_pair(images, labels)
+        split, other = ("train", "test") if train else ("test", "train")
+        if count > OFFICIAL_SIZES[split] or count == OFFICIAL_SIZES[other]:
+            raise DataError(
+                f"{images} holds {count} images, but the {split} split of {self.dataset_class.__name__} has "
+                f"{OFFICIAL_SIZES[split]} (and its {other} split {OFFICIAL_SIZES[other]}): are the train-* and "
+                f"t10k-* files swapped? Put each split's files under its own name"
+            )
+        return count
+
+    def check_files(self) -> None:
+        """Raise DataError, naming the file or key and the fix, unless both splits can be read and
+        data.val_size leaves training images; files still to be downloaded are checked once they are."""
+        if self.root.exists() and not self.root.is_dir():
+            raise DataError(f"data.root={self.root} is a file: point data.root at the folder that holds "
+                            f"{self.dataset_class.__name__}/raw")
+        if self.download and not self._all_files_present():
+            return
+        train_count = self._check_split(train=True)
+        self._check_split(train=False)
+        if not 0 <= self.val_size < train_count:
+            raise DataError(
+                f"data.val_size={self.val_size} must be in [0, {train_count}): "
+                f"{self.raw_folder} holds {train_count} training images"
+            )
+
+    def _load(self, train: bool) -> datasets.MNIST:
+        self._check_split(train)
         return self.dataset_class(str(self.root), train=train, download=False)
 
     def _device(self) -> torch.device:
@@ -186,12 +222,8 @@ class MNISTDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         device = self._device()
         if stage in ("fit", "validate", None) and self.train_images is None:
+            self.check_files()  # the test files too: a damaged one must stop the run before it trains
             images = self._load(train=True).data
-            if not 0 <= self.val_size < len(images):
-                raise DataError(
-                    f"data.val_size={self.val_size} must be in [0, {len(images)}): "
-                    f"{self.raw_folder} holds {len(images)} training images"
-                )
             order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.split_seed))
             self.val_images = to_device_pixels(images[order[: self.val_size]], device)
             self.train_images = to_device_pixels(images[order[self.val_size :]], device)

@@ -11,11 +11,24 @@ from vae_lightning.paper.errors import DataError
 IMAGES = 0x0803  # unsigned bytes, 3 dimensions
 LABELS = 0x0801  # unsigned bytes, 1 dimension
 CLASSES = 10
-FIX = "delete it and run again with data.download=true, or copy the original file there"
+
+
+def fix(files: str = "it") -> str:
+    return f"delete {files} and run again with data.download=true, or copy the original file there"
+
+
+FIX = fix()
 
 
 def payload_size(path: Path, magic: int) -> tuple[int, tuple[int, ...]]:
     """(offset of the data, dimensions) from the header; DataError if the file cannot be an IDX file."""
+    try:
+        return read_header(path, magic)
+    except OSError as error:
+        raise DataError(f"{path} cannot be read ({error.strerror or error}): make it a readable file; {FIX}") from None
+
+
+def read_header(path: Path, magic: int) -> tuple[int, tuple[int, ...]]:
     size = path.stat().st_size
     if size == 0:
         raise DataError(f"{path} is empty (0 bytes): {FIX}")
@@ -35,15 +48,16 @@ def payload_size(path: Path, magic: int) -> tuple[int, tuple[int, ...]]:
     return header, shape
 
 
-def check_pair(images: Path, labels: Path) -> None:
-    """Raise DataError, naming the file and the fix, unless the two files are a consistent MNIST split."""
+def check_pair(images: Path, labels: Path) -> int:
+    """The number of images; DataError, naming the file and the fix, unless the two files are a consistent MNIST split."""
     _, image_shape = payload_size(images, IMAGES)
     offset, (label_count,) = payload_size(labels, LABELS)
     if image_shape[0] != label_count:
         raise DataError(
             f"{images} holds {image_shape[0]} images but {labels} holds {label_count} labels: "
-            f"they must come from the same split; {FIX.replace('it', 'both')}"
+            f"they must come from the same split; {fix('both')}"
         )
     largest = max(labels.read_bytes()[offset:], default=0)
     if largest >= CLASSES:
         raise DataError(f"{labels} holds a label outside 0-{CLASSES - 1} (found {largest}): {FIX}")
+    return label_count
