@@ -197,6 +197,29 @@ def requeued_by_slurm() -> bool:
     return int(os.environ.get("SLURM_RESTART_COUNT", "0")) > 0
 
 
+@contextmanager
+def requeue_interrupts() -> Iterator[None]:
+    """In a job of Hydra's submitit launcher, submitit's SIGUSR2 handler (the warning before a time
+    limit, or preemption) requeues the job, then calls sys.exit; within the block that exit becomes
+    `Interrupted(SIGUSR2)`, which run_job records like any interrupt."""
+    requeue = signal.getsignal(signal.SIGUSR2)
+    if not callable(requeue):
+        yield
+        return
+
+    def requeue_then_interrupt(signum: int, frame: Any) -> None:
+        try:
+            requeue(signum, frame)
+        except SystemExit:
+            raise Interrupted(signum) from None
+
+    signal.signal(signal.SIGUSR2, requeue_then_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGUSR2, requeue)
+
+
 def run_job(cfg: DictConfig, run_dir: Path) -> int:
     """Train and record the outcome in run_dir/status.json; returns the exit code, 0 when completed."""
     if requeued_by_slurm():
@@ -221,7 +244,8 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
                 results = train(cfg, run_dir)
         except Interrupted as interrupt:
             log.error("interrupted by %s; resume=true continues from the last checkpoint", interrupt.signal.name)
-            write_status(run_dir, "interrupted", signal=interrupt.signal.name, exit_code=interrupt.exit_code)
+            write_status(run_dir, "interrupted", error=f"interrupted by {interrupt.signal.name}",
+                         signal=interrupt.signal.name, exit_code=interrupt.exit_code)
             return interrupt.exit_code
         except (Exception, SystemExit) as error:
             expected = isinstance(error, (UserInputError, NonFiniteLossError))
@@ -230,8 +254,6 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
             else:
                 log.exception("training failed")
             write_status(run_dir, "failed", error=str(error) if expected else repr(error), exit_code=exit_code(error))
-            if isinstance(error, SystemExit):
-                raise  # the process ends as asked: a Slurm job that submitit requeued must end now
             return exit_code(error)
         write_status(run_dir, "completed", results=results)
         return 0
@@ -251,7 +273,11 @@ def hydra_main(cfg: DictConfig) -> float:
             raise SystemExit(code)
     elif runs_jobs_in_their_own_processes(hydra_config.launcher):
         # A Slurm job is a process of its own already, which Slurm's signals reach directly.
-        run_job(cfg, run_dir)
+        with requeue_interrupts():
+            code = run_job(cfg, run_dir)
+        if code == Interrupted(signal.SIGUSR2).exit_code:
+            # Requeued: end without a result, or the launcher would take this run's as the job's.
+            raise SystemExit(code)
     else:
         run_isolated(run_job, cfg, run_dir, hydra_config.job_logging)
     loss = val_loss(run_dir)
