@@ -148,4 +148,8 @@ class VAEModule(L.LightningModule):
         return instantiate_trusted(optim, "optim")(self.parameters())
 
     def _clips_under_mixed_precision(self) -> bool:
-        return str(self.trainer.precision).endswith("-mixed") and bool(self.trainer.gradient_clip_val)
+        try:
+            trainer = self.trainer
+        except RuntimeError:  # not attached to a Trainer: nothing clips
+            return False
+        return str(trainer.precision).endswith("-mixed") and bool(trainer.gradient_clip_val)
