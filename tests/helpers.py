@@ -39,7 +39,7 @@ def write_mnist(root: Path, folder: str = "MNIST", train: int = TRAIN_IMAGES, te
 
 
 INJECTED = "VAE_LIGHTNING_ALLOWED_TARGETS"  # set to INJECTED_TARGETS to let runs build them
-INJECTED_TARGETS = "injected.Fault,injected.Probe"
+INJECTED_TARGETS = "injected.Fault,injected.Probe,injected.Slow"
 
 
 def injected(name: str, cls: str, **arguments: object) -> list[str]:
@@ -72,7 +72,16 @@ PROJECT = Path(__file__).resolve().parent.parent
 INJECTED_ENVIRONMENT = {**os.environ, INJECTED: INJECTED_TARGETS, "PYTHONPATH": str(Path(__file__).parent)}
 
 
-def run_train(arguments: list[str], cwd: Path = PROJECT, timeout: int = 600) -> subprocess.CompletedProcess:
-    """`python train.py ARGUMENTS` as a user runs it, in `cwd`; the tests' callbacks may be injected."""
+def run_train(arguments: list[str], cwd: Path = PROJECT, timeout: int = 600,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python train.py ARGUMENTS` as a user runs it, in `cwd`; the tests' callbacks may be injected.
+    `env` adds to the environment (a Slurm cluster's SLURM_CONF, say)."""
     return subprocess.run([sys.executable, str(PROJECT / "train.py"), *arguments], cwd=cwd, capture_output=True,
-                          text=True, env=INJECTED_ENVIRONMENT, timeout=timeout)
+                          text=True, env={**INJECTED_ENVIRONMENT, **(env or {})}, timeout=timeout)
+
+
+def start_train(arguments: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python train.py ARGUMENTS` started in the background, its output in files in `cwd`."""
+    return subprocess.Popen([sys.executable, str(PROJECT / "train.py"), *arguments], cwd=cwd, text=True,
+                            stdout=open(cwd / "stdout.txt", "w"), stderr=open(cwd / "stderr.txt", "w"),
+                            env={**INJECTED_ENVIRONMENT, **(env or {})})

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -37,6 +38,16 @@ class Fault(L.Callback):
         if self.kind == "poison":
             with torch.no_grad():
                 next(module.parameters()).fill_(float("nan"))
+
+
+class Slow(L.Callback):
+    """Sleeps `seconds` before every training step: a run long enough to be signalled mid-way."""
+
+    def __init__(self, seconds: float = 0.5) -> None:
+        self.seconds = seconds
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, batch_idx: int) -> None:
+        time.sleep(self.seconds)
 
 
 class Probe(L.Callback):

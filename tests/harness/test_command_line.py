@@ -47,6 +47,14 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "clip.value=0.5,-1"], "clip.value=-1.0 is out of range"),
         (["clip.value=0.5,1"], "clip.value=0.5,1 lists several values: add -m"),
         (["-m", "trainer=ddp", "trainer.devices=2", "seed=0,1"], "trainer.strategy=ddp cannot run inside a sweep (-m)"),
+        (["-m", "hydra/launcher=parallel", "trainer=ddp", "trainer.devices=2", "seed=0,1"],
+         "trainer.strategy=ddp cannot run inside a sweep (-m)"),
+        (["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=2", "seed=0,1"],
+         "hydra.launcher.tasks_per_node=1 but trainer.devices=2"),
+        (["-m", "hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "seed=0,1"],
+         "hydra.launcher.tasks_per_node=2 but trainer.devices=1"),
+        (["-m", "hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2",
+          "trainer.num_nodes=2", "seed=0,1"], "hydra.launcher.nodes=1 but trainer.num_nodes=2"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
@@ -82,6 +90,19 @@ def test_a_misspelled_key_inside_a_yaml_file_names_the_file(tmp_path: Path) -> N
 
 def test_good_input_passes_and_counts_the_sweep_jobs() -> None:
     assert check_jobs(CONFIG_DIR, "config", [], multirun=False)[1] == 1
+
+
+def test_ddp_jobs_in_a_slurm_sweep_pass_when_tasks_match_devices() -> None:
+    overrides = ["hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "hydra.launcher.nodes=2", "trainer=ddp",
+                 "trainer.devices=2", "trainer.num_nodes=2", "seed=0,1"]
+    assert check_jobs(CONFIG_DIR, "config", overrides, multirun=True)[1] == 2
+
+
+def test_the_optuna_search_passes_the_check_with_each_of_its_values() -> None:
+    assert check_jobs(CONFIG_DIR, "config", ["search=sgd"], multirun=True)[1] == 5  # the first values, then each key's other end
+    with pytest.raises(ConfigError, match="optim.momentum=1.5 is out of range"):
+        check_jobs(CONFIG_DIR, "config", ["search=sgd", "optim.momentum=interval(0.5,1.5)"],
+                   multirun=True)
     assert check_jobs(CONFIG_DIR, "config", ["clip=value,norm", "clip.value=0.5,1"], multirun=True)[1] == 4
 
 

@@ -95,3 +95,16 @@ def test_evaluation_noise_is_fixed_and_leaves_training_noise_alone(compose_confi
         losses.append(module._loss_terms(batch, module._eval_generator).total)
         assert torch.randn(1).item() == pytest.approx(torch.randn(1, generator=torch.Generator().manual_seed(0)).item())
     assert losses[0].item() == losses[1].item()
+
+
+@pytest.mark.parametrize("clip", ["value", "norm"])
+def test_bf16_mixed_precision_clips_with_the_default_fused_sgd(compose_config, mnist_root, clip, caplog) -> None:
+    cfg = compose_config([*clip_overrides(mnist_root, clip), "trainer.precision=bf16-mixed"])
+    assert cfg.optim.fused
+    with caplog.at_level("INFO", logger="vae_lightning.paper.module"):
+        trainer = build_trainer(cfg)
+        trainer.fit(build_module(cfg), datamodule=instantiate(cfg.data))
+    assert trainer.global_step == 3
+    assert [record.getMessage() for record in caplog.records if "fused" in record.getMessage()] == [
+        "trainer.precision=bf16-mixed with gradient clipping: optim.fused=false (the fused kernel cannot clip)"
+    ]

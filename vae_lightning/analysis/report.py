@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 
 class SweepReport(Callback):
-    """At the end of a sweep: plot it, list every job that did not complete, exit non-zero if any."""
+    """At the end of a sweep: plot it, list every job that did not complete (failed or interrupted),
+    exit non-zero if any."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -31,6 +32,7 @@ class SweepReport(Callback):
         log.info("sweep %s: %d of %d jobs completed", sweep_dir, len(jobs) - len(failed), len(jobs))
         for job, status in failed:
             error = status.get("error", "no error recorded") if status else "no status.json: the job never ran"
-            log.error("failed: %s: %s", " ".join(job_overrides(job)) or job.name, error)
+            outcome = "interrupted" if status and status["status"] == "interrupted" else "failed"
+            log.error("%s: %s: %s", outcome, " ".join(job_overrides(job)) or job.name, error)
         if failed:
             raise SystemExit(1)

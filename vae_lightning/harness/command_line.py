@@ -23,6 +23,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationErr
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.folders import claim_fresh_dir
 from vae_lightning.harness.hydra_args import parse_command_line, runs_nothing
+from vae_lightning.harness.jobs import runs_jobs_in_their_own_processes
 from vae_lightning.harness.runs import refuse_if_taken
 from vae_lightning.harness.schema import (CONFIG_DIR, OWNED_ELSEWHERE, check_accelerator, check_ranges,
                                           check_structure)
@@ -88,14 +89,32 @@ def check_writable(folder: Path, key: str) -> None:
 
 def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
     """Lightning's multi-process strategies start the command line again for each process, which
-    would start the whole sweep again: within a local sweep, refuse them before anything runs."""
+    would start the whole sweep again: within a local sweep, refuse them before anything runs.
+    On Slurm, Slurm starts the processes, one task per device: the numbers must agree."""
+    if runs_jobs_in_their_own_processes(cfg.hydra.launcher):
+        check_slurm_tasks(cfg)
+        return
     strategy = str(cfg.trainer.get("strategy", "auto"))
     single = cfg.trainer.get("devices", "auto") == 1 and cfg.trainer.get("num_nodes", 1) == 1
     if strategy.startswith(("ddp", "fsdp", "deepspeed")) and not single:
         raise ConfigError(
             f"trainer.strategy={strategy} cannot run inside a sweep (-m): run each job as a single "
-            f"run (python train.py trainer=ddp ...), or sweep with trainer.devices=1"
+            f"run (python train.py trainer=ddp ...), sweep with trainer.devices=1, or sweep on Slurm "
+            f"(hydra/launcher=slurm)"
         )
+
+
+def check_slurm_tasks(cfg: DictConfig) -> None:
+    """Lightning runs one process per Slurm task: tasks per node must equal trainer.devices, and
+    nodes trainer.num_nodes, or the job would hang or run the same training twice."""
+    launcher, trainer = cfg.hydra.launcher, cfg.trainer
+    for task_key, device_key in (("tasks_per_node", "devices"), ("nodes", "num_nodes")):
+        tasks, devices = launcher.get(task_key, 1), trainer.get(device_key, 1)
+        if tasks != devices:
+            raise ConfigError(
+                f"hydra.launcher.{task_key}={tasks} but trainer.{device_key}={devices}: on Slurm each device "
+                f"is one task; set both to the same number"
+            )
 
 
 def is_set(overrides: list[str], key: str) -> bool:

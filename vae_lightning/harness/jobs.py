@@ -2,7 +2,8 @@
 
 A job that raises, calls `sys.exit` or is killed takes only its own process down; the job's
 runner records the outcome, the sweep goes on, and `analysis.report.SweepReport` lists every
-failed job at the end and makes the sweep exit non-zero. This holds under every launcher.
+failed job at the end and makes the sweep exit non-zero. This holds under every launcher: under
+Hydra's submitit launchers (Slurm) each job is a Slurm job, a process of its own already.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import configure_log
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from vae_lightning.harness.runs import read_status, write_status
 
 log = logging.getLogger(__name__)
+# Hydra's submitit launchers start every job as a Slurm job (or a local process) of its own.
+SUBMITIT_PLUGIN = "hydra_plugins.hydra_submitit_launcher"
 # A job's process is a fork of the launcher's, which has imported everything and computed nothing
 # (no torch threads yet): it starts in milliseconds, where a fresh process imports torch and
 # Lightning again for seconds. Its state (seeds, flags) still dies with it.
@@ -53,3 +57,12 @@ def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_di
         write_status(run_dir, "failed", error=died(process.exitcode))
         log.error("%s: %s", run_dir.name, died(process.exitcode))
     return process.exitcode
+
+
+def runs_jobs_in_their_own_processes(launcher: Any) -> bool:
+    """True when the sweep's launcher (its config, with a `_target_`) is one of Hydra's submitit
+    launchers or a subclass of one, such as `hydra/launcher=slurm`."""
+    target = str(launcher.get("_target_", ""))
+    return target.startswith(SUBMITIT_PLUGIN) or any(
+        kind.__module__.startswith(SUBMITIT_PLUGIN) for kind in get_class(target).__mro__
+    )

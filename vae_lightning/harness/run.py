@@ -5,10 +5,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import sys
 import time
 import warnings
 from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import hydra
@@ -17,14 +20,15 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vae_lightning.harness.checkpoints import checkpoint_to_resume, with_mid_epoch_checkpoints
 from vae_lightning.harness.command_line import check_command_line
 from vae_lightning.harness.files import remove_partial_writes, write_json
 from vae_lightning.harness.folders import register_resolvers
-from vae_lightning.harness.jobs import run_isolated
+from vae_lightning.harness.jobs import runs_jobs_in_their_own_processes, run_isolated
 from vae_lightning.harness.runs import RESULTS_FILE, hold, read_status, val_loss, write_status
 from vae_lightning.harness.schema import CONFIG_DIR, check_ranges, register_schemas
 from vae_lightning.paper.build import instantiate_trusted
@@ -45,6 +49,15 @@ def build_module(cfg: DictConfig) -> VAEModule:
     return VAEModule(model=plain(cfg.model), loss=plain(cfg.loss), optim=plain(cfg.optim), eval_seed=cfg.seed)
 
 
+def build_plugins(cfg: DictConfig) -> list[Any]:
+    """The trainer's plugins; in a Slurm job also Lightning's SLURM environment, with its auto-requeue
+    off: Hydra's submitit launcher requeues jobs itself, and two requeuers fight over the signal."""
+    plugins = [instantiate_trusted(node, "trainer.plugins") for node in plain(cfg.trainer).get("plugins") or []]
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    return plugins
+
+
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     loggers = [instantiate_trusted(plain(node), f"logger.{name}") for name, node in cfg.logger.items()]
     callbacks_config = with_mid_epoch_checkpoints(plain(cfg.callbacks))
@@ -59,6 +72,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         gradient_clip_algorithm=cfg.clip.algorithm,
         logger=loggers or False,
         callbacks=callbacks,
+        plugins=build_plugins(cfg),
         # The data module shards each epoch across processes itself.
         use_distributed_sampler=False,
     )
@@ -172,8 +186,66 @@ def exit_code(error: BaseException) -> int:
     return next((code for kind, code in EXIT_CODES.items() if isinstance(error, kind)), 1)
 
 
+class Interrupted(BaseException):
+    """The run was stopped by a signal: Ctrl-C (SIGINT), or SIGTERM (`kill`, Slurm's `scancel`
+    and time limit). A BaseException, as KeyboardInterrupt, so that nothing on the way catches it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signal = signal.Signals(signum)
+        self.exit_code = 128 + signum  # what a shell reports for a process a signal stopped
+
+
+def raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def interrupts_raised() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise `Interrupted`. Lightning would turn Ctrl-C into
+    `sys.exit(1)` and delay SIGTERM to the next batch; its own SIGTERM handler still runs first."""
+    previous = {signum: signal.signal(signum, raise_interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def requeued_by_slurm() -> bool:
+    """True in a Slurm job that was requeued (submitit requeues a job at its time limit or on
+    preemption): it then continues from its last checkpoint, as with resume=true."""
+    return int(os.environ.get("SLURM_RESTART_COUNT", "0")) > 0
+
+
+@contextmanager
+def requeue_interrupts() -> Iterator[None]:
+    """In a job of Hydra's submitit launcher, submitit's SIGUSR2 handler (the warning before a time
+    limit, or preemption) requeues the job, then calls sys.exit; within the block that exit becomes
+    `Interrupted(SIGUSR2)`, which run_job records like any interrupt."""
+    requeue = signal.getsignal(signal.SIGUSR2)
+    if not callable(requeue):
+        yield
+        return
+
+    def requeue_then_interrupt(signum: int, frame: Any) -> None:
+        try:
+            requeue(signum, frame)
+        except SystemExit:
+            raise Interrupted(signum) from None
+
+    signal.signal(signal.SIGUSR2, requeue_then_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGUSR2, requeue)
+
+
 def run_job(cfg: DictConfig, run_dir: Path) -> int:
     """Train and record the outcome in run_dir/status.json; returns the exit code, 0 when completed."""
+    if requeued_by_slurm():
+        with open_dict(cfg):
+            cfg.resume = True
     if not is_first_process():
         train(cfg, run_dir)
         return 0
@@ -189,10 +261,13 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
             return 0
         write_status(run_dir, "running")
         try:
-            results = train(cfg, run_dir)
-        except KeyboardInterrupt:
-            write_status(run_dir, "failed", error="interrupted (Ctrl-C)")
-            raise
+            with interrupts_raised():
+                results = train(cfg, run_dir)
+        except Interrupted as interrupt:
+            log.error("interrupted by %s; resume=true continues from the last checkpoint", interrupt.signal.name)
+            write_status(run_dir, "interrupted", error=f"interrupted by {interrupt.signal.name}",
+                         signal=interrupt.signal.name, exit_code=interrupt.exit_code)
+            return interrupt.exit_code
         except (Exception, SystemExit) as error:
             code, message = exit_code(error), failure_message(error)
             if message is None:
@@ -207,20 +282,29 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def hydra_main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float:
     """One job: in this process for a single run, in a process of its own within a sweep.
 
     Returns the val loss, so that Hydra's optimising sweepers can use it.
     """
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir)
-    if hydra_config.mode == RunMode.MULTIRUN:
-        run_isolated(run_job, cfg, run_dir, hydra_config.job_logging)
-    else:
+    if hydra_config.mode != RunMode.MULTIRUN:
         code = run_job(cfg, run_dir)
         if code:
             raise SystemExit(code)
-    return val_loss(run_dir)
+    elif runs_jobs_in_their_own_processes(hydra_config.launcher):
+        # A Slurm job is a process of its own already, which Slurm's signals reach directly.
+        with requeue_interrupts():
+            code = run_job(cfg, run_dir)
+        if code == Interrupted(signal.SIGUSR2).exit_code:
+            # Requeued: end without a result, or the launcher would take this run's as the job's.
+            raise SystemExit(code)
+    else:
+        run_isolated(run_job, cfg, run_dir, hydra_config.job_logging)
+    loss = val_loss(run_dir)
+    # An optimising sweeper (Optuna) records a failed or diverged job as the worst value and goes on.
+    return float("inf") if loss is None else loss
 
 
 def quiet_known_warnings() -> None:

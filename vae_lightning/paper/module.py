@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -12,6 +13,8 @@ from vae_lightning.paper.errors import NonFiniteLossError
 from vae_lightning.paper.loss import LossTerms
 from vae_lightning.paper.build import check_targets, instantiate_trusted
 
+
+log = logging.getLogger(__name__)
 
 # The logged metrics are `<stage>/<term>`: train/loss, val/kl, test/reconstruction...
 TERMS = ("loss", "reconstruction", "kl")
@@ -136,4 +139,17 @@ class VAEModule(L.LightningModule):
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return instantiate_trusted(self.hparams.optim, "optim")(self.parameters())
+        optim = dict(self.hparams.optim)
+        if optim.get("fused") and self._clips_under_mixed_precision():
+            # A fused optimizer unscales gradients inside its own step, after Lightning would clip them.
+            log.info("trainer.precision=%s with gradient clipping: optim.fused=false (the fused kernel cannot "
+                     "clip)", self.trainer.precision)
+            optim["fused"] = False
+        return instantiate_trusted(optim, "optim")(self.parameters())
+
+    def _clips_under_mixed_precision(self) -> bool:
+        try:
+            trainer = self.trainer
+        except RuntimeError:  # not attached to a Trainer: nothing clips
+            return False
+        return str(trainer.precision).endswith("-mixed") and bool(trainer.gradient_clip_val)

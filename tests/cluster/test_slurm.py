@@ -1,0 +1,130 @@
+"""Sweeps on a real one-node Slurm cluster: job folders as local ones, DDP over Slurm tasks, failures,
+cancellation and resume, requeue at a time limit, and an Optuna study."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from conftest import Slurm
+from helpers import injected, run_train, start_train, tiny_overrides
+
+pytestmark = pytest.mark.slow
+# What a local sweep job leaves in its folder, besides its TensorBoard event files.
+LOCAL_JOB_FILES = {".hydra", ".lock", "checkpoints", "csv", "hparams.yaml", "results.json", "run.log", "status.json"}
+
+
+def slurm_sweep(slurm: Slurm, mnist_root: Path, sweep_dir: Path, *arguments: str) -> list[str]:
+    return ["-m", "hydra/launcher=slurm", *tiny_overrides(mnist_root), *arguments, f"hydra.sweep.dir={sweep_dir}"]
+
+
+def job_folders(sweep_dir: Path) -> dict[str, Path]:
+    return {job.name: job for job in sweep_dir.iterdir() if job.is_dir() and not job.name.startswith(".")}
+
+
+def status(job: Path) -> dict:
+    return json.loads((job / "status.json").read_text())
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, f"the sweep ended before {path} appeared"
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.5)
+
+
+def test_a_sweep_leaves_the_folders_of_a_local_sweep(slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    done = run_train(slurm_sweep(slurm, mnist_root, sweep_dir, "clip.value=0.1,1.0"), tmp_path, env=slurm.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    jobs = job_folders(sweep_dir)
+    assert sorted(jobs) == ["clip.value=0.1", "clip.value=1.0"]
+    for job in jobs.values():
+        assert status(job)["status"] == "completed" and (job / "results.json").exists()
+        assert {path.name for path in job.iterdir() if not path.name.startswith("events.out")} == LOCAL_JOB_FILES
+    assert (sweep_dir / "figure.png").exists() and (sweep_dir / "summary.md").exists()
+    assert "2 of 2 jobs completed" in done.stdout
+
+
+def test_a_failing_job_fails_alone(slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    faults = [injected("fault", "Fault")[0], "+callbacks.fault.kind=none,raise,exit"]
+    done = run_train(slurm_sweep(slurm, mnist_root, sweep_dir, *faults), tmp_path, env=slurm.env)
+    assert done.returncode == 1, done.stderr[-3000:]
+    found = {name.split("kind=")[1]: status(job) for name, job in job_folders(sweep_dir).items()}
+    assert found["none"]["status"] == "completed"
+    assert "injected fault" in found["raise"]["error"] and "SystemExit(4)" in found["exit"]["error"]
+    assert "1 of 3 jobs completed" in done.stdout
+
+
+def test_a_ddp_job_runs_over_two_slurm_tasks_in_one_folder(slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    ddp = ["hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2"]
+    done = run_train(slurm_sweep(slurm, mnist_root, sweep_dir, *ddp), tmp_path, env=slurm.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    jobs = job_folders(sweep_dir)
+    assert list(jobs) == ["job0"] and status(jobs["job0"])["status"] == "completed"
+    assert "1 of 1 jobs completed" in done.stdout
+    task_logs = "".join(log.read_text() for log in (sweep_dir / ".submitit").rglob("*_log.err"))
+    assert "MEMBER: 1/2" in task_logs and "MEMBER: 2/2" in task_logs
+
+
+def test_a_cancelled_job_is_listed_interrupted_and_the_sweep_resumes(slurm: Slurm, mnist_root: Path,
+                                                                     tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.3),
+                          "trainer.max_epochs=4", "seed=0,1")
+    sweep = start_train(command, tmp_path, env=slurm.env)
+    wait_for(sweep_dir / "seed=1" / "checkpoints" / "last.ckpt", sweep)
+    array_task = next(job for job in slurm.run("squeue", "-h", "-o", "%i").split() if job.endswith("_1"))
+    slurm.run("scancel", array_task)
+    assert sweep.wait(timeout=300) == 1, (tmp_path / "stderr.txt").read_text()[-3000:]
+    cancelled = status(sweep_dir / "seed=1")
+    assert cancelled["status"] == "interrupted" and cancelled["signal"] == "SIGTERM"
+    report = [line for line in (tmp_path / "stdout.txt").read_text().splitlines() if "interrupted: " in line]
+    assert len(report) == 1 and report[0].endswith("seed=1: interrupted by SIGTERM"), report
+
+    resumed = run_train([*command, "resume=true"], tmp_path, env=slurm.env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "2 of 2 jobs completed" in resumed.stdout
+    assert "resuming from" in (sweep_dir / "seed=1" / "run.log").read_text()
+    assert status(sweep_dir / "seed=1")["results"]["epochs"] == 4
+
+
+def test_a_job_at_its_time_limit_is_requeued_and_resumes(slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    # About 100 s of training under a 2-minute limit, warned 90 s before it (Slurm's check: every 30 s).
+    limit = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=90", "hydra.launcher.max_num_timeout=3"]
+    command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.5), *limit,
+                          "trainer.max_epochs=30")
+    sweep = start_train(command, tmp_path, env=slurm.env)
+    while sweep.poll() is None:
+        slurm.kick()  # a requeued job starts at once instead of in two minutes
+        time.sleep(2)
+    assert sweep.returncode == 0, (tmp_path / "stderr.txt").read_text()[-3000:]
+    job = sweep_dir / "job0"
+    assert status(job)["status"] == "completed" and status(job)["results"]["epochs"] == 30
+    assert "resuming from" in (job / "run.log").read_text()
+    assert "Requeued job" in "".join(log.read_text() for log in (sweep_dir / ".submitit").rglob("*_log.err"))
+
+
+def test_an_optuna_study_on_slurm_continues_from_its_sqlite_storage(slurm: Slurm, mnist_root: Path,
+                                                                    tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = ["hydra/sweeper=optuna", "optim.lr=interval(0.001,0.05)", f"hydra.sweeper.storage={storage}",
+             "hydra.sweeper.study_name=lr"]
+    first = run_train(slurm_sweep(slurm, mnist_root, tmp_path / "first", *study, "hydra.sweeper.n_trials=3"),
+                      tmp_path, env=slurm.env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (tmp_path / "first" / "optimization_results.yaml").exists() and len(job_folders(tmp_path / "first")) == 3
+    again = run_train(slurm_sweep(slurm, mnist_root, tmp_path / "again", *study, "hydra.sweeper.n_trials=1"),
+                      tmp_path, env=slurm.env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    trials = optuna.load_study(study_name="lr", storage=storage).trials
+    assert [trial.state for trial in trials] == [optuna.trial.TrialState.COMPLETE] * 4
