@@ -45,7 +45,7 @@ def epoch_losses(job: Path) -> dict[str, dict[int, float]]:
             for row in csv.DictReader(file):
                 for stage in STAGES:
                     if row.get(f"{stage}/loss"):
-                        losses[stage][int(row["epoch"])] = float(row[f"{stage}/loss"])
+                        losses[stage][int(float(row["epoch"]))] = float(row[f"{stage}/loss"])
     return losses
 
 

@@ -24,6 +24,7 @@ from vae_lightning.paper.data import FashionMNISTDataModule, MNISTDataModule
 from vae_lightning.paper.errors import ConfigError
 from vae_lightning.paper.loss import VAELoss
 from vae_lightning.paper.model import ACTIVATIONS, OUTPUTS, VAE, Autoencoder
+from vae_lightning.paper.module import X_AXES
 
 # conf/ at the project's top: the user's interface, beside train.py.
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -61,6 +62,7 @@ class RunSchema:
     seed: int = 0
     torch_threads: Optional[int] = None
     resume: bool = False
+    x_axis: str = "step"
     data: Any = None
     model: Any = None
     loss: Any = None
@@ -148,6 +150,7 @@ def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": at_least(0),
     "torch_threads": at_least(1, allow_none=True),
+    "x_axis": one_of(*X_AXES),
     "clip.algorithm": one_of("value", "norm", None),
     "clip.value": at_least(0, allow_none=True),
     "optim.lr": positive_number(),
