@@ -21,6 +21,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from omegaconf import OmegaConf
 
 from vae_lightning.harness import sweeps
+from vae_lightning.harness.files import write_text
 from vae_lightning.harness.runs import job_overrides, read_status
 from vae_lightning.paper.gradients import STATISTICS
 
@@ -203,28 +204,31 @@ def mean_at(curves: list[dict[int, float]], epoch: int) -> str:
     return f"{statistics.fmean(values):.4g}" if values else "n/a"
 
 
+def write_table(path: Path, heading: str, explanation: list[str], columns: list[str], rows: list[str]) -> str:
+    """A markdown page: a heading, lines of explanation, and a table; returns its text."""
+    text = "\n".join([f"# {heading}", "", *explanation, "", f"| {' | '.join(columns)} |",
+                      "|" + "---|" * len(columns), *rows, ""])
+    write_text(path, text)
+    return text
+
+
 def summarise_gradients(groups: dict[str, Group], keys: list[str], title: str, path: Path) -> str:
     """gradients.md: per swept value, the gradient statistics at initialisation and at the last epoch."""
-    lines = [
-        f"# {title}: gradients",
-        "",
-        "Means over seeds. Norms: global L2 norm of the gradient of eq. 20 before and after clipping;",
-        "clipped: % of gradient entries the clip changed (by value) or % of steps it rescaled (by norm).",
-        "Initialisation: the first step; last epoch: the mean over its steps.",
-        "",
-        f"| {', '.join(keys) or 'value'} | norm at initialisation | norm, last epoch | after clipping, last epoch "
-        "| clipped %, first epoch | clipped %, last epoch |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = []
     for group in groups.values():
         norms = group.curves[STATISTICS[0]]
         last = max((epoch for curve in norms for epoch in curve), default=INITIALISATION)
         fractions = [{epoch: 100 * value for epoch, value in curve.items()} for curve in group.curves[STATISTICS[2]]]
-        lines.append(f"| {group.label} | {mean_at(norms, INITIALISATION)} | {mean_at(norms, last)} | "
-                     f"{mean_at(group.curves[STATISTICS[1]], last)} | {mean_at(fractions, 0)} | {mean_at(fractions, last)} |")
-    text = "\n".join([*lines, ""])
-    path.write_text(text)
-    return text
+        rows.append(f"| {group.label} | {mean_at(norms, INITIALISATION)} | {mean_at(norms, last)} | "
+                    f"{mean_at(group.curves[STATISTICS[1]], last)} | {mean_at(fractions, 0)} | {mean_at(fractions, last)} |")
+    explanation = [
+        "Means over seeds. Norms: global L2 norm of the gradient of eq. 20 before and after clipping;",
+        "clipped: % of gradient entries the clip changed (by value) or % of steps it rescaled (by norm).",
+        "Initialisation: the first step; last epoch: the mean over its steps.",
+    ]
+    columns = [", ".join(keys) or "value", "norm at initialisation", "norm, last epoch", "after clipping, last epoch",
+               "clipped %, first epoch", "clipped %, last epoch"]
+    return write_table(path, f"{title}: gradients", explanation, columns, rows)
 
 
 def summary_rows(groups: dict[str, Group]) -> list[tuple[float, str]]:
@@ -242,20 +246,12 @@ def summary_rows(groups: dict[str, Group]) -> list[tuple[float, str]]:
 
 
 def summarise(groups: dict[str, Group], keys: list[str], title: str, path: Path) -> str:
-    lines = [
-        f"# {title}",
-        "",
+    explanation = [
         "Final val loss (eq. 20, per image) after the last epoch: mean ± standard deviation over seeds;",
         "best epoch: the epoch (from 1) with the lowest mean val loss. Sorted best first.",
-        "",
-        f"| {', '.join(keys) or 'value'} | final val loss | best epoch | seeds | problems |",
-        "|---|---|---|---|---|",
-        *(row for _, row in summary_rows(groups)),
-        "",
     ]
-    text = "\n".join(lines)
-    path.write_text(text)
-    return text
+    columns = [", ".join(keys) or "value", "final val loss", "best epoch", "seeds", "problems"]
+    return write_table(path, title, explanation, columns, [row for _, row in summary_rows(groups)])
 
 
 def plot_sweep(sweep_dir: Path, title: str | None = None) -> tuple[Path, Path]:
