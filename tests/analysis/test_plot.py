@@ -45,6 +45,18 @@ def test_a_finished_sweep_has_a_figure_and_a_row_per_value(tiny_sweep: Path) -> 
     assert finals == sorted(finals)
 
 
+def test_the_sweeps_gradient_statistics_are_drawn_and_tabled(tiny_sweep: Path) -> None:
+    assert (tiny_sweep / "gradients.png").stat().st_size > 10_000
+    lines = (tiny_sweep / "gradients.md").read_text().splitlines()
+    rows = {cells[0]: [float(cell) for cell in cells[1:]]
+            for cells in ([cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| 0.") or line.startswith("| 1."))}
+    assert sorted(rows) == ["0.1", "1.0"]
+    for at_start, last_epoch, clipped_norm, first_clipped, last_clipped in rows.values():
+        assert at_start > 0 and last_epoch >= clipped_norm > 0 and 0 <= first_clipped <= 100
+    # A lower threshold clips more entries.
+    assert rows["0.1"][3] >= rows["1.0"][3]
+
+
 def test_a_missing_job_is_named_and_the_rest_still_plotted(tiny_sweep: Path, tmp_path: Path) -> None:
     broken = shutil.copytree(tiny_sweep, tmp_path / "broken")
     (broken / "figure.png").unlink()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers import tiny_overrides
-from vae_lightning.harness.command_line import check_command_line, check_jobs
+from vae_lightning.harness.command_line import check_command_line, check_jobs, prepare
 from vae_lightning.paper.errors import ConfigError
 from vae_lightning.harness.schema import CONFIG_DIR
 
@@ -140,3 +140,19 @@ def test_a_read_only_output_folder_is_refused_before_anything_runs(tmpfs, mnist_
         assert exit_info.value.code == 2
         assert capsys.readouterr().err.strip().splitlines() == [
             f"error: {key}={read_only / 'run'}: {read_only} cannot be written to; choose another {key}, or make it writable"]
+
+
+def excluded_from_job_names(arguments: list[str]) -> set[str]:
+    """The keys `prepare` leaves out of each sweep job's folder name."""
+    key = "hydra.job.config.override_dirname.exclude_keys="
+    (exclude,) = [argument for argument in prepare(arguments) if argument.startswith(key)]
+    return set(exclude.removeprefix(key).strip("[]").split(","))
+
+
+def test_sweep_jobs_are_named_by_what_the_config_and_the_command_line_vary(tmp_path: Path) -> None:
+    experiment = ["-m", "experiment=clip_value", "hydra.sweeper.params={clip.value:'0.1,1.0',seed:'0'}",
+                  "trainer.max_epochs=1", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    excluded = excluded_from_job_names(experiment)
+    assert {"seed", "trainer.max_epochs"} <= excluded and "clip.value" not in excluded
+    # A key the command line sweeps names the jobs, whatever the config gives it.
+    assert "seed" not in excluded_from_job_names([*experiment, "seed=0,1"])

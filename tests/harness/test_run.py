@@ -68,3 +68,23 @@ def test_every_model_variant_trains_in_one_sweep(mnist_root: Path, tmp_path: Pat
         test = json.loads((job / "results.json").read_text())["test"]
         assert test["reconstruction"] > 0 and (test["kl"] > 0) == (name == "model=vae")  # only the VAE has a KL term
         assert list(job.glob("events.out.tfevents.*"))  # each variant logs to TensorBoard
+
+
+def test_a_sweep_from_an_experiment_is_named_by_what_varies_and_resumes_into_its_own_jobs(mnist_root: Path,
+                                                                                          tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    command = ["-m", "experiment=clip_value", "hydra.sweeper.params={clip.value:'0.1,1.0',seed:'0'}",
+               *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}"]
+    done = run_train(command, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    names = sorted(path.name for path in sweep.iterdir() if path.is_dir() and not path.name.startswith("."))
+    assert names == ["clip.value=0.1", "clip.value=1.0"]
+    unfinished = sweep / "clip.value=1.0"
+    (unfinished / "results.json").unlink()
+    (unfinished / "status.json").write_text('{"status": "failed", "error": "killed"}')
+
+    resumed = run_train([*command, "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert sorted(path.name for path in sweep.iterdir() if path.is_dir() and not path.name.startswith(".")) == names
+    assert json.loads((unfinished / "status.json").read_text())["status"] == "completed"
+    assert list((unfinished / ".hydra").glob("resumed-*"))

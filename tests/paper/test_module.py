@@ -1,5 +1,6 @@
 """The LightningModule in real training steps: clipping, logged metrics, loadable checkpoints."""
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -59,12 +60,38 @@ def test_no_clipping_leaves_gradients_large(compose_config, mnist_root, monkeypa
     assert min(max(g.abs().max().item() for g in grads) for grads in steps) > 100 * THRESHOLD
 
 
+def logged_steps(run_dir: Path, column: str) -> list[float]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as file:
+        return [float(row[column]) for row in csv.DictReader(file) if row.get(column)]
+
+
+@pytest.mark.parametrize("clip", ["value", "norm"])
+def test_gradient_statistics_see_the_gradient_before_lightning_clips_it(clip, compose_config, mnist_root,
+                                                                         monkeypatch) -> None:
+    cfg = compose_config([*clip_overrides(mnist_root, clip), "trainer.log_every_n_steps=1"])
+    steps = gradients_at_optimizer_steps(cfg, monkeypatch)
+    run_dir = Path(cfg.hydra.runtime.output_dir)
+    # In float64: float32's sum of ~50,000 equal squares (every entry clipped) is 4e-5 off.
+    applied = [torch.linalg.vector_norm(torch.cat([g.flatten().double() for g in grads])).item() for grads in steps]
+    assert logged_steps(run_dir, "train/grad_norm_clipped_step") == pytest.approx(applied, rel=1e-5)
+    before = logged_steps(run_dir, "train/grad_norm_step")
+    assert min(before) > 10 * max(applied)  # the raw gradient, which THRESHOLD shrinks
+    # By value: the share of entries the optimizer received at the threshold; by norm: every step.
+    at_threshold = torch.tensor(THRESHOLD, dtype=torch.float32)
+    clipped = [sum(int((g.abs() == at_threshold).sum()) for g in grads) / sum(g.numel() for g in grads) for grads in steps]
+    expected = clipped if clip == "value" else [1.0] * 3
+    assert logged_steps(run_dir, "train/clip_fraction_step") == pytest.approx(expected, abs=1e-6)
+    (epoch_mean,) = logged_steps(run_dir, "train/grad_norm")
+    assert epoch_mean == pytest.approx(sum(before) / 3, rel=1e-5)
+
+
 def test_log_every_n_steps_zero_trains_without_step_metrics(compose_config, mnist_root) -> None:
     cfg = compose_config([*tiny_overrides(mnist_root), "trainer.log_every_n_steps=0"])
     run_dir = Path(cfg.hydra.runtime.output_dir)
     train(cfg, run_dir)
     header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "train/loss" in header and "train/loss_step" not in header
+    assert "train/grad_norm" in header
 
 
 def test_run_logs_every_metric_and_writes_loadable_checkpoints(compose_config, mnist_root, tmp_path) -> None:

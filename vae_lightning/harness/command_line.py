@@ -151,10 +151,15 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
 
 
 def job_naming(master: DictConfig, overrides: list[str]) -> list[str]:
-    """Name each sweep job by what the sweep varies: every key fixed on the command line is left
-    out of `hydra.job.override_dirname` (and so of the job's folder and TensorBoard run)."""
-    fixed = {o.get_key_element().lstrip("+~") for o in sweeps.parse(overrides)
-             if not o.is_sweep_override() and not sweeps.is_hydra_key(o)}
+    """Name each sweep job by what the sweep varies: every key fixed on the command line, or given
+    one value by the config's sweep params (an experiment's), is left out of
+    `hydra.job.override_dirname` (and so of the job's folder and TensorBoard run)."""
+    params = master.hydra.sweeper.get("params") or {}
+    configured = [f"{key}={value}" for key, value in params.items()]
+    command_line = [o for o in sweeps.parse(overrides) if not sweeps.is_hydra_key(o)]
+    swept = {o.get_key_element().lstrip("+~") for o in command_line if o.is_sweep_override()}
+    fixed = {o.get_key_element().lstrip("+~") for o in [*command_line, *sweeps.parse(configured)]
+             if not o.is_sweep_override()} - swept
     excluded = list(master.hydra.job.config.override_dirname.exclude_keys)
     added = sorted(fixed - set(excluded))
     if not added:

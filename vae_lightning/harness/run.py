@@ -28,7 +28,8 @@ from vae_lightning.harness.checkpoints import checkpoint_to_resume, with_mid_epo
 from vae_lightning.harness.command_line import check_command_line
 from vae_lightning.harness.files import remove_partial_writes, write_json
 from vae_lightning.harness.folders import register_resolvers
-from vae_lightning.harness.jobs import runs_jobs_in_their_own_processes, run_isolated
+from vae_lightning.harness.hparams import METRICS, log_comparison
+from vae_lightning.harness.jobs import run_isolated, runs_jobs_in_their_own_processes
 from vae_lightning.harness.runs import RESULTS_FILE, hold, read_status, val_loss, write_status
 from vae_lightning.harness.schema import CONFIG_DIR, check_ranges, register_schemas
 from vae_lightning.paper.build import instantiate_trusted
@@ -46,7 +47,8 @@ def plain(config: DictConfig) -> Any:
 
 
 def build_module(cfg: DictConfig) -> VAEModule:
-    return VAEModule(model=plain(cfg.model), loss=plain(cfg.loss), optim=plain(cfg.optim), eval_seed=cfg.seed)
+    return VAEModule(model=plain(cfg.model), loss=plain(cfg.loss), optim=plain(cfg.optim), eval_seed=cfg.seed,
+                     x_axis=cfg.x_axis)
 
 
 def build_plugins(cfg: DictConfig) -> list[Any]:
@@ -143,6 +145,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     train_seconds = time.perf_counter() - started
+    last_val_loss = trainer.callback_metrics.get(METRICS[0])
 
     checkpoint = best_checkpoint(trainer)
     # Re-scoring val must not add a point to the val curves the loggers already hold.
@@ -157,6 +160,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "train_seconds": round(train_seconds, 3),
         "checkpoint": os.path.relpath(checkpoint, run_dir) if checkpoint else None,
     }
+    if last_val_loss is not None and "loss" in results["test"]:
+        # val/loss: the last epoch's, as in summary.md; test/loss: the best checkpoint's, as in results.json.
+        x = trainer.current_epoch if cfg.x_axis == "epoch" else trainer.global_step
+        log_comparison(trainer, cfg, {METRICS[0]: float(last_val_loss), METRICS[1]: results["test"]["loss"]}, x)
     if trainer.is_global_zero:
         write_json(run_dir / RESULTS_FILE, results)
         log.info("test loss %.4f; outputs in %s", results["test"].get("loss", float("nan")), run_dir)

@@ -27,6 +27,7 @@ from vae_lightning.paper.data import FashionMNISTDataModule, MNISTDataModule
 from vae_lightning.paper.errors import ConfigError
 from vae_lightning.paper.loss import RECONSTRUCTIONS, VAELoss
 from vae_lightning.paper.model import ACTIVATIONS, OUTPUTS, VAE, Autoencoder
+from vae_lightning.paper.module import X_AXES
 
 # conf/ at the project's top: the user's interface, beside train.py.
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -64,6 +65,7 @@ class RunSchema:
     seed: int = 0
     torch_threads: Optional[int] = None
     resume: bool = False
+    x_axis: str = "step"
     data: Any = None
     model: Any = None
     loss: Any = None
@@ -166,6 +168,7 @@ def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": at_least(0),
     "torch_threads": at_least(1, allow_none=True),
+    "x_axis": one_of(*X_AXES),
     "clip.algorithm": one_of("value", "norm", None),
     # Lightning skips a threshold of 0 without a word: no clipping is said with clip=none.
     "clip.value": positive_or_none(),

@@ -22,6 +22,7 @@ ALLOWED_TARGETS = frozenset({
     "vae_lightning.paper.data.MNISTDataModule",
     "vae_lightning.paper.data.FashionMNISTDataModule",
     "vae_lightning.paper.images.ImageGrids",
+    "vae_lightning.paper.gradients.GradientStatistics",
     # What the run harness adds to each run.
     "vae_lightning.harness.checkpoints.RandomState",
     "vae_lightning.harness.checkpoints.AtomicCheckpointIO",

@@ -52,9 +52,15 @@ class ImageGrids(L.Callback):
     """Logs both grids to TensorBoard's images tab after each validation: the same latent draws and
     the same validation images every epoch, so the images show how the model changes."""
 
-    def __init__(self, count: int = 64, seed: int = 0) -> None:
+    def __init__(self, count: int = 64, seed: int = 0, x_axis: str = "step") -> None:
         self.count = count
         self.seed = seed
+        self.x_axis = x_axis
+
+    def x_value(self, trainer: L.Trainer) -> int:
+        """The x the epoch's scalars are logged at: the epoch, or the index of the epoch's last step
+        (Lightning's for epoch-level metrics; global_step has counted that step already)."""
+        return trainer.current_epoch if self.x_axis == "epoch" else max(trainer.global_step - 1, 0)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
@@ -65,7 +71,7 @@ class ImageGrids(L.Callback):
         samples = sample_grid(module.model, self.count, self.seed) if hasattr(module.model, "sample") else None
         for logger in loggers:
             if samples is not None:
-                logger.experiment.add_image("samples", samples, trainer.global_step)
+                logger.experiment.add_image("samples", samples, self.x_value(trainer))
             if images is not None and len(images):
                 grid = reconstruction_grid(module.model, images[: self.count // 2])
-                logger.experiment.add_image("reconstructions", grid, trainer.global_step)
+                logger.experiment.add_image("reconstructions", grid, self.x_value(trainer))

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 # The logged metrics are `<stage>/<term>`: train/loss, val/kl, test/reconstruction...
 TERMS = ("loss", "reconstruction", "kl")
+# What TensorBoard and csv/metrics.csv put epoch-level values against: Lightning's step, or the epoch.
+X_AXES = ("step", "epoch")
 
 
 def metric_names(stage: str) -> dict[str, str]:
@@ -38,7 +40,8 @@ class VAEModule(L.LightningModule):
     and rebuild this module with `VAEModule.load_from_checkpoint(path)`.
     """
 
-    def __init__(self, model: dict[str, Any], loss: dict[str, Any], optim: dict[str, Any], eval_seed: int = 0):
+    def __init__(self, model: dict[str, Any], loss: dict[str, Any], optim: dict[str, Any], eval_seed: int = 0,
+                 x_axis: str = "step"):
         super().__init__()
         # The full run config is logged once by train.py; logging these again would duplicate it.
         self.save_hyperparameters(logger=False)
@@ -100,11 +103,19 @@ class VAEModule(L.LightningModule):
         return terms, sizes
 
     def on_train_epoch_end(self) -> None:
+        self._log_x_axis()
         if not self._train_terms:
             return
         terms, sizes = self._stacked_train_terms()
         means = (terms * sizes[:, None]).sum(dim=0) / sizes.sum()
         self._log_terms("train", LossTerms(*means), batch_size=1)
+
+    def _log_x_axis(self) -> None:
+        """With x_axis=epoch, put this epoch's metrics at x = the epoch: Lightning writes a metric
+        named `step` as the x value of everything logged with it (and then adds no `epoch` itself)."""
+        if self.hparams.x_axis == "epoch":
+            epoch = float(self.current_epoch)
+            self.log_dict({"step": epoch, "epoch": epoch}, on_step=False, on_epoch=True, batch_size=1)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A run resumed mid-epoch must still log that whole epoch's means.
@@ -126,6 +137,12 @@ class VAEModule(L.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self._start_eval_epoch()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_x_axis()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_x_axis()
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         self._log_terms("val", self._loss_terms(batch, self._eval_generator), batch_size=len(batch))

@@ -1,0 +1,48 @@
+"""What TensorBoard shows of a run, read back with TensorBoard's own reader: the HPARAMS tab's
+hyperparameters and metrics, and epoch-level scalars and images at the same x."""
+
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata
+
+from helpers import TRAIN_IMAGES, VAL_IMAGES, tiny_overrides
+from vae_lightning.harness.run import train
+
+
+def events_of(run_dir: Path) -> EventAccumulator:
+    events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    return events
+
+
+@pytest.mark.parametrize("x_axis", ["epoch", pytest.param("step", marks=pytest.mark.slow)])
+def test_hparams_tab_and_epoch_aligned_curves(x_axis: str, compose_config, mnist_root) -> None:
+    cfg = compose_config([*tiny_overrides(mnist_root), "trainer.max_epochs=2", "optim.momentum=0.5", f"x_axis={x_axis}"])
+    run_dir = Path(cfg.hydra.runtime.output_dir)
+    results = train(cfg, run_dir)
+    events = events_of(run_dir)
+
+    content = events.PluginTagToContent(metadata.PLUGIN_NAME)
+    experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
+    assert [info.name.tag for info in experiment.metric_infos] == ["val/loss", "test/loss"]
+    names = {info.name for info in experiment.hparam_infos}
+    assert {"optim/momentum", "clip/value", "clip/algorithm", "model/latent_dim", "data/batch_size", "seed"} <= names
+    assert not {name for name in names if name.startswith(("trainer/", "logger/", "callbacks/"))}
+    assert not {"data/root", "data/download", "optim/_partial_"} & names
+    session = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+    assert session.hparams["optim/momentum"].number_value == 0.5
+    assert session.hparams["model/_target_"].string_value == "VAE"
+    # The table shows each metric's last value: the test loss of results.json.
+    assert events.Scalars("test/loss")[-1].value == pytest.approx(results["test"]["loss"])
+
+    val_steps = [event.step for event in events.Scalars("val/loss")][:-1]  # the last is the table's
+    image_steps = [event.step for event in events.Images("samples")]
+    train_steps = [event.step for event in events.Scalars("train/loss")]
+    assert val_steps == image_steps == train_steps
+    if x_axis == "epoch":
+        assert val_steps == [0, 1]
+    else:  # Lightning's x for epoch-level metrics: the index of the epoch's last step
+        steps_per_epoch = (TRAIN_IMAGES - VAL_IMAGES) // 32
+        assert val_steps == [steps_per_epoch - 1, 2 * steps_per_epoch - 1]
