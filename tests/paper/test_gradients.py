@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vae_lightning.paper.gradients import gradient_statistics
+from vae_lightning.paper.gradients import after_clip_norm, before_clip
 
 
 def some_gradients() -> list[torch.Tensor]:
@@ -13,6 +13,14 @@ def some_gradients() -> list[torch.Tensor]:
 
 def global_norm(tensors: list[torch.Tensor]) -> float:
     return torch.linalg.vector_norm(torch.cat([tensor.flatten().double() for tensor in tensors])).item()
+
+
+def gradient_statistics(gradients: list[torch.Tensor], algorithm: str | None, threshold: float | None) -> torch.Tensor:
+    """[norm, norm after the clip, share changed], the way the callback gets them: before Lightning's
+    clip, then from the gradients torch's clipping (Lightning's) changed in place."""
+    norm, changed = before_clip(gradients, algorithm, threshold)
+    clipped = clipped_copies(gradients, algorithm, threshold) if threshold else gradients
+    return torch.stack([norm, after_clip_norm(clipped, algorithm, threshold, norm), changed])
 
 
 def clipped_copies(gradients: list[torch.Tensor], clip: str, threshold: float) -> list[torch.Tensor]:

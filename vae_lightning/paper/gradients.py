@@ -14,36 +14,28 @@ STATISTICS = ("train/grad_norm", "train/grad_norm_clipped", "train/clip_fraction
 NORM_EPSILON = 1e-6
 
 
-def squared_sum(tensor: torch.Tensor) -> torch.Tensor:
-    flat = tensor.reshape(-1)
-    return torch.dot(flat, flat)
-
-
-def clipped_by_value(gradients: list[torch.Tensor], norm: torch.Tensor, threshold: float) -> torch.Tensor:
-    """[norm, norm after clamping every entry to [-threshold, threshold], share of entries clamped]."""
-    clipped = [gradient.clamp(-threshold, threshold) for gradient in gradients]
-    # +-1 where the clamp changed an entry, 0 elsewhere: its squared sum counts them, exactly
-    # (integers below 2**24 add up exactly in float32), and faster than a boolean mask does.
-    changed = sum(squared_sum((gradient - kept).sign()) for gradient, kept in zip(gradients, clipped))
-    entries = sum(gradient.numel() for gradient in gradients)
-    return torch.stack([norm, torch.nn.utils.get_total_norm(clipped), changed / entries])
-
-
-def clipped_by_norm(norm: torch.Tensor, threshold: float) -> torch.Tensor:
-    """[norm, norm after rescaling to at most `threshold`, 1 if it was rescaled else 0]."""
-    scale = torch.clamp(threshold / (norm + NORM_EPSILON), max=1.0)
-    return torch.stack([norm, norm * scale, (scale < 1).to(norm.dtype)])
-
-
-def gradient_statistics(gradients: list[torch.Tensor], algorithm: str | None, threshold: float | None) -> torch.Tensor:
-    """[global L2 norm, the norm the clip leaves, share the clip changed] of gradients not yet clipped,
-    for Lightning's clipping (`gradient_clip_algorithm`, `gradient_clip_val`); no clip changes nothing."""
+def before_clip(gradients: list[torch.Tensor], algorithm: str | None, threshold: float | None) -> torch.Tensor:
+    """[global L2 norm, share the clip will change] of gradients Lightning has not clipped yet
+    (`gradient_clip_algorithm`, `gradient_clip_val`); no clip changes nothing."""
     norm = torch.nn.utils.get_total_norm(gradients)
     if not threshold or threshold <= 0:
-        return torch.stack([norm, norm, torch.zeros_like(norm)])
+        return torch.stack([norm, torch.zeros_like(norm)])
     if algorithm == "norm":
-        return clipped_by_norm(norm, threshold)
-    return clipped_by_value(gradients, norm, threshold)
+        rescaled = threshold / (norm + NORM_EPSILON) < 1  # as clip_grad_norm_ decides
+        return torch.stack([norm, rescaled.to(norm.dtype)])
+    # The one pass the statistics add by value: entries beyond the threshold, which the clamp changes.
+    beyond = sum(torch.count_nonzero(gradient.abs() > threshold) for gradient in gradients)
+    return torch.stack([norm, beyond / sum(gradient.numel() for gradient in gradients)])
+
+
+def after_clip_norm(gradients: list[torch.Tensor], algorithm: str | None, threshold: float | None,
+                    norm: torch.Tensor) -> torch.Tensor:
+    """The global norm of the gradients Lightning has clipped in place (`norm`: theirs before)."""
+    if not threshold or threshold <= 0:
+        return norm
+    if algorithm == "norm":
+        return norm * torch.clamp(threshold / (norm + NORM_EPSILON), max=1.0)
+    return torch.nn.utils.get_total_norm(gradients)  # clamped entry by entry: read it off
 
 
 class GradientStatistics(L.Callback):
@@ -51,27 +43,39 @@ class GradientStatistics(L.Callback):
     every `trainer.log_every_n_steps` steps, and the epoch's means at its end.
 
     Lightning calls `on_before_optimizer_step` after the backward pass and before it clips
-    (`Precision._after_closure` in Lightning 2.6), so the gradient seen here is the raw one, and
-    what the clip makes of it is computed, not observed: the same clamp or rescaling, once more.
+    (`Precision._after_closure` in Lightning 2.6): the norm and what the clip will change are read
+    there, from the raw gradient; the norm after clipping is read once the optimizer has stepped,
+    from the gradient Lightning clipped in place (by norm, it follows from the norm before).
     """
 
     def __init__(self) -> None:
         self.epoch = -1
         self.sums = torch.zeros(len(STATISTICS))
         self.steps = 0
+        self.gradients: list[torch.Tensor] = []
+        self.before = torch.zeros(2)
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.epoch != trainer.current_epoch:  # kept when resuming mid-epoch
             self.epoch, self.sums, self.steps = trainer.current_epoch, torch.zeros(len(STATISTICS)), 0
 
     def on_before_optimizer_step(self, trainer: L.Trainer, module: L.LightningModule, optimizer: Any) -> None:
-        gradients = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if not gradients:
+        self.gradients = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if self.gradients:
+            self.before = before_clip(self.gradients, trainer.gradient_clip_algorithm, trainer.gradient_clip_val)
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        # The optimizer has stepped with the gradients Lightning clipped in place; they stay until
+        # the next step zeroes them.
+        if not self.gradients:
             return
-        values = gradient_statistics(gradients, trainer.gradient_clip_algorithm, trainer.gradient_clip_val).detach()
+        norm, changed = self.before.detach()
+        clipped = after_clip_norm(self.gradients, trainer.gradient_clip_algorithm, trainer.gradient_clip_val, norm)
+        self.gradients = []
+        values = torch.stack([norm, clipped.detach(), changed])
         self.sums = self.sums.to(values.device) + values
         self.steps += 1
-        step, every = trainer.global_step, trainer.log_every_n_steps
+        step, every = trainer.global_step - 1, trainer.log_every_n_steps  # the step just taken
         if step == 0 or (every and (step + 1) % every == 0):
             # Written at the step train/loss_step is; straight to the loggers, since Lightning
             # writes step metrics only every log_every_n_steps steps, never at the first.
