@@ -99,8 +99,10 @@ def test_a_cancelled_job_is_listed_interrupted_and_the_sweep_resumes(slurm: Slur
 
 def test_a_job_at_its_time_limit_is_requeued_and_resumes(slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    # About 100 s of training under a 2-minute limit, warned 90 s before it (Slurm's check: every 30 s).
-    limit = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=90", "hydra.launcher.max_num_timeout=3"]
+    # About 100 s of training under a 2-minute limit, warned 60 s before it. Slurm checks limits every
+    # 30 s, so each allocation runs 60-90 s: the first is always interrupted, and the second (or a
+    # third, in a slow start) finishes; every allocation shorter than that would end the job.
+    limit = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=3"]
     command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.5), *limit,
                           "trainer.max_epochs=30")
     sweep = start_train(command, tmp_path, env=slurm.env)

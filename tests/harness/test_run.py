@@ -48,12 +48,12 @@ def test_ddp_on_two_cpu_processes_trains_in_one_run_folder(mnist_root: Path, tmp
     assert (run_dir / "checkpoints" / "last.ckpt").exists() and (run_dir / "train_ddp_process_1.log").exists()
 
 
-def test_missing_data_is_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> None:
+def test_missing_data_is_one_clear_line_exit_2_and_nothing_written(tmp_path: Path) -> None:
     done = run_train([f"data.root={tmp_path / 'nothing'}", "data.download=false"], tmp_path)
-    assert done.returncode != 0
-    errors = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and "put the four IDX files" in errors[0], done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: MNIST is not in ") and "put the four IDX files" in lines[0]
+    assert list(tmp_path.iterdir()) == []  # refused before the run folder was claimed
 
 
 def test_every_model_variant_trains_in_one_sweep(mnist_root: Path, tmp_path: Path) -> None:
