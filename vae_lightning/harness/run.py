@@ -236,6 +236,8 @@ def requeue_interrupts() -> Iterator[None]:
         return
 
     def requeue_then_interrupt(signum: int, frame: Any) -> None:
+        # Requeueing makes Slurm send this job SIGTERM: once requeued, that is no interrupt of its own.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             requeue(signum, frame)
         except SystemExit:
