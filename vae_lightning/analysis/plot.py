@@ -21,7 +21,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from omegaconf import OmegaConf
 
 from vae_lightning.harness import sweeps
-from vae_lightning.harness.files import write_text
+from vae_lightning.harness.files import atomic_file, write_text
 from vae_lightning.harness.runs import job_overrides, read_status
 from vae_lightning.paper.gradients import STATISTICS
 
@@ -167,6 +167,12 @@ def seeds_title(groups: dict[str, Group], title: str) -> str:
     return f"{title}: mean over {seeds} seed{'s' * (seeds != 1)}, band = ±1 standard deviation"
 
 
+def save_figure(figure: Figure, path: Path) -> None:
+    """A PNG through the project's atomic writer: a reader never sees half a figure."""
+    with atomic_file(path) as file:
+        figure.savefig(file, format="png", dpi=110)
+
+
 def draw(groups: dict[str, Group], keys: list[str], title: str, path: Path) -> None:
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
@@ -177,7 +183,7 @@ def draw(groups: dict[str, Group], keys: list[str], title: str, path: Path) -> N
     axes[0].set_ylabel("loss (eq. 20), per image")
     axes[1].legend(title=", ".join(keys) or None, fontsize="small")
     figure.suptitle(seeds_title(groups, title))
-    figure.savefig(path, dpi=110)
+    save_figure(figure, path)
 
 
 def draw_gradients(groups: dict[str, Group], keys: list[str], title: str, path: Path) -> None:
@@ -196,7 +202,7 @@ def draw_gradients(groups: dict[str, Group], keys: list[str], title: str, path: 
     axes[2].set_ylabel("% (epoch mean)")
     axes[2].legend(title=", ".join(keys) or None, fontsize="small")
     figure.suptitle(seeds_title(groups, title))
-    figure.savefig(path, dpi=110)
+    save_figure(figure, path)
 
 
 def mean_at(curves: list[dict[int, float]], epoch: int) -> str:
