@@ -86,13 +86,3 @@ class PairedFloor(L.Callback):
         self._close_epoch()
         self.report.write_text(json.dumps({"floor": self.floor_seconds, "project": self.project_seconds}))
 
-
-class PairedFloorWithoutSetattrShortcut(PairedFloor):
-    """PairedFloor in a run whose module goes through nn.Module.__setattr__ for every attribute,
-    as a LightningModule does by default: measures what VAEModule.__setattr__ saves."""
-
-    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
-        from vae_lightning.paper.module import VAEModule
-
-        if "__setattr__" in VAEModule.__dict__:
-            del VAEModule.__setattr__

@@ -61,3 +61,17 @@ def test_without_a_clip_nothing_changes(algorithm: str | None, threshold: float 
     gradients = some_gradients()
     norm, clipped_norm, fraction = gradient_statistics(gradients, algorithm, threshold).tolist()
     assert norm == clipped_norm == pytest.approx(global_norm(gradients), rel=1e-6) and fraction == 0
+
+
+def test_the_steps_measured_are_the_first_every_nth_and_every_logged_one() -> None:
+    from types import SimpleNamespace
+
+    from vae_lightning.paper.gradients import GradientStatistics
+
+    statistics = GradientStatistics(every_n_steps=10)
+    measured = [step for step in range(60) if statistics.measures(SimpleNamespace(global_step=step, log_every_n_steps=25))]
+    assert measured == [0, 10, 20, 24, 30, 40, 49, 50]  # 24 and 49: the steps train/loss_step is logged at
+    every = GradientStatistics(every_n_steps=1)
+    assert all(every.measures(SimpleNamespace(global_step=step, log_every_n_steps=50)) for step in range(60))
+    with pytest.raises(ValueError, match="callbacks.gradients.every_n_steps=0"):
+        GradientStatistics(every_n_steps=0)

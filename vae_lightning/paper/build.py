@@ -26,7 +26,6 @@ ALLOWED_TARGETS = frozenset({
     # What the run harness adds to each run.
     "vae_lightning.harness.checkpoints.RandomState",
     "vae_lightning.harness.checkpoints.AtomicCheckpointIO",
-    "vae_lightning.harness.profiler.NullProfiler",
     # Optimizers, the Trainer, its loggers and callbacks, as conf/ names them.
     "torch.optim.SGD",
     "torch.optim.Adam",

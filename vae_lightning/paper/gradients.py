@@ -39,8 +39,9 @@ def after_clip_norm(gradients: list[torch.Tensor], algorithm: str | None, thresh
 
 
 class GradientStatistics(L.Callback):
-    """Logs STATISTICS of every optimizer step: the step's values at step 0 (the initialisation) and
-    every `trainer.log_every_n_steps` steps, and the epoch's means at its end.
+    """Logs STATISTICS of the optimizer steps: the step's values at step 0 (the initialisation) and
+    every `trainer.log_every_n_steps` steps, and at each epoch's end the mean over the steps measured
+    (every `every_n_steps`-th, and the logged ones; `every_n_steps=1`: every step).
 
     Lightning calls `on_before_optimizer_step` after the backward pass and before it clips
     (`Precision._after_closure` in Lightning 2.6): the norm and what the clip will change are read
@@ -48,18 +49,32 @@ class GradientStatistics(L.Callback):
     from the gradient Lightning clipped in place (by norm, it follows from the norm before).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, every_n_steps: int = 10) -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"callbacks.gradients.every_n_steps={every_n_steps}: measure every N >= 1 steps")
+        # Measuring costs about 13% of an epoch when done at every step (benchmarks/epoch_costs.py),
+        # most of it a Lightning hook and a dozen small tensor operations per step: every 10th step
+        # keeps the epoch means well sampled at about a tenth of that.
+        self.every_n_steps = every_n_steps
         self.epoch = -1
         self.sums = torch.zeros(len(STATISTICS))
         self.steps = 0
         self.gradients: list[torch.Tensor] = []
         self.before = torch.zeros(2)
 
+    def measures(self, trainer: L.Trainer) -> bool:
+        """Whether the coming optimizer step is measured: the first, every `every_n_steps`-th, and
+        every step whose values are logged."""
+        step, every = trainer.global_step, trainer.log_every_n_steps
+        return step == 0 or step % self.every_n_steps == 0 or bool(every and (step + 1) % every == 0)
+
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.epoch != trainer.current_epoch:  # kept when resuming mid-epoch
             self.epoch, self.sums, self.steps = trainer.current_epoch, torch.zeros(len(STATISTICS)), 0
 
     def on_before_optimizer_step(self, trainer: L.Trainer, module: L.LightningModule, optimizer: Any) -> None:
+        if not self.measures(trainer):
+            return
         self.gradients = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         if self.gradients:
             self.before = before_clip(self.gradients, trainer.gradient_clip_algorithm, trainer.gradient_clip_val)

@@ -53,14 +53,6 @@ class VAEModule(L.LightningModule):
         self._train_terms: list[tuple[LossTerms, int]] = []
         self._train_terms_epoch = -1
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning sets `_current_fx_name` around every hook call, about forty times a step, and
-        # nn.Module.__setattr__ type-checks each assignment; a plain string skips that detour.
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
     def forward(self, x: torch.Tensor) -> Any:
         return self.model(x)
 
