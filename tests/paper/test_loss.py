@@ -59,5 +59,5 @@ def test_bce_sums_pixels_like_pytorch_examples() -> None:
 
 
 def test_unknown_reconstruction_is_rejected() -> None:
-    with pytest.raises(ValueError, match="loss.reconstruction='l1'"):
+    with pytest.raises(ValueError, match="loss.reconstruction=l1 is out of range: allowed one of mse, bce"):
         VAELoss("l1")

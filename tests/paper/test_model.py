@@ -50,10 +50,16 @@ def test_sample_decodes_prior_draws() -> None:
     assert images.shape == (6, 784)
 
 
-@pytest.mark.parametrize("sizes", [{"latent_dim": 0}, {"mc_samples": 0}, {"hidden_dims": [0]}])
-def test_nonpositive_sizes_are_rejected(sizes: dict) -> None:
-    with pytest.raises(ValueError, match="must be positive"):
+@pytest.mark.parametrize("sizes,message", [
+    ({"latent_dim": 0}, r"model.latent_dim=0 is out of range: allowed a number >= 1"),
+    ({"mc_samples": 0}, r"model.mc_samples=0 is out of range: allowed a number >= 1"),
+    ({"hidden_dims": [0]}, r"model.hidden_dims=\[0\] is out of range: allowed sizes >= 1"),
+])
+def test_nonpositive_sizes_are_rejected_in_the_configs_words(sizes: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         VAE(**sizes)
+    with pytest.raises(ValueError, match="model.activation=tanh is out of range: allowed one of relu, identity"):
+        Autoencoder(activation="tanh")
 
 
 def test_tied_decoder_layers_use_the_encoders_matrices_transposed_in_mirrored_order() -> None:

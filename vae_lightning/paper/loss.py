@@ -56,7 +56,7 @@ class VAELoss(nn.Module):
         super().__init__()
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(
-                f"loss.reconstruction={reconstruction!r} is unknown; use one of {', '.join(RECONSTRUCTIONS)}"
+                f"loss.reconstruction={reconstruction} is out of range: allowed one of {', '.join(RECONSTRUCTIONS)}"
             )
         self.reconstruction = reconstruction
         self._reconstruction_loss = squared_error if reconstruction == "mse" else binary_cross_entropy

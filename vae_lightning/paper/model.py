@@ -53,9 +53,17 @@ def mlp(layers: Sequence[nn.Module], activation: str) -> nn.Sequential:
 
 
 def check_sizes(**sizes: int | Sequence[int]) -> None:
-    flat = [value for size in sizes.values() for value in (size if isinstance(size, Sequence) else [size])]
-    if any(value < 1 for value in flat):
-        raise ValueError("model sizes must be positive: " + ", ".join(f"{k}={v}" for k, v in sizes.items()))
+    """ValueError naming the config key (`model.<name>`) of the first size below 1."""
+    for name, size in sizes.items():
+        if isinstance(size, Sequence) and any(value < 1 for value in size):
+            raise ValueError(f"model.{name}={list(size)} is out of range: allowed sizes >= 1")
+        if not isinstance(size, Sequence) and size < 1:
+            raise ValueError(f"model.{name}={size} is out of range: allowed a number >= 1")
+
+
+def check_choice(name: str, value: str, choices: dict) -> None:
+    if value not in choices:
+        raise ValueError(f"model.{name}={value} is out of range: allowed one of {', '.join(choices)}")
 
 
 class Autoencoder(nn.Module):
@@ -77,11 +85,8 @@ class Autoencoder(nn.Module):
         super().__init__()
         hidden_dims = list(hidden_dims)
         check_sizes(input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim)
-        if activation not in ACTIVATIONS or output_activation not in OUTPUTS:
-            raise ValueError(
-                f"model.activation={activation!r} / model.output_activation={output_activation!r}: "
-                f"use one of {sorted(ACTIVATIONS)} / {sorted(OUTPUTS)}"
-            )
+        check_choice("activation", activation, ACTIVATIONS)
+        check_choice("output_activation", output_activation, OUTPUTS)
         sizes = [input_dim, *hidden_dims]
         encoder_layers = [nn.Linear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         self.encoder = mlp(encoder_layers, activation)  # eqs. 1-3
