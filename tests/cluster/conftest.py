@@ -26,7 +26,7 @@ class Slurm:
                               check=True).stdout
 
     def kick(self) -> None:
-        """Start requeued jobs now: Slurm holds them for about two minutes otherwise."""
+        """Start requeued jobs that have waited 10 s: Slurm holds them for about two minutes otherwise."""
         self.run("bash", str(CLUSTER / "slurm.sh"), "kick", str(self.state_dir))
 
 

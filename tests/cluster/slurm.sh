@@ -219,7 +219,14 @@ case "$cmd" in
   kick)
     need_state
     export SLURM_CONF=$STATE/slurm.conf
-    for j in $(squeue -h -t PD -o '%i %r' | awk '$2 == "BeginTime" {print $1}'); do
+    # Slurm holds a requeued job about 120 s (BeginTime), long enough for its last allocation to be
+    # torn down: releasing it at once can start it on a node still ending that allocation, where it
+    # fails. Release it once it has waited 10 s.
+    now=$(date +%s)
+    squeue -h -t PD -o '%i %r %S' | while read -r j reason begin; do
+      [[ $reason == BeginTime ]] || continue
+      begin=$(date -d "$begin" +%s 2>/dev/null) || continue
+      (( begin - now <= 110 )) || continue
       scontrol update JobId="$j" StartTime=now || die "could not release job $j"
     done ;;
   env) need_state; echo "export SLURM_CONF=$STATE/slurm.conf" ;;
