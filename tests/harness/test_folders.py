@@ -4,7 +4,6 @@ import os
 from pathlib import Path
 
 from vae_lightning.harness.folders import claim_fresh_dir, job_dir
-from vae_lightning.harness.sweeps import BASIC_SWEEPER
 
 
 def test_a_fresh_folder_is_never_one_that_exists(tmp_path: Path) -> None:
@@ -22,7 +21,7 @@ def test_job_dir_is_a_pure_function_of_the_job() -> None:
 
 
 def test_jobs_of_a_sweeper_that_picks_its_own_values_are_numbered() -> None:
-    assert job_dir("optim.lr=0.01", 3, BASIC_SWEEPER) == "optim.lr=0.01"
+    assert job_dir("optim.lr=0.01", 3, "hydra._internal.core_plugins.basic_sweeper.BasicSweeper") == "optim.lr=0.01"
     assert job_dir("optim.lr=0.01", 3, "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper") == "3_optim.lr=0.01"
 
 

@@ -70,7 +70,7 @@ def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
     if not (sweep_dir / "multirun.yaml").exists():
         return None
     master = OmegaConf.load(sweep_dir / "multirun.yaml")
-    if master.hydra.sweeper._target_ != sweeps.BASIC_SWEEPER:
+    if not sweeps.expands_a_grid(master.hydra.sweeper._target_):
         return None
     params = master.hydra.sweeper.get("params") or {}
     arguments = [f"{key}={value}" for key, value in params.items()] + list(master.hydra.overrides.task)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from vae_lightning.harness.sweeps import BASIC_SWEEPER
+from vae_lightning.harness.sweeps import GRID_SWEEPER, expands_a_grid
 
 MAX_NAME_LENGTH = 200
 
@@ -34,12 +34,12 @@ def claim_fresh_dir(path: str | Path) -> Path:
             candidate = path.with_name(f"{path.name}-{suffix}")
 
 
-def job_dir(override_dirname: str, job_num: int, sweeper: str = BASIC_SWEEPER) -> str:
+def job_dir(override_dirname: str, job_num: int, sweeper: str = GRID_SWEEPER) -> str:
     """A sweep job's sub-folder: the overrides the sweep varies (`clip.value=0.5,seed=1`), safe as a
     file name; `job<N>` when it varies nothing. Under a sweeper that chooses its own values (Optuna),
     which may choose the same ones twice, the job's number comes first."""
     name = override_dirname.replace(os.sep, "_") or f"job{job_num}"
-    if sweeper != BASIC_SWEEPER and override_dirname:
+    if not expands_a_grid(sweeper) and override_dirname:
         name = f"{job_num}_{name}"
     if len(name) > MAX_NAME_LENGTH:
         name = f"{name[:MAX_NAME_LENGTH]}...job{job_num}"

@@ -16,7 +16,14 @@ from hydra.errors import OverrideParseException
 
 from vae_lightning.paper.errors import ConfigError
 
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# The class name of Hydra's default sweeper (a config's hydra.sweeper._target_ ends in it), which
+# runs the grid of every swept value.
+GRID_SWEEPER = "BasicSweeper"
+
+
+def expands_a_grid(sweeper_target: str) -> bool:
+    """True for Hydra's basic sweeper; False for one that chooses its own jobs (Optuna)."""
+    return sweeper_target.rpartition(".")[2] == GRID_SWEEPER
 
 
 def parse(overrides: Iterable[str]) -> list[Override]:
@@ -71,7 +78,7 @@ def each_value_once(overrides: Iterable[str]) -> list[list[str]]:
 
 def jobs(overrides: Iterable[str], sweeper: str) -> list[list[str]]:
     """The jobs to check for this sweeper: all of a grid's, or each value once for another sweeper."""
-    return grid(overrides) if sweeper == BASIC_SWEEPER else each_value_once(overrides)
+    return grid(overrides) if expands_a_grid(sweeper) else each_value_once(overrides)
 
 
 def swept_keys(overrides: Iterable[str]) -> list[str]:
