@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,6 +20,7 @@ from vae_lightning.paper.errors import ConfigError
 STATUS_FILE = "status.json"
 RESULTS_FILE = "results.json"
 LOCK_FILE = ".lock"
+HOLD_PATIENCE_SECONDS = 1.0
 
 
 def write_status(run_dir: Path, status: str, **details: Any) -> None:
@@ -60,13 +62,21 @@ def hold(run_dir: Path) -> IO[str]:
     """Take the run folder's lock for this process's lifetime; ConfigError if another process has it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     file = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 - kept open: closing it would release the lock
-    try:
-        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        file.seek(0)
-        holder = file.read().strip()
-        file.close()
-        raise ConfigError(f"{run_dir} is in use by process {holder}; wait for it to end, or stop it") from None
+    # Another command's check (lock_holder) takes the lock for an instant: only a process that keeps
+    # it for a second is another run.
+    deadline = time.monotonic() + HOLD_PATIENCE_SECONDS
+    while True:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            file.seek(0)
+            holder = file.read().strip()
+            file.close()
+            raise ConfigError(f"{run_dir} is in use by process {holder}; wait for it to end, or stop it") from None
     file.truncate(0)
     file.write(str(os.getpid()))
     file.flush()
