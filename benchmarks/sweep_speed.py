@@ -10,8 +10,13 @@ falls on both alike:
            validation after every epoch, N processes two at a time, one thread each.
 Prints both wall times, each side's per-epoch seconds and fixed cost per job (a job's share of the
 wall time, at two jobs at a time, less its epochs), the project's fixed cost broken down by phase
-(from each job's timeline.json, benchmarks/sweep_timeline.py), and `ratio_sweep_vs_plain=X` last:
-the median over the repeats of project wall / plain wall.
+(each job's from its timeline.json, benchmarks/sweep_timeline.py; the sweep's own start and end
+from the command's), and `ratio_sweep_vs_plain=X` last: the median over the repeats of project
+wall / plain wall.
+
+--launcher joblib runs the project side under Hydra's joblib launcher instead (pip install -e
+".[joblib]"; its loky workers import torch and Lightning afresh), --launcher basic under Hydra's
+basic launcher, one job at a time with two threads: what the parallel launcher is measured against.
 """
 
 from __future__ import annotations
@@ -29,8 +34,13 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parent
 PROJECT = BENCHMARKS.parent
 PARALLEL = 2
+LAUNCHERS = {
+    "parallel": ["hydra/launcher=parallel"],
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    "basic": ["hydra/launcher=basic", "torch_threads=2"],
+}
 PHASES = [  # (label, from, to) in each job's timeline.json; "done" is when status.json was written
-    ("process start, imports, config, building", "process_started", "built"),
+    ("job's process start, config, building", "process_started", "built"),
     ("data", "built", "setup_fit"),
     ("Lightning's start of fit", "setup_fit", "train_start"),
     ("final validation and test", "train_end", "test_end"),
@@ -38,15 +48,16 @@ PHASES = [  # (label, from, to) in each job's timeline.json; "done" is when stat
 ]
 
 
-def run_project(jobs: int, epochs: int, data_root: str, sweep_dir: Path) -> float:
+def run_project(jobs: int, epochs: int, data_root: str, sweep_dir: Path, launcher: list[str]) -> tuple[float, float]:
+    """(start, end) of the sweep command, in seconds since the epoch."""
     timeline = f"{{_target_:sweep_timeline.Timeline,run_dir:'${{hydra:runtime.output_dir}}'}}"
-    command = [sys.executable, str(PROJECT / "train.py"), "-m", "hydra/launcher=parallel",
+    command = [sys.executable, str(PROJECT / "train.py"), "-m", *launcher,
                f"seed={','.join(map(str, range(jobs)))}", f"trainer.max_epochs={epochs}", f"data.root={data_root}",
                "++trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep_dir}", f"+callbacks.timeline={timeline}"]
     environment = dict(os.environ, PYTHONPATH=str(BENCHMARKS), VAE_LIGHTNING_ALLOWED_TARGETS="sweep_timeline.Timeline")
-    started = time.perf_counter()
+    started = time.time()
     subprocess.run(command, cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
-    return time.perf_counter() - started
+    return started, time.time()
 
 
 def run_plain(jobs: int, epochs: int, data_root: str) -> tuple[float, list[list[float]]]:
@@ -74,9 +85,9 @@ def job_timelines(sweep_dir: Path) -> list[dict[str, float]]:
     return timelines
 
 
-def fixed_per_job(wall: float, jobs: int, epoch_seconds: list[list[float]]) -> float:
-    """A job's share of the wall time at PARALLEL jobs at a time, less the median time of its epochs."""
-    return wall * PARALLEL / jobs - statistics.median(sum(seconds) for seconds in epoch_seconds)
+def fixed_per_job(wall: float, jobs: int, epoch_seconds: list[list[float]], at_a_time: int = PARALLEL) -> float:
+    """A job's share of the wall time at `at_a_time` jobs at a time, less the median time of its epochs."""
+    return wall * at_a_time / jobs - statistics.median(sum(seconds) for seconds in epoch_seconds)
 
 
 def main() -> None:
@@ -85,16 +96,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3, help="alternated project/plain pairs")
+    parser.add_argument("--launcher", choices=sorted(LAUNCHERS), default="parallel", help="the project side's launcher")
     args = parser.parse_args()
     data_root = str(Path(args.data_root).resolve())
-    ratios, rows, timelines = [], [], []
+    ratios, rows, timelines, sweep_starts, sweep_ends = [], [], [], [], []
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as folder:
             order = ["project", "plain"] if repeat % 2 == 0 else ["plain", "project"]
             for side in order:
                 if side == "project":
-                    project_wall = run_project(args.jobs, args.epochs, data_root, Path(folder) / "sweep")
-                    project_timelines = job_timelines(Path(folder) / "sweep")
+                    started, ended = run_project(args.jobs, args.epochs, data_root, Path(folder) / "sweep",
+                                                 LAUNCHERS[args.launcher])
+                    project_wall, project_timelines = ended - started, job_timelines(Path(folder) / "sweep")
+                    sweep_starts.append(min(timeline["process_started"] for timeline in project_timelines) - started)
+                    sweep_ends.append(ended - max(timeline["done"] for timeline in project_timelines))
                 else:
                     plain_wall, plain_epochs = run_plain(args.jobs, args.epochs, data_root)
         timelines += project_timelines
@@ -105,15 +120,19 @@ def main() -> None:
               f"ratio {project_wall / plain_wall:.2f}", flush=True)
     project_epoch = statistics.median(s for _, _, jobs, _ in rows for seconds in jobs for s in (seconds[1:] or seconds))
     plain_epoch = statistics.median(s for _, _, _, jobs in rows for seconds in jobs for s in (seconds[1:] or seconds))
-    project_fixed = statistics.median(fixed_per_job(wall, args.jobs, jobs) for wall, _, jobs, _ in rows)
+    at_a_time = 1 if args.launcher == "basic" else PARALLEL
+    project_fixed = statistics.median(fixed_per_job(wall, args.jobs, jobs, at_a_time) for wall, _, jobs, _ in rows)
     plain_fixed = statistics.median(fixed_per_job(wall, args.jobs, jobs) for _, wall, _, jobs in rows)
     print(f"per epoch (validation included, first epoch dropped): project {project_epoch:.2f} s, "
           f"plain {plain_epoch:.2f} s, ratio {project_epoch / plain_epoch:.2f}")
     print(f"fixed cost per job: project {project_fixed:.2f} s, plain {plain_fixed:.2f} s")
-    print("project's fixed cost by phase, median over jobs:")
+    print(f"project's fixed cost by phase (launcher: {args.launcher}), median over sweeps or jobs:")
+    print(f"  sweep's start, once: imports, command-line check, Hydra's config, the first job's start: "
+          f"{statistics.median(sweep_starts):.2f} s")
     for label, start, end in PHASES:
         seconds = [timeline[end] - timeline[start] for timeline in timelines if start in timeline and end in timeline]
-        print(f"  {label}: {statistics.median(seconds):.2f} s")
+        print(f"  {label}, each job: {statistics.median(seconds):.2f} s")
+    print(f"  sweep's end, once: figure, summary, exit: {statistics.median(sweep_ends):.2f} s")
     print(f"ratio_sweep_vs_plain={statistics.median(ratios):.2f}")
 
 

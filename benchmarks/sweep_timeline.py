@@ -13,10 +13,13 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def process_started() -> float:
-    """This process's start, in seconds since the epoch, from /proc (Linux)."""
-    boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+    """This process's start (for a forked job, its fork), in seconds since the epoch, from /proc (Linux).
+
+    Counted back from now by the uptime, to the clock tick: /proc/stat's boot time is in whole seconds.
+    """
     ticks = int(Path("/proc/self/stat").read_text().rpartition(")")[2].split()[19])
-    return boot + ticks / CLOCK_TICKS
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return time.time() - (uptime - ticks / CLOCK_TICKS)
 
 
 class Timeline(L.Callback):

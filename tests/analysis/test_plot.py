@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PROJECT, tiny_overrides
+from helpers import PROJECT, injected, run_train, tiny_overrides
 from vae_lightning.analysis.plot import plot_sweep
 
 pytestmark = pytest.mark.slow
@@ -67,6 +67,16 @@ def test_a_missing_job_is_named_and_the_rest_still_plotted(tiny_sweep: Path, tmp
     rows = {row[0]: row for row in table_rows(broken / "summary.md")}
     assert rows["1.0"][3] == "1" and rows["1.0"][4] == "seed 1: missing (never started)"
     assert rows["0.1"][3] == "2"
+
+
+def test_a_sweep_whose_overrides_hold_an_interpolation_plots_itself(mnist_root: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    probe = injected("probe", "Probe", run_dir="${hydra:runtime.output_dir}")
+    done = run_train(["-m", "clip.value=0.1,1.0", *tiny_overrides(mnist_root), *probe, "hydra/launcher=parallel",
+                      f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "could not plot" not in done.stdout + done.stderr
+    assert sorted(row[0] for row in table_rows(sweep_dir / "summary.md")) == ["0.1", "1.0"]
 
 
 def test_tensorboard_holds_both_image_grids(tiny_sweep: Path) -> None:

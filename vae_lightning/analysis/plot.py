@@ -72,8 +72,10 @@ def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
     master = OmegaConf.load(sweep_dir / "multirun.yaml")
     if not sweeps.expands_a_grid(master.hydra.sweeper._target_):
         return None
-    params = master.hydra.sweeper.get("params") or {}
-    arguments = [f"{key}={value}" for key, value in params.items()] + list(master.hydra.overrides.task)
+    # Unresolved: an override may hold an interpolation, such as `run_dir='${hydra:runtime.output_dir}'`.
+    params = OmegaConf.to_container(master.hydra.sweeper.get("params") or OmegaConf.create(), resolve=False)
+    task = OmegaConf.to_container(master.hydra.overrides.task, resolve=False)
+    arguments = [f"{key}={value}" for key, value in params.items()] + task
     return [without_resume(job) for job in sweeps.grid(arguments)]
 
 

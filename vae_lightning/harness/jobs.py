@@ -25,15 +25,19 @@ from vae_lightning.harness.runs import read_status, write_status
 log = logging.getLogger(__name__)
 # Hydra's submitit launchers start every job as a Slurm job (or a local process) of its own.
 SUBMITIT_PLUGIN = "hydra_plugins.hydra_submitit_launcher"
-# A job's process is a fork of the launcher's, which has imported everything and computed nothing
+# A job's process is a fork of its launcher's, which has imported everything and computed nothing
 # (no torch threads yet): it starts in milliseconds, where a fresh process imports torch and
 # Lightning again for seconds. Its state (seeds, flags) still dies with it.
 CONTEXT = multiprocessing.get_context("fork")
 
 
 def _run_in_child(job: Callable[[DictConfig, Path], int], config: dict, run_dir: str, logging_config: dict) -> None:
-    # Inside joblib's workers the default start method is loky's, which a forked job cannot use
-    # for processes of its own: give the job the platform's default back.
+    # The parallel launcher's job process ignores these so that the job alone records an interrupt;
+    # the job takes them as any process does (and passes no ignored signal on to DDP's processes).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Inside the workers of Hydra's joblib launcher (hydra/launcher=joblib) the default start method
+    # is loky's, which a forked job cannot use for processes of its own: give it the platform's back.
     multiprocessing.set_start_method(None, force=True)
     configure_log(OmegaConf.create(logging_config))
     sys.exit(job(OmegaConf.create(config), Path(run_dir)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import os
 import signal
@@ -18,10 +19,12 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.plugins import Plugins
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities import rank_zero_only
+from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vae_lightning.harness.checkpoints import checkpoint_to_resume, with_mid_epoch_checkpoints
@@ -329,7 +332,13 @@ def main() -> None:
     """`python train.py [overrides]`: every job's config is checked before anything is written."""
     register_resolvers()
     register_schemas()
+    # Hydra finds plugins by scanning the hydra_plugins package, which an editable install can hide.
+    Plugins.instance().register(ParallelLauncher)
     quiet_known_warnings()
     if is_first_process():  # the others are started by it, with its checked command line
         sys.argv = [sys.argv[0], *check_command_line(sys.argv[1:])]
+    # The million objects torch and Lightning create on import live until the process ends: the
+    # garbage collector need not walk them in every full collection, nor at exit, nor in every
+    # forked job (where walking them would copy their memory).
+    gc.freeze()
     hydra_main()

@@ -101,6 +101,7 @@ def refuse_if_taken(folder: Path, resume: bool, sweep: bool = False) -> None:
 def job_overrides(job_dir: Path) -> list[str]:
     """The overrides a sweep job was started with (its .hydra/overrides.yaml), or [] if it has none."""
     try:
-        return list(OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"))
+        # Unresolved: an override may hold an interpolation, such as `run_dir='${hydra:runtime.output_dir}'`.
+        return OmegaConf.to_container(OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"), resolve=False)
     except OSError:
         return []

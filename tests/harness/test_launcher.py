@@ -1,0 +1,72 @@
+"""The parallel launcher (hydra/launcher=parallel): jobs side by side in forked processes, what a
+job that dies sends back, and a sweep stopped by Ctrl-C or SIGTERM."""
+
+import json
+import os
+import pickle
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from hydra.core.utils import JobReturn, JobStatus
+
+from helpers import injected, start_train, tiny_overrides
+from vae_lightning.harness.launcher import CONTEXT, ForkLauncher, job_return, pickled
+from vae_lightning.paper.errors import ConfigError
+
+
+def test_each_job_gets_an_equal_share_of_the_cores() -> None:
+    assert ForkLauncher(n_jobs=1).threads == len(os.sched_getaffinity(0))
+    assert ForkLauncher(n_jobs=10_000).threads == 1
+
+
+def test_no_jobs_at_a_time_is_refused_in_the_configs_words() -> None:
+    with pytest.raises(ConfigError, match=r"hydra.launcher.n_jobs=0 is out of range"):
+        ForkLauncher(n_jobs=0)
+
+
+def die_by_sigkill() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_job_process_that_dies_without_a_result_is_a_failed_job() -> None:
+    receiver, sender = CONTEXT.Pipe(duplex=False)
+    process = CONTEXT.Process(target=die_by_sigkill)
+    process.start()
+    sender.close()
+    result = job_return(process, receiver, ["seed=3"])
+    assert result.status == JobStatus.FAILED
+    with pytest.raises(RuntimeError, match=r"seed=3: the job's process was killed by SIGKILL"):
+        result.return_value
+
+
+def test_a_result_that_cannot_be_pickled_arrives_as_its_text() -> None:
+    result = JobReturn(overrides=["seed=1"], status=JobStatus.COMPLETED)
+    result.return_value = lambda: None
+    sent = pickle.loads(pickled(result))
+    assert sent.status == JobStatus.FAILED
+    with pytest.raises(RuntimeError, match="could not be sent to the sweep"):
+        sent.return_value
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signalled_sweep_records_its_running_jobs_as_interrupted_and_starts_no_more(
+    signum: signal.Signals, mnist_root: Path, tmp_path: Path
+) -> None:
+    sweep_dir = tmp_path / "sweep"
+    sweep = start_train(["-m", *tiny_overrides(mnist_root), *injected("slow", "Slow", seconds=0.2),
+                         "trainer.max_epochs=100", "seed=0,1,2", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2",
+                         f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    while len(list(sweep_dir.glob("*/checkpoints/last.ckpt"))) < 2:
+        assert sweep.poll() is None, (tmp_path / "stderr.txt").read_text()[-3000:]
+        time.sleep(0.2)
+    sweep.send_signal(signum)
+    assert sweep.wait(timeout=120) == 128 + signum
+    statuses = {job.parent.name: json.loads(job.read_text()) for job in sweep_dir.glob("*/status.json")}
+    assert sorted(statuses) == ["seed=0", "seed=1"]
+    assert all(status["status"] == "interrupted" and status["signal"] == signum.name for status in statuses.values())
+    output = (tmp_path / "stdout.txt").read_text() + (tmp_path / "stderr.txt").read_text()
+    assert f"sweep interrupted by {signum.name}" in output and "1 never started" in output
+    assert "Traceback" not in output

@@ -1,0 +1,174 @@
+"""`hydra/launcher=parallel`: sweep jobs side by side, each in a process forked from the sweep's own.
+
+A forked job starts in milliseconds with torch and Lightning already imported, where Hydra's joblib
+launcher starts fresh loky workers that import them again for seconds each
+(benchmarks/sweep_speed.py --launcher joblib). Each job then runs as under Hydra's basic launcher,
+in a process of its own, so the jobs share no state.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+from collections.abc import Sequence
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from vae_lightning.harness.jobs import died
+from vae_lightning.paper.errors import ConfigError
+
+log = logging.getLogger(__name__)
+CONTEXT = multiprocessing.get_context("fork")
+FORWARDED = (signal.SIGINT, signal.SIGTERM)
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and Slurm narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class ForkLauncher(Launcher):
+    """Runs `n_jobs` jobs at a time, each with cores / n_jobs torch threads (at least one)."""
+
+    def __init__(self, n_jobs: int = 2) -> None:
+        if n_jobs < 1:
+            raise ConfigError(f"hydra.launcher.n_jobs={n_jobs} is out of range: allowed 1 or more jobs at a time")
+        self.n_jobs = n_jobs
+        self.threads = max(1, cores() // n_jobs)
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        setup_globals()
+        assert self.config is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        log.info("Launching %d jobs, %d at a time with %d torch threads each", len(job_overrides), self.n_jobs,
+                 self.threads)
+        for index, overrides in enumerate(job_overrides, start=initial_job_idx):
+            log.info("\t#%d : %s", index, " ".join(filter_overrides(overrides)))
+        pending = list(enumerate(job_overrides, start=initial_job_idx))
+        running: dict[int, tuple[BaseProcess, Connection, list[str]]] = {}
+        results: dict[int, JobReturn] = {}
+        received: list[int] = []
+        with forwarded_to_jobs(running, received):
+            while running or (pending and not received):
+                while pending and not received and len(running) < self.n_jobs:
+                    index, overrides = pending.pop(0)
+                    running[index] = (*self._start(index, overrides), list(overrides))
+                for index in finished(running):
+                    results[index] = job_return(*running.pop(index))
+        if received:
+            name = signal.Signals(received[0]).name
+            log.error("sweep interrupted by %s: the running jobs recorded themselves as interrupted, %d never started; "
+                      "the same command with hydra.sweep.dir=%s resume=true continues it", name, len(pending),
+                      self.config.hydra.sweep.dir)
+            raise SystemExit(128 + received[0])
+        return [results[index] for index in sorted(results)]
+
+    def _start(self, index: int, overrides: Sequence[str]) -> tuple[BaseProcess, Connection]:
+        receiver, sender = CONTEXT.Pipe(duplex=False)
+        process = CONTEXT.Process(target=self._run_job, args=(index, overrides, sender), name=f"job {index}")
+        process.start()
+        sender.close()
+        return process, receiver
+
+    def _run_job(self, index: int, overrides: Sequence[str], sender: Connection) -> None:
+        for signum in FORWARDED:
+            signal.signal(signum, signal.SIG_IGN)  # the job's own process records the interrupt
+        # A group of its own: a signal the sweep receives reaches each job once, forwarded, never twice.
+        os.setpgrp()
+        # torch is imported here, not at the top: Hydra imports every plugin module in every app.
+        import torch
+
+        torch.set_num_threads(self.threads)
+        os.environ["OMP_NUM_THREADS"] = str(self.threads)  # for the processes a job starts (DDP)
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{index}"
+            sweep_config.hydra.job.num = index
+        HydraConfig.instance().set_config(sweep_config)
+        result = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
+                         job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        sender.send_bytes(pickled(result))
+
+
+def untyped(config: DictConfig | None) -> DictConfig | None:
+    """The config without its structured-config classes, which are made at run time and cannot be pickled."""
+    return None if config is None else OmegaConf.create(OmegaConf.to_container(config))
+
+
+def pickled(result: JobReturn) -> bytes:
+    """The job's JobReturn as bytes for the sweep's process; a return value that cannot be pickled
+    (an exception holding an open file, say) arrives as its text."""
+    result.cfg, result.hydra_cfg = untyped(result.cfg), untyped(result.hydra_cfg)
+    try:
+        return pickle.dumps(result)
+    except Exception as error:
+        result.status = JobStatus.FAILED
+        result.return_value = RuntimeError(f"the job's result could not be sent to the sweep: {error!r}")
+        return pickle.dumps(result)
+
+
+def finished(running: dict[int, tuple[BaseProcess, Connection, list[str]]]) -> list[int]:
+    """The indices of the running jobs that sent their result or ended; waits until one has.
+
+    Waiting on the pipes as well as the processes: a job blocks in `send` until its result is read.
+    """
+    ready = set(wait([waitable for process, receiver, _ in running.values() for waitable in (process.sentinel, receiver)]))
+    return [index for index, (process, receiver, _) in running.items() if {process.sentinel, receiver} & ready]
+
+
+def job_return(process: BaseProcess, receiver: Connection, overrides: list[str]) -> JobReturn:
+    """What the job's process sent back; a failed JobReturn when it ended without sending one."""
+    try:
+        result = pickle.loads(receiver.recv_bytes())
+    except EOFError:  # the process ended without sending
+        result = None
+    process.join()
+    receiver.close()
+    if isinstance(result, JobReturn):
+        return result
+    failed = JobReturn(overrides=overrides, status=JobStatus.FAILED)
+    failed.return_value = RuntimeError(f"{' '.join(overrides)}: {died(process.exitcode)}")
+    return failed
+
+
+class forwarded_to_jobs:
+    """Within the block, SIGINT and SIGTERM are recorded in `received` and sent on to every running
+    job's process group, where the job records itself as interrupted (`harness.run.run_job`)."""
+
+    def __init__(self, running: dict[int, tuple[BaseProcess, Connection, list[str]]], received: list[int]) -> None:
+        self.running, self.received = running, received
+        self.previous: dict[int, Any] = {}
+
+    def forward(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+        for process, _, _ in self.running.values():
+            try:
+                os.killpg(process.pid, signum)
+            except ProcessLookupError:  # ended meanwhile
+                pass
+
+    def __enter__(self) -> None:
+        self.previous = {signum: signal.signal(signum, self.forward) for signum in FORWARDED}
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
