@@ -3,9 +3,13 @@
 import json
 from pathlib import Path
 
+import lightning as L
 import pytest
+from omegaconf import OmegaConf
 
 from helpers import run_train, tiny_overrides
+from vae_lightning.paper.build import instantiate_trusted
+from vae_lightning.paper.module import VAEModule, stage_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +92,18 @@ def test_a_sweep_from_an_experiment_is_named_by_what_varies_and_resumes_into_its
     assert sorted(path.name for path in sweep.iterdir() if path.is_dir() and not path.name.startswith(".")) == names
     assert json.loads((unfinished / "status.json").read_text())["status"] == "completed"
     assert list((unfinished / ".hydra").glob("resumed-*"))
+
+
+def test_results_are_the_best_checkpoints_own_scores(mnist_root: Path, tmp_path: Path) -> None:
+    # When the best checkpoint holds the weights in memory, the run scores them without reloading:
+    # the numbers must be those of the checkpoint, loaded and scored afresh.
+    run_dir = tmp_path / "run"
+    done = run_train([*tiny_overrides(mnist_root), "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    module = VAEModule.load_from_checkpoint(run_dir / results["checkpoint"], weights_only=True)
+    data = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml").data, resolve=True)
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    val = trainer.validate(module, datamodule=instantiate_trusted(data, "data"), verbose=False)[0]
+    test = trainer.test(module, datamodule=instantiate_trusted(data, "data"), verbose=False)[0]
+    assert stage_metrics(val, "val") == results["val"] and stage_metrics(test, "test") == results["test"]

@@ -100,6 +100,15 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
     return None
 
 
+def holds_the_weights_in_memory(trainer: L.Trainer, checkpoint: str | None) -> bool:
+    """True when `checkpoint` was written at the step training ended on: it holds the weights in memory."""
+    if checkpoint is None:
+        return False
+    # Memory-mapped: only the step is read, not the weights.
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    return saved.get("global_step") == trainer.global_step
+
+
 def keep_previous_metrics(run_dir: Path) -> None:
     """Lightning's CSVLogger deletes an existing metrics.csv; on resume, move each one aside first."""
     for metrics in run_dir.rglob("metrics.csv"):
@@ -151,11 +160,16 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     last_val_loss = trainer.callback_metrics.get(METRICS[0])
 
     checkpoint = best_checkpoint(trainer)
-    # Re-scoring val must not add a point to the val curves the loggers already hold.
-    loggers, trainer.loggers = trainer.loggers, []
-    val = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint, verbose=False, weights_only=True)
-    trainer.loggers = loggers
-    test = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint, verbose=False, weights_only=True)
+    if holds_the_weights_in_memory(trainer, checkpoint):
+        # The last validation scored these very weights: no reload, no second validation.
+        val = [{name: value for name, value in trainer.callback_metrics.items() if name.startswith("val/")}]
+        test = trainer.test(module, datamodule=datamodule, verbose=False)
+    else:
+        # Re-scoring val must not add a point to the val curves the loggers already hold.
+        loggers, trainer.loggers = trainer.loggers, []
+        val = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint, verbose=False, weights_only=True)
+        trainer.loggers = loggers
+        test = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint, verbose=False, weights_only=True)
     results = {
         "val": stage_metrics(val[0] if val else {}, "val"),
         "test": stage_metrics(test[0] if test else {}, "test"),
