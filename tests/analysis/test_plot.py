@@ -104,3 +104,17 @@ def test_reproduce_gathers_figures_tables_and_figure_4(tiny_sweep: Path, mnist_r
     assert "Best run by val loss: `clip_value/" in results
     for name in ("figure1_clip_value.png", "figure4_samples.png", "figure4_reconstructions.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_reproduce_runs_the_three_sweeps_as_users_run_it(mnist_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reproduction"
+    done = subprocess.run(
+        [sys.executable, "-m", "vae_lightning.reproduce", "--out", str(out), *tiny_overrides(mnist_root), "seed=0",
+         "hydra/launcher=parallel"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = (out / "results.md").read_text()
+    assert results.count("all jobs completed") == 3 and "Best run by val loss" in results
+    for name in ("figure1_clip_value.png", "figure2_clip_norm.png", "figure3_momentum.png", "figure4_samples.png"):
+        assert (out / name).stat().st_size > 1000

@@ -24,7 +24,8 @@ from vae_lightning.analysis.plot import plot_sweep
 from vae_lightning.harness.files import read_json, write_json, write_text
 from vae_lightning.harness.runs import val_loss
 
-PROJECT = Path(__file__).resolve().parent.parent
+# The repository: train.py and outputs/ (this file is vae_lightning/analysis/reproduce.py).
+PROJECT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = {
     "clip_value": "Figure 1: gradient clipping by value",
     "clip_norm": "Figure 2: gradient clipping by norm (and by value at 1.0)",
@@ -108,6 +109,9 @@ def main() -> None:
         for name in ("samples", "reconstructions"):
             shutil.copy(out / "best" / f"{name}.png", out / f"figure4_{name}.png")
     print(f"wrote {gather(out, timings, best, test)}")
+    failed = [name for name, (_, code) in timings.items() if code]
+    if failed and not args.replot:
+        raise SystemExit(f"error: the sweeps of {', '.join(failed)} did not complete; results.md says which jobs")
 
 
 if __name__ == "__main__":
