@@ -34,6 +34,8 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parent
 PROJECT = BENCHMARKS.parent
 PARALLEL = 2
+# The paper's reproduction (docs/reproduction.md): 18 + 18 + 21 jobs of 20 epochs, two at a time.
+PAPER_JOBS, PAPER_EPOCHS = 57, 20
 LAUNCHERS = {
     "parallel": ["hydra/launcher=parallel"],
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
@@ -90,6 +92,12 @@ def fixed_per_job(wall: float, jobs: int, epoch_seconds: list[list[float]], at_a
     return wall * at_a_time / jobs - statistics.median(sum(seconds) for seconds in epoch_seconds)
 
 
+def estimate(jobs: int, epochs: int, fixed: float, epoch_seconds: float, at_a_time: int = PARALLEL) -> float:
+    """Wall seconds of `jobs` jobs of `epochs` epochs, `at_a_time` at once, from a job's fixed cost
+    and an epoch's seconds (fixed_per_job, turned around)."""
+    return jobs / at_a_time * (fixed + epochs * epoch_seconds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
@@ -133,6 +141,10 @@ def main() -> None:
         seconds = [timeline[end] - timeline[start] for timeline in timelines if start in timeline and end in timeline]
         print(f"  {label}, each job: {statistics.median(seconds):.2f} s")
     print(f"  sweep's end, once: figure, summary, exit: {statistics.median(sweep_ends):.2f} s")
+    plain_paper = estimate(PAPER_JOBS, PAPER_EPOCHS, plain_fixed, plain_epoch)
+    project_paper = estimate(PAPER_JOBS, PAPER_EPOCHS, project_fixed, project_epoch, at_a_time)
+    print(f"the paper's {PAPER_JOBS} jobs of {PAPER_EPOCHS} epochs, from these costs: plain loops "
+          f"{plain_paper / 60:.1f} min, project {project_paper / 60:.1f} min")
     print(f"ratio_sweep_vs_plain={statistics.median(ratios):.2f}")
 
 

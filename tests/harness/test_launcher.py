@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
 
-from helpers import injected, start_train, tiny_overrides
+from helpers import injected, run_train, start_train, tiny_overrides
 from vae_lightning.harness.launcher import CONTEXT, ForkLauncher, job_return, pickled
 from vae_lightning.paper.errors import ConfigError
 
@@ -70,3 +71,15 @@ def test_a_signalled_sweep_records_its_running_jobs_as_interrupted_and_starts_no
     output = (tmp_path / "stdout.txt").read_text() + (tmp_path / "stderr.txt").read_text()
     assert f"sweep interrupted by {signum.name}" in output and "1 never started" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_an_optuna_search_runs_its_trials_side_by_side(mnist_root: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "search"
+    done = run_train(["-m", "search=sgd", "hydra/launcher=parallel", "hydra.sweeper.n_trials=4",
+                      *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    statuses = [json.loads(path.read_text())["status"] for path in sweep_dir.glob("*/status.json")]
+    assert statuses == ["completed"] * 4
+    best = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert 0 < best.best_value < float("inf") and "optim.lr" in best.best_params
