@@ -83,3 +83,25 @@ def test_an_optuna_search_runs_its_trials_side_by_side(mnist_root: Path, tmp_pat
     assert statuses == ["completed"] * 4
     best = OmegaConf.load(sweep_dir / "optimization_results.yaml")
     assert 0 < best.best_value < float("inf") and "optim.lr" in best.best_params
+
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_resumes_every_job_including_those_that_never_started(mnist_root: Path,
+                                                                                     tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    arguments = ["-m", *tiny_overrides(mnist_root), *injected("slow", "Slow", seconds=0.05), "trainer.max_epochs=4",
+                 "seed=0,1,2", "hydra/launcher=parallel", f"hydra.sweep.dir={sweep_dir}"]
+    sweep = start_train(arguments, tmp_path)
+    while len(list(sweep_dir.glob("*/checkpoints/last.ckpt"))) < 2:
+        assert sweep.poll() is None, (tmp_path / "stderr.txt").read_text()[-3000:]
+        time.sleep(0.2)
+    sweep.send_signal(signal.SIGINT)
+    assert sweep.wait(timeout=120) == 130
+    resumed = run_train([*arguments, "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "3 of 3 jobs completed" in resumed.stdout
+    for job in ("seed=0", "seed=1", "seed=2"):
+        assert json.loads((sweep_dir / job / "status.json").read_text())["results"]["epochs"] == 4
+    # The job the interrupt kept from starting has its config where every job's is.
+    assert (sweep_dir / "seed=2" / ".hydra" / "overrides.yaml").exists()
+    assert list((sweep_dir / "seed=0" / ".hydra").glob("resumed-*"))

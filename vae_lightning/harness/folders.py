@@ -46,9 +46,12 @@ def job_dir(override_dirname: str, job_num: int, sweeper: str = GRID_SWEEPER) ->
     return name
 
 
-def config_subdir(resume: bool) -> str:
-    """Where Hydra saves the run's config: a resumed run keeps the original and adds its own beside it."""
-    return f".hydra/resumed-{datetime.now():%Y-%m-%d_%H-%M-%S}" if resume else ".hydra"
+def config_subdir(resume: bool, run_dir: str) -> str:
+    """Where Hydra saves the run's config: a resumed run keeps the original and adds its own beside
+    it; a run that starts under resume=true (a sweep's job that never ran) writes the original."""
+    if resume and (Path(run_dir) / ".hydra" / "config.yaml").exists():
+        return f".hydra/resumed-{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    return ".hydra"
 
 
 def register_resolvers() -> None:
