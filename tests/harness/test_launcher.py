@@ -13,7 +13,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
 from helpers import injected, run_train, start_train, tiny_overrides
-from vae_lightning.harness.launcher import CONTEXT, ForkLauncher, job_return, pickled
+from vae_lightning.harness.launcher import CONTEXT, ForkLauncher, RunningJob, job_return, pickled
 from vae_lightning.paper.errors import ConfigError
 
 
@@ -36,7 +36,7 @@ def test_a_job_process_that_dies_without_a_result_is_a_failed_job() -> None:
     process = CONTEXT.Process(target=die_by_sigkill)
     process.start()
     sender.close()
-    result = job_return(process, receiver, ["seed=3"])
+    result = job_return(RunningJob(process, receiver, ["seed=3"]))
     assert result.status == JobStatus.FAILED
     with pytest.raises(RuntimeError, match=r"seed=3: the job's process was killed by SIGKILL"):
         result.return_value

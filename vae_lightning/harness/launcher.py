@@ -13,11 +13,12 @@ import multiprocessing
 import os
 import pickle
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
@@ -31,6 +32,12 @@ from vae_lightning.paper.errors import ConfigError
 log = logging.getLogger(__name__)
 CONTEXT = multiprocessing.get_context("fork")
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
+
+
+class RunningJob(NamedTuple):
+    process: BaseProcess
+    receiver: Connection  # the job's JobReturn arrives here, pickled
+    overrides: list[str]
 
 
 def cores() -> int:
@@ -63,16 +70,16 @@ class ForkLauncher(Launcher):
         for index, overrides in enumerate(job_overrides, start=initial_job_idx):
             log.info("\t#%d : %s", index, " ".join(filter_overrides(overrides)))
         pending = list(enumerate(job_overrides, start=initial_job_idx))
-        running: dict[int, tuple[BaseProcess, Connection, list[str]]] = {}
+        running: dict[int, RunningJob] = {}
         results: dict[int, JobReturn] = {}
         received: list[int] = []
-        with forwarded_to_jobs(running, received):
+        with signals_forwarded(running, received):
             while running or (pending and not received):
                 while pending and not received and len(running) < self.n_jobs:
                     index, overrides = pending.pop(0)
-                    running[index] = (*self._start(index, overrides), list(overrides))
+                    running[index] = self._start(index, overrides)
                 for index in finished(running):
-                    results[index] = job_return(*running.pop(index))
+                    results[index] = job_return(running.pop(index))
         if received:
             name = signal.Signals(received[0]).name
             log.error("sweep interrupted by %s: the running jobs recorded themselves as interrupted, %d never started; "
@@ -81,12 +88,12 @@ class ForkLauncher(Launcher):
             raise SystemExit(128 + received[0])
         return [results[index] for index in sorted(results)]
 
-    def _start(self, index: int, overrides: Sequence[str]) -> tuple[BaseProcess, Connection]:
+    def _start(self, index: int, overrides: Sequence[str]) -> RunningJob:
         receiver, sender = CONTEXT.Pipe(duplex=False)
         process = CONTEXT.Process(target=self._run_job, args=(index, overrides, sender), name=f"job {index}")
         process.start()
         sender.close()
-        return process, receiver
+        return RunningJob(process, receiver, list(overrides))
 
     def _run_job(self, index: int, overrides: Sequence[str], sender: Connection) -> None:
         for signum in FORWARDED:
@@ -126,49 +133,46 @@ def pickled(result: JobReturn) -> bytes:
         return pickle.dumps(result)
 
 
-def finished(running: dict[int, tuple[BaseProcess, Connection, list[str]]]) -> list[int]:
+def finished(running: dict[int, RunningJob]) -> list[int]:
     """The indices of the running jobs that sent their result or ended; waits until one has.
 
     Waiting on the pipes as well as the processes: a job blocks in `send` until its result is read.
     """
-    ready = set(wait([waitable for process, receiver, _ in running.values() for waitable in (process.sentinel, receiver)]))
-    return [index for index, (process, receiver, _) in running.items() if {process.sentinel, receiver} & ready]
+    ready = set(wait([waitable for job in running.values() for waitable in (job.process.sentinel, job.receiver)]))
+    return [index for index, job in running.items() if {job.process.sentinel, job.receiver} & ready]
 
 
-def job_return(process: BaseProcess, receiver: Connection, overrides: list[str]) -> JobReturn:
+def job_return(job: RunningJob) -> JobReturn:
     """What the job's process sent back; a failed JobReturn when it ended without sending one."""
     try:
-        result = pickle.loads(receiver.recv_bytes())
+        result = pickle.loads(job.receiver.recv_bytes())
     except EOFError:  # the process ended without sending
         result = None
-    process.join()
-    receiver.close()
+    job.process.join()
+    job.receiver.close()
     if isinstance(result, JobReturn):
         return result
-    failed = JobReturn(overrides=overrides, status=JobStatus.FAILED)
-    failed.return_value = RuntimeError(f"{' '.join(overrides)}: {died(process.exitcode)}")
+    failed = JobReturn(overrides=job.overrides, status=JobStatus.FAILED)
+    failed.return_value = RuntimeError(f"{' '.join(job.overrides)}: {died(job.process.exitcode)}")
     return failed
 
 
-class forwarded_to_jobs:
+@contextmanager
+def signals_forwarded(running: dict[int, RunningJob], received: list[int]) -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM are recorded in `received` and sent on to every running
     job's process group, where the job records itself as interrupted (`harness.run.run_job`)."""
 
-    def __init__(self, running: dict[int, tuple[BaseProcess, Connection, list[str]]], received: list[int]) -> None:
-        self.running, self.received = running, received
-        self.previous: dict[int, Any] = {}
-
-    def forward(self, signum: int, frame: Any) -> None:
-        self.received.append(signum)
-        for process, _, _ in self.running.values():
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        for job in running.values():
             try:
-                os.killpg(process.pid, signum)
+                os.killpg(job.process.pid, signum)
             except ProcessLookupError:  # ended meanwhile
                 pass
 
-    def __enter__(self) -> None:
-        self.previous = {signum: signal.signal(signum, self.forward) for signum in FORWARDED}
-
-    def __exit__(self, *exc_info: Any) -> None:
-        for signum, handler in self.previous.items():
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
             signal.signal(signum, handler)
