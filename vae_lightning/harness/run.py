@@ -24,9 +24,9 @@ from hydra.types import RunMode
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities import rank_zero_only
-from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from vae_lightning.harness.checkpoints import checkpoint_to_resume, with_mid_epoch_checkpoints
 from vae_lightning.harness.command_line import check_command_line
 from vae_lightning.harness.files import remove_partial_writes, write_json
@@ -351,7 +351,7 @@ def main() -> None:
     quiet_known_warnings()
     if is_first_process():  # the others are started by it, with its checked command line
         sys.argv = [sys.argv[0], *check_command_line(sys.argv[1:])]
-    # The million objects torch and Lightning create on import live until the process ends: the
+    # The half million objects torch and Lightning create on import live until the process ends: the
     # garbage collector need not walk them in every full collection, nor at exit, nor in every
     # forked job (where walking them would copy their memory).
     gc.freeze()
