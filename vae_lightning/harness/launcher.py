@@ -8,6 +8,7 @@ in a process of its own, so the jobs share no state.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
 import os
@@ -65,6 +66,8 @@ class ForkLauncher(Launcher):
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        # Every job's TensorBoard logger imports it, which took each forked job 0.08-0.13 s (-X importtime).
+        importlib.import_module("torch.utils.tensorboard")
         log.info("Launching %d jobs, %d at a time with %d torch threads each", len(job_overrides), self.n_jobs,
                  self.threads)
         for index, overrides in enumerate(job_overrides, start=initial_job_idx):
