@@ -10,6 +10,7 @@ import torch
 
 from helpers import tiny_overrides
 from vae_lightning.harness.command_line import check_command_line, check_jobs, prepare
+from vae_lightning.harness.hydra_args import parse_command_line
 from vae_lightning.paper.errors import ConfigError
 from vae_lightning.harness.schema import CONFIG_DIR
 
@@ -80,30 +81,34 @@ def test_an_accelerator_the_machine_lacks_is_refused_before_anything_is_written(
         "error: trainer.accelerator=gpu: this machine has none; use trainer.accelerator=cpu or auto"]
 
 
+def checked(*arguments: str, conf: str = CONFIG_DIR) -> int:
+    """How many jobs `python train.py <arguments>` would run, once the check has passed them."""
+    return check_jobs(parse_command_line(list(arguments)), conf)[1]
+
+
 def test_a_misspelled_key_inside_a_yaml_file_names_the_file(tmp_path: Path) -> None:
     conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
     sgd = conf / "optim" / "sgd.yaml"
     sgd.write_text(sgd.read_text().replace("momentum: 0.9", "momentm: 0.9"))
     with pytest.raises(ConfigError, match=r"optim.momentm \(in conf/optim/sgd.yaml\): no such key; allowed: lr, momentum"):
-        check_jobs(str(conf), "config", [], multirun=False)
+        checked(conf=str(conf))
 
 
 def test_good_input_passes_and_counts_the_sweep_jobs() -> None:
-    assert check_jobs(CONFIG_DIR, "config", [], multirun=False)[1] == 1
+    assert checked() == 1
 
 
 def test_ddp_jobs_in_a_slurm_sweep_pass_when_tasks_match_devices() -> None:
     overrides = ["hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "hydra.launcher.nodes=2", "trainer=ddp",
                  "trainer.devices=2", "trainer.num_nodes=2", "seed=0,1"]
-    assert check_jobs(CONFIG_DIR, "config", overrides, multirun=True)[1] == 2
+    assert checked("-m", *overrides) == 2
 
 
 def test_the_optuna_search_passes_the_check_with_each_of_its_values() -> None:
-    assert check_jobs(CONFIG_DIR, "config", ["search=sgd"], multirun=True)[1] == 5  # the first values, then each key's other end
+    assert checked("-m", "search=sgd") == 5  # the first values, then each key's other end
     with pytest.raises(ConfigError, match="optim.momentum=1.5 is out of range"):
-        check_jobs(CONFIG_DIR, "config", ["search=sgd", "optim.momentum=interval(0.5,1.5)"],
-                   multirun=True)
-    assert check_jobs(CONFIG_DIR, "config", ["clip=value,norm", "clip.value=0.5,1"], multirun=True)[1] == 4
+        checked("-m", "search=sgd", "optim.momentum=interval(0.5,1.5)")
+    assert checked("-m", "clip=value,norm", "clip.value=0.5,1") == 4
 
 
 @pytest.mark.slow
@@ -156,3 +161,41 @@ def test_sweep_jobs_are_named_by_what_the_config_and_the_command_line_vary(tmp_p
     assert {"seed", "trainer.max_epochs"} <= excluded and "clip.value" not in excluded
     # A key the command line sweeps names the jobs, whatever the config gives it.
     assert "seed" not in excluded_from_job_names([*experiment, "seed=0,1"])
+
+
+def own_optimizer(folder: Path) -> Path:
+    """A folder of one's own configs, as --config-dir takes: optim/mine.yaml, SGD at lr 0.02."""
+    (folder / "optim").mkdir(parents=True)
+    (folder / "optim" / "mine.yaml").write_text((Path(CONFIG_DIR) / "optim" / "sgd.yaml").read_text()
+                                                .replace("lr: 0.01", "lr: 0.02"))
+    return folder
+
+
+def test_config_dir_adds_a_folder_of_ones_own_configs(tmp_path: Path) -> None:
+    extra = own_optimizer(tmp_path / "mine")
+    assert checked("--config-dir", str(extra), "optim=mine", "optim.momentum=0.5") == 1
+    with pytest.raises(ConfigError, match=r"optim.lrr: no such key"):
+        checked("-cd", str(extra), "optim=mine", "+optim.lrr=1")
+    with pytest.raises(ConfigError, match=r"--config-dir .*nowhere: no such folder"):
+        checked("-cd", str(tmp_path / "nowhere"))
+
+
+def test_config_path_replaces_conf_and_must_be_absolute(tmp_path: Path) -> None:
+    conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
+    (conf / "clip" / "value.yaml").write_text((conf / "clip" / "value.yaml").read_text().replace("value:", "vlaue:"))
+    with pytest.raises(ConfigError, match=r"clip.vlaue .*no such key"):
+        checked("--config-path", str(conf))
+    with pytest.raises(ConfigError, match=r"--config-path conf: give an absolute path"):
+        checked("-cp", "conf")
+    with pytest.raises(ConfigError, match=r"--config-path .*nowhere: no such folder"):
+        checked("-cp", str(tmp_path / "nowhere"))
+
+
+@pytest.mark.slow
+def test_train_py_runs_with_an_added_config_dir(mnist_root: Path, tmp_path: Path) -> None:
+    extra = own_optimizer(tmp_path / "mine")
+    done = subprocess.run([sys.executable, str(PROJECT / "train.py"), "-cd", str(extra), "optim=mine",
+                           *tiny_overrides(mnist_root), f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "lr: 0.02" in (tmp_path / "run" / ".hydra" / "config.yaml").read_text()

@@ -9,13 +9,16 @@ the fresh run or sweep folder it claimed and the keys that name each sweep job.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
@@ -121,10 +124,41 @@ def is_set(overrides: list[str], key: str) -> bool:
     return any(override.lstrip("+~").startswith(f"{key}=") for override in overrides)
 
 
-def check_jobs(config_dir: str, config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, int]:
+@contextmanager
+def primary_configs(config_path: str | None, default_dir: str) -> Iterator[None]:
+    """Hydra's compose API reading the configs `python train.py` reads: conf/, or --config-path."""
+    if config_path and config_path.startswith("pkg://"):
+        module = config_path.removeprefix("pkg://").replace("/", ".")
+        with initialize_config_module(config_module=module, version_base="1.3"):
+            yield
+        return
+    if config_path and not os.path.isabs(config_path):
+        # Hydra reads a relative one as a Python package beside vae_lightning/harness/run.py.
+        raise ConfigError(f"--config-path {config_path}: give an absolute path (--config-path $PWD/{config_path}), "
+                          f"or add a folder of your own configs to conf/ with --config-dir {config_path}")
+    folder = config_path or default_dir
+    if not os.path.isdir(folder):
+        raise ConfigError(f"--config-path {folder}: no such folder; give the folder that holds config.yaml")
+    with initialize_config_dir(config_dir=folder, version_base="1.3"):
+        yield
+
+
+def search_path(config_dir: str | None) -> list[str]:
+    """--config-dir as an override of the compose API: Hydra adds the folder to where it looks for
+    configs, after the primary folder (whose configs win when both have one of a name)."""
+    if config_dir is None:
+        return []
+    folder = os.path.abspath(config_dir)
+    if not os.path.isdir(folder):
+        raise ConfigError(f"--config-dir {config_dir}: no such folder; give a folder of config groups (optim/, ...)")
+    return [f"hydra.searchpath=[file://{folder}]"]
+
+
+def check_jobs(args: argparse.Namespace, config_dir: str) -> tuple[DictConfig, int]:
     """Compose and check every job the command would run; returns the command's config and the count."""
-    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
-        return check_each_job(config_name, overrides, multirun)
+    with primary_configs(args.config_path, config_dir):
+        return check_each_job(args.config_name or "config", search_path(args.config_dir) + args.overrides,
+                              args.multirun)
 
 
 def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, int]:
@@ -172,7 +206,7 @@ def prepare(arguments: list[str], config_dir: str = CONFIG_DIR) -> list[str]:
     args = parse_command_line(arguments)
     if runs_nothing(args):
         return arguments
-    master, _ = check_jobs(args.config_dir or config_dir, args.config_name or "config", args.overrides, args.multirun)
+    master, _ = check_jobs(args, config_dir)
     multirun = args.multirun or str(master.hydra.mode) == "RunMode.MULTIRUN"
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     folder = Path(master.hydra.sweep.dir if multirun else master.hydra.run.dir)
