@@ -27,10 +27,6 @@ from torch import nn
 CLIP_VALUE = 0.5
 
 
-def batches(steps: int) -> list[torch.Tensor]:
-    return [torch.rand(4, 2) for _ in range(steps)]
-
-
 class TinyModule(L.LightningModule):
     def __init__(self) -> None:
         super().__init__()
@@ -74,7 +70,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")  # Lightning's advice on num_workers and the like
     for name in ("lightning.pytorch", "lightning.fabric"):  # its banners, at every fit
         logging.getLogger(name).setLevel(logging.ERROR)
-    data = batches(args.steps)
+    data = [torch.rand(4, 2) for _ in range(args.steps)]
     lightning_seconds(data[:100])  # first fit: Lightning's one-off set-up
     pairs = [(lightning_seconds(data), plain_seconds(data)) for _ in range(args.repeats)]
     lightning_ms = statistics.median(seconds for seconds, _ in pairs) / args.steps * 1000

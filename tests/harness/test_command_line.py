@@ -191,6 +191,15 @@ def test_config_path_replaces_conf_and_must_be_absolute(tmp_path: Path) -> None:
         checked("-cp", str(tmp_path / "nowhere"))
 
 
+def test_config_path_may_name_a_python_package_of_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = shutil.copytree(CONFIG_DIR, tmp_path / "my_configs")
+    (package / "__init__.py").write_text("")
+    (package / "clip" / "value.yaml").write_text((package / "clip" / "value.yaml").read_text().replace("value:", "vlaue:"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match=r"clip.vlaue .*no such key"):  # read from the package, not conf/
+        checked("--config-path", "pkg://my_configs")
+
+
 @pytest.mark.slow
 def test_train_py_runs_with_an_added_config_dir(mnist_root: Path, tmp_path: Path) -> None:
     extra = own_optimizer(tmp_path / "mine")

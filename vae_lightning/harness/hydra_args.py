@@ -8,36 +8,29 @@ from __future__ import annotations
 
 import argparse
 
-# (flags, destination, takes a value); `--info` takes an optional one. Every flag of Hydra 1.3.
-FLAGS = [
-    (("--help", "-h"), "help", False),
-    (("--hydra-help",), "hydra_help", False),
-    (("--version",), "version", False),
-    (("--cfg", "-c"), "cfg", True),
-    (("--resolve",), "resolve", False),
-    (("--package", "-p"), "package", True),
-    (("--run", "-r"), "run", False),
-    (("--multirun", "-m"), "multirun", False),
-    (("--shell-completion", "-sc"), "shell_completion", False),
-    (("--config-path", "-cp"), "config_path", True),
-    (("--config-name", "-cn"), "config_name", True),
-    (("--config-dir", "-cd"), "config_dir", True),
-    (("--experimental-rerun",), "experimental_rerun", True),
-]
 # Flags with which Hydra only prints something or completes the shell: no job runs.
 PRINT_ONLY = ("help", "hydra_help", "version", "info", "cfg", "shell_completion", "experimental_rerun")
 
 
 def command_line_parser() -> argparse.ArgumentParser:
-    # add_help=False: --help is Hydra's to answer, after the check has let the command through.
+    """Every flag of Hydra 1.3. add_help=False: --help is Hydra's to answer once the check has let the
+    command through; --version likewise (Hydra's parser prints and exits as it parses)."""
     parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--help", "-h", action="store_true")
+    parser.add_argument("--hydra-help", action="store_true")
+    parser.add_argument("--version", action="store_true")
     parser.add_argument("overrides", nargs="*")
-    for flags, destination, takes_value in FLAGS:
-        if takes_value:
-            parser.add_argument(*flags, dest=destination)
-        else:
-            parser.add_argument(*flags, dest=destination, action="store_true")
-    parser.add_argument("--info", "-i", dest="info", nargs="?", const="all")
+    parser.add_argument("--cfg", "-c")
+    parser.add_argument("--resolve", action="store_true")
+    parser.add_argument("--package", "-p")
+    parser.add_argument("--run", "-r", action="store_true")
+    parser.add_argument("--multirun", "-m", action="store_true")
+    parser.add_argument("--shell-completion", "-sc", action="store_true")
+    parser.add_argument("--config-path", "-cp")
+    parser.add_argument("--config-name", "-cn")
+    parser.add_argument("--config-dir", "-cd")
+    parser.add_argument("--experimental-rerun")
+    parser.add_argument("--info", "-i", nargs="?", const="all")
     return parser
 
 
