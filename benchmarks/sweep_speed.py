@@ -41,8 +41,13 @@ LAUNCHERS = {
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     "basic": ["hydra/launcher=basic", "torch_threads=2"],
 }
+# When a job's first process started: under the parallel launcher, the training process's parent
+# (the job's process); under the others, the parent is the sweep's or a worker's, started long before.
+JOB_STARTED = {"parallel": "parent_started", "joblib": "process_started", "basic": "process_started"}
 PHASES = [  # (label, from, to) in each job's timeline.json; "done" is when status.json was written
-    ("job's process start, config, building", "process_started", "built"),
+    ("job's process: Hydra's config of the job, its folder, the training process's fork", "parent_started",
+     "process_started"),
+    ("training process's start, building", "process_started", "built"),
     ("data", "built", "setup_fit"),
     ("Lightning's start of fit", "setup_fit", "train_start"),
     ("final validation and test", "train_end", "test_end"),
@@ -116,7 +121,8 @@ def main() -> None:
                     started, ended = run_project(args.jobs, args.epochs, data_root, Path(folder) / "sweep",
                                                  LAUNCHERS[args.launcher])
                     project_wall, project_timelines = ended - started, job_timelines(Path(folder) / "sweep")
-                    sweep_starts.append(min(timeline["process_started"] for timeline in project_timelines) - started)
+                    sweep_starts.append(min(timeline[JOB_STARTED[args.launcher]] for timeline in project_timelines)
+                                        - started)
                     sweep_ends.append(ended - max(timeline["done"] for timeline in project_timelines))
                 else:
                     plain_wall, plain_epochs = run_plain(args.jobs, args.epochs, data_root)
@@ -135,9 +141,11 @@ def main() -> None:
           f"plain {plain_epoch:.2f} s, ratio {project_epoch / plain_epoch:.2f}")
     print(f"fixed cost per job: project {project_fixed:.2f} s, plain {plain_fixed:.2f} s")
     print(f"project's fixed cost by phase (launcher: {args.launcher}), median over sweeps or jobs:")
-    print(f"  sweep's start, once: imports, command-line check, Hydra's config, the first job's start: "
+    print(f"  sweep's start, once: imports, command-line check, Hydra's config, until the first job's fork: "
           f"{statistics.median(sweep_starts):.2f} s")
     for label, start, end in PHASES:
+        if start == "parent_started" and JOB_STARTED[args.launcher] != start:
+            continue
         seconds = [timeline[end] - timeline[start] for timeline in timelines if start in timeline and end in timeline]
         print(f"  {label}, each job: {statistics.median(seconds):.2f} s")
     print(f"  sweep's end, once: figure, summary, exit: {statistics.median(sweep_ends):.2f} s")

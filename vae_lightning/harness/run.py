@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import gc
 import logging
 import os
 import signal
@@ -351,8 +350,4 @@ def main() -> None:
     quiet_known_warnings()
     if is_first_process():  # the others are started by it, with its checked command line
         sys.argv = [sys.argv[0], *check_command_line(sys.argv[1:])]
-    # The half million objects torch and Lightning create on import live until the process ends: the
-    # garbage collector need not walk them in every full collection, nor at exit, nor in every
-    # forked job (where walking them would copy their memory).
-    gc.freeze()
     hydra_main()
