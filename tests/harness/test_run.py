@@ -1,13 +1,15 @@
 """`python train.py` as users run it: single runs and multiruns in subprocesses, folders, results."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
 import pytest
 from omegaconf import OmegaConf
 
-from helpers import run_train, tiny_overrides
+from helpers import PROJECT, run_train, tiny_overrides
 from vae_lightning.paper.build import instantiate_trusted
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
@@ -107,3 +109,14 @@ def test_results_are_the_best_checkpoints_own_scores(mnist_root: Path, tmp_path:
     val = trainer.validate(module, datamodule=instantiate_trusted(data, "data"), verbose=False)[0]
     test = trainer.test(module, datamodule=instantiate_trusted(data, "data"), verbose=False)[0]
     assert stage_metrics(val, "val") == results["val"] and stage_metrics(test, "test") == results["test"]
+
+
+def test_train_py_leaves_the_garbage_collector_on_with_the_imports_frozen() -> None:
+    # train.py pauses the collector while torch and Lightning import; left off, every run would leak.
+    script = (f"import gc, runpy; runpy.run_path({str(PROJECT / 'train.py')!r}); "
+              "print(gc.isenabled(), gc.get_freeze_count())")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    enabled, frozen = done.stdout.split()
+    assert enabled == "True"
+    assert int(frozen) > 100_000  # torch's and Lightning's objects, frozen before the collector restarts
