@@ -20,10 +20,19 @@ from pathlib import Path
 
 from paired_floor import run_train_with
 
+# Everything a run can do without: the progress bar, image grids, gradient statistics, checkpoints
+# (with the random state they hold), both loggers.
+EVERY_OPTION = ["++trainer.enable_progress_bar=false", "~callbacks.images", "~callbacks.gradients",
+                "~callbacks.checkpoint", "~callbacks.random_state", "~logger.tensorboard", "~logger.csv"]
 # name: (the paired callback, overrides) of a run without it; with it is the default run.
 MEASURED = {
     "gradient statistics, every 10th step": ("paired_floor.PairedFloor", ["~callbacks.gradients"]),
     "gradient statistics, every step": ("paired_floor.PairedFloor", ["~callbacks.gradients"]),
+    "image grids": ("paired_floor.PairedFloor", ["~callbacks.images"]),
+    "checkpoints": ("paired_floor.PairedFloor", ["~callbacks.checkpoint", "~callbacks.random_state"]),
+    # With no TensorBoard logger the image grids draw nothing: this is every kind of logging.
+    "loggers and image grids": ("paired_floor.PairedFloor", ["~logger.tensorboard", "~logger.csv"]),
+    "every optional feature": ("paired_floor.PairedFloor", EVERY_OPTION),
 }
 # What each "with" run adds to the default run (the default measures every 10th step).
 WITH = {"gradient statistics, every step": ["callbacks.gradients.every_n_steps=1"]}
