@@ -20,16 +20,18 @@ from pathlib import Path
 
 from paired_floor import run_train_with
 
+# Without the project's checkpoint callback Lightning adds its own, unless told not to.
+NO_CHECKPOINTS = ["~callbacks.checkpoint", "~callbacks.random_state", "++trainer.enable_checkpointing=false"]
 # Everything a run can do without: the progress bar, image grids, gradient statistics, checkpoints
 # (with the random state they hold), both loggers.
-EVERY_OPTION = ["++trainer.enable_progress_bar=false", "~callbacks.images", "~callbacks.gradients",
-                "~callbacks.checkpoint", "~callbacks.random_state", "~logger.tensorboard", "~logger.csv"]
+EVERY_OPTION = ["++trainer.enable_progress_bar=false", "~callbacks.images", "~callbacks.gradients", *NO_CHECKPOINTS,
+                "~logger.tensorboard", "~logger.csv"]
 # name: (the paired callback, overrides) of a run without it; with it is the default run.
 MEASURED = {
     "gradient statistics, every 10th step": ("paired_floor.PairedFloor", ["~callbacks.gradients"]),
     "gradient statistics, every step": ("paired_floor.PairedFloor", ["~callbacks.gradients"]),
     "image grids": ("paired_floor.PairedFloor", ["~callbacks.images"]),
-    "checkpoints": ("paired_floor.PairedFloor", ["~callbacks.checkpoint", "~callbacks.random_state"]),
+    "checkpoints": ("paired_floor.PairedFloor", NO_CHECKPOINTS),
     # With no TensorBoard logger the image grids draw nothing: this is every kind of logging.
     "loggers and image grids": ("paired_floor.PairedFloor", ["~logger.tensorboard", "~logger.csv"]),
     "every optional feature": ("paired_floor.PairedFloor", EVERY_OPTION),

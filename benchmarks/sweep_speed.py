@@ -41,10 +41,9 @@ LAUNCHERS = {
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     "basic": ["hydra/launcher=basic", "torch_threads=2"],
 }
-# When a job's first process started: under the parallel launcher, the training process's parent
-# (the job's process); under the others, the parent is the sweep's or a worker's, started long before.
-JOB_STARTED = {"parallel": "parent_started", "joblib": "process_started", "basic": "process_started"}
 PHASES = [  # (label, from, to) in each job's timeline.json; "done" is when status.json was written
+    # Only under the parallel launcher is the training process's parent the job's own process; under
+    # the others it is the sweep's or a worker's, started long before.
     ("job's process: Hydra's config of the job, its folder, the training process's fork", "parent_started",
      "process_started"),
     ("training process's start, building", "process_started", "built"),
@@ -111,6 +110,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternated project/plain pairs")
     parser.add_argument("--launcher", choices=sorted(LAUNCHERS), default="parallel", help="the project side's launcher")
     args = parser.parse_args()
+    job_started = "parent_started" if args.launcher == "parallel" else "process_started"
     data_root = str(Path(args.data_root).resolve())
     ratios, rows, timelines, sweep_starts, sweep_ends = [], [], [], [], []
     for repeat in range(args.repeats):
@@ -121,8 +121,7 @@ def main() -> None:
                     started, ended = run_project(args.jobs, args.epochs, data_root, Path(folder) / "sweep",
                                                  LAUNCHERS[args.launcher])
                     project_wall, project_timelines = ended - started, job_timelines(Path(folder) / "sweep")
-                    sweep_starts.append(min(timeline[JOB_STARTED[args.launcher]] for timeline in project_timelines)
-                                        - started)
+                    sweep_starts.append(min(timeline[job_started] for timeline in project_timelines) - started)
                     sweep_ends.append(ended - max(timeline["done"] for timeline in project_timelines))
                 else:
                     plain_wall, plain_epochs = run_plain(args.jobs, args.epochs, data_root)
@@ -144,7 +143,7 @@ def main() -> None:
     print(f"  sweep's start, once: imports, command-line check, Hydra's config, until the first job's fork: "
           f"{statistics.median(sweep_starts):.2f} s")
     for label, start, end in PHASES:
-        if start == "parent_started" and JOB_STARTED[args.launcher] != start:
+        if start == "parent_started" and job_started != start:
             continue
         seconds = [timeline[end] - timeline[start] for timeline in timelines if start in timeline and end in timeline]
         print(f"  {label}, each job: {statistics.median(seconds):.2f} s")
