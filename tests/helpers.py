@@ -6,9 +6,13 @@ import os
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from vae_lightning.paper.module import VAEModule
 
 
 TRAIN_IMAGES = 256
@@ -85,3 +89,23 @@ def start_train(arguments: list[str], cwd: Path, env: dict[str, str] | None = No
     return subprocess.Popen([sys.executable, str(PROJECT / "train.py"), *arguments], cwd=cwd, text=True,
                             stdout=open(cwd / "stdout.txt", "w"), stderr=open(cwd / "stderr.txt", "w"),
                             env={**INJECTED_ENVIRONMENT, **(env or {})})
+
+
+def checkpoint_with(path: Path, weights: Callable[[dict], dict] = dict, **changes: object) -> Path:
+    """path/best.ckpt: a tiny real module's checkpoint, its hyper_parameters changed by `changes`
+    (`model__latent_dim=3` sets model.latent_dim; `eval_seed="abc"` a top-level one) and its state
+    dict passed through `weights`."""
+    module = VAEModule(model={"_target_": "vae_lightning.paper.model.VAE", "hidden_dims": [8], "latent_dim": 2},
+                       loss={"_target_": "vae_lightning.paper.loss.VAELoss"},
+                       optim={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1})
+    hparams = {key: dict(value) if isinstance(value, dict) else value for key, value in module.hparams.items()}
+    for key, value in changes.items():
+        group, _, name = key.partition("__")
+        if name:
+            hparams[group][name] = value
+        else:
+            hparams[group] = value
+    path.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": weights(module.state_dict()), "pytorch-lightning_version": "2.6.0",
+                "hyper_parameters": hparams}, path / "best.ckpt")
+    return path / "best.ckpt"

@@ -11,7 +11,7 @@ from PIL import Image
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 from torch.distributions import Normal
 
-from helpers import TEST_IMAGES, tiny_overrides
+from helpers import TEST_IMAGES, checkpoint_with, tiny_overrides
 from vae_lightning.analysis.evaluate import evaluate, load, main
 from vae_lightning.analysis.latent import manifold_grid
 from vae_lightning.harness.run import run_job
@@ -97,3 +97,35 @@ def test_a_file_that_is_not_a_checkpoint_is_named_without_unsafe_advice(content:
     assert len(lines) == 1 and lines[0].startswith(f"error: {path} is not a checkpoint ("), lines
     assert "weights_only" not in lines[0]
     assert sorted(tmp_path.iterdir()) == [path]
+
+
+def renamed_weight(weights: dict) -> dict:
+    weights["model.extra.weight"] = weights.pop("model.encoder.0.weight")
+    return weights
+
+
+@pytest.mark.parametrize(("changes", "refusal"), [
+    # 160 GB of weights, claimed by 5 MB of checkpoint: refused before anything is allocated.
+    ({"model__hidden_dims": [200000, 200000]}, "the weights lack model.decoder.0.2.bias"),
+    ({"model__hidden_dims": [200000]}, "the weights model.encoder.0.weight are [8, 784], but its hyper_parameters build [200000, 784]"),
+    ({"weights": lambda w: {**w, "model.mean_head.weight": torch.zeros(3, 8)}}, "the weights model.mean_head.weight are [3, 8]"),
+    ({"weights": lambda w: {**w, "model.stray": torch.zeros(1)}}, "the weights hold model.stray"),
+    ({"weights": lambda w: {k: v for k, v in w.items() if k != "model.mean_head.bias"}}, "the weights lack model.mean_head.bias"),
+    ({"weights": lambda w: {**w, "model.mean_head.bias": [0.0, 1.0]}}, "the weights model.mean_head.bias are list"),
+    ({"model": "vae"}, "model='vae': expected a config with a _target_"),
+    ({"eval_seed": "abc"}, "eval_seed='abc': expected a whole number >= 0"),
+    ({"loss__reconstruction": "l1"}, "loss.reconstruction=l1 is out of range: allowed one of mse, bce"),
+    ({"model__activaton": "relu"}, "model: VAE.__init__() got an unexpected keyword argument 'activaton'"),
+    ({"_instantiator": "os.system"}, "hyper_parameters._instantiator is no argument of VAEModule"),
+])
+def test_a_checkpoint_that_asks_for_the_impossible_is_one_line_and_exit_2(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, changes: dict, refusal: str) -> None:
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints", **changes)
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(run_dir)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert refusal in error and len(error.splitlines()) == 1, error
+    assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoints"]  # nothing written

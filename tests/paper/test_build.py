@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import checkpoint_with
 from vae_lightning.paper.errors import ConfigError
 from vae_lightning.paper.module import VAEModule
 from vae_lightning.paper.build import check_targets, instantiate_trusted
@@ -64,3 +65,40 @@ def test_a_checkpoint_cannot_start_a_process_through_evaluate(tmp_path: Path) ->
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"model._target_={SUBPROCESS_HANDLER} is not a class this project builds" in done.stderr
     assert not marker.exists()
+
+
+def interpolation_that_touches(marker: Path) -> str:
+    """A string OmegaConf resolves into a node whose `_target_` nothing listed (issue 20, item 1)."""
+    return "${oc.create:{_target_: pathlib.Path.touch, self: " + str(marker) + "}}"
+
+
+@pytest.mark.parametrize("key", ["model__activation", "model__latent_dim", "loss__reconstruction", "optim__lr",
+                                 "x_axis"])
+def test_an_interpolation_in_a_checkpoint_never_runs(tmp_path: Path, key: str) -> None:
+    marker = tmp_path / "PWNED"
+    checkpoint = checkpoint_with(tmp_path / "run" / "checkpoints", **{key: interpolation_that_touches(marker)})
+    refusal = "expected one of step, epoch" if key == "x_axis" else r"holds an interpolation \$\{\.\.\.\}"
+    with pytest.raises(ConfigError, match=refusal):
+        VAEModule.load_from_checkpoint(checkpoint, weights_only=True)
+    assert not marker.exists()
+
+
+def test_an_interpolation_in_a_key_or_a_nested_list_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "PWNED"
+    with pytest.raises(ConfigError, match="not a plain key"):
+        check_targets({"model": {interpolation_that_touches(marker): 1, "_target_": "vae_lightning.paper.model.VAE"}})
+    with pytest.raises(ConfigError, match=r"model.hidden_dims\[1\]=.* holds an interpolation"):
+        instantiate_trusted({"_target_": "vae_lightning.paper.model.VAE",
+                             "hidden_dims": [8, interpolation_that_touches(marker)]}, "model")
+    assert not marker.exists()
+
+
+def test_an_interpolation_in_a_checkpoint_never_runs_through_evaluate(tmp_path: Path) -> None:
+    marker = tmp_path / "PWNED"
+    checkpoint_with(tmp_path / "run" / "checkpoints", model__activation=interpolation_that_touches(marker))
+    done = subprocess.run([sys.executable, "-m", "vae_lightning.evaluate", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "holds an interpolation" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not marker.exists()
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["checkpoints"]  # nothing written

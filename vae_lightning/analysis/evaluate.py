@@ -12,6 +12,7 @@ losses. A run folder means its best checkpoint; a checkpoint path means that one
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from vae_lightning.analysis.latent import (
 from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
 from vae_lightning.harness.files import write_json
 from vae_lightning.paper.build import instantiate_trusted
-from vae_lightning.paper.errors import UserInputError
+from vae_lightning.paper.errors import ConfigError, UserInputError
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
@@ -49,17 +50,24 @@ def find_checkpoint(path: Path) -> tuple[Path, Path]:
     raise UserInputError(f"{path} holds no checkpoints/best.ckpt or last.ckpt; pass a run folder or a .ckpt file")
 
 
+DEFAULT_DATA = "vae_lightning.paper.data.MNISTDataModule"
+
+
 def data_module(run_dir: Path, checkpoint: dict[str, Any], data_root: str | None) -> L.LightningDataModule:
-    """The run's own data config (its .hydra/config.yaml), else the checkpoint's data arguments."""
+    """The run's data module: its class from the run's .hydra/config.yaml, its arguments from the
+    checkpoint, as plain data; never downloading, wherever the checkpoint says the data is."""
+    target = DEFAULT_DATA
     saved = run_dir / ".hydra" / "config.yaml"
     if saved.is_file():
-        config = OmegaConf.to_container(OmegaConf.load(saved), resolve=False)["data"]
-        config["shuffle_seed"] = 0  # only the train split is shuffled, and evaluation does not train
-    else:
-        config = {"_target_": "vae_lightning.paper.data.MNISTDataModule", **checkpoint.get("datamodule_hyper_parameters", {})}
+        target = OmegaConf.to_container(OmegaConf.load(saved), resolve=False).get("data", {}).get("_target_", target)
+    arguments = checkpoint.get("datamodule_hyper_parameters", {})
+    if not isinstance(arguments, dict):
+        raise UserInputError(f"{saved.parent.parent}: the checkpoint's datamodule_hyper_parameters are not a mapping")
+    # Only the train split is shuffled, and evaluation does not train.
+    config = {**arguments, "_target_": target, "shuffle_seed": 0, "download": False}
     if data_root is not None:
-        config.update(root=data_root, download=False)
-    return instantiate_trusted(config)
+        config["root"] = data_root
+    return instantiate_trusted(config, "data")
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -69,15 +77,51 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as error:  # torch's own message advises weights_only=False, which would run its code
         raise UserInputError(f"{path} is not a checkpoint ({type(error).__name__}): pass a run folder or a .ckpt "
                              f"that train.py wrote") from None
-    if not isinstance(checkpoint, dict) or "hyper_parameters" not in checkpoint or "state_dict" not in checkpoint:
+    if (not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("hyper_parameters"), dict)
+            or not isinstance(checkpoint.get("state_dict"), dict)):
         raise UserInputError(f"{path} is not a checkpoint of this project: pass a run folder or a .ckpt that train.py wrote")
     return checkpoint
+
+
+def check_weights(path: Path, expected: dict[str, torch.Tensor], weights: dict[str, Any]) -> None:
+    """Raise UserInputError for the first weight missing, extra or of another shape than the
+    checkpoint's own hyperparameters build."""
+    for name in sorted(expected.keys() - weights.keys()):
+        raise UserInputError(f"{path}: the weights lack {name}, which its hyper_parameters build: the checkpoint is damaged")
+    for name in sorted(weights.keys() - expected.keys()):
+        raise UserInputError(f"{path}: the weights hold {name}, which its hyper_parameters do not build: the "
+                             f"checkpoint is damaged")
+    for name, tensor in expected.items():
+        weight = weights[name]
+        if not isinstance(weight, torch.Tensor) or weight.shape != tensor.shape:
+            shape = list(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
+            raise UserInputError(f"{path}: the weights {name} are {shape}, but its hyper_parameters build "
+                                 f"{list(tensor.shape)}: the checkpoint is damaged")
+
+
+def build_module(path: Path, checkpoint: dict[str, Any]) -> VAEModule:
+    """The module the checkpoint's hyperparameters describe, with its weights; everything is checked
+    on the meta device first, so that no size a checkpoint claims is allocated before it is proven."""
+    arguments = checkpoint["hyper_parameters"]
+    unknown = sorted(set(arguments) - set(inspect.signature(VAEModule).parameters))
+    if unknown:
+        raise UserInputError(f"{path}: hyper_parameters.{unknown[0]} is no argument of VAEModule: the checkpoint "
+                             f"is not one train.py wrote")
+    try:
+        with torch.device("meta"):
+            expected = VAEModule(**arguments).state_dict()
+        check_weights(path, expected, checkpoint["state_dict"])
+        module = VAEModule(**arguments)
+    except ConfigError as error:
+        raise UserInputError(f"{path}: hyper_parameters: {error}") from None
+    module.load_state_dict(checkpoint["state_dict"])
+    return module
 
 
 def load(path: Path, data_root: str | None) -> tuple[VAEModule, L.LightningDataModule, Path, Path]:
     checkpoint_path, run_dir = find_checkpoint(path)
     checkpoint = read_checkpoint(checkpoint_path)
-    module = VAEModule.load_from_checkpoint(checkpoint_path, map_location="cpu", weights_only=True)
+    module = build_module(checkpoint_path, checkpoint)
     return module, data_module(run_dir, checkpoint, data_root), checkpoint_path, run_dir
 
 

@@ -69,12 +69,12 @@ def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
     command line's overrides, expanded; None when there is no grid (another sweeper chose the jobs)."""
     if not (sweep_dir / "multirun.yaml").exists():
         return None
-    master = OmegaConf.load(sweep_dir / "multirun.yaml")
-    if not sweeps.expands_a_grid(master.hydra.sweeper._target_):
+    # Plain data, never resolved: an override may hold an interpolation, such as
+    # `run_dir='${hydra:runtime.output_dir}'`, and a file from disk decides no code.
+    hydra = OmegaConf.to_container(OmegaConf.load(sweep_dir / "multirun.yaml"), resolve=False)["hydra"]
+    if not sweeps.expands_a_grid(str(hydra["sweeper"]["_target_"])):
         return None
-    # Unresolved: an override may hold an interpolation, such as `run_dir='${hydra:runtime.output_dir}'`.
-    params = OmegaConf.to_container(master.hydra.sweeper.get("params") or OmegaConf.create(), resolve=False)
-    task = OmegaConf.to_container(master.hydra.overrides.task, resolve=False)
+    params, task = hydra["sweeper"].get("params") or {}, hydra["overrides"]["task"]
     arguments = [f"{key}={value}" for key, value in params.items()] + task
     return [without_resume(job) for job in sweeps.grid(arguments)]
 

@@ -105,7 +105,7 @@ def why_not(path: Path, config: dict[str, Any]) -> str | None:
         return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
     try:
         return difference(saved, config)
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ValueError, AttributeError):  # any malformed content
         return "it is not a checkpoint of this project"
 
 

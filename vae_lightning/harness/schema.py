@@ -18,7 +18,6 @@ from typing import Any, List, Optional, Union
 import lightning as L
 import torch
 from hydra.core.config_store import ConfigStore
-from hydra.errors import InstantiationException
 from hydra.utils import get_class
 from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
 from omegaconf import DictConfig, OmegaConf
@@ -198,12 +197,7 @@ def check_by_building(node: DictConfig, group: str) -> None:
     """Build the group's object on the meta device (no memory, no weights), so that its constructor,
     the one definition of its ranges, checks the values; its ValueError becomes a ConfigError."""
     with torch.device("meta"):
-        try:
-            instantiate_trusted(OmegaConf.to_container(node, resolve=True), group)
-        except InstantiationException as error:  # Hydra's wrapping of what the constructor raised
-            if isinstance(error.__cause__, ValueError):
-                raise ConfigError(str(error.__cause__)) from None
-            raise
+        instantiate_trusted(OmegaConf.to_container(node, resolve=True), group)
 
 
 def check_ranges(cfg: DictConfig) -> None:

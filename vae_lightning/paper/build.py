@@ -1,7 +1,9 @@
-"""Hydra's `instantiate`, restricted to an explicit list of the classes the project's configs build.
+"""Hydra's `instantiate`, restricted to plain data and to an explicit list of the classes the configs build.
 
 A checkpoint or a saved config is data from disk: whatever `_target_` it names would be imported
-and called. Only the exact names below (and those a user adds by name) are ever built.
+and called, and every `${...}` in it would be resolved by OmegaConf (`${oc.create:{_target_: ...}}`
+makes a node nothing checked). Only plain data, naming only the exact classes below (and those a
+user adds by name), is ever built.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from vae_lightning.paper.errors import ConfigError
@@ -76,8 +79,35 @@ def renamed(config: Any) -> Any:
     return config
 
 
+# What OmegaConf reads as an interpolation (or a resolver call) inside any string.
+INTERPOLATION = "${"
+PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def check_plain_data(config: Any, path: str = "") -> None:
+    """Raise ConfigError unless `config` is made of dicts, lists and scalars only, with no `${` in any
+    string: a resolved config never holds one, and in data from disk it would call code."""
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, (str, int)) or INTERPOLATION in str(key):
+                raise ConfigError(f"{key_path}: not a plain key; configs and checkpoints hold plain data only")
+            check_plain_data(value, key_path)
+    elif isinstance(config, (list, tuple)):
+        for index, value in enumerate(config):
+            check_plain_data(value, f"{path}[{index}]")
+    elif not isinstance(config, PLAIN_SCALARS):
+        raise ConfigError(f"{path or 'the config'} is a {type(config).__name__}: configs and checkpoints hold "
+                          f"plain data only (dicts, lists, numbers, strings)")
+    elif isinstance(config, str) and INTERPOLATION in config:
+        raise ConfigError(f"{path or 'the config'}={config!r} holds an interpolation ${{...}}: data read back from "
+                          f"a checkpoint or saved config is never resolved; pass plain values")
+
+
 def check_targets(config: Any, path: str = "") -> None:
-    """Raise ConfigError unless every `_target_` in `config` is on the allowed list, by exact name."""
+    """Raise ConfigError unless `config` is plain data and every `_target_` in it is on the allowed
+    list, by exact name."""
+    check_plain_data(config, path)
     allowed = allowed_targets()
     for key, target in targets(config, path):
         if target not in allowed:
@@ -88,8 +118,16 @@ def check_targets(config: Any, path: str = "") -> None:
 
 
 def instantiate_trusted(config: Any, config_key: str = "", **kwargs: Any) -> Any:
-    """`hydra.utils.instantiate`, after `check_targets` has accepted every `_target_` in `config`
-    (found at `config_key`, which the error names)."""
+    """`hydra.utils.instantiate`, after `check_targets` has accepted `config` (plain data, found at
+    `config_key`, which the error names) and every `_target_` in it."""
     config = renamed(config)
     check_targets(config, config_key)
-    return instantiate(config, **kwargs)
+    try:
+        return instantiate(config, **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, ValueError):  # a constructor's own range check, in the config's words
+            raise ConfigError(str(cause)) from None
+        if isinstance(cause, TypeError):  # an argument the constructor does not take, or of a wrong kind
+            raise ConfigError(f"{config_key or 'config'}: {cause}") from None
+        raise

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 import torch
 
-from vae_lightning.paper.errors import NonFiniteLossError
+from vae_lightning.paper.errors import ConfigError, NonFiniteLossError
 from vae_lightning.paper.loss import LossTerms
 from vae_lightning.paper.build import check_targets, instantiate_trusted
 
@@ -32,6 +33,18 @@ def stage_metrics(metrics: dict[str, Any], stage: str) -> dict[str, float]:
     return {term: float(metrics[name]) for term, name in metric_names(stage).items() if name in metrics}
 
 
+def check_arguments(eval_seed: Any, x_axis: Any, **configs: Any) -> None:
+    """Raise ConfigError, naming the argument, unless each is of its kind: a checkpoint's
+    hyperparameters reach the constructor as they were written, by anyone."""
+    for name, config in configs.items():
+        if not isinstance(config, Mapping) or "_target_" not in config:
+            raise ConfigError(f"{name}={config!r}: expected a config with a _target_, such as conf/{name}/'s")
+    if not isinstance(eval_seed, int) or isinstance(eval_seed, bool) or eval_seed < 0:
+        raise ConfigError(f"eval_seed={eval_seed!r}: expected a whole number >= 0 (the run's seed)")
+    if x_axis not in X_AXES:
+        raise ConfigError(f"x_axis={x_axis!r}: expected one of {', '.join(X_AXES)}")
+
+
 class VAEModule(L.LightningModule):
     """Wraps the model and loss built from their configs; its hyperparameters are plain containers.
 
@@ -43,6 +56,7 @@ class VAEModule(L.LightningModule):
     def __init__(self, model: dict[str, Any], loss: dict[str, Any], optim: dict[str, Any], eval_seed: int = 0,
                  x_axis: str = "step"):
         super().__init__()
+        check_arguments(model=model, loss=loss, optim=optim, eval_seed=eval_seed, x_axis=x_axis)
         # The full run config is logged once by train.py; logging these again would duplicate it.
         self.save_hyperparameters(logger=False)
         self.model = instantiate_trusted(model, "model")
