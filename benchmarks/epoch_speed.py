@@ -49,11 +49,12 @@ def barebones_epochs(data_root: str, epochs: int) -> tuple[list[float], list[flo
     from paired_floor import PairedFloor
     from vae_lightning.harness.folders import register_resolvers
     from vae_lightning.harness.run import build_module
-    from vae_lightning.harness.schema import CONFIG_DIR, register_schemas
+    from vae_lightning.configs import CONFIG_DIR
+from vae_lightning.harness.schema import register_schemas
 
     register_resolvers()
     register_schemas()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"data.root={data_root}"])
     L.seed_everything(cfg.seed, verbose=False)
     warnings.filterwarnings("ignore", message="You defined a `validation_step` but have no `val_dataloader`")

@@ -14,7 +14,8 @@ from omegaconf import DictConfig, open_dict
 from helpers import tiny_overrides, write_mnist
 from vae_lightning.harness.folders import register_resolvers
 from vae_lightning.harness.run import quiet_known_warnings, run_job
-from vae_lightning.harness.schema import CONFIG_DIR, register_schemas
+from vae_lightning.configs import CONFIG_DIR
+from vae_lightning.harness.schema import register_schemas
 
 register_resolvers()
 register_schemas()
@@ -42,7 +43,7 @@ def compose_job(overrides: list[str], run_dir: Path, sweep_dir: Path) -> DictCon
     """The job config of a real run whose folder is run_dir, set as Hydra's current one."""
     # Set both folders: resolving the defaults would create empty run folders in outputs/.
     folders = [f"hydra.run.dir={run_dir}", f"hydra.sweep.dir={sweep_dir}"]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[*overrides, *folders], return_hydra_config=True)
     run_dir.mkdir(exist_ok=True)
     with open_dict(cfg):

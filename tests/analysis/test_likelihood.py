@@ -14,7 +14,7 @@ from helpers import TEST_IMAGES, tiny_overrides
 from vae_lightning.analysis import evaluate as evaluate_module
 from vae_lightning.analysis import likelihood
 from vae_lightning.analysis.evaluate import evaluate, load
-from vae_lightning.paper.errors import UserInputError
+from vae_lightning.errors import UserInputError
 
 
 def test_the_gaussian_density_is_variance_one_half_and_eq_14_plus_the_constant() -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vae_lightning.harness.checkpoints import AtomicCheckpointIO, RandomState, checkpoint_to_resume
-from vae_lightning.paper.errors import ConfigError
+from vae_lightning.errors import ConfigError
 
 
 def test_a_write_that_fails_midway_leaves_the_previous_checkpoint_whole(tmp_path: Path, monkeypatch) -> None:

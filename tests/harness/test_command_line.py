@@ -11,8 +11,8 @@ import torch
 from helpers import tiny_overrides
 from vae_lightning.harness.command_line import check_command_line, check_jobs, prepare
 from vae_lightning.harness.hydra_args import parse_command_line
-from vae_lightning.paper.errors import ConfigError
-from vae_lightning.harness.schema import CONFIG_DIR
+from vae_lightning.errors import ConfigError
+from vae_lightning.configs import CONFIG_DIR
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +81,7 @@ def test_an_accelerator_the_machine_lacks_is_refused_before_anything_is_written(
         "error: trainer.accelerator=gpu: this machine has none; use trainer.accelerator=cpu or auto"]
 
 
-def checked(*arguments: str, conf: str = CONFIG_DIR) -> int:
+def checked(*arguments: str, conf: str = str(CONFIG_DIR)) -> int:
     """How many jobs `python train.py <arguments>` would run, once the check has passed them."""
     return check_jobs(parse_command_line(list(arguments)), conf)[1]
 
@@ -208,3 +208,21 @@ def test_train_py_runs_with_an_added_config_dir(mnist_root: Path, tmp_path: Path
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "lr: 0.02" in (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
+
+
+def test_a_new_option_is_one_yaml_file_and_its_misspelled_key_is_named(tmp_path: Path) -> None:
+    conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
+    rmsprop = conf / "optim" / "rmsprop.yaml"
+    rmsprop.write_text("_target_: torch.optim.RMSprop\n_partial_: true\nlr: 0.001\nalpha: 0.9\n")
+    assert checked("optim=rmsprop", "optim.lr=0.01", conf=str(conf)) == 1
+    rmsprop.write_text("_target_: torch.optim.RMSprop\n_partial_: true\nlr: 0.001\nalpah: 0.9\n")
+    with pytest.raises(ConfigError, match=r"optim.alpah: no such key; allowed: params, lr, alpha"):
+        checked("optim=rmsprop", conf=str(conf))
+
+
+def test_a_class_no_config_names_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    for override in ("+callbacks.x={_target_:os.system}", "++logger.tensorboard._target_=builtins.print",
+                     "++trainer.plugins=[{_target_:os.system}]"):
+        with pytest.raises(ConfigError, match=r"is not a class this project's configs name"):
+            checked(override, f"hydra.run.dir={tmp_path / 'run'}")
+    assert not (tmp_path / "run").exists()

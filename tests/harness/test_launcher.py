@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from helpers import injected, run_train, start_train, tiny_overrides
 from vae_lightning.harness.launcher import CONTEXT, ForkLauncher, RunningJob, job_return, pickled
-from vae_lightning.paper.errors import ConfigError
+from vae_lightning.errors import ConfigError
 
 
 def test_each_job_gets_an_equal_share_of_the_cores() -> None:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from helpers import INJECTED, INJECTED_ENVIRONMENT, INJECTED_TARGETS, PROJECT, TRAIN_IMAGES, VAL_IMAGES, injected, run_train, tiny_overrides
-from vae_lightning.paper.errors import ConfigError, NonFiniteLossError
+from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.harness.run import run_job, train
 
 STEPS_PER_EPOCH = (TRAIN_IMAGES - VAL_IMAGES) // 32  # 6

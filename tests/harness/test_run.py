@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from helpers import PROJECT, run_train, tiny_overrides
-from vae_lightning.paper.build import instantiate_trusted
+from vae_lightning.configs import instantiate_trusted
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 pytestmark = pytest.mark.slow
@@ -120,3 +120,4 @@ def test_train_py_leaves_the_garbage_collector_on_with_the_imports_frozen() -> N
     enabled, frozen = done.stdout.split()
     assert enabled == "True"
     assert int(frozen) > 100_000  # torch's and Lightning's objects, frozen before the collector restarts
+

@@ -7,10 +7,11 @@ import torch
 from hydra.utils import instantiate
 
 from helpers import tiny_overrides
-from vae_lightning.paper.errors import ConfigError
+from vae_lightning.errors import ConfigError
 from vae_lightning.harness.schema import check_ranges
-from vae_lightning.harness.run import build_module, build_trainer
-from vae_lightning.harness.schema import CONFIG_DIR
+from vae_lightning.harness.run import build_module, build_trainer, run_job
+from vae_lightning.harness.runs import read_status
+from vae_lightning.configs import CONFIG_DIR
 
 GROUPS = ("data", "model", "loss", "optim", "clip", "trainer", "logger", "callbacks")
 
@@ -66,3 +67,9 @@ def test_a_threshold_without_an_algorithm_is_refused(compose_config) -> None:
     cfg = compose_config(["clip=none", "clip.value=0.5"])
     with pytest.raises(ConfigError, match="clip.value=0.5 has no effect with clip=none"):
         check_ranges(cfg)
+
+
+def test_the_adamw_option_trains_from_its_one_file(compose_config, mnist_root: Path, tmp_path: Path) -> None:
+    assert (CONFIG_DIR / "optim" / "adamw.yaml").read_text().count("_target_: torch.optim.AdamW") == 1
+    assert run_job(compose_config([*tiny_overrides(mnist_root), "optim=adamw"]), tmp_path / "run") == 0
+    assert read_status(tmp_path / "run")["status"] == "completed"

@@ -3,7 +3,7 @@
 import pytest
 
 from vae_lightning.harness import sweeps
-from vae_lightning.paper.errors import ConfigError
+from vae_lightning.errors import ConfigError
 
 
 def test_a_grid_is_the_product_of_every_swept_key_in_order() -> None:

@@ -13,7 +13,7 @@ from torchvision.transforms.functional import to_tensor
 
 from helpers import TEST_IMAGES, TRAIN_IMAGES, write_mnist
 from vae_lightning.paper.data import FashionMNISTDataModule, MNISTDataModule
-from vae_lightning.paper.errors import DataError
+from vae_lightning.errors import DataError
 
 
 def make_datamodule(root: Path, **overrides) -> MNISTDataModule:

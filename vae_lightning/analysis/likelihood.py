@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal
 
-from vae_lightning.paper.errors import UserInputError
+from vae_lightning.errors import UserInputError
 from vae_lightning.paper.loss import kl_per_example
 from vae_lightning.paper.model import VAE
 

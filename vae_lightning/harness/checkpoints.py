@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from vae_lightning.harness.files import atomic_file
-from vae_lightning.paper.errors import ConfigError
+from vae_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

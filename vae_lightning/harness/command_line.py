@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir, initialize_config_module
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
@@ -28,10 +29,9 @@ from vae_lightning.harness.folders import claim_fresh_dir
 from vae_lightning.harness.hydra_args import parse_command_line, runs_nothing
 from vae_lightning.harness.jobs import runs_jobs_in_their_own_processes
 from vae_lightning.harness.runs import refuse_if_taken
-from vae_lightning.harness.schema import (CONFIG_DIR, OWNED_ELSEWHERE, check_accelerator, check_ranges,
-                                          check_structure)
-from vae_lightning.paper.build import instantiate_trusted
-from vae_lightning.paper.errors import ConfigError, UserInputError
+from vae_lightning.harness.schema import OWNED_ELSEWHERE, check_accelerator, check_ranges, check_structure
+from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
+from vae_lightning.errors import ConfigError, UserInputError
 
 
 def allowed_keys(object_type: type | None) -> str:
@@ -66,6 +66,9 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     except (ConfigCompositionException, OverrideParseException) as error:
         raise ConfigError(one_line(error)) from None
+    # As within the run: the classes its config folders name are the ones it may build.
+    HydraConfig.instance().set_config(cfg)
+    check_allowed({key: value for key, value in OmegaConf.to_container(cfg).items() if key != "hydra"})
     check_structure(cfg)
     check_ranges(cfg)
     check_accelerator(cfg)
@@ -201,7 +204,7 @@ def job_naming(master: DictConfig, overrides: list[str]) -> list[str]:
     return [f"hydra.job.config.override_dirname.exclude_keys=[{','.join(excluded + added)}]"]
 
 
-def prepare(arguments: list[str], config_dir: str = CONFIG_DIR) -> list[str]:
+def prepare(arguments: list[str], config_dir: str = str(CONFIG_DIR)) -> list[str]:
     """Check the command line; returns it with the claimed folder and the job-naming keys added."""
     args = parse_command_line(arguments)
     if runs_nothing(args):

@@ -27,7 +27,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vae_lightning.harness.jobs import died
-from vae_lightning.paper.errors import ConfigError
+from vae_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
 CONTEXT = multiprocessing.get_context("fork")

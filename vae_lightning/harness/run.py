@@ -33,9 +33,9 @@ from vae_lightning.harness.folders import register_resolvers
 from vae_lightning.harness.hparams import METRICS, log_comparison
 from vae_lightning.harness.jobs import run_isolated, runs_jobs_in_their_own_processes
 from vae_lightning.harness.runs import RESULTS_FILE, hold, read_status, val_loss, write_status
-from vae_lightning.harness.schema import CONFIG_DIR, check_ranges, register_schemas
-from vae_lightning.paper.build import instantiate_trusted
-from vae_lightning.paper.errors import ConfigError, NonFiniteLossError, UserInputError
+from vae_lightning.configs import CONFIG_DIR, instantiate_trusted
+from vae_lightning.harness.schema import check_ranges, register_schemas
+from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -306,7 +306,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
         return 0
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def hydra_main(cfg: DictConfig) -> float:
     """One job: in this process for a single run, in a process of its own within a sweep.
 

@@ -15,7 +15,7 @@ from typing import IO, Any
 from omegaconf import OmegaConf
 
 from vae_lightning.harness.files import read_json, write_json
-from vae_lightning.paper.errors import ConfigError
+from vae_lightning.errors import ConfigError
 
 STATUS_FILE = "status.json"
 RESULTS_FILE = "results.json"

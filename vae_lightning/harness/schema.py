@@ -1,8 +1,11 @@
-"""The config schema: dataclasses in Hydra's ConfigStore, built from each class's own signature.
+"""The config schema, derived from the config tree: each option's keys are its class's signature.
 
-Every group option declares its schema first in its defaults list (`/schema/<group>/<option>`),
-so a misspelled key, on the command line or in a YAML file, or a value of the wrong type fails
-when Hydra composes the config. `check_ranges` then checks the values no type can express.
+Every YAML file of conf/ that builds one class gets a schema in Hydra's ConfigStore
+(`/schema/<group>/<option>`, from the class's signature); a file that names it first in its
+defaults list has every constructor argument as a key, typed, so a misspelled key or a value of
+the wrong type fails when Hydra composes the config. A file without it (a new option) is checked
+against the same signature after composing (`check_structure`). `check_ranges` then checks the
+values no type can express.
 """
 
 from __future__ import annotations
@@ -17,20 +20,16 @@ from typing import Any, List, Optional, Union
 
 import lightning as L
 import torch
+import yaml
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_class
 from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
 from omegaconf import DictConfig, OmegaConf
 
-from vae_lightning.paper.build import allowed_targets, instantiate_trusted
-from vae_lightning.paper.data import FashionMNISTDataModule, MNISTDataModule
-from vae_lightning.paper.errors import ConfigError
-from vae_lightning.paper.loss import VAELoss
-from vae_lightning.paper.model import VAE, Autoencoder
+from vae_lightning.configs import CONFIG_DIR, allowed_targets, instantiate_trusted
+from vae_lightning.errors import ConfigError
 from vae_lightning.paper.module import X_AXES
 
-# conf/ at the project's top: the user's interface, beside train.py.
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 PRIMITIVES = (int, float, bool, str)
 # Trainer arguments that other groups own: setting them under trainer would be silently overridden.
 OWNED_ELSEWHERE = {
@@ -40,14 +39,17 @@ OWNED_ELSEWHERE = {
     "callbacks": "the callbacks group",
     "use_distributed_sampler": "the data module, which shards each epoch itself",
 }
-# Options of each group, and the class whose constructor arguments are that option's keys.
-TARGETS: dict[str, dict[str, type]] = {
-    "data": {"mnist": MNISTDataModule, "fashion_mnist": FashionMNISTDataModule},
-    "model": {"vae": VAE, "ae": Autoencoder, "linear_ae": Autoencoder},
-    "loss": {"vae": VAELoss},
-    "optim": {"sgd": torch.optim.SGD, "adam": torch.optim.Adam},
-    "trainer": {"default": L.Trainer},
-}
+
+
+def group_options(config_dir: Path = CONFIG_DIR) -> dict[str, dict[str, type]]:
+    """Each group's options that build one class (conf/<group>/<option>.yaml with a top-level
+    `_target_`), and that class: the option's schema is the class's signature."""
+    options: dict[str, dict[str, type]] = {}
+    for path in sorted(config_dir.glob("*/*.yaml")):
+        content = yaml.safe_load(path.read_text()) or {}
+        if isinstance(content, dict) and "_target_" in content:
+            options.setdefault(path.parent.name, {})[path.stem] = get_class(content["_target_"])
+    return options
 
 
 @dataclasses.dataclass
@@ -124,7 +126,7 @@ def register_schemas() -> None:
     store.store(name="run_schema", node=RunSchema)
     for option in ("value", "norm", "none"):
         store.store(group="schema/clip", name=option, node=ClipSchema)
-    for group, options in TARGETS.items():
+    for group, options in group_options().items():
         for option, cls in options.items():
             store.store(group=f"schema/{group}", name=option, node=signature_schema(cls, f"{cls.__name__}Schema"))
 
@@ -250,7 +252,7 @@ def check_structure(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}: no such key, nothing would read it; allowed: {', '.join(top_level)}")
     for group in REQUIRED_GROUPS:
         if cfg.get(group) is None:
-            options = sorted(TARGETS.get(group, {"value": None, "norm": None, "none": None}))
+            options = sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
             raise ConfigError(f"{group}: a run needs one; choose one of {', '.join(f'{group}={o}' for o in options)}")
     unknown = set(cfg.clip) - {field.name for field in dataclasses.fields(ClipSchema)}
     if unknown:

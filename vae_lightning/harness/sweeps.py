@@ -14,7 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import OverrideParseException
 
-from vae_lightning.paper.errors import ConfigError
+from vae_lightning.errors import ConfigError
 
 # The class name of Hydra's default sweeper (a config's hydra.sweeper._target_ ends in it), which
 # runs the grid of every swept value.

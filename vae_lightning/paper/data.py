@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DistributedSampler
 from torchvision import datasets
 
-from vae_lightning.paper.errors import DataError
+from vae_lightning.errors import DataError
 from vae_lightning.paper.idx import check_pair
 
 # Images in each split of MNIST and of Fashion-MNIST: 60,000 train (train-*), 10,000 test (t10k-*).

@@ -6,7 +6,7 @@ import math
 import struct
 from pathlib import Path
 
-from vae_lightning.paper.errors import DataError
+from vae_lightning.errors import DataError
 
 IMAGES = 0x0803  # unsigned bytes, 3 dimensions
 LABELS = 0x0801  # unsigned bytes, 1 dimension

@@ -10,9 +10,9 @@ from typing import Any
 import lightning as L
 import torch
 
-from vae_lightning.paper.errors import ConfigError, NonFiniteLossError
+from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.paper.loss import LossTerms
-from vae_lightning.paper.build import check_targets, instantiate_trusted
+from vae_lightning.configs import check_targets, instantiate_trusted
 
 
 log = logging.getLogger(__name__)

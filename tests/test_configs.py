@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from helpers import checkpoint_with
-from vae_lightning.paper.errors import ConfigError
+from vae_lightning.errors import ConfigError
 from vae_lightning.paper.module import VAEModule
-from vae_lightning.paper.build import check_targets, instantiate_trusted
+from vae_lightning.configs import check_targets, instantiate_trusted
 
 # A class of an allowed package that acts when built: it starts a process (issue 11, item 1).
 SUBPROCESS_HANDLER = "torch.distributed.elastic.multiprocessing.subprocess_handler.subprocess_handler.SubprocessHandler"
@@ -24,7 +24,7 @@ def command_running_config(marker: Path) -> dict:
 @pytest.mark.parametrize("target", ["os.system", "builtins.eval", "torch.load", "torch.hub.load",
                                     "torch.nn.Linear", SUBPROCESS_HANDLER])
 def test_targets_off_the_list_are_refused(target: str) -> None:
-    with pytest.raises(ConfigError, match=f"optim._target_={target} is not a class this project builds"):
+    with pytest.raises(ConfigError, match=f"optim._target_={target} is not a class this project's configs name"):
         check_targets({"optim": {"_target_": target, "f": "echo owned"}})
 
 
@@ -52,7 +52,7 @@ def evil_checkpoint(path: Path, marker: Path) -> Path:
 def test_a_checkpoint_cannot_start_a_process_through_load_from_checkpoint(tmp_path: Path) -> None:
     marker = tmp_path / "PWNED"
     checkpoint = evil_checkpoint(tmp_path / "run" / "checkpoints", marker)
-    with pytest.raises(ConfigError, match=f"model._target_={SUBPROCESS_HANDLER} is not a class this project builds"):
+    with pytest.raises(ConfigError, match=f"model._target_={SUBPROCESS_HANDLER} is not a class this project's configs name"):
         VAEModule.load_from_checkpoint(checkpoint, weights_only=True)
     assert not marker.exists()
 
@@ -63,7 +63,7 @@ def test_a_checkpoint_cannot_start_a_process_through_evaluate(tmp_path: Path) ->
     done = subprocess.run([sys.executable, "-m", "vae_lightning.analysis.evaluate", str(tmp_path / "run")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
-    assert f"model._target_={SUBPROCESS_HANDLER} is not a class this project builds" in done.stderr
+    assert f"model._target_={SUBPROCESS_HANDLER} is not a class this project's configs name" in done.stderr
     assert not marker.exists()
 
 

@@ -1,0 +1,122 @@
+"""Building objects from configs: plain data only, and only the classes the project's configs name.
+
+The allowed classes are every `_target_` in conf/ (a new option is one YAML file there) and, within
+a run, in the folders the run's command line adds (--config-dir), plus the full names a user lists
+in $VAE_LIGHTNING_ALLOWED_TARGETS. A checkpoint or a saved config is data
+from disk: whatever `_target_` it names would be imported and called, and every `${...}` in it
+would be resolved by OmegaConf (`${oc.create:{_target_: ...}}` makes a node nothing checked), so
+what is built is checked first, whoever wrote it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+
+from vae_lightning.errors import ConfigError
+
+# conf/ at the project's top: the user's interface, beside train.py.
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+ALLOWED_TARGETS_VARIABLE = "VAE_LIGHTNING_ALLOWED_TARGETS"
+# What OmegaConf reads as an interpolation (or a resolver call) inside any string.
+INTERPOLATION = "${"
+PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def targets(config: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every `_target_` in a nested config, with the dotted key that holds it."""
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            if key == "_target_":
+                yield key_path, str(value)
+            else:
+                yield from targets(value, key_path)
+    elif isinstance(config, (list, tuple)):
+        for index, value in enumerate(config):
+            yield from targets(value, f"{path}[{index}]")
+
+
+@functools.cache
+def configured_targets(config_dir: Path = CONFIG_DIR) -> frozenset[str]:
+    """Every `_target_` that a YAML file under `config_dir` names, at any depth."""
+    found = set()
+    for path in config_dir.rglob("*.yaml"):
+        found |= {target for _, target in targets(yaml.safe_load(path.read_text()))}
+    return frozenset(found)
+
+
+def command_line_config_dirs() -> list[Path]:
+    """The config folders of the Hydra run under way (conf/ and --config-dir), none outside a run."""
+    if not HydraConfig.initialized():
+        return []
+    sources = HydraConfig.get().runtime.config_sources
+    return [Path(source.path) for source in sources if source.schema == "file"]
+
+
+def allowed_targets() -> frozenset[str]:
+    """The classes the configs name, and the comma-separated full names in $VAE_LIGHTNING_ALLOWED_TARGETS."""
+    extra = {name.strip() for name in os.environ.get(ALLOWED_TARGETS_VARIABLE, "").split(",") if name.strip()}
+    for folder in command_line_config_dirs():
+        extra |= configured_targets(folder)
+    return configured_targets() | extra
+
+
+def check_plain_data(config: Any, path: str = "") -> None:
+    """Raise ConfigError unless `config` is made of dicts, lists and scalars only, with no `${` in any
+    string: a resolved config never holds one, and in data from disk it would call code."""
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, (str, int)) or INTERPOLATION in str(key):
+                raise ConfigError(f"{key_path}: not a plain key; configs and checkpoints hold plain data only")
+            check_plain_data(value, key_path)
+    elif isinstance(config, (list, tuple)):
+        for index, value in enumerate(config):
+            check_plain_data(value, f"{path}[{index}]")
+    elif not isinstance(config, PLAIN_SCALARS):
+        raise ConfigError(f"{path or 'the config'} is a {type(config).__name__}: configs and checkpoints hold "
+                          f"plain data only (dicts, lists, numbers, strings)")
+    elif isinstance(config, str) and INTERPOLATION in config:
+        raise ConfigError(f"{path or 'the config'}={config!r} holds an interpolation ${{...}}: data read back from "
+                          f"a checkpoint or saved config is never resolved; pass plain values")
+
+
+def check_targets(config: Any, path: str = "") -> None:
+    """Raise ConfigError unless `config` is plain data and every `_target_` in it is allowed."""
+    check_plain_data(config, path)
+    check_allowed(config, path)
+
+
+def check_allowed(config: Any, path: str = "") -> None:
+    """Raise ConfigError unless every `_target_` in `config` is allowed, by exact name."""
+    allowed = allowed_targets()
+    for key, target in targets(config, path):
+        if target not in allowed:
+            raise ConfigError(
+                f"{key}={target} is not a class this project's configs name: add a YAML file naming it under "
+                f"conf/, or, if you trust it, its full name to ${ALLOWED_TARGETS_VARIABLE} (comma-separated)"
+            )
+
+
+def instantiate_trusted(config: Any, config_key: str = "", **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, after `check_targets` has accepted `config` (plain data, found at
+    `config_key`, which the error names) and every `_target_` in it."""
+    check_targets(config, config_key)
+    try:
+        return instantiate(config, **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, ValueError):  # a constructor's own range check, in the config's words
+            raise ConfigError(str(cause)) from None
+        if isinstance(cause, TypeError):  # an argument the constructor does not take, or of a wrong kind
+            raise ConfigError(f"{config_key or 'config'}: {cause}") from None
+        raise
