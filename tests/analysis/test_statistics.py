@@ -1,0 +1,131 @@
+"""The statistics module against scipy and numpy called directly, on hand-made numbers."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from vae_lightning.analysis.statistics import (against_best, describe, equivalence, holm, seeds_for_power,
+                                               welch_p)
+
+MANY = [31.2, 30.9, 31.05, 31.4, 30.8]
+
+
+@pytest.mark.parametrize("values", [[31.2, 30.9], [31.2, 30.9, 31.05], MANY])
+def test_mean_sd_and_interval_are_scipys(values: list[float]) -> None:
+    sample = describe(values)
+    interval = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert sample.n == len(values)
+    assert sample.mean == pytest.approx(np.mean(values), rel=1e-12)
+    assert sample.sd == pytest.approx(np.std(values, ddof=1), rel=1e-12)
+    assert sample.ci95 == pytest.approx(interval, rel=1e-12)
+
+
+def test_one_value_has_neither_sd_nor_interval() -> None:
+    sample = describe([31.0])
+    assert (sample.n, sample.mean, sample.sd, sample.ci95) == (1, 31.0, None, None)
+
+
+def test_equal_values_have_a_zero_width_interval() -> None:
+    sample = describe([31.0, 31.0, 31.0])
+    assert (sample.sd, sample.ci95) == (0.0, (31.0, 31.0))
+
+
+@pytest.mark.parametrize("bad", [[31.0, math.nan], [math.inf, 30.0], []])
+def test_a_nan_an_infinity_or_nothing_is_refused(bad: list[float]) -> None:
+    with pytest.raises(ValueError):
+        describe(bad)
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss occurred")  # scipy's, on the constant samples
+def test_welchs_p_is_scipys_and_equal_constant_samples_are_not_different() -> None:
+    a, b = [31.2, 30.9, 31.05], [31.6, 31.9, 31.4, 31.8]
+    assert welch_p(a, b) == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-12)
+    assert welch_p([31.0, 31.0], [31.0, 31.0, 31.0]) == 1.0  # scipy: 0/0, NaN
+    assert welch_p([31.0, 31.0], [32.0, 32.0]) == 0.0
+    with pytest.raises(ValueError):
+        welch_p([31.0], [31.0, 32.0])
+    with pytest.raises(ValueError):
+        welch_p([31.0, math.nan], [31.0, 32.0])
+
+
+def test_holm_by_hand() -> None:
+    # Sorted: 0.005 x4 = 0.02, 0.01 x3 = 0.03, 0.03 x2 = 0.06, 0.04 x1 = 0.04 -> at least 0.06.
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]
+    assert holm([0.02]) == [0.02]
+    assert holm([]) == []
+
+
+def test_the_best_is_the_lowest_mean_and_the_others_are_holm_corrected_welch_tests() -> None:
+    points = {"a": [32.0, 32.3, 31.9], "b": MANY, "c": [31.1, 31.3, 31.0], "d": [35.0, 35.2, 34.9]}
+    verdicts = against_best(points)
+    raw = [stats.ttest_ind(points[label], MANY, equal_var=False).pvalue for label in "acd"]
+    # Holm by hand: the i-th smallest of 3 times 3 - i + 1, never below the one before.
+    order = np.argsort(raw)
+    expected, running = [0.0] * 3, 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (3 - rank) * raw[index]))
+        expected[index] = running
+    assert verdicts["b"].verdict == "best" and verdicts["b"].p_vs_best is None
+    assert [verdicts[label].p_vs_best for label in "acd"] == pytest.approx(expected, rel=1e-12)
+    assert verdicts["d"].verdict == "worse" and verdicts["c"].verdict == "indistinguishable"
+    assert verdicts["c"].seeds_needed > 3 and verdicts["d"].seeds_needed is None
+
+
+def test_a_tie_makes_the_first_best_and_the_second_indistinguishable() -> None:
+    verdicts = against_best({"x": [31.0, 31.2], "y": [31.2, 31.0]})
+    assert verdicts["x"].verdict == "best"
+    tied = verdicts["y"]
+    assert (tied.p_vs_best, tied.verdict, tied.seeds_needed) == (1.0, "indistinguishable", None)
+
+
+def test_one_seed_is_never_tested() -> None:
+    verdicts = against_best({"one": [30.0], "two": [31.0, 31.2], "three": [32.0, 32.1, 31.9]})
+    assert verdicts["one"].verdict == "best"  # the lowest mean, though with one seed
+    assert verdicts["two"].verdict is None and verdicts["three"].verdict is None  # nothing to test against
+    verdicts = against_best({"two": [31.0, 31.2], "one": [32.0]})
+    assert verdicts["two"].verdict == "best" and verdicts["one"].verdict is None
+    assert against_best({"failed": [], "two": [31.0, 31.2]}).keys() == {"two"}
+
+
+@pytest.mark.parametrize(("effect", "seeds"), [(0.5, 64), (0.8, 26), (1.0, 17)])
+def test_seeds_for_80_percent_power_match_the_textbook(effect: float, seeds: int) -> None:
+    # Cohen's tables for a two-sided two-sample t-test at alpha 0.05 and power 0.8.
+    assert seeds_for_power(effect * 0.2, 0.2) == seeds
+
+
+def test_seeds_for_power_are_the_fewest_with_80_percent() -> None:
+    def power(n: int, effect: float) -> float:
+        df, shift = 2 * n - 2, effect * math.sqrt(n / 2)
+        critical = stats.t.ppf(0.975, df)
+        return stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
+
+    for difference, sd in [(0.1, 0.15), (0.3, 0.1), (2.0, 0.1)]:
+        n = seeds_for_power(difference, sd)
+        assert power(n, difference / sd) >= 0.8 and (n == 2 or power(n - 1, difference / sd) < 0.8)
+    assert seeds_for_power(0.0, 0.2) is None
+    assert seeds_for_power(0.1, 0.0) == 2
+
+
+def test_equivalence_is_the_90_percent_welch_interval_within_the_margin() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a = list(31 + 0.15 * rng.standard_normal(rng.integers(2, 8)))
+        b = list(31 + rng.normal(0, 0.2) + 0.15 * rng.standard_normal(rng.integers(2, 8)))
+        result = equivalence(a, b, 0.2)
+        welch = stats.ttest_ind(b, a, equal_var=False)
+        inside = -0.2 < welch.confidence_interval(0.90).low and welch.confidence_interval(0.90).high < 0.2
+        assert (result.verdict == "equivalent") == inside
+        assert result.ci95 == pytest.approx(tuple(welch.confidence_interval(0.95)), rel=1e-12)
+        assert result.difference == pytest.approx(np.mean(b) - np.mean(a), abs=1e-12)
+
+
+def test_equivalent_different_and_inconclusive() -> None:
+    a = [31.0, 31.05, 30.95, 31.02, 30.98]
+    assert equivalence(a, a, 0.2).verdict == "equivalent"
+    assert equivalence(a, [value + 3 for value in a], 0.2).verdict == "different"
+    assert equivalence(a, [30.0, 32.0, 31.0], 0.2).verdict == "inconclusive"
+    with pytest.raises(ValueError):
+        equivalence(a, [31.0], 0.2)
