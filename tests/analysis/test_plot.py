@@ -1,4 +1,4 @@
-"""The sweep figure and table from a tiny real sweep, including one with a job missing."""
+"""The sweep figure, table and statistics from a tiny real sweep, including one with a job missing."""
 
 import shutil
 import subprocess
@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from analysis.fake_sweeps import check_against_scipy
 from helpers import PROJECT, injected, run_train, tiny_overrides
 from vae_lightning.analysis.plot import plot_sweep
 
 pytestmark = pytest.mark.slow
 
 
-
 @pytest.fixture(scope="module")
 def tiny_sweep(mnist_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2 values x 2 seeds x 2 epochs, run as users run it; the sweep plots itself when it ends."""
+    """2 values x 3 seeds x 2 epochs, run as users run it; the sweep plots itself when it ends."""
     sweep_dir = tmp_path_factory.mktemp("sweeps") / "clip"
     done = subprocess.run(
-        [sys.executable, str(PROJECT / "train.py"), "-m", "clip.value=0.1,1.0", "seed=0,1", *tiny_overrides(mnist_root),
+        [sys.executable, str(PROJECT / "train.py"), "-m", "clip.value=0.1,1.0", "seed=0,1,2", *tiny_overrides(mnist_root),
          "trainer.max_epochs=2", f"hydra.sweep.dir={sweep_dir}"],
         cwd=sweep_dir.parent, capture_output=True, text=True, timeout=600,
     )
@@ -39,10 +39,15 @@ def test_a_finished_sweep_has_a_figure_and_a_row_per_value(tiny_sweep: Path) -> 
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
     rows = table_rows(summary)
     assert sorted(row[0] for row in rows) == ["0.1", "1.0"]
-    for value, final, best, seeds, problems in rows:
-        assert "±" in final and best in ("1", "2") and seeds == "2" and problems == ""
-    finals = [float(row[1].split(" ± ")[0]) for row in rows]
+    for value, final, sd, interval, p, verdict, best, seeds, problems in rows:
+        assert float(sd) >= 0 and interval.startswith("[") and best in ("1", "2") and seeds == "3" and problems == ""
+    finals = [float(row[1]) for row in rows]
     assert finals == sorted(finals)
+    assert rows[0][5] == "best" and rows[1][5] in ("worse", "indistinguishable")
+
+
+def test_the_summarys_statistics_are_scipys_on_the_jobs_final_val_losses(tiny_sweep: Path) -> None:
+    check_against_scipy(tiny_sweep)
 
 
 def test_the_sweeps_gradient_statistics_are_drawn_and_tabled(tiny_sweep: Path) -> None:
@@ -65,8 +70,8 @@ def test_a_missing_job_is_named_and_the_rest_still_plotted(tiny_sweep: Path, tmp
     plot_sweep(broken)
     assert (broken / "figure.png").exists()
     rows = {row[0]: row for row in table_rows(broken / "summary.md")}
-    assert rows["1.0"][3] == "1" and rows["1.0"][4] == "seed 1: missing (never started)"
-    assert rows["0.1"][3] == "2"
+    assert rows["1.0"][7] == "2" and rows["1.0"][8] == "seed 1: missing (never started)"
+    assert rows["0.1"][7] == "3"
 
 
 def test_a_sweep_whose_overrides_hold_an_interpolation_plots_itself(mnist_root: Path, tmp_path: Path) -> None:

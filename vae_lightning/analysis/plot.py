@@ -1,27 +1,35 @@
-"""`python -m vae_lightning.analysis.plot SWEEP_DIR`: a sweep's loss curves (figure.png) and table (summary.md),
-and its gradient statistics (gradients.png, gradients.md).
+"""`python -m vae_lightning.analysis.plot SWEEP_DIR`: a sweep's loss curves (figure.png), table (summary.md)
+and statistics (summary.json), and its gradient statistics (gradients.png, gradients.md).
 
-Jobs are grouped by the value they sweep (every override that varies across the jobs, except
-the seed); each group is drawn as the mean over its seeds with a band for their spread. A job
-that failed, is still running or never started is named in the table, never silently dropped.
+Jobs are grouped into points by the values they sweep (every override that varies across the jobs,
+except the seed). A point is drawn and tabled from its completed jobs: the mean over their seeds,
+with the 95% interval of the mean (docs/statistics.md). A job that failed, is still running, never
+started or ended on a non-finite val loss is named in the table, never silently dropped.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import errno
+import io
+import json
 import math
 import statistics
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from omegaconf import OmegaConf
 
+from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best, describe
+from vae_lightning.errors import UserInputError
 from vae_lightning.harness import sweeps
-from vae_lightning.harness.files import atomic_file, write_text
+from vae_lightning.harness.files import atomic_file
 from vae_lightning.harness.runs import job_overrides, read_status
 from vae_lightning.paper.gradients import STATISTICS
 
@@ -31,16 +39,34 @@ COLUMNS = {**{stage: f"{stage}/loss" for stage in STAGES}, **{name: name for nam
 # The epoch under which a gradient statistic's first step (the initialisation) is kept; drawn at 0.
 INITIALISATION = -1
 SEED = "seed"
+# A swept number longer than this (an Optuna sweep's 17-digit floats) is rounded in labels.
+LONG_NUMBER = 8
+# Legend entries per column: an Optuna sweep's dozens of points fill several columns beside the plot.
+LEGEND_ROWS = 20
+LEGEND_COLUMN_INCHES = 2.5
+
+
+class SweepError(UserInputError):
+    """A folder that holds no sweep, or a sweep whose multirun.yaml cannot be read."""
+
+
+class NoSpaceLeft(Exception):
+    """A sweep's figure or table did not fit on the disk; the message is the one line to show."""
 
 
 @dataclass
 class Group:
-    """The jobs of one swept value: their per-epoch losses, and the jobs that produced none."""
+    """One point of the sweep: its completed jobs' per-epoch curves and final val losses (by seed),
+    and the jobs left out, each with why."""
 
     label: str
     curves: dict[str, list[dict[int, float]]] = field(default_factory=lambda: {key: [] for key in COLUMNS})
-    seeds: int = 0
+    finals: list[tuple[str, float]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def losses(self) -> list[float]:
+        return [loss for _, loss in self.finals]
 
 
 def epoch_curves(job: Path) -> dict[str, dict[int, float]]:
@@ -67,14 +93,20 @@ def without_resume(overrides: list[str]) -> list[str]:
 def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
     """Every job a grid sweep was asked for, from multirun.yaml: the config's sweep params and the
     command line's overrides, expanded; None when there is no grid (another sweeper chose the jobs)."""
-    if not (sweep_dir / "multirun.yaml").exists():
+    path = sweep_dir / "multirun.yaml"
+    if not path.exists():
         return None
-    # Plain data, never resolved: an override may hold an interpolation, such as
-    # `run_dir='${hydra:runtime.output_dir}'`, and a file from disk decides no code.
-    hydra = OmegaConf.to_container(OmegaConf.load(sweep_dir / "multirun.yaml"), resolve=False)["hydra"]
-    if not sweeps.expands_a_grid(str(hydra["sweeper"]["_target_"])):
+    try:
+        # Plain data, never resolved: an override may hold an interpolation, such as
+        # `run_dir='${hydra:runtime.output_dir}'`, and a file from disk decides no code.
+        hydra = OmegaConf.to_container(OmegaConf.load(path), resolve=False)["hydra"]
+        sweeper, task = str(hydra["sweeper"]["_target_"]), hydra["overrides"]["task"]
+    except Exception as error:  # whatever YAML, OmegaConf or a missing key raise, the file is the cause
+        raise SweepError(f"{path} cannot be read ({type(error).__name__}): it is written by Hydra when a sweep "
+                         "starts; restore it, or remove it to plot the job folders found") from None
+    if not sweeps.expands_a_grid(sweeper):
         return None
-    params, task = hydra["sweeper"].get("params") or {}, hydra["overrides"]["task"]
+    params = hydra["sweeper"].get("params") or {}
     arguments = [f"{key}={value}" for key, value in params.items()] + task
     return [without_resume(job) for job in sweeps.grid(arguments)]
 
@@ -89,6 +121,29 @@ def swept_keys(jobs: list[list[str]]) -> list[str]:
     return [key for key, found in values.items() if len(found) > 1]
 
 
+def shown_values(jobs: list[list[str]], keys: list[str]) -> dict[str, str]:
+    """Each swept override as labels show it: a number longer than LONG_NUMBER characters rounded to
+    the fewest significant digits, from 3, that keep that key's values apart; the rest as written."""
+    shown = {}
+    for key in keys:
+        values = sorted({value for job in jobs for k, _, value in (o.partition("=") for o in job) if k == key})
+        long = [value for value in values if len(value) > LONG_NUMBER and is_number(value)]
+        for digits in range(3, 18):  # 17 significant digits tell any two doubles apart
+            rounded = {value: f"{float(value):.{digits}g}" for value in long}
+            if len({rounded.get(value, value) for value in values}) == len(values):
+                break
+        shown |= {f"{key}={value}": f"{key}={rounded.get(value, value)}" for value in values}
+    return shown
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def readable(override: str) -> str:
     """`clip.value=null` -> `clip.value=none`; `clip={algorithm:norm,value:0.5}` -> `clip=norm 0.5`."""
     key, _, value = override.partition("=")
@@ -97,64 +152,89 @@ def readable(override: str) -> str:
     return f"{key}={value.replace('null', 'none')}"
 
 
-def describe(overrides: list[str], keys: list[str]) -> str:
-    """The label of a swept value: `0.5` when one key is swept (it names the legend), else `a=1 b=2`."""
-    chosen = [readable(o) for o in overrides if o.partition("=")[0] in keys]
-    if len(chosen) == 1:
-        return chosen[0].partition("=")[2]
-    return " ".join(chosen) or "all jobs"
+def point_label(point: tuple[str, ...], shown: dict[str, str]) -> str:
+    """The label of a point: its values, `0.5` or `0.01, 0.9`, in the order of the swept keys, which
+    head the legend and the table's first column; `all jobs` when only the seed is swept."""
+    return ", ".join(readable(shown[override]).partition("=")[2] for override in point) or "all jobs"
 
 
-def collect(sweep_dir: Path) -> tuple[list[str], dict[str, Group]]:
-    """(swept keys, groups by label) for the jobs asked for and the job folders found."""
-    found = {frozenset(without_resume(job_overrides(job))): job for job in sweep_dir.glob("*/") if (job / ".hydra").is_dir()}
-    expected = expected_jobs(sweep_dir) or [list(overrides) for overrides in found]
+def check_sweep(folder: Path) -> None:
+    """Refuse, in one line, a folder that holds no sweep: a missing one, a single run's, an empty one."""
+    fix = "pass the folder of a sweep (its hydra.sweep.dir), which holds multirun.yaml and a folder per job"
+    if not folder.is_dir():
+        raise SweepError(f"{folder} is not a folder; {fix}")
+    if (folder / "multirun.yaml").exists() or any((job / ".hydra").is_dir() for job in folder.glob("*/")):
+        return
+    if (folder / ".hydra").is_dir():
+        raise SweepError(f"{folder} is a single run's folder, not a sweep's; {fix}")
+    raise SweepError(f"{folder} holds no sweep; {fix}")
+
+
+def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
+    """(swept keys, the points) for the jobs asked for and the job folders found; a point is keyed by
+    its swept overrides (key=value, as Hydra wrote them). Only a completed job with a finite final
+    val loss counts; every other one is a problem of its point."""
+    jobs = {job: without_resume(job_overrides(job)) for job in sorted(sweep_dir.glob("*/"))
+            if (job / ".hydra").is_dir()}
+    found = {frozenset(overrides): job for job, overrides in jobs.items()}
+    # Without a grid, the jobs found are the points, their keys in the order of the first job's overrides.
+    expected = expected_jobs(sweep_dir) or list(jobs.values())
     keys = [key for key in swept_keys(expected) if key != SEED]
-    groups: dict[str, Group] = {}
+    shown = shown_values(expected, keys)
+    groups: dict[tuple[str, ...], Group] = {}
     for overrides in expected:
-        label = describe(overrides, keys)
-        group = groups.setdefault(label, Group(label))
+        by_key = {override.partition("=")[0]: override for override in overrides}
+        point = tuple(by_key[key] for key in keys if key in by_key)  # in one key order for every job
+        group = groups.setdefault(point, Group(point_label(point, shown)))
         seed = next((o.partition("=")[2] for o in overrides if o.startswith(f"{SEED}=")), "default")
         job = found.get(frozenset(overrides))
-        status = read_status(job) if job else None
         if job is None:
             group.problems.append(f"seed {seed}: missing (never started)")
             continue
+        status = read_status(job)
         if status is None or status["status"] != "completed":
             state = status["status"] if status else "no status.json"
             group.problems.append(f"seed {seed}: {state}" + (f" ({status['error']})" if status and "error" in status else ""))
+            continue
         curves = epoch_curves(job)
-        if curves["val"] and (status or {}).get("status") == "completed":
-            group.seeds += 1
+        if not curves["val"]:
+            group.problems.append(f"seed {seed}: completed, but its csv/metrics.csv holds no val loss")
+            continue
+        final = curves["val"][max(curves["val"])]
+        if not math.isfinite(final):
+            group.problems.append(f"seed {seed}: final val loss is {final}")
+            continue
+        group.finals.append((seed, final))
         for key, curve in curves.items():
             if curve:
                 group.curves[key].append(curve)
     return keys, groups
 
 
-def mean_and_spread(curves: list[dict[int, float]]) -> tuple[list[int], list[float], list[float]]:
-    """Epochs, mean over the seeds that reached each epoch, and their standard deviation (0 for one)."""
+def by_epoch(curves: list[dict[int, float]]) -> list[tuple[int, Sample]]:
+    """Per epoch, the statistics of the finite values the seeds logged at it."""
     epochs = sorted({epoch for curve in curves for epoch in curve})
-    values = [[curve[epoch] for curve in curves if epoch in curve] for epoch in epochs]
-    means = [statistics.fmean(v) for v in values]
-    spreads = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in values]
-    return epochs, means, spreads
+    values = [[curve[epoch] for curve in curves if epoch in curve and math.isfinite(curve[epoch])] for epoch in epochs]
+    return [(epoch, describe(found)) for epoch, found in zip(epochs, values) if found]
 
 
-def draw_curves(axis, groups: dict[str, Group], key: str, scale: float = 1.0) -> None:
-    """Each group's mean curve of `key` over its seeds, with a band of ±1 standard deviation."""
+def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: float = 1.0) -> None:
+    """Each point's mean curve of `key` over its seeds, with the band of the mean's 95% interval
+    where two seeds or more reached the epoch; markers, so that a curve of one epoch shows."""
     for group in groups.values():
-        if not group.curves[key]:
+        samples = by_epoch(group.curves[key])
+        if not samples:
             continue
-        epochs, means, spreads = mean_and_spread(group.curves[key])
-        epochs = [epoch + 1 for epoch in epochs]  # epoch 1 is the first one trained
-        means, spreads = [scale * m for m in means], [scale * s for s in spreads]
-        line = axis.plot(epochs, means, label=group.label, linewidth=1.5)[0]
-        low = [m - s for m, s in zip(means, spreads)]
-        high = [m + s for m, s in zip(means, spreads)]
-        axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        epochs = [epoch + 1 for epoch, _ in samples]  # epoch 1 is the first one trained
+        means = [scale * sample.mean for _, sample in samples]
+        line = axis.plot(epochs, means, label=group.label, linewidth=1.5, marker="o", markersize=3)[0]
+        low = [scale * sample.ci95[0] if sample.ci95 else mean for (_, sample), mean in zip(samples, means)]
+        high = [scale * sample.ci95[1] if sample.ci95 else mean for (_, sample), mean in zip(samples, means)]
+        axis.fill_between(epochs, low, high, where=[sample.ci95 is not None for _, sample in samples],
+                          color=line.get_color(), alpha=0.2, linewidth=0)
     axis.set_xlabel("epoch")
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # One tick is enough: the default of two puts fractional epochs around a sweep of one epoch.
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     axis.grid(True, which="both", alpha=0.3)
 
 
@@ -164,18 +244,37 @@ def log_scale(axis) -> None:
         axis_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
 
 
-def seeds_title(groups: dict[str, Group], title: str) -> str:
-    seeds = max((group.seeds for group in groups.values()), default=0)
-    return f"{title}: mean over {seeds} seed{'s' * (seeds != 1)}, band = ±1 standard deviation"
+def seeds_title(groups: dict[tuple[str, ...], Group], title: str) -> str:
+    """The title, with the seeds each point's mean is over and what its band is (or that it has none)."""
+    counts = sorted({len(group.finals) for group in groups.values() if group.finals})
+    if not counts:
+        return f"{title}: no job completed"
+    if counts[-1] == 1:
+        return f"{title}: one seed per point, so no band"
+    seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    band = "band: 95% confidence interval of the mean (Student's t)" + ("; none for one seed" if counts[0] == 1 else "")
+    return f"{title}: mean over {seeds} seeds, {band}"
 
 
-def save_figure(figure: Figure, path: Path) -> None:
-    """A PNG through the project's atomic writer: a reader never sees half a figure."""
-    with atomic_file(path) as file:
-        figure.savefig(file, format="png", dpi=110)
+def legend(figure: Figure, axis, keys: list[str]) -> None:
+    """The points' legend beside the panels, never over the curves, in columns of LEGEND_ROWS; the
+    figure widens by a column's width for each column after the first."""
+    handles, labels = axis.get_legend_handles_labels()
+    if labels:
+        columns = math.ceil(len(labels) / LEGEND_ROWS)
+        figure.legend(handles, labels, loc="outside right upper", title=", ".join(keys) or None, fontsize="small",
+                      ncols=columns)
+        width, height = figure.get_size_inches()
+        figure.set_size_inches(width + LEGEND_COLUMN_INCHES * (columns - 1), height)
 
 
-def draw(groups: dict[str, Group], keys: list[str], title: str, path: Path) -> None:
+def png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> bytes:
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
     for axis, stage in zip(axes, STAGES):
@@ -183,12 +282,12 @@ def draw(groups: dict[str, Group], keys: list[str], title: str, path: Path) -> N
         axis.set_title(f"{stage} loss")
         log_scale(axis)
     axes[0].set_ylabel("loss (eq. 20), per image")
-    axes[1].legend(title=", ".join(keys) or None, fontsize="small")
+    legend(figure, axes[1], keys)
     figure.suptitle(seeds_title(groups, title))
-    save_figure(figure, path)
+    return png(figure)
 
 
-def draw_gradients(groups: dict[str, Group], keys: list[str], title: str, path: Path) -> None:
+def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> bytes:
     """Epoch means of the gradient's norm before and after clipping and of the share the clip
     changed; epoch 0 is the first step's gradient, at initialisation."""
     figure = Figure(figsize=(15, 4.2), layout="constrained")
@@ -202,9 +301,9 @@ def draw_gradients(groups: dict[str, Group], keys: list[str], title: str, path: 
         log_scale(axis)
     axes[0].set_ylabel("global L2 norm (epoch mean; epoch 0: initialisation)")
     axes[2].set_ylabel("% (epoch mean)")
-    axes[2].legend(title=", ".join(keys) or None, fontsize="small")
+    legend(figure, axes[2], keys)
     figure.suptitle(seeds_title(groups, title))
-    save_figure(figure, path)
+    return png(figure)
 
 
 def mean_at(curves: list[dict[int, float]], epoch: int) -> str:
@@ -212,16 +311,14 @@ def mean_at(curves: list[dict[int, float]], epoch: int) -> str:
     return f"{statistics.fmean(values):.4g}" if values else "n/a"
 
 
-def write_table(path: Path, heading: str, explanation: list[str], columns: list[str], rows: list[str]) -> str:
-    """A markdown page: a heading, lines of explanation, and a table; returns its text."""
-    text = "\n".join([f"# {heading}", "", *explanation, "", f"| {' | '.join(columns)} |",
-                      "|" + "---|" * len(columns), *rows, ""])
-    write_text(path, text)
-    return text
+def table(heading: str, explanation: list[str], columns: list[str], rows: list[str], after: list[str] = ()) -> str:
+    """A markdown page: a heading, lines of explanation, a table, and lines after it."""
+    return "\n".join([f"# {heading}", "", *explanation, "", f"| {' | '.join(columns)} |",
+                      "|" + "---|" * len(columns), *rows, *([""] + list(after) if after else []), ""])
 
 
-def summarise_gradients(groups: dict[str, Group], keys: list[str], title: str, path: Path) -> str:
-    """gradients.md: per swept value, the gradient statistics at initialisation and at the last epoch."""
+def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> str:
+    """gradients.md: per point, the gradient statistics at initialisation and at the last epoch."""
     rows = []
     for group in groups.values():
         norms = group.curves[STATISTICS[0]]
@@ -236,44 +333,122 @@ def summarise_gradients(groups: dict[str, Group], keys: list[str], title: str, p
     ]
     columns = [", ".join(keys) or "value", "norm at initialisation", "norm, last epoch", "after clipping, last epoch",
                "clipped %, first epoch", "clipped %, last epoch"]
-    return write_table(path, f"{title}: gradients", explanation, columns, rows)
+    return table(f"{title}: gradients", explanation, columns, rows)
 
 
-def summary_rows(groups: dict[str, Group]) -> list[tuple[float, str]]:
-    rows = []
-    for group in groups.values():
-        finals = [curve[max(curve)] for curve in group.curves["val"] if curve]
-        epochs, means, _ = mean_and_spread(group.curves["val"]) if finals else ([], [], [])
-        mean = statistics.fmean(finals) if finals else math.inf
-        spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
-        final = f"{mean:.3f} ± {spread:.3f}" if finals else "n/a"
-        best = str(epochs[means.index(min(means))] + 1) if means else "n/a"
-        notes = "; ".join(group.problems) or ""
-        rows.append((mean, f"| {group.label} | {final} | {best} | {group.seeds} | {notes} |"))
-    return sorted(rows, key=lambda row: row[0])
+LOSS = "val/loss after each completed job's last epoch (csv/metrics.csv): eq. 20, per image"
+INTERVAL = "mean ± t(0.975, n-1)·sd/√n, sd the sample standard deviation (ddof=1)"
+TEST = ("Welch's two-sided t-test (scipy.stats.ttest_ind, equal_var=False) of each point against the best "
+        "(lowest mean), p-values Holm-corrected over the points tested")
 
 
-def summarise(groups: dict[str, Group], keys: list[str], title: str, path: Path) -> str:
+def summarise(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> dict[str, Any]:
+    """What summary.json holds: each point's statistics over its seeds, best first, then the points
+    without a completed job."""
+    verdicts = against_best({point: group.losses for point, group in groups.items()})
+    points = []
+    for point, group in groups.items():
+        sample = describe(group.losses) if group.finals else None
+        verdict = verdicts.get(point)
+        val = by_epoch(group.curves["val"])
+        points.append({
+            "label": group.label,
+            "overrides": list(point),
+            "n": len(group.finals),
+            "mean": sample.mean if sample else None,
+            "sd": sample.sd if sample else None,
+            "ci95": list(sample.ci95) if sample and sample.ci95 else None,
+            "p_vs_best": verdict.p_vs_best if verdict else None,
+            "verdict": verdict.verdict if verdict else None,
+            "seeds_for_80pct_power": verdict.seeds_needed if verdict else None,
+            "best_epoch": min(val, key=lambda found: found[1].mean)[0] + 1 if val else None,
+            "values": [{"seed": seed, "val_loss": loss} for seed, loss in group.finals],
+            "excluded": group.problems,
+        })
+    # Python's sort is stable: of equal means, the best (the first given) stays first.
+    points.sort(key=lambda found: math.inf if found["mean"] is None else found["mean"])
+    tested = sum(found["p_vs_best"] is not None for found in points)
+    return {"title": title, "swept": keys, "loss": LOSS, "interval": INTERVAL, "test": TEST, "alpha": ALPHA,
+            "power": POWER, "points_tested": tested, "points": points}
+
+
+def untested(n: int) -> str:
+    """Why a point that is not the best has no p-value: no seed, one seed, or one at the best."""
+    return {0: "n/a", 1: "no test: 1 seed"}.get(n, "no test: the best has 1 seed")
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """summary.md: the table of summary.json, and the seeds that would separate indistinguishable points."""
+    best = next((found for found in summary["points"] if found["verdict"] == "best"), None)
+    rows, seeds_needed = [], []
+    for found in summary["points"]:
+        n = found["n"]
+        mean = f"{found['mean']:.3f}" if n else "n/a"
+        sd = f"{found['sd']:.3f}" if n > 1 else ("none: 1 seed" if n else "n/a")
+        interval = "[{:.3f}, {:.3f}]".format(*found["ci95"]) if found["ci95"] else sd
+        p = f"{found['p_vs_best']:.3g}" if found["p_vs_best"] is not None else (
+            "" if found["verdict"] == "best" else untested(n))
+        verdict = found["verdict"] or "untested"
+        best_epoch = found["best_epoch"] or "n/a"
+        rows.append(f"| {found['label']} | {mean} | {sd} | {interval} | {p} | {verdict} | {best_epoch} | {n} | "
+                    f"{'; '.join(found['excluded'])} |")
+        if found["verdict"] == "indistinguishable":
+            difference = found["mean"] - best["mean"]
+            needed = found["seeds_for_80pct_power"]
+            seeds_needed.append(
+                f"- {found['label']}: {difference:.3f} above {best['label']}; "
+                + (f"about {needed} seeds per point would find a difference of that size" if needed else
+                   "equal means: no number of seeds separates them"))
     explanation = [
-        "Final val loss (eq. 20, per image) after the last epoch: mean ± standard deviation over seeds;",
-        "best epoch: the epoch (from 1) with the lowest mean val loss. Sorted best first.",
+        "Final val loss (eq. 20, per image): each completed job's val loss after its last epoch. Per point, over",
+        "its seeds: the mean, the sample sd and the 95% confidence interval of the mean, mean ± t(0.975, n-1)·sd/√n.",
+        f"p vs best: {TEST}; worse: corrected p < {ALPHA}, else indistinguishable.",
+        "One seed: no sd, no interval, no test. Best epoch: the epoch (from 1) with the lowest mean val loss.",
+        "Sorted best first; summary.json holds these numbers.",
     ]
-    columns = [", ".join(keys) or "value", "final val loss", "best epoch", "seeds", "problems"]
-    return write_table(path, title, explanation, columns, [row for _, row in summary_rows(groups)])
+    tested = summary["points_tested"]
+    after = ["Seeds for 80% power, where a point is indistinguishable from the best: a two-sided t-test at",
+             f"α = {ALPHA}/{tested} (the strictest level Holm's correction over {tested} points may ask for), the two",
+             "points' pooled sd as the spread:", *seeds_needed] if seeds_needed else []
+    columns = [", ".join(summary["swept"]) or "value", "final val loss", "sd", "95% interval", "p vs best (Holm)", "verdict",
+               "best epoch", "seeds", "problems"]
+    return table(summary["title"], explanation, columns, rows, after)
+
+
+def json_bytes(content: Any) -> bytes:
+    """Indented, strict JSON: a NaN would be refused rather than written as JSON's non-standard NaN."""
+    return (json.dumps(content, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+
+def write_all(files: dict[Path, bytes], again: str) -> None:
+    """Each file through the project's atomic writer (a reader never sees half of one); a full disk
+    is NoSpaceLeft, naming the file and `again`, the command that writes them once space is freed."""
+    for path, content in files.items():
+        try:
+            with atomic_file(path) as file:
+                file.write(content)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            raise NoSpaceLeft(f"no space left on device writing {path}: free some space, then {again}") from None
 
 
 def plot_sweep(sweep_dir: Path, title: str | None = None) -> tuple[Path, Path]:
-    """Write figure.png and summary.md into the sweep folder, and gradients.png and gradients.md
-    when its runs logged gradient statistics; returns the paths of the first two."""
+    """Write figure.png, summary.md and summary.json into the sweep folder, and gradients.png and
+    gradients.md when its runs logged gradient statistics; returns the paths of the first two.
+    Everything is drawn before the first file is written: a bad sweep folder leaves nothing behind."""
+    check_sweep(sweep_dir)
     keys, groups = collect(sweep_dir)
     title = title or f"{sweep_dir.name}: {', '.join(keys) or 'one setting'}"
-    figure, summary = sweep_dir / "figure.png", sweep_dir / "summary.md"
-    draw(groups, keys, title, figure)
-    summarise(groups, keys, title, summary)
+    summary = summarise(groups, keys, title)
+    figure, table_path = sweep_dir / "figure.png", sweep_dir / "summary.md"
+    files = {figure: draw(groups, keys, title), table_path: summary_markdown(summary).encode(),
+             sweep_dir / "summary.json": json_bytes(summary)}
     if any(group.curves[STATISTICS[0]] for group in groups.values()):
-        draw_gradients(groups, keys, title, sweep_dir / "gradients.png")
-        summarise_gradients(groups, keys, title, sweep_dir / "gradients.md")
-    return figure, summary
+        files[sweep_dir / "gradients.png"] = draw_gradients(groups, keys, title)
+        files[sweep_dir / "gradients.md"] = summarise_gradients(groups, keys, title).encode()
+    write_all(files, f"python -m vae_lightning.plot {sweep_dir}")
+    return figure, table_path
 
 
 def main() -> None:
@@ -281,9 +456,14 @@ def main() -> None:
     parser.add_argument("sweep_dir", type=Path, help="a folder made by `python train.py -m ...`")
     parser.add_argument("--title", help="the figure's title (default: the folder and the swept keys)")
     args = parser.parse_args()
-    if not args.sweep_dir.is_dir():
-        raise SystemExit(f"error: {args.sweep_dir} is not a folder; pass the folder of a sweep")
-    figure, summary = plot_sweep(args.sweep_dir, args.title)
+    try:
+        figure, summary = plot_sweep(args.sweep_dir, args.title)
+    except UserInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except NoSpaceLeft as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
     print(f"wrote {figure} and {summary}")
     print(summary.read_text())
     gradients = args.sweep_dir / "gradients.md"

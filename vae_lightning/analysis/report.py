@@ -9,7 +9,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from vae_lightning.analysis.plot import plot_sweep
+from vae_lightning.analysis.plot import NoSpaceLeft, plot_sweep
+from vae_lightning.errors import UserInputError
 from vae_lightning.harness.runs import job_overrides, read_status
 
 log = logging.getLogger(__name__)
@@ -17,14 +18,19 @@ log = logging.getLogger(__name__)
 
 class SweepReport(Callback):
     """At the end of a sweep: plot it, list every job that did not complete (failed or interrupted),
-    exit non-zero if any."""
+    exit non-zero if any did, or if the figure and table could not be written."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        plotted = False
+        # A plot that fails must not hide which jobs failed: they are still listed, then the sweep fails.
         try:
             figure, summary = plot_sweep(sweep_dir)
             log.info("wrote %s and %s", figure, summary)
-        except Exception:  # a plot that fails must not hide which jobs failed
+            plotted = True
+        except (NoSpaceLeft, UserInputError) as error:
+            log.error("%s", error)
+        except Exception:
             log.exception("could not plot %s; run python -m vae_lightning.plot %s", sweep_dir, sweep_dir)
         jobs = sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml"))
         failed = [(job, read_status(job)) for job in jobs]
@@ -34,5 +40,5 @@ class SweepReport(Callback):
             error = status.get("error", "no error recorded") if status else "no status.json: the job never ran"
             outcome = "interrupted" if status and status["status"] == "interrupted" else "failed"
             log.error("%s: %s: %s", outcome, " ".join(job_overrides(job)) or job.name, error)
-        if failed:
+        if failed or not plotted:
             raise SystemExit(1)

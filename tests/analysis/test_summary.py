@@ -1,0 +1,207 @@
+"""summary.json, summary.md and figure.png of sweep folders made by hand (no training): the statistics
+against scipy, one and many seeds, ties, failed jobs, NaN losses, labels, bad folders and a full disk."""
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from omegaconf import OmegaConf
+from scipy import stats
+
+from analysis.fake_sweeps import check_against_scipy, summary_points, write_job, write_sweep
+from vae_lightning.analysis import plot
+from vae_lightning.analysis.plot import NoSpaceLeft, collect, draw_curves, plot_sweep, seeds_title
+from vae_lightning.analysis.report import SweepReport
+
+LOSSES = {"0.1": [31.0, 31.3, 30.9], "1.0": [31.6, 31.4, 31.9]}
+
+
+def test_the_statistics_are_scipys(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    plot_sweep(sweep)
+    check_against_scipy(sweep)
+    assert summary_points(sweep)["1.0"]["verdict"] == "worse"
+    assert summary_points(sweep)["0.1"]["values"] == [{"seed": "0", "val_loss": 31.0}, {"seed": "1", "val_loss": 31.3},
+                                                      {"seed": "2", "val_loss": 30.9}]
+
+
+def table(sweep: Path) -> dict[str, list[str]]:
+    lines = (sweep / "summary.md").read_text().splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("|---")))
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[header + 1:] if line.startswith("|")]
+    return {row[0]: row for row in rows}
+
+
+def test_two_seeds_and_many(tmp_path: Path) -> None:
+    two = write_sweep(tmp_path / "two", {"0.1": [31.0, 31.2], "1.0": [31.1, 31.5]})
+    many = write_sweep(tmp_path / "many", {value: [31.0 + 0.1 * seed + (value == "1.0") for seed in range(8)]
+                                           for value in ("0.1", "1.0")})
+    for sweep in (two, many):
+        plot_sweep(sweep)
+        check_against_scipy(sweep)
+    assert table(many)["1.0"][5:8] == ["worse", "3", "8"]
+
+
+def test_indistinguishable_points_say_how_many_seeds_would_separate_them(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.3, 30.9], "1.0": [31.1, 31.4, 31.0]})
+    plot_sweep(sweep)
+    point = summary_points(sweep)["1.0"]
+    assert point["verdict"] == "indistinguishable"
+    pooled_sd = math.sqrt((np.var([31.0, 31.3, 30.9], ddof=1) + np.var([31.1, 31.4, 31.0], ddof=1)) / 2)
+    needed = point["seeds_for_80pct_power"]
+
+    def power(n: int) -> float:  # two-sided; the far tail, below -t, adds nothing at this size
+        df, shift = 2 * n - 2, 0.1 / pooled_sd * math.sqrt(n / 2)
+        return stats.nct.sf(stats.t.ppf(0.975, df), df, shift)
+
+    assert power(needed) >= 0.8 > power(needed - 1)
+    assert f"- 1.0: 0.100 above 0.1; about {needed} seeds per point" in (sweep / "summary.md").read_text()
+
+
+def test_one_seed_shows_no_spread_no_interval_and_no_band(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0], "1.0": [31.5]})
+    plot_sweep(sweep)
+    text = (sweep / "summary.md").read_text()
+    assert "± 0.000" not in text
+    assert table(sweep)["0.1"][1:6] == ["31.000", "none: 1 seed", "none: 1 seed", "", "best"]
+    assert table(sweep)["1.0"][4:6] == ["no test: 1 seed", "untested"]
+    point = summary_points(sweep)["1.0"]
+    assert (point["n"], point["sd"], point["ci95"], point["p_vs_best"], point["verdict"]) == (1, None, None, None, None)
+    _, groups = collect(sweep)
+    assert seeds_title(groups, "t") == "t: one seed per point, so no band"
+
+
+def test_a_tie_keeps_one_best(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.2, 31.1], "1.0": [31.2, 31.0, 31.1]})
+    plot_sweep(sweep)
+    points = summary_points(sweep)
+    assert [points[value]["verdict"] for value in ("0.1", "1.0")] == ["best", "indistinguishable"]
+    assert points["1.0"]["p_vs_best"] == pytest.approx(1.0)
+    assert points["1.0"]["seeds_for_80pct_power"] is None
+    assert "equal means: no number of seeds separates them" in (sweep / "summary.md").read_text()
+
+
+def test_a_failed_job_and_a_nan_loss_are_excluded_and_listed(tmp_path: Path) -> None:
+    failed = {"status": "failed", "error": "loss is nan at step 3 (epoch 0)", "exit_code": 3}
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.3, 30.9], "1.0": [31.6, math.nan, 31.9]},
+                        statuses={("0.1", 2): failed})
+    plot_sweep(sweep)
+    points = summary_points(sweep)
+    assert [value["seed"] for value in points["0.1"]["values"]] == ["0", "1"]
+    assert points["0.1"]["mean"] == pytest.approx(31.15)
+    assert points["0.1"]["excluded"] == ["seed 2: failed (loss is nan at step 3 (epoch 0))"]
+    assert points["1.0"]["mean"] == pytest.approx(31.75)
+    assert points["1.0"]["excluded"] == ["seed 1: final val loss is nan"]
+    assert table(sweep)["1.0"][-1] == "seed 1: final val loss is nan"
+    assert "NaN" not in (sweep / "summary.json").read_text()  # strict JSON
+
+
+def test_a_point_whose_jobs_all_failed_is_listed_last(tmp_path: Path) -> None:
+    failed = {"status": "failed", "error": "boom"}
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.2], "1.0": [31.5, 31.6]},
+                        statuses={("0.1", 0): failed, ("0.1", 1): failed})
+    plot_sweep(sweep)
+    assert list(summary_points(sweep)) == ["1.0", "0.1"]
+    assert table(sweep)["0.1"][1:9] == ["n/a", "n/a", "n/a", "n/a", "untested", "n/a", "0",
+                                        "seed 0: failed (boom); seed 1: failed (boom)"]
+    assert summary_points(sweep)["1.0"]["verdict"] == "best"
+
+
+def test_the_band_is_the_final_losses_95_percent_interval_and_one_epoch_shows(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES, epochs=1)
+    _, groups = collect(sweep)
+    axis = Figure().subplots()
+    draw_curves(axis, groups, "val")
+    assert all(line.get_marker() == "o" for line in axis.lines)  # a one-point line is a marker
+    assert all(tick == round(tick) for tick in axis.get_xticks())  # no fractional epochs around it
+    band = axis.collections[0].get_paths()[0].vertices[:, 1]
+    interval = stats.t.interval(0.95, 2, loc=np.mean(LOSSES["0.1"]), scale=stats.sem(LOSSES["0.1"]))
+    assert (band.min(), band.max()) == pytest.approx(interval, rel=1e-9)
+    assert seeds_title(groups, "t") == "t: mean over 3 seeds, band: 95% confidence interval of the mean (Student's t)"
+
+
+def test_an_optuna_sweeps_labels_are_short_and_in_one_key_order(tmp_path: Path) -> None:
+    sweep = tmp_path / "optuna"  # no grid: the jobs found are the points
+    write_job(sweep / "0", ["optim.lr=0.012341234567890123", "optim.momentum=0.91234567890123456"], 31.0)
+    write_job(sweep / "1", ["optim.momentum=0.5", "optim.lr=0.012348765432109876"], 32.0)
+    _, groups = collect(sweep)
+    assert sorted(group.label for group in groups.values()) == [
+        "0.01234, 0.912", "0.01235, 0.5"]
+
+
+def test_a_run_folder_or_an_empty_one_is_refused_in_one_line_and_nothing_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = write_job(tmp_path / "run", ["optim.lr=0.1"], 31.0)
+    (tmp_path / "empty").mkdir()
+    for folder, says in [(run, "is a single run's folder, not a sweep's"), (tmp_path / "empty", "holds no sweep"),
+                         (tmp_path / "nothing", "is not a folder")]:
+        before = sorted(tmp_path.rglob("*"))
+        monkeypatch.setattr(sys, "argv", ["plot", str(folder)])
+        with pytest.raises(SystemExit) as exit:
+            plot.main()
+        assert exit.value.code == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"error: {folder} {says}; pass the folder of a sweep (its hydra.sweep.dir), which holds multirun.yaml "
+            "and a folder per job"]
+        assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_an_unreadable_multirun_yaml_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    (sweep / "multirun.yaml").write_text("hydra: [unclosed")
+    monkeypatch.setattr(sys, "argv", ["plot", str(sweep)])
+    with pytest.raises(SystemExit) as exit:
+        plot.main()
+    assert exit.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {sweep / 'multirun.yaml'} cannot be read")
+    assert not (sweep / "figure.png").exists()
+
+
+def full_sweep(tmpfs) -> Path:
+    """A finished sweep on a filesystem with no space left."""
+    sweep = write_sweep(tmpfs("disk", size="1m") / "sweep", LOSSES)
+    with open(sweep.parent / "filler", "wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        except OSError:
+            pass
+    return sweep
+
+
+def test_plot_on_a_full_disk_is_one_line(tmpfs, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    sweep = full_sweep(tmpfs)
+    monkeypatch.setattr(sys, "argv", ["plot", str(sweep)])
+    with pytest.raises(SystemExit) as exit:
+        plot.main()
+    assert exit.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: no space left on device writing {sweep / 'figure.png'}: free some space, then "
+        f"python -m vae_lightning.plot {sweep}"]
+    assert not list(sweep.glob(".*.tmp"))
+
+
+def test_a_sweep_ending_on_a_full_disk_fails_with_one_line(tmpfs, caplog: pytest.LogCaptureFixture) -> None:
+    sweep = full_sweep(tmpfs)
+    with pytest.raises(SystemExit) as exit:
+        SweepReport().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    assert exit.value.code == 1
+    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert errors == [f"no space left on device writing {sweep / 'figure.png'}: free some space, then "
+                      f"python -m vae_lightning.plot {sweep}"]
+    assert not any(record.exc_info for record in caplog.records)
+
+
+def test_no_space_left_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plot, "atomic_file", full)
+    with pytest.raises(NoSpaceLeft, match="writing .*summary.md: free some space, then again"):
+        plot.write_all({tmp_path / "summary.md": b"x"}, "again")
