@@ -1,0 +1,108 @@
+"""`python -m vae_lightning.compare`: on sweep folders made by hand, and once on two real tiny sweeps."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analysis.fake_sweeps import write_sweep
+from helpers import run_train, tiny_overrides
+from vae_lightning.analysis import compare
+
+# Five seeds a point with a spread of about 0.06 nats: enough to show equivalence within 0.5% of 31 nats.
+LOSSES = {"0.1": [31.0, 31.08, 30.95, 31.02, 31.1], "1.0": [31.5, 31.42, 31.55, 31.47, 31.6]}
+
+
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *arguments: object) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `python -m vae_lightning.compare ARGUMENTS`, in this process."""
+    monkeypatch.setattr(sys, "argv", ["compare", *map(str, arguments)])
+    try:
+        compare.main()
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def verdicts(out: Path) -> dict[str, str]:
+    return {point["label"]: point["verdict"] for point in json.loads((out / "comparison.json").read_text())["points"]}
+
+
+def test_a_sweep_is_equivalent_to_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    code, out, _ = run(monkeypatch, capsys, sweep, sweep, "--out", tmp_path)
+    assert code == 0 and verdicts(tmp_path) == {"0.1": "equivalent", "1.0": "equivalent"}
+    assert "| 0.1 | 5 | 31.030 | 5 | 31.030 | 0.000 |" in out
+    assert (tmp_path / "comparison.md").read_text() in out
+
+
+def test_the_interval_and_margin_are_welchs_and_half_a_percent_of_as_mean(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    shifted = {value: [loss + 0.05 for loss in losses] for value, losses in LOSSES.items()}
+    shifted["1.0"][0] += 0.3
+    a, b = write_sweep(tmp_path / "a", LOSSES), write_sweep(tmp_path / "b", shifted)
+    run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    points = {point["label"]: point for point in json.loads((tmp_path / "comparison.json").read_text())["points"]}
+    for value in LOSSES:
+        welch = stats.ttest_ind(shifted[value], LOSSES[value], equal_var=False)
+        assert points[value]["ci95"] == pytest.approx(list(welch.confidence_interval(0.95)), rel=1e-9)
+        assert points[value]["margin"] == pytest.approx(0.005 * np.mean(LOSSES[value]), rel=1e-12)
+        assert points[value]["difference"] == pytest.approx(np.mean(shifted[value]) - np.mean(LOSSES[value]))
+
+
+def test_a_shift_beyond_the_margin_is_different_and_few_seeds_inconclusive(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    a = write_sweep(tmp_path / "a", LOSSES)
+    b = write_sweep(tmp_path / "b", {"0.1": [loss + 2 for loss in LOSSES["0.1"]], "1.0": [31.0, 32.0, 31.5, 30.6, 32.4]})
+    code, _, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    assert code == 1 and verdicts(tmp_path) == {"0.1": "different", "1.0": "inconclusive"}
+    # An absolute margin of 3 nats takes the shift of 2 as equivalent.
+    code, _, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path, "--margin", "3")
+    assert verdicts(tmp_path)["0.1"] == "equivalent"
+
+
+def test_one_seed_is_inconclusive_and_points_in_one_sweep_are_listed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    a = write_sweep(tmp_path / "a", {"0.1": [31.0], "1.0": [31.5], "0.5": [31.2]})
+    b = write_sweep(tmp_path / "b", {"0.1": [31.0], "1.0": [31.5], "2.0": [31.9]})
+    code, out, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    assert code == 1 and set(verdicts(tmp_path).values()) == {"inconclusive"}
+    assert "fewer than 2 completed seeds on a side" in out
+    assert "Only in A (not compared): 0.5." in out and "Only in B (not compared): 2.0." in out
+
+
+@pytest.mark.parametrize("case", ["run folder", "missing", "no shared point", "bad margin"])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    other = write_sweep(tmp_path / "other", {"0.01": [31.0, 31.1], "0.1": [31.0, 31.1]}, key="optim.lr")
+    arguments, says = {
+        "run folder": ([sweep, sweep / "clip.value=0.1,seed=0"], "is a single run's folder, not a sweep's"),
+        "missing": ([tmp_path / "nothing", sweep], "is not a folder"),
+        "no shared point": ([sweep, other], "share no point (their swept values: clip.value; optim.lr)"),
+        "bad margin": ([sweep, sweep, "--margin", "-1"], "--margin -1: give a positive number of nats"),
+    }[case]
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, err = run(monkeypatch, capsys, *arguments, "--out", out)
+    assert code == 2 and len(err.splitlines()) == 1 and says in err
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_real_sweeps_whose_learning_rates_differ_tenfold_are_different(mnist_root: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    sweeps = {}
+    for lr in ("0.01", "0.1"):
+        sweeps[lr] = tmp_path / f"lr{lr}"
+        done = run_train(["-m", "seed=0,1,2", f"optim.lr={lr}", *tiny_overrides(mnist_root), "trainer.max_epochs=2",
+                          "hydra/launcher=parallel", f"hydra.sweep.dir={sweeps[lr]}"], tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+    code, out, _ = run(monkeypatch, capsys, sweeps["0.01"], sweeps["0.1"], "--out", tmp_path)
+    assert code == 1 and verdicts(tmp_path) == {"all jobs": "different"}, out

@@ -1,0 +1,133 @@
+"""`python -m vae_lightning.compare SWEEP_A SWEEP_B [--margin M]`: for each point both sweeps ran, is the
+final val loss the same? The difference of means (B - A), its 95% Welch interval, and TOST at ±M.
+
+Prints a table and writes comparison.md and comparison.json into --out. Exits 0 when every shared
+point is equivalent, 1 when any is different or inconclusive, 2 on bad input (docs/statistics.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from vae_lightning.analysis.plot import NoSpaceLeft, check_sweep, collect, json_bytes, table, write_all
+from vae_lightning.analysis.statistics import ALPHA, describe, equivalence
+from vae_lightning.errors import UserInputError
+
+# 0.5% of sweep A's mean: about 0.16 nats for the paper's 31-nat losses, near one seed's spread
+# and a third of the smallest difference Figures 1-3 rest on (docs/statistics.md).
+DEFAULT_MARGIN = "0.5%"
+TEST = ("difference of means B - A with its 95% Welch interval (scipy.stats.ttest_ind, equal_var=False); "
+        f"equivalence by two one-sided Welch tests (TOST) at ±margin, each at α = {ALPHA}")
+
+
+def parse_margin(margin: str) -> tuple[float, bool]:
+    """(value, whether it is a percentage of A's mean) of `0.2` (nats) or `0.5%`."""
+    try:
+        value = float(margin.removesuffix("%"))
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise UserInputError(f"--margin {margin}: give a positive number of nats (0.2) or a percentage of "
+                             f"sweep A's mean (0.5%)")
+    return value, margin.endswith("%")
+
+
+def side(losses: list[float]) -> dict[str, Any]:
+    sample = describe(losses) if losses else None
+    return {"n": len(losses), "mean": sample.mean if sample else None, "sd": sample.sd if sample else None}
+
+
+def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[str, Any]:
+    """What comparison.json holds: for each point in both sweeps (the same swept overrides), each
+    sweep's n, mean and sd of the final val loss, and the difference's interval and verdict."""
+    value, percent = parse_margin(margin)
+    for folder in (sweep_a, sweep_b):
+        check_sweep(folder)
+    keys_a, groups_a = collect(sweep_a)
+    keys_b, groups_b = collect(sweep_b)
+    shared = [point for point in groups_a if point in groups_b]
+    if not shared:
+        raise UserInputError(
+            f"{sweep_a} and {sweep_b} share no point (their swept values: {', '.join(keys_a) or 'the seed only'}; "
+            f"{', '.join(keys_b) or 'the seed only'}): compare two sweeps of the same values")
+    points = []
+    for point in shared:
+        losses_a, losses_b = groups_a[point].losses, groups_b[point].losses
+        found: dict[str, Any] = {"label": groups_a[point].label, "overrides": list(point),
+                                 "a": side(losses_a), "b": side(losses_b)}
+        if len(losses_a) < 2 or len(losses_b) < 2:
+            found |= {"difference": None, "ci95": None, "margin": None, "p_equivalence": None,
+                      "verdict": "inconclusive", "reason": "fewer than 2 completed seeds on a side"}
+        else:
+            nats = value / 100 * found["a"]["mean"] if percent else value
+            result = equivalence(losses_a, losses_b, nats)
+            found |= {"difference": result.difference, "ci95": list(result.ci95), "margin": result.margin,
+                      "p_equivalence": result.p_equivalence, "verdict": result.verdict}
+        points.append(found)
+    return {"a": str(sweep_a), "b": str(sweep_b), "margin": margin, "test": TEST, "alpha": ALPHA, "points": points,
+            "only_in_a": [groups_a[point].label for point in groups_a if point not in groups_b],
+            "only_in_b": [groups_b[point].label for point in groups_b if point not in groups_a]}
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def comparison_markdown(comparison: dict[str, Any]) -> str:
+    rows = []
+    for found in comparison["points"]:
+        a, b = found["a"], found["b"]
+        interval = "n/a" if found["ci95"] is None else "[{:.3f}, {:.3f}]".format(*found["ci95"])
+        p = "n/a" if found["p_equivalence"] is None else f"{found['p_equivalence']:.3g}"
+        verdict = found["verdict"] + (f" ({found['reason']})" if "reason" in found else "")
+        rows.append(f"| {found['label']} | {a['n']} | {number(a['mean'])} | {b['n']} | {number(b['mean'])} | "
+                    f"{number(found['difference'])} | {interval} | ±{number(found['margin'])} | {p} | {verdict} |")
+    explanation = [
+        f"A: {comparison['a']}", f"B: {comparison['b']}", "",
+        "Final val loss (eq. 20, per image) after each completed job's last epoch, as in each sweep's summary.md.",
+        f"{TEST}. Margin: {comparison['margin']}"
+        + (" of A's mean." if comparison["margin"].endswith("%") else " nats."),
+        "equivalent: the 90% interval lies within ±margin; different: not equivalent and the 95% interval",
+        "excludes 0; inconclusive: neither (more seeds would tell).",
+    ]
+    after = [f"Only in A (not compared): {', '.join(comparison['only_in_a'])}."] if comparison["only_in_a"] else []
+    after += [f"Only in B (not compared): {', '.join(comparison['only_in_b'])}."] if comparison["only_in_b"] else []
+    columns = ["point", "A: seeds", "A: mean", "B: seeds", "B: mean", "B - A", "95% interval (Welch)", "margin",
+               "TOST p", "verdict"]
+    return table("Comparison of two sweeps", explanation, columns, rows, after)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_a", type=Path, help="the reference sweep (a folder made by `python train.py -m ...`)")
+    parser.add_argument("sweep_b", type=Path, help="the sweep compared with it")
+    parser.add_argument("--margin", default=DEFAULT_MARGIN,
+                        help=f"equivalence margin: nats (0.2) or a percentage of A's mean (default {DEFAULT_MARGIN})")
+    parser.add_argument("--out", type=Path, default=Path("."),
+                        help="folder for comparison.md and comparison.json (default: the current one)")
+    args = parser.parse_args()
+    try:
+        if not args.out.is_dir():
+            raise UserInputError(f"--out {args.out} is not a folder; create it, or pass an existing one")
+        comparison = compare(args.sweep_a, args.sweep_b, args.margin)
+        markdown = comparison_markdown(comparison)
+        write_all({args.out / "comparison.md": markdown.encode(),
+                   args.out / "comparison.json": json_bytes(comparison)},
+                  "run this command again")
+    except UserInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except NoSpaceLeft as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(markdown)
+    if any(found["verdict"] != "equivalent" for found in comparison["points"]):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
