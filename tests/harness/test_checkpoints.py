@@ -40,17 +40,18 @@ def test_random_state_round_trips_through_a_weights_only_checkpoint(tmp_path: Pa
     assert random.random() == expected[1] and np.random.rand() == expected[2]
 
 
-def run_config(latent_dim: int = 2) -> dict:
-    return {"model": {"_target_": "vae_lightning.paper.model.VAE", "latent_dim": latent_dim}, "loss": {},
-            "optim": {"lr": 0.1}, "data": {"root": "here", "batch_size": 8}, "seed": 0}
+def run_config(latent_dim: int = 2, **more: object) -> dict:
+    """A run's definition (harness.definition), as checkpoints store it."""
+    return {"model._target_": "vae_lightning.paper.model.VAE", "model.latent_dim": latent_dim, "optim.lr": 0.1,
+            "data.batch_size": 8, "clip.value": 1.0, "seed": 0, "trainer.max_epochs": 2, **more}
 
 
-def save_checkpoint_of(config: dict, path: Path) -> None:
-    torch.save({"hyper_parameters": {key: config[key] for key in ("model", "loss", "optim")} | {"eval_seed": 0},
-                "datamodule_hyper_parameters": config["data"]}, path)
+def save_checkpoint_of(definition: dict, path: Path) -> None:
+    torch.save({"callbacks": {"RunDefinition": {"definition": definition}}}, path)
 
 
 def test_resume_takes_the_newest_checkpoint_that_loads(tmp_path: Path, caplog) -> None:
+    caplog.set_level("INFO")
     folder = tmp_path / "checkpoints"
     folder.mkdir()
     save_checkpoint_of(run_config(), folder / "best.ckpt")
@@ -75,3 +76,14 @@ def test_a_last_checkpoint_of_another_model_falls_back_to_a_best_that_matches(tm
 
 def test_resume_without_any_checkpoint_starts_from_the_beginning(tmp_path: Path) -> None:
     assert checkpoint_to_resume(tmp_path, run_config()) is None
+
+
+def test_resume_with_another_clip_is_refused_and_with_more_epochs_continues(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    save_checkpoint_of(run_config(), folder / "last.ckpt")
+    with pytest.raises(ConfigError, match=r"clip.value=0.01, but the run was trained with 1.0"):
+        checkpoint_to_resume(tmp_path, run_config(**{"clip.value": 0.01}))
+    assert checkpoint_to_resume(tmp_path, run_config(**{"trainer.max_epochs": 5})) == folder / "last.ckpt"
+    with pytest.raises(ConfigError, match=r"trainer.max_epochs=1, but the run was trained with 2"):
+        checkpoint_to_resume(tmp_path, run_config(**{"trainer.max_epochs": 1}))

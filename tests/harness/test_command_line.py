@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from hydra import compose, initialize_config_dir
+
 from helpers import tiny_overrides
 from vae_lightning.harness.command_line import check_command_line, check_jobs, prepare
 from vae_lightning.harness.hydra_args import parse_command_line
@@ -226,3 +228,13 @@ def test_a_class_no_config_names_is_refused_before_anything_is_written(tmp_path:
         with pytest.raises(ConfigError, match=r"is not a class this project's configs name"):
             checked(override, f"hydra.run.dir={tmp_path / 'run'}")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_local_config_sets_this_machines_keys_once(tmp_path: Path) -> None:
+    conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
+    (conf / "local").mkdir(exist_ok=True)
+    (conf / "local" / "default.yaml").write_text(f"# @package _global_\ndata:\n  root: {tmp_path / 'mnist'}\n")
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["seed=1"])
+        assert cfg.data.root == str(tmp_path / "mnist")
+        assert compose(config_name="config", overrides=["data.root=elsewhere"]).data.root == "elsewhere"

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from helpers import injected, run_train, start_train, tiny_overrides
 from vae_lightning.harness.launcher import CONTEXT, ForkLauncher, RunningJob, job_return, pickled
 from vae_lightning.errors import ConfigError
+from vae_lightning.harness.runs import read_status, write_status
 
 
 def test_each_job_gets_an_equal_share_of_the_cores() -> None:
@@ -27,19 +28,24 @@ def test_no_jobs_at_a_time_is_refused_in_the_configs_words() -> None:
         ForkLauncher(n_jobs=0)
 
 
-def die_by_sigkill() -> None:
+def die_by_sigkill(sender=None, run_dir: str | None = None) -> None:
+    if run_dir is not None:
+        sender.send(run_dir)  # as a job does once it knows its folder
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def test_a_job_process_that_dies_without_a_result_is_a_failed_job() -> None:
+def test_a_job_process_that_dies_without_a_result_is_recorded_and_the_sweep_goes_on(tmp_path, caplog) -> None:
     receiver, sender = CONTEXT.Pipe(duplex=False)
-    process = CONTEXT.Process(target=die_by_sigkill)
+    write_status(tmp_path, "running")
+    process = CONTEXT.Process(target=die_by_sigkill, args=(sender, str(tmp_path)))
     process.start()
     sender.close()
     result = job_return(RunningJob(process, receiver, ["seed=3"]))
-    assert result.status == JobStatus.FAILED
-    with pytest.raises(RuntimeError, match=r"seed=3: the job's process was killed by SIGKILL"):
-        result.return_value
+    # Not a failed JobReturn, whose return_value would raise in Hydra's sweeper before the report.
+    assert result.status == JobStatus.COMPLETED and result.return_value == float("inf")
+    assert "seed=3: the job's process was killed by SIGKILL" in caplog.text
+    assert read_status(tmp_path) == {"status": "failed", "error": "the job's process was killed by SIGKILL",
+                                     "exit_code": -9}
 
 
 def test_a_result_that_cannot_be_pickled_arrives_as_its_text() -> None:

@@ -15,6 +15,7 @@ import torch
 from helpers import INJECTED, INJECTED_ENVIRONMENT, INJECTED_TARGETS, PROJECT, TRAIN_IMAGES, VAL_IMAGES, injected, run_train, tiny_overrides
 from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.harness.run import run_job, train
+from vae_lightning.harness.runs import read_status, write_status
 
 STEPS_PER_EPOCH = (TRAIN_IMAGES - VAL_IMAGES) // 32  # 6
 THREE_EPOCHS = ["trainer.max_epochs=3"]
@@ -176,3 +177,40 @@ def test_a_full_disk_fails_the_run_with_one_line_and_leaves_no_temporary_file(co
     assert status["error"].startswith("no space left on device writing ") and status["error"].endswith("then resume=true")
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == [status["error"]]
     assert not list(run_dir.rglob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_resume_with_another_clip_is_one_line_exit_2_and_writes_nothing(mnist_root, tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    assert run_train([*tiny_overrides(mnist_root), f"hydra.run.dir={run_dir}"], tmp_path).returncode == 0
+    write_status(run_dir, "interrupted")
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    again = run_train([*tiny_overrides(mnist_root), "resume=true", "clip.value=0.01", f"hydra.run.dir={run_dir}"],
+                      tmp_path)
+    assert again.returncode == 2
+    (line,) = again.stderr.strip().splitlines()
+    assert "clip.value=0.01, but the run was trained with 1.0" in line
+    assert before == {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+
+
+def test_resume_with_more_epochs_continues_a_completed_run(compose_config, mnist_root, tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    assert run_job(compose_config(tiny_overrides(mnist_root)), run_dir) == 0
+    assert run_job(compose_config([*tiny_overrides(mnist_root), "resume=true", "trainer.max_epochs=3"]), run_dir) == 0
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["epochs"] == 3 and read_status(run_dir)["status"] == "completed"
+    again = compose_config([*tiny_overrides(mnist_root), "resume=true", "trainer.max_epochs=3"])
+    assert run_job(again, run_dir) == 0  # as many epochs as asked for: completed already, nothing rerun
+    assert json.loads((run_dir / "results.json").read_text()) == results
+
+
+def test_a_run_resumed_after_its_last_checkpoint_keeps_its_val_results(compose_config, mnist_root, tmp_path) -> None:
+    """Interrupted during the final test: the resumed run trains nothing, and must still score val."""
+    run_dir = tmp_path / "run"
+    assert run_job(compose_config(tiny_overrides(mnist_root)), run_dir) == 0
+    completed = read_status(run_dir)["results"]
+    write_status(run_dir, "interrupted")
+    assert run_job(compose_config([*tiny_overrides(mnist_root), "resume=true"]), run_dir) == 0
+    resumed = read_status(run_dir)["results"]
+    assert resumed["val"] == pytest.approx(completed["val"]) and resumed["val"]["loss"] > 0
+    assert resumed["test"] == pytest.approx(completed["test"])

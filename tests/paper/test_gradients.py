@@ -1,14 +1,23 @@
-"""Gradient statistics: what the clip leaves and changes, against torch's own clipping functions."""
+"""Gradient statistics: what the module's clip (section 3.3) leaves and changes, against torch's own clipping."""
 
+import lightning as L
 import pytest
 import torch
 
-from vae_lightning.paper.gradients import after_clip_norm, before_clip
+from vae_lightning.paper.module import VAEModule
 
 
-def some_gradients() -> list[torch.Tensor]:
+def module_with_gradients() -> tuple[VAEModule, list[torch.Tensor]]:
+    """A small VAE attached to a Trainer, every parameter holding a random gradient (also returned)."""
+    module = VAEModule(model={"_target_": "vae_lightning.paper.model.VAE", "hidden_dims": [2], "latent_dim": 2},
+                       loss={"_target_": "vae_lightning.paper.loss.VAELoss"},
+                       optim={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1})
+    module.trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
     generator = torch.Generator().manual_seed(0)
-    return [torch.randn(shape, generator=generator) * 0.3 for shape in ((40, 78), (40,), (7, 40))]
+    gradients = [torch.randn(parameter.shape, generator=generator) * 0.3 for parameter in module.parameters()]
+    for parameter, gradient in zip(module.parameters(), gradients):
+        parameter.grad = gradient.clone()
+    return module, gradients
 
 
 def global_norm(tensors: list[torch.Tensor]) -> float:
@@ -16,11 +25,17 @@ def global_norm(tensors: list[torch.Tensor]) -> float:
 
 
 def gradient_statistics(gradients: list[torch.Tensor], algorithm: str | None, threshold: float | None) -> torch.Tensor:
-    """[norm, norm after the clip, share changed], the way the callback gets them: before Lightning's
-    clip, then from the gradients torch's clipping (Lightning's) changed in place."""
-    norm, changed = before_clip(gradients, algorithm, threshold)
-    clipped = clipped_copies(gradients, algorithm, threshold) if threshold else gradients
-    return torch.stack([norm, after_clip_norm(clipped, algorithm, threshold, norm), changed])
+    """[norm, norm after the clip, share changed], as the module measures them where it clips."""
+    module, _ = module_with_gradients()
+    for parameter, gradient in zip(module.parameters(), gradients):
+        parameter.grad = gradient.clone()
+    module.measure_clip = True
+    module.configure_gradient_clipping(module.configure_optimizers(), threshold, algorithm)
+    return module.clip_statistics
+
+
+def some_gradients() -> list[torch.Tensor]:
+    return module_with_gradients()[1]
 
 
 def clipped_copies(gradients: list[torch.Tensor], clip: str, threshold: float) -> list[torch.Tensor]:
@@ -33,6 +48,15 @@ def clipped_copies(gradients: list[torch.Tensor], clip: str, threshold: float) -
     else:
         torch.nn.utils.clip_grad_norm_(parameters, threshold)
     return [parameter.grad for parameter in parameters]
+
+
+def test_the_module_clips_its_gradients_in_place_as_torch_does() -> None:
+    for algorithm, threshold in (("value", 0.05), ("norm", 1.0)):
+        module, gradients = module_with_gradients()
+        module.configure_gradient_clipping(module.configure_optimizers(), threshold, algorithm)
+        expected = clipped_copies(gradients, algorithm, threshold)
+        assert all(torch.equal(parameter.grad, clipped) for parameter, clipped in zip(module.parameters(), expected))
+        assert module.clip_statistics is None  # not asked to measure
 
 
 @pytest.mark.parametrize("threshold", [0.05, 0.3, 10.0])

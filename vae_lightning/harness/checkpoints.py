@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from vae_lightning.harness.definition import changed_keys
 from vae_lightning.harness.files import atomic_file
 from vae_lightning.errors import ConfigError
 
@@ -74,44 +75,35 @@ class RandomState(L.Callback):
         np.random.set_state((name, keys.numpy(), *rest))
 
 
-def flat(config: Any, prefix: str) -> dict[str, Any]:
-    if isinstance(config, dict):
-        return {k: v for key, value in config.items() for k, v in flat(value, f"{prefix}.{key}").items()}
-    return {prefix: config}
+class RunDefinition(L.Callback):
+    """Stores the run's definition (`harness.definition`) in every checkpoint, for `resume=true`
+    to compare with: a run continues only as the run it is."""
+
+    def __init__(self, definition: dict[str, Any]) -> None:
+        self.definition = definition
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"definition": self.definition}
 
 
-# Keys that say where the data is, not what the run is: a run may resume with them changed.
-LOCATION_KEYS = ("data.root", "data.download")
-
-
-def difference(saved: dict[str, Any], config: dict[str, Any]) -> str | None:
-    """The first setting in which a checkpoint's run differs from `config`, or None if it is the same run."""
-    module, data = saved["hyper_parameters"], dict(saved.get("datamodule_hyper_parameters", {}))
-    then = {**flat(module["model"], "model"), **flat(module["loss"], "loss"), **flat(module["optim"], "optim"),
-            **flat(data, "data"), "seed": module["eval_seed"]}
-    now = {**flat(config["model"], "model"), **flat(config["loss"], "loss"), **flat(config["optim"], "optim"),
-           **flat(config["data"], "data"), "seed": config["seed"]}
-    for key in sorted(then):
-        if key not in LOCATION_KEYS and then[key] != now.get(key):
-            return f"{key}={now.get(key)}, but the run was trained with {then[key]}"
-    return None
-
-
-def why_not(path: Path, config: dict[str, Any]) -> str | None:
-    """None when the checkpoint loads with `weights_only=True` and is of this run; else why not."""
+def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> str | None:
+    """None when the checkpoint loads with `weights_only=True` and is of the run `definition`
+    defines; else why not, naming the first key that differs and both its values."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # any failure to load means: not this one
         return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
     try:
-        return difference(saved, config)
+        then = saved["callbacks"][RunDefinition.__qualname__]["definition"]
+        changed = changed_keys(dict(then), definition)
     except (KeyError, TypeError, ValueError, AttributeError):  # any malformed content
-        return "it is not a checkpoint of this project"
+        return "it holds no run definition of this project"
+    return changed[0] if changed else None
 
 
-def checkpoint_to_resume(run_dir: Path, config: dict[str, Any]) -> Path | None:
-    """The newest checkpoint of the run that loads and matches `config`; None when there is none
-    at all (the run died before its first one, and starts again from its beginning).
+def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | None:
+    """The newest checkpoint of the run that loads and is of the run `definition` defines; None when
+    there is none at all (the run died before its first one, and starts again from its beginning).
 
     Raises ConfigError when there are checkpoints but none will do, so that `resume=true` never
     silently starts afresh over a run's work.
@@ -124,14 +116,16 @@ def checkpoint_to_resume(run_dir: Path, config: dict[str, Any]) -> Path | None:
     )
     problems = []
     for path in candidates:
-        problem = why_not(path, config)
+        problem = reason_not_to_resume(path, definition)
         if problem is None:
             return path
-        log.warning("not resuming from %s: %s", path, problem)
-        problems.append(f"{path.name}: {problem}")
+        log.info("not resuming from %s: %s", path, problem)
+        problems.append((path.name, problem))
     if not candidates:
         return None
+    reasons = {problem for _, problem in problems}
+    said = reasons.pop() if len(reasons) == 1 else "; ".join(f"{name}: {problem}" for name, problem in problems)
     raise ConfigError(
-        f"resume=true but no checkpoint in {folder} will do ({'; '.join(problems)}): resume with the run's "
-        f"own overrides (its .hydra/overrides.yaml), or start a new run without resume=true"
+        f"resume=true, but no checkpoint in {folder} will do ({said}): resume with the run's own overrides "
+        f"(its .hydra/overrides.yaml), or start a new run without resume=true"
     )

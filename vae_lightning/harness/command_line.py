@@ -25,9 +25,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from vae_lightning.harness import sweeps
+from vae_lightning.harness.checkpoints import checkpoint_to_resume
+from vae_lightning.harness.definition import run_definition
 from vae_lightning.harness.folders import claim_fresh_dir
 from vae_lightning.harness.hydra_args import parse_command_line, runs_nothing
-from vae_lightning.harness.jobs import runs_jobs_in_their_own_processes
+from vae_lightning.harness.jobs import runs_on_slurm
 from vae_lightning.harness.runs import refuse_if_taken
 from vae_lightning.harness.schema import OWNED_ELSEWHERE, check_accelerator, check_ranges, check_structure
 from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
@@ -97,7 +99,7 @@ def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
     """Lightning's multi-process strategies start the command line again for each process, which
     would start the whole sweep again: within a local sweep, refuse them before anything runs.
     On Slurm, Slurm starts the processes, one task per device: the numbers must agree."""
-    if runs_jobs_in_their_own_processes(cfg.hydra.launcher):
+    if runs_on_slurm(cfg.hydra.launcher):
         check_slurm_tasks(cfg)
         return
     strategy = str(cfg.trainer.get("strategy", "auto"))
@@ -217,6 +219,8 @@ def prepare(arguments: list[str], config_dir: str = str(CONFIG_DIR)) -> list[str
     check_writable(folder, key)
     if is_set(args.overrides, key):
         refuse_if_taken(folder, bool(master.resume), sweep=multirun)
+        if master.resume and not multirun:
+            checkpoint_to_resume(folder, run_definition(master))  # refuses another run's config
     else:
         added.append(f"{key}={claim_fresh_dir(folder)}")
     return [*arguments, *added]

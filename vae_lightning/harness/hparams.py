@@ -1,43 +1,59 @@
-"""TensorBoard's HPARAMS tab: each run's defining hyperparameters beside its val and test loss."""
+"""TensorBoard's HPARAMS tab: each run's definition beside its val and test loss, what a sweep varies first."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+from torch.utils.tensorboard.summary import hparams
+from torch.utils.tensorboard.writer import FileWriter
 
-# The groups that define what a run is; the trainer, loggers and callbacks say how it runs.
-DEFINING_GROUPS = ("model", "loss", "optim", "clip", "data")
-# Data keys that say where the data is, not which data it is.
-LOCATION_KEYS = ("root", "download")
-METRICS = ("val/loss", "test/loss")
+from vae_lightning.harness.definition import run_definition
 
 
-def short_targets(group: dict[str, Any]) -> dict[str, Any]:
-    """A group's arguments with `_target_` as the class name alone (VAE, SGD) and no `_partial_`."""
-    return {
-        key: value.rpartition(".")[2] if key == "_target_" else value
-        for key, value in group.items()
-        if key != "_partial_"
-    }
+
+def swept_keys() -> list[str]:
+    """The keys the sweep of this job varies: its folder's name (`clip.value=0.1,seed=0`) names them."""
+    if not HydraConfig.initialized():
+        return []
+    name = str(HydraConfig.get().job.get("override_dirname") or "")
+    return [item.partition("=")[0].lstrip("+~") for item in name.split(",") if "=" in item]
 
 
-def defining_hyperparameters(cfg: DictConfig) -> dict[str, Any]:
-    """model, loss, optim, clip and data (less where it lives) and the seed: what tells a sweep's runs apart."""
-    config = OmegaConf.to_container(cfg, resolve=True)
-    chosen = {group: short_targets(config[group] or {}) for group in DEFINING_GROUPS}
-    chosen["data"] = {key: value for key, value in chosen["data"].items() if key not in LOCATION_KEYS}
-    return {**chosen, "seed": config["seed"]}
+def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
+    """The run's definition as TensorBoard shows it: `optim/lr`, a class by its name (`optim/_target_`:
+    SGD), lists and null as text; the keys the sweep varies first."""
+    shown: dict[str, Any] = {}
+    for key, value in run_definition(cfg).items():
+        name = key.rpartition(".")[2]
+        if name == "_partial_":
+            continue
+        if name == "_target_":
+            value = str(value).rpartition(".")[2]
+        shown[key.replace(".", "/")] = value if isinstance(value, (int, float, str, bool)) else str(value).lower()
+    first = [key.replace(".", "/") for key in swept_keys() if key.replace(".", "/") in shown]
+    return {key: shown[key] for key in [*first, *(key for key in shown if key not in first)]}
 
 
-def log_comparison(trainer: L.Trainer, cfg: DictConfig, metrics: dict[str, float], x: int) -> None:
-    """Write TensorBoard's hparams summary with `metrics` (val/loss, test/loss) as its columns.
+def log_hparams(trainer: L.Trainer, cfg: DictConfig, results: dict[str, Any]) -> None:
+    """Write TensorBoard's hparams summaries, with val/loss and test/loss as the table's columns.
 
-    Lightning writes the metrics' values as scalars too, at `x`: the x of test/loss, after every
-    val/loss point, so that TensorBoard (whose table shows each metric's last value) shows these.
+    The table shows each metric's last point, which validation and testing logged already: the
+    summaries are written without adding any (Lightning's `log_hyperparams` would add one at a step
+    of its own, which smoothing turns into a drop at the end of every val curve).
     """
+    metrics = {"val/loss": results["val"].get("loss"), "test/loss": results["test"].get("loss")}
+    metrics = {name: value for name, value in metrics.items() if value is not None}
+    if not metrics:
+        return
     for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(defining_hyperparameters(cfg), metrics=metrics, step=x)
+        if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+            # An event file of its own in the run's folder, which TensorBoard reads as part of the run:
+            # the logger's own writer is closed once testing ends.
+            writer = FileWriter(logger.log_dir)
+            for summary in hparams(hyperparameters(cfg), metrics):
+                writer.add_summary(summary)
+            writer.close()

@@ -2,8 +2,8 @@
 
 A forked job starts in milliseconds with torch and Lightning already imported, where Hydra's joblib
 launcher starts fresh loky workers that import them again for seconds each
-(benchmarks/sweep_speed.py --launcher joblib). Each job then runs as under Hydra's basic launcher,
-in a process of its own, so the jobs share no state.
+(benchmarks/sweep_speed.py --launcher joblib). The forked process is the job: it trains and records
+its own outcome, so the jobs share no state, and one that dies is recorded by the sweep.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import pickle
 import signal
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
@@ -26,18 +27,20 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae_lightning.harness.jobs import died
 from vae_lightning.errors import ConfigError
+from vae_lightning.harness.runs import death, record_death
 
 log = logging.getLogger(__name__)
 CONTEXT = multiprocessing.get_context("fork")
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
 
-class RunningJob(NamedTuple):
+@dataclass
+class RunningJob:
     process: BaseProcess
-    receiver: Connection  # the job's JobReturn arrives here, pickled
+    receiver: Connection  # the job's folder as it starts, then its JobReturn, arrive here pickled
     overrides: list[str]
+    run_dir: str | None = None
 
 
 def cores() -> int:
@@ -79,7 +82,8 @@ class ForkLauncher(Launcher):
             while running or (pending and not received):
                 while pending and not received and len(running) < self.n_jobs:
                     index, overrides = pending.pop(0)
-                    running[index] = self._start(index, overrides)
+                    with signals_held():  # a signal now reaches the job once it is in `running`
+                        running[index] = self._start(index, overrides)
                 for index in finished(running):
                     results[index] = job_return(running.pop(index))
         if received:
@@ -94,14 +98,22 @@ class ForkLauncher(Launcher):
         receiver, sender = CONTEXT.Pipe(duplex=False)
         process = CONTEXT.Process(target=self._run_job, args=(index, overrides, sender), name=f"job {index}")
         process.start()
+        # A group of its own, set from both sides so that no forwarded signal can find it missing:
+        # a signal the sweep receives reaches each job once, forwarded, never twice.
+        try:
+            os.setpgid(process.pid, process.pid)
+        except OSError:  # the job set it first, or has ended already
+            pass
         sender.close()
         return RunningJob(process, receiver, list(overrides))
 
     def _run_job(self, index: int, overrides: Sequence[str], sender: Connection) -> None:
-        for signum in FORWARDED:
-            signal.signal(signum, signal.SIG_IGN)  # the job's own process records the interrupt
-        # A group of its own: a signal the sweep receives reaches each job once, forwarded, never twice.
         os.setpgrp()
+        # The job takes signals as any process does (its run records an interrupt), not as the sweep;
+        # one that arrived while it started was held, and comes now.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
         # torch is imported here, not at the top: Hydra imports every plugin module in every app.
         import torch
 
@@ -113,6 +125,7 @@ class ForkLauncher(Launcher):
             sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{index}"
             sweep_config.hydra.job.num = index
         HydraConfig.instance().set_config(sweep_config)
+        sender.send(str(Path(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)))
         result = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
                          job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
         sender.send_bytes(pickled(result))
@@ -136,27 +149,53 @@ def pickled(result: JobReturn) -> bytes:
 
 
 def finished(running: dict[int, RunningJob]) -> list[int]:
-    """The indices of the running jobs that sent their result or ended; waits until one has.
+    """The indices of the running jobs that sent their result or ended; waits until one has, reading
+    each job's folder as it arrives.
 
     Waiting on the pipes as well as the processes: a job blocks in `send` until its result is read.
     """
-    ready = set(wait([waitable for job in running.values() for waitable in (job.process.sentinel, job.receiver)]))
-    return [index for index, job in running.items() if {job.process.sentinel, job.receiver} & ready]
+    while True:
+        ready = set(wait([waitable for job in running.values() for waitable in (job.process.sentinel, job.receiver)]))
+        for job in running.values():
+            if job.receiver in ready and job.run_dir is None:
+                job.run_dir = job.receiver.recv()
+                ready -= {job.receiver}
+        done = [index for index, job in running.items() if {job.process.sentinel, job.receiver} & ready]
+        if done:
+            return done
 
 
 def job_return(job: RunningJob) -> JobReturn:
-    """What the job's process sent back; a failed JobReturn when it ended without sending one."""
+    """What the job's process sent back. One that ended without sending it is recorded as failed in
+    its folder's status.json, and returned as a job with no val loss (inf), so that the sweep goes on
+    to its report, which lists it."""
+    result = None
     try:
+        if job.run_dir is None:
+            job.run_dir = job.receiver.recv()
         result = pickle.loads(job.receiver.recv_bytes())
     except EOFError:  # the process ended without sending
-        result = None
+        pass
     job.process.join()
     job.receiver.close()
     if isinstance(result, JobReturn):
         return result
-    failed = JobReturn(overrides=job.overrides, status=JobStatus.FAILED)
-    failed.return_value = RuntimeError(f"{' '.join(job.overrides)}: {died(job.process.exitcode)}")
-    return failed
+    log.error("%s: %s", " ".join(job.overrides), death(job.process.exitcode))
+    if job.run_dir is not None:
+        record_death(Path(job.run_dir), job.process.exitcode)
+    ended = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED)
+    ended.return_value = float("inf")
+    return ended
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM wait; they are delivered when it ends."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
 
 
 @contextmanager

@@ -211,6 +211,11 @@ def check_ranges(cfg: DictConfig) -> None:
     for group in PAPER_GROUPS:
         if group in cfg:
             check_by_building(cfg[group], group)
+    precision = str(cfg.trainer.get("precision"))
+    if cfg.optim.get("fused") and cfg.clip.algorithm and precision.endswith("-mixed"):
+        # The fused kernel unscales the gradients inside its own step, after the clip (Lightning refuses).
+        raise ConfigError(f"optim.fused=true cannot be clipped under trainer.precision={precision}: set "
+                          f"optim.fused=false, or clip=none")
     if cfg.clip.algorithm is None and cfg.clip.value is not None:
         raise ConfigError(
             f"clip.value={cfg.clip.value} has no effect with clip=none; choose clip=value or clip=norm, or drop clip.value"

@@ -10,32 +10,6 @@ import torch
 
 # Logged as `<name>_step` at single steps and as `<name>` for the epoch's mean, like train/loss.
 STATISTICS = ("train/grad_norm", "train/grad_norm_clipped", "train/clip_fraction")
-# torch.nn.utils.clip_grad_norm_ divides by (norm + 1e-6); the same sum gives the same rescaling.
-NORM_EPSILON = 1e-6
-
-
-def before_clip(gradients: list[torch.Tensor], algorithm: str | None, threshold: float | None) -> torch.Tensor:
-    """[global L2 norm, share the clip will change] of gradients Lightning has not clipped yet
-    (`gradient_clip_algorithm`, `gradient_clip_val`); no clip changes nothing."""
-    norm = torch.nn.utils.get_total_norm(gradients)
-    if not threshold or threshold <= 0:
-        return torch.stack([norm, torch.zeros_like(norm)])
-    if algorithm == "norm":
-        rescaled = threshold / (norm + NORM_EPSILON) < 1  # as clip_grad_norm_ decides
-        return torch.stack([norm, rescaled.to(norm.dtype)])
-    # The one pass the statistics add by value: entries beyond the threshold, which the clamp changes.
-    beyond = sum(torch.count_nonzero(gradient.abs() > threshold) for gradient in gradients)
-    return torch.stack([norm, beyond / sum(gradient.numel() for gradient in gradients)])
-
-
-def after_clip_norm(gradients: list[torch.Tensor], algorithm: str | None, threshold: float | None,
-                    norm: torch.Tensor) -> torch.Tensor:
-    """The global norm of the gradients Lightning has clipped in place (`norm`: theirs before)."""
-    if not threshold or threshold <= 0:
-        return norm
-    if algorithm == "norm":
-        return norm * torch.clamp(threshold / (norm + NORM_EPSILON), max=1.0)
-    return torch.nn.utils.get_total_norm(gradients)  # clamped entry by entry: read it off
 
 
 class GradientStatistics(L.Callback):
@@ -43,10 +17,8 @@ class GradientStatistics(L.Callback):
     every `trainer.log_every_n_steps` steps, and at each epoch's end the mean over the steps measured
     (every `every_n_steps`-th, and the logged ones; `every_n_steps=1`: every step).
 
-    Lightning calls `on_before_optimizer_step` after the backward pass and before it clips
-    (`Precision._after_closure` in Lightning 2.6): the norm and what the clip will change are read
-    there, from the raw gradient; the norm after clipping is read once the optimizer has stepped,
-    from the gradient Lightning clipped in place (by norm, it follows from the norm before).
+    The module measures them where it clips (`VAEModule.configure_gradient_clipping`), on the steps
+    this callback asks for before each batch.
     """
 
     def __init__(self, every_n_steps: int = 10) -> None:
@@ -59,8 +31,6 @@ class GradientStatistics(L.Callback):
         self.epoch = -1
         self.sums = torch.zeros(len(STATISTICS))
         self.steps = 0
-        self.gradients: list[torch.Tensor] = []
-        self.before = torch.zeros(2)
 
     def measures(self, trainer: L.Trainer) -> bool:
         """Whether the coming optimizer step is measured: the first, every `every_n_steps`-th, and
@@ -72,22 +42,13 @@ class GradientStatistics(L.Callback):
         if self.epoch != trainer.current_epoch:  # kept when resuming mid-epoch
             self.epoch, self.sums, self.steps = trainer.current_epoch, torch.zeros(len(STATISTICS)), 0
 
-    def on_before_optimizer_step(self, trainer: L.Trainer, module: L.LightningModule, optimizer: Any) -> None:
-        if not self.measures(trainer):
-            return
-        self.gradients = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if self.gradients:
-            self.before = before_clip(self.gradients, trainer.gradient_clip_algorithm, trainer.gradient_clip_val)
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        module.measure_clip = self.measures(trainer)
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
-        # The optimizer has stepped with the gradients Lightning clipped in place; they stay until
-        # the next step zeroes them.
-        if not self.gradients:
+        values, module.clip_statistics = module.clip_statistics, None
+        if values is None:
             return
-        norm, changed = self.before.detach()
-        clipped = after_clip_norm(self.gradients, trainer.gradient_clip_algorithm, trainer.gradient_clip_val, norm)
-        self.gradients = []
-        values = torch.stack([norm, clipped.detach(), changed])
         self.sums = self.sums.to(values.device) + values
         self.steps += 1
         step, every = trainer.global_step - 1, trainer.log_every_n_steps  # the step just taken

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -10,12 +9,9 @@ from typing import Any
 import lightning as L
 import torch
 
+from vae_lightning.configs import check_targets, instantiate_trusted
 from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.paper.loss import LossTerms
-from vae_lightning.configs import check_targets, instantiate_trusted
-
-
-log = logging.getLogger(__name__)
 
 # The logged metrics are `<stage>/<term>`: train/loss, val/kl, test/reconstruction...
 TERMS = ("loss", "reconstruction", "kl")
@@ -64,6 +60,9 @@ class VAEModule(L.LightningModule):
         # Checked here, not when the optimizer is built: a checkpoint is refused as it loads.
         check_targets(optim, "optim")
         self._eval_generator: torch.Generator | None = None
+        # Set by paper.gradients.GradientStatistics for the steps it measures.
+        self.measure_clip = False
+        self.clip_statistics: torch.Tensor | None = None
         self._train_terms: list[tuple[LossTerms, int]] = []
         self._train_terms_epoch = -1
 
@@ -162,17 +161,26 @@ class VAEModule(L.LightningModule):
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        optim = dict(self.hparams.optim)
-        if optim.get("fused") and self._clips_under_mixed_precision():
-            # A fused optimizer unscales gradients inside its own step, after Lightning would clip them.
-            log.info("trainer.precision=%s with gradient clipping: optim.fused=false (the fused kernel cannot "
-                     "clip)", self.trainer.precision)
-            optim["fused"] = False
-        return instantiate_trusted(optim, "optim")(self.parameters())
+        return instantiate_trusted(self.hparams.optim, "optim")(self.parameters())
 
-    def _clips_under_mixed_precision(self) -> bool:
-        try:
-            trainer = self.trainer
-        except RuntimeError:  # not attached to a Trainer: nothing clips
-            return False
-        return str(trainer.precision).endswith("-mixed") and bool(trainer.gradient_clip_val)
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        """Section 3.3: clip the gradient by value (every entry into [-value, value]) or by norm (the
+        whole gradient rescaled to a global L2 norm of at most value), as `clip` configures it.
+
+        When `measure_clip` is set, also measures the gradient where the clip happens: its global
+        norm before and after, and the share of it the clip changed (entries beyond the value; by
+        norm, all of it or nothing), into `clip_statistics`.
+        """
+        if not self.measure_clip:
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            return
+        gradients = [parameter.grad for parameter in self.parameters() if parameter.grad is not None]
+        norm = torch.nn.utils.get_total_norm(gradients)
+        beyond = sum(torch.count_nonzero(gradient.abs() > gradient_clip_val) for gradient in gradients) \
+            if gradient_clip_algorithm == "value" and gradient_clip_val else None
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        clipped = torch.nn.utils.get_total_norm(gradients)
+        changed = beyond / sum(gradient.numel() for gradient in gradients) if beyond is not None \
+            else (clipped < norm).to(norm.dtype)
+        self.clip_statistics = torch.stack([norm, clipped, changed]).detach()

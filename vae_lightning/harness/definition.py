@@ -1,0 +1,63 @@
+"""What a run is: the keys whose values decide what it computes, apart from where and how it runs.
+
+The one definition that everything telling runs apart derives from: the resume check (each
+checkpoint stores its run's definition), TensorBoard's HPARAMS, and what a sweep's jobs are
+named and grouped by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+# The groups and keys whose values decide what a run computes.
+DEFINING = ("seed", "data", "model", "loss", "optim", "clip", "trainer.max_epochs", "trainer.max_steps",
+            "trainer.precision", "trainer.accumulate_grad_batches", "trainer.limit_train_batches",
+            "trainer.limit_val_batches", "trainer.limit_test_batches")
+# Within them, the keys that say only where the data is or how much of it is scored at once.
+CIRCUMSTANTIAL = ("data.root", "data.download", "data.eval_batch_size")
+# Defining keys a run may be continued with a larger value of: a longer run continues a shorter one.
+EXTENDABLE = ("trainer.max_epochs", "trainer.max_steps")
+
+
+def within(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == prefix or key.startswith(f"{prefix}.") for prefix in prefixes)
+
+
+def defines_the_run(key: str) -> bool:
+    """True for a dotted key (or an override's key, `+`/`~` and all) that changes what the run computes."""
+    key = key.lstrip("+~")
+    return within(key, DEFINING) and not within(key, CIRCUMSTANTIAL)
+
+
+def flatten(config: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(config, Mapping) and config:
+        return {k: v for key, value in config.items() for k, v in flatten(value, f"{prefix}.{key}").items()}
+    return {prefix: config}
+
+
+def run_definition(cfg: DictConfig) -> dict[str, Any]:
+    """Every defining key of the run with its resolved value, flat: {"clip.value": 1.0, ...}."""
+    found: dict[str, Any] = {}
+    for prefix in DEFINING:
+        node = OmegaConf.select(cfg, prefix, default=None)
+        value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+        if value is not None or prefix in ("clip", "seed"):
+            found |= flatten(value, prefix)
+    return {key: value for key, value in found.items() if defines_the_run(key)}
+
+
+def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """One line per key whose value differs between a saved run's definition and `now`'s, except a
+    larger value of an extendable key (more epochs continue the run)."""
+    changed = []
+    for key in sorted(saved.keys() | now.keys()):
+        then, value = saved.get(key), now.get(key)
+        if then == value:
+            continue
+        if key in EXTENDABLE and isinstance(then, int) and (value is None or value == -1 or value > then):
+            continue
+        changed.append(f"{key}={value}, but the run was trained with {then}")
+    return changed
