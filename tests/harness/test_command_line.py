@@ -152,7 +152,7 @@ def test_a_read_only_output_folder_is_refused_before_anything_runs(tmpfs, mnist_
 def excluded_from_job_names(arguments: list[str]) -> set[str]:
     """The keys `prepare` leaves out of each sweep job's folder name."""
     key = "hydra.job.config.override_dirname.exclude_keys="
-    (exclude,) = [argument for argument in prepare(arguments) if argument.startswith(key)]
+    (exclude,) = [argument for argument in prepare(arguments)[0] if argument.startswith(key)]
     return set(exclude.removeprefix(key).strip("[]").split(","))
 
 
@@ -238,3 +238,9 @@ def test_a_local_config_sets_this_machines_keys_once(tmp_path: Path) -> None:
         cfg = compose(config_name="config", overrides=["seed=1"])
         assert cfg.data.root == str(tmp_path / "mnist")
         assert compose(config_name="config", overrides=["data.root=elsewhere"]).data.root == "elsewhere"
+
+
+def test_a_sweep_that_lists_a_job_twice_is_refused() -> None:
+    with pytest.raises(ConfigError, match="seed=0: the sweep lists this job twice"):
+        checked("-m", "seed=0,0")
+    assert checked("-m", "seed=0,1") == 2

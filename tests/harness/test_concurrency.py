@@ -55,3 +55,23 @@ def test_resuming_a_finished_or_half_finished_sweep_keeps_its_table_and_figure(m
     assert json.loads((job / "status.json").read_text())["status"] == "completed"
     assert (sweep_dir / "summary.md").read_text() == summary
     assert (sweep_dir / "figure.png").stat().st_size > 0
+
+
+def test_a_second_sweep_into_a_busy_sweep_folder_is_refused_before_it_writes(mnist_root: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    command = ["-m", "seed=0,1", *tiny_overrides(mnist_root), *injected("slow", "Slow", seconds=0.2),
+               "trainer.max_epochs=50", f"hydra.sweep.dir={sweep_dir}"]
+    first = subprocess.Popen([sys.executable, str(PROJECT / "train.py"), *command], cwd=tmp_path,
+                             env=INJECTED_ENVIRONMENT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not (sweep_dir / "multirun.yaml").exists():
+            assert first.poll() is None, "the first sweep ended before it started"
+        multirun = (sweep_dir / "multirun.yaml").read_bytes()
+        second = run_train(command, tmp_path)
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines() == [
+            f"error: {sweep_dir} is in use by process {first.pid}; wait for it to end, or stop it"]
+        assert (sweep_dir / "multirun.yaml").read_bytes() == multirun
+    finally:
+        first.kill()
+        first.wait()

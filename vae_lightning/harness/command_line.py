@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
@@ -30,7 +31,7 @@ from vae_lightning.harness.definition import run_definition
 from vae_lightning.harness.folders import claim_fresh_dir
 from vae_lightning.harness.hydra_args import parse_command_line, runs_nothing
 from vae_lightning.harness.jobs import runs_on_slurm
-from vae_lightning.harness.runs import refuse_if_taken
+from vae_lightning.harness.runs import hold, refuse_if_taken
 from vae_lightning.harness.schema import OWNED_ELSEWHERE, check_accelerator, check_ranges, check_structure
 from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
@@ -182,6 +183,11 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     params = master.hydra.sweeper.get("params") or {}
     configured = [f"{key}={value}" for key, value in params.items()]
     jobs = sweeps.jobs(configured + swept, str(master.hydra.sweeper._target_))
+    if sweeps.expands_a_grid(str(master.hydra.sweeper._target_)):
+        for index, job in enumerate(jobs):
+            if job in jobs[:index]:
+                raise ConfigError(f"{' '.join(job)}: the sweep lists this job twice, which would run it twice in "
+                                  f"one folder; give each value once")
     for job in jobs:
         job_config = compose_checked(config_name, fixed + job)
         check_launchable_in_a_sweep(job_config)
@@ -206,27 +212,31 @@ def job_naming(master: DictConfig, overrides: list[str]) -> list[str]:
     return [f"hydra.job.config.override_dirname.exclude_keys=[{','.join(excluded + added)}]"]
 
 
-def prepare(arguments: list[str], config_dir: str = str(CONFIG_DIR)) -> list[str]:
-    """Check the command line; returns it with the claimed folder and the job-naming keys added."""
+def prepare(arguments: list[str], config_dir: str = str(CONFIG_DIR)) -> tuple[list[str], IO[str] | None]:
+    """Check the command line; returns it with the claimed folder and the job-naming keys added, and
+    for a sweep the lock on its folder, which the sweep's process holds until it ends: a sweep
+    folder belongs to one sweep."""
     args = parse_command_line(arguments)
     if runs_nothing(args):
-        return arguments
+        return arguments, None
     master, _ = check_jobs(args, config_dir)
     multirun = args.multirun or str(master.hydra.mode) == "RunMode.MULTIRUN"
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     folder = Path(master.hydra.sweep.dir if multirun else master.hydra.run.dir)
     added = job_naming(master, args.overrides) if multirun else []
     check_writable(folder, key)
+    if not is_set(args.overrides, key):
+        folder = claim_fresh_dir(folder)
+        added.append(f"{key}={folder}")
+    sweep_lock = hold(folder) if multirun else None
     if is_set(args.overrides, key):
         refuse_if_taken(folder, bool(master.resume), sweep=multirun)
         if master.resume and not multirun:
             checkpoint_to_resume(folder, run_definition(master))  # refuses another run's config
-    else:
-        added.append(f"{key}={claim_fresh_dir(folder)}")
-    return [*arguments, *added]
+    return [*arguments, *added], sweep_lock
 
 
-def check_command_line(arguments: list[str]) -> list[str]:
+def check_command_line(arguments: list[str]) -> tuple[list[str], IO[str] | None]:
     """`prepare`, or exit with status 2 and one line on stderr if the command cannot run as given."""
     try:
         return prepare(arguments)

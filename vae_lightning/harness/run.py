@@ -241,6 +241,10 @@ def main() -> None:
     # Hydra finds plugins by scanning the hydra_plugins package, which an editable install can hide.
     Plugins.instance().register(ParallelLauncher)
     quiet_known_warnings()
+    sweep_lock = None
     if is_first_process():  # the others are started by it, with its checked command line
-        sys.argv = [sys.argv[0], *check_command_line(sys.argv[1:])]
+        arguments, sweep_lock = check_command_line(sys.argv[1:])
+        sys.argv = [sys.argv[0], *arguments]
     hydra_main()
+    if sweep_lock is not None:
+        sweep_lock.close()
