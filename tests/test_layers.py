@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vae_lightning"
 # A layer may import the layers listed before it, never one after it.
 LAYERS = ("paper", "harness", "analysis")
 # Beneath them: building objects from configs and the errors users see, which every layer uses.
-BASE = ("vae_lightning", "vae_lightning.configs", "vae_lightning.errors")
+BASE = ("vae_lightning", "vae_lightning.configs", "vae_lightning.errors", "vae_lightning.files")
 # Whose private modules (a name part starting with "_", as hydra._internal) the package must not import.
 LIBRARIES = ("hydra", "lightning", "omegaconf", "torch", "torchvision")
 

@@ -1,7 +1,5 @@
-"""The run harness's sweep launcher under the name Hydra requires of plugins (hydra_plugins.*)."""
+"""`hydra/launcher=parallel`, under the name Hydra requires of plugins (hydra_plugins.*)."""
 
-from vae_lightning.harness.launcher import ForkLauncher
+from hydra_plugins.vae_lightning_launcher.parallel_launcher import ParallelLauncher
 
-
-class ParallelLauncher(ForkLauncher):
-    """`hydra/launcher=parallel`: vae_lightning.harness.launcher.ForkLauncher."""
+__all__ = ["ParallelLauncher"]

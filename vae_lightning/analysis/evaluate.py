@@ -32,7 +32,7 @@ from vae_lightning.analysis.latent import (
     write_projector,
 )
 from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
-from vae_lightning.harness.files import write_json
+from vae_lightning.files import write_json
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid

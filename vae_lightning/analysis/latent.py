@@ -18,7 +18,7 @@ from torch.distributions import Normal
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid, save_image
 
-from vae_lightning.harness.files import atomic_file, temporary_path
+from vae_lightning.files import atomic_file, temporary_path
 from vae_lightning.paper.images import as_images
 from vae_lightning.paper.model import Autoencoder
 

@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best, describe
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness import sweeps
-from vae_lightning.harness.files import atomic_file
+from vae_lightning.files import atomic_file
 from vae_lightning.harness.runs import job_overrides, read_status
 from vae_lightning.paper.gradients import STATISTICS
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from vae_lightning.analysis.evaluate import evaluate
 from vae_lightning.analysis.plot import plot_sweep
-from vae_lightning.harness.files import read_json, write_json, write_text
+from vae_lightning.files import read_json, write_json, write_text
 from vae_lightning.harness.runs import val_loss
 
 # The repository: train.py and outputs/ (this file is vae_lightning/analysis/reproduce.py).

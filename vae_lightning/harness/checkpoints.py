@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from vae_lightning.harness.definition import changed_keys
-from vae_lightning.harness.files import atomic_file
+from vae_lightning.files import atomic_file
 from vae_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)

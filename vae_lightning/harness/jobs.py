@@ -2,7 +2,7 @@
 
 A job that raises, calls `sys.exit` or is killed takes only its own process down; the sweep goes
 on, and `analysis.report.SweepReport` lists every failed job at the end and makes the sweep exit
-non-zero. Under `hydra/launcher=parallel` (harness/launcher.py) and Hydra's submitit launchers
+non-zero. Under `hydra/launcher=parallel` (hydra_plugins/vae_lightning_launcher/) and Hydra's submitit launchers
 (Slurm) every job is a process of its own already; under Hydra's basic launcher, which runs jobs
 in the sweep's own process, `run_isolated` forks one for each.
 """
@@ -20,7 +20,7 @@ from hydra.core.utils import configure_log
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from vae_lightning.harness.launcher import ForkLauncher
+from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from vae_lightning.harness.runs import record_death
 
 # Hydra's submitit launchers start every job as a Slurm job (or a local process) of its own.
@@ -51,13 +51,19 @@ def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_di
     return process.exitcode
 
 
+def launcher_classes(launcher: Any) -> list[str]:
+    """The full names of the sweep's launcher class and its bases (`launcher`: its config). By name:
+    Hydra loads each plugin module a second time, as a module object of its own, with classes of its own."""
+    return [f"{kind.__module__}.{kind.__qualname__}" for kind in get_class(str(launcher._target_)).__mro__]
+
+
 def runs_on_slurm(launcher: Any) -> bool:
-    """True under one of Hydra's submitit launchers (`hydra/launcher=slurm`), where Slurm starts a
-    job's processes; `launcher` is the sweep's launcher config, with its `_target_`."""
-    return any(kind.__module__.startswith(SUBMITIT_PLUGIN) for kind in get_class(str(launcher._target_)).__mro__)
+    """True under one of Hydra's submitit launchers (`hydra/launcher=slurm`), where Slurm starts a job's processes."""
+    return any(name.startswith(SUBMITIT_PLUGIN) for name in launcher_classes(launcher))
 
 
 def runs_in_its_own_process(launcher: Any) -> bool:
     """True when the sweep's launcher starts each job in a process of its own: `hydra/launcher=parallel`
     or Slurm; False for Hydra's basic launcher, which runs jobs in the sweep's own process."""
-    return runs_on_slurm(launcher) or issubclass(get_class(str(launcher._target_)), ForkLauncher)
+    parallel = f"{ParallelLauncher.__module__}.{ParallelLauncher.__qualname__}"
+    return runs_on_slurm(launcher) or parallel in launcher_classes(launcher)

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from omegaconf import OmegaConf
 
-from vae_lightning.harness.files import read_json, write_json
+from vae_lightning.files import read_json, write_json
 from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError
 
 log = logging.getLogger(__name__)

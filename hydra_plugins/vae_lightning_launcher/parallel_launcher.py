@@ -48,7 +48,7 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-class ForkLauncher(Launcher):
+class ParallelLauncher(Launcher):
     """Runs `n_jobs` jobs at a time, each with cores / n_jobs torch threads (at least one)."""
 
     def __init__(self, n_jobs: int = 2) -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from vae_lightning.harness import files
+from vae_lightning import files
 
 
 def test_a_write_replaces_the_file_whole(tmp_path: Path) -> None:
