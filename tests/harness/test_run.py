@@ -1,6 +1,7 @@
 """`python train.py` as users run it: single runs and multiruns in subprocesses, folders, results."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,24 @@ def test_train_py_leaves_the_garbage_collector_on_with_the_imports_frozen() -> N
     assert enabled == "True"
     assert int(frozen) > 100_000  # torch's and Lightning's objects, frozen before the collector restarts
 
+
+
+def test_the_console_says_nothing_untrue_or_useless(mnist_root: Path, tmp_path: Path) -> None:
+    """With an srun on PATH (as on any cluster's login node), a run, its resume and evaluate print
+    no advice to prepend srun, no claim that logs will be deleted, no advert, no torch deprecation."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "srun").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    run_dir = tmp_path / "run"
+    first = run_train([*tiny_overrides(mnist_root), f"hydra.run.dir={run_dir}"], tmp_path, env=env)
+    (run_dir / "status.json").write_text('{"status": "interrupted"}')
+    again = run_train([*tiny_overrides(mnist_root), "resume=true", f"hydra.run.dir={run_dir}"], tmp_path, env=env)
+    evaluated = subprocess.run([sys.executable, "-m", "vae_lightning.evaluate", str(run_dir), "--data-root",
+                                str(mnist_root)], capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+    for done in (first, again, evaluated):
+        assert done.returncode == 0, done.stderr[-2000:]
+        output = done.stdout + done.stderr
+        assert "srun" not in output and "will be deleted" not in output
+        assert "litlogger" not in output and "LeafSpec" not in output

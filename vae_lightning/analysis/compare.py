@@ -102,7 +102,7 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_a", type=Path, help="the reference sweep (a folder made by `python train.py -m ...`)")
     parser.add_argument("sweep_b", type=Path, help="the sweep compared with it")
     parser.add_argument("--margin", default=DEFAULT_MARGIN,

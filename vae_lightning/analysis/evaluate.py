@@ -33,6 +33,7 @@ from vae_lightning.analysis.latent import (
 )
 from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
 from vae_lightning.files import write_json
+from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
@@ -211,7 +212,7 @@ def evaluate(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("path", type=Path, help="a run folder (its best checkpoint) or a .ckpt file")
     parser.add_argument("--data-root", help="where MNIST/raw is, if not where the run found it")
     parser.add_argument("--seed", type=int, default=0, help="seeds the latent draws of samples.png")
@@ -220,6 +221,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=DEFAULT_K, help=f"importance samples per image for --nll (default {DEFAULT_K})")
     parser.add_argument("--images", type=int, help="--nll on the first N test images only (default: all)")
     args = parser.parse_args()
+    quiet_known_warnings()
     try:
         results = evaluate(args.path, args.data_root, args.seed, args.out, args.nll, args.k, args.images)
     except UserInputError as error:

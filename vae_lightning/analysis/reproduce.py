@@ -87,7 +87,7 @@ def run_all(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="folder for the sweeps, figures and results.md")
     parser.add_argument("--replot", action="store_true",
                         help="train nothing: re-plot the sweeps already in --out and write results.md again")

@@ -226,9 +226,13 @@ def hydra_main(cfg: DictConfig) -> float:
 
 
 def quiet_known_warnings() -> None:
-    """Lightning 2.6 on torch >= 2.10 warns about its own use of a deprecated torch API, and
-    advertises a hosted logger on every run; neither is anything a user of this project can act on."""
+    """Silence what Lightning says that a user of this project cannot act on, or that is untrue here:
+    its own use of a deprecated torch API (torch >= 2.10), an advert for a hosted logger, advice to
+    prepend `srun` wherever srun exists (a sweep reaches Slurm through hydra/launcher=slurm), and on
+    resume that earlier logs will be deleted (the run moved them aside: metrics.0.csv, ...)."""
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system but is not used")
+    warnings.filterwarnings("ignore", message=r".*Previous log files in this directory will be deleted")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
         lambda record: "litlogger" not in record.getMessage()
     )
