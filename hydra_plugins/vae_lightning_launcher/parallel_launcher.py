@@ -27,7 +27,6 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae_lightning.errors import ConfigError
 from vae_lightning.harness.runs import death, record_death
 
 log = logging.getLogger(__name__)
@@ -52,8 +51,6 @@ class ParallelLauncher(Launcher):
     """Runs `n_jobs` jobs at a time, each with cores / n_jobs torch threads (at least one)."""
 
     def __init__(self, n_jobs: int = 2) -> None:
-        if n_jobs < 1:
-            raise ConfigError(f"hydra.launcher.n_jobs={n_jobs} is out of range: allowed 1 or more jobs at a time")
         self.n_jobs = n_jobs
         self.threads = max(1, cores() // n_jobs)
         self.config: DictConfig | None = None

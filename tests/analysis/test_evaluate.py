@@ -13,6 +13,7 @@ from torch.distributions import Normal
 
 from helpers import TEST_IMAGES, checkpoint_with, tiny_overrides
 from vae_lightning.analysis.evaluate import evaluate, load, main
+from vae_lightning.errors import UserInputError
 from vae_lightning.analysis.latent import manifold_grid
 from vae_lightning.harness.run import run_job
 
@@ -129,3 +130,13 @@ def test_a_checkpoint_that_asks_for_the_impossible_is_one_line_and_exit_2(
     error = capsys.readouterr().err.strip()
     assert refusal in error and len(error.splitlines()) == 1, error
     assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoints"]  # nothing written
+
+
+def test_an_out_that_is_a_file_is_refused_before_anything_is_computed(trained_runs: dict[str, Path], tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = tmp_path / "taken.txt"
+    taken.write_text("mine")
+    monkeypatch.setattr("vae_lightning.analysis.evaluate.load", lambda *args: pytest.fail("loaded the checkpoint"))
+    with pytest.raises(UserInputError, match=rf"--out {taken} is a file: give a folder"):
+        evaluate(trained_runs["vae"], out=taken)
+    assert taken.read_text() == "mine"

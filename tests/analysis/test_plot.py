@@ -123,3 +123,13 @@ def test_reproduce_runs_the_three_sweeps_as_users_run_it(mnist_root: Path, tmp_p
     assert results.count("all jobs completed") == 3 and "Best run by val loss" in results
     for name in ("figure1_clip_value.png", "figure2_clip_norm.png", "figure3_momentum.png", "figure4_samples.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_reproduce_refuses_a_mistake_once_before_anything_runs(mnist_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reproduction"
+    done = subprocess.run([sys.executable, "-m", "vae_lightning.reproduce", "--out", str(out),
+                           *tiny_overrides(mnist_root), "clip.vlaue=1"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["error: clip.vlaue: no such key; allowed: algorithm, value"]
+    assert not out.exists()

@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 
 from helpers import tiny_overrides
 from vae_lightning.harness.command_line import check_command_line, check_jobs, prepare
+from vae_lightning.harness.run import run_job
 from vae_lightning.harness.hydra_args import parse_command_line
 from vae_lightning.errors import ConfigError
 from vae_lightning.configs import CONFIG_DIR
@@ -244,3 +245,20 @@ def test_a_sweep_that_lists_a_job_twice_is_refused() -> None:
     with pytest.raises(ConfigError, match="seed=0: the sweep lists this job twice"):
         checked("-m", "seed=0,0")
     assert checked("-m", "seed=0,1") == 2
+
+
+@pytest.mark.parametrize("n_jobs", ["0", "-1", "abc"])
+def test_no_jobs_at_a_time_is_refused_before_the_sweep_folder_exists(n_jobs: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=rf"hydra.launcher.n_jobs={n_jobs} is out of range: allowed a whole number >= 1"):
+        prepare(["-m", "hydra/launcher=parallel", f"hydra.launcher.n_jobs={n_jobs}", "seed=0,1",
+                 f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_without_loggers_or_callbacks_a_run_writes_only_into_its_folder(compose_config, mnist_root, tmp_path,
+                                                                         monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_config([*tiny_overrides(mnist_root), "~logger", "~callbacks"])
+    assert run_job(cfg, tmp_path / "run") == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]
+    assert list((tmp_path / "run").rglob("*.ckpt"))  # Lightning's own checkpoint, inside the run's folder

@@ -14,18 +14,12 @@ from omegaconf import OmegaConf
 
 from helpers import injected, run_train, start_train, tiny_overrides
 from hydra_plugins.vae_lightning_launcher.parallel_launcher import CONTEXT, ParallelLauncher, RunningJob, job_return, pickled
-from vae_lightning.errors import ConfigError
 from vae_lightning.harness.runs import read_status, write_status
 
 
 def test_each_job_gets_an_equal_share_of_the_cores() -> None:
     assert ParallelLauncher(n_jobs=1).threads == len(os.sched_getaffinity(0))
     assert ParallelLauncher(n_jobs=10_000).threads == 1
-
-
-def test_no_jobs_at_a_time_is_refused_in_the_configs_words() -> None:
-    with pytest.raises(ConfigError, match=r"hydra.launcher.n_jobs=0 is out of range"):
-        ParallelLauncher(n_jobs=0)
 
 
 def die_by_sigkill(sender=None, run_dir: str | None = None) -> None:

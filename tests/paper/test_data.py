@@ -5,13 +5,14 @@ import struct
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from torchvision import datasets
 from torchvision.datasets import mnist as mnist_module
 from torchvision.transforms.functional import to_tensor
 
-from helpers import TEST_IMAGES, TRAIN_IMAGES, write_mnist
+from helpers import TEST_IMAGES, TRAIN_IMAGES, write_idx, write_mnist
 from vae_lightning.paper.data import FashionMNISTDataModule, MNISTDataModule
 from vae_lightning.errors import DataError
 
@@ -220,3 +221,12 @@ def test_noise_is_added_to_training_inputs_only(mnist_root: Path) -> None:
     assert any(torch.equal(clean[0], row) for row in datamodule.train_images)
     for batch in [*datamodule.val_dataloader(), *datamodule.test_dataloader()]:
         assert isinstance(batch, torch.Tensor)
+
+
+@pytest.mark.parametrize("rows,columns", [(28, 56), (14, 14)])
+def test_images_of_another_size_are_named_before_anything_runs(tmp_path: Path, rows: int, columns: int) -> None:
+    write_mnist(tmp_path)
+    path = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    write_idx(path, np.zeros((TRAIN_IMAGES, rows, columns), dtype=np.uint8))
+    with pytest.raises(DataError, match=rf"holds images of {rows}x{columns} pixels; the model and the image grids take MNIST's 28x28"):
+        make_datamodule(tmp_path)

@@ -176,6 +176,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Write the grids, the latent pictures, evaluation.json and, with `nll`, likelihood.json into
     `out` (default: the run folder); return the losses and, with `nll`, the likelihood."""
+    if out is not None and out.exists() and not out.is_dir():
+        raise UserInputError(f"--out {out} is a file: give a folder for the images and evaluation.json (made if missing)")
     module, datamodule, checkpoint_path, run_dir = load(path, data_root)
     if nll:
         check_likelihood_options(module, k, images)

@@ -22,7 +22,13 @@ from pathlib import Path
 from vae_lightning.analysis.evaluate import evaluate
 from vae_lightning.analysis.plot import plot_sweep
 from vae_lightning.files import read_json, write_json, write_text
+from vae_lightning.configs import CONFIG_DIR
+from vae_lightning.errors import UserInputError
+from vae_lightning.harness.command_line import check_jobs
+from vae_lightning.harness.folders import register_resolvers
+from vae_lightning.harness.hydra_args import parse_command_line
 from vae_lightning.harness.runs import val_loss
+from vae_lightning.harness.schema import register_schemas
 
 # The repository: train.py and outputs/ (this file is vae_lightning/analysis/reproduce.py).
 PROJECT = Path(__file__).resolve().parents[2]
@@ -86,6 +92,19 @@ def run_all(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
     return timings
 
 
+def check_command_lines(overrides: list[str]) -> None:
+    """Check every job of the three sweeps before any runs or anything is written: a mistake in the
+    overrides is one line and exit 2, said once (train.py would say it for each sweep)."""
+    register_resolvers()
+    register_schemas()
+    try:
+        for name in EXPERIMENTS:
+            check_jobs(parse_command_line(["-m", f"experiment={name}", *overrides]), str(CONFIG_DIR))
+    except UserInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="folder for the sweeps, figures and results.md")
@@ -94,6 +113,8 @@ def main() -> None:
     args, overrides = parser.parse_known_args()
     if args.replot and not (args.out and (args.out / "timings.json").exists()):
         raise SystemExit("error: --replot needs --out, a folder where reproduce already ran (with timings.json)")
+    if not args.replot:
+        check_command_lines(overrides)
     out = (args.out or PROJECT / "outputs" / "reproduce" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     timings = read_json(out / "timings.json") if args.replot else run_all(out, overrides)

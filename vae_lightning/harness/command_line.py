@@ -30,7 +30,7 @@ from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import run_definition
 from vae_lightning.harness.folders import claim_fresh_dir
 from vae_lightning.harness.hydra_args import parse_command_line, runs_nothing
-from vae_lightning.harness.jobs import runs_on_slurm
+from vae_lightning.harness.jobs import runs_in_its_own_process, runs_on_slurm
 from vae_lightning.harness.runs import hold, refuse_if_taken
 from vae_lightning.harness.schema import OWNED_ELSEWHERE, check_accelerator, check_ranges, check_structure
 from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
@@ -103,6 +103,9 @@ def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
     if runs_on_slurm(cfg.hydra.launcher):
         check_slurm_tasks(cfg)
         return
+    n_jobs = cfg.hydra.launcher.get("n_jobs", 1)
+    if runs_in_its_own_process(cfg.hydra.launcher) and (type(n_jobs) is not int or n_jobs < 1):
+        raise ConfigError(f"hydra.launcher.n_jobs={n_jobs} is out of range: allowed a whole number >= 1 (jobs at a time)")
     strategy = str(cfg.trainer.get("strategy", "auto"))
     single = cfg.trainer.get("devices", "auto") == 1 and cfg.trainer.get("num_nodes", 1) == 1
     if strategy.startswith(("ddp", "fsdp", "deepspeed")) and not single:

@@ -53,7 +53,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate_trusted(plain(cfg.data), "data")
     module = build_module(cfg)
-    trainer = build_trainer(cfg)
+    trainer = build_trainer(cfg, run_dir)
 
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
@@ -80,11 +80,13 @@ def build_module(cfg: DictConfig) -> VAEModule:
                      x_axis=cfg.x_axis)
 
 
-def build_trainer(cfg: DictConfig) -> L.Trainer:
-    """The Trainer of `cfg.trainer`, with the run's loggers and callbacks, and its clip (section 3.3),
-    which the module applies in `configure_gradient_clipping`."""
-    loggers = [instantiate_trusted(plain(node), f"logger.{name}") for name, node in cfg.logger.items()]
-    callbacks_config = with_mid_epoch_checkpoints(plain(cfg.callbacks))
+def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> L.Trainer:
+    """The Trainer of `cfg.trainer`, with the run's loggers and callbacks (`~logger`, `~callbacks`:
+    none), and its clip (section 3.3), which the module applies in `configure_gradient_clipping`.
+    Whatever Lightning writes by default (its own checkpoints, without the checkpoint callback) goes
+    into `run_dir`, never the working folder."""
+    loggers = [instantiate_trusted(plain(node), f"logger.{name}") for name, node in (cfg.get("logger") or {}).items()]
+    callbacks_config = with_mid_epoch_checkpoints(plain(cfg.callbacks) if cfg.get("callbacks") else {})
     callbacks = [instantiate_trusted(node, f"callbacks.{name}") for name, node in callbacks_config.items()]
     if cfg.trainer.get("enable_progress_bar") is False:
         # Lightning refuses a progress-bar callback beside enable_progress_bar=false: honour the flag.
@@ -102,6 +104,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         logger=loggers or False,
         callbacks=[*callbacks, RunDefinition(run_definition(cfg))],
         plugins=plugins,
+        default_root_dir=run_dir,
         # The data module shards each epoch across processes itself.
         use_distributed_sampler=False,
     )

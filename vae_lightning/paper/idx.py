@@ -11,6 +11,7 @@ from vae_lightning.errors import DataError
 IMAGES = 0x0803  # unsigned bytes, 3 dimensions
 LABELS = 0x0801  # unsigned bytes, 1 dimension
 CLASSES = 10
+SIDE = (28, 28)  # rows, columns of every MNIST and Fashion-MNIST image
 
 
 def fix(files: str = "it") -> str:
@@ -51,6 +52,9 @@ def read_header(path: Path, magic: int) -> tuple[int, tuple[int, ...]]:
 def check_pair(images: Path, labels: Path) -> int:
     """The number of images; DataError, naming the file and the fix, unless the two files are a consistent MNIST split."""
     _, image_shape = payload_size(images, IMAGES)
+    if tuple(image_shape[1:]) != SIDE:
+        raise DataError(f"{images} holds images of {image_shape[1]}x{image_shape[2]} pixels; the model and the image "
+                        f"grids take MNIST's {SIDE[0]}x{SIDE[1]}: {FIX}")
     offset, (label_count,) = payload_size(labels, LABELS)
     if image_shape[0] != label_count:
         raise DataError(
