@@ -222,6 +222,10 @@ class RunRecord:
             return True
         if not isinstance(error, (Exception, SystemExit)):
             return False
+        if not self.run_dir.is_dir():  # nowhere left to record anything
+            log.error("%s was deleted while its run trained; nothing of it is left to resume", self.run_dir)
+            self.exit_code = 1
+            return True
         self.exit_code, message = failure(error)
         if message is None:
             log.error("training failed", exc_info=error)
