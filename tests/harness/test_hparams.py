@@ -1,13 +1,19 @@
 """What TensorBoard shows of a run, read back with TensorBoard's own reader: the HPARAMS tab's
 hyperparameters and metrics, and epoch-level scalars and images at the same x."""
 
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata
 
-from helpers import TRAIN_IMAGES, VAL_IMAGES, tiny_overrides
+from helpers import TRAIN_IMAGES, VAL_IMAGES, run_train, tiny_overrides
 from vae_lightning.harness.run import train
 
 
@@ -25,16 +31,16 @@ def test_hparams_tab_and_epoch_aligned_curves(x_axis: str, compose_config, mnist
     events = events_of(run_dir)
 
     content = events.PluginTagToContent(metadata.PLUGIN_NAME)
-    experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
-    assert [info.name.tag for info in experiment.metric_infos] == ["val/loss", "test/loss"]
-    names = {info.name for info in experiment.hparam_infos}
+    # No experiment summary: TensorBoard computes one from the sessions, the keys that differ first.
+    assert metadata.EXPERIMENT_TAG not in content
+    session = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+    names = set(session.hparams)
     assert {"optim/momentum", "clip/value", "clip/algorithm", "model/latent_dim", "data/batch_size", "seed"} <= names
     assert not {name for name in names if name.startswith(("logger/", "callbacks/"))}
     # Of the trainer, what changes what a run computes: a debug=fast run does not look like a full one.
     assert {"trainer/max_epochs", "trainer/precision"} <= names
     assert not {"trainer/accelerator", "trainer/devices", "trainer/enable_progress_bar"} & names
     assert not {"data/root", "data/download", "optim/_partial_"} & names
-    session = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
     assert session.hparams["optim/momentum"].number_value == 0.5
     assert session.hparams["model/_target_"].string_value == "VAE"
     # The table shows each metric's last value: the test loss of results.json.
@@ -49,3 +55,47 @@ def test_hparams_tab_and_epoch_aligned_curves(x_axis: str, compose_config, mnist
     else:  # Lightning's x for epoch-level metrics: the index of the epoch's last step
         steps_per_epoch = (TRAIN_IMAGES - VAL_IMAGES) // 32
         assert val_steps == [steps_per_epoch - 1, 2 * steps_per_epoch - 1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def hparams_experiment(port: int) -> dict:
+    """The HPARAMS tab's experiment as the page asks for it (a POST of a GetExperimentRequest)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/data/plugin/hparams/experiment",
+                                     data=json.dumps({"experimentName": ""}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "X-XSRF-Protected": "1"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.slow
+def test_a_real_tensorboard_lists_what_a_sweep_varies_first(tmp_path: Path, mnist_root: Path) -> None:
+    sweep = tmp_path / "sweep"
+    done = run_train(["-m", *tiny_overrides(mnist_root), "clip.value=0.1,1.0", "seed=0,1", f"hydra.sweep.dir={sweep}"])
+    assert done.returncode == 0, done.stderr
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(sweep), "--port", str(port),
+                               "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        experiment: dict = {}
+        deadline = time.monotonic() + 60
+        # TensorBoard answers before it has read every run: wait for all four sessions' hparams.
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                experiment = hparams_experiment(port)
+            except OSError:
+                experiment = {}
+            infos = {info["name"]: info for info in experiment.get("hparamInfos", [])}
+            if infos.get("seed", {}).get("domainInterval", {}).get("maxValue") == 1:
+                break
+            time.sleep(0.5)
+        names = [info["name"] for info in experiment.get("hparamInfos", [])]
+        assert {"clip/value", "seed"} <= set(names[:5]), names
+        assert {"val/loss", "test/loss"} <= {metric["name"]["tag"] for metric in experiment["metricInfos"]}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
