@@ -14,7 +14,7 @@ from torch.distributions import Normal
 from helpers import TEST_IMAGES, checkpoint_with, tiny_overrides
 from vae_lightning.analysis.evaluate import evaluate, load, main
 from vae_lightning.errors import UserInputError
-from vae_lightning.analysis.latent import manifold_grid
+from vae_lightning.analysis.latent import manifold_grid, write_projector
 from vae_lightning.harness.run import run_job
 
 
@@ -50,6 +50,18 @@ def projector_files(folder: Path) -> tuple[list[str], list[list[float]], Image.I
     return labels, vectors, Image.open(folder / embedding.sprite.image_path)
 
 
+@pytest.mark.parametrize("dim", [1, 2, 3, 5])
+def test_the_projector_gets_at_least_three_coordinates_the_first_being_the_means(dim: int, tmp_path: Path) -> None:
+    means = torch.randn(6, dim)
+    write_projector(means, torch.arange(6), torch.rand(6, 784), tmp_path / "projector")
+    labels, vectors, _ = projector_files(tmp_path / "projector")
+    assert labels == [str(label) for label in range(6)]
+    written = torch.tensor(vectors)
+    assert written.shape == (6, max(dim, 3))
+    torch.testing.assert_close(written[:, :dim], means, rtol=1e-4, atol=1e-5)
+    assert not written[:, dim:].any()
+
+
 def test_a_2d_vae_gets_the_manifold_the_latent_means_and_the_projector(trained_runs: dict[str, Path], mnist_root: Path) -> None:
     run_dir = trained_runs["vae2"]
     results = evaluate(run_dir, data_root=str(mnist_root))
@@ -61,7 +73,9 @@ def test_a_2d_vae_gets_the_manifold_the_latent_means_and_the_projector(trained_r
     labels, vectors, sprite = projector_files(run_dir / "projector")
     assert labels == [str(label) for label in datamodule.test_labels.tolist()]
     means, _ = module.model.encode(datamodule.test_images)
-    torch.testing.assert_close(torch.tensor(vectors), means.detach(), rtol=1e-4, atol=1e-5)
+    # The means, and a third coordinate of zeros, without which the projector's 3-D PCA draws nothing.
+    torch.testing.assert_close(torch.tensor(vectors)[:, :2], means.detach(), rtol=1e-4, atol=1e-5)
+    assert {vector[2] for vector in vectors} == {0.0}
     assert sprite.size == (8 * 28, 8 * 28)  # 64 test images, 8 a row
 
 

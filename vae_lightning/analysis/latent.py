@@ -24,6 +24,9 @@ from vae_lightning.paper.model import Autoencoder
 
 PROJECTOR_FOLDER = "projector"  # a TensorBoard run of its own inside the run folder
 PROJECTOR_TAG = "test_latent_means"
+# The projector's PCA view is 3-D and needs a third coordinate: it projects onto components it takes
+# from a dim x dim matrix, so a third one of a 2-D space is NaN and no point is drawn.
+PROJECTOR_MIN_DIM = 3
 
 
 def save_png(image: torch.Tensor, path: Path) -> None:
@@ -69,15 +72,17 @@ def save_latent_scatter(means: torch.Tensor, labels: torch.Tensor, path: Path) -
 
 
 def write_projector(means: torch.Tensor, labels: torch.Tensor, images: torch.Tensor, folder: Path) -> None:
-    """The means, their digits and a sprite of their images, for TensorBoard's projector tab.
+    """The means, their digits and a sprite of their images, for TensorBoard's projector tab; a latent
+    space of fewer than 3 dimensions gets zero columns up to 3, which PCA keeps as it is (a flat plane).
 
     Written into a temporary folder that then replaces `folder`: the writer's files are not atomic,
     and a second evaluation replaces the first instead of adding an event file beside it.
     """
+    shown = torch.nn.functional.pad(means, (0, max(0, PROJECTOR_MIN_DIM - means.shape[1])))
     staging = temporary_path(folder)
     try:
         with SummaryWriter(log_dir=str(staging)) as writer:
-            writer.add_embedding(means, metadata=labels.tolist(), label_img=as_images(images.cpu()), tag=PROJECTOR_TAG)
+            writer.add_embedding(shown, metadata=labels.tolist(), label_img=as_images(images.cpu()), tag=PROJECTOR_TAG)
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(staging, folder)
     finally:
