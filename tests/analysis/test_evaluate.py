@@ -13,6 +13,7 @@ from torch.distributions import Normal
 
 from helpers import TEST_IMAGES, checkpoint_with, tiny_overrides
 from vae_lightning.analysis.evaluate import evaluate, load, main
+from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.errors import UserInputError
 from vae_lightning.analysis.latent import manifold_grid, write_projector
 from vae_lightning.harness.run import run_job
@@ -26,8 +27,17 @@ def test_evaluate_writes_both_grids_and_the_test_losses(compose_config, mnist_ro
     assert results["test"]["loss"] == trained["loss"]
     assert json.loads((run_dir / "evaluation.json").read_text())["test"] == results["test"]
     side = 8 * 28 + 9 * 2  # 8 images of 28 pixels and 9 two-pixel borders
-    assert Image.open(run_dir / "samples.png").size == (side, side)
-    assert Image.open(run_dir / "reconstructions.png").size == (side, side)  # 4 pairs of rows of 8
+    module, datamodule, _, _ = load(run_dir, str(mnist_root))
+    datamodule.setup("test")
+    assert sample_grid(module.model, 64).shape == (3, side, side)
+    inputs = datamodule.test_images[:32]
+    grid = reconstruction_grid(module.model, inputs)  # 4 pairs of rows of 8: inputs above reconstructions
+    assert grid.shape == (3, side, side)
+    torch.testing.assert_close(grid[0, 2:30, 2:30], inputs[0].reshape(28, 28))
+    torch.testing.assert_close(grid[0, 32:60, 2:30], module.model.decode(module.model.encode(inputs[:1])[0])[0].reshape(28, 28))
+    for name in ("samples.png", "reconstructions.png"):  # the grids in a titled figure, drawn larger
+        figure = Image.open(run_dir / name)
+        assert figure.format == "PNG" and min(figure.size) > side
 
 
 def test_evaluate_on_a_denoising_autoencoder(compose_config, mnist_root, tmp_path: Path) -> None:
@@ -37,7 +47,14 @@ def test_evaluate_on_a_denoising_autoencoder(compose_config, mnist_root, tmp_pat
     assert results["written"] == ["reconstructions.png", "denoising.png", "projector/"]  # no prior: no samples
     assert results["test"]["kl"] == 0
     side, height = 8 * 28 + 9 * 2, 9 * 28 + 10 * 2  # 3 rows (noisy, clean, output) x 3 groups of 8
-    assert Image.open(run_dir / "denoising.png").size == (side, height)
+    module, datamodule, _, _ = load(run_dir, str(mnist_root))
+    datamodule.setup("test")
+    clean = datamodule.test_images[:24]
+    grid = denoising_grid(module.model, clean, 0.5)
+    assert grid.shape == (3, height, side)
+    torch.testing.assert_close(grid[0, 32:60, 2:30], clean[0].reshape(28, 28))  # the second row: clean targets
+    figure = Image.open(run_dir / "denoising.png")
+    assert figure.format == "PNG" and figure.size[1] > height
 
 
 def projector_files(folder: Path) -> tuple[list[str], list[list[float]], Image.Image]:
@@ -66,9 +83,9 @@ def test_a_2d_vae_gets_the_manifold_the_latent_means_and_the_projector(trained_r
     run_dir = trained_runs["vae2"]
     results = evaluate(run_dir, data_root=str(mnist_root))
     assert {"manifold.png", "latent.png", "projector/"} <= set(results["written"])
-    assert Image.open(run_dir / "manifold.png").size == (20 * 28, 20 * 28)  # 20 x 20 quantiles, no borders
-    assert Image.open(run_dir / "latent.png").format == "PNG"
     module, datamodule, _, _ = load(run_dir, str(mnist_root))
+    assert manifold_grid(module.model).shape == (3, 20 * 28, 20 * 28)  # 20 x 20 quantiles, no borders
+    assert Image.open(run_dir / "manifold.png").format == Image.open(run_dir / "latent.png").format == "PNG"
     datamodule.setup("test")
     labels, vectors, sprite = projector_files(run_dir / "projector")
     assert labels == [str(label) for label in datamodule.test_labels.tolist()]

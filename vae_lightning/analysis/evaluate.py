@@ -25,10 +25,13 @@ from tqdm import tqdm
 
 from vae_lightning.analysis.latent import (
     PROJECTOR_FOLDER,
+    grid_figure,
     latent_means,
     manifold_grid,
+    save_figure,
     save_latent_scatter,
-    save_png,
+    save_manifold_figure,
+    save_rows_figure,
     write_projector,
 )
 from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
@@ -152,7 +155,7 @@ def write_latent_pictures(module: VAEModule, datamodule: L.LightningDataModule, 
         save_latent_scatter(means, labels, out / "latent.png")
         written.append("latent.png")
         if hasattr(module.model, "sample"):
-            save_png(manifold_grid(module.model), out / "manifold.png")
+            save_manifold_figure(manifold_grid(module.model), out / "manifold.png")
             written.append("manifold.png")
     return written
 
@@ -190,12 +193,16 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     first_images = datamodule.test_images[:32]
     written = ["reconstructions.png"]
-    save_png(reconstruction_grid(module.model, first_images), out / "reconstructions.png")
+    save_rows_figure(reconstruction_grid(module.model, first_images), out / "reconstructions.png",
+                     "Test images and their reconstructions (decoded from the mean z)", ["input", "reconstruction"])
     if hasattr(module.model, "sample"):
-        save_png(sample_grid(module.model, 64, seed), out / "samples.png")
+        figure, _ = grid_figure(sample_grid(module.model, 64, seed), f"64 images decoded from z ~ N(0, I) (seed {seed})")
+        save_figure(figure, out / "samples.png")
         written.append("samples.png")
     if getattr(datamodule, "noise_std", 0):
-        save_png(denoising_grid(module.model, first_images[:24], datamodule.noise_std, seed), out / "denoising.png")
+        save_rows_figure(denoising_grid(module.model, first_images[:24], datamodule.noise_std, seed),
+                         out / "denoising.png", f"Denoising: noise of std {datamodule.noise_std} added to test images",
+                         ["noisy input", "clean target", "output"])
         written.append("denoising.png")
     written += write_latent_pictures(module, datamodule, out)
     results = {

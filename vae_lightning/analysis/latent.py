@@ -1,5 +1,5 @@
-"""Pictures of a trained model's latent space: the decoded manifold and the test means of a 2-D latent
-space, and every latent size in TensorBoard's embedding projector.
+"""Pictures of a trained model: its image grids as titled figures with labelled rows or axes, the
+decoded manifold and the test means of a 2-D latent space, and every latent size in TensorBoard's projector.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch.distributions import Normal
 from torch.utils.tensorboard import SummaryWriter
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
 from vae_lightning.files import atomic_file, temporary_path
 from vae_lightning.paper.images import as_images
@@ -29,10 +29,41 @@ PROJECTOR_TAG = "test_latent_means"
 PROJECTOR_MIN_DIM = 3
 
 
-def save_png(image: torch.Tensor, path: Path) -> None:
-    """An image tensor (C, H, W) in [0, 1] to a PNG file, through the project's atomic writer."""
+def save_figure(figure: plt.Figure, path: Path) -> None:
+    """A matplotlib figure to a PNG file, through the project's atomic writer."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(figure)
     with atomic_file(path) as file:
-        save_image(image, file, format="png")
+        file.write(buffer.getvalue())
+
+
+def grid_figure(grid: torch.Tensor, title: str) -> tuple[plt.Figure, plt.Axes]:
+    """A grid of grey images (C, H, W) in [0, 1] drawn pixel for pixel (up to 3 screen pixels each,
+    about 800 at most across), under a title; the caller labels its rows or axes."""
+    height, width = grid.shape[1:]
+    scale = min(3.0, 800 / width)
+    figure, axes = plt.subplots(figsize=(scale * width / 100 + 1.6, scale * height / 100 + 0.6), dpi=100)
+    axes.imshow(grid[0].cpu().numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes.set_title(title)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    return figure, axes
+
+
+def cell_centres(count: int, cell: int, padding: int) -> list[float]:
+    """The pixel centres of `count` images of `cell` pixels in a make_grid row or column."""
+    return [padding + index * (cell + padding) + (cell - 1) / 2 for index in range(count)]
+
+
+def save_rows_figure(grid: torch.Tensor, path: Path, title: str, row_names: list[str], cell: int = 28,
+                     padding: int = 2) -> None:
+    """A grid whose rows take turns at showing `row_names` (inputs above outputs), each row labelled."""
+    figure, axes = grid_figure(grid, title)
+    rows = (grid.shape[1] - padding) // (cell + padding)
+    axes.set_yticks(cell_centres(rows, cell, padding), [row_names[row % len(row_names)] for row in range(rows)])
+    axes.tick_params(axis="y", length=0)
+    save_figure(figure, path)
 
 
 @torch.no_grad()
@@ -64,11 +95,23 @@ def save_latent_scatter(means: torch.Tensor, labels: torch.Tensor, path: Path) -
     axes.set_ylabel("$\\mu_2(x)$")
     axes.set_title(f"Latent means of {len(means):,} test images")
     axes.legend(title="digit", markerscale=5, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(figure)
-    with atomic_file(path) as file:
-        file.write(buffer.getvalue())
+    save_figure(figure, path)
+
+
+def save_manifold_figure(grid: torch.Tensor, path: Path, per_side: int = 20, cell: int = 28) -> None:
+    """manifold_grid's images with their z: each axis ticked at its images' prior quantiles, every
+    other one labelled (the steps are equal in probability, not in z)."""
+    probabilities = (torch.arange(per_side, dtype=torch.float32) + 0.5) / per_side
+    quantiles = Normal(0.0, 1.0).icdf(probabilities).tolist()
+    figure, axes = grid_figure(grid, f"Images decoded from a {per_side} x {per_side} grid of the prior's quantiles")
+    centres = cell_centres(per_side, cell, 0)
+    labels = [f"{z:.2f}" if index % 2 == 0 or index == per_side - 1 else "" for index, z in enumerate(quantiles)]
+    axes.set_xticks(centres, labels, rotation=90)
+    axes.set_yticks(centres, labels[::-1])  # high z_2 at the top
+    span = f"{quantiles[0]:.2f} to {quantiles[-1]:.2f}"
+    axes.set_xlabel(f"$z_1$: the N(0, 1) quantiles at p = 0.5/{per_side} ... {per_side - 0.5}/{per_side}, {span}")
+    axes.set_ylabel(f"$z_2$: the same quantiles, {span}")
+    save_figure(figure, path)
 
 
 def write_projector(means: torch.Tensor, labels: torch.Tensor, images: torch.Tensor, folder: Path) -> None:
