@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ def test_a_second_resume_of_a_busy_folder_exits_2_naming_the_holder(mnist_root: 
     try:
         while lock_holder(run_dir) != first.pid:
             assert first.poll() is None, "the first resume ended before it took the lock"
+            time.sleep(0.05)  # each look takes the lock for an instant: never keep it from the run
         os.kill(first.pid, signal.SIGSTOP)  # holds the lock, mid-run, while the second one tries
         second = run_train(command + ["resume=true"], tmp_path)
     finally:
@@ -66,6 +68,7 @@ def test_a_second_sweep_into_a_busy_sweep_folder_is_refused_before_it_writes(mni
     try:
         while not (sweep_dir / "multirun.yaml").exists():
             assert first.poll() is None, "the first sweep ended before it started"
+            time.sleep(0.1)
         multirun = (sweep_dir / "multirun.yaml").read_bytes()
         second = run_train(command, tmp_path)
         assert second.returncode == 2
