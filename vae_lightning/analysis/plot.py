@@ -433,9 +433,9 @@ def write_all(files: dict[Path, bytes], again: str) -> None:
             raise NoSpaceLeft(f"no space left on device writing {path}: free some space, then {again}") from None
 
 
-def plot_sweep(sweep_dir: Path, title: str | None = None) -> tuple[Path, Path]:
+def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     """Write figure.png, summary.md and summary.json into the sweep folder, and gradients.png and
-    gradients.md when its runs logged gradient statistics; returns the paths of the first two.
+    gradients.md when its runs logged gradient statistics; returns the paths written.
     Everything is drawn before the first file is written: a bad sweep folder leaves nothing behind."""
     check_sweep(sweep_dir)
     keys, groups = collect(sweep_dir)
@@ -448,7 +448,7 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> tuple[Path, Path]:
         files[sweep_dir / "gradients.png"] = draw_gradients(groups, keys, title)
         files[sweep_dir / "gradients.md"] = summarise_gradients(groups, keys, title).encode()
     write_all(files, f"python -m vae_lightning.plot {sweep_dir}")
-    return figure, table_path
+    return list(files)
 
 
 def main() -> None:
@@ -457,15 +457,15 @@ def main() -> None:
     parser.add_argument("--title", help="the figure's title (default: the folder and the swept keys)")
     args = parser.parse_args()
     try:
-        figure, summary = plot_sweep(args.sweep_dir, args.title)
+        written = plot_sweep(args.sweep_dir, args.title)
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     except NoSpaceLeft as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
-    print(f"wrote {figure} and {summary}")
-    print(summary.read_text())
+    print(f"wrote {', '.join(path.name for path in written)} in {args.sweep_dir}")
+    print((args.sweep_dir / "summary.md").read_text())
     gradients = args.sweep_dir / "gradients.md"
     if gradients.exists():
         print(gradients.read_text())

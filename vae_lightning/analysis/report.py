@@ -25,8 +25,8 @@ class SweepReport(Callback):
         plotted = False
         # A plot that fails must not hide which jobs failed: they are still listed, then the sweep fails.
         try:
-            figure, summary = plot_sweep(sweep_dir)
-            log.info("wrote %s and %s", figure, summary)
+            written = plot_sweep(sweep_dir)
+            log.info("wrote %s in %s", ", ".join(path.name for path in written), sweep_dir)
             plotted = True
         except (NoSpaceLeft, UserInputError) as error:
             log.error("%s", error)
