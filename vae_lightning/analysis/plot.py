@@ -232,7 +232,7 @@ def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: flo
         high = [scale * sample.ci95[1] if sample.ci95 else mean for (_, sample), mean in zip(samples, means)]
         axis.fill_between(epochs, low, high, where=[sample.ci95 is not None for _, sample in samples],
                           color=line.get_color(), alpha=0.2, linewidth=0)
-    axis.set_xlabel("epoch")
+    axis.set_xlabel("epoch (1 = the first trained; TensorBoard counts from 0)")
     # One tick is enough: the default of two puts fractional epochs around a sweep of one epoch.
     axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     axis.grid(True, which="both", alpha=0.3)
@@ -300,7 +300,7 @@ def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title:
     for axis in axes[:2]:
         log_scale(axis)
     axes[0].set_ylabel("global L2 norm (epoch mean; epoch 0: initialisation)")
-    axes[2].set_ylabel("% (epoch mean)")
+    axes[2].set_ylabel("% (epoch mean) = 100 × train/clip_fraction")
     legend(figure, axes[2], keys)
     figure.suptitle(seeds_title(groups, title))
     return png(figure)
@@ -328,7 +328,8 @@ def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], t
                     f"{mean_at(group.curves[STATISTICS[1]], last)} | {mean_at(fractions, 0)} | {mean_at(fractions, last)} |")
     explanation = [
         "Means over seeds. Norms: global L2 norm of the gradient of eq. 20 before and after clipping;",
-        "clipped: % of gradient entries the clip changed (by value) or % of steps it rescaled (by norm).",
+        "clipped: % of gradient entries the clip changed (by value) or % of steps it rescaled (by norm): 100 × "
+        "TensorBoard's train/clip_fraction. Epochs count from 1, the first trained (TensorBoard counts from 0).",
         "Initialisation: the first step; last epoch: the mean over its steps.",
     ]
     columns = [", ".join(keys) or "value", "norm at initialisation", "norm, last epoch", "after clipping, last epoch",
