@@ -262,3 +262,9 @@ def test_without_loggers_or_callbacks_a_run_writes_only_into_its_folder(compose_
     assert run_job(cfg, tmp_path / "run") == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]
     assert list((tmp_path / "run").rglob("*.ckpt"))  # Lightning's own checkpoint, inside the run's folder
+
+
+def test_a_relative_data_root_with_chdir_is_refused(mnist_root: Path) -> None:
+    with pytest.raises(ConfigError, match=r"data.root=data is relative, but hydra.job.chdir=true"):
+        checked("data.root=data", "hydra.job.chdir=true")
+    assert checked(*tiny_overrides(mnist_root), "hydra.job.chdir=true") == 1

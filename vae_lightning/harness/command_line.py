@@ -81,6 +81,10 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
 def check_data(cfg: DictConfig, checked: set[str]) -> None:
     """Let the data module check its files (both splits) and data.val_size, once per data config."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
+    if cfg.hydra.job.chdir and "root" in data and not os.path.isabs(data["root"]):
+        # The check reads the data from here, the job from its output folder.
+        raise ConfigError(f"data.root={data['root']} is relative, but hydra.job.chdir=true runs each job in its own "
+                          f"folder: give an absolute data.root, e.g. data.root=$PWD/{data['root']}")
     if repr(data) in checked:
         return
     checked.add(repr(data))
