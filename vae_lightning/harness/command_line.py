@@ -250,3 +250,6 @@ def check_command_line(arguments: list[str]) -> tuple[list[str], IO[str] | None]
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except OSError as error:  # a path given on the command line that the system refuses
+        print(f"error: {error.filename}: {error.strerror}; choose another path", file=sys.stderr)
+        raise SystemExit(2) from None
