@@ -278,3 +278,15 @@ def test_a_path_the_system_refuses_is_one_line(key: str, mnist_root: Path, tmp_p
         check_command_line([*tiny_overrides(mnist_root), f"{key}={too_long}"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"error: {too_long}: File name too long; choose another path"]
+
+
+def test_a_single_runs_folder_says_what_its_command_line_changed(mnist_root: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    arguments, _ = prepare([*tiny_overrides(mnist_root), "clip.value=0.5", "trainer.accelerator=cpu"])
+    (folder,) = [argument.partition("=")[2] for argument in arguments if argument.startswith("hydra.run.dir=")]
+    name = Path(folder).name
+    # What defines the run names it; where its data is and what runs it do not.
+    assert name.endswith("_clip.value=0.5,data.batch_size=32,data.val_size=64,model.hidden_dims=[32],"
+                         "model.latent_dim=4,trainer.max_epochs=1")
+    assert (tmp_path / folder).is_dir() and Path(folder).parent == Path("outputs", "runs")

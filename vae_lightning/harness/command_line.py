@@ -27,8 +27,8 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationErr
 
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import checkpoint_to_resume
-from vae_lightning.harness.definition import run_definition
-from vae_lightning.harness.folders import claim_fresh_dir
+from vae_lightning.harness.definition import defines_the_run, run_definition
+from vae_lightning.harness.folders import claim_fresh_dir, run_name
 from vae_lightning.harness.hydra_args import parse_command_line, runs_nothing
 from vae_lightning.harness.jobs import runs_in_its_own_process, runs_on_slurm
 from vae_lightning.harness.runs import hold, refuse_if_taken
@@ -233,6 +233,9 @@ def prepare(arguments: list[str], config_dir: str = str(CONFIG_DIR)) -> tuple[li
     added = job_naming(master, args.overrides) if multirun else []
     check_writable(folder, key)
     if not is_set(args.overrides, key):
+        if not multirun:
+            defining = [o.input_line for o in sweeps.parse(args.overrides) if defines_the_run(o.get_key_element())]
+            folder = folder.with_name(run_name(folder.name, defining))
         folder = claim_fresh_dir(folder)
         added.append(f"{key}={folder}")
     sweep_lock = hold(folder) if multirun else None

@@ -46,6 +46,13 @@ def job_dir(override_dirname: str, job_num: int, sweeper: str = GRID_SWEEPER) ->
     return name
 
 
+def run_name(timestamp: str, defining_overrides: list[str]) -> str:
+    """A single run's folder: its time, then what its command line changed of what defines a run
+    (`2026-12-02_10-00-00_clip.value=0.5`), so that TensorBoard's run list tells runs apart."""
+    label = ",".join(sorted(defining_overrides)).replace(os.sep, "_")[:MAX_NAME_LENGTH]
+    return f"{timestamp}_{label}" if label else timestamp
+
+
 def config_subdir(resume: bool, run_dir: str) -> str:
     """Where Hydra saves the run's config: a resumed run keeps the original and adds its own beside
     it; a run that starts under resume=true (a sweep's job that never ran) writes the original."""
