@@ -41,18 +41,30 @@ def test_a_sweep_is_equivalent_to_itself(tmp_path: Path, monkeypatch: pytest.Mon
     assert (tmp_path / "comparison.md").read_text() in out
 
 
-def test_the_interval_and_margin_are_welchs_and_half_a_percent_of_as_mean(
+def test_the_interval_is_of_seed_pairs_or_welchs_and_the_margin_half_a_percent_of_as_mean(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     shifted = {value: [loss + 0.05 for loss in losses] for value, losses in LOSSES.items()}
     shifted["1.0"][0] += 0.3
     a, b = write_sweep(tmp_path / "a", LOSSES), write_sweep(tmp_path / "b", shifted)
     run(monkeypatch, capsys, a, b, "--out", tmp_path)
     points = {point["label"]: point for point in json.loads((tmp_path / "comparison.json").read_text())["points"]}
+    # The same seeds on both sides: the interval of the per-seed differences.
+    differences = np.array(shifted["1.0"]) - np.array(LOSSES["1.0"])
+    paired = stats.ttest_1samp(differences, 0.0).confidence_interval(0.95)
+    assert points["1.0"]["test"] == "paired by seed"
+    assert points["1.0"]["ci95"] == pytest.approx(list(paired), rel=1e-9)
+    assert points["0.1"]["ci95"] == pytest.approx([0.05, 0.05]) and points["0.1"]["verdict"] == "equivalent"
     for value in LOSSES:
-        welch = stats.ttest_ind(shifted[value], LOSSES[value], equal_var=False)
-        assert points[value]["ci95"] == pytest.approx(list(welch.confidence_interval(0.95)), rel=1e-9)
         assert points[value]["margin"] == pytest.approx(0.005 * np.mean(LOSSES[value]), rel=1e-12)
         assert points[value]["difference"] == pytest.approx(np.mean(shifted[value]) - np.mean(LOSSES[value]))
+    # Other seeds (one fewer in B): Welch's interval.
+    fewer = write_sweep(tmp_path / "fewer", {value: losses[:4] for value, losses in shifted.items()})
+    run(monkeypatch, capsys, a, fewer, "--out", tmp_path)
+    points = {point["label"]: point for point in json.loads((tmp_path / "comparison.json").read_text())["points"]}
+    for value in LOSSES:
+        welch = stats.ttest_ind(shifted[value][:4], LOSSES[value], equal_var=False)
+        assert points[value]["test"] == "Welch"
+        assert points[value]["ci95"] == pytest.approx(list(welch.confidence_interval(0.95)), rel=1e-9)
 
 
 def test_a_shift_beyond_the_margin_is_different_and_few_seeds_inconclusive(

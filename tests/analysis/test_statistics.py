@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vae_lightning.analysis.statistics import (against_best, describe, equivalence, holm, seeds_for_power,
-                                               welch_p)
+from vae_lightning.analysis.statistics import (against_best, describe, equivalence, holm, paired_equivalence,
+                                               seeds_for_power, welch_p)
 
 MANY = [31.2, 30.9, 31.05, 31.4, 30.8]
 
@@ -129,3 +129,20 @@ def test_equivalent_different_and_inconclusive() -> None:
     assert equivalence(a, [30.0, 32.0, 31.0], 0.2).verdict == "inconclusive"
     with pytest.raises(ValueError):
         equivalence(a, [31.0], 0.2)
+
+
+def test_paired_equivalence_is_scipys_one_sample_t_on_the_seed_differences() -> None:
+    a = [31.0, 31.4, 30.8, 31.2, 31.1]
+    b = [31.05, 31.38, 30.9, 31.22, 31.08]
+    differences = np.array(b) - np.array(a)
+    result = paired_equivalence(a, b, 0.2)
+    assert result.ci95 == pytest.approx(tuple(stats.ttest_1samp(differences, 0.0).confidence_interval(0.95)), rel=1e-9)
+    lower = stats.ttest_1samp(differences, -0.2, alternative="greater").pvalue
+    upper = stats.ttest_1samp(differences, 0.2, alternative="less").pvalue
+    assert result.p_equivalence == pytest.approx(max(lower, upper), rel=1e-12)
+    assert result.verdict == "equivalent" and result.difference == pytest.approx(differences.mean())
+    # The same runs on both sides: no spread, equivalent at any margin; a constant shift past it, different.
+    assert paired_equivalence(a, a, 0.1).verdict == "equivalent"
+    assert paired_equivalence(a, [value + 0.5 for value in a], 0.1).verdict == "different"
+    with pytest.raises(ValueError, match="the same two or more seeds"):
+        paired_equivalence(a, b[:4], 0.2)

@@ -1,5 +1,6 @@
 """`python -m vae_lightning.compare SWEEP_A SWEEP_B [--margin M]`: for each point both sweeps ran, is the
-final val loss the same? The difference of means (B - A), its 95% Welch interval, and TOST at ±M.
+final val loss the same? The difference of means (B - A), its 95% interval (seed-paired where both ran
+the same seeds, else Welch's), and TOST at ±M.
 
 Prints a table and writes comparison.md and comparison.json into --out. Exits 0 when every shared
 point is equivalent, 1 when any is different or inconclusive, 2 on bad input (docs/statistics.md).
@@ -14,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from vae_lightning.analysis.plot import NoSpaceLeft, check_sweep, collect, json_bytes, table, write_all
-from vae_lightning.analysis.statistics import ALPHA, describe, equivalence
+from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
 
 # 0.5% of sweep A's mean: about 0.16 nats for the paper's 31-nat losses, near one seed's spread
 # and a third of the smallest difference Figures 1-3 rest on (docs/statistics.md).
 DEFAULT_MARGIN = "0.5%"
-TEST = ("difference of means B - A with its 95% Welch interval (scipy.stats.ttest_ind, equal_var=False); "
-        f"equivalence by two one-sided Welch tests (TOST) at ±margin, each at α = {ALPHA}")
+TEST = ("difference of means B - A with its 95% interval: where both sweeps ran the same seeds of a point, of the "
+        "seed-paired differences (scipy.stats.ttest_1samp; each seed starts both runs from the same weights and "
+        "batches), else Welch's (scipy.stats.ttest_ind, equal_var=False); equivalence by the matching two one-sided "
+        f"tests (TOST) at ±margin, each at α = {ALPHA}")
 
 
 def parse_margin(margin: str) -> tuple[float, bool]:
@@ -64,9 +67,13 @@ def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[
                       "verdict": "inconclusive", "reason": "fewer than 2 completed seeds on a side"}
         else:
             nats = value / 100 * found["a"]["mean"] if percent else value
-            result = equivalence(losses_a, losses_b, nats)
+            seeds_a, seeds_b = dict(groups_a[point].finals), dict(groups_b[point].finals)
+            paired = seeds_a.keys() == seeds_b.keys()
+            result = (paired_equivalence([seeds_a[seed] for seed in seeds_a], [seeds_b[seed] for seed in seeds_a], nats)
+                      if paired else equivalence(losses_a, losses_b, nats))
             found |= {"difference": result.difference, "ci95": list(result.ci95), "margin": result.margin,
-                      "p_equivalence": result.p_equivalence, "verdict": result.verdict}
+                      "p_equivalence": result.p_equivalence, "verdict": result.verdict,
+                      "test": "paired by seed" if paired else "Welch"}
         points.append(found)
     return {"a": str(sweep_a), "b": str(sweep_b), "margin": margin, "test": TEST, "alpha": ALPHA, "points": points,
             "only_in_a": [groups_a[point].label for point in groups_a if point not in groups_b],
@@ -85,7 +92,8 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         p = "n/a" if found["p_equivalence"] is None else f"{found['p_equivalence']:.3g}"
         verdict = found["verdict"] + (f" ({found['reason']})" if "reason" in found else "")
         rows.append(f"| {found['label']} | {a['n']} | {number(a['mean'])} | {b['n']} | {number(b['mean'])} | "
-                    f"{number(found['difference'])} | {interval} | ±{number(found['margin'])} | {p} | {verdict} |")
+                    f"{number(found['difference'])} | {interval} | {found.get('test', 'n/a')} | ±{number(found['margin'])} | "
+                    f"{p} | {verdict} |")
     explanation = [
         f"A: {comparison['a']}", f"B: {comparison['b']}", "",
         "Final val loss (eq. 20, per image) after each completed job's last epoch, as in each sweep's summary.md.",
@@ -96,7 +104,7 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
     ]
     after = [f"Only in A (not compared): {', '.join(comparison['only_in_a'])}."] if comparison["only_in_a"] else []
     after += [f"Only in B (not compared): {', '.join(comparison['only_in_b'])}."] if comparison["only_in_b"] else []
-    columns = ["point", "A: seeds", "A: mean", "B: seeds", "B: mean", "B - A", "95% interval (Welch)", "margin",
+    columns = ["point", "A: seeds", "A: mean", "B: seeds", "B: mean", "B - A", "95% interval", "test", "margin",
                "TOST p", "verdict"]
     return table("Comparison of two sweeps", explanation, columns, rows, after)
 

@@ -27,7 +27,8 @@ class Sample:
 
 @dataclass(frozen=True)
 class Difference:
-    """mean(b) - mean(a) with its 95% Welch interval, the TOST p-value at `margin`, and the verdict."""
+    """mean(b) - mean(a) with its 95% interval (Welch's, or of the seed-paired differences), the TOST
+    p-value at `margin`, and the verdict."""
 
     difference: float
     ci95: tuple[float, float]
@@ -161,3 +162,31 @@ def equivalence(a: Sequence[float], b: Sequence[float], margin: float) -> Differ
     else:
         verdict = "inconclusive"
     return Difference(difference, (low, high), margin, p_equivalence, verdict)
+
+
+def paired_equivalence(a: Sequence[float], b: Sequence[float], margin: float) -> Difference:
+    """`equivalence` for runs paired by seed (a[i] and b[i] began from the same weights and drew the
+    same batches): one-sample t-tests on the differences b[i] - a[i], which the seed's own luck
+    leaves out. Differences that are all the same (a sweep against itself) have no spread: their
+    interval is that one value, equivalent when it lies within the margin."""
+    a, b = finite(a), finite(b)
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError("a paired comparison needs the same two or more seeds on each side")
+    differences = [y - x for x, y in zip(a, b)]
+    mean = math.fsum(differences) / len(differences)
+    if all(difference == differences[0] for difference in differences):
+        inside = abs(mean) < margin
+        low = high = mean
+        p_equivalence = 0.0 if inside else 1.0
+    else:
+        interval = stats.ttest_1samp(differences, 0.0).confidence_interval(CONFIDENCE)
+        low, high = float(interval.low), float(interval.high)
+        p_equivalence = max(float(stats.ttest_1samp(differences, -margin, alternative="greater").pvalue),
+                            float(stats.ttest_1samp(differences, margin, alternative="less").pvalue))
+    if p_equivalence < ALPHA:
+        verdict = "equivalent"
+    elif low > 0 or high < 0:
+        verdict = "different"
+    else:
+        verdict = "inconclusive"
+    return Difference(mean, (low, high), margin, p_equivalence, verdict)
