@@ -155,13 +155,15 @@ def equivalence(a: Sequence[float], b: Sequence[float], margin: float) -> Differ
     below_upper = welch_p([value - margin for value in b], a, alternative="less")
     p_equivalence = max(above_lower, below_upper)
     difference = math.fsum(b) / len(b) - math.fsum(a) / len(a)
+    return Difference(difference, (low, high), margin, p_equivalence, equivalence_verdict(p_equivalence, low, high))
+
+
+def equivalence_verdict(p_equivalence: float, low: float, high: float) -> str:
+    """equivalent when TOST rejects at ALPHA; else different when the 95% interval [low, high]
+    excludes 0; else inconclusive."""
     if p_equivalence < ALPHA:
-        verdict = "equivalent"
-    elif low > 0 or high < 0:
-        verdict = "different"
-    else:
-        verdict = "inconclusive"
-    return Difference(difference, (low, high), margin, p_equivalence, verdict)
+        return "equivalent"
+    return "different" if low > 0 or high < 0 else "inconclusive"
 
 
 def paired_equivalence(a: Sequence[float], b: Sequence[float], margin: float) -> Difference:
@@ -183,10 +185,4 @@ def paired_equivalence(a: Sequence[float], b: Sequence[float], margin: float) ->
         low, high = float(interval.low), float(interval.high)
         p_equivalence = max(float(stats.ttest_1samp(differences, -margin, alternative="greater").pvalue),
                             float(stats.ttest_1samp(differences, margin, alternative="less").pvalue))
-    if p_equivalence < ALPHA:
-        verdict = "equivalent"
-    elif low > 0 or high < 0:
-        verdict = "different"
-    else:
-        verdict = "inconclusive"
-    return Difference(mean, (low, high), margin, p_equivalence, verdict)
+    return Difference(mean, (low, high), margin, p_equivalence, equivalence_verdict(p_equivalence, low, high))
