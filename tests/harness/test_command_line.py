@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from helpers import tiny_overrides
-from vae_lightning.harness.command_line import check_command_line, check_jobs, prepare
+from vae_lightning.harness.command_line import check_command_line, check_jobs, prepare, quoted
 from vae_lightning.harness.run import run_job
 from vae_lightning.harness.hydra_args import parse_command_line
 from vae_lightning.errors import ConfigError
@@ -284,9 +285,16 @@ def test_a_single_runs_folder_says_what_its_command_line_changed(mnist_root: Pat
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     arguments, _ = prepare([*tiny_overrides(mnist_root), "clip.value=0.5", "trainer.accelerator=cpu"])
-    (folder,) = [argument.partition("=")[2] for argument in arguments if argument.startswith("hydra.run.dir=")]
+    (folder,) = [argument.partition("=")[2].strip("'") for argument in arguments if argument.startswith("hydra.run.dir=")]
     name = Path(folder).name
     # What defines the run names it; where its data is and what runs it do not.
     assert name.endswith("_clip.value=0.5,data.batch_size=32,data.val_size=64,model.hidden_dims=[32],"
                          "model.latent_dim=4,trainer.max_epochs=1")
     assert (tmp_path / folder).is_dir() and Path(folder).parent == Path("outputs", "runs")
+
+
+def test_a_quoted_folder_reads_back_whole_through_hydras_parser() -> None:
+    for name in ("outputs/runs/2026_clip.value=0.5,model.hidden_dims=[32],x='y',back\\slash",
+                 "runs/a\\'b", "runs/end\\"):
+        (override,) = OverridesParser.create().parse_overrides([f"hydra.run.dir={quoted(name)}"])
+        assert override.value() == name

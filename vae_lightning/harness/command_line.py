@@ -219,6 +219,13 @@ def job_naming(master: DictConfig, overrides: list[str]) -> list[str]:
     return [f"hydra.job.config.override_dirname.exclude_keys=[{','.join(excluded + added)}]"]
 
 
+def quoted(value: str) -> str:
+    """`value` as Hydra's override grammar reads it whole (a run's folder name holds its overrides'
+    `=`, `,` and brackets): in single quotes, each quote escaped, and the backslashes before a quote
+    or at the end doubled (the only ones the grammar reads as escapes)."""
+    return "'" + re.sub(r"(\\+)(?='|$)", r"\1\1", value).replace("'", "\\'") + "'"
+
+
 def prepare(arguments: list[str], config_dir: str = str(CONFIG_DIR)) -> tuple[list[str], IO[str] | None]:
     """Check the command line; returns it with the claimed folder and the job-naming keys added, and
     for a sweep the lock on its folder, which the sweep's process holds until it ends: a sweep
@@ -237,7 +244,7 @@ def prepare(arguments: list[str], config_dir: str = str(CONFIG_DIR)) -> tuple[li
             defining = [o.input_line for o in sweeps.parse(args.overrides) if defines_the_run(o.get_key_element())]
             folder = folder.with_name(run_name(folder.name, defining))
         folder = claim_fresh_dir(folder)
-        added.append(f"{key}={folder}")
+        added.append(f"{key}={quoted(str(folder))}")
     sweep_lock = hold(folder) if multirun else None
     if is_set(args.overrides, key):
         refuse_if_taken(folder, bool(master.resume), sweep=multirun)
