@@ -10,11 +10,10 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal
 
-from helpers import TEST_IMAGES, tiny_overrides
+from helpers import TEST_IMAGES
 from vae_lightning.analysis import evaluate as evaluate_module
 from vae_lightning.analysis import likelihood
 from vae_lightning.analysis.evaluate import evaluate, load
-from vae_lightning.errors import UserInputError
 
 
 def test_the_gaussian_density_is_variance_one_half_and_eq_14_plus_the_constant() -> None:

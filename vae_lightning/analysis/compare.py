@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
-from vae_lightning.analysis.plot import NoSpaceLeft, check_sweep, collect, json_bytes, table, write_all
+from vae_lightning.analysis.plot import check_sweep, collect, errors_said_in_one_line, json_bytes, table, write_all
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
 
@@ -118,7 +117,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("."),
                         help="folder for comparison.md and comparison.json (default: the current one)")
     args = parser.parse_args()
-    try:
+    with errors_said_in_one_line():
         if not args.out.is_dir():
             raise UserInputError(f"--out {args.out} is not a folder; create it, or pass an existing one")
         comparison = compare(args.sweep_a, args.sweep_b, args.margin)
@@ -126,12 +125,6 @@ def main() -> None:
         write_all({args.out / "comparison.md": markdown.encode(),
                    args.out / "comparison.json": json_bytes(comparison)},
                   "run this command again")
-    except UserInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except NoSpaceLeft as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
     print(markdown)
     if any(found["verdict"] != "equivalent" for found in comparison["points"]):
         raise SystemExit(1)

@@ -18,6 +18,8 @@ import math
 import statistics
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,17 @@ class SweepError(UserInputError):
 
 class NoSpaceLeft(Exception):
     """A sweep's figure or table did not fit on the disk; the message is the one line to show."""
+
+
+@contextmanager
+def errors_said_in_one_line() -> Iterator[None]:
+    """Within the block, bad input ends the command with its one line and exit 2, a full disk with
+    its one line and exit 1."""
+    try:
+        yield
+    except (UserInputError, NoSpaceLeft) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(error, UserInputError) else 1) from None
 
 
 @dataclass
@@ -457,14 +470,8 @@ def main() -> None:
     parser.add_argument("sweep_dir", type=Path, help="a folder made by `python train.py -m ...`")
     parser.add_argument("--title", help="the figure's title (default: the folder and the swept keys)")
     args = parser.parse_args()
-    try:
+    with errors_said_in_one_line():
         written = plot_sweep(args.sweep_dir, args.title)
-    except UserInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except NoSpaceLeft as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
     print(f"wrote {', '.join(path.name for path in written)} in {args.sweep_dir}")
     print((args.sweep_dir / "summary.md").read_text())
     gradients = args.sweep_dir / "gradients.md"
