@@ -102,6 +102,11 @@ def test_good_input_passes_and_counts_the_sweep_jobs() -> None:
     assert checked() == 1
 
 
+def test_an_experiment_is_a_sweep_without_dash_m_and_takes_more_seeds() -> None:
+    # Its config sets hydra.mode=MULTIRUN; `reproduce seed=0,1,2,3,4` passes the seeds this way.
+    assert checked("experiment=clip_value", "seed=0,1,2,3,4") == 30
+
+
 def test_ddp_jobs_in_a_slurm_sweep_pass_when_tasks_match_devices() -> None:
     overrides = ["hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "hydra.launcher.nodes=2", "trainer=ddp",
                  "trainer.devices=2", "trainer.num_nodes=2", "seed=0,1"]

@@ -181,6 +181,8 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     if any(sweeps.is_hydra_key(o) for o in parsed if o.is_sweep_override()):
         raise ConfigError(f"{swept[0]}: hydra's own settings cannot be swept")
     master = compose_checked(config_name, fixed)
+    # An experiment that sets hydra.mode to MULTIRUN is a sweep without -m, as Hydra runs it.
+    multirun = multirun or str(master.hydra.mode) == "RunMode.MULTIRUN"
     if swept and not multirun:
         raise ConfigError(f"{swept[0]} lists several values: add -m to run them as a sweep")
     checked_data: set[str] = set()
