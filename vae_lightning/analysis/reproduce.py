@@ -21,6 +21,7 @@ from pathlib import Path
 
 from vae_lightning.analysis.evaluate import evaluate
 from vae_lightning.analysis.plot import plot_sweep
+from vae_lightning.analysis.verdicts import judge_claims, markdown
 from vae_lightning.files import read_json, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import UserInputError
@@ -60,7 +61,8 @@ def minutes(seconds: float) -> str:
 
 
 def gather(out: Path, timings: dict[str, tuple[float, int]], best: Path | None, test: dict[str, float]) -> Path:
-    """Copy each sweep's figure, and write results.md with the three tables and Figure 4's run."""
+    """Copy each sweep's figure, and write results.md with the three tables, Figure 4's run and the
+    paper's conclusions tested (also in verdicts.json)."""
     lines = ["# Reproduction of the paper's experiments", ""]
     for index, (name, title) in enumerate(EXPERIMENTS.items(), start=1):
         sweep_dir = out / "sweeps" / name
@@ -80,6 +82,9 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], best: Path | None, 
                   "![Samples](figure4_samples.png)", "", "![Reconstructions](figure4_reconstructions.png)", ""]
     else:
         lines.append("No run completed.")
+    claims = judge_claims({name: out / "sweeps" / name for name in EXPERIMENTS})
+    write_json(out / "verdicts.json", claims)
+    lines += ["", "## The paper's conclusions (section 5), tested", "", *markdown(claims)]
     results = out / "results.md"
     write_text(results, "\n".join(lines) + "\n")
     return results

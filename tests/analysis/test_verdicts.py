@@ -1,0 +1,57 @@
+"""The paper's conclusions judged from three sweeps' summary.json: confirmed, refuted, not separable."""
+
+from pathlib import Path
+
+from vae_lightning.analysis.verdicts import judge_claims, markdown
+from vae_lightning.files import write_json
+
+
+def write_summary(folder: Path, points: dict[str, list[float]]) -> Path:
+    """A summary.json as plot writes it: each point's overrides, label and per-seed final val losses."""
+    folder.mkdir(parents=True)
+    write_json(folder / "summary.json", {"points": [
+        {"label": overrides.split("=")[-1], "overrides": overrides.split(","),
+         "values": [{"seed": seed, "val_loss": loss} for seed, loss in enumerate(losses)]}
+        for overrides, losses in points.items()]})
+    return folder
+
+
+def sweeps(tmp_path: Path, clip_value: dict, clip_norm: dict, momentum: dict) -> dict[str, Path]:
+    return {"clip_value": write_summary(tmp_path / "clip_value", clip_value),
+            "clip_norm": write_summary(tmp_path / "clip_norm", clip_norm),
+            "momentum": write_summary(tmp_path / "momentum", momentum)}
+
+
+CLOSE = {"optim.momentum=0.8": [31.0, 31.1, 30.9], "optim.momentum=0.85": [31.05, 31.0, 31.1],
+         "optim.momentum=0.9": [31.1, 30.95, 31.05], "optim.momentum=0.95": [31.0, 31.2, 30.9]}
+
+
+def test_a_best_point_is_confirmed_a_clearly_worse_one_refuted_a_close_one_not_separable(tmp_path: Path) -> None:
+    rows = judge_claims(sweeps(
+        tmp_path,
+        clip_value={"clip.value=1.0": [30.0, 30.1, 29.9], "clip.value=0.1": [33.0, 33.1, 32.9]},
+        clip_norm={"clip={algorithm:value,value:1.0}": [31.0, 31.1, 30.9],
+                   "clip={algorithm:norm,value:5.0}": [30.0, 30.1, 29.9]},
+        momentum={**CLOSE, "optim.momentum=0": [31.2, 30.7, 30.6]}))
+    assert [row["verdict"] for row in rows] == [
+        "confirmed", "refuted", "not separable at 3 seeds", "consistent: none separable at 3 seeds"]
+    assert rows[1]["best"] == "{algorithm:norm,value:5.0}"
+    assert rows[1]["p_vs_best"]["{algorithm:value,value:1.0}"] < 0.05
+    assert rows[0]["measured"]["1.0"].startswith("30.00 [")
+    assert len(markdown(rows)) == 2 + len(rows) + 2
+
+
+def test_momenta_that_differ_refute_the_claim_of_small_differences(tmp_path: Path) -> None:
+    momentum = {**CLOSE, "optim.momentum=0.95": [35.0, 35.1, 34.9]}
+    rows = judge_claims(sweeps(tmp_path, {"clip.value=1.0": [30.0, 31.0]},
+                               {"clip={algorithm:value,value:1.0}": [30.0, 31.0]}, momentum))
+    assert rows[3]["verdict"] == "refuted"
+    assert rows[3]["p_vs_best"]["0.95"] < 0.05
+
+
+def test_a_missing_point_or_sweep_is_said_not_guessed(tmp_path: Path) -> None:
+    folders = sweeps(tmp_path, {"clip.value=0.1": [30.0, 31.0]}, {"clip.value=0.1": [30.0]}, CLOSE)
+    (folders["momentum"] / "summary.json").unlink()
+    verdicts = [row["verdict"] for row in judge_claims(folders)]
+    assert verdicts[:2] == ["not run: clip.value=1.0", "not run: clip={algorithm:value,value:1.0}"]
+    assert verdicts[2:] == ["not run: no summary.json"] * 2
