@@ -65,7 +65,7 @@ def gradient(model: nn.Module, x: torch.Tensor, step: int, clip: float | None) -
         nn.utils.clip_grad_value_(model.parameters(), clip)
 
 
-def flat(tensors) -> torch.Tensor:
+def concatenated(tensors) -> torch.Tensor:
     return torch.cat([t.detach().flatten() for t in tensors])
 
 
@@ -108,9 +108,9 @@ def one_update(model: nn.Module, images: list[torch.Tensor], clip: float | None,
     for kernel in KERNELS:
         p = [t.clone() for t in params]
         update(kernel, p, [g.clone() for g in grads], [t.clone() for t in bufs])
-        updated[kernel] = flat(p)
-    step = flat(LR * (MOMENTUM * b.double() + g.double()) for b, g in zip(bufs, grads))
-    exact = flat(t.double() for t in params) - step
+        updated[kernel] = concatenated(p)
+    step = concatenated(LR * (MOMENTUM * b.double() + g.double()) for b, g in zip(bufs, grads))
+    exact = concatenated(t.double() for t in params) - step
     # float32 rounds the new momentum buffer, the step and the new parameter: an error of a few units of
     # the larger of the step's and the parameter's spacing is rounding.
     spacing = torch.maximum(ulp(exact), ulp(step))
@@ -134,7 +134,7 @@ def trajectories(model: nn.Module, images: list[torch.Tensor], clip: float | Non
         for name, m in models.items():
             gradient(m, x, step, clip)
             optimizers[name].step()
-        weights = {name: flat(m.parameters()).double() for name, m in models.items()}
+        weights = {name: concatenated(m.parameters()).double() for name, m in models.items()}
         rows.append(tuple((weights[a] - weights[b]).abs().max().item()
                           for a, b in (("fused", "loop"), ("foreach", "loop"), ("loop", "float64"))))
     return rows
@@ -146,7 +146,7 @@ def final_weights(model: nn.Module, images: list[torch.Tensor], kernel: str, cli
     for step, x in enumerate(images):
         gradient(model, x, step, clip)
         optimizer.step()
-    return flat(model.parameters())
+    return concatenated(model.parameters())
 
 
 def step_cost(model: nn.Module, x: torch.Tensor, repeats: int) -> dict[str, float]:

@@ -173,14 +173,14 @@ def point_label(point: tuple[str, ...], shown: dict[str, str]) -> str:
 
 def check_sweep(folder: Path) -> None:
     """Refuse, in one line, a folder that holds no sweep: a missing one, a single run's, an empty one."""
-    fix = "pass the folder of a sweep (its hydra.sweep.dir), which holds multirun.yaml and a folder per job"
+    advice = "pass the folder of a sweep (its hydra.sweep.dir), which holds multirun.yaml and a folder per job"
     if not folder.is_dir():
-        raise SweepError(f"{folder} is not a folder; {fix}")
+        raise SweepError(f"{folder} is not a folder; {advice}")
     if (folder / "multirun.yaml").exists() or any((job / ".hydra").is_dir() for job in folder.glob("*/")):
         return
     if (folder / ".hydra").is_dir():
-        raise SweepError(f"{folder} is a single run's folder, not a sweep's; {fix}")
-    raise SweepError(f"{folder} holds no sweep; {fix}")
+        raise SweepError(f"{folder} is a single run's folder, not a sweep's; {advice}")
+    raise SweepError(f"{folder} holds no sweep; {advice}")
 
 
 def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:

@@ -87,6 +87,7 @@ class Autoencoder(nn.Module):
         check_sizes(input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim)
         check_choice("activation", activation, ACTIVATIONS)
         check_choice("output_activation", output_activation, OUTPUTS)
+        self.input_dim = input_dim
         sizes = [input_dim, *hidden_dims]
         encoder_layers = [nn.Linear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         self.encoder = mlp(encoder_layers, activation)  # eqs. 1-3
@@ -116,8 +117,8 @@ class Autoencoder(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         # Decode every draw of every example as one (draws * batch) x latent matrix: 2-D inputs
         # keep each layer a single fused matrix product, forward and backward.
-        flat = self.decoder(z.reshape(-1, z.shape[-1]))
-        return flat.reshape(*z.shape[:-1], flat.shape[-1])
+        decoded = self.decoder(z.reshape(-1, z.shape[-1]))
+        return decoded.reshape(*z.shape[:-1], decoded.shape[-1])
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> VAEOutput:
         code, _ = self.encode(x)
