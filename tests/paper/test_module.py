@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.model_summary import ModelSummary
 from omegaconf import open_dict
 
 from helpers import tiny_overrides
@@ -138,3 +139,12 @@ def test_a_fused_optimizer_cannot_clip_under_mixed_precision(compose_config, mni
     cfg = compose_config([*clip_overrides(mnist_root, "value"), "trainer.precision=bf16-mixed", "optim.fused=true"])
     with pytest.raises(ConfigError, match="optim.fused=true cannot be clipped under trainer.precision=bf16-mixed"):
         check_ranges(cfg)
+
+
+@pytest.mark.parametrize("model", ["vae", "linear_ae"])
+def test_model_summary_counts_flops_without_moving_the_random_stream(model, compose_config, mnist_root) -> None:
+    module = build_module(compose_config([*tiny_overrides(mnist_root), f"model={model}"]))
+    torch.manual_seed(0)
+    summary = ModelSummary(module)
+    assert summary.total_flops > 0
+    assert torch.randn(1).item() == torch.randn(1, generator=torch.Generator().manual_seed(0)).item()

@@ -66,8 +66,15 @@ class VAEModule(L.LightningModule):
         self._train_terms: list[tuple[LossTerms, int]] = []
         self._train_terms_epoch = -1
 
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.model(x)
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Any:
+        return self.model(x, generator=generator)
+
+    @property
+    def example_input_array(self) -> tuple[torch.Tensor, torch.Generator]:
+        """One blank image and a generator of its own: Lightning's model summary runs them through
+        the model to count its FLOPs, and its noise then never moves the stream training draws from."""
+        return (torch.zeros(1, self.model.input_dim, device=self.device),
+                torch.Generator(self.device).manual_seed(0))
 
     def _loss_terms(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> LossTerms:
         return self.loss(batch, self.model(batch, generator=generator))
