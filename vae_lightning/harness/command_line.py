@@ -5,6 +5,10 @@ space) is composed against the schema and its values checked, so a typo, a wrong
 out of range or a run folder that is taken stops the command before any folder, log or
 checkpoint is written. What it returns is the command line Hydra then runs: the user's own, plus
 the fresh run or sweep folder it claimed and the keys that name each sweep job.
+
+Hydra has no public way to read its command line before it runs: `command_line_parser` declares
+the flags of its documentation (https://hydra.cc/docs/advanced/hydra-command-line-flags/), and
+`tests/harness/test_command_line.py` fails if Hydra's own parser ever differs.
 """
 
 from __future__ import annotations
@@ -17,24 +21,60 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
+from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
 from vae_lightning.harness.folders import claim_fresh_dir, run_name
-from vae_lightning.harness.hydra_args import parse_command_line, runs_nothing
-from vae_lightning.harness.jobs import runs_in_its_own_process, runs_on_slurm
 from vae_lightning.harness.runs import hold, refuse_if_taken
 from vae_lightning.harness.schema import OWNED_ELSEWHERE, check_accelerator, check_ranges, check_structure
 from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
+
+# Flags with which Hydra only prints something or completes the shell: no job runs.
+PRINT_ONLY = ("help", "hydra_help", "version", "info", "cfg", "shell_completion", "experimental_rerun")
+# Hydra's submitit launchers start every job as a Slurm job (or a local process) of its own.
+SUBMITIT_PLUGIN = "hydra_plugins.hydra_submitit_launcher"
+
+
+def command_line_parser() -> argparse.ArgumentParser:
+    """Every flag of Hydra 1.3. add_help=False: --help is Hydra's to answer once the check has let the
+    command through; --version likewise (Hydra's parser prints and exits as it parses)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--help", "-h", action="store_true")
+    parser.add_argument("--hydra-help", action="store_true")
+    parser.add_argument("--version", action="store_true")
+    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--cfg", "-c")
+    parser.add_argument("--resolve", action="store_true")
+    parser.add_argument("--package", "-p")
+    parser.add_argument("--run", "-r", action="store_true")
+    parser.add_argument("--multirun", "-m", action="store_true")
+    parser.add_argument("--shell-completion", "-sc", action="store_true")
+    parser.add_argument("--config-path", "-cp")
+    parser.add_argument("--config-name", "-cn")
+    parser.add_argument("--config-dir", "-cd")
+    parser.add_argument("--experimental-rerun")
+    parser.add_argument("--info", "-i", nargs="?", const="all")
+    return parser
+
+
+def parse_command_line(arguments: list[str]) -> argparse.Namespace:
+    """Hydra's reading of the command line: .overrides, .multirun, .config_dir, .config_name, ..."""
+    return command_line_parser().parse_known_args(arguments)[0]
+
+
+def runs_nothing(args: argparse.Namespace) -> bool:
+    return any(getattr(args, flag, None) for flag in PRINT_ONLY)
 
 
 def allowed_keys(object_type: type | None) -> str:
@@ -120,6 +160,24 @@ def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
         )
 
 
+def launcher_classes(launcher: Any) -> list[str]:
+    """The full names of the sweep's launcher class and its bases (`launcher`: its config). By name:
+    Hydra loads each plugin module a second time, as a module object of its own, with classes of its own."""
+    return [f"{kind.__module__}.{kind.__qualname__}" for kind in get_class(str(launcher._target_)).__mro__]
+
+
+def runs_on_slurm(launcher: Any) -> bool:
+    """True under one of Hydra's submitit launchers (`hydra/launcher=slurm`), where Slurm starts a job's processes."""
+    return any(name.startswith(SUBMITIT_PLUGIN) for name in launcher_classes(launcher))
+
+
+def runs_in_its_own_process(launcher: Any) -> bool:
+    """True when the sweep's launcher starts each job in a process of its own: `hydra/launcher=parallel`
+    or Slurm; False for Hydra's basic launcher, which runs jobs in the sweep's own process."""
+    parallel = f"{ParallelLauncher.__module__}.{ParallelLauncher.__qualname__}"
+    return runs_on_slurm(launcher) or parallel in launcher_classes(launcher)
+
+
 def check_slurm_tasks(cfg: DictConfig) -> None:
     """Lightning runs one process per Slurm task: tasks per node must equal trainer.devices, and
     nodes trainer.num_nodes, or the job would hang or run the same training twice."""
@@ -190,7 +248,13 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
         check_data(master, checked_data)
         return master, 1
     params = master.hydra.sweeper.get("params") or {}
-    configured = [f"{key}={value}" for key, value in params.items()]
+    # Sweepers read the config's params, then the command line: a key the command line sets is its.
+    given = {o.get_key_element() for o in parsed}
+    configured = [f"{key}={value}" for key, value in params.items() if key not in given]
+    check_settings = getattr(get_class(str(master.hydra.sweeper._target_)), "check_settings", None)
+    if check_settings is not None:  # a sweeper that checks its own settings (hydra/sweeper=optuna)
+        arguments = [o.input_line for o in parsed if not sweeps.is_hydra_key(o)]
+        check_settings(master.hydra.sweeper, configured + arguments, bool(master.resume))
     jobs = sweeps.jobs(configured + swept, str(master.hydra.sweeper._target_))
     if sweeps.expands_a_grid(str(master.hydra.sweeper._target_)):
         for index, job in enumerate(jobs):

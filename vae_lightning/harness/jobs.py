@@ -17,14 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import configure_log
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from vae_lightning.harness.runs import record_death
 
-# Hydra's submitit launchers start every job as a Slurm job (or a local process) of its own.
-SUBMITIT_PLUGIN = "hydra_plugins.hydra_submitit_launcher"
 # A job's process is a fork of the sweep's, which has imported everything and computed nothing
 # (no torch threads yet): it starts in milliseconds, where a fresh process imports torch and
 # Lightning again for seconds. Its state (seeds, flags) still dies with it.
@@ -49,21 +45,3 @@ def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_di
     process.join()
     record_death(run_dir, process.exitcode)
     return process.exitcode
-
-
-def launcher_classes(launcher: Any) -> list[str]:
-    """The full names of the sweep's launcher class and its bases (`launcher`: its config). By name:
-    Hydra loads each plugin module a second time, as a module object of its own, with classes of its own."""
-    return [f"{kind.__module__}.{kind.__qualname__}" for kind in get_class(str(launcher._target_)).__mro__]
-
-
-def runs_on_slurm(launcher: Any) -> bool:
-    """True under one of Hydra's submitit launchers (`hydra/launcher=slurm`), where Slurm starts a job's processes."""
-    return any(name.startswith(SUBMITIT_PLUGIN) for name in launcher_classes(launcher))
-
-
-def runs_in_its_own_process(launcher: Any) -> bool:
-    """True when the sweep's launcher starts each job in a process of its own: `hydra/launcher=parallel`
-    or Slurm; False for Hydra's basic launcher, which runs jobs in the sweep's own process."""
-    parallel = f"{ParallelLauncher.__module__}.{ParallelLauncher.__qualname__}"
-    return runs_on_slurm(launcher) or parallel in launcher_classes(launcher)

@@ -23,15 +23,16 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydra_plugins.vae_lightning_launcher import ParallelLauncher
+from hydra_plugins.vae_lightning_optuna import OptunaSweeper
 from vae_lightning.configs import CONFIG_DIR, instantiate_trusted
 from vae_lightning.errors import ConfigError
 from vae_lightning.harness.checkpoints import RunDefinition, checkpoint_to_resume, with_mid_epoch_checkpoints
-from vae_lightning.harness.command_line import check_command_line
 from vae_lightning.harness.definition import run_definition
 from vae_lightning.files import remove_partial_writes, write_json
 from vae_lightning.harness.folders import register_resolvers
 from vae_lightning.harness.hparams import log_hparams
-from vae_lightning.harness.jobs import run_isolated, runs_in_its_own_process
+from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
+from vae_lightning.harness.jobs import run_isolated
 from vae_lightning.harness.runs import RESULTS_FILE, RunRecord, val_loss
 from vae_lightning.harness.schema import register_schemas
 from vae_lightning.paper.module import VAEModule, stage_metrics
@@ -68,6 +69,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "train_seconds": round(train_seconds, 3),
         "checkpoint": os.path.relpath(best, run_dir) if best else None,
     }
+    # A search's pruner stopped the run after this epoch (hydra_plugins/vae_lightning_optuna/pruning.py).
+    pruned = [callback.pruned_epoch for callback in trainer.callbacks if getattr(callback, "pruned_epoch", None)]
+    if pruned:
+        results["pruned_epoch"] = pruned[0]
     log_hparams(trainer, cfg, results)
     if trainer.is_global_zero:
         write_json(run_dir / RESULTS_FILE, results)
@@ -247,6 +252,7 @@ def main() -> None:
     register_schemas()
     # Hydra finds plugins by scanning the hydra_plugins package, which an editable install can hide.
     Plugins.instance().register(ParallelLauncher)
+    Plugins.instance().register(OptunaSweeper)
     quiet_known_warnings()
     sweep_lock = None
     if is_first_process():  # the others are started by it, with its checked command line
