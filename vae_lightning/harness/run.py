@@ -27,10 +27,9 @@ from hydra_plugins.vae_lightning_optuna import OptunaSweeper
 from vae_lightning.configs import CONFIG_DIR, instantiate_trusted
 from vae_lightning.errors import ConfigError
 from vae_lightning.harness.checkpoints import RunDefinition, checkpoint_to_resume, with_mid_epoch_checkpoints
-from vae_lightning.harness.definition import run_definition
+from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.files import remove_partial_writes, write_json
 from vae_lightning.harness.folders import register_resolvers
-from vae_lightning.harness.hparams import log_hparams
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
 from vae_lightning.harness.jobs import run_isolated
 from vae_lightning.harness.runs import RESULTS_FILE, RunRecord, val_loss
