@@ -238,25 +238,25 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     swept = [o.input_line for o in parsed if o.is_sweep_override()]
     if any(sweeps.is_hydra_key(o) for o in parsed if o.is_sweep_override()):
         raise ConfigError(f"{swept[0]}: hydra's own settings cannot be swept")
-    master = compose_checked(config_name, fixed)
+    command_config = compose_checked(config_name, fixed)
     # An experiment that sets hydra.mode to MULTIRUN is a sweep without -m, as Hydra runs it.
-    multirun = multirun or str(master.hydra.mode) == "RunMode.MULTIRUN"
+    multirun = multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
     if swept and not multirun:
         raise ConfigError(f"{swept[0]} lists several values: add -m to run them as a sweep")
     checked_data: set[str] = set()
     if not multirun:
-        check_data(master, checked_data)
-        return master, 1
-    params = master.hydra.sweeper.get("params") or {}
+        check_data(command_config, checked_data)
+        return command_config, 1
+    params = command_config.hydra.sweeper.get("params") or {}
     # Sweepers read the config's params, then the command line: a key the command line sets is its.
     given = {o.get_key_element() for o in parsed}
     configured = [f"{key}={value}" for key, value in params.items() if key not in given]
-    check_settings = getattr(get_class(str(master.hydra.sweeper._target_)), "check_settings", None)
+    check_settings = getattr(get_class(str(command_config.hydra.sweeper._target_)), "check_settings", None)
     if check_settings is not None:  # a sweeper that checks its own settings (hydra/sweeper=optuna)
         arguments = [o.input_line for o in parsed if not sweeps.is_hydra_key(o)]
-        check_settings(master.hydra.sweeper, configured + arguments, bool(master.resume))
-    jobs = sweeps.jobs(configured + swept, str(master.hydra.sweeper._target_))
-    if sweeps.expands_a_grid(str(master.hydra.sweeper._target_)):
+        check_settings(command_config.hydra.sweeper, configured + arguments, bool(command_config.resume))
+    jobs = sweeps.jobs(configured + swept, str(command_config.hydra.sweeper._target_))
+    if sweeps.expands_a_grid(str(command_config.hydra.sweeper._target_)):
         for index, job in enumerate(jobs):
             if job in jobs[:index]:
                 raise ConfigError(f"{' '.join(job)}: the sweep lists this job twice, which would run it twice in "
@@ -265,20 +265,20 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
         job_config = compose_checked(config_name, fixed + job)
         check_launchable_in_a_sweep(job_config)
         check_data(job_config, checked_data)
-    return master, len(jobs)
+    return command_config, len(jobs)
 
 
-def job_naming(master: DictConfig, overrides: list[str]) -> list[str]:
+def job_naming(command_config: DictConfig, overrides: list[str]) -> list[str]:
     """Name each sweep job by what the sweep varies: every key fixed on the command line, or given
     one value by the config's sweep params (an experiment's), is left out of
     `hydra.job.override_dirname` (and so of the job's folder and TensorBoard run)."""
-    params = master.hydra.sweeper.get("params") or {}
+    params = command_config.hydra.sweeper.get("params") or {}
     configured = [f"{key}={value}" for key, value in params.items()]
     command_line = [o for o in sweeps.parse(overrides) if not sweeps.is_hydra_key(o)]
     swept = {o.get_key_element().lstrip("+~") for o in command_line if o.is_sweep_override()}
     fixed = {o.get_key_element().lstrip("+~") for o in [*command_line, *sweeps.parse(configured)]
              if not o.is_sweep_override()} - swept
-    excluded = list(master.hydra.job.config.override_dirname.exclude_keys)
+    excluded = list(command_config.hydra.job.config.override_dirname.exclude_keys)
     added = sorted(fixed - set(excluded))
     if not added:
         return []
@@ -299,11 +299,11 @@ def prepare(arguments: list[str], config_dir: str = str(CONFIG_DIR)) -> tuple[li
     args = parse_command_line(arguments)
     if runs_nothing(args):
         return arguments, None
-    master, _ = check_jobs(args, config_dir)
-    multirun = args.multirun or str(master.hydra.mode) == "RunMode.MULTIRUN"
+    command_config, _ = check_jobs(args, config_dir)
+    multirun = args.multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    folder = Path(master.hydra.sweep.dir if multirun else master.hydra.run.dir)
-    added = job_naming(master, args.overrides) if multirun else []
+    folder = Path(command_config.hydra.sweep.dir if multirun else command_config.hydra.run.dir)
+    added = job_naming(command_config, args.overrides) if multirun else []
     check_writable(folder, key)
     if not is_set(args.overrides, key):
         if not multirun:
@@ -313,9 +313,9 @@ def prepare(arguments: list[str], config_dir: str = str(CONFIG_DIR)) -> tuple[li
         added.append(f"{key}={quoted(str(folder))}")
     sweep_lock = hold(folder) if multirun else None
     if is_set(args.overrides, key):
-        refuse_if_taken(folder, bool(master.resume), sweep=multirun)
-        if master.resume and not multirun:
-            checkpoint_to_resume(folder, run_definition(master))  # refuses another run's config
+        refuse_if_taken(folder, bool(command_config.resume), sweep=multirun)
+        if command_config.resume and not multirun:
+            checkpoint_to_resume(folder, run_definition(command_config))  # refuses another run's config
     return [*arguments, *added], sweep_lock
 
 

@@ -39,7 +39,7 @@ from vae_lightning.paper.module import VAEModule, stage_metrics
 log = logging.getLogger(__name__)
 
 
-def plain(config: DictConfig) -> Any:
+def resolved(config: DictConfig) -> Any:
     """A resolved copy made of dicts, lists and scalars, safe to store in checkpoints."""
     return OmegaConf.to_container(config, resolve=True)
 
@@ -51,7 +51,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         torch.set_num_threads(cfg.torch_threads)
     log.info("torch uses %d threads", torch.get_num_threads())
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate_trusted(plain(cfg.data), "data")
+    datamodule = instantiate_trusted(resolved(cfg.data), "data")
     module = build_module(cfg)
     trainer = build_trainer(cfg, run_dir)
 
@@ -80,7 +80,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def build_module(cfg: DictConfig) -> VAEModule:
-    return VAEModule(model=plain(cfg.model), loss=plain(cfg.loss), optim=plain(cfg.optim), eval_seed=cfg.seed,
+    return VAEModule(model=resolved(cfg.model), loss=resolved(cfg.loss), optim=resolved(cfg.optim), eval_seed=cfg.seed,
                      x_axis=cfg.x_axis)
 
 
@@ -89,13 +89,13 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> L.Trainer:
     none), and its clip (section 3.3), which the module applies in `configure_gradient_clipping`.
     Whatever Lightning writes by default (its own checkpoints, without the checkpoint callback) goes
     into `run_dir`, never the working folder."""
-    loggers = [instantiate_trusted(plain(node), f"logger.{name}") for name, node in (cfg.get("logger") or {}).items()]
-    callbacks_config = with_mid_epoch_checkpoints(plain(cfg.callbacks) if cfg.get("callbacks") else {})
+    loggers = [instantiate_trusted(resolved(node), f"logger.{name}") for name, node in (cfg.get("logger") or {}).items()]
+    callbacks_config = with_mid_epoch_checkpoints(resolved(cfg.callbacks) if cfg.get("callbacks") else {})
     callbacks = [instantiate_trusted(node, f"callbacks.{name}") for name, node in callbacks_config.items()]
     if cfg.trainer.get("enable_progress_bar") is False:
         # Lightning refuses a progress-bar callback beside enable_progress_bar=false: honour the flag.
         callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
-    trainer_config = plain(cfg.trainer)
+    trainer_config = resolved(cfg.trainer)
     plugins = [instantiate_trusted(node, "trainer.plugins") for node in trainer_config.pop("plugins", None) or []]
     if SLURMEnvironment.detect():
         # Hydra's submitit launcher requeues jobs itself, and two requeuers fight over the signal.
