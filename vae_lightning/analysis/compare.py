@@ -109,11 +109,11 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m vae_lightning.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_a", type=Path, help="the reference sweep (a folder made by `python train.py -m ...`)")
     parser.add_argument("sweep_b", type=Path, help="the sweep compared with it")
     parser.add_argument("--margin", default=DEFAULT_MARGIN,
-                        help=f"equivalence margin: nats (0.2) or a percentage of A's mean (default {DEFAULT_MARGIN})")
+                        help="equivalence margin: nats (0.2) or a percentage of A's mean (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("."),
                         help="folder for comparison.md and comparison.json (default: the current one)")
     args = parser.parse_args()

@@ -221,7 +221,7 @@ def evaluate(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m vae_lightning.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("path", type=Path, help="a run folder (its best checkpoint) or a .ckpt file")
     parser.add_argument("--data-root", help="where MNIST/raw is, if not where the run found it")
     parser.add_argument("--seed", type=int, default=0, help="seeds the latent draws of samples.png")

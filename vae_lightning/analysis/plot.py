@@ -466,7 +466,7 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m vae_lightning.plot", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", type=Path, help="a folder made by `python train.py -m ...`")
     parser.add_argument("--title", help="the figure's title (default: the folder and the swept keys)")
     args = parser.parse_args()

@@ -111,7 +111,7 @@ def check_command_lines(overrides: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m vae_lightning.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="folder for the sweeps, figures and results.md")
     parser.add_argument("--replot", action="store_true",
                         help="train nothing: re-plot the sweeps already in --out and write results.md again")
