@@ -47,7 +47,7 @@ def barebones_epochs(data_root: str, epochs: int) -> tuple[list[float], list[flo
     from hydra.utils import instantiate
 
     from paired_floor import PairedFloor
-    from vae_lightning.harness.folders import register_resolvers
+    from vae_lightning.harness.runs import register_resolvers
     from vae_lightning.harness.run import build_module
     from vae_lightning.configs import CONFIG_DIR
     from vae_lightning.harness.schema import register_schemas

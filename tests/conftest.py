@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from helpers import tiny_overrides, write_mnist
-from vae_lightning.harness.folders import register_resolvers
+from vae_lightning.harness.runs import register_resolvers
 from vae_lightning.harness.run import quiet_known_warnings, run_job
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.harness.schema import register_schemas

@@ -27,7 +27,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae_lightning.harness.runs import death, record_death
+from vae_lightning.harness.runs import cause_of_death, record_death
 
 log = logging.getLogger(__name__)
 CONTEXT = multiprocessing.get_context("fork")
@@ -128,7 +128,7 @@ class ParallelLauncher(Launcher):
         sender.send_bytes(pickled(result))
 
 
-def untyped(config: DictConfig | None) -> DictConfig | None:
+def picklable(config: DictConfig | None) -> DictConfig | None:
     """The config without its structured-config classes, which are made at run time and cannot be pickled."""
     return None if config is None else OmegaConf.create(OmegaConf.to_container(config))
 
@@ -136,7 +136,7 @@ def untyped(config: DictConfig | None) -> DictConfig | None:
 def pickled(result: JobReturn) -> bytes:
     """The job's JobReturn as bytes for the sweep's process; a return value that cannot be pickled
     (an exception holding an open file, say) arrives as its text."""
-    result.cfg, result.hydra_cfg = untyped(result.cfg), untyped(result.hydra_cfg)
+    result.cfg, result.hydra_cfg = picklable(result.cfg), picklable(result.hydra_cfg)
     try:
         return pickle.dumps(result)
     except Exception as error:
@@ -177,7 +177,7 @@ def job_return(job: RunningJob) -> JobReturn:
     job.receiver.close()
     if isinstance(result, JobReturn):
         return result
-    log.error("%s: %s", " ".join(job.overrides), death(job.process.exitcode))
+    log.error("%s: %s", " ".join(job.overrides), cause_of_death(job.process.exitcode))
     if job.run_dir is not None:
         record_death(Path(job.run_dir), job.process.exitcode)
     ended = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED)

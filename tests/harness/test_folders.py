@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from vae_lightning.harness.folders import claim_fresh_dir, job_dir
+from vae_lightning.harness.runs import claim_fresh_dir, job_dir
 
 
 def test_a_fresh_folder_is_never_one_that_exists(tmp_path: Path) -> None:

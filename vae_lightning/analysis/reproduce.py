@@ -26,7 +26,7 @@ from vae_lightning.files import read_json, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness.command_line import check_jobs
-from vae_lightning.harness.folders import register_resolvers
+from vae_lightning.harness.runs import register_resolvers
 from vae_lightning.harness.command_line import parse_command_line
 from vae_lightning.harness.runs import val_loss
 from vae_lightning.harness.schema import register_schemas

@@ -29,10 +29,8 @@ from vae_lightning.errors import ConfigError
 from vae_lightning.harness.checkpoints import RunDefinition, checkpoint_to_resume, with_mid_epoch_checkpoints
 from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.files import remove_partial_writes, write_json
-from vae_lightning.harness.folders import register_resolvers
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
-from vae_lightning.harness.jobs import run_isolated
-from vae_lightning.harness.runs import RESULTS_FILE, RunRecord, val_loss
+from vae_lightning.harness.runs import RESULTS_FILE, RunRecord, register_resolvers, run_isolated, val_loss
 from vae_lightning.harness.schema import register_schemas
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
