@@ -43,6 +43,7 @@ from vae_lightning.errors import ConfigError, UserInputError
 PRINT_ONLY = ("help", "hydra_help", "version", "info", "cfg", "shell_completion", "experimental_rerun")
 # Hydra's submitit launchers start every job as a Slurm job (or a local process) of its own.
 SUBMITIT_PLUGIN = "hydra_plugins.hydra_submitit_launcher"
+PARALLEL_LAUNCHER = f"{ParallelLauncher.__module__}.{ParallelLauncher.__qualname__}"
 
 
 def command_line_parser() -> argparse.ArgumentParser:
@@ -159,22 +160,15 @@ def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
         )
 
 
-def launcher_classes(launcher: Any) -> list[str]:
-    """The full names of the sweep's launcher class and its bases (`launcher`: its config). By name:
-    Hydra loads each plugin module a second time, as a module object of its own, with classes of its own."""
-    return [f"{kind.__module__}.{kind.__qualname__}" for kind in get_class(str(launcher._target_)).__mro__]
-
-
 def runs_on_slurm(launcher: Any) -> bool:
     """True under one of Hydra's submitit launchers (`hydra/launcher=slurm`), where Slurm starts a job's processes."""
-    return any(name.startswith(SUBMITIT_PLUGIN) for name in launcher_classes(launcher))
+    return str(launcher._target_).startswith(SUBMITIT_PLUGIN)
 
 
 def runs_in_its_own_process(launcher: Any) -> bool:
     """True when the sweep's launcher starts each job in a process of its own: `hydra/launcher=parallel`
     or Slurm; False for Hydra's basic launcher, which runs jobs in the sweep's own process."""
-    parallel = f"{ParallelLauncher.__module__}.{ParallelLauncher.__qualname__}"
-    return runs_on_slurm(launcher) or parallel in launcher_classes(launcher)
+    return runs_on_slurm(launcher) or str(launcher._target_) == PARALLEL_LAUNCHER
 
 
 def check_slurm_tasks(cfg: DictConfig) -> None:

@@ -131,22 +131,8 @@ def register_schemas() -> None:
             store.store(group=f"schema/{group}", name=option, node=signature_schema(cls, f"{cls.__name__}Schema"))
 
 
-def at_least(minimum: float, allow_none: bool = False) -> tuple[Callable[[Any], bool], str]:
-    def accepts(value: Any) -> bool:
-        if value is None:
-            return allow_none
-        return isinstance(value, Real) and not isinstance(value, bool) and value >= minimum
-
-    return accepts, f"a number >= {minimum}" + (" or null" if allow_none else "")
-
-
-def positive_number() -> tuple[Callable[[Any], bool], str]:
-    return (lambda value: isinstance(value, Real) and not isinstance(value, bool) and value > 0), "a number > 0"
-
-
-def positive_or_none() -> tuple[Callable[[Any], bool], str]:
-    accepts, allowed = positive_number()
-    return (lambda value: value is None or accepts(value)), f"{allowed} (clip=none turns clipping off)"
+def is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def literal_values(annotation: Any) -> list[Any]:
@@ -158,31 +144,28 @@ def literal_values(annotation: Any) -> list[Any]:
     return [value for argument in typing.get_args(annotation) for value in literal_values(argument)]
 
 
-def half_open_unit() -> tuple[Callable[[Any], bool], str]:
-    return (lambda value: isinstance(value, Real) and not isinstance(value, bool) and 0 <= value < 1), "[0, 1)"
-
-
 def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
     names = dict.fromkeys("null" if choice is None else str(choice) for choice in choices)  # 16 and "16" once
     return (lambda value: value in choices), "one of " + ", ".join(names)
 
 
-# Ranges of the keys no constructor checks itself. The model's and the loss's are their classes' own
-# (paper/model.py, paper/loss.py), checked by building them on the meta device; data.val_size
-# against the files, by the data module.
+# Ranges of the keys no constructor checks itself: whether a value is allowed, and what is. The
+# model's and the loss's are their classes' own (paper/model.py, paper/loss.py), checked by building
+# them on the meta device; data.val_size against the files, by the data module.
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "seed": at_least(0),
-    "torch_threads": at_least(1, allow_none=True),
+    "seed": (lambda value: is_number(value) and value >= 0, "a number >= 0"),
+    "torch_threads": (lambda value: value is None or is_number(value) and value >= 1, "a number >= 1 or null"),
     "x_axis": one_of(*X_AXES),
     "clip.algorithm": one_of("value", "norm", None),
     # Lightning skips a threshold of 0 without a word: no clipping is said with clip=none.
-    "clip.value": positive_or_none(),
-    "optim.lr": positive_number(),
-    "optim.momentum": half_open_unit(),
-    "data.batch_size": at_least(1),
-    "data.eval_batch_size": at_least(1),
-    "data.noise_std": at_least(0),
-    "trainer.max_epochs": at_least(-1, allow_none=True),
+    "clip.value": (lambda value: value is None or is_number(value) and value > 0,
+                   "a number > 0 (clip=none turns clipping off)"),
+    "optim.lr": (lambda value: is_number(value) and value > 0, "a number > 0"),
+    "optim.momentum": (lambda value: is_number(value) and 0 <= value < 1, "[0, 1)"),
+    "data.batch_size": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
+    "data.eval_batch_size": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
+    "data.noise_std": (lambda value: is_number(value) and value >= 0, "a number >= 0"),
+    "trainer.max_epochs": (lambda value: value is None or is_number(value) and value >= -1, "a number >= -1 or null"),
     "trainer.precision": one_of(*literal_values(typing.get_type_hints(L.Trainer.__init__)["precision"])),
 }
 # Groups a run cannot do without (`~model` would remove one); logger and callbacks may be empty.
@@ -195,13 +178,6 @@ INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_
 PAPER_GROUPS = ("model", "loss")
 
 
-def check_by_building(node: DictConfig, group: str) -> None:
-    """Build the group's object on the meta device (no memory, no weights), so that its constructor,
-    the one definition of its ranges, checks the values; its ValueError becomes a ConfigError."""
-    with torch.device("meta"):
-        instantiate_trusted(OmegaConf.to_container(node, resolve=True), group)
-
-
 def check_ranges(cfg: DictConfig) -> None:
     """Raise ConfigError, naming the key and what it allows, for the first value out of range."""
     for key, (accepts, allowed) in RANGES.items():
@@ -210,7 +186,10 @@ def check_ranges(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={value} is out of range: allowed {allowed}")
     for group in PAPER_GROUPS:
         if group in cfg:
-            check_by_building(cfg[group], group)
+            # Built on the meta device (no memory, no weights), so that the constructor, the one
+            # definition of its ranges, checks the values: its ValueError becomes a ConfigError.
+            with torch.device("meta"):
+                instantiate_trusted(OmegaConf.to_container(cfg[group], resolve=True), group)
     precision = str(cfg.trainer.get("precision"))
     if cfg.optim.get("fused") and cfg.clip.algorithm and precision.endswith("-mixed"):
         # The fused kernel unscales the gradients inside its own step, after the clip (Lightning refuses).
