@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae_lightning.harness.runs import cause_of_death, record_death
+from vae_lightning.harness.runs import (Interrupted, death, raise_interrupted, read_status, record_death,
+                                        record_interrupt)
 
 log = logging.getLogger(__name__)
 CONTEXT = multiprocessing.get_context("fork")
@@ -106,11 +108,27 @@ class ParallelLauncher(Launcher):
 
     def _run_job(self, index: int, overrides: Sequence[str], sender: Connection) -> None:
         os.setpgrp()
-        # The job takes signals as any process does (its run records an interrupt), not as the sweep;
-        # one that arrived while it started was held, and comes now.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+        # The job takes signals as a run does, not as the sweep; one that arrived while it was forked
+        # was held and comes now. Before its run records itself (Hydra sets the job up first), the
+        # job records the interrupt in its folder, if it has one yet.
+        for signum in FORWARDED:
+            signal.signal(signum, raise_interrupted)
+        run_dir = None
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+            sweep_config = self._job_config(index, overrides)
+            run_dir = Path(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)
+            sender.send(str(run_dir))
+            result = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
+                             job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+            sender.send_bytes(pickled(result))
+        except Interrupted as interrupt:
+            if run_dir is not None and run_dir.is_dir() and (read_status(run_dir) or {}).get("status") in (None, "running"):
+                record_interrupt(run_dir, interrupt)
+            sys.exit(interrupt.exit_code)
+
+    def _job_config(self, index: int, overrides: Sequence[str]) -> DictConfig:
+        """The job's config, set as Hydra's current one."""
         # torch is imported here, not at the top: Hydra imports every plugin module in every app.
         import torch
 
@@ -122,13 +140,10 @@ class ParallelLauncher(Launcher):
             sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{index}"
             sweep_config.hydra.job.num = index
         HydraConfig.instance().set_config(sweep_config)
-        sender.send(str(Path(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)))
-        result = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
-                         job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
-        sender.send_bytes(pickled(result))
+        return sweep_config
 
 
-def picklable(config: DictConfig | None) -> DictConfig | None:
+def untyped(config: DictConfig | None) -> DictConfig | None:
     """The config without its structured-config classes, which are made at run time and cannot be pickled."""
     return None if config is None else OmegaConf.create(OmegaConf.to_container(config))
 
@@ -136,7 +151,7 @@ def picklable(config: DictConfig | None) -> DictConfig | None:
 def pickled(result: JobReturn) -> bytes:
     """The job's JobReturn as bytes for the sweep's process; a return value that cannot be pickled
     (an exception holding an open file, say) arrives as its text."""
-    result.cfg, result.hydra_cfg = picklable(result.cfg), picklable(result.hydra_cfg)
+    result.cfg, result.hydra_cfg = untyped(result.cfg), untyped(result.hydra_cfg)
     try:
         return pickle.dumps(result)
     except Exception as error:
@@ -155,7 +170,10 @@ def finished(running: dict[int, RunningJob]) -> list[int]:
         ready = set(wait([waitable for job in running.values() for waitable in (job.process.sentinel, job.receiver)]))
         for job in running.values():
             if job.receiver in ready and job.run_dir is None:
-                job.run_dir = job.receiver.recv()
+                try:
+                    job.run_dir = job.receiver.recv()
+                except EOFError:  # the job ended before it had a folder (a signal as it started)
+                    continue
                 ready -= {job.receiver}
         done = [index for index, job in running.items() if {job.process.sentinel, job.receiver} & ready]
         if done:
@@ -177,9 +195,13 @@ def job_return(job: RunningJob) -> JobReturn:
     job.receiver.close()
     if isinstance(result, JobReturn):
         return result
-    log.error("%s: %s", " ".join(job.overrides), cause_of_death(job.process.exitcode))
-    if job.run_dir is not None:
-        record_death(Path(job.run_dir), job.process.exitcode)
+    interrupts = {128 + signum: signum.name for signum in FORWARDED}
+    if job.process.exitcode in interrupts:  # it recorded the interrupt itself, where it had a folder
+        log.error("%s: interrupted by %s", " ".join(job.overrides), interrupts[job.process.exitcode])
+    else:
+        log.error("%s: %s", " ".join(job.overrides), death(job.process.exitcode))
+        if job.run_dir is not None:
+            record_death(Path(job.run_dir), job.process.exitcode)
     ended = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED)
     ended.return_value = float("inf")
     return ended
