@@ -28,7 +28,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae_lightning.harness.runs import (Interrupted, death, raise_interrupted, read_status, record_death,
+from vae_lightning.harness.runs import (Interrupted, cause_of_death, raise_interrupted, read_status, record_death,
                                         record_interrupt)
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class ParallelLauncher(Launcher):
         return sweep_config
 
 
-def untyped(config: DictConfig | None) -> DictConfig | None:
+def picklable(config: DictConfig | None) -> DictConfig | None:
     """The config without its structured-config classes, which are made at run time and cannot be pickled."""
     return None if config is None else OmegaConf.create(OmegaConf.to_container(config))
 
@@ -151,7 +151,7 @@ def untyped(config: DictConfig | None) -> DictConfig | None:
 def pickled(result: JobReturn) -> bytes:
     """The job's JobReturn as bytes for the sweep's process; a return value that cannot be pickled
     (an exception holding an open file, say) arrives as its text."""
-    result.cfg, result.hydra_cfg = untyped(result.cfg), untyped(result.hydra_cfg)
+    result.cfg, result.hydra_cfg = picklable(result.cfg), picklable(result.hydra_cfg)
     try:
         return pickle.dumps(result)
     except Exception as error:
@@ -199,7 +199,7 @@ def job_return(job: RunningJob) -> JobReturn:
     if job.process.exitcode in interrupts:  # it recorded the interrupt itself, where it had a folder
         log.error("%s: interrupted by %s", " ".join(job.overrides), interrupts[job.process.exitcode])
     else:
-        log.error("%s: %s", " ".join(job.overrides), death(job.process.exitcode))
+        log.error("%s: %s", " ".join(job.overrides), cause_of_death(job.process.exitcode))
         if job.run_dir is not None:
             record_death(Path(job.run_dir), job.process.exitcode)
     ended = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED)

@@ -1,8 +1,12 @@
-"""A run folder's life: the lock on it, its status.json, and how a run ends (completed, failed,
-interrupted by a signal), with the exit code each gives.
+"""Run folders and their life: a fresh one claimed before Hydra starts, named by what its run or
+sweep job changes; the lock on it; its status.json; how a run ends (completed, failed, interrupted
+by a signal), with the exit code each gives; a sweep job forked so that its failure ends only itself.
 
-A run folder is held by one process at a time: the lock is an `flock` on `<run>/.lock`, which the
-operating system releases when the process ends, however it ends, so no stale lock survives a kill.
+Resolving the config creates no folder: its resolvers (`job_dir`, `config_subdir`) are pure
+functions of their arguments, so every process of a job (a resumed run, each DDP or Slurm task)
+computes the same folder. A run folder is held by one process at a time: the lock is an `flock` on
+`<run>/.lock`, which the operating system releases when the process ends, however it ends, so no
+stale lock survives a kill.
 """
 
 from __future__ import annotations
@@ -10,17 +14,22 @@ from __future__ import annotations
 import errno
 import fcntl
 import logging
+import multiprocessing
 import os
 import signal
+import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from collections.abc import Callable
 from types import TracebackType
 from typing import IO, Any
 
-from omegaconf import OmegaConf
+from hydra.core.utils import configure_log
+from omegaconf import DictConfig, OmegaConf
 
 from vae_lightning.files import read_json, write_json
+from vae_lightning.harness.sweeps import GRID_SWEEPER, expands_a_grid
 from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError
 
 log = logging.getLogger(__name__)
@@ -28,7 +37,58 @@ log = logging.getLogger(__name__)
 STATUS_FILE = "status.json"
 RESULTS_FILE = "results.json"
 LOCK_FILE = ".lock"
-HOLD_PATIENCE_SECONDS = 1.0
+LOCK_PATIENCE_SECONDS = 1.0
+MAX_NAME_LENGTH = 200
+
+
+def claim_fresh_dir(path: str | Path) -> Path:
+    """Create `path`, or `path-2`, `path-3`... if taken, and return the one created.
+
+    `os.mkdir` fails when the folder exists, so of two commands racing for one name only one wins.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate, suffix = path, 1
+    while True:
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            suffix += 1
+            candidate = path.with_name(f"{path.name}-{suffix}")
+
+
+def job_dir(override_dirname: str, job_num: int, sweeper: str = GRID_SWEEPER) -> str:
+    """A sweep job's sub-folder: the overrides the sweep varies (`clip.value=0.5,seed=1`), safe as a
+    file name; `job<N>` when it varies nothing. Under a sweeper that chooses its own values (Optuna),
+    which may choose the same ones twice, the job's number comes first."""
+    name = override_dirname.replace(os.sep, "_") or f"job{job_num}"
+    if not expands_a_grid(sweeper) and override_dirname:
+        name = f"{job_num}_{name}"
+    if len(name) > MAX_NAME_LENGTH:
+        name = f"{name[:MAX_NAME_LENGTH]}...job{job_num}"
+    return name
+
+
+def run_name(timestamp: str, defining_overrides: list[str]) -> str:
+    """A single run's folder: its time, then what its command line changed of what defines a run
+    (`2026-12-02_10-00-00_clip.value=0.5`), so that TensorBoard's run list tells runs apart."""
+    label = ",".join(sorted(defining_overrides)).replace(os.sep, "_")[:MAX_NAME_LENGTH]
+    return f"{timestamp}_{label}" if label else timestamp
+
+
+def config_subdir(resume: bool, run_dir: str) -> str:
+    """Where Hydra saves the run's config: a resumed run keeps the original and adds its own beside
+    it; a run that starts under resume=true (a sweep's job that never ran) writes the original."""
+    if resume and (Path(run_dir) / ".hydra" / "config.yaml").exists():
+        return f".hydra/resumed-{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    return ".hydra"
+
+
+def register_resolvers() -> None:
+    """Make `${job_dir:...}` and `${config_subdir:...}` available to the config."""
+    OmegaConf.register_new_resolver("job_dir", job_dir, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("config_subdir", config_subdir, use_cache=True, replace=True)
 
 
 def write_status(run_dir: Path, status: str, **details: Any) -> None:
@@ -66,13 +126,13 @@ def lock_holder(run_dir: Path) -> int | None:
     return None
 
 
-def hold(run_dir: Path) -> IO[str]:
+def lock_run_dir(run_dir: Path) -> IO[str]:
     """Take the run folder's lock for this process's lifetime; ConfigError if another process has it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     file = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 - kept open: closing it would release the lock
     # Another command's check (lock_holder) takes the lock for an instant: only a process that keeps
     # it for a second is another run.
-    deadline = time.monotonic() + HOLD_PATIENCE_SECONDS
+    deadline = time.monotonic() + LOCK_PATIENCE_SECONDS
     while True:
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -115,7 +175,7 @@ def job_overrides(job_dir: Path) -> list[str]:
         return []
 
 
-def death(exit_code: int | None) -> str:
+def cause_of_death(exit_code: int | None) -> str:
     """What a job's process that ended without recording its outcome died of."""
     if exit_code is not None and exit_code < 0:
         return f"the job's process was killed by {signal.Signals(-exit_code).name}"
@@ -126,8 +186,40 @@ def record_death(run_dir: Path, exit_code: int | None) -> None:
     """Mark a job whose process ended while its status said running (or before it had one) as failed."""
     status = read_status(run_dir)
     if status is None or status["status"] == "running":
-        write_status(run_dir, "failed", error=death(exit_code), exit_code=exit_code)
-        log.error("%s: %s", run_dir.name, death(exit_code))
+        write_status(run_dir, "failed", error=cause_of_death(exit_code), exit_code=exit_code)
+        log.error("%s: %s", run_dir.name, cause_of_death(exit_code))
+
+
+# A job's process is a fork of the sweep's, which has imported everything and computed nothing
+# (no torch threads yet): it starts in milliseconds, where a fresh process imports torch and
+# Lightning again for seconds. Its state (seeds, flags) still dies with it.
+CONTEXT = multiprocessing.get_context("fork")
+
+
+def _run_in_child(job: Callable[[DictConfig, Path], int], config: dict, run_dir: str, logging_config: dict) -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Inside the workers of Hydra's joblib launcher (hydra/launcher=joblib) the default start method
+    # is loky's, which a forked job cannot use for processes of its own: give it the platform's back.
+    multiprocessing.set_start_method(None, force=True)
+    configure_log(OmegaConf.create(logging_config))
+    sys.exit(job(OmegaConf.create(config), Path(run_dir)))
+
+
+def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_dir: Path, logging_config: Any) -> int:
+    """Run `job(cfg, run_dir)` in a child process; returns its exit code, never raises for its failure.
+
+    For Hydra's basic launcher, which runs a sweep's jobs in the sweep's own process: a job that
+    raises, calls `sys.exit` or is killed takes only its own process down, and the sweep goes on
+    (`analysis.report.SweepReport` lists every failed job at its end). The parallel launcher and
+    Slurm start each job in a process of its own already.
+    """
+    config = OmegaConf.to_container(cfg, resolve=True)  # resolves ${hydra:...} here, where Hydra is set up
+    logging_config = OmegaConf.to_container(logging_config, resolve=True)
+    process = CONTEXT.Process(target=_run_in_child, args=(job, config, str(run_dir), logging_config))
+    process.start()
+    process.join()
+    record_death(run_dir, process.exitcode)
+    return process.exitcode
 
 
 class Interrupted(BaseException):
@@ -186,7 +278,7 @@ class RunRecord:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self.lock = hold(run_dir)
+        self.lock = lock_run_dir(run_dir)
         self.previous = read_status(run_dir)
         self.exit_code = 0
         self.handlers: dict[int, Any] = {}
