@@ -122,17 +122,21 @@ def test_a_job_at_its_time_limit_is_requeued_and_resumes(slurm: Slurm, mnist_roo
     assert "Requeued job" in log and log.index("Requeued job") < log.index("resuming from")
 
 
-def test_an_optuna_study_on_slurm_continues_from_its_sqlite_storage(slurm: Slurm, mnist_root: Path,
-                                                                    tmp_path: Path) -> None:
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    study = ["hydra/sweeper=optuna", "optim.lr=interval(0.001,0.05)", f"hydra.sweeper.storage={storage}",
-             "hydra.sweeper.study_name=lr"]
-    first = run_train(slurm_sweep(slurm, mnist_root, tmp_path / "first", *study, "hydra.sweeper.n_trials=3"),
+def test_an_optuna_study_on_slurm_prunes_through_a_journal_file_and_continues_with_resume(slurm: Slurm, mnist_root: Path,
+                                                                                            tmp_path: Path) -> None:
+    storage = tmp_path / "study.log"  # Optuna's journal file, on the file system the Slurm jobs share
+    study = ["hydra/sweeper=optuna", "optim.lr=tag(log,interval(0.001,0.05))", f"hydra.sweeper.storage={storage}",
+             "hydra.sweeper.study_name=lr", "++hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,upper:1.0}",
+             "trainer.max_epochs=2"]
+    first = run_train(slurm_sweep(slurm, mnist_root, tmp_path / "first", *study, "hydra.sweeper.n_trials=2"),
                       tmp_path, env=slurm.env)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert (tmp_path / "first" / "optimization_results.yaml").exists() and len(job_folders(tmp_path / "first")) == 3
-    again = run_train(slurm_sweep(slurm, mnist_root, tmp_path / "again", *study, "hydra.sweeper.n_trials=1"),
-                      tmp_path, env=slurm.env)
+    jobs = job_folders(tmp_path / "first")
+    assert len(jobs) == 2 and all(status(job)["status"] == "pruned" and status(job)["epoch"] == 1 for job in jobs.values())
+    again = run_train(slurm_sweep(slurm, mnist_root, tmp_path / "again", *study, "hydra.sweeper.n_trials=3",
+                                  "resume=true"), tmp_path, env=slurm.env)
     assert again.returncode == 0, again.stderr[-3000:]
-    trials = optuna.load_study(study_name="lr", storage=storage).trials
-    assert [trial.state for trial in trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert len(job_folders(tmp_path / "again")) == 1  # n_trials counts the study's trials in total
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(storage)))
+    trials = optuna.load_study(study_name="lr", storage=journal).trials
+    assert [trial.state for trial in trials] == [optuna.trial.TrialState.PRUNED] * 3

@@ -15,7 +15,7 @@ def test_a_grid_is_the_product_of_every_swept_key_in_order() -> None:
 
 def test_every_sweepers_syntax_is_read_and_each_value_checked_once() -> None:
     jobs = sweeps.jobs(["optim.lr=tag(log,interval(0.001,0.05))", "optim.momentum=choice(0.5,0.9)",
-                        "seed=range(0,3)", "+callbacks.x=1"], "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper")
+                        "seed=range(0,3)", "+callbacks.x=1"], "hydra_plugins.vae_lightning_optuna.optuna_sweeper.OptunaSweeper")
     values = {override for job in jobs for override in job}
     assert {"optim.lr=0.001", "optim.lr=0.05", "optim.momentum=0.5", "optim.momentum=0.9", "seed=0", "seed=2"} <= values
     assert len(jobs) == 1 + 1 + 1 + 2  # each further value once, not the product

@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 
 
 class SweepReport(Callback):
-    """At the end of a sweep: plot it, list every job that did not complete (failed or interrupted),
-    exit non-zero if any did, or if the figure and table could not be written."""
+    """At the end of a sweep: plot it, count the jobs completed, pruned (by a search) and failed, list
+    every job that failed or was interrupted, exit non-zero if any was, or if the figure and table
+    could not be written."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -33,9 +34,13 @@ class SweepReport(Callback):
         except Exception:
             log.exception("could not plot %s; run python -m vae_lightning.plot %s", sweep_dir, sweep_dir)
         jobs = sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml"))
-        failed = [(job, read_status(job)) for job in jobs]
-        failed = [(job, status) for job, status in failed if not status or status["status"] != "completed"]
-        log.info("sweep %s: %d of %d jobs completed", sweep_dir, len(jobs) - len(failed), len(jobs))
+        statuses = [(job, read_status(job)) for job in jobs]
+        # A job a search's pruner stopped early ended as the search meant it to: no failure.
+        pruned = [job for job, status in statuses if status and status["status"] == "pruned"]
+        failed = [(job, status) for job, status in statuses if not status or status["status"] not in ("completed", "pruned")]
+        log.info("sweep %s: %d of %d jobs completed", sweep_dir, len(jobs) - len(failed) - len(pruned), len(jobs))
+        if pruned:
+            log.info("%d pruned, %d failed", len(pruned), len(failed))
         for job, status in failed:
             error = status.get("error", "no error recorded") if status else "no status.json: the job never ran"
             outcome = "interrupted" if status and status["status"] == "interrupted" else "failed"

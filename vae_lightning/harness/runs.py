@@ -92,7 +92,7 @@ def register_resolvers() -> None:
 
 
 def write_status(run_dir: Path, status: str, **details: Any) -> None:
-    """Record `running`, `completed`, `failed` or `interrupted` (with details) in run_dir/status.json."""
+    """Record `running`, `completed`, `pruned`, `failed` or `interrupted` (with details) in run_dir/status.json."""
     write_json(run_dir / STATUS_FILE, {"status": status, **details})
 
 
@@ -301,7 +301,10 @@ class RunRecord:
             raise Interrupted(signum) from None
 
     def complete(self, results: dict[str, Any]) -> None:
-        write_status(self.run_dir, "completed", results=results)
+        if results.get("pruned_epoch"):  # stopped by a search's pruner: scored, but not trained to the end
+            write_status(self.run_dir, "pruned", epoch=results["pruned_epoch"], results=results)
+        else:
+            write_status(self.run_dir, "completed", results=results)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> bool:

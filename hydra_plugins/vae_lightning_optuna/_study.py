@@ -1,0 +1,406 @@
+"""The study behind `hydra/sweeper=optuna`: its storage, search space and checks, and the loop that asks
+Optuna's ask-and-tell interface for trials, runs them with the sweep's launcher and tells their outcome.
+
+A study lives in its storage: an SQLAlchemy URL (`sqlite:///study.db`, a database server), a journal
+file (any other path; Optuna's JournalStorage, which suits a shared file system), or by default the
+journal file `optuna.log` in the sweep folder. Trials run in other processes (hydra/launcher=parallel,
+Slurm), and each reports its val loss to that storage after every epoch, so that the pruner can stop it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import math
+import os
+from collections import Counter
+from pathlib import Path
+from typing import IO, Any
+
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import IntervalSweep, Override, Transformer
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn
+from hydra.errors import OverrideParseException
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.storages import BaseStorage, JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from vae_lightning.configs import instantiate_trusted
+from vae_lightning.errors import ConfigError
+from vae_lightning.harness.command_line import quoted
+from vae_lightning.harness.runs import read_status
+
+log = logging.getLogger(__name__)
+
+# The storage of a study whose hydra.sweeper.storage is null: a journal file in the sweep folder.
+DEFAULT_JOURNAL = "optuna.log"
+# The key under which each trial's run gets the callback that reports to the study.
+TRIAL_CALLBACK = "callbacks.optuna_trial"
+# A trial's user attributes: its run folder, and whether an interrupt cut it (such a trial is failed,
+# not counted towards n_trials, and its point asked again by `resume=true`).
+FOLDER = "folder"
+INTERRUPTED = "interrupted"
+# User attributes of a trial asked for again: the number and folder of the trial an interrupt cut.
+REPEATS = "repeats"
+CUT_FOLDER = "cut_folder"
+SETTINGS = "hydra.sweeper"
+
+
+def storage_address(storage: str | None, sweep_dir: Path) -> str:
+    """The study's storage as every process can reach it: relative paths made absolute."""
+    if storage is None:
+        return str(sweep_dir.resolve() / DEFAULT_JOURNAL)
+    storage = str(storage)
+    if storage.startswith("sqlite:///"):
+        return "sqlite:///" + os.path.abspath(storage.removeprefix("sqlite:///"))
+    return storage if "://" in storage else os.path.abspath(storage)
+
+
+def storage_file(address: str) -> Path | None:
+    """The file that holds the study (an SQLite database or a journal), None for a database server."""
+    if address.startswith("sqlite:///"):
+        return Path(address.removeprefix("sqlite:///"))
+    return None if "://" in address else Path(address)
+
+
+def open_storage(address: str) -> BaseStorage:
+    if "://" in address:
+        return optuna.storages.RDBStorage(address)
+    return JournalStorage(JournalFileBackend(address))
+
+
+def lock_path(file: Path) -> Path:
+    return file.with_name(file.name + ".lock")
+
+
+def lock_holder(file: Path) -> int | None:
+    """The pid of the search holding the storage file, or None when it is free."""
+    path = lock_path(file)
+    if not path.exists():
+        return None
+    with open(path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            return int(lock.read().strip() or 0)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return None
+
+
+def in_use(address: str, holder: int) -> ConfigError:
+    return ConfigError(f"{SETTINGS}.storage={address} is in use by another search (process {holder}); wait for it "
+                       f"to end, or give this search another storage")
+
+
+def hold_storage(address: str) -> IO[str] | None:
+    """Take the storage file's lock for this command's lifetime (the system releases it however the
+    process ends): one search at a time per storage file. None for a database server."""
+    file = storage_file(address)
+    if file is None:
+        return None
+    file.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(lock_path(file), "a+")  # noqa: SIM115 - kept open: closing it would release the lock
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = int(lock.read().strip() or 0)
+        lock.close()
+        raise in_use(address, holder) from None
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
+
+
+def parse(params: list[str]) -> dict[str, Override]:
+    """Each key's override; a key given twice keeps its last one (the command line's, after the config's)."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(params)
+    except OverrideParseException as error:
+        raise ConfigError(str(error).strip().splitlines()[0]) from None
+    return {override.get_key_element(): override for override in parsed}
+
+
+def interval_distribution(override: Override) -> BaseDistribution:
+    interval = override.value()
+    assert isinstance(interval, IntervalSweep)
+    low, high, log_scale = interval.start, interval.end, "log" in interval.tags
+    if low > high:
+        raise ConfigError(f"{override.input_line}: the interval's low end {low} is above its high end {high}; "
+                          f"write interval({high}, {low})")
+    if log_scale and low <= 0:
+        raise ConfigError(f"{override.input_line}: a log scale needs a low end > 0")
+    if "int" in interval.tags:  # Hydra reads every interval's ends as floats
+        return IntDistribution(math.ceil(low), math.floor(high), log=log_scale)
+    return FloatDistribution(float(low), float(high), log=log_scale)
+
+
+def distribution(override: Override) -> BaseDistribution:
+    """What Optuna samples for a sweep override: `interval(a, b)` a float (`tag(int, interval(a, b))`
+    a whole number), `tag(log, ...)` on a log scale, `choice(...)` and `range(...)` one of their values."""
+    if override.is_interval_sweep():
+        return interval_distribution(override)
+    choices = list(override.sweep_iterator(transformer=Transformer.encode))
+    if not choices:
+        raise ConfigError(f"{override.input_line}: no value to choose from")
+    return CategoricalDistribution(choices)
+
+
+def search_space(params: list[str]) -> tuple[dict[str, BaseDistribution], list[str]]:
+    """The sampled keys' distributions, and the fixed overrides every trial gets."""
+    space, fixed = {}, []
+    for key, override in parse(params).items():
+        if override.is_sweep_override():
+            space[key] = distribution(override)
+        else:
+            fixed.append(override.input_line)
+    return space, fixed
+
+
+def whole_number(settings: DictConfig, key: str, meaning: str) -> None:
+    value = settings.get(key)
+    if type(value) is not int or value < 1:
+        raise ConfigError(f"{SETTINGS}.{key}={value} is out of range: allowed a whole number >= 1 ({meaning})")
+
+
+def plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def build_sampler(settings: DictConfig, trials_so_far: int) -> optuna.samplers.BaseSampler:
+    """The configured sampler. A study that continues draws new points: its seed moves on by the
+    trials the study holds (the same seed would ask for the first points again)."""
+    config = plain(settings.sampler)
+    if config.get("seed") is not None:
+        config["seed"] += trials_so_far
+    return instantiate_trusted(config, f"{SETTINGS}.sampler")
+
+
+def build_pruner(settings: DictConfig) -> optuna.pruners.BasePruner:
+    return instantiate_trusted(plain(settings.pruner) or {"_target_": "optuna.pruners.NopPruner"}, f"{SETTINGS}.pruner")
+
+
+def study_trials(address: str, study_name: str) -> int | None:
+    """How many trials the study holds already; None when the storage holds no such study."""
+    file = storage_file(address)
+    if file is not None and not file.exists():
+        return None
+    storage = open_storage(address)
+    if study_name not in optuna.get_all_study_names(storage):
+        return None
+    return len(optuna.load_study(study_name=study_name, storage=storage).trials)
+
+
+def check_settings(settings: DictConfig, params: list[str], resume: bool) -> None:
+    """Raise ConfigError for a search that cannot run: trial counts out of range, a search space Optuna
+    cannot sample, a sampler or pruner that cannot be built, a storage another search holds, or a
+    study that exists without resume=true."""
+    whole_number(settings, "n_trials", "the trials the study ends with, in total")
+    whole_number(settings, "n_jobs", "trials asked for and run at a time")
+    if settings.get("direction") not in ("minimize", "maximize"):
+        raise ConfigError(f"{SETTINGS}.direction={settings.get('direction')}: choose minimize or maximize")
+    space, _ = search_space(params)
+    if not space:
+        raise ConfigError(f"{SETTINGS}.params: nothing to search; give a key an interval or a choice, "
+                          f"e.g. 'optim.lr=tag(log, interval(0.001, 0.1))'")
+    build_sampler(settings, 0)
+    build_pruner(settings)
+    if settings.get("storage") is None:
+        return  # in the sweep folder, which the command-line check has claimed or found free
+    address = storage_address(settings.storage, Path.cwd())
+    file = storage_file(address)
+    holder = lock_holder(file) if file is not None else None
+    if holder is not None:
+        raise in_use(address, holder)
+    trials = study_trials(address, str(settings.study_name))
+    if trials and not resume:
+        raise ConfigError(f"{SETTINGS}.storage={address} already holds study {settings.study_name} ({trials} trials); "
+                          f"pass resume=true to continue it to n_trials={settings.n_trials} in total, or choose "
+                          f"another {SETTINGS}.study_name")
+
+
+def override_value(value: Any) -> str:
+    """`value` in Hydra's override grammar: the callback's node travels to each trial as one override."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{override_value(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_value(item) for item in value) + "]"
+    if isinstance(value, str):
+        return quoted(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value)
+
+
+def finished(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials that count towards n_trials: completed, pruned, or failed by themselves (not cut by an interrupt)."""
+    done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return [trial for trial in trials if trial.state in done and not trial.user_attrs.get(INTERRUPTED)]
+
+
+def outcome(folder: str | None) -> tuple[TrialState, float | None, str]:
+    """What the trial's run recorded in its status.json: the study's state for it, its val loss, and why."""
+    status = (read_status(Path(folder)) if folder else None) or {}
+    state = status.get("status", "no status.json: the run never recorded an outcome")
+    loss = status.get("results", {}).get("val", {}).get("loss")
+    if state == "pruned":
+        return TrialState.PRUNED, None, f"pruned after epoch {status.get('epoch')}"
+    if state == "completed" and loss is not None and math.isfinite(loss):
+        return TrialState.COMPLETE, loss, "completed"
+    if state == "completed":
+        return TrialState.FAIL, None, f"completed without a finite val loss ({loss})"
+    return TrialState.FAIL, None, f"{state}: {status.get('error', '')}".rstrip(": ")
+
+
+class Search:
+    """One command's part of a study, from the settings of conf/hydra/sweeper/optuna.yaml."""
+
+    def __init__(self, settings: DictConfig) -> None:
+        self.settings = settings
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+        self.sweep_dir = Path()
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context,
+                                                                task_function=task_function)
+        self.sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+
+    def run(self, arguments: list[str]) -> None:
+        settings = self.settings
+        params = [f"{key}={value}" for key, value in (settings.params or {}).items()] + list(arguments)
+        space, fixed = search_space(params)
+        address = storage_address(settings.storage, self.sweep_dir)
+        lock = hold_storage(address)
+        try:
+            storage = open_storage(address)
+            name = str(settings.study_name)
+            existing = optuna.load_study(study_name=name, storage=storage).trials \
+                if name in optuna.get_all_study_names(storage) else []
+            study = optuna.create_study(storage=storage, study_name=name, direction=settings.direction,
+                                        sampler=build_sampler(settings, len(existing)), pruner=build_pruner(settings),
+                                        load_if_exists=True)
+            self.storage, self.study_id = storage, storage.get_study_id_from_name(name)
+            log.info("study %s in %s: %d of %d trials finished; sampler %s, pruner %s", name, address,
+                     len(finished(existing)), settings.n_trials, type(study.sampler).__name__,
+                     type(study.pruner).__name__)
+            self.fail_cut_trials(study)
+            while (to_go := settings.n_trials - len(finished(study.trials))) > 0:
+                self.run_batch(study, space, fixed, address, min(settings.n_jobs, to_go))
+            self.report(study, address)
+        finally:
+            if lock is not None:
+                lock.close()
+
+    def set_attr(self, number: int, key: str, value: Any) -> None:
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+        self.storage.set_trial_user_attr(trial_id, key, value)
+
+    def fail_cut_trials(self, study: optuna.Study) -> None:
+        """Trials an interrupt left running (this command holds the storage: nothing else runs them) are
+        failed as interrupted; every interrupted trial's point is asked for again, in its folder when
+        that is in this sweep (its run then resumes from its checkpoint under resume=true)."""
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            self.set_attr(trial.number, INTERRUPTED, True)
+            study.tell(trial.number, state=TrialState.FAIL)
+            log.warning("trial %d was left running by an interrupt: failed", trial.number)
+        repeated = {trial.user_attrs.get(REPEATS) for trial in study.trials}
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            if trial.user_attrs.get(INTERRUPTED) and trial.number not in repeated:
+                study.enqueue_trial(trial.params, user_attrs={REPEATS: trial.number,
+                                                              CUT_FOLDER: trial.user_attrs.get(FOLDER)})
+                log.info("trial %d was cut by an interrupt: its point is asked for again", trial.number)
+
+    def job(self, trial: Trial, fixed: list[str], address: str) -> list[str]:
+        """The trial's overrides: its sampled values, the fixed ones, and the callback that reports to it.
+        A trial that repeats one an interrupt cut in this sweep runs in that one's folder, where its run
+        resumes from its checkpoint under resume=true; any other is named by Hydra, numbered by its trial."""
+        callback = {**plain(self.settings.trial_callback), "storage": address, "study_name": str(self.settings.study_name),
+                    # Each batch is launched numbered from its first trial: a job's number is its trial's.
+                    "trial_number": "${hydra:job.num}", "pruner": plain(self.settings.pruner)}
+        overrides = [*(f"{key}={value}" for key, value in trial.params.items()), *fixed,
+                     f"+{TRIAL_CALLBACK}={override_value(callback)}"]
+        earlier = trial.user_attrs.get(CUT_FOLDER)
+        if earlier and Path(earlier).parent == self.sweep_dir:
+            overrides.append(f"hydra.sweep.subdir={quoted(Path(earlier).name)}")
+        return overrides
+
+    def run_batch(self, study: optuna.Study, space: dict[str, BaseDistribution], fixed: list[str], address: str,
+                  size: int) -> None:
+        trials = [study.ask(space) for _ in range(size)]
+        numbers = [trial.number for trial in trials]
+        # This command alone asks the study for trials (it holds the storage): their numbers follow on.
+        assert numbers == list(range(numbers[0], numbers[0] + size)), numbers
+        jobs = [self.job(trial, fixed, address) for trial in trials]
+        try:
+            returns = self.launcher.launch(jobs, initial_job_idx=numbers[0])
+        except BaseException:
+            for trial in trials:
+                self.cut(study, trial)
+            raise
+        for trial, returned in zip(trials, returns):
+            self.tell(study, trial, returned)
+
+    def cut(self, study: optuna.Study, trial: Trial) -> None:
+        """An interrupt stopped the batch: whatever its run recorded, the trial is asked again on resume."""
+        state, value, why = outcome(trial.user_attrs.get(FOLDER))
+        if state is TrialState.COMPLETE:
+            study.tell(trial, value)
+            return
+        trial.set_user_attr(INTERRUPTED, True)
+        study.tell(trial, state=TrialState.FAIL)
+        log.error("trial %d: cut by the interrupt (%s); resume=true asks for its point again", trial.number, why)
+
+    def tell(self, study: optuna.Study, trial: Trial, returned: JobReturn) -> None:
+        # The run names its folder in the trial as it starts; one that failed before has it in its JobReturn.
+        folder = trial.user_attrs.get(FOLDER)
+        if folder is None and returned.hydra_cfg is not None:
+            folder = str(returned.hydra_cfg.hydra.runtime.output_dir)
+            trial.set_user_attr(FOLDER, folder)
+        state, value, why = outcome(folder)
+        if why.startswith("interrupted"):
+            trial.set_user_attr(INTERRUPTED, True)
+        if state is TrialState.COMPLETE:
+            study.tell(trial, value)
+            log.info("trial %d: val loss %.4f", trial.number, value)
+        else:
+            study.tell(trial, state=state)
+            (log.info if state is TrialState.PRUNED else log.error)("trial %d: %s", trial.number, why)
+
+    def report(self, study: optuna.Study, address: str) -> None:
+        """Log and save (optimization_results.yaml) the counts, the best trial, its folder, and Optuna's
+        parameter importances; no best trial when none completed."""
+        trials = finished(study.trials)
+        counts = Counter(trial.state.name.lower() for trial in trials)
+        results: dict[str, Any] = {"name": "optuna", "study_name": study.study_name, "storage": address,
+                                   "completed": counts["complete"], "pruned": counts["pruned"], "failed": counts["fail"]}
+        log.info("study %s: %d trials finished: %d completed, %d pruned, %d failed", study.study_name, len(trials),
+                 counts["complete"], counts["pruned"], counts["fail"])
+        if counts["complete"] == 0:
+            log.error("no trial of study %s completed: it has no best parameters", study.study_name)
+        else:
+            best = study.best_trial
+            results |= {"best_trial": best.number, "best_value": best.value, "best_params": best.params,
+                        "best_folder": best.user_attrs.get(FOLDER)}
+            log.info("best trial %d: val loss %.4f with %s, in %s", best.number, best.value,
+                     " ".join(f"{key}={value}" for key, value in best.params.items()), best.user_attrs.get(FOLDER))
+        if counts["complete"] >= 2:
+            try:
+                importances = optuna.importance.get_param_importances(study)
+            except (ValueError, RuntimeError) as error:  # too few distinct values to tell the parameters apart
+                log.warning("no parameter importances: %s", error)
+            else:
+                results["importances"] = {key: round(value, 4) for key, value in importances.items()}
+                log.info("parameter importances (Optuna's fANOVA): %s",
+                         ", ".join(f"{key} {value:.3f}" for key, value in importances.items()))
+        OmegaConf.save(OmegaConf.create(results), self.sweep_dir / "optimization_results.yaml")

@@ -1,0 +1,37 @@
+"""`hydra/sweeper=optuna` (conf/hydra/sweeper/optuna.yaml): Hydra's Sweeper interface to the study in `_study.py`.
+
+Hydra imports every module of a plugin package at start-up, whatever the command; Optuna is imported
+only by `_study.py`, which Hydra's scan skips (a leading underscore), when a search runs or is checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+
+class OptunaSweeper(Sweeper):
+    """Asks the study for `n_jobs` trials at a time, runs them with the sweep's launcher, and tells the
+    study each one's val loss, or that it was pruned or failed, until `n_trials` trials have finished."""
+
+    def __init__(self, **settings: Any) -> None:
+        from hydra_plugins.vae_lightning_optuna._study import Search
+
+        self.search = Search(OmegaConf.create(settings))
+
+    @staticmethod
+    def check_settings(settings: DictConfig, params: list[str], resume: bool) -> None:
+        """Raise ConfigError, in one line, for a search that cannot run as configured (called by the
+        command-line check before anything is written)."""
+        from hydra_plugins.vae_lightning_optuna._study import check_settings
+
+        check_settings(settings, params, resume)
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.search.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> None:
+        self.search.run(arguments)

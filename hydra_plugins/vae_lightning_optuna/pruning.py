@@ -1,0 +1,56 @@
+"""The Lightning callback an Optuna search adds to each trial's run (as callbacks.optuna_trial): it reports
+the val loss to the study after every epoch, and stops the run cleanly when the study's pruner prunes it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+log = logging.getLogger(__name__)
+
+
+class TrialPruning(Callback):
+    """Reports `monitor` after each epoch's validation as the trial's value at that epoch (counted from
+    1, the first trained); when `pruner` prunes the trial, training stops after that epoch and
+    `pruned_epoch` says which (the run then records itself as pruned)."""
+
+    def __init__(self, storage: str, study_name: str, trial_number: int, pruner: Any = None,
+                 monitor: str = "val/loss") -> None:
+        self.storage, self.study_name, self.trial_number = storage, study_name, trial_number
+        self.pruner, self.monitor = pruner, monitor
+        self.pruned_epoch: int | None = None
+        self.trial: Any = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit" or not trainer.is_global_zero:
+            return
+        # Optuna is imported by the run that reports to a study only: Hydra imports this module in every command.
+        import optuna
+
+        from hydra_plugins.vae_lightning_optuna._study import FOLDER, open_storage
+
+        storage = open_storage(self.storage)
+        study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=self.pruner)
+        study_id = storage.get_study_id_from_name(self.study_name)
+        self.trial = optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id,
+                                                                                             self.trial_number))
+        # The search finds the run's outcome (status.json) here, and repeats a cut trial in this folder.
+        self.trial.set_user_attr(FOLDER, str(Path(trainer.default_root_dir).resolve()))
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        prune = False
+        if trainer.is_global_zero and self.trial is not None and self.monitor in trainer.callback_metrics:
+            epoch = trainer.current_epoch + 1
+            self.trial.report(float(trainer.callback_metrics[self.monitor]), epoch)
+            prune = self.trial.should_prune()
+        # Every process of a DDP run stops together, on the first process's word.
+        if trainer.strategy.broadcast(prune):
+            self.pruned_epoch = trainer.current_epoch + 1
+            trainer.should_stop = True
+            log.info("trial %d pruned after epoch %d: training stops", self.trial_number, self.pruned_epoch)

@@ -1,0 +1,178 @@
+"""hydra/sweeper=optuna (hydra_plugins/vae_lightning_optuna/): the search space, the checks before anything
+runs, pruning through a real sweep, a study that survives an interrupt, and optuna-dashboard on a study."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from helpers import injected, run_train, start_train, tiny_overrides
+from hydra_plugins.vae_lightning_optuna._study import INTERRUPTED, hold_storage, open_storage, search_space
+from vae_lightning.harness.command_line import check_command_line
+
+
+def test_overrides_become_optuna_distributions_and_the_command_line_wins() -> None:
+    space, fixed = search_space(["optim.lr=tag(log, interval(0.001, 0.1))", "seed=tag(int, interval(1, 5))",
+                                 "clip=choice(value, norm)", "data.batch_size=range(16,64,16)", "clip=value",
+                                 "trainer.max_epochs=2"])
+    assert space == {"optim.lr": FloatDistribution(0.001, 0.1, log=True), "seed": IntDistribution(1, 5),
+                     "data.batch_size": CategoricalDistribution([16, 32, 48])}
+    assert fixed == ["clip=value", "trainer.max_epochs=2"]
+
+
+def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:
+    """The command-line check of `python train.py ARGUMENTS`, which refuses them: its one line of error."""
+    with pytest.raises(SystemExit) as exit_:
+        check_command_line(arguments)
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    return lines[0]
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("optim.lr=tag(log,interval(0.1,0.001))", "the interval's low end 0.1 is above its high end 0.001"),
+    ("optim.lr=tag(log,interval(0,0.1))", "a log scale needs a low end > 0"),
+    ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 is out of range: allowed a whole number >= 1"),
+    ("hydra.sweeper.n_trials=-3", "hydra.sweeper.n_trials=-3 is out of range"),
+    ("hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0 is out of range"),
+    ("clip=none", "has no effect with clip=none"),
+    ("++hydra.sweeper.pruner={_target_:os.system}", "os.system is not a class this project's configs name"),
+])
+def test_a_search_that_cannot_run_is_refused_in_one_line_before_anything_is_written(
+    override: str, expected: str, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert expected in check(["-m", "search=sgd", *tiny_overrides(mnist_root), override], capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_needs_resume_to_continue_and_one_search_at_a_time(mnist_root: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="sgd", storage=storage)
+    study.tell(study.ask(), 1.0)
+    command = ["-m", "search=sgd", *tiny_overrides(mnist_root), f"hydra.sweeper.storage={storage}",
+               f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    assert "already holds study sgd (1 trials); pass resume=true" in check(command, capsys)
+    lock = hold_storage(storage)
+    try:
+        assert "is in use by another search (process" in check([*command, "resume=true"], capsys)
+    finally:
+        lock.close()
+    arguments, sweep_lock = check_command_line([*command, "resume=true"])
+    sweep_lock.close()
+
+
+def trials(storage: str, name: str = "sgd") -> list[optuna.trial.FrozenTrial]:
+    """The study's trials, in a storage named as hydra.sweeper.storage names it (a URL, or a journal file)."""
+    return optuna.load_study(study_name=name, storage=open_storage(storage)).trials
+
+
+@pytest.mark.slow
+def test_a_pruner_stops_each_trial_after_its_first_epoch_and_the_study_says_pruned(mnist_root: Path,
+                                                                                   tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    sweep_dir = tmp_path / "search"
+    done = run_train(["-m", "search=sgd", "hydra/launcher=parallel", "hydra.sweeper.n_trials=4",
+                      f"hydra.sweeper.storage={storage}",
+                      "++hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,upper:1.0}",
+                      *tiny_overrides(mnist_root), "trainer.max_epochs=3", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    statuses = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/status.json"))]
+    assert [(status["status"], status["epoch"], status["results"]["epochs"]) for status in statuses] == [("pruned", 1, 1)] * 4
+    found = trials(storage)
+    assert [trial.state for trial in found] == [TrialState.PRUNED] * 4
+    assert all(list(trial.intermediate_values) == [1] for trial in found)
+    assert "0 of 4 jobs completed" in done.stdout and "4 pruned, 0 failed" in done.stdout
+    assert "no trial of study sgd completed" in done.stdout
+    assert "best_params" not in OmegaConf.load(sweep_dir / "optimization_results.yaml")
+
+
+@pytest.mark.slow
+def test_a_search_whose_every_trial_fails_names_no_best_and_exits_non_zero(mnist_root: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "search"
+    done = run_train(["-m", "search=sgd", "hydra.sweeper.n_trials=2", *tiny_overrides(mnist_root),
+                      *injected("fault", "Fault", kind="raise", at_step=1), f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    assert done.returncode == 1
+    results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert results.failed == 2 and "best_params" not in results and "best_value" not in results
+    assert "no trial of study sgd completed: it has no best parameters" in done.stdout
+
+
+@pytest.mark.slow
+def test_an_interrupted_study_resumed_ends_with_n_trials_finished_and_none_running(mnist_root: Path,
+                                                                                   tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.log")  # a journal file
+    sweep_dir = tmp_path / "search"
+    command = ["-m", "search=sgd", "hydra/launcher=parallel", "hydra.sweeper.n_trials=4", "hydra/sweeper/pruner=none",
+               f"hydra.sweeper.storage={storage}", *tiny_overrides(mnist_root), "trainer.max_epochs=3",
+               *injected("slow", "Slow", seconds=0.1), f"hydra.sweep.dir={sweep_dir}"]
+    search = start_train(command, tmp_path)
+    while len(list(sweep_dir.glob("*/checkpoints/last.ckpt"))) < 2:
+        assert search.poll() is None, (tmp_path / "stderr.txt").read_text()[-3000:]
+        time.sleep(0.2)
+    search.send_signal(signal.SIGINT)
+    assert search.wait(timeout=300) == 130
+    cut = trials(storage)
+    assert len(cut) == 2 and all(trial.state == TrialState.FAIL and trial.user_attrs[INTERRUPTED] for trial in cut)
+
+    resumed = run_train([*command, "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    found = trials(storage)
+    assert not [trial for trial in found if trial.state == TrialState.RUNNING]
+    done = [trial for trial in found if trial.state == TrialState.COMPLETE]
+    assert len(done) == 4 and len({json.dumps(trial.params, sort_keys=True) for trial in done}) == 4
+    # The interrupted trials' points ran again in their folders, from their checkpoints.
+    assert {json.dumps(trial.params, sort_keys=True) for trial in cut} <= {json.dumps(t.params, sort_keys=True) for t in done}
+    for trial in cut:
+        assert "resuming from" in (Path(trial.user_attrs["folder"]) / "run.log").read_text()
+    assert "4 of 4 jobs completed" in resumed.stdout and "best trial" in resumed.stdout
+
+    again = run_train([*command, "resume=true"], tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(trials(storage)) == len(found)  # a finished study trains nothing more
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_optuna_dashboard_shows_a_study_of_its_storage(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="sgd", storage=storage)
+    study.tell(study.ask({"optim.lr": FloatDistribution(0.001, 0.1, log=True)}), 120.0)
+    port = free_port()
+    dashboard = subprocess.Popen([str(Path(sys.executable).parent / "optuna-dashboard"), storage, "--port", str(port)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert dashboard.poll() is None, dashboard.stderr.read().decode()[-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as answer:
+                    studies = json.load(answer)["study_summaries"]
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "optuna-dashboard never answered"
+                time.sleep(0.5)
+        assert [(found["study_name"], found["directions"]) for found in studies] == [("sgd", ["minimize"])]
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=30)
