@@ -16,12 +16,13 @@ log = logging.getLogger(__name__)
 
 def job_beside_others() -> str | None:
     """The job's name (its folder's, as TensorBoard shows it) when it runs in a sweep whose launcher
-    runs several jobs at a time (`hydra.launcher.n_jobs` > 1), else None."""
+    runs several jobs at a time (`hydra.launcher.n_jobs` other than 1; joblib reads -1 as one per
+    core), else None."""
     if not HydraConfig.initialized():
         return None
     hydra_config = HydraConfig.get()
     n_jobs = hydra_config.launcher.get("n_jobs", 1)
-    if hydra_config.mode != RunMode.MULTIRUN or not isinstance(n_jobs, int) or n_jobs < 2:
+    if hydra_config.mode != RunMode.MULTIRUN or not isinstance(n_jobs, int) or n_jobs == 1:
         return None
     return Path(hydra_config.runtime.output_dir).name
 
