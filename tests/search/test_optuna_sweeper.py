@@ -18,7 +18,8 @@ from optuna.trial import TrialState
 
 from helpers import injected, run_train, start_train, tiny_overrides
 from hydra_plugins.vae_lightning_optuna._study import INTERRUPTED, hold_storage, open_storage, search_space
-from vae_lightning.harness.command_line import check_command_line
+from vae_lightning.configs import CONFIG_DIR
+from vae_lightning.harness.command_line import check_command_line, check_jobs, parse_command_line
 
 
 def test_overrides_become_optuna_distributions_and_the_command_line_wins() -> None:
@@ -28,6 +29,12 @@ def test_overrides_become_optuna_distributions_and_the_command_line_wins() -> No
     assert space == {"optim.lr": FloatDistribution(0.001, 0.1, log=True), "seed": IntDistribution(1, 5),
                      "data.batch_size": CategoricalDistribution([16, 32, 48])}
     assert fixed == ["clip=value", "trainer.max_epochs=2"]
+
+
+def test_a_whole_number_interval_is_checked_at_its_whole_ends(mnist_root: Path) -> None:
+    arguments = parse_command_line(["-m", "hydra/sweeper=optuna", "seed=tag(int, interval(0.5, 3.5))",
+                                    *tiny_overrides(mnist_root)])
+    assert check_jobs(arguments, str(CONFIG_DIR))[1] == 2  # seed=1 and seed=3
 
 
 def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:

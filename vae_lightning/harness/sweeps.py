@@ -8,6 +8,7 @@ sweep can take once, an interval at both of its ends, so that every such value i
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -50,6 +51,8 @@ def values(override: Override) -> list[str]:
     if override.is_discrete_sweep():
         return [f"{key}={value}" for value in override.sweep_string_iterator()]
     interval = override.value()
+    if "int" in interval.tags:  # Optuna's whole numbers (hydra/sweeper=optuna); Hydra reads the ends as floats
+        return [f"{key}={math.ceil(interval.start)}", f"{key}={math.floor(interval.end)}"]
     return [f"{key}={interval.start}", f"{key}={interval.end}"]
 
 
