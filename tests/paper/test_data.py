@@ -1,7 +1,9 @@
 """The MNIST data module reads IDX files with torchvision's parser and serves in-memory batches."""
 
+import os
 import shutil
 import struct
+import tracemalloc
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -230,3 +232,49 @@ def test_images_of_another_size_are_named_before_anything_runs(tmp_path: Path, r
     write_idx(path, np.zeros((TRAIN_IMAGES, rows, columns), dtype=np.uint8))
     with pytest.raises(DataError, match=rf"holds images of {rows}x{columns} pixels; the model and the image grids take MNIST's 28x28"):
         make_datamodule(tmp_path)
+
+
+def symbolic_loop(folder: Path) -> Path:
+    (folder / "a").symlink_to(folder / "b")
+    (folder / "b").symlink_to(folder / "a")
+    return folder / "a"
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_a_data_root_that_leads_nowhere_is_named(tmp_path: Path, download: bool) -> None:
+    loop, dangling = symbolic_loop(tmp_path), tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "gone")
+    for root, problem in ((loop, "cannot be opened \\(Too many levels of symbolic links\\)"),
+                          (dangling, f"is a symbolic link to {tmp_path / 'gone'}, which does not exist")):
+        datamodule = MNISTDataModule(root=str(root), download=download)
+        # prepare_data only downloads: with data.download=false it has nothing to do
+        for check in (datamodule.check_files, datamodule.prepare_data) if download else (datamodule.check_files,):
+            with pytest.raises(DataError, match=f"data.root={root} {problem}: point data.root at the folder that holds"):
+                check()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "b", "dangling"]
+
+
+PROMISED = 500_000_000  # images a header claims: 392 GB of pixels
+
+
+@pytest.mark.parametrize("images_size", ["header only", "as promised"])
+def test_a_header_promising_5e8_images_is_refused_before_any_payload_is_read(tmp_path: Path, images_size: str) -> None:
+    write_mnist(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    images, labels = raw / "train-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
+    images.write_bytes(struct.pack(">BBBBIII", 0, 0, 8, 3, PROMISED, 28, 28))
+    labels.write_bytes(struct.pack(">BBBBI", 0, 0, 8, 1, PROMISED))
+    os.truncate(labels, 8 + PROMISED)  # sparse: 500 MB of zero labels, which take no disk
+    if images_size == "as promised":
+        os.truncate(images, 16 + PROMISED * 28 * 28)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as error:
+            MNISTDataModule(root=str(tmp_path), download=False).check_files()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = (f"its header promises {16 + PROMISED * 28 * 28} bytes, it has 16" if images_size == "header only"
+               else f"{images} holds {PROMISED} images, but the train split of MNIST has 60000")
+    assert message in str(error.value) and str(images) in str(error.value)
+    assert peak < 10_000_000  # no payload was read: 500 MB of labels would be a 500 MB bytes object

@@ -160,6 +160,7 @@ class MNISTDataModule(L.LightningDataModule):
         """
         if not self.download or self._all_files_present():
             return
+        self._check_root()
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{self.dataset_class.__name__}-download-", dir=self.root))
         try:
@@ -185,22 +186,22 @@ class MNISTDataModule(L.LightningDataModule):
         images, labels = self._file(train, "images-idx3-ubyte"), self._file(train, "labels-idx1-ubyte")
         if not (images.exists() and labels.exists()):
             raise self._missing_files_error("files missing" + ("" if self.download else ", download off"))
-        count = check_pair(images, labels)
         split, other = ("train", "test") if train else ("test", "train")
-        if count > OFFICIAL_SIZES[split] or count == OFFICIAL_SIZES[other]:
-            raise DataError(
-                f"{images} holds {count} images, but the {split} split of {self.dataset_class.__name__} has "
-                f"{OFFICIAL_SIZES[split]} (and its {other} split {OFFICIAL_SIZES[other]}): are the train-* and "
-                f"t10k-* files swapped? Put each split's files under its own name"
-            )
-        return count
+
+        def check_count(count: int) -> None:
+            if count > OFFICIAL_SIZES[split] or count == OFFICIAL_SIZES[other]:
+                raise DataError(
+                    f"{images} holds {count} images, but the {split} split of {self.dataset_class.__name__} has "
+                    f"{OFFICIAL_SIZES[split]} (and its {other} split {OFFICIAL_SIZES[other]}): are the train-* and "
+                    f"t10k-* files swapped? Put each split's files under its own name"
+                )
+
+        return check_pair(images, labels, check_count)
 
     def check_files(self) -> None:
         """Raise DataError, naming the file or key and the fix, unless both splits can be read and
         data.val_size leaves training images; files still to be downloaded are checked once they are."""
-        if self.root.exists() and not self.root.is_dir():
-            raise DataError(f"data.root={self.root} is a file: point data.root at the folder that holds "
-                            f"{self.dataset_class.__name__}/raw")
+        self._check_root()
         if self.download and not self._all_files_present():
             return
         train_count = self._check_split(train=True)
@@ -210,6 +211,23 @@ class MNISTDataModule(L.LightningDataModule):
                 f"data.val_size={self.val_size} must be in [0, {train_count}): "
                 f"{self.raw_folder} holds {train_count} training images"
             )
+
+    def _check_root(self) -> None:
+        """DataError unless data.root is a folder, or nothing yet (the download makes it)."""
+        try:
+            self.root.stat()
+        except FileNotFoundError:
+            if not self.root.is_symlink():
+                return
+            problem = f"is a symbolic link to {os.readlink(self.root)}, which does not exist"
+        except OSError as error:  # a symbolic link loop, a folder that cannot be searched
+            problem = f"cannot be opened ({error.strerror})"
+        else:
+            if self.root.is_dir():
+                return
+            problem = "is a file"
+        raise DataError(f"data.root={self.root} {problem}: point data.root at the folder that holds "
+                        f"{self.dataset_class.__name__}/raw")
 
     def _load(self, train: bool) -> datasets.MNIST:
         self._check_split(train)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 from vae_lightning.errors import DataError
@@ -53,8 +54,10 @@ def parse_header(path: Path, magic: int) -> tuple[int, tuple[int, ...]]:
     return header, shape
 
 
-def check_pair(images: Path, labels: Path) -> int:
-    """The number of images; DataError, naming the file and the fix, unless the two files are a consistent MNIST split."""
+def check_pair(images: Path, labels: Path, check_count: Callable[[int], None] = lambda count: None) -> int:
+    """The number of images; DataError, naming the file and the fix, unless the two files are a consistent
+    MNIST split. `check_count(count)` may refuse the count the headers give before any payload is read:
+    a header can promise far more than any split holds (a sparse file of 500 MB reads as zeros)."""
     _, image_shape = read_header(images, IMAGES)
     if tuple(image_shape[1:]) != SIDE:
         raise DataError(f"{images} holds images of {image_shape[1]}x{image_shape[2]} pixels; the model and the image "
@@ -65,6 +68,7 @@ def check_pair(images: Path, labels: Path) -> int:
             f"{images} holds {image_shape[0]} images but {labels} holds {label_count} labels: "
             f"they must come from the same split; {replace_advice('both')}"
         )
+    check_count(label_count)
     largest = max(labels.read_bytes()[offset:], default=0)
     if largest >= CLASSES:
         raise DataError(f"{labels} holds a label outside 0-{CLASSES - 1} (found {largest}): {REPLACE_IT}")
