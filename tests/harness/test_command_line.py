@@ -343,3 +343,19 @@ def test_hydra_reads_the_flags_and_overrides_we_rely_on() -> None:
 def test_flags_that_only_print_run_no_job() -> None:
     for flags in (["--cfg", "job"], ["--help"], ["--hydra-help"], ["--info"], ["--shell-completion"], ["--version"]):
         assert runs_nothing(parse_command_line(flags)), flags
+
+
+@pytest.mark.parametrize("download", ["true", "false"])
+def test_a_data_root_in_a_symbolic_link_loop_is_refused_before_the_run_folder_exists(download, tmp_path, monkeypatch,
+                                                                                      capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line([f"data.root={tmp_path / 'a'}", f"data.download={download}",
+                            f"hydra.run.dir={tmp_path / 'run'}"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: data.root={tmp_path / 'a'} cannot be opened (Too many levels of symbolic links): point data.root "
+        "at the folder that holds MNIST/raw"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "b"]
