@@ -308,24 +308,28 @@ class Search:
 
     def fail_cut_trials(self, study: optuna.Study) -> None:
         """Trials an interrupt left running (this command holds the storage: nothing else runs them) are
-        failed as interrupted; every interrupted trial's point is asked for again, in its folder when
-        that is in this sweep (its run then resumes from its checkpoint under resume=true)."""
+        failed as interrupted; the interrupted trials' points are asked for again (as many as trials
+        remain to run), each in its folder when that is in this sweep (its run then resumes from its
+        checkpoint under resume=true)."""
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             self.set_attr(trial.number, INTERRUPTED, True)
             study.tell(trial.number, state=TrialState.FAIL)
             log.warning("trial %d was left running by an interrupt: failed", trial.number)
         repeated = {trial.user_attrs.get(REPEATS) for trial in study.trials}
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-            if trial.user_attrs.get(INTERRUPTED) and trial.number not in repeated:
-                study.enqueue_trial(trial.params, user_attrs={REPEATS: trial.number,
-                                                              CUT_FOLDER: trial.user_attrs.get(FOLDER)})
-                log.info("trial %d was cut by an interrupt: its point is asked for again", trial.number)
+        cut = [trial for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+               if trial.user_attrs.get(INTERRUPTED) and trial.number not in repeated]
+        room = self.settings.n_trials - len(finished(study.trials))  # a finished study asks for none
+        for trial in cut[:max(room, 0)]:
+            study.enqueue_trial(trial.params,
+                                user_attrs={REPEATS: trial.number, CUT_FOLDER: trial.user_attrs.get(FOLDER)})
+            log.info("trial %d was cut by an interrupt: its point is asked for again", trial.number)
 
     def job(self, trial: Trial, fixed: list[str], address: str) -> list[str]:
         """The trial's overrides: its sampled values, the fixed ones, and the callback that reports to it.
         A trial that repeats one an interrupt cut in this sweep runs in that one's folder, where its run
         resumes from its checkpoint under resume=true; any other is named by Hydra, numbered by its trial."""
-        callback = {**plain(self.settings.trial_callback), "storage": address, "study_name": str(self.settings.study_name),
+        callback = {**plain(self.settings.trial_callback), "storage": address,
+                    "study_name": str(self.settings.study_name),
                     # Each batch is launched numbered from its first trial: a job's number is its trial's.
                     "trial_number": "${hydra:job.num}", "pruner": plain(self.settings.pruner)}
         overrides = [*(f"{key}={value}" for key, value in trial.params.items()), *fixed,
@@ -383,7 +387,8 @@ class Search:
         trials = finished(study.trials)
         counts = Counter(trial.state.name.lower() for trial in trials)
         results: dict[str, Any] = {"name": "optuna", "study_name": study.study_name, "storage": address,
-                                   "completed": counts["complete"], "pruned": counts["pruned"], "failed": counts["fail"]}
+                                   "completed": counts["complete"], "pruned": counts["pruned"],
+                                   "failed": counts["fail"]}
         log.info("study %s: %d trials finished: %d completed, %d pruned, %d failed", study.study_name, len(trials),
                  counts["complete"], counts["pruned"], counts["fail"])
         if counts["complete"] == 0:

@@ -100,7 +100,8 @@ def test_a_pruner_stops_each_trial_after_its_first_epoch_and_the_study_says_prun
                       *tiny_overrides(mnist_root), "trainer.max_epochs=3", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     statuses = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/status.json"))]
-    assert [(status["status"], status["epoch"], status["results"]["epochs"]) for status in statuses] == [("pruned", 1, 1)] * 4
+    outcomes = [(status["status"], status["epoch"], status["results"]["epochs"]) for status in statuses]
+    assert outcomes == [("pruned", 1, 1)] * 4
     found = trials(storage)
     assert [trial.state for trial in found] == [TrialState.PRUNED] * 4
     assert all(list(trial.intermediate_values) == [1] for trial in found)
@@ -144,7 +145,8 @@ def test_an_interrupted_study_resumed_ends_with_n_trials_finished_and_none_runni
     done = [trial for trial in found if trial.state == TrialState.COMPLETE]
     assert len(done) == 4 and len({json.dumps(trial.params, sort_keys=True) for trial in done}) == 4
     # The interrupted trials' points ran again in their folders, from their checkpoints.
-    assert {json.dumps(trial.params, sort_keys=True) for trial in cut} <= {json.dumps(t.params, sort_keys=True) for t in done}
+    points_done = {json.dumps(trial.params, sort_keys=True) for trial in done}
+    assert {json.dumps(trial.params, sort_keys=True) for trial in cut} <= points_done
     for trial in cut:
         assert "resuming from" in (Path(trial.user_attrs["folder"]) / "run.log").read_text()
     assert "4 of 4 jobs completed" in resumed.stdout and "best trial" in resumed.stdout

@@ -37,7 +37,8 @@ class SweepReport(Callback):
         statuses = [(job, read_status(job)) for job in jobs]
         # A job a search's pruner stopped early ended as the search meant it to: no failure.
         pruned = [job for job, status in statuses if status and status["status"] == "pruned"]
-        failed = [(job, status) for job, status in statuses if not status or status["status"] not in ("completed", "pruned")]
+        failed = [(job, status) for job, status in statuses
+                  if not status or status["status"] not in ("completed", "pruned")]
         log.info("sweep %s: %d of %d jobs completed", sweep_dir, len(jobs) - len(failed) - len(pruned), len(jobs))
         if pruned:
             log.info("%d pruned, %d failed", len(pruned), len(failed))
