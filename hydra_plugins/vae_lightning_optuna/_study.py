@@ -332,8 +332,11 @@ class Search:
                     "study_name": str(self.settings.study_name),
                     # Each batch is launched numbered from its first trial: a job's number is its trial's.
                     "trial_number": "${hydra:job.num}", "pruner": plain(self.settings.pruner)}
+        # The job's folder is named by what the search varies, not by the callback every trial gets.
+        unnamed = [*self.config.hydra.job.config.override_dirname.exclude_keys, TRIAL_CALLBACK]
         overrides = [*(f"{key}={value}" for key, value in trial.params.items()), *fixed,
-                     f"+{TRIAL_CALLBACK}={override_value(callback)}"]
+                     f"+{TRIAL_CALLBACK}={override_value(callback)}",
+                     f"hydra.job.config.override_dirname.exclude_keys=[{','.join(unnamed)}]"]
         earlier = trial.user_attrs.get(CUT_FOLDER)
         if earlier and Path(earlier).parent == self.sweep_dir:
             overrides.append(f"hydra.sweep.subdir={quoted(Path(earlier).name)}")

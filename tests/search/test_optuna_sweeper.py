@@ -2,6 +2,7 @@
 runs, pruning through a real sweep, a study that survives an interrupt, and optuna-dashboard on a study."""
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -100,6 +101,10 @@ def test_a_pruner_stops_each_trial_after_its_first_epoch_and_the_study_says_prun
                       *tiny_overrides(mnist_root), "trainer.max_epochs=3", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     statuses = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/status.json"))]
+    # Named by the trial and what the search varies, not by the callback each trial gets.
+    names = [path.parent.name for path in sorted(sweep_dir.glob("*/status.json"))]
+    assert all(re.fullmatch(r"\d_clip\.value=[^,]+,clip=(value|norm),optim\.lr=[^,]+,optim\.momentum=[^,]+", name)
+               for name in names), names
     outcomes = [(status["status"], status["epoch"], status["results"]["epochs"]) for status in statuses]
     assert outcomes == [("pruned", 1, 1)] * 4
     found = trials(storage)
