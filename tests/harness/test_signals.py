@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
-from helpers import injected, start_train, tiny_overrides
+from helpers import injected, run_train, start_train, tiny_overrides
+from vae_lightning.files import TEMPORARY_SUFFIX
 from vae_lightning.harness.runs import lock_holder
 
 pytestmark = pytest.mark.slow
@@ -88,12 +90,15 @@ def test_a_signal_while_a_parallel_job_starts_is_recorded_and_keeps_the_finished
 
     text = output(tmp_path)
     assert f"sweep interrupted by {signum.name}" in text and "Traceback" not in text, text[-3000:]
+    interrupted = {"status": "interrupted", "error": f"interrupted by {signum.name}", "signal": signum.name,
+                   "exit_code": 128 + signum}
     for job in sweep_dir.glob("seed=*"):
         if job in finished:  # nothing of a job that ended before the signal is lost
             assert status(job)["status"] == "completed" and (job / "results.json").read_bytes() == finished[job]
-        else:
-            assert status(job) == {"status": "interrupted", "error": f"interrupted by {signum.name}",
-                                   "signal": signum.name, "exit_code": 128 + signum}, job.name
+        elif job.name == "seed=2":  # the job that was starting
+            assert status(job) == interrupted
+        else:  # one that was training then, or had just ended
+            assert status(job) == interrupted or status(job)["status"] == "completed", job.name
     assert not [pid for pid in jobs if alive(pid)]  # no job trains on, orphaned
 
 
@@ -117,3 +122,42 @@ def test_kill_9_of_a_parallel_job_records_it_failed_and_the_others_finish(mnist_
     assert "Traceback" not in text, text[-3000:]
     assert (sweep_dir / "summary.md").exists() and (sweep_dir / "figure.png").exists()
     assert not alive(job)
+
+
+def writing(folder: Path, at_least: int) -> bool:
+    """True while a checkpoint's temporary file (files.atomic_file's) holds `at_least` bytes."""
+    for path in folder.glob(f".*{TEMPORARY_SUFFIX}"):
+        try:
+            if path.stat().st_size >= at_least:
+                return True
+        except FileNotFoundError:  # renamed into place meanwhile
+            pass
+    return False
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_ctrl_c_while_a_checkpoint_is_written_leaves_whole_checkpoints_and_resumes(share: float, mnist_root: Path,
+                                                                                   tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    # A checkpoint of some 90 MB takes a while to write: long enough to be interrupted within; one
+    # every other step (a run's validation may not improve, and write no best.ckpt), 9 in the run.
+    command = [*tiny_overrides(mnist_root), "model.hidden_dims=[2000,2000]", "trainer.max_epochs=3",
+               "+callbacks.checkpoint.every_n_train_steps=2", f"hydra.run.dir={run_dir}"]
+    run = start_train(command, tmp_path)
+    folder = run_dir / "checkpoints"
+    wait_for(lambda: (folder / "last.ckpt").exists(), run, tmp_path)
+    size = (folder / "last.ckpt").stat().st_size
+    # The next write, caught as it starts (share 0) or half written (share 0.5).
+    wait_for(lambda: writing(folder, max(1, int(share * size))), run, tmp_path, pause=0.001)
+    run.send_signal(signal.SIGINT)
+    assert run.wait(timeout=300) == 130, output(tmp_path)[-3000:]
+
+    assert status(run_dir) == {"status": "interrupted", "error": "interrupted by SIGINT", "signal": "SIGINT",
+                               "exit_code": 130}
+    assert "Traceback" not in output(tmp_path)
+    assert not list(folder.glob(f".*{TEMPORARY_SUFFIX}"))
+    for checkpoint in folder.glob("*.ckpt"):  # the old one or the new one, each whole
+        assert torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"] > 0
+    resumed = run_train([*command, "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert status(run_dir)["status"] == "completed" and status(run_dir)["results"]["epochs"] == 3
