@@ -5,11 +5,16 @@ import random
 import time
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
+from lightning.pytorch.demos.boring_classes import BoringModel
+from omegaconf import OmegaConf
 
 from vae_lightning.harness.checkpoints import AtomicCheckpointIO, RandomState, checkpoint_to_resume
+from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import ConfigError
 
 
@@ -87,3 +92,22 @@ def test_resume_with_another_clip_is_refused_and_with_more_epochs_continues(tmp_
     assert checkpoint_to_resume(tmp_path, run_config(**{"trainer.max_epochs": 5})) == folder / "last.ckpt"
     with pytest.raises(ConfigError, match=r"trainer.max_epochs=1, but the run was trained with 2"):
         checkpoint_to_resume(tmp_path, run_config(**{"trainer.max_epochs": 1}))
+
+
+class ValLossRises(BoringModel):
+    """Each validation scores worse than the one before: best.ckpt stays at the first epoch."""
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", float(self.current_epoch))
+
+
+def test_last_ckpt_holds_the_last_epoch_when_the_val_loss_does_not_improve(tmp_path: Path) -> None:
+    callbacks = OmegaConf.load(CONFIG_DIR / "callbacks" / "default.yaml")
+    checkpoints = [instantiate({**OmegaConf.to_container(callbacks[name]), "dirpath": str(tmp_path)})
+                   for name in ("checkpoint", "last_checkpoint")]
+    trainer = L.Trainer(max_epochs=3, limit_train_batches=2, limit_val_batches=1, callbacks=checkpoints,
+                        logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(ValLossRises())
+    assert torch.load(tmp_path / "best.ckpt", weights_only=True)["epoch"] == 0
+    last = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,12 +102,21 @@ class VAEModule(L.LightningModule):
     def _stop_on_non_finite(self, loss: float) -> None:
         # Raised before backward: these weights are never stepped, and since no checkpoint is
         # written after an exception, the last one on disk stays the last good one.
-        checkpoint = self.trainer.checkpoint_callback
-        last_good = getattr(checkpoint, "last_model_path", "") or getattr(checkpoint, "best_model_path", "")
+        last_good = self._newest_checkpoint()
         raise NonFiniteLossError(
             f"loss is {loss} at step {self.global_step} (epoch {self.current_epoch}); last good checkpoint: "
             f"{last_good or 'none written yet'}; lower optim.lr or clip the gradients (clip=value or clip=norm)"
         )
+
+    def _newest_checkpoint(self) -> str:
+        """The file a checkpoint callback wrote last: last.ckpt once written (every validation, and
+        every N steps with mid-epoch checkpoints), best.ckpt never after it. Of files with the same time
+        stamp, the later callback's: it saved after the earlier one."""
+        written = [path for callback in self.trainer.checkpoint_callbacks
+                   for path in (getattr(callback, "best_model_path", ""), getattr(callback, "last_model_path", ""))
+                   if path and os.path.exists(path)]
+        newest = max(enumerate(written), key=lambda found: (os.path.getmtime(found[1]), found[0]), default=None)
+        return newest[1] if newest else ""
 
     def _stacked_train_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(steps x 3 terms, steps batch sizes) of the epoch so far."""
