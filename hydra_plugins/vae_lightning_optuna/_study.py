@@ -75,7 +75,8 @@ def open_storage(address: str) -> BaseStorage:
 
 
 def lock_path(file: Path) -> Path:
-    return file.with_name(file.name + ".lock")
+    """The search's lock beside the storage file (a journal's own lock, `<file>.lock`, is Optuna's)."""
+    return file.with_name(file.name + ".search.lock")
 
 
 def lock_holder(file: Path) -> int | None:

@@ -156,9 +156,34 @@ def test_an_interrupted_study_resumed_ends_with_n_trials_finished_and_none_runni
         assert "resuming from" in (Path(trial.user_attrs["folder"]) / "run.log").read_text()
     assert "4 of 4 jobs completed" in resumed.stdout and "best trial" in resumed.stdout
 
-    again = run_train([*command, "resume=true"], tmp_path)
+    again = run_train([*command[:-1], f"hydra.sweep.dir={tmp_path / 'again'}", "resume=true"], tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(trials(storage)) == len(found)  # a finished study trains nothing more
+    assert "ran no jobs" in again.stdout
+
+
+@pytest.mark.slow
+def test_a_second_search_on_a_storage_in_use_is_refused_in_one_line(mnist_root: Path, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    first_dir = tmp_path / "first"
+    # Each trial's run sleeps 30 s a step: the first search is still running when the second starts.
+    first = start_train(["-m", "search=sgd", "hydra/launcher=parallel", f"hydra.sweeper.storage={storage}",
+                         *tiny_overrides(mnist_root), *injected("slow", "Slow", seconds=30),
+                         f"hydra.sweep.dir={first_dir}"], tmp_path)
+    try:
+        while not list(first_dir.glob("*/status.json")):
+            assert first.poll() is None, (tmp_path / "stderr.txt").read_text()[-3000:]
+            time.sleep(0.2)
+        second = run_train(["-m", "search=sgd", f"hydra.sweeper.storage={storage}", "resume=true",
+                            *tiny_overrides(mnist_root), f"hydra.sweep.dir={tmp_path / 'second'}"], tmp_path)
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=300)
+    assert second.returncode == 2 and second.stderr.strip().splitlines() == [
+        f"error: hydra.sweeper.storage={storage} is in use by another search (process {first.pid}); wait for it "
+        f"to end, or give this search another storage"]
+    assert not (tmp_path / "second").exists()
 
 
 def free_port() -> int:

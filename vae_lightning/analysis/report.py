@@ -23,6 +23,10 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml"))
+        if not jobs:  # a search whose study had all its trials already: nothing ran, nothing to plot
+            log.info("sweep %s ran no jobs", sweep_dir)
+            return
         plotted = False
         # A plot that fails must not hide which jobs failed: they are still listed, then the sweep fails.
         try:
@@ -33,7 +37,6 @@ class SweepReport(Callback):
             log.error("%s", error)
         except Exception:
             log.exception("could not plot %s; run python -m vae_lightning.plot %s", sweep_dir, sweep_dir)
-        jobs = sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml"))
         statuses = [(job, read_status(job)) for job in jobs]
         # A job a search's pruner stopped early ended as the search meant it to: no failure.
         pruned = [job for job, status in statuses if status and status["status"] == "pruned"]
