@@ -285,14 +285,14 @@ def quoted(value: str) -> str:
     return "'" + re.sub(r"(\\+)(?='|$)", r"\1\1", value).replace("'", "\\'") + "'"
 
 
-def prepare(arguments: list[str], config_dir: str = str(CONFIG_DIR)) -> tuple[list[str], IO[str] | None]:
+def prepare(arguments: list[str]) -> tuple[list[str], IO[str] | None]:
     """Check the command line; returns it with the claimed folder and the job-naming keys added, and
     for a sweep the lock on its folder, which the sweep's process holds until it ends: a sweep
     folder belongs to one sweep."""
     args = parse_command_line(arguments)
     if runs_nothing(args):
         return arguments, None
-    command_config, _ = check_jobs(args, config_dir)
+    command_config, _ = check_jobs(args, str(CONFIG_DIR))
     multirun = args.multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     folder = Path(command_config.hydra.sweep.dir if multirun else command_config.hydra.run.dir)

@@ -251,10 +251,6 @@ def behind(error: BaseException | None, matches: Callable[[BaseException], bool]
     return None
 
 
-def full_disk(error: BaseException) -> BaseException | None:
-    return behind(error, lambda cause: isinstance(cause, OSError) and cause.errno == errno.ENOSPC)
-
-
 def failure(error: BaseException) -> tuple[int, str | None]:
     """The exit code of a failed run, and one line for a failure the user can act on (2: bad input,
     3: a NaN or infinite loss, 1: a full disk or a crash, which has no line: its traceback is logged)."""
@@ -262,7 +258,7 @@ def failure(error: BaseException) -> tuple[int, str | None]:
         return 2, str(error)
     if isinstance(error, NonFiniteLossError):
         return 3, str(error)
-    disk = full_disk(error)
+    disk = behind(error, lambda cause: isinstance(cause, OSError) and cause.errno == errno.ENOSPC)
     if isinstance(disk, OSError):
         return 1, f"no space left on device writing {disk.filename or 'a file'}: free some space, then resume=true"
     return 1, None

@@ -15,7 +15,6 @@ import inspect
 import typing
 from collections.abc import Callable, Sequence
 from numbers import Real
-from pathlib import Path
 from typing import Any, List, Optional, Union
 
 import lightning as L
@@ -41,11 +40,11 @@ OWNED_ELSEWHERE = {
 }
 
 
-def group_options(config_dir: Path = CONFIG_DIR) -> dict[str, dict[str, type]]:
+def group_options() -> dict[str, dict[str, type]]:
     """Each group's options that build one class (conf/<group>/<option>.yaml with a top-level
     `_target_`), and that class: the option's schema is the class's signature."""
     options: dict[str, dict[str, type]] = {}
-    for path in sorted(config_dir.glob("*/*.yaml")):
+    for path in sorted(CONFIG_DIR.glob("*/*.yaml")):
         content = yaml.safe_load(path.read_text()) or {}
         if isinstance(content, dict) and "_target_" in content:
             options.setdefault(path.parent.name, {})[path.stem] = get_class(content["_target_"])
