@@ -38,6 +38,21 @@ def test_a_whole_number_interval_is_checked_at_its_whole_ends(mnist_root: Path) 
     assert check_jobs(arguments, str(CONFIG_DIR))[1] == 2  # seed=1 and seed=3
 
 
+@pytest.mark.parametrize("option,target", [
+    ("hydra/sweeper/pruner=median", "optuna.pruners.MedianPruner"),
+    ("hydra/sweeper/pruner=hyperband", "optuna.pruners.HyperbandPruner"),
+    ("hydra/sweeper/pruner=threshold", "optuna.pruners.ThresholdPruner"),
+    ("hydra/sweeper/pruner=none", "optuna.pruners.NopPruner"),
+    ("hydra/sweeper/sampler=random", "optuna.samplers.RandomSampler"),
+])
+def test_each_pruner_and_sampler_of_conf_is_chosen_over_the_searchs_and_passes_the_check(option: str, target: str,
+                                                                                        mnist_root: Path) -> None:
+    config, jobs = check_jobs(parse_command_line(["-m", "search=sgd", option, *tiny_overrides(mnist_root)]),
+                              str(CONFIG_DIR))
+    group = option.partition("=")[0].rpartition("/")[2]
+    assert config.hydra.sweeper[group]._target_ == target and jobs == 5
+
+
 def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:
     """The command-line check of `python train.py ARGUMENTS`, which refuses them: its one line of error."""
     with pytest.raises(SystemExit) as exit_:
