@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
@@ -220,7 +221,9 @@ class MNISTDataModule(L.LightningDataModule):
             if not self.root.is_symlink():
                 return
             problem = f"is a symbolic link to {os.readlink(self.root)}, which does not exist"
-        except OSError as error:  # a symbolic link loop, a folder that cannot be searched
+        except OSError as error:
+            if error.errno != errno.ELOOP:  # a name too long, say: the command line names the path
+                raise
             problem = f"cannot be opened ({error.strerror})"
         else:
             if self.root.is_dir():
