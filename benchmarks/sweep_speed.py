@@ -56,7 +56,7 @@ PHASES = [  # (label, from, to) in each job's timeline.json; "done" is when stat
 
 def run_project(jobs: int, epochs: int, data_root: str, sweep_dir: Path, launcher: list[str]) -> tuple[float, float]:
     """(start, end) of the sweep command, in seconds since the epoch."""
-    timeline = f"{{_target_:sweep_timeline.Timeline,run_dir:'${{hydra:runtime.output_dir}}'}}"
+    timeline = "{_target_:sweep_timeline.Timeline,run_dir:'${hydra:runtime.output_dir}'}"
     command = [sys.executable, str(PROJECT / "train.py"), "-m", *launcher,
                f"seed={','.join(map(str, range(jobs)))}", f"trainer.max_epochs={epochs}", f"data.root={data_root}",
                "++trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep_dir}", f"+callbacks.timeline={timeline}"]
