@@ -28,8 +28,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae_lightning.harness.runs import (Interrupted, cause_of_death, raise_interrupted, read_status, record_death,
-                                        record_interrupt)
+from vae_lightning.harness.runs import (Interrupted, behind, cause_of_death, raise_interrupted, read_status,
+                                        record_death, record_interrupt)
 
 log = logging.getLogger(__name__)
 CONTEXT = multiprocessing.get_context("fork")
@@ -122,7 +122,12 @@ class ParallelLauncher(Launcher):
             result = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
                              job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
             sender.send_bytes(pickled(result))
-        except Interrupted as interrupt:
+        except BaseException as error:
+            # Library code that the signal interrupts may raise an error of its own on the way out
+            # (OmegaConf, composing the job's config): the interrupt is then its cause.
+            interrupt = behind(error, lambda cause: isinstance(cause, Interrupted))
+            if not isinstance(interrupt, Interrupted):
+                raise
             if run_dir is not None and run_dir.is_dir() and (read_status(run_dir) or {}).get("status") in (None, "running"):
                 record_interrupt(run_dir, interrupt)
             sys.exit(interrupt.exit_code)

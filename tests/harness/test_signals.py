@@ -20,8 +20,9 @@ from vae_lightning.harness.runs import lock_holder
 pytestmark = pytest.mark.slow
 
 
-def children(pid: int) -> set[int]:
-    """The processes whose parent is `pid`, read from /proc."""
+def children(pid: int, leaders: bool = False) -> set[int]:
+    """The processes whose parent is `pid`, read from /proc; with `leaders`, only those that lead a
+    process group of their own, as each parallel sweep job does (not a short-lived helper process)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -30,7 +31,8 @@ def children(pid: int) -> set[int]:
             stat = (entry / "stat").read_text()
         except OSError:  # ended meanwhile
             continue
-        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+        parent, group = (int(field) for field in stat[stat.rindex(")") + 2 :].split()[1:3])
+        if parent == pid and (not leaders or group == int(entry.name)):
             found.add(int(entry.name))
     return found
 
@@ -66,7 +68,7 @@ def third_job_starts(sweep, tmp_path: Path, moment: str) -> set[int]:
     seen: set[int] = set()
     job = tmp_path / "sweep" / "seed=2"
     while True:
-        seen |= children(sweep.pid)
+        seen |= children(sweep.pid, leaders=True)
         if {"forked": len(seen) >= 3, "folder": job.is_dir(),
                 "running": (status(job) or {}).get("status") == "running"}[moment]:
             return seen
