@@ -97,8 +97,8 @@ def markdown(rows: list[dict[str, Any]]) -> list[str]:
         measured = "; ".join(f"{label}: {text}" for label, text in row.get("measured", {}).items())
         p_values = "; ".join(f"{label}: {p:.2g}" if p is not None else f"{label}: untested"
                              for label, p in row.get("p_vs_best", {}).items())
-        lines.append(f"| {row['claim']} | {row['experiment']} | {measured} | {p_values} (best: {row.get('best', 'n/a')}) "
-                     f"| {row['verdict']} |")
+        tested = f"{p_values} (best: {row['best']})" if "best" in row else "n/a"
+        lines.append(f"| {row['claim']} | {row['experiment']} | {measured or 'n/a'} | {tested} | {row['verdict']} |")
     return lines + ["", f"Test: {TEST}; worse when the corrected p < {ALPHA}. A claim that one point is best is "
                     "confirmed when it has the lowest mean, refuted when a better point differs significantly, "
                     "and not separable otherwise; the claim of small differences is tested among its own points: "
