@@ -163,3 +163,21 @@ def test_ctrl_c_while_a_checkpoint_is_written_leaves_whole_checkpoints_and_resum
     resumed = run_train([*command, "resume=true"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert status(run_dir)["status"] == "completed" and status(run_dir)["results"]["epochs"] == 3
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_as_a_sweeps_first_jobs_are_forked_ends_them_recorded(signum: signal.Signals, mnist_root: Path,
+                                                                       tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    sweep = start_train(["-m", *tiny_overrides(mnist_root), "seed=0,1,2", "hydra/launcher=parallel",
+                         "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    wait_for(lambda: children(sweep.pid, leaders=True), sweep, tmp_path, pause=0.001)
+    jobs = children(sweep.pid, leaders=True)  # Hydra composes their configs now
+    sweep.send_signal(signum)
+    assert sweep.wait(timeout=120) == 128 + signum, output(tmp_path)[-3000:]
+    text = output(tmp_path)
+    assert f"sweep interrupted by {signum.name}" in text and "Traceback" not in text, text[-3000:]
+    for job in sweep_dir.glob("seed=*"):
+        assert status(job) == {"status": "interrupted", "error": f"interrupted by {signum.name}",
+                               "signal": signum.name, "exit_code": 128 + signum}, job.name
+    assert not [pid for pid in jobs if alive(pid)]
