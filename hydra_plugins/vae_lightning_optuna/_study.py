@@ -33,7 +33,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError
 from vae_lightning.harness.command_line import quoted
-from vae_lightning.harness.runs import read_status
+from vae_lightning.harness.runs import pid_holding, read_status
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +81,7 @@ def lock_path(file: Path) -> Path:
 
 def lock_holder(file: Path) -> int | None:
     """The pid of the search holding the storage file, or None when it is free."""
-    path = lock_path(file)
-    if not path.exists():
-        return None
-    with open(path, "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            return int(lock.read().strip() or 0)
-        fcntl.flock(lock, fcntl.LOCK_UN)
-    return None
+    return pid_holding(lock_path(file))
 
 
 def in_use(address: str, holder: int) -> ConfigError:

@@ -113,7 +113,12 @@ def holds_run(run_dir: Path) -> bool:
 
 def lock_holder(run_dir: Path) -> int | None:
     """The pid of the process holding the run folder, or None when it is free."""
-    path = run_dir / LOCK_FILE
+    return pid_holding(run_dir / LOCK_FILE)
+
+
+def pid_holding(path: Path) -> int | None:
+    """The pid written in a lock file whose lock a live process holds (the system releases it when
+    the process ends, however it ends), or None."""
     if not path.exists():
         return None
     with open(path, "a+") as file:
