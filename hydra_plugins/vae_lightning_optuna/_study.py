@@ -89,7 +89,7 @@ def in_use(address: str, holder: int) -> ConfigError:
                        f"to end, or give this search another storage")
 
 
-def hold_storage(address: str) -> IO[str] | None:
+def lock_storage(address: str) -> IO[str] | None:
     """Take the storage file's lock for this command's lifetime (the system releases it however the
     process ends): one search at a time per storage file. None for a database server."""
     file = storage_file(address)
@@ -272,7 +272,7 @@ class Search:
         params = [f"{key}={value}" for key, value in (settings.params or {}).items()] + list(arguments)
         space, fixed = search_space(params)
         address = storage_address(settings.storage, self.sweep_dir)
-        lock = hold_storage(address)
+        lock = lock_storage(address)
         try:
             storage = open_storage(address)
             name = str(settings.study_name)

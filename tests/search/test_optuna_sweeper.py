@@ -18,7 +18,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from helpers import injected, run_train, start_train, tiny_overrides
-from hydra_plugins.vae_lightning_optuna._study import INTERRUPTED, hold_storage, open_storage, search_space
+from hydra_plugins.vae_lightning_optuna._study import INTERRUPTED, lock_storage, open_storage, search_space
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.harness.command_line import check_command_line, check_jobs, parse_command_line
 
@@ -91,7 +91,7 @@ def test_a_study_needs_resume_to_continue_and_one_search_at_a_time(mnist_root: P
     command = ["-m", "search=sgd", *tiny_overrides(mnist_root), f"hydra.sweeper.storage={storage}",
                f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     assert "already holds study sgd (1 trials); pass resume=true" in check(command, capsys)
-    lock = hold_storage(storage)
+    lock = lock_storage(storage)
     try:
         assert "is in use by another search (process" in check([*command, "resume=true"], capsys)
     finally:
