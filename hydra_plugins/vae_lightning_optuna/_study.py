@@ -1,15 +1,17 @@
 """The study behind `hydra/sweeper=optuna`: its storage, search space and checks, and the loop that asks
 Optuna's ask-and-tell interface for trials, runs them with the sweep's launcher and tells their outcome.
 
-A study lives in its storage: an SQLAlchemy URL (`sqlite:///study.db`, a database server), a journal
-file (any other path; Optuna's JournalStorage, which suits a shared file system), or by default the
-journal file `optuna.log` in the sweep folder. Trials run in other processes (hydra/launcher=parallel,
-Slurm), and each reports its val loss to that storage after every epoch, so that the pruner can stop it.
+A study lives in its storage: an SQLAlchemy URL (`sqlite:///study.db`, a PostgreSQL or MySQL/MariaDB
+server), a journal file (any other path; Optuna's JournalStorage, which suits a shared file system), or
+by default the journal file `optuna.log` in the sweep folder; one search at a time holds it by a lock.
+Trials run in other processes (hydra/launcher=parallel, Slurm), and each reports its val loss to that
+storage after every epoch, so that the pruner can stop it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import math
 import os
@@ -29,6 +31,10 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError
@@ -49,6 +55,13 @@ INTERRUPTED = "interrupted"
 REPEATS = "repeats"
 CUT_FOLDER = "cut_folder"
 SETTINGS = "hydra.sweeper"
+# The statement that takes a database server's own lock at once or not at all (true or 1 when taken),
+# held by one connection (a session) and released by the server when that connection ends, however the
+# command ends.
+SERVER_LOCKS = {"postgresql": "SELECT pg_try_advisory_lock(:key)", "mysql": "SELECT GET_LOCK(:key, 0)",
+                "mariadb": "SELECT GET_LOCK(:key, 0)"}
+# MySQL closes a connection idle for wait_timeout (8 hours by default), and with it the lock: not the lock's.
+KEEP_OPEN = {"mysql": "SET SESSION wait_timeout = 31536000", "mariadb": "SET SESSION wait_timeout = 31536000"}
 
 
 def storage_address(storage: str | None, sweep_dir: Path) -> str:
@@ -84,17 +97,60 @@ def lock_holder(file: Path) -> int | None:
     return pid_holding(lock_path(file))
 
 
-def in_use(address: str, holder: int) -> ConfigError:
-    return ConfigError(f"{SETTINGS}.storage={address} is in use by another search (process {holder}); wait for it "
-                       f"to end, or give this search another storage")
+def in_use(address: str, holder: str, other: str = "storage") -> ConfigError:
+    return ConfigError(f"{SETTINGS}.storage={address} is in use by another search ({holder}); wait for it "
+                       f"to end, or give this search another {other}")
 
 
-def lock_storage(address: str) -> IO[str] | None:
-    """Take the storage file's lock for this command's lifetime (the system releases it however the
-    process ends): one search at a time per storage file. None for a database server."""
+def database_url(address: str) -> URL:
+    """The storage's database URL; ConfigError for a database without a lock the sweeper can take, on
+    which two searches of one study could not be kept apart."""
+    try:
+        url = make_url(address)
+    except ArgumentError:
+        raise ConfigError(f"{SETTINGS}.storage={address} is neither a file nor a database URL "
+                          f"(dialect://user@host/database)") from None
+    if url.get_backend_name() not in SERVER_LOCKS:
+        raise ConfigError(f"{SETTINGS}.storage={address} is not supported: a search keeps other searches off its "
+                          f"study by a lock, which the sweeper takes on a journal file, an SQLite file "
+                          f"(sqlite:///<file>), PostgreSQL or MySQL/MariaDB; use one of these")
+    return url
+
+
+def lock_key(url: URL, study_name: str) -> int | str:
+    """The server's lock on the study: the same for the same study in the same database, from any machine."""
+    digest = hashlib.sha256(f"vae-lightning search {url.database}/{study_name}".encode()).digest()
+    if url.get_backend_name() == "postgresql":
+        return int.from_bytes(digest[:8], "big") >> 1  # a positive bigint
+    return "vae-lightning search " + digest.hex()[:40]  # MySQL's lock names are server-wide, <= 64 characters
+
+
+def lock_server(address: str, study_name: str) -> Connection:
+    """Take the database server's lock on the study, held by a connection of its own until it is closed
+    (or the process ends): one search at a time per study on a server."""
+    url = database_url(address)
+    backend = url.get_backend_name()
+    try:
+        # Outside any transaction and pool: the lock lives exactly as long as this connection.
+        connection = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT").connect()
+        if backend in KEEP_OPEN:
+            connection.execute(text(KEEP_OPEN[backend]))
+        taken = connection.execute(text(SERVER_LOCKS[backend]), {"key": lock_key(url, study_name)}).scalar()
+    except (SQLAlchemyError, ImportError) as error:
+        raise ConfigError(f"{SETTINGS}.storage={address}: cannot use the database: "
+                          f"{str(error).strip().splitlines()[0]}") from None
+    if not taken:
+        connection.close()
+        raise in_use(address, f"study {study_name}", f"{SETTINGS}.study_name")
+    return connection
+
+
+def lock_storage(address: str, study_name: str) -> IO[str] | Connection:
+    """Take the storage's lock for this command's lifetime (the system, or the database server, releases
+    it however the process ends): one search at a time per storage file, or per study on a server."""
     file = storage_file(address)
     if file is None:
-        return None
+        return lock_server(address, study_name)
     file.parent.mkdir(parents=True, exist_ok=True)
     lock = open(lock_path(file), "a+")  # noqa: SIM115 - kept open: closing it would release the lock
     try:
@@ -103,7 +159,7 @@ def lock_storage(address: str) -> IO[str] | None:
         lock.seek(0)
         holder = int(lock.read().strip() or 0)
         lock.close()
-        raise in_use(address, holder) from None
+        raise in_use(address, f"process {holder}") from None
     lock.truncate(0)
     lock.write(str(os.getpid()))
     lock.flush()
@@ -191,8 +247,8 @@ def study_trials(address: str, study_name: str) -> int | None:
 
 def check_settings(settings: DictConfig, params: list[str], resume: bool) -> None:
     """Raise ConfigError for a search that cannot run: trial counts out of range, a search space Optuna
-    cannot sample, a sampler or pruner that cannot be built, a storage another search holds, or a
-    study that exists without resume=true."""
+    cannot sample, a sampler or pruner that cannot be built, a storage another search holds, a database
+    the sweeper cannot lock or reach, or a study that exists without resume=true."""
     whole_number(settings, "n_trials", "the trials the study ends with, in total")
     whole_number(settings, "n_jobs", "trials asked for and run at a time")
     if settings.get("direction") not in ("minimize", "maximize"):
@@ -207,9 +263,10 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool) -> Non
         return  # in the sweep folder, which the command-line check has claimed or found free
     address = storage_address(settings.storage, Path.cwd())
     file = storage_file(address)
-    holder = lock_holder(file) if file is not None else None
-    if holder is not None:
-        raise in_use(address, holder)
+    if file is None:
+        lock_server(address, str(settings.study_name)).close()  # refused while another search holds it
+    elif (holder := lock_holder(file)) is not None:
+        raise in_use(address, f"process {holder}")
     trials = study_trials(address, str(settings.study_name))
     if trials and not resume:
         raise ConfigError(f"{SETTINGS}.storage={address} already holds study {settings.study_name} ({trials} trials); "
@@ -272,7 +329,7 @@ class Search:
         params = [f"{key}={value}" for key, value in (settings.params or {}).items()] + list(arguments)
         space, fixed = search_space(params)
         address = storage_address(settings.storage, self.sweep_dir)
-        lock = lock_storage(address)
+        lock = lock_storage(address, str(settings.study_name))
         try:
             storage = open_storage(address)
             name = str(settings.study_name)
@@ -290,8 +347,7 @@ class Search:
                 self.run_batch(study, space, fixed, address, min(settings.n_jobs, to_go))
             self.report(study, address)
         finally:
-            if lock is not None:
-                lock.close()
+            lock.close()
 
     def set_attr(self, number: int, key: str, value: Any) -> None:
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)

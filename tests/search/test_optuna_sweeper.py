@@ -91,7 +91,7 @@ def test_a_study_needs_resume_to_continue_and_one_search_at_a_time(mnist_root: P
     command = ["-m", "search=sgd", *tiny_overrides(mnist_root), f"hydra.sweeper.storage={storage}",
                f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     assert "already holds study sgd (1 trials); pass resume=true" in check(command, capsys)
-    lock = lock_storage(storage)
+    lock = lock_storage(storage, "sgd")
     try:
         assert "is in use by another search (process" in check([*command, "resume=true"], capsys)
     finally:
