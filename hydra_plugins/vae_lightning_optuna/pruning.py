@@ -42,7 +42,8 @@ class TrialPruning(Callback):
         self.trial.set_user_attr(FOLDER, str(Path(trainer.default_root_dir).resolve()))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        # Only training's validations are the trial's epochs: not the sanity check, nor the scoring after fit.
+        if trainer.sanity_checking or trainer.state.fn != "fit":
             return
         prune = False
         if trainer.is_global_zero and self.trial is not None and self.monitor in trainer.callback_metrics:

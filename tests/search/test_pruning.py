@@ -1,0 +1,32 @@
+"""hydra_plugins/vae_lightning_optuna/pruning.py: what a trial's run reports to its study, and when it stops."""
+
+from pathlib import Path
+
+import lightning as L
+import optuna
+from lightning.pytorch.demos.boring_classes import BoringModel
+
+from hydra_plugins.vae_lightning_optuna.pruning import TrialPruning
+
+
+class ValLossFalls(BoringModel):
+    """Each epoch's validation scores 1 / (epoch + 1)."""
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", 1.0 / (self.current_epoch + 1))
+
+
+def test_only_trainings_validations_are_reported_as_the_trials_epochs(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()
+    # Prunes any value reported past epoch 2, as it would a spurious third point.
+    pruning = TrialPruning(storage, "s", trial.number, pruner=optuna.pruners.ThresholdPruner(upper=1.0, n_warmup_steps=2))
+    trainer = L.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=1, callbacks=[pruning], logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)
+    model = ValLossFalls()
+    trainer.fit(model)
+    trainer.validate(model, verbose=False)  # scoring after fit, as harness.run.score does
+    assert study.trials[0].intermediate_values == {1: 1.0, 2: 0.5}
+    assert pruning.pruned_epoch is None
