@@ -120,7 +120,7 @@ def test_the_band_is_the_final_losses_95_percent_interval_and_one_epoch_shows(tm
     band = axis.collections[0].get_paths()[0].vertices[:, 1]
     interval = stats.t.interval(0.95, 2, loc=np.mean(LOSSES["0.1"]), scale=stats.sem(LOSSES["0.1"]))
     assert (band.min(), band.max()) == pytest.approx(interval, rel=1e-9)
-    assert seeds_title(groups, "t") == "t: mean over 3 seeds, band: 95% confidence interval of the mean (Student's t)"
+    assert seeds_title(groups, "t") == "t\nmean over 3 seeds, band: 95% confidence interval of the mean (Student's t)"
 
 
 def test_an_optuna_sweeps_labels_are_short_and_in_one_key_order(tmp_path: Path) -> None:

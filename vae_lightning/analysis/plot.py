@@ -266,7 +266,8 @@ def seeds_title(groups: dict[tuple[str, ...], Group], title: str) -> str:
         return f"{title}: one seed per point, so no band"
     seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     band = "band: 95% confidence interval of the mean (Student's t)" + ("; none for one seed" if counts[0] == 1 else "")
-    return f"{title}: mean over {seeds} seeds, {band}"
+    # On a line of its own: one line would run under the legend, which sits beside the panels at the top.
+    return f"{title}\nmean over {seeds} seeds, {band}"
 
 
 def legend(figure: Figure, axis, keys: list[str]) -> None:

@@ -26,6 +26,7 @@ from vae_lightning.files import read_json, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness.command_line import check_jobs
+from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import register_resolvers
 from vae_lightning.harness.command_line import parse_command_line
 from vae_lightning.harness.runs import val_loss
@@ -116,6 +117,7 @@ def main() -> None:
     parser.add_argument("--replot", action="store_true",
                         help="train nothing: re-plot the sweeps already in --out and write results.md again")
     args, overrides = parser.parse_known_args()
+    quiet_known_warnings()  # Figure 4's evaluation runs in this process
     if args.replot and not (args.out and (args.out / "timings.json").exists()):
         raise SystemExit("error: --replot needs --out, a folder where reproduce already ran (with timings.json)")
     if not args.replot:
