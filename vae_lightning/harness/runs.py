@@ -16,6 +16,7 @@ import fcntl
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import time
@@ -61,10 +62,12 @@ def claim_fresh_dir(path: str | Path) -> Path:
 def job_dir(override_dirname: str, job_num: int, sweeper: str = GRID_SWEEPER) -> str:
     """A sweep job's sub-folder: the overrides the sweep varies (`clip.value=0.5,seed=1`), safe as a
     file name; `job<N>` when it varies nothing. Under a sweeper that chooses its own values (Optuna),
-    which may choose the same ones twice, the job's number comes first."""
+    which may choose the same ones twice, the job's number comes first, and its sampled numbers are
+    named by 4 significant digits (`optim.lr=0.01252`; the job's .hydra/overrides.yaml and the study
+    keep every digit)."""
     name = override_dirname.replace(os.sep, "_") or f"job{job_num}"
     if not expands_a_grid(sweeper) and override_dirname:
-        name = f"{job_num}_{name}"
+        name = f"{job_num}_" + re.sub(r"\d+\.\d{5,}(e-?\d+)?", lambda number: f"{float(number[0]):.4g}", name)
     if len(name) > MAX_NAME_LENGTH:
         name = f"{name[:MAX_NAME_LENGTH]}...job{job_num}"
     return name
