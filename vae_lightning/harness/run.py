@@ -122,32 +122,13 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
 
 def score(trainer: L.Trainer, module: VAEModule, datamodule: L.LightningDataModule,
           checkpoint: str | None) -> tuple[dict[str, float], dict[str, float]]:
-    """The val and test losses of the best checkpoint's weights."""
-    if checkpoint and trained_last(trainer, checkpoint):
-        # The last validation scored these very weights: no reload, and no second validation
-        # unless this process never validated them (a run resumed after its last epoch).
-        val = stage_metrics(trainer.callback_metrics, "val")
-        if not val:
-            val = validate_unlogged(trainer, module, datamodule, None)
-        return val, stage_metrics(trainer.test(module, datamodule=datamodule, verbose=False)[0], "test")
-    val = validate_unlogged(trainer, module, datamodule, checkpoint)
-    test = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint, verbose=False, weights_only=True)
-    return val, stage_metrics(test[0] if test else {}, "test")
-
-
-def validate_unlogged(trainer: L.Trainer, module: VAEModule, datamodule: L.LightningDataModule,
-                      checkpoint: str | None) -> dict[str, float]:
-    """Scoring val again must not add a point to the val curves the loggers hold."""
+    """The val and test losses of the best checkpoint's weights (the final weights when it is None)."""
+    # Scoring val again must not add a point to the val curves the loggers hold.
     loggers, trainer.loggers = trainer.loggers, []
     val = trainer.validate(module, datamodule=datamodule, ckpt_path=checkpoint, verbose=False, weights_only=True)
     trainer.loggers = loggers
-    return stage_metrics(val[0] if val else {}, "val")
-
-
-def trained_last(trainer: L.Trainer, checkpoint: str) -> bool:
-    """True when `checkpoint` was written at the step training ended on: it holds the weights in memory."""
-    # Memory-mapped: only the step is read, not the weights.
-    return torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True).get("global_step") == trainer.global_step
+    test = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint, verbose=False, weights_only=True)
+    return stage_metrics(val[0] if val else {}, "val"), stage_metrics(test[0] if test else {}, "test")
 
 
 def is_first_process() -> bool:
