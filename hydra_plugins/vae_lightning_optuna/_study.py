@@ -74,6 +74,17 @@ def storage_address(storage: str | None, sweep_dir: Path) -> str:
     return storage if "://" in storage else os.path.abspath(storage)
 
 
+def shown(address: str) -> str:
+    """The storage as messages, logs and optimization_results.yaml show it: a database URL's password
+    as `***` (each trial's config still holds the URL it connects with: keep passwords in PGPASSWORD,
+    ~/.pgpass or MySQL's option files rather than in the URL)."""
+    try:
+        url = make_url(address) if "://" in address else None
+    except ArgumentError:
+        url = None
+    return address if url is None or url.password is None else url.render_as_string(hide_password=True)
+
+
 def storage_file(address: str) -> Path | None:
     """The file that holds the study (an SQLite database or a journal), None for a database server."""
     if address.startswith("sqlite:///"):
@@ -98,7 +109,7 @@ def lock_holder(file: Path) -> int | None:
 
 
 def in_use(address: str, holder: str, other: str = "storage") -> ConfigError:
-    return ConfigError(f"{SETTINGS}.storage={address} is in use by another search ({holder}); wait for it "
+    return ConfigError(f"{SETTINGS}.storage={shown(address)} is in use by another search ({holder}); wait for it "
                        f"to end, or give this search another {other}")
 
 
@@ -108,10 +119,10 @@ def database_url(address: str) -> URL:
     try:
         url = make_url(address)
     except ArgumentError:
-        raise ConfigError(f"{SETTINGS}.storage={address} is neither a file nor a database URL "
+        raise ConfigError(f"{SETTINGS}.storage={shown(address)} is neither a file nor a database URL "
                           f"(dialect://user@host/database)") from None
     if url.get_backend_name() not in SERVER_LOCKS:
-        raise ConfigError(f"{SETTINGS}.storage={address} is not supported: a search keeps other searches off its "
+        raise ConfigError(f"{SETTINGS}.storage={shown(address)} is not supported: a search keeps other searches off its "
                           f"study by a lock, which the sweeper takes on a journal file, an SQLite file "
                           f"(sqlite:///<file>), PostgreSQL or MySQL/MariaDB; use one of these")
     return url
@@ -137,7 +148,7 @@ def lock_server(address: str, study_name: str) -> Connection:
             connection.execute(text(KEEP_OPEN[backend]))
         taken = connection.execute(text(SERVER_LOCKS[backend]), {"key": lock_key(url, study_name)}).scalar()
     except (SQLAlchemyError, ImportError) as error:
-        raise ConfigError(f"{SETTINGS}.storage={address}: cannot use the database: "
+        raise ConfigError(f"{SETTINGS}.storage={shown(address)}: cannot use the database: "
                           f"{str(error).strip().splitlines()[0]}") from None
     if not taken:
         connection.close()
@@ -269,7 +280,7 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool) -> Non
         raise in_use(address, f"process {holder}")
     trials = study_trials(address, str(settings.study_name))
     if trials and not resume:
-        raise ConfigError(f"{SETTINGS}.storage={address} already holds study {settings.study_name} ({trials} trials); "
+        raise ConfigError(f"{SETTINGS}.storage={shown(address)} already holds study {settings.study_name} ({trials} trials); "
                           f"pass resume=true to continue it to n_trials={settings.n_trials} in total, or choose "
                           f"another {SETTINGS}.study_name")
 
@@ -339,7 +350,7 @@ class Search:
                                         sampler=build_sampler(settings, len(existing)), pruner=build_pruner(settings),
                                         load_if_exists=True)
             self.storage, self.study_id = storage, storage.get_study_id_from_name(name)
-            log.info("study %s in %s: %d of %d trials finished; sampler %s, pruner %s", name, address,
+            log.info("study %s in %s: %d of %d trials finished; sampler %s, pruner %s", name, shown(address),
                      len(finished(existing)), settings.n_trials, type(study.sampler).__name__,
                      type(study.pruner).__name__)
             self.fail_cut_trials(study)
@@ -436,7 +447,7 @@ class Search:
         parameter importances; no best trial when none completed."""
         trials = finished(study.trials)
         counts = Counter(trial.state.name.lower() for trial in trials)
-        results: dict[str, Any] = {"name": "optuna", "study_name": study.study_name, "storage": address,
+        results: dict[str, Any] = {"name": "optuna", "study_name": study.study_name, "storage": shown(address),
                                    "completed": counts["complete"], "pruned": counts["pruned"],
                                    "failed": counts["fail"]}
         log.info("study %s: %d trials finished: %d completed, %d pruned, %d failed", study.study_name, len(trials),

@@ -40,6 +40,16 @@ def test_a_database_the_sweeper_cannot_lock_is_refused_in_one_line_before_anythi
         lock_storage(storage, "sgd")
 
 
+def test_a_storage_urls_password_is_not_shown_in_messages(mnist_root: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    storage = "postgresql+psycopg://postgres:s3cret@/studies?host=/nonexistent"
+    line = check(["-m", "search=sgd", *tiny_overrides(mnist_root), f"hydra.sweeper.storage='{storage}'"], capsys)
+    assert line.startswith("error: hydra.sweeper.storage=postgresql+psycopg://postgres:***@/studies")
+    assert "s3cret" not in line
+
+
 @pytest.mark.slow
 def test_the_servers_lock_is_per_study_and_free_once_its_search_lets_go(postgres_storage: str, mnist_root: Path,
                                                                          tmp_path: Path,
