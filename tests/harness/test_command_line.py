@@ -232,6 +232,15 @@ def test_a_new_option_is_one_yaml_file_and_its_misspelled_key_is_named(tmp_path:
         checked("optim=rmsprop", conf=str(conf))
 
 
+def test_a_new_options_value_of_the_wrong_type_is_refused_naming_it() -> None:
+    # conf/optim/adamw.yaml names no schema: its values are checked against AdamW's signature all the same.
+    with pytest.raises(ConfigError, match=r"optim.weight_decay: Value 'abc' of type 'str' could not be converted"):
+        checked("optim=adamw", "optim.weight_decay=abc")
+    with pytest.raises(ConfigError, match=r"optim.amsgrad: Value 'maybe' is not a valid bool"):
+        checked("optim=adamw", "+optim.amsgrad=maybe")
+    assert checked("optim=adamw", "+optim.amsgrad=true") == 1
+
+
 def test_a_class_no_config_names_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     for override in ("+callbacks.x={_target_:os.system}", "++logger.tensorboard._target_=builtins.print",
                      "++trainer.plugins=[{_target_:os.system}]"):

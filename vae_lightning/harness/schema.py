@@ -1,7 +1,7 @@
 """The config schema, derived from the config tree: each option's keys are its class's signature.
 
 Every YAML file of conf/ that builds one class gets a schema in Hydra's ConfigStore
-(`/schema/<group>/<option>`, from the class's signature); a file that names it first in its
+(`/schema/<group>/<option>`, hydra-zen's `builds` of the class's signature); a file that names it first in its
 defaults list has every constructor argument as a key, typed, so a misspelled key or a value of
 the wrong type fails when Hydra composes the config. A file without it (a new option) is checked
 against the same signature after composing (`check_structure`). `check_ranges` then checks the
@@ -11,25 +11,27 @@ values no type can express.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from numbers import Real
-from typing import Any, List, Optional, Union
+from typing import Any, Optional
 
 import lightning as L
 import torch
 import yaml
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_class
+from hydra_zen import builds
 from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ValidationError
 
 from vae_lightning.configs import CONFIG_DIR, allowed_targets, instantiate_trusted
 from vae_lightning.errors import ConfigError
 from vae_lightning.paper.module import X_AXES
 
-PRIMITIVES = (int, float, bool, str)
 # Trainer arguments that other groups own: setting them under trainer would be silently overridden.
 OWNED_ELSEWHERE = {
     "gradient_clip_val": "clip.value",
@@ -77,47 +79,23 @@ class RunSchema:
     callbacks: Any = None
 
 
-def omegaconf_type(annotation: Any) -> Any:
-    """The closest type OmegaConf can check: primitives, Optional primitives, lists of them; else Any."""
-    if annotation in PRIMITIVES:
-        return annotation
-    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is Union and type(None) in arguments:
-        rest = [argument for argument in arguments if argument is not type(None)]
-        inner = omegaconf_type(rest[0]) if len(rest) == 1 else Any
-        return Any if inner is Any else Optional[inner]
-    if origin in (list, tuple, Sequence) and arguments and arguments[0] in PRIMITIVES:
-        return List[arguments[0]]  # noqa: UP006 - OmegaConf needs typing.List
-    return Any
+@dataclasses.dataclass
+class PartialKey:
+    """Hydra's `_partial_`, which every option may set (an optimizer is given its params later)."""
+
+    _partial_: bool = False
 
 
-def schema_field(parameter: inspect.Parameter, annotation: Any) -> tuple[str, Any, dataclasses.Field]:
-    default = parameter.default
-    if isinstance(default, (list, tuple)):
-        return parameter.name, annotation, dataclasses.field(default_factory=lambda value=default: list(value))
-    if default is not None and not isinstance(default, PRIMITIVES):
-        return parameter.name, Any, dataclasses.field(default=None)
-    return parameter.name, annotation, dataclasses.field(default=default)
-
-
-def signature_schema(cls: type, name: str) -> type:
-    """A dataclass with a field per constructor argument of `cls` (with its default), plus `_target_`."""
-    signature = inspect.signature(cls.__init__)
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except (NameError, TypeError):
-        hints = {}
-    fields: list[tuple[str, Any, dataclasses.Field]] = [
-        ("_target_", str, dataclasses.field(default=f"{cls.__module__}.{cls.__qualname__}")),
-        ("_partial_", bool, dataclasses.field(default=False)),
-    ]
-    for parameter in list(signature.parameters.values())[1:]:
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        if parameter.default is parameter.empty or parameter.name in OWNED_ELSEWHERE and cls is L.Trainer:
-            continue  # filled in by the code (an optimizer's params) or by another group
-        fields.append(schema_field(parameter, omegaconf_type(hints.get(parameter.name, Any))))
-    return dataclasses.make_dataclass(name, fields)
+@functools.cache
+def signature_schema(cls: type) -> type:
+    """hydra-zen's dataclass of `cls`'s signature: a typed key per constructor argument with a default,
+    plus `_target_` and `_partial_`. The others (an optimizer's params) are filled in by the code, and
+    the Trainer's OWNED_ELSEWHERE by other groups."""
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    excluded = [parameter.name for parameter in parameters if parameter.default is parameter.empty]
+    if cls is L.Trainer:
+        excluded += list(OWNED_ELSEWHERE)
+    return builds(cls, populate_full_signature=True, zen_exclude=excluded, builds_bases=(PartialKey,))
 
 
 def register_schemas() -> None:
@@ -127,7 +105,7 @@ def register_schemas() -> None:
         store.store(group="schema/clip", name=option, node=ClipSchema)
     for group, options in group_options().items():
         for option, cls in options.items():
-            store.store(group=f"schema/{group}", name=option, node=signature_schema(cls, f"{cls.__name__}Schema"))
+            store.store(group=f"schema/{group}", name=option, node=signature_schema(cls))
 
 
 def is_number(value: Any) -> bool:
@@ -213,7 +191,7 @@ def constructor_keys(target: str) -> list[str] | None:
 
 def check_node_keys(node: Any, key: str) -> None:
     """Raise ConfigError for a key of the node at `key` that its constructor would not accept
-    (`+optim.lrr=0.1` and `++data.batchsize=64` add keys past the schema)."""
+    (`+optim.lrr=0.1` and `++data.batchsize=64` add keys past the schema), or a value of a wrong type."""
     if not isinstance(node, DictConfig) or "_target_" not in node:
         return
     allowed = constructor_keys(str(node._target_))
@@ -224,6 +202,12 @@ def check_node_keys(node: Any, key: str) -> None:
             raise ConfigError(f"trainer.{name}: not set here; it comes from {OWNED_ELSEWHERE[name]}")
         if name not in allowed and name not in INSTANTIATE_KEYS:
             raise ConfigError(f"{key}.{name}: no such key; allowed: {', '.join(allowed)}")
+    schema = signature_schema(get_class(str(node._target_)))
+    typed = [field.name for field in dataclasses.fields(schema) if field.name in node]
+    try:  # and the values' types, also in a file that does not name its schema (a new option)
+        OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.masked_copy(node, typed))
+    except ValidationError as error:
+        raise ConfigError(f"{key}.{error.full_key}: {str(error.msg).splitlines()[0]}") from None
 
 
 def check_structure(cfg: DictConfig) -> None:
