@@ -1,7 +1,11 @@
 """RunRecord: what a run's status.json and exit code say, however the run ends."""
 
 import logging
+import os
 import shutil
+import signal
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,3 +31,24 @@ def test_a_run_folder_deleted_while_it_trains_is_one_line(tmp_path: Path, caplog
     assert record.exit_code == 1
     assert [r.getMessage() for r in caplog.records] == [
         f"{run_dir} was deleted while its run trained; nothing of it is left to resume"]
+
+
+def test_slurms_sigterm_after_a_requeue_is_no_interrupt_of_its_own(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def submitit_requeue(signum: int, frame: object) -> None:  # as submitit's handler ends: requeued, then exit
+        sys.exit(-1)
+
+    monkeypatch.setattr(signal, "getsignal", lambda signum: submitit_requeue if signum == signal.SIGUSR2 else None)
+    with RunRecord(tmp_path) as record:
+        found = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as Lightning's fit takes SIGTERM over
+        try:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            time.sleep(1)
+        finally:
+            # Its teardown puts back the handler it found while the requeue unwinds the fit, and the
+            # requeue's SIGTERM arrives.
+            signal.signal(signal.SIGTERM, found)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+    assert record.exit_code == 128 + signal.SIGUSR2
+    assert read_status(tmp_path)["signal"] == "SIGUSR2"

@@ -286,18 +286,25 @@ class RunRecord:
         self.previous = read_status(run_dir)
         self.exit_code = 0
         self.handlers: dict[int, Any] = {}
+        self.requeued = False
 
     def __enter__(self) -> RunRecord:
         write_status(self.run_dir, "running")
-        self.handlers = {signum: signal.signal(signum, raise_interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
+        self.handlers = {signum: signal.signal(signum, self.interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
         requeue = signal.getsignal(signal.SIGUSR2)
         if callable(requeue):  # submitit's: it requeues the Slurm job, then calls sys.exit
             self.handlers[signal.SIGUSR2] = requeue
             signal.signal(signal.SIGUSR2, self.requeue_then_interrupt)
         return self
 
-    def requeue_then_interrupt(self, signum: int, frame: Any) -> None:
+    def interrupt(self, signum: int, frame: Any) -> None:
         # Requeueing makes Slurm send this job SIGTERM: once requeued, that is no interrupt of its own.
+        # Lightning's teardown can put this handler back while the requeue unwinds the fit.
+        if not (self.requeued and signum == signal.SIGTERM):
+            raise Interrupted(signum)
+
+    def requeue_then_interrupt(self, signum: int, frame: Any) -> None:
+        self.requeued = True
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             self.handlers[signal.SIGUSR2](signum, frame)
