@@ -14,7 +14,7 @@ import os
 import pickle
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -63,35 +63,50 @@ class ParallelLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        jobs = iter(enumerate(job_overrides, start=initial_job_idx))
+        results: dict[int, JobReturn] = {}
+        log.info("Launching %d jobs, %d at a time with %d torch threads each", len(job_overrides), self.n_jobs,
+                 self.threads)
+        self.launch_as_they_come(lambda: next(jobs, None), results.__setitem__, total=len(job_overrides))
+        return [results[index] for index in sorted(results)]
+
+    def launch_as_they_come(self, next_job: Callable[[], tuple[int, Sequence[str]] | None],
+                            ended: Callable[[int, JobReturn], None], at_a_time: int | None = None,
+                            total: int | None = None) -> None:
+        """Run the jobs `next_job` gives (its number and overrides; None when there are no more),
+        `at_a_time` of them at once (at most n_jobs), starting the next as soon as one ends: `ended`
+        hears each job's JobReturn first, so that an optimising sweeper can tell its study before it
+        asks for another trial. `total`, when known, is how many jobs `next_job` has in all."""
         setup_globals()
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         # Every job's TensorBoard logger imports it, which took each forked job 0.08-0.13 s (-X importtime).
         import torch.utils.tensorboard  # noqa: F401
-        log.info("Launching %d jobs, %d at a time with %d torch threads each", len(job_overrides), self.n_jobs,
-                 self.threads)
-        for index, overrides in enumerate(job_overrides, start=initial_job_idx):
-            log.info("\t#%d : %s", index, " ".join(filter_overrides(overrides)))
-        pending = list(enumerate(job_overrides, start=initial_job_idx))
+        slots = min(self.n_jobs, at_a_time or self.n_jobs)
         running: dict[int, RunningJob] = {}
-        results: dict[int, JobReturn] = {}
         received: list[int] = []
+        more, started = True, 0
         with signals_forwarded(running, received):
-            while running or (pending and not received):
-                while pending and not received and len(running) < self.n_jobs:
-                    index, overrides = pending.pop(0)
+            while running or (more and not received):
+                while more and not received and len(running) < slots:
+                    job = next_job()
+                    if job is None:
+                        more = False
+                        break
+                    index, overrides = job
+                    log.info("\t#%d : %s", index, " ".join(filter_overrides(overrides)))
                     with signals_held():  # a signal now reaches the job once it is in `running`
                         running[index] = self._start(index, overrides)
-                for index in finished(running):
-                    results[index] = job_return(running.pop(index))
+                    started += 1
+                for index in finished(running) if running else []:
+                    ended(index, job_return(running.pop(index)))
         if received:
             name = signal.Signals(received[0]).name
-            log.error("sweep interrupted by %s: the running jobs recorded themselves as interrupted, %d never started; "
-                      "the same command with hydra.sweep.dir=%s resume=true continues it", name, len(pending),
-                      self.config.hydra.sweep.dir)
+            left = "" if total is None else f", {total - started} never started"
+            log.error("sweep interrupted by %s: the running jobs recorded themselves as interrupted%s; the same "
+                      "command with hydra.sweep.dir=%s resume=true continues it", name, left, self.config.hydra.sweep.dir)
             raise SystemExit(128 + received[0])
-        return [results[index] for index in sorted(results)]
 
     def _start(self, index: int, overrides: Sequence[str]) -> RunningJob:
         receiver, sender = CONTEXT.Pipe(duplex=False)

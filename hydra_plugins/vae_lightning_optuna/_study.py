@@ -354,8 +354,11 @@ class Search:
                      len(finished(existing)), settings.n_trials, type(study.sampler).__name__,
                      type(study.pruner).__name__)
             self.fail_cut_trials(study)
-            while (to_go := settings.n_trials - len(finished(study.trials))) > 0:
-                self.run_batch(study, space, fixed, address, min(settings.n_jobs, to_go))
+            if hasattr(self.launcher, "launch_as_they_come"):  # hydra/launcher=parallel
+                self.run_as_they_come(study, space, fixed, address)
+            else:  # Hydra's launchers run a list of jobs and return when all have ended
+                while (to_go := settings.n_trials - len(finished(study.trials))) > 0:
+                    self.run_batch(study, space, fixed, address, min(settings.n_jobs, to_go))
             self.report(study, address)
         finally:
             lock.close()
@@ -415,6 +418,27 @@ class Search:
             raise
         for trial, returned in zip(trials, returns):
             self.tell(study, trial, returned)
+
+    def run_as_they_come(self, study: optuna.Study, space: dict[str, BaseDistribution], fixed: list[str],
+                         address: str) -> None:
+        """Keep `n_jobs` trials running: ask for the next one as soon as one ends (and is told), so that
+        a trial the pruner stops frees its place at once, where a batch would wait for its slowest."""
+        running: dict[int, Trial] = {}
+
+        def next_job() -> tuple[int, list[str]] | None:
+            if len(finished(study.trials)) + len(running) >= self.settings.n_trials:
+                return None
+            trial = study.ask(space)
+            running[trial.number] = trial
+            return trial.number, self.job(trial, fixed, address)
+
+        try:
+            self.launcher.launch_as_they_come(next_job, lambda number, returned: self.tell(
+                study, running.pop(number), returned), at_a_time=self.settings.n_jobs)
+        except BaseException:
+            for trial in running.values():
+                self.cut(study, trial)
+            raise
 
     def cut(self, study: optuna.Study, trial: Trial) -> None:
         """An interrupt stopped the batch: whatever its run recorded, the trial is asked again on resume."""

@@ -131,6 +131,24 @@ def test_a_pruner_stops_each_trial_after_its_first_epoch_and_the_study_says_prun
 
 
 @pytest.mark.slow
+def test_under_the_parallel_launcher_a_trial_starts_as_soon_as_one_ends(mnist_root: Path, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="sgd", storage=storage)
+    # A long trial beside short ones: the third should not wait for the first, as a batch of two would.
+    for epochs in (20, 1, 1):
+        study.enqueue_trial({"trainer.max_epochs": epochs})
+    done = run_train(["-m", "search=sgd", "hydra/launcher=parallel", "hydra.sweeper.n_trials=3",
+                      "hydra.sweeper.n_jobs=2", "hydra/sweeper/pruner=none", f"hydra.sweeper.storage={storage}",
+                      "resume=true", *tiny_overrides(mnist_root), "trainer.max_epochs=choice(1,20)",
+                      f"hydra.sweep.dir={tmp_path / 'search'}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    long, short, third = trials(storage)
+    assert [trial.params["trainer.max_epochs"] for trial in (long, short, third)] == [20, 1, 1]
+    assert all(trial.state == TrialState.COMPLETE for trial in (long, short, third))
+    assert short.datetime_complete <= third.datetime_start < long.datetime_complete
+
+
+@pytest.mark.slow
 def test_a_search_whose_every_trial_fails_names_no_best_and_exits_non_zero(mnist_root: Path, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "search"
     done = run_train(["-m", "search=sgd", "hydra.sweeper.n_trials=2", *tiny_overrides(mnist_root),
