@@ -105,7 +105,8 @@ class ParallelLauncher(Launcher):
             name = signal.Signals(received[0]).name
             left = "" if total is None else f", {total - started} never started"
             log.error("sweep interrupted by %s: the running jobs recorded themselves as interrupted%s; the same "
-                      "command with hydra.sweep.dir=%s resume=true continues it", name, left, self.config.hydra.sweep.dir)
+                      "command with hydra.sweep.dir=%s resume=true continues it", name, left,
+                      self.config.hydra.sweep.dir)
             raise SystemExit(128 + received[0])
 
     def _start(self, index: int, overrides: Sequence[str]) -> RunningJob:

@@ -122,8 +122,8 @@ def database_url(address: str) -> URL:
         raise ConfigError(f"{SETTINGS}.storage={shown(address)} is neither a file nor a database URL "
                           f"(dialect://user@host/database)") from None
     if url.get_backend_name() not in SERVER_LOCKS:
-        raise ConfigError(f"{SETTINGS}.storage={shown(address)} is not supported: a search keeps other searches off its "
-                          f"study by a lock, which the sweeper takes on a journal file, an SQLite file "
+        raise ConfigError(f"{SETTINGS}.storage={shown(address)} is not supported: a search keeps other searches "
+                          f"off its study by a lock, which the sweeper takes on a journal file, an SQLite file "
                           f"(sqlite:///<file>), PostgreSQL or MySQL/MariaDB; use one of these")
     return url
 
@@ -280,9 +280,9 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool) -> Non
         raise in_use(address, f"process {holder}")
     trials = study_trials(address, str(settings.study_name))
     if trials and not resume:
-        raise ConfigError(f"{SETTINGS}.storage={shown(address)} already holds study {settings.study_name} ({trials} trials); "
-                          f"pass resume=true to continue it to n_trials={settings.n_trials} in total, or choose "
-                          f"another {SETTINGS}.study_name")
+        raise ConfigError(f"{SETTINGS}.storage={shown(address)} already holds study {settings.study_name} "
+                          f"({trials} trials); pass resume=true to continue it to n_trials={settings.n_trials} in "
+                          f"total, or choose another {SETTINGS}.study_name")
 
 
 def override_value(value: Any) -> str:
