@@ -82,8 +82,10 @@ def test_a_signal_while_a_parallel_job_starts_is_recorded_and_keeps_the_finished
     signum: signal.Signals, moment: str, mnist_root: Path, tmp_path: Path
 ) -> None:
     sweep_dir = tmp_path / "sweep"
-    sweep = start_train(["-m", *tiny_overrides(mnist_root), "seed=0,1,2", "hydra/launcher=parallel",
-                         "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    # Slow steps: a job trains for about 2 s, so the starting job cannot finish before the signal lands
+    sweep = start_train(["-m", *tiny_overrides(mnist_root), *injected("slow", "Slow", seconds=0.3), "seed=0,1,2",
+                         "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep_dir}"],
+                        tmp_path)
     jobs = third_job_starts(sweep, tmp_path, moment)
     finished = {job: (job / "results.json").read_bytes() for job in sweep_dir.glob("seed=*")
                 if (status(job) or {}).get("status") == "completed"}
