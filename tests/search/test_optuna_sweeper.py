@@ -149,6 +149,21 @@ def test_under_the_parallel_launcher_a_trial_starts_as_soon_as_one_ends(mnist_ro
 
 
 @pytest.mark.slow
+def test_a_search_in_batches_repeats_trial_for_trial_with_its_sampler_seed(mnist_root: Path, tmp_path: Path) -> None:
+    # Batches of 2 (Hydra's basic launcher, search=sgd's n_jobs); TPE past its 2 random trials, so that
+    # the later points depend on the earlier trials' val losses, told in the same order each time.
+    studies = []
+    for name in ("first", "second"):
+        storage = f"sqlite:///{tmp_path / name}.db"
+        done = run_train(["-m", "search=sgd", "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.n_startup_trials=2",
+                          "hydra/sweeper/pruner=none", f"hydra.sweeper.storage={storage}", *tiny_overrides(mnist_root),
+                          f"hydra.sweep.dir={tmp_path / name}"], tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        studies.append([(trial.params, trial.value) for trial in trials(storage)])
+    assert len(studies[0]) == 4 and studies[0] == studies[1]
+
+
+@pytest.mark.slow
 def test_a_search_whose_every_trial_fails_names_no_best_and_exits_non_zero(mnist_root: Path, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "search"
     done = run_train(["-m", "search=sgd", "hydra.sweeper.n_trials=2", *tiny_overrides(mnist_root),
