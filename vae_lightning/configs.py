@@ -1,12 +1,4 @@
-"""Building objects from configs: plain data only, and only the classes the project's configs name.
-
-The allowed classes are every `_target_` in conf/ (a new option is one YAML file there) and, within
-a run, in the folders the run's command line adds (--config-dir), plus the full names a user lists
-in $VAE_LIGHTNING_ALLOWED_TARGETS. A checkpoint or a saved config is data
-from disk: whatever `_target_` it names would be imported and called, and every `${...}` in it
-would be resolved by OmegaConf (`${oc.create:{_target_: ...}}` makes a node nothing checked), so
-what is built is checked first, whoever wrote it.
-"""
+"""Building objects from configs: plain data only, and only the classes the project's configs name."""
 
 from __future__ import annotations
 
@@ -63,7 +55,8 @@ def command_line_config_dirs() -> list[Path]:
 
 
 def allowed_targets() -> frozenset[str]:
-    """The classes the configs name, and the comma-separated full names in $VAE_LIGHTNING_ALLOWED_TARGETS."""
+    """Every `_target_` in conf/ (a new option is one YAML file there) and, within a run, in the folders
+    its command line adds (--config-dir), and the comma-separated full names in $VAE_LIGHTNING_ALLOWED_TARGETS."""
     extra = {name.strip() for name in os.environ.get(ALLOWED_TARGETS_VARIABLE, "").split(",") if name.strip()}
     for folder in command_line_config_dirs():
         extra |= configured_targets(folder)
@@ -109,7 +102,9 @@ def check_allowed(config: Any, path: str = "") -> None:
 
 def instantiate_trusted(config: Any, config_key: str = "", **kwargs: Any) -> Any:
     """`hydra.utils.instantiate`, after `check_targets` has accepted `config` (plain data, found at
-    `config_key`, which the error names) and every `_target_` in it."""
+    `config_key`, which the error names) and every `_target_` in it. Whoever wrote it: a checkpoint or
+    a saved config is data from disk, whose every `_target_` would be imported and called, and every
+    `${...}` resolved (`${oc.create:{_target_: ...}}` makes a node nothing checked)."""
     check_targets(config, config_key)
     try:
         return instantiate(config, **kwargs)

@@ -1,9 +1,4 @@
-"""The one way the project writes a file: to a temporary file beside it, flushed to disk, renamed.
-
-A rename within one folder is atomic, so a reader (or a resumed run) sees the old file or the
-new one, never half of one, even after `kill -9` or a power cut. A failed write (a full disk, say)
-removes its temporary file and raises.
-"""
+"""The one way the project writes a file: to a temporary file beside it, flushed to disk, renamed."""
 
 from __future__ import annotations
 
@@ -24,7 +19,9 @@ def temporary_path(path: Path) -> Path:
 
 @contextmanager
 def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
-    """`with atomic_file(path) as file: file.write(...)` replaces `path` only once all is on disk."""
+    """`with atomic_file(path) as file: file.write(...)` replaces `path` only once all is on disk. A rename
+    within one folder is atomic: a reader (or a resumed run) sees the old file or the new one, never half
+    of one, even after `kill -9` or a power cut. A failed write (a full disk) removes its temporary file."""
     path = Path(path)
     temporary = temporary_path(path)
     try:

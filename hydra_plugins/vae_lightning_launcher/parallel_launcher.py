@@ -1,10 +1,5 @@
-"""`hydra/launcher=parallel`: sweep jobs side by side, each in a process forked from the sweep's own.
-
-A forked job starts in milliseconds with torch and Lightning already imported, where Hydra's joblib
-launcher starts fresh loky workers that import them again for seconds each
-(benchmarks/sweep_speed.py --launcher joblib). The forked process is the job: it trains and records
-its own outcome, so the jobs share no state, and one that dies is recorded by the sweep.
-"""
+"""`hydra/launcher=parallel`: sweep jobs side by side, each in a process forked from the sweep's own,
+which trains and records its own outcome; one that dies is recorded by the sweep."""
 
 from __future__ import annotations
 
@@ -32,6 +27,8 @@ from vae_lightning.harness.runs import (Interrupted, behind, cause_of_death, rai
                                         record_death, record_interrupt)
 
 log = logging.getLogger(__name__)
+# A forked job starts in milliseconds with torch and Lightning imported, where Hydra's joblib launcher
+# starts loky workers that import them again for seconds each (benchmarks/sweep_speed.py --launcher joblib).
 CONTEXT = multiprocessing.get_context("fork")
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 

@@ -1,12 +1,5 @@
 """The study behind `hydra/sweeper=optuna`: its storage, search space and checks, and the loop that asks
-Optuna's ask-and-tell interface for trials, runs them with the sweep's launcher and tells their outcome.
-
-A study lives in its storage: an SQLAlchemy URL (`sqlite:///study.db`, a PostgreSQL or MySQL/MariaDB
-server), a journal file (any other path; Optuna's JournalStorage, which suits a shared file system), or
-by default the journal file `optuna.log` in the sweep folder; one search at a time holds it by a lock.
-Trials run in other processes (hydra/launcher=parallel, Slurm), and each reports its val loss to that
-storage after every epoch, so that the pruner can stop it.
-"""
+Optuna's ask-and-tell interface for trials, runs them with the sweep's launcher and tells their outcome."""
 
 from __future__ import annotations
 
@@ -93,6 +86,9 @@ def storage_file(address: str) -> Path | None:
 
 
 def open_storage(address: str) -> BaseStorage:
+    """An SQLAlchemy URL's database (SQLite, PostgreSQL, MySQL/MariaDB), or else a journal file (Optuna's
+    JournalStorage, which suits a shared file system): trials in other processes (hydra/launcher=parallel,
+    Slurm) report their val loss to it after every epoch, so that the pruner can stop them."""
     if "://" in address:
         return optuna.storages.RDBStorage(address)
     return JournalStorage(JournalFileBackend(address))

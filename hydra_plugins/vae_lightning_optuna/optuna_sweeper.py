@@ -1,8 +1,4 @@
-"""`hydra/sweeper=optuna` (conf/hydra/sweeper/optuna.yaml): Hydra's Sweeper interface to the study in `_study.py`.
-
-Hydra imports every module of a plugin package at start-up, whatever the command; Optuna is imported
-only by `_study.py`, which Hydra's scan skips (a leading underscore), when a search runs or is checked.
-"""
+"""`hydra/sweeper=optuna` (conf/hydra/sweeper/optuna.yaml): Hydra's Sweeper interface to the study in `_study.py`."""
 
 from __future__ import annotations
 
@@ -18,6 +14,8 @@ class OptunaSweeper(Sweeper):
     study each one's val loss, or that it was pruned or failed, until `n_trials` trials have finished."""
 
     def __init__(self, **settings: Any) -> None:
+        # Hydra imports every module of a plugin package at start-up, whatever the command: Optuna is
+        # imported by `_study.py` (which Hydra's scan skips, by its leading underscore) only when needed.
         from hydra_plugins.vae_lightning_optuna._study import Search
 
         self.search = Search(OmegaConf.create(settings))

@@ -1,15 +1,5 @@
-"""Checks `python train.py`'s command line before Hydra runs anything: one line per mistake, exit 2.
-
-Every job's config (each combination of a grid sweep; each value of another sweeper's search
-space) is composed against the schema and its values checked, so a typo, a wrong type, a value
-out of range or a run folder that is taken stops the command before any folder, log or
-checkpoint is written. What it returns is the command line Hydra then runs: the user's own, plus
-the fresh run or sweep folder it claimed and the keys that name each sweep job.
-
-Hydra has no public way to read its command line before it runs: `command_line_parser` declares
-the flags of its documentation (https://hydra.cc/docs/advanced/hydra-command-line-flags/), and
-`tests/harness/test_command_line.py` fails if Hydra's own parser ever differs.
-"""
+"""Checks `python train.py`'s command line before Hydra runs anything: every job's config composed
+and checked, one line per mistake and exit 2 before any folder, log or checkpoint is written."""
 
 from __future__ import annotations
 
@@ -47,8 +37,11 @@ PARALLEL_LAUNCHER = f"{ParallelLauncher.__module__}.{ParallelLauncher.__qualname
 
 
 def command_line_parser() -> argparse.ArgumentParser:
-    """Every flag of Hydra 1.3. add_help=False: --help is Hydra's to answer once the check has let the
-    command through; --version likewise (Hydra's parser prints and exits as it parses)."""
+    """Every flag of Hydra 1.3, as its documentation lists them
+    (https://hydra.cc/docs/advanced/hydra-command-line-flags/): Hydra has no public way to read its
+    command line before it runs, and tests/harness/test_command_line.py fails if its parser differs.
+    add_help=False: --help is Hydra's to answer once the check has let the command through; --version
+    likewise (Hydra's parser prints and exits as it parses)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--help", "-h", action="store_true")
     parser.add_argument("--hydra-help", action="store_true")

@@ -1,10 +1,5 @@
 """What a run is: the keys whose values decide what it computes, apart from where and how it runs.
-
-The one definition that everything telling runs apart derives from: the resume check (each
-checkpoint stores its run's definition), TensorBoard's HPARAMS tab (written here: each run's
-definition beside its losses; TensorBoard lists what a sweep varies first), and what a sweep's
-jobs are named and grouped by.
-"""
+The resume check, TensorBoard's HPARAMS tab (written here) and the sweep jobs' names derive from it."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""Run folders and their life: a fresh one claimed before Hydra starts, named by what its run or
-sweep job changes; the lock on it; its status.json; how a run ends (completed, failed, interrupted
-by a signal), with the exit code each gives; a sweep job forked so that its failure ends only itself.
-
-Resolving the config creates no folder: its resolvers (`job_dir`, `config_subdir`) are pure
-functions of their arguments, so every process of a job (a resumed run, each DDP or Slurm task)
-computes the same folder. A run folder is held by one process at a time: the lock is an `flock` on
-`<run>/.lock`, which the operating system releases when the process ends, however it ends, so no
-stale lock survives a kill.
-"""
+"""Run folders and their life: claimed and named before Hydra starts, locked, their status.json, how
+a run ends (completed, failed, interrupted) and its exit code; a basic launcher's job forked."""
 
 from __future__ import annotations
 
@@ -89,7 +81,9 @@ def config_subdir(resume: bool, run_dir: str) -> str:
 
 
 def register_resolvers() -> None:
-    """Make `${job_dir:...}` and `${config_subdir:...}` available to the config."""
+    """Make `${job_dir:...}` and `${config_subdir:...}` available to the config. Both are pure functions
+    of their arguments, creating no folder, so every process of a job (a resumed run, each DDP or
+    Slurm task) computes the same folder."""
     OmegaConf.register_new_resolver("job_dir", job_dir, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("config_subdir", config_subdir, use_cache=True, replace=True)
 
@@ -135,7 +129,8 @@ def pid_holding(path: Path) -> int | None:
 
 
 def lock_run_dir(run_dir: Path) -> IO[str]:
-    """Take the run folder's lock for this process's lifetime; ConfigError if another process has it."""
+    """Take the run folder's lock (an `flock` on `<run>/.lock`, released by the system when the process
+    ends, however it ends) for this process's lifetime; ConfigError if another process has it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     file = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 - kept open: closing it would release the lock
     # Another command's check (lock_holder) takes the lock for an instant: only a process that keeps

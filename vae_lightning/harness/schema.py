@@ -1,12 +1,5 @@
-"""The config schema, derived from the config tree: each option's keys are its class's signature.
-
-Every YAML file of conf/ that builds one class gets a schema in Hydra's ConfigStore
-(`/schema/<group>/<option>`, hydra-zen's `builds` of the class's signature); a file that names it first in its
-defaults list has every constructor argument as a key, typed, so a misspelled key or a value of
-the wrong type fails when Hydra composes the config. A file without it (a new option) is checked
-against the same signature after composing (`check_structure`). `check_ranges` then checks the
-values no type can express.
-"""
+"""The config schema, derived from the config tree: each option's keys are its class's signature;
+and the checks of what no type expresses (ranges, hardware)."""
 
 from __future__ import annotations
 
@@ -99,6 +92,10 @@ def signature_schema(cls: type) -> type:
 
 
 def register_schemas() -> None:
+    """Store `/schema/<group>/<option>` in Hydra's ConfigStore for each YAML file of conf/ that builds
+    one class. A file naming it first in its defaults list has every constructor argument as a typed
+    key, so a misspelled key or a wrong type fails as Hydra composes; a file without it (a new
+    option) is checked against the same signature after composing (`check_structure`)."""
     store = ConfigStore.instance()
     store.store(name="run_schema", node=RunSchema)
     for option in ("value", "norm", "none"):

@@ -1,9 +1,5 @@
-"""The jobs a command line asks for, read with Hydra's public override parser, in any sweeper's syntax.
-
-A grid (Hydra's basic sweeper) is expanded into every job it runs. A sweeper that chooses its own
-jobs (Optuna's `interval(...)`, `tag(log, ...)`) is represented by jobs that take each value a
-sweep can take once, an interval at both of its ends, so that every such value is checked.
-"""
+"""The jobs a command line asks for, read with Hydra's public override parser, in any sweeper's syntax:
+every job of a grid; for a sweeper that chooses its own (Optuna), jobs taking each value once."""
 
 from __future__ import annotations
 
@@ -70,7 +66,8 @@ def grid(overrides: Iterable[str]) -> list[list[str]]:
 
 
 def each_value_once(overrides: Iterable[str]) -> list[list[str]]:
-    """Jobs that together take every value of every key once, the other keys at their first value."""
+    """Jobs that together take every value of every key once, the other keys at their first value: how
+    the jobs of a sweeper that chooses its own (Optuna's `interval(...)`, at both ends) are checked."""
     keys = by_key(overrides)
     first = [options[0] for options in keys.values()]
     jobs = [first]

@@ -1,8 +1,5 @@
-"""The paper's autoencoders (section 2 and its introduction): the VAE, the plain AE, the linear AE.
-
-All share one MLP encoder and decoder, optionally with the decoder tied to the encoder's weights
-("the decoder shares the same parameters as the encoder", section 2.2).
-"""
+"""The paper's autoencoders (section 2 and its introduction): the VAE, the plain AE, the linear AE,
+sharing one MLP encoder and decoder."""
 
 from __future__ import annotations
 
@@ -93,7 +90,8 @@ class Autoencoder(nn.Module):
         self.encoder = mlp(encoder_layers, activation)  # eqs. 1-3
         self._add_latent_heads(sizes[-1], latent_dim)
         if tied_weights:
-            # Mirrored: the code head's weight serves the first decoder layer, W(1) the last.
+            # "The decoder shares the same parameters as the encoder" (section 2.2), mirrored: the
+            # code head's weight serves the first decoder layer, W(1) the last.
             decoder_layers = [TiedLinear(layer) for layer in [*encoder_layers, self.mean_head][::-1]]
         else:
             mirrored = [latent_dim, *reversed(sizes)]
