@@ -2,6 +2,8 @@
 our reading of its flags against Hydra's own parser, which fails here first if Hydra changes it."""
 
 import argparse
+import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -130,6 +132,47 @@ def test_train_py_refuses_before_writing_anything(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["error: clip.vlaue: no such key; allowed: algorithm, value"]
     assert list(tmp_path.iterdir()) == []
+
+
+class Booby:
+    """Unpickling it creates the file `marker`: what any code in a pickle could do instead."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return Path.touch, (self.marker,)
+
+
+def booby_trapped_pickle(folder: Path) -> Path:
+    path = folder / "config.pickle"
+    path.write_bytes(pickle.dumps(Booby(folder / "code-ran")))
+    return path
+
+
+@pytest.mark.parametrize("first_process", [True, False])
+def test_a_pickled_config_is_never_loaded(first_process: bool, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rerun = booby_trapped_pickle(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["--experimental-rerun", str(rerun)], first_process)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: --experimental-rerun {rerun}: a pickled config can run any code, and this project loads none; run "
+        "the job again with its overrides (<run>/.hydra/overrides.yaml), or continue it with hydra.run.dir=<run> "
+        "resume=true"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["config.pickle"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: Path) -> None:
+    rerun = booby_trapped_pickle(tmp_path)
+    # LOCAL_RANK=1: a process that a distributed launcher starts beside the first.
+    done = subprocess.run([sys.executable, str(PROJECT / "train.py"), "--experimental-rerun", str(rerun)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "LOCAL_RANK": rank})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().startswith(f"error: --experimental-rerun {rerun}: a pickled config can run any code")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["config.pickle"]
 
 
 @pytest.mark.parametrize("overrides,expected", [

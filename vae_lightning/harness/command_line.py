@@ -30,7 +30,7 @@ from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
 
 # Flags with which Hydra only prints something or completes the shell: no job runs.
-PRINT_ONLY = ("help", "hydra_help", "version", "info", "cfg", "shell_completion", "experimental_rerun")
+PRINT_ONLY = ("help", "hydra_help", "version", "info", "cfg", "shell_completion")
 # Hydra's submitit launchers start every job as a Slurm job (or a local process) of its own.
 SUBMITIT_PLUGIN = "hydra_plugins.hydra_submitit_launcher"
 PARALLEL_LAUNCHER = f"{ParallelLauncher.__module__}.{ParallelLauncher.__qualname__}"
@@ -68,6 +68,14 @@ def parse_command_line(arguments: list[str]) -> argparse.Namespace:
 
 def runs_nothing(args: argparse.Namespace) -> bool:
     return any(getattr(args, flag, None) for flag in PRINT_ONLY)
+
+
+def refuse_pickled_config(args: argparse.Namespace) -> None:
+    """Hydra's --experimental-rerun unpickles the file it names, and unpickling runs whatever code it holds."""
+    if args.experimental_rerun is not None:
+        raise ConfigError(f"--experimental-rerun {args.experimental_rerun}: a pickled config can run any code, and "
+                          f"this project loads none; run the job again with its overrides (<run>/.hydra/overrides.yaml)"
+                          f", or continue it with hydra.run.dir=<run> resume=true")
 
 
 def allowed_keys(object_type: type | None) -> str:
@@ -278,12 +286,14 @@ def quoted(value: str) -> str:
     return "'" + re.sub(r"(\\+)(?='|$)", r"\1\1", value).replace("'", "\\'") + "'"
 
 
-def prepare(arguments: list[str]) -> tuple[list[str], IO[str] | None]:
+def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str], IO[str] | None]:
     """Check the command line; returns it with the claimed folder and the job-naming keys added, and
     for a sweep the lock on its folder, which the sweep's process holds until it ends: a sweep
-    folder belongs to one sweep."""
+    folder belongs to one sweep. The processes a distributed launcher starts beside the first get
+    their command line from it, checked: they only refuse a pickled config."""
     args = parse_command_line(arguments)
-    if runs_nothing(args):
+    refuse_pickled_config(args)
+    if runs_nothing(args) or not first_process:
         return arguments, None
     command_config, _ = check_jobs(args, str(CONFIG_DIR))
     multirun = args.multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
@@ -305,10 +315,10 @@ def prepare(arguments: list[str]) -> tuple[list[str], IO[str] | None]:
     return [*arguments, *added], sweep_lock
 
 
-def check_command_line(arguments: list[str]) -> tuple[list[str], IO[str] | None]:
+def check_command_line(arguments: list[str], first_process: bool = True) -> tuple[list[str], IO[str] | None]:
     """`prepare`, or exit with status 2 and one line on stderr if the command cannot run as given."""
     try:
-        return prepare(arguments)
+        return prepare(arguments, first_process)
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -232,10 +232,8 @@ def main() -> None:
     Plugins.instance().register(ParallelLauncher)
     Plugins.instance().register(OptunaSweeper)
     quiet_known_warnings()
-    sweep_lock = None
-    if is_first_process():  # the others are started by it, with its checked command line
-        arguments, sweep_lock = check_command_line(sys.argv[1:])
-        sys.argv = [sys.argv[0], *arguments]
+    arguments, sweep_lock = check_command_line(sys.argv[1:], is_first_process())
+    sys.argv = [sys.argv[0], *arguments]
     hydra_main()
     if sweep_lock is not None:
         sweep_lock.close()
