@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import math
 import os
@@ -241,21 +242,90 @@ def build_pruner(settings: DictConfig) -> optuna.pruners.BasePruner:
     return instantiate_trusted(plain(settings.pruner) or {"_target_": "optuna.pruners.NopPruner"}, f"{SETTINGS}.pruner")
 
 
-def study_trials(address: str, study_name: str) -> int | None:
-    """How many trials the study holds already; None when the storage holds no such study."""
+def check_storage_file(address: str) -> None:
+    """ConfigError for a storage file that holds something else, to which Optuna would append its records."""
+    file = storage_file(address)
+    if file is None or not file.is_file() or file.stat().st_size == 0:
+        return
+    if address.startswith("sqlite:///"):
+        with file.open("rb") as database:
+            if database.read(16) == b"SQLite format 3\x00":
+                return
+        what = "an SQLite database"
+    else:
+        # Optuna skips an unfinished last line: a process that wrote it was stopped.
+        *records, _ = file.read_bytes().split(b"\n")
+        if records and all(record_of_a_journal(record) for record in records):
+            return
+        what = "an Optuna journal (a JSON record per line)"
+    raise ConfigError(f"{SETTINGS}.storage={shown(address)} is not {what}; give the storage of a study, or "
+                      f"a new file")
+
+
+def record_of_a_journal(line: bytes) -> bool:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "op_code" in record
+
+
+def stored_trials(address: str, study_name: str) -> list[FrozenTrial] | None:
+    """The trials the study holds already; None when the storage holds no such study."""
     file = storage_file(address)
     if file is not None and not file.exists():
         return None
     storage = open_storage(address)
     if study_name not in optuna.get_all_study_names(storage):
         return None
-    return len(optuna.load_study(study_name=study_name, storage=storage).trials)
+    return optuna.load_study(study_name=study_name, storage=storage).trials
 
 
-def check_settings(settings: DictConfig, params: list[str], resume: bool) -> None:
+def allowed(distribution: BaseDistribution, value: Any) -> bool:
+    """Whether the search space can ask for `value`: a point read from a storage may hold anything."""
+    if isinstance(distribution, CategoricalDistribution):
+        return any(type(value) is type(choice) and value == choice for choice in distribution.choices)
+    if isinstance(distribution, IntDistribution):
+        return type(value) is int and distribution.low <= value <= distribution.high
+    assert isinstance(distribution, FloatDistribution)
+    return type(value) in (int, float) and distribution.low <= value <= distribution.high
+
+
+def checked_point(point: dict[str, Any], space: dict[str, BaseDistribution], number: int,
+                  address: str) -> dict[str, Any]:
+    """A trial's point, which becomes its job's override lines: ConfigError for a key or value the search
+    space cannot ask for (a storage handed over may hold `hydra.*` keys, or values that are code)."""
+    for key, value in point.items():
+        if key not in space or not allowed(space[key], value):
+            raise ConfigError(f"{SETTINGS}.storage={shown(address)}: trial {number} holds {key}={value!r}, which "
+                              f"this search's space does not allow; continue only a study you trust, with the "
+                              f"space it ran with, or choose another {SETTINGS}.study_name")
+    return point
+
+
+def check_points_to_ask(trials: list[FrozenTrial], space: dict[str, BaseDistribution], address: str) -> None:
+    """The points a resumed study will run: its waiting trials', and those of the trials an interrupt cut."""
+    for trial in trials:
+        if trial.state == TrialState.WAITING:
+            checked_point(trial.params | trial.system_attrs.get("fixed_params", {}), space, trial.number, address)
+        elif trial.state == TrialState.RUNNING or trial.user_attrs.get(INTERRUPTED):
+            checked_point(trial.params, space, trial.number, address)
+
+
+def check_storage_free(address: str, study_name: str) -> None:
+    """ConfigError while another search holds the storage, or a database the sweeper cannot lock or reach."""
+    file = storage_file(address)
+    if file is None:
+        lock_server(address, study_name).close()
+    elif (holder := lock_holder(file)) is not None:
+        raise in_use(address, f"process {holder}")
+
+
+def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_dir: Path) -> None:
     """Raise ConfigError for a search that cannot run: trial counts out of range, a search space Optuna
     cannot sample, a sampler or pruner that cannot be built, a storage another search holds, a database
-    the sweeper cannot lock or reach, or a study that exists without resume=true."""
+    the sweeper cannot lock or reach, a study that exists without resume=true, or one whose stored
+    points the search space cannot ask for."""
     whole_number(settings, "n_trials", "the trials the study ends with, in total")
     whole_number(settings, "n_jobs", "trials asked for and run at a time")
     if settings.get("direction") not in ("minimize", "maximize"):
@@ -266,19 +336,17 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool) -> Non
                           f"e.g. 'optim.lr=tag(log, interval(0.001, 0.1))'")
     build_sampler(settings, 0)
     build_pruner(settings)
-    if settings.get("storage") is None:
-        return  # in the sweep folder, which the command-line check has claimed or found free
-    address = storage_address(settings.storage, Path.cwd())
-    file = storage_file(address)
-    if file is None:
-        lock_server(address, str(settings.study_name)).close()  # refused while another search holds it
-    elif (holder := lock_holder(file)) is not None:
-        raise in_use(address, f"process {holder}")
-    trials = study_trials(address, str(settings.study_name))
+    address = storage_address(settings.get("storage"), sweep_dir)
+    # The default storage is in the sweep folder, which the command-line check has claimed or found free.
+    if settings.get("storage") is not None:
+        check_storage_free(address, str(settings.study_name))
+    check_storage_file(address)
+    trials = stored_trials(address, str(settings.study_name))
     if trials and not resume:
         raise ConfigError(f"{SETTINGS}.storage={shown(address)} already holds study {settings.study_name} "
-                          f"({trials} trials); pass resume=true to continue it to n_trials={settings.n_trials} in "
-                          f"total, or choose another {SETTINGS}.study_name")
+                          f"({len(trials)} trials); pass resume=true to continue it to n_trials={settings.n_trials} "
+                          f"in total, or choose another {SETTINGS}.study_name")
+    check_points_to_ask(trials or [], space, address)
 
 
 def override_value(value: Any) -> str:
@@ -381,7 +449,7 @@ class Search:
                                 user_attrs={REPEATS: trial.number, CUT_FOLDER: trial.user_attrs.get(FOLDER)})
             log.info("trial %d was cut by an interrupt: its point is asked for again", trial.number)
 
-    def job(self, trial: Trial, fixed: list[str], address: str) -> list[str]:
+    def job(self, trial: Trial, space: dict[str, BaseDistribution], fixed: list[str], address: str) -> list[str]:
         """The trial's overrides: its sampled values, the fixed ones, and the callback that reports to it.
         A trial that repeats one an interrupt cut in this sweep runs in that one's folder, where its run
         resumes from its checkpoint under resume=true; any other is named by Hydra, numbered by its trial."""
@@ -391,11 +459,13 @@ class Search:
                     "trial_number": "${hydra:job.num}", "pruner": plain(self.settings.pruner)}
         # The job's folder is named by what the search varies, not by the callback every trial gets.
         unnamed = [*self.config.hydra.job.config.override_dirname.exclude_keys, TRIAL_CALLBACK]
-        overrides = [*(f"{key}={value}" for key, value in trial.params.items()), *fixed,
+        point = checked_point(trial.params, space, trial.number, address)
+        overrides = [*(f"{key}={value}" for key, value in point.items()), *fixed,
                      f"+{TRIAL_CALLBACK}={override_value(callback)}",
                      f"hydra.job.config.override_dirname.exclude_keys=[{','.join(unnamed)}]"]
         earlier = trial.user_attrs.get(CUT_FOLDER)
-        if earlier and Path(earlier).parent == self.sweep_dir:
+        # A folder name holding `${` would be resolved as an interpolation (quoting does not stop it).
+        if earlier and Path(earlier).parent == self.sweep_dir and "${" not in earlier:
             overrides.append(f"hydra.sweep.subdir={quoted(Path(earlier).name)}")
         return overrides
 
@@ -405,7 +475,7 @@ class Search:
         numbers = [trial.number for trial in trials]
         # This command alone asks the study for trials (it holds the storage): their numbers follow on.
         assert numbers == list(range(numbers[0], numbers[0] + size)), numbers
-        jobs = [self.job(trial, fixed, address) for trial in trials]
+        jobs = [self.job(trial, space, fixed, address) for trial in trials]
         try:
             returns = self.launcher.launch(jobs, initial_job_idx=numbers[0])
         except BaseException:
@@ -426,7 +496,7 @@ class Search:
                 return None
             trial = study.ask(space)
             running[trial.number] = trial
-            return trial.number, self.job(trial, fixed, address)
+            return trial.number, self.job(trial, space, fixed, address)
 
         try:
             self.launcher.launch_as_they_come(next_job, lambda number, returned: self.tell(

@@ -18,8 +18,10 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from helpers import injected, run_train, start_train, tiny_overrides
-from hydra_plugins.vae_lightning_optuna._study import INTERRUPTED, lock_storage, open_storage, search_space
+from hydra_plugins.vae_lightning_optuna._study import (CUT_FOLDER, INTERRUPTED, Search, lock_storage, open_storage,
+                                                      search_space)
 from vae_lightning.configs import CONFIG_DIR
+from vae_lightning.errors import ConfigError
 from vae_lightning.harness.command_line import check_command_line, check_jobs, parse_command_line
 
 
@@ -97,6 +99,58 @@ def test_a_study_needs_resume_to_continue_and_one_search_at_a_time(mnist_root: P
     finally:
         lock.close()
     arguments, sweep_lock = check_command_line([*command, "resume=true"])
+    sweep_lock.close()
+
+
+SGD_SPACE = ["optim.lr=tag(log, interval(0.001, 0.1))", "optim.momentum=interval(0.0, 0.99)",
+             "clip=choice(value, norm)", "clip.value=tag(log, interval(0.1, 10.0))"]
+A_POINT = {"optim.lr": 0.01, "optim.momentum": 0.5, "clip": "value", "clip.value": 1.0}
+
+
+def handed_over_study(journal: Path, state: TrialState, point: dict[str, object], **user_attrs: object) -> None:
+    """A journal holding study sgd with one trial in `state` at `point`, as a storage handed over may: a
+    key or value outside the search space is stored with a distribution of its own, which holds it."""
+    space, _ = search_space(SGD_SPACE)
+    distributions = {key: space[key] if key in space and value == A_POINT[key] else CategoricalDistribution([value])
+                     for key, value in point.items()}
+    study = optuna.create_study(study_name="sgd", storage=open_storage(str(journal)))
+    study.add_trial(optuna.trial.create_trial(state=state, params=point, distributions=distributions,
+                                              user_attrs=user_attrs))
+
+
+@pytest.mark.parametrize("state,point,named", [
+    (TrialState.WAITING, A_POINT | {"+hydra.job.env_set.VAE_LIGHTNING_ALLOWED_TARGETS": "builtins.open"},
+     "trial 0 holds +hydra.job.env_set.VAE_LIGHTNING_ALLOWED_TARGETS='builtins.open'"),
+    (TrialState.WAITING, A_POINT | {"optim.lr": "${oc.env:HOME}"}, "trial 0 holds optim.lr='${oc.env:HOME}'"),
+    (TrialState.WAITING, A_POINT | {"clip": "value,+callbacks.x={_target_:builtins.open}"}, "trial 0 holds clip="),
+    (TrialState.RUNNING, A_POINT | {"optim.momentum": 5.0}, "trial 0 holds optim.momentum=5.0"),
+    (TrialState.FAIL, A_POINT | {"clip.value": float("nan")}, "trial 0 holds clip.value=nan"),
+])
+@pytest.mark.parametrize("storage", ["default", "journal"])
+def test_a_stored_point_the_search_space_cannot_ask_for_is_refused_before_any_trial_runs(
+    state: TrialState, point: dict[str, object], named: str, storage: str, mnist_root: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    sweep_dir = tmp_path / "sweep"
+    journal = sweep_dir / "optuna.log" if storage == "default" else tmp_path / "study.log"
+    journal.parent.mkdir(exist_ok=True)
+    handed_over_study(journal, state, point, **({INTERRUPTED: True} if state == TrialState.FAIL else {}))
+    chosen = [] if storage == "default" else [f"hydra.sweeper.storage={journal}"]
+    command = ["-m", "search=sgd", *tiny_overrides(mnist_root), *chosen, f"hydra.sweep.dir={sweep_dir}", "resume=true"]
+    written = sorted(tmp_path.rglob("*"))
+    refused = check(command, capsys)
+    assert named in refused and "which this search's space does not allow" in refused
+    assert sorted(tmp_path.rglob("*")) == written
+
+
+def test_a_stored_point_inside_the_search_space_is_asked_for_again(mnist_root: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "study.log"
+    handed_over_study(journal, TrialState.WAITING, A_POINT)
+    arguments, sweep_lock = check_command_line(["-m", "search=sgd", *tiny_overrides(mnist_root),
+                                                f"hydra.sweeper.storage={journal}", "resume=true"])
     sweep_lock.close()
 
 
@@ -263,3 +317,61 @@ def test_optuna_dashboard_shows_a_study_of_its_storage(tmp_path: Path) -> None:
     finally:
         dashboard.terminate()
         dashboard.wait(timeout=30)
+
+
+def a_search(sweep_dir: Path) -> Search:
+    """The sweeper's search of `search=sgd`, as set up in `sweep_dir`, without a launcher."""
+    search = Search(OmegaConf.create({"study_name": "sgd", "pruner": None, "trial_callback": {"_target_": "x.Y"}}))
+    search.config = OmegaConf.create({"hydra": {"job": {"config": {"override_dirname": {"exclude_keys": []}}}}})
+    search.sweep_dir = sweep_dir
+    return search
+
+
+def test_a_trials_job_holds_only_its_search_spaces_keys_and_values(tmp_path: Path) -> None:
+    space, fixed = search_space(SGD_SPACE)
+    asked = optuna.trial.create_trial(state=TrialState.RUNNING, params=A_POINT, distributions=space)
+    job = a_search(tmp_path).job(asked, space, fixed, "study.log")
+    assert job[:4] == ["optim.lr=0.01", "optim.momentum=0.5", "clip=value", "clip.value=1.0"]
+    widened = optuna.trial.create_trial(state=TrialState.RUNNING, params=A_POINT | {"+hydra.x": 1},
+                                        distributions=space | {"+hydra.x": CategoricalDistribution([1])})
+    with pytest.raises(ConfigError, match=r"trial -?\d+ holds \+hydra.x=1, which this search's space does not allow"):
+        a_search(tmp_path).job(widened, space, fixed, "study.log")
+
+
+def test_a_cut_trial_repeats_in_its_folder_unless_the_folder_name_is_an_interpolation(tmp_path: Path) -> None:
+    space, fixed = search_space(SGD_SPACE)
+    for name, subdir in [("clip.value=1.0", ["hydra.sweep.subdir='clip.value=1.0'"]), ("${oc.env:HOME}", [])]:
+        repeat = optuna.trial.create_trial(state=TrialState.RUNNING, params=A_POINT, distributions=space,
+                                           user_attrs={CUT_FOLDER: str(tmp_path / name)})
+        job = a_search(tmp_path).job(repeat, space, fixed, "study.log")
+        assert [line for line in job if line.startswith("hydra.sweep.subdir")] == subdir
+
+
+@pytest.mark.parametrize("storage,held,expected", [
+    ("notes.txt", b"a user's notes\n", "is not an Optuna journal (a JSON record per line)"),
+    ("notes.txt", b"a user's notes", "is not an Optuna journal"),
+    ("sqlite:///notes.db", b"a user's notes\n", "is not an SQLite database"),
+])
+def test_a_storage_file_that_holds_something_else_is_refused_and_left_as_it_was(
+    storage: str, held: bytes, expected: str, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    file = tmp_path / storage.removeprefix("sqlite:///")
+    file.write_bytes(held)
+    refused = check(["-m", "search=sgd", *tiny_overrides(mnist_root), f"hydra.sweeper.storage={storage}"], capsys)
+    assert expected in refused and "give the storage of a study, or a new file" in refused
+    assert file.read_bytes() == held and list(tmp_path.iterdir()) == [file]
+
+
+def test_a_journal_whose_last_record_a_stopped_process_left_unfinished_is_a_study_still(
+    mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "study.log"
+    handed_over_study(journal, TrialState.WAITING, A_POINT)
+    with journal.open("a") as records:
+        records.write('{"op_code": 5, "worker_id"')
+    arguments, sweep_lock = check_command_line(["-m", "search=sgd", *tiny_overrides(mnist_root),
+                                                f"hydra.sweeper.storage={journal}", "resume=true"])
+    sweep_lock.close()

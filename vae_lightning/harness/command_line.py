@@ -248,7 +248,8 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     check_settings = getattr(get_class(str(command_config.hydra.sweeper._target_)), "check_settings", None)
     if check_settings is not None:  # a sweeper that checks its own settings (hydra/sweeper=optuna)
         arguments = [o.input_line for o in parsed if not sweeps.is_hydra_key(o)]
-        check_settings(command_config.hydra.sweeper, configured + arguments, bool(command_config.resume))
+        check_settings(command_config.hydra.sweeper, configured + arguments, bool(command_config.resume),
+                       Path(command_config.hydra.sweep.dir))
     jobs = sweeps.jobs(configured + swept, str(command_config.hydra.sweeper._target_))
     if sweeps.expands_a_grid(str(command_config.hydra.sweeper._target_)):
         for index, job in enumerate(jobs):
