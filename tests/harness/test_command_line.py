@@ -411,3 +411,27 @@ def test_a_data_root_in_a_symbolic_link_loop_is_refused_before_the_run_folder_ex
         f"error: data.root={tmp_path / 'a'} cannot be opened (Too many levels of symbolic links): point data.root "
         "at the folder that holds MNIST/raw"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "b"]
+
+
+@pytest.mark.parametrize("multirun,linked", [(False, ".lock"), (False, "run.log"), (False, "checkpoints/last.ckpt"),
+                                             (True, ".lock"), (True, "seed=1/.hydra/config.yaml")])
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_folder_handed_over_with_a_symbolic_link_in_it_is_refused_and_the_links_target_kept(
+    multirun: bool, linked: str, resume: bool, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "someone's file"
+    target.write_text("kept\n")
+    folder = tmp_path / "handed-over"
+    (folder / linked).parent.mkdir(parents=True)
+    (folder / linked).symlink_to(target)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line([*(["-m", "seed=1,2"] if multirun else []), *tiny_overrides(mnist_root),
+                            f"{key}={folder}", f"resume={str(resume).lower()}"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {folder / linked} is a symbolic link, which the run would write through; replace it with what it "
+        f"links to (cp -rL), or choose another {key}"]
+    assert target.read_text() == "kept\n"

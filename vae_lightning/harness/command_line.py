@@ -24,7 +24,7 @@ from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
-from vae_lightning.harness.runs import claim_fresh_dir, lock_run_dir, refuse_if_taken, run_name
+from vae_lightning.harness.runs import claim_fresh_dir, lock_run_dir, refuse_if_taken, refuse_links, run_name
 from vae_lightning.harness.schema import OWNED_ELSEWHERE, check_accelerator, check_ranges, check_structure
 from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
@@ -308,6 +308,8 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
             folder = folder.with_name(run_name(folder.name, defining))
         folder = claim_fresh_dir(folder)
         added.append(f"{key}={quoted(str(folder))}")
+    if is_set(args.overrides, key):
+        refuse_links(folder, key)
     sweep_lock = lock_run_dir(folder) if multirun else None
     if is_set(args.overrides, key):
         refuse_if_taken(folder, bool(command_config.resume), sweep=multirun)

@@ -154,6 +154,16 @@ def lock_run_dir(run_dir: Path) -> IO[str]:
     return file
 
 
+def refuse_links(folder: Path, key: str) -> None:
+    """Refuse a folder handed over with a symbolic link in it: the run would write through it (its log,
+    lock, checkpoints, Hydra's saved config) into whatever file the link names."""
+    for parent, folders, files in os.walk(folder):
+        for name in folders + files:
+            if (link := Path(parent) / name).is_symlink():
+                raise ConfigError(f"{link} is a symbolic link, which the run would write through; replace it with "
+                                  f"what it links to (cp -rL), or choose another {key}")
+
+
 def refuse_if_taken(folder: Path, resume: bool, sweep: bool = False) -> None:
     """Refuse, before anything is written, to start over a run that exists or to share a busy folder."""
     runs = [job for job in folder.glob("*/") if (job / ".hydra").is_dir()] if sweep else [folder]
