@@ -65,6 +65,10 @@ PROJECT = Path(__file__).resolve().parents[2]
          "hydra.launcher.tasks_per_node=2 but trainer.devices=1"),
         (["-m", "hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2",
           "trainer.num_nodes=2", "seed=0,1"], "hydra.launcher.nodes=1 but trainer.num_nodes=2"),
+        (["-m", "seed=0,1", "hydra.sweep.subdir=x"], "hydra.sweep.subdir=x puts every job of the sweep in one folder"),
+        (["hydra.run.dir="], "hydra.run.dir is empty, which would write into the working folder"),
+        (["hydra.run.dir='~/runs/a'"], "hydra.run.dir=~/runs/a: nothing expands '~' here"),
+        (["-m", "seed=0,1", "hydra.sweep.dir='~/sweep'"], "hydra.sweep.dir=~/sweep: nothing expands '~' here"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
@@ -435,3 +439,25 @@ def test_a_folder_handed_over_with_a_symbolic_link_in_it_is_refused_and_the_link
         f"error: {folder / linked} is a symbolic link, which the run would write through; replace it with what it "
         f"links to (cp -rL), or choose another {key}"]
     assert target.read_text() == "kept\n"
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_single_run_into_a_sweeps_folder_and_a_sweep_into_a_runs_are_refused(
+    multirun: bool, resume: bool, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "folder"
+    # What the other kind leaves: a sweep's job folder, or a single run's saved config.
+    (folder / ("." if multirun else "seed=1") / ".hydra").mkdir(parents=True)
+    written = sorted(folder.rglob("*"))
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line([*(["-m", "seed=1,2"] if multirun else []), *tiny_overrides(mnist_root),
+                            f"{key}={folder}", f"resume={str(resume).lower()}"])
+    assert exit_info.value.code == 2
+    expected = (f"error: {folder} holds a single run, not a sweep; continue it without -m" if multirun else
+                f"error: {folder} holds a sweep, not a single run; continue it with -m")
+    assert capsys.readouterr().err.strip().startswith(expected)
+    assert sorted(folder.rglob("*")) == written

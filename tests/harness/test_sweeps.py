@@ -23,7 +23,7 @@ def test_every_sweepers_syntax_is_read_and_each_value_checked_once() -> None:
 
 def test_swept_keys_and_parse_errors() -> None:
     assert sweeps.swept_keys(["clip.value=0.1,1", "+x=choice(1,2)", "seed=1"]) == ["clip.value", "x"]
-    with pytest.raises(ConfigError, match="no viable alternative at input"):
+    with pytest.raises(ConfigError, match=r"a=\[1,2: Hydra cannot read this override; quote a value that holds ~"):
         sweeps.parse(["a=[1,2"])
     with pytest.raises(ConfigError, match="=5: an override needs a key, as in key=value"):
         sweeps.parse(["=5"])

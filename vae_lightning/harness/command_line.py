@@ -24,7 +24,7 @@ from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
-from vae_lightning.harness.runs import claim_fresh_dir, lock_run_dir, refuse_if_taken, refuse_links, run_name
+from vae_lightning.harness.runs import claim_fresh_dir, lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name
 from vae_lightning.harness.schema import OWNED_ELSEWHERE, check_accelerator, check_ranges, check_structure
 from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
@@ -91,6 +91,8 @@ def one_line(error: Exception) -> str:
         group, _, option = error.missing_cfg_file.rpartition("/")
         choices = ", ".join(error.options or [])
         return f"{group}={option}: no such option" + (f"; choose one of {choices}" if choices else "")
+    if isinstance(error, OverrideParseException):
+        return sweeps.unreadable(error)
     cause = error.__cause__ or error.__context__ or error
     # Hydra names the config file whose own content failed: "In 'optim/sgd': ..."
     found = re.match(r"In '([^']+)':", str(error))
@@ -134,8 +136,25 @@ def check_data(cfg: DictConfig, checked: set[str]) -> None:
         check_files()
 
 
-def check_writable(folder: Path, key: str) -> None:
-    """Raise ConfigError unless `folder`, or the nearest folder above it that exists, can be written."""
+def check_a_folder_per_job(command_config: DictConfig) -> None:
+    """Raise ConfigError for a sweep whose hydra.sweep.subdir names one folder for all its jobs, where
+    each would start over the one before."""
+    subdir = OmegaConf.to_container(command_config.hydra.sweep, resolve=False)["subdir"]
+    if "${" not in str(subdir):
+        raise ConfigError(f"hydra.sweep.subdir={subdir} puts every job of the sweep in one folder; name each "
+                          f"job's, e.g. hydra.sweep.subdir='${{hydra.job.num}}', or leave it to conf/config.yaml")
+
+
+def check_writable(value: str, key: str) -> None:
+    """Raise ConfigError unless the folder `value` names, or the nearest folder above it that exists, can
+    be written: an empty value would be the working folder, and nothing expands `~` but a shell."""
+    if not value:
+        raise ConfigError(f"{key} is empty, which would write into the working folder; give the folder, "
+                          f"e.g. {key}=outputs/my-run")
+    if value.startswith("~"):
+        raise ConfigError(f"{key}={value}: nothing expands '~' here (a folder named '~' would be made); "
+                          f"write the path out, e.g. {key}=$HOME{value[1:]}")
+    folder = Path(value)
     existing = next(path for path in [folder, *folder.parents] if path.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"{key}={folder}: {existing} cannot be written to; choose another {key}, or make it writable")
@@ -296,12 +315,15 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     refuse_pickled_config(args)
     if runs_nothing(args) or not first_process:
         return arguments, None
-    command_config, _ = check_jobs(args, str(CONFIG_DIR))
+    command_config, count = check_jobs(args, str(CONFIG_DIR))
     multirun = args.multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
+    if multirun and count > 1:
+        check_a_folder_per_job(command_config)
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    folder = Path(command_config.hydra.sweep.dir if multirun else command_config.hydra.run.dir)
+    value = str(command_config.hydra.sweep.dir if multirun else command_config.hydra.run.dir)
+    check_writable(value, key)
+    folder = Path(value)
     added = job_naming(command_config, args.overrides) if multirun else []
-    check_writable(folder, key)
     if not is_set(args.overrides, key):
         if not multirun:
             defining = [o.input_line for o in sweeps.parse(args.overrides) if defines_the_run(o.get_key_element())]
@@ -309,7 +331,7 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
         folder = claim_fresh_dir(folder)
         added.append(f"{key}={quoted(str(folder))}")
     if is_set(args.overrides, key):
-        refuse_links(folder, key)
+        refuse_unfit_folder(folder, sweep=multirun)
     sweep_lock = lock_run_dir(folder) if multirun else None
     if is_set(args.overrides, key):
         refuse_if_taken(folder, bool(command_config.resume), sweep=multirun)

@@ -154,9 +154,17 @@ def lock_run_dir(run_dir: Path) -> IO[str]:
     return file
 
 
-def refuse_links(folder: Path, key: str) -> None:
-    """Refuse a folder handed over with a symbolic link in it: the run would write through it (its log,
-    lock, checkpoints, Hydra's saved config) into whatever file the link names."""
+def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
+    """Refuse a single run into a sweep's folder or a sweep into a single run's, and a folder handed over
+    with a symbolic link in it: the run would write through it (its log, lock, checkpoints, Hydra's saved
+    config) into whatever file the link names."""
+    key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
+    if sweep and (folder / ".hydra").is_dir():
+        raise ConfigError(f"{folder} holds a single run, not a sweep; continue it without -m "
+                          f"(hydra.run.dir={folder} resume=true), or choose another {key}")
+    if not sweep and ((folder / "multirun.yaml").exists() or any(folder.glob("*/.hydra/"))):
+        raise ConfigError(f"{folder} holds a sweep, not a single run; continue it with -m "
+                          f"(hydra.sweep.dir={folder} resume=true), or choose another {key}")
     for parent, folders, files in os.walk(folder):
         for name in folders + files:
             if (link := Path(parent) / name).is_symlink():

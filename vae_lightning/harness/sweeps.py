@@ -23,11 +23,17 @@ def expands_a_grid(sweeper_target: str) -> bool:
     return sweeper_target.rpartition(".")[2] == GRID_SWEEPER
 
 
+def unreadable(error: OverrideParseException) -> str:
+    """One line for an override outside Hydra's grammar, whose own message names neither it nor the fix."""
+    return (f"{error.override}: Hydra cannot read this override; quote a value that holds ~, spaces or brackets "
+            f"(key='value'), and close what it opens")
+
+
 def parse(overrides: Iterable[str]) -> list[Override]:
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except OverrideParseException as error:
-        raise ConfigError(str(error).strip().splitlines()[0]) from None
+        raise ConfigError(unreadable(error)) from None
     for override in parsed:
         if not override.key_or_group:
             raise ConfigError(f"{override.input_line}: an override needs a key, as in key=value")
