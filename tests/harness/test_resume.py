@@ -213,3 +213,17 @@ def test_a_run_resumed_after_its_last_checkpoint_keeps_its_val_results(compose_c
     resumed = read_status(run_dir)["results"]
     assert resumed["val"] == pytest.approx(completed["val"]) and resumed["val"]["loss"] > 0
     assert resumed["test"] == pytest.approx(completed["test"])
+
+
+def test_resume_of_a_run_whose_checkpoints_were_deleted_is_refused_and_keeps_its_results(compose_config, mnist_root,
+                                                                                           tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    assert run_job(compose_config(tiny_overrides(mnist_root)), run_dir) == 0
+    for checkpoint in (run_dir / "checkpoints").iterdir():
+        checkpoint.unlink()  # a user making room on the disk
+    kept = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file() and path.name != "run.log"}
+    with pytest.raises(ConfigError, match=r"resume=true, but .*checkpoints holds no checkpoint of the run that wrote "
+                                          r".*results.json, which starting afresh would overwrite"):
+        train(compose_config([*tiny_overrides(mnist_root), "resume=true", "trainer.max_epochs=3"]), run_dir)
+    assert run_job(compose_config([*tiny_overrides(mnist_root), "resume=true", "trainer.max_epochs=3"]), run_dir) == 2
+    assert kept == {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file() and path.name != "run.log"}

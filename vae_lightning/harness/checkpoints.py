@@ -13,6 +13,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from vae_lightning.harness.definition import changed_keys
+from vae_lightning.harness.runs import RESULTS_FILE
 from vae_lightning.files import atomic_file
 from vae_lightning.errors import ConfigError
 
@@ -105,8 +106,8 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | No
     """The newest checkpoint of the run that loads and is of the run `definition` defines; None when
     there is none at all (the run died before its first one, and starts again from its beginning).
 
-    Raises ConfigError when there are checkpoints but none will do, so that `resume=true` never
-    silently starts afresh over a run's work.
+    Raises ConfigError when there are checkpoints but none will do, or none of a run that wrote its
+    results, so that `resume=true` never silently starts afresh over a run's work.
     """
     folder = run_dir / "checkpoints"
     candidates = sorted(
@@ -121,6 +122,10 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | No
             return path
         log.info("not resuming from %s: %s", path, problem)
         problems.append((path.name, problem))
+    if not candidates and (run_dir / RESULTS_FILE).exists():
+        raise ConfigError(f"resume=true, but {folder} holds no checkpoint of the run that wrote {run_dir / RESULTS_FILE}, "
+                          f"which starting afresh would overwrite: put its checkpoints back, or start a new run in "
+                          f"another folder")
     if not candidates:
         return None
     reasons = {problem for _, problem in problems}

@@ -148,11 +148,11 @@ def resume_point(cfg: DictConfig, run_dir: Path) -> str | None:
     if is_first_process():
         remove_partial_writes(run_dir / "checkpoints")
     checkpoint = checkpoint_to_resume(run_dir, run_definition(cfg))
+    if is_first_process():
+        keep_previous_metrics(run_dir)
     if checkpoint is None:
         log.info("resume=true, but %s holds no checkpoint yet: the run starts from its beginning", run_dir)
         return None
-    if is_first_process():
-        keep_previous_metrics(run_dir)
     log.info("resuming from %s; an epoch that was interrupted restarts from its first batch", checkpoint)
     return str(checkpoint)
 
@@ -183,12 +183,15 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
         return 0
     try:
         record = RunRecord(run_dir)
+        if finished_already(cfg, record.previous):
+            log.info("%s completed already (%s epochs); nothing to resume", run_dir,
+                     record.previous["results"]["epochs"])
+            return 0
+        if cfg.resume:  # refused before status.json says anything: it keeps the run's outcome
+            checkpoint_to_resume(run_dir, run_definition(cfg))
     except ConfigError as error:
         log.error("%s", error)
         return 2
-    if finished_already(cfg, record.previous):
-        log.info("%s completed already (%s epochs); nothing to resume", run_dir, record.previous["results"]["epochs"])
-        return 0
     with record:
         record.complete(train(cfg, run_dir))
     return record.exit_code
