@@ -1,6 +1,8 @@
 """The LightningModule in real training steps: clipping, logged metrics, loadable checkpoints."""
 
 import csv
+import json
+import math
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from omegaconf import open_dict
 from helpers import tiny_overrides
 from vae_lightning.paper.module import VAEModule
 from vae_lightning.errors import ConfigError
-from vae_lightning.harness.run import build_module, build_trainer, train
+from vae_lightning.harness.run import build_module, build_trainer, run_job, train
 from vae_lightning.harness.schema import check_ranges
 
 THRESHOLD = 1e-3  # far below the gradients of a fresh VAE, so clipping always acts
@@ -148,3 +150,14 @@ def test_model_summary_counts_flops_without_moving_the_random_stream(model, comp
     summary = ModelSummary(module)
     assert summary.total_flops > 0
     assert torch.randn(1).item() == torch.randn(1, generator=torch.Generator().manual_seed(0)).item()
+
+
+@pytest.mark.parametrize("precision", ["bf16-true", "64-true"])
+def test_a_model_in_another_precision_trains_and_draws_its_images(precision, compose_config, mnist_root,
+                                                                   tmp_path) -> None:
+    # Its example input, its prior's draws and its image grids follow the weights' dtype (they were float32).
+    run_dir = tmp_path / "run"
+    assert run_job(compose_config([*tiny_overrides(mnist_root), f"trainer.precision={precision}"]), run_dir) == 0
+    results = json.loads((run_dir / "results.json").read_text())
+    assert math.isfinite(results["test"]["loss"])
+    assert list(run_dir.glob("events.out.tfevents.*"))

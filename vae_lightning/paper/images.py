@@ -13,9 +13,10 @@ from vae_lightning.paper.model import Autoencoder
 
 
 def as_images(rows: torch.Tensor) -> torch.Tensor:
-    """Flat pixel rows (N, H*W) -> (N, 1, H, W) square grey images."""
+    """Flat pixel rows (N, H*W) -> (N, 1, H, W) square grey images, in float32 whatever the model's
+    precision (TensorBoard and PNG writers take no bfloat16)."""
     side = math.isqrt(rows.shape[-1])
-    return rows.reshape(-1, 1, side, side)
+    return rows.reshape(-1, 1, side, side).float()
 
 
 @torch.no_grad()
@@ -35,7 +36,7 @@ def interleaved_rows(groups: list[torch.Tensor], per_row: int) -> torch.Tensor:
 @torch.no_grad()
 def reconstruction_grid(model: Autoencoder, images: torch.Tensor, per_row: int = 8) -> torch.Tensor:
     """Rows of inputs, each above the row of their reconstructions, decoded from the mean z."""
-    code, _ = model.encode(images)
+    code, _ = model.encode(images.to(model.mean_head.weight.dtype))
     return interleaved_rows([images, model.decode(code)], per_row)
 
 
@@ -44,7 +45,7 @@ def denoising_grid(model: Autoencoder, images: torch.Tensor, noise_std: float, s
     """Noisy inputs, clean targets and outputs, row above row (a denoising autoencoder's job)."""
     generator = torch.Generator(images.device).manual_seed(seed)
     noisy = images + noise_std * torch.randn(images.shape, generator=generator, device=images.device)
-    code, _ = model.encode(noisy)
+    code, _ = model.encode(noisy.to(model.mean_head.weight.dtype))
     return interleaved_rows([noisy.clamp(0, 1), images, model.decode(code)], per_row)
 
 

@@ -166,6 +166,6 @@ class VAE(Autoencoder):
     @torch.no_grad()
     def sample(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decode `count` draws of z ~ N(0, I): new images from the prior (Figure 4)."""
-        device = self.mean_head.weight.device
-        z = torch.randn(count, self.latent_dim, generator=generator, device=device)
+        weight = self.mean_head.weight  # z as the model's own device and precision
+        z = torch.randn(count, self.latent_dim, generator=generator, device=weight.device, dtype=weight.dtype)
         return self.decode(z)

@@ -75,7 +75,7 @@ class VAEModule(L.LightningModule):
     def example_input_array(self) -> tuple[torch.Tensor, torch.Generator]:
         """One blank image and a generator of its own: Lightning's model summary runs them through
         the model to count its FLOPs, and its noise then never moves the stream training draws from."""
-        return (torch.zeros(1, self.model.input_dim, device=self.device),
+        return (torch.zeros(1, self.model.input_dim, device=self.device, dtype=self.dtype),
                 torch.Generator(self.device).manual_seed(0))
 
     def _loss_terms(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> LossTerms:
