@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import math
+import re
 import typing
 from collections.abc import Callable
 from numbers import Real
@@ -18,7 +20,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.utils import get_class
 from hydra_zen import builds
 from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ValidationError
 
 from vae_lightning.configs import CONFIG_DIR, allowed_targets, instantiate_trusted
@@ -123,23 +125,43 @@ def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
     return (lambda value: value in choices), "one of " + ", ".join(names)
 
 
+# Lightning seeds numpy, whose seeds are 32-bit.
+MAX_SEED = 2**32 - 1
+# MNIST's and Fashion-MNIST's images, flattened: the model's input.
+IMAGE_PIXELS = 28 * 28
 # Ranges of the keys no constructor checks itself: whether a value is allowed, and what is. The
 # model's and the loss's are their classes' own (paper/model.py, paper/loss.py), checked by building
 # them on the meta device; data.val_size against the files, by the data module.
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "seed": (lambda value: is_number(value) and value >= 0, "a number >= 0"),
+    "seed": (lambda value: is_number(value) and 0 <= value <= MAX_SEED, f"a number in [0, {MAX_SEED}]"),
     "torch_threads": (lambda value: value is None or is_number(value) and value >= 1, "a number >= 1 or null"),
     "x_axis": one_of(*X_AXES),
     "clip.algorithm": one_of("value", "norm", None),
     # Lightning skips a threshold of 0 without a word: no clipping is said with clip=none.
-    "clip.value": (lambda value: value is None or is_number(value) and value > 0,
-                   "a number > 0 (clip=none turns clipping off)"),
-    "optim.lr": (lambda value: is_number(value) and value > 0, "a number > 0"),
+    "clip.value": (lambda value: value is None or is_number(value) and 0 < value < math.inf,
+                   "a finite number > 0 (clip=none turns clipping off)"),
+    "optim.lr": (lambda value: is_number(value) and 0 < value < math.inf, "a finite number > 0"),
     "optim.momentum": (lambda value: is_number(value) and 0 <= value < 1, "[0, 1)"),
     "data.batch_size": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
     "data.eval_batch_size": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
     "data.noise_std": (lambda value: is_number(value) and value >= 0, "a number >= 0"),
-    "trainer.max_epochs": (lambda value: value is None or is_number(value) and value >= -1, "a number >= -1 or null"),
+    "model.input_dim": (lambda value: value == IMAGE_PIXELS, f"{IMAGE_PIXELS}, the pixels of the data's 28x28 images"),
+    "trainer.max_epochs": (lambda value: value is None or is_number(value) and (value >= 1 or value == -1),
+                           "a number >= 1, -1 (no limit) or null"),
+    "trainer.devices": (lambda value: value == "auto" or value == -1 or is_number(value) and value >= 1
+                        or isinstance(value, (str, ListConfig)) and len(value) > 0 and value != "0",
+                        "a number >= 1, -1 (all), a list of device indices, or auto"),
+    "trainer.accumulate_grad_batches": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
+    "trainer.check_val_every_n_epoch": (lambda value: value is None or is_number(value) and value >= 1,
+                                        "a number >= 1 or null"),
+    # Lightning reads a float as a fraction of the batches and an int as a count: 0 trains nothing.
+    "trainer.limit_train_batches": (lambda value: value is None or is_number(value) and (
+        0 < value <= 1 if isinstance(value, float) else value >= 1), "a fraction in (0, 1], a number >= 1, or null"),
+    "trainer.max_time": (lambda value: value is None or isinstance(value, DictConfig)
+                         or isinstance(value, str) and re.fullmatch(r"\d+:\d\d:\d\d:\d\d", value) is not None,
+                         "DD:HH:MM:SS (00:12:00:00 is 12 hours), {hours: 12}, or null"),
+    "callbacks.images.count": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
+    "callbacks.gradients.every_n_steps": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
     "trainer.precision": one_of(*literal_values(typing.get_type_hints(L.Trainer.__init__)["precision"])),
 }
 # Groups a run cannot do without (`~model` would remove one); logger and callbacks may be empty.
@@ -229,12 +251,22 @@ def check_structure(cfg: DictConfig) -> None:
 
 
 def check_accelerator(cfg: DictConfig) -> None:
-    """Raise ConfigError when `trainer.accelerator` names hardware this machine does not have."""
+    """Raise ConfigError when `trainer.accelerator` names hardware this machine does not have, or a
+    float16 precision the run cannot have: float16 alone overflows the loss (a test loss of inf,
+    measured), and on a CPU Lightning runs bf16-mixed in place of 16-mixed."""
     name = str(cfg.trainer.get("accelerator", "auto"))
+    precision = str(cfg.trainer.get("precision"))
+    if precision in ("16-true", "transformer-engine-float16"):
+        raise ConfigError(f"trainer.precision={precision}: the loss overflows float16 weights; use 16-mixed (on a "
+                          f"GPU) or bf16-mixed")
+    gpu = CUDAAccelerator.is_available() or MPSAccelerator.is_available()
+    if precision in ("16", "16-mixed") and (name == "cpu" or name == "auto" and not gpu):
+        raise ConfigError(f"trainer.precision={precision}: a CPU has no float16 mixed precision (Lightning would run "
+                          f"bf16-mixed instead); use trainer.precision=bf16-mixed, or a GPU")
     if name == "auto":
         return
     if name == "gpu":
-        available = CUDAAccelerator.is_available() or MPSAccelerator.is_available()
+        available = gpu
     elif name in AcceleratorRegistry:
         available = AcceleratorRegistry[name]["accelerator"].is_available()
     else:
