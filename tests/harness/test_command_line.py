@@ -476,3 +476,22 @@ def test_a_single_run_into_a_sweeps_folder_and_a_sweep_into_a_runs_are_refused(
                 f"error: {folder} holds a sweep, not a single run; continue it with -m")
     assert capsys.readouterr().err.strip().startswith(expected)
     assert sorted(folder.rglob("*")) == written
+
+
+@pytest.mark.parametrize("multirun,planted", [(False, "hpc_ckpt_1.ckpt"), (True, "seed=1/hpc_ckpt_3.ckpt")])
+def test_a_folder_holding_a_lightning_hpc_checkpoint_is_refused(multirun: bool, planted: str, mnist_root: Path,
+                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    # Under Slurm, trainer.fit(ckpt_path=None) would resume from it by itself, whoever wrote it.
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "handed-over"
+    (folder / planted).parent.mkdir(parents=True)
+    (folder / planted).write_bytes(b"not this run's")
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line([*(["-m", "seed=1,2"] if multirun else []), *tiny_overrides(mnist_root), f"{key}={folder}",
+                            "resume=true"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {folder / planted}: under Slurm, Lightning resumes from such a checkpoint by itself, and this "
+        f"project writes none; delete it, or choose another {key}")

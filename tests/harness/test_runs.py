@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vae_lightning.harness.runs import Interrupted, RunRecord, read_status
+from vae_lightning.harness.runs import Interrupted, RunRecord, read_status, val_loss
 
 
 def test_an_interrupt_inside_a_checkpoints_write_is_an_interrupt(tmp_path: Path) -> None:
@@ -52,3 +52,11 @@ def test_slurms_sigterm_after_a_requeue_is_no_interrupt_of_its_own(tmp_path: Pat
             time.sleep(0.1)
     assert record.exit_code == 128 + signal.SIGUSR2
     assert read_status(tmp_path)["signal"] == "SIGUSR2"
+
+
+@pytest.mark.parametrize("held", ["[]", "3", "{}", '{"status": null}', '{"status": "completed", "results": 3}',
+                                  '{"status": "completed", "results": {"val": {"loss": "x"}}}'])
+def test_a_status_json_that_is_no_runs_status_reads_as_none(held: str, tmp_path: Path) -> None:
+    (tmp_path / "status.json").write_text(held)
+    assert val_loss(tmp_path) is None
+    assert read_status(tmp_path) is None or read_status(tmp_path)["status"] == "completed"

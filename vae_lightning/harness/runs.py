@@ -94,13 +94,17 @@ def write_status(run_dir: Path, status: str, **details: Any) -> None:
 
 
 def read_status(run_dir: Path) -> dict[str, Any] | None:
-    return read_json(run_dir / STATUS_FILE)
+    """The run's status.json, or None when it is missing, not JSON, or not the object write_status writes."""
+    status = read_json(run_dir / STATUS_FILE)
+    return status if isinstance(status, dict) and isinstance(status.get("status"), str) else None
 
 
 def val_loss(run_dir: Path) -> float | None:
     """The val loss of the run's best checkpoint, once it completed."""
-    status = read_status(run_dir) or {}
-    return status.get("results", {}).get("val", {}).get("loss")
+    results = (read_status(run_dir) or {}).get("results")
+    val = results.get("val") if isinstance(results, dict) else None
+    loss = val.get("loss") if isinstance(val, dict) else None
+    return float(loss) if isinstance(loss, (int, float)) and not isinstance(loss, bool) else None
 
 
 def holds_run(run_dir: Path) -> bool:
@@ -156,8 +160,8 @@ def lock_run_dir(run_dir: Path) -> IO[str]:
 
 def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
     """Refuse a single run into a sweep's folder or a sweep into a single run's, and a folder handed over
-    with a symbolic link in it: the run would write through it (its log, lock, checkpoints, Hydra's saved
-    config) into whatever file the link names."""
+    with a symbolic link in it (the run would write through it: its log, lock, checkpoints, Hydra's saved
+    config) or a Lightning HPC checkpoint (`trainer.fit` would load it under Slurm, unasked)."""
     key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
     if sweep and (folder / ".hydra").is_dir():
         raise ConfigError(f"{folder} holds a single run, not a sweep; continue it without -m "
@@ -170,6 +174,9 @@ def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
             if (link := Path(parent) / name).is_symlink():
                 raise ConfigError(f"{link} is a symbolic link, which the run would write through; replace it with "
                                   f"what it links to (cp -rL), or choose another {key}")
+            if name.startswith("hpc_ckpt_"):
+                raise ConfigError(f"{link}: under Slurm, Lightning resumes from such a checkpoint by itself, and this "
+                                  f"project writes none; delete it, or choose another {key}")
 
 
 def refuse_if_taken(folder: Path, resume: bool, sweep: bool = False) -> None:
