@@ -88,22 +88,34 @@ def test_one_seed_is_inconclusive_and_points_in_one_sweep_are_listed(
     assert "Only in A (not compared): 0.5." in out and "Only in B (not compared): 2.0." in out
 
 
-@pytest.mark.parametrize("case", ["run folder", "missing", "no shared point", "bad margin"])
+@pytest.mark.parametrize("case", ["run folder", "missing", "no shared point", "bad margin", "a job's status a list"])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture) -> None:
     sweep = write_sweep(tmp_path / "sweep", LOSSES)
     other = write_sweep(tmp_path / "other", {"0.01": [31.0, 31.1], "0.1": [31.0, 31.1]}, key="optim.lr")
+    broken = write_sweep(tmp_path / "broken", LOSSES)
+    (broken / "clip.value=0.1,seed=0" / "status.json").write_text("[]")
     arguments, says = {
         "run folder": ([sweep, sweep / "clip.value=0.1,seed=0"], "is a single run's folder, not a sweep's"),
         "missing": ([tmp_path / "nothing", sweep], "is not a folder"),
         "no shared point": ([sweep, other], "share no point (their swept values: clip.value; optim.lr)"),
         "bad margin": ([sweep, sweep, "--margin", "-1"], "--margin -1: give a positive number of nats"),
+        "a job's status a list": ([sweep, broken], f"{broken / 'clip.value=0.1,seed=0' / 'status.json'} holds []"),
     }[case]
     out = tmp_path / "out"
     out.mkdir()
     code, _, err = run(monkeypatch, capsys, *arguments, "--out", out)
     assert code == 2 and len(err.splitlines()) == 1 and says in err
     assert list(out.iterdir()) == []
+
+
+def test_an_out_that_cannot_be_written_is_one_line_exit_2(tmpfs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    out = tmpfs("read-only", read_only=True)
+    code, _, err = run(monkeypatch, capsys, sweep, sweep, "--out", out)
+    assert code == 2
+    assert err.splitlines() == [f"error: --out {out} cannot be written (Read-only file system): pass a folder you can write to"]
 
 
 @pytest.mark.slow

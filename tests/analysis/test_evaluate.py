@@ -1,6 +1,9 @@
 """Figure 4 from a trained run: both grids, the test losses, and the pictures of the latent space."""
 
 import json
+import pickle
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -171,3 +174,85 @@ def test_an_out_that_is_a_file_is_refused_before_anything_is_computed(trained_ru
     with pytest.raises(UserInputError, match=rf"--out {taken} is a file: give a folder"):
         evaluate(trained_runs["vae"], out=taken)
     assert taken.read_text() == "mine"
+
+
+class PlantedCode:
+    """Unpickled, it writes the marker file: the code a stranger's pickle could run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def in_a_slurm_job(monkeypatch: pytest.MonkeyPatch, ntasks: str = "1") -> None:
+    """The environment of a process that `sbatch --ntasks=N` started, as Lightning detects it."""
+    for name, value in {"SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "evaluate", "SLURM_NTASKS": ntasks}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SLURM_NTASKS_PER_NODE", raising=False)
+
+
+def test_under_slurm_no_hpc_checkpoint_of_the_working_folder_is_unpickled(
+        mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints")
+    marker = tmp_path / "code-ran"
+    (tmp_path / "hpc_ckpt_1.ckpt").write_bytes(pickle.dumps(PlantedCode(marker)))
+    monkeypatch.chdir(tmp_path)
+    in_a_slurm_job(monkeypatch)
+    # torch's switch back to full unpickling wherever a caller does not say weights_only, as Lightning does not.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    evaluate(run_dir, data_root=str(mnist_root), out=tmp_path / "out")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("ntasks", ["1", "2"])
+def test_under_slurm_the_test_losses_are_the_named_checkpoints(
+        ntasks: str, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints")
+    named = evaluate(run_dir, data_root=str(mnist_root), out=tmp_path / "plain")["test"]
+    # A checkpoint Lightning itself could load, whose weights are all zero, where a requeued job leaves its own.
+    other = checkpoint_with(tmp_path / "other", weights=lambda weights: {k: torch.zeros_like(v) for k, v in weights.items()})
+    other.rename(tmp_path / "hpc_ckpt_1.ckpt")
+    monkeypatch.chdir(tmp_path)
+    in_a_slurm_job(monkeypatch, ntasks)
+    assert evaluate(run_dir, data_root=str(mnist_root), out=tmp_path / "slurm")["test"] == named
+
+
+def read_only_copy(tmpfs, run_dir: Path) -> Path:
+    """The run folder copied onto a file system that is then mounted read-only."""
+    copy = tmpfs("read-only") / "run"
+    shutil.copytree(run_dir, copy)
+    subprocess.run(["mount", "-o", "remount,ro", str(copy.parent)], check=True)
+    return copy
+
+
+OUT_FIX = "give a folder you can write to for the images and evaluation.json (made if missing)"
+
+
+@pytest.mark.parametrize("case", ["--out read-only", "--out within a read-only folder", "--out within a file",
+                                  "read-only run folder"])
+def test_a_folder_that_cannot_be_written_is_one_line_before_anything_is_computed(
+        case: str, tmpfs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints")
+    (tmp_path / "file").write_text("mine")
+    if case == "read-only run folder":
+        run_dir, arguments = read_only_copy(tmpfs, run_dir), []
+        says = f"the run folder {run_dir} cannot be written (Read-only file system): pass --out with a folder you can write to"
+    elif case == "--out within a file":
+        out = tmp_path / "file" / "figures"
+        arguments, says = ["--out", str(out)], f"--out {out}: {tmp_path / 'file'} is a file: {OUT_FIX}"
+    else:
+        read_only = tmpfs("read-only", read_only=True)
+        out = read_only / "figures" if case == "--out within a read-only folder" else read_only
+        arguments, says = ["--out", str(out)], f"--out {out} cannot be written (Read-only file system): {OUT_FIX}"
+    monkeypatch.setattr("vae_lightning.analysis.evaluate.load", lambda *args: pytest.fail("loaded the checkpoint"))
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(run_dir), *arguments])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {says}"]
+    assert (tmp_path / "file").read_text() == "mine"

@@ -2,6 +2,7 @@
 against scipy, one and many seeds, ties, failed jobs, NaN losses, labels, bad folders and a full disk."""
 
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -160,6 +161,52 @@ def test_an_unreadable_multirun_yaml_is_one_line(tmp_path: Path, capsys: pytest.
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: {sweep / 'multirun.yaml'} cannot be read")
     assert not (sweep / "figure.png").exists()
+
+
+NOT_A_STATUS = ', not a job\'s status (an object such as {"status": "completed"}): restore it, or delete it to leave ' \
+               'the job out as one without an outcome'
+
+
+@pytest.mark.parametrize("content", ["[]", "3", '"completed"', "{}", '{"status": null}'])
+def test_a_status_json_that_is_no_jobs_status_is_one_line_naming_it(
+        content: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    status = sweep / "clip.value=1.0,seed=2" / "status.json"
+    status.write_text(content)
+    monkeypatch.setattr(sys, "argv", ["plot", str(sweep)])
+    with pytest.raises(SystemExit) as exit:
+        plot.main()
+    assert exit.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {status} holds {content}{NOT_A_STATUS}"]
+    assert not (sweep / "figure.png").exists()
+
+
+def test_a_sweep_ending_with_a_status_json_that_is_no_jobs_status_lists_the_job_as_failed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    status = sweep / "clip.value=1.0,seed=2" / "status.json"
+    status.write_text("3")
+    with pytest.raises(SystemExit) as exit:
+        SweepReport().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    assert exit.value.code == 1
+    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    problem = f"{status} holds 3{NOT_A_STATUS}"
+    assert errors == [problem, f"failed: clip.value=1.0 seed=2: {problem}"]
+    assert not any(record.exc_info for record in caplog.records)
+
+
+def test_a_sweep_on_a_read_only_file_system_is_one_line_before_its_jobs_are_read(
+        tmpfs, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    sweep = write_sweep(tmpfs("read-only") / "sweep", LOSSES)
+    subprocess.run(["mount", "-o", "remount,ro", str(sweep.parent)], check=True)
+    monkeypatch.setattr(plot, "collect", lambda *args: pytest.fail("read the jobs"))
+    monkeypatch.setattr(sys, "argv", ["plot", str(sweep)])
+    with pytest.raises(SystemExit) as exit:
+        plot.main()
+    assert exit.value.code == 2
+    says = (f"the sweep folder {sweep} cannot be written (Read-only file system): plot writes its figures and tables "
+            "into it; copy the sweep to a folder you can write to, and plot the copy")
+    assert capsys.readouterr().err.splitlines() == [f"error: {says}"]
 
 
 def full_sweep(tmpfs) -> Path:

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from vae_lightning.analysis.folders import check_writable
 from vae_lightning.analysis.plot import check_sweep, collect, errors_said_in_one_line, json_bytes, table, write_all
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
@@ -120,6 +121,7 @@ def main() -> None:
     with errors_said_in_one_line():
         if not args.out.is_dir():
             raise UserInputError(f"--out {args.out} is not a folder; create it, or pass an existing one")
+        check_writable(args.out, f"--out {args.out}", "pass a folder you can write to")
         comparison = compare(args.sweep_a, args.sweep_b, args.margin)
         markdown = comparison_markdown(comparison)
         write_all({args.out / "comparison.md": markdown.encode(),

@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.environments import LightningEnvironment
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
@@ -34,6 +36,7 @@ from vae_lightning.analysis.latent import (
     save_rows_figure,
     write_projector,
 )
+from vae_lightning.analysis.folders import check_writable
 from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
 from vae_lightning.files import write_json
 from vae_lightning.harness.run import quiet_known_warnings
@@ -160,6 +163,31 @@ def write_latent_pictures(module: VAEModule, datamodule: L.LightningDataModule, 
     return written
 
 
+def score_test_set(module: VAEModule, datamodule: L.LightningDataModule) -> dict[str, float]:
+    """The test metrics of the module's own weights, as Lightning logs them."""
+    # Under Slurm, test() without a ckpt_path loads the newest hpc_ckpt_*.ckpt of the Trainer's
+    # default_root_dir (the working folder unless given) over the module's weights (Lightning PR
+    # #14911), by torch.load's default: unpickled in full where TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set.
+    # A new empty folder holds none. Lightning's own environment, not Slurm's: an evaluation has no
+    # job to requeue on SIGUSR1 (saving an hpc checkpoint first), nor its one process to check
+    # against the job's --ntasks.
+    with tempfile.TemporaryDirectory(prefix="vae-evaluate-") as empty:
+        trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, default_root_dir=empty,
+                            plugins=[LightningEnvironment()])
+        return trainer.test(module, datamodule=datamodule, verbose=False)[0]
+
+
+def check_out(out: Path | None, run_dir: Path) -> Path:
+    """The folder to write into, `out` or else the run folder, once it is known to take files."""
+    if out is None:
+        check_writable(run_dir, f"the run folder {run_dir}", "pass --out with a folder you can write to")
+        return run_dir
+    check_writable(out, f"--out {out}", "give a folder you can write to for the images and evaluation.json "
+                                        "(made if missing)")
+    return out
+
+
 def estimate_likelihood(module: VAEModule, datamodule: L.LightningDataModule, images: torch.Tensor, k: int) -> dict[str, Any]:
     with tqdm(total=len(images), unit="image", desc=f"importance sampling, k={k}") as bar:
         return negative_log_likelihood(
@@ -179,15 +207,12 @@ def evaluate(
 ) -> dict[str, Any]:
     """Write the grids, the latent pictures, evaluation.json and, with `nll`, likelihood.json into
     `out` (default: the run folder); return the losses and, with `nll`, the likelihood."""
-    if out is not None and out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {out} is a file: give a folder for the images and evaluation.json (made if missing)")
-    module, datamodule, checkpoint_path, run_dir = load(path, data_root)
+    checkpoint_path, run_dir = find_checkpoint(path)
+    out = check_out(out, run_dir)
+    module, datamodule, _, _ = load(checkpoint_path, data_root)
     if nll:
         check_likelihood_options(module, k, images)
-    out = out or run_dir
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
-    metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+    metrics = score_test_set(module, datamodule)
     module.eval()
     subset = test_subset(datamodule, images) if nll else None
     out.mkdir(parents=True, exist_ok=True)

@@ -28,11 +28,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from omegaconf import OmegaConf
 
+from vae_lightning.analysis.folders import check_writable
 from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best, describe
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness import sweeps
-from vae_lightning.files import atomic_file
-from vae_lightning.harness.runs import job_overrides, read_status
+from vae_lightning.files import atomic_file, read_json
+from vae_lightning.harness.runs import STATUS_FILE, job_overrides
 from vae_lightning.paper.gradients import STATISTICS
 
 STAGES = ("train", "val")
@@ -49,7 +50,7 @@ LEGEND_COLUMN_INCHES = 2.5
 
 
 class SweepError(UserInputError):
-    """A folder that holds no sweep, or a sweep whose multirun.yaml cannot be read."""
+    """A folder that holds no sweep, or a sweep whose multirun.yaml or a job's status.json cannot be read."""
 
 
 class NoSpaceLeft(Exception):
@@ -183,6 +184,19 @@ def check_sweep(folder: Path) -> None:
     raise SweepError(f"{folder} holds no sweep; {advice}")
 
 
+def job_status(job: Path) -> dict[str, Any] | None:
+    """The job's status.json, an object whose `status` is a string, as train.py writes it; None when
+    there is none (missing, or not JSON: a job that never wrote it); SweepError naming the file when it
+    holds JSON of another shape, which no job writes (read_status would say None)."""
+    status = read_json(job / STATUS_FILE)
+    if status is None or isinstance(status, dict) and isinstance(status.get("status"), str):
+        return status
+    content = json.dumps(status)
+    content = content if len(content) <= 40 else f"{content[:37]}..."
+    raise SweepError(f'{job / STATUS_FILE} holds {content}, not a job\'s status (an object such as {{"status": '
+                     '"completed"}): restore it, or delete it to leave the job out as one without an outcome')
+
+
 def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
     """(swept keys, the points) for the jobs asked for and the job folders found; a point is keyed by
     its swept overrides (key=value, as Hydra wrote them). Only a completed job with a finite final
@@ -204,7 +218,7 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
         if job is None:
             group.problems.append(f"seed {seed}: missing (never started)")
             continue
-        status = read_status(job)
+        status = job_status(job)
         if status is None or status["status"] != "completed":
             state = status["status"] if status else "no status.json"
             group.problems.append(f"seed {seed}: {state}" + (f" ({status['error']})" if status and "error" in status else ""))
@@ -453,6 +467,8 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     gradients.md when its runs logged gradient statistics; returns the paths written.
     Everything is drawn before the first file is written: a bad sweep folder leaves nothing behind."""
     check_sweep(sweep_dir)
+    check_writable(sweep_dir, f"the sweep folder {sweep_dir}", "plot writes its figures and tables into it; copy the "
+                   "sweep to a folder you can write to, and plot the copy")
     keys, groups = collect(sweep_dir)
     title = title or f"{sweep_dir.name}: {', '.join(keys) or 'one setting'}"
     summary = summarise(groups, keys, title)

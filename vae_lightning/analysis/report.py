@@ -9,11 +9,19 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from vae_lightning.analysis.plot import NoSpaceLeft, plot_sweep
+from vae_lightning.analysis.plot import NoSpaceLeft, SweepError, job_status, plot_sweep
 from vae_lightning.errors import UserInputError
-from vae_lightning.harness.runs import job_overrides, read_status
+from vae_lightning.harness.runs import job_overrides
 
 log = logging.getLogger(__name__)
+
+
+def reported_status(job: Path) -> dict[str, Any] | None:
+    """The job's status; one that cannot be read is listed with the failed jobs, saying why."""
+    try:
+        return job_status(job)
+    except SweepError as error:
+        return {"status": "failed", "error": str(error)}
 
 
 class SweepReport(Callback):
@@ -37,7 +45,7 @@ class SweepReport(Callback):
             log.error("%s", error)
         except Exception:
             log.exception("could not plot %s; run python -m vae_lightning.plot %s", sweep_dir, sweep_dir)
-        statuses = [(job, read_status(job)) for job in jobs]
+        statuses = [(job, reported_status(job)) for job in jobs]
         # A job a search's pruner stopped early ended as the search meant it to: no failure.
         pruned = [job for job, status in statuses if status and status["status"] == "pruned"]
         failed = [(job, status) for job, status in statuses

@@ -20,11 +20,11 @@ from datetime import datetime
 from pathlib import Path
 
 from vae_lightning.analysis.evaluate import evaluate
-from vae_lightning.analysis.plot import plot_sweep
+from vae_lightning.analysis.folders import check_writable
+from vae_lightning.analysis.plot import errors_said_in_one_line, job_status, plot_sweep
 from vae_lightning.analysis.verdicts import judge_claims, markdown
 from vae_lightning.files import read_json, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
-from vae_lightning.errors import UserInputError
 from vae_lightning.harness.command_line import check_jobs
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import register_resolvers
@@ -52,7 +52,8 @@ def run_experiment(name: str, sweep_dir: Path, overrides: list[str]) -> tuple[fl
 
 def best_run(sweep_dirs: list[Path]) -> Path | None:
     """The completed job with the lowest val loss (of its best checkpoint) across the sweeps."""
-    scored = [(val_loss(job), job) for sweep_dir in sweep_dirs for job in sweep_dir.glob("*/")]
+    # job_status first: it refuses, naming the file, a status.json that val_loss could not read.
+    scored = [(val_loss(job), job) for sweep_dir in sweep_dirs for job in sweep_dir.glob("*/") if job_status(job)]
     scored = [(loss, job) for loss, job in scored if loss is not None]
     return min(scored)[1] if scored else None
 
@@ -100,15 +101,22 @@ def run_all(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
 
 def check_command_lines(overrides: list[str]) -> None:
     """Check every job of the three sweeps before any runs or anything is written: a mistake in the
-    overrides is one line and exit 2, said once (train.py would say it for each sweep)."""
+    overrides is a UserInputError, said once (train.py would say it for each sweep)."""
     register_resolvers()
     register_schemas()
-    try:
-        for name in EXPERIMENTS:
-            check_jobs(parse_command_line(["-m", f"experiment={name}", *overrides]), str(CONFIG_DIR))
-    except UserInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    for name in EXPERIMENTS:
+        check_jobs(parse_command_line(["-m", f"experiment={name}", *overrides]), str(CONFIG_DIR))
+
+
+def output_folder(out: Path | None) -> Path:
+    """--out, or else a new folder of outputs/reproduce named by the time, once it is known to take files."""
+    if out is None:
+        default = PROJECT / "outputs" / "reproduce" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
+        check_writable(default, f"the output folder {default}", "pass --out with a folder you can write to")
+        return default
+    check_writable(out, f"--out {out}", "give a folder you can write to for the sweeps, figures and results.md "
+                                        "(made if missing)")
+    return out.resolve()
 
 
 def main() -> None:
@@ -120,23 +128,24 @@ def main() -> None:
     quiet_known_warnings()  # Figure 4's evaluation runs in this process
     if args.replot and not (args.out and (args.out / "timings.json").exists()):
         raise SystemExit("error: --replot needs --out, a folder where reproduce already ran (with timings.json)")
-    if not args.replot:
-        check_command_lines(overrides)
-    out = (args.out or PROJECT / "outputs" / "reproduce" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}").resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    timings = read_json(out / "timings.json") if args.replot else run_all(out, overrides)
-    for name, title in EXPERIMENTS.items():
-        if (out / "sweeps" / name / "multirun.yaml").exists():
-            plot_sweep(out / "sweeps" / name, title)  # again, titled as in the paper
-    best = best_run([out / "sweeps" / name for name in EXPERIMENTS])
-    test: dict[str, float] = {}
-    if best is not None:
-        data_root = next((o.split("=", 1)[1] for o in overrides if o.startswith("data.root=")), None)
-        evaluation = evaluate(best, data_root=data_root, out=out / "best")
-        test = evaluation["test"]
-        for name in ("samples", "reconstructions"):
-            shutil.copy(out / "best" / f"{name}.png", out / f"figure4_{name}.png")
-    print(f"wrote {gather(out, timings, best, test)}")
+    with errors_said_in_one_line():
+        out = output_folder(args.out)
+        if not args.replot:
+            check_command_lines(overrides)
+        out.mkdir(parents=True, exist_ok=True)
+        timings = read_json(out / "timings.json") if args.replot else run_all(out, overrides)
+        for name, title in EXPERIMENTS.items():
+            if (out / "sweeps" / name / "multirun.yaml").exists():
+                plot_sweep(out / "sweeps" / name, title)  # again, titled as in the paper
+        best = best_run([out / "sweeps" / name for name in EXPERIMENTS])
+        test: dict[str, float] = {}
+        if best is not None:
+            data_root = next((o.split("=", 1)[1] for o in overrides if o.startswith("data.root=")), None)
+            evaluation = evaluate(best, data_root=data_root, out=out / "best")
+            test = evaluation["test"]
+            for name in ("samples", "reconstructions"):
+                shutil.copy(out / "best" / f"{name}.png", out / f"figure4_{name}.png")
+        print(f"wrote {gather(out, timings, best, test)}")
     failed = [name for name, (_, code) in timings.items() if code]
     if failed and not args.replot:
         raise SystemExit(f"error: the sweeps of {', '.join(failed)} did not complete; results.md says which jobs")

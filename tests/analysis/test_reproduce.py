@@ -1,0 +1,42 @@
+"""`python -m vae_lightning.reproduce`'s refusals of where it would write and of what it reads, in this
+process and before anything trains."""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis.fake_sweeps import write_sweep
+from vae_lightning.analysis import reproduce
+from vae_lightning.analysis.plot import SweepError
+
+OUT_FIX = "give a folder you can write to for the sweeps, figures and results.md (made if missing)"
+
+
+@pytest.mark.parametrize("case", ["a file", "read-only", "within a read-only folder"])
+def test_an_out_that_cannot_hold_the_reproduction_is_one_line_exit_2(
+        case: str, tmpfs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    if case == "a file":
+        out = tmp_path / "results.md"
+        out.write_text("mine")
+        says = f"--out {out} is a file: {OUT_FIX}"
+    else:
+        read_only = tmpfs("read-only", read_only=True)
+        out = read_only / "reproduction" if case == "within a read-only folder" else read_only
+        says = f"--out {out} cannot be written (Read-only file system): {OUT_FIX}"
+    monkeypatch.setattr(reproduce, "run_all", lambda *args: pytest.fail("ran the sweeps"))
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out)])
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main()
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {says}"]
+    assert case != "a file" or out.read_text() == "mine"
+
+
+def test_the_best_run_is_not_sought_past_a_status_json_that_is_no_jobs_status(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.3], "1.0": [31.6, 31.4]})
+    status = sweep / "clip.value=1.0,seed=1" / "status.json"
+    status.write_text("3")
+    with pytest.raises(SweepError, match=rf"^{re.escape(str(status))} holds 3, not a job's status"):
+        reproduce.best_run([sweep])
