@@ -234,6 +234,8 @@ def build_sampler(settings: DictConfig, trials_so_far: int) -> optuna.samplers.B
     trials the study holds (the same seed would ask for the first points again)."""
     config = plain(settings.sampler)
     if config.get("seed") is not None:
+        if type(config["seed"]) is not int:
+            raise ConfigError(f"{SETTINGS}.sampler.seed={config['seed']}: give a whole number, or null for none")
         config["seed"] += trials_so_far
     return instantiate_trusted(config, f"{SETTINGS}.sampler")
 

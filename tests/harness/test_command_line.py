@@ -80,6 +80,18 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["trainer.precision=16-true"], "trainer.precision=16-true: the loss overflows float16 weights"),
         (["trainer.precision=16-mixed", "trainer.accelerator=cpu"],
          "trainer.precision=16-mixed: a CPU has no float16 mixed precision"),
+        (["-m", "seed=range(0,3,0)"], "seed=range(0,3,0): range() arg 3 must not be zero"),
+        (["-m", "seed=range(3,0)"], "seed=range(3,0): gives no value, so the sweep would run nothing"),
+        (["-m", "optim=glob(*)"], "optim=glob(*): glob(...) is not expanded here; list the options"),
+        (["-m", "optim.lr=interval(0.01,0.1)"], "optim.lr=interval(0.01,0.1): an interval is sampled by "
+                                                "hydra/sweeper=optuna only"),
+        (["-m", "search=sgd", "hydra.sweeper.sampler.seed=abc"], "hydra.sweeper.sampler.seed=abc: give a whole number"),
+        (["-m", "search=sgd", "hydra.sweeper.params.optim.lr=interval(0.01,0.1)"],
+         "give the searched key as itself, optim.lr=interval(0.01,0.1)"),
+        (["-m", "seed=0,1", "hydra.job.name=a,b"], "hydra.job.name=a,b: hydra's own settings cannot be swept"),
+        (["optim=[sgd,adam]"], "optim=[sgd,adam]: a run takes one optim; to run each, sweep them: -m optim=sgd,adam"),
+        (["model.hidden_dims=400"], "model.hidden_dims=400 is not a list of sizes: write model.hidden_dims=[400]"),
+        (["--config-name", "nope"], "--config-name nope: no such config in the config folder"),
         (["-m", "seed=0,1", "hydra.sweep.subdir=x"], "hydra.sweep.subdir=x puts every job of the sweep in one folder"),
         (["hydra.run.dir="], "hydra.run.dir is empty, which would write into the working folder"),
         (["hydra.run.dir='~/runs/a'"], "hydra.run.dir=~/runs/a: nothing expands '~' here"),
@@ -495,3 +507,4 @@ def test_a_folder_holding_a_lightning_hpc_checkpoint_is_refused(multirun: bool, 
     assert capsys.readouterr().err.strip() == (
         f"error: {folder / planted}: under Slurm, Lightning resumes from such a checkpoint by itself, and this "
         f"project writes none; delete it, or choose another {key}")
+

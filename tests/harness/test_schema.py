@@ -1,5 +1,7 @@
 """Every config in conf/ composes through Hydra's compose API and builds its objects."""
 
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,7 @@ from hydra.utils import instantiate
 
 from helpers import tiny_overrides
 from vae_lightning.errors import ConfigError
+from vae_lightning.harness import schema
 from vae_lightning.harness.schema import check_ranges
 from vae_lightning.harness.run import build_module, build_trainer, run_job
 from vae_lightning.harness.runs import read_status
@@ -75,3 +78,15 @@ def test_the_adamw_option_trains_from_its_one_file(compose_config, mnist_root: P
     assert (CONFIG_DIR / "optim" / "adamw.yaml").read_text().count("_target_: torch.optim.AdamW") == 1
     assert run_job(compose_config([*tiny_overrides(mnist_root), "optim=adamw"]), tmp_path / "run") == 0
     assert read_status(tmp_path / "run")["status"] == "completed"
+
+
+def test_a_config_file_that_is_not_yaml_is_named_with_its_line(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # Any file of conf/, the options a run does not choose too: each one's class is read for the schema.
+    conf = tmp_path / "conf"
+    shutil.copytree(CONFIG_DIR, conf)
+    (conf / "optim" / "broken.yaml").write_text("lr: [0.1\nmomentum: :\n")
+    monkeypatch.setattr(schema, "CONFIG_DIR", conf)
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(conf / 'optim' / 'broken.yaml'))}: not valid YAML at "
+                                          rf"line 2 \(expected ',' or '\]', but got ':'\); fix the file"):
+        schema.register_schemas()

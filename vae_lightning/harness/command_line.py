@@ -25,7 +25,8 @@ from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
 from vae_lightning.harness.runs import claim_fresh_dir, lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name
-from vae_lightning.harness.schema import OWNED_ELSEWHERE, check_accelerator, check_ranges, check_structure
+from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_ranges,
+                                         check_structure, register_schemas)
 from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
 
@@ -90,6 +91,8 @@ def one_line(error: Exception) -> str:
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         group, _, option = error.missing_cfg_file.rpartition("/")
         choices = ", ".join(error.options or [])
+        if not group:  # the primary config
+            return f"--config-name {option}: no such config in the config folder; drop the flag to use config.yaml"
         return f"{group}={option}: no such option" + (f"; choose one of {choices}" if choices else "")
     if isinstance(error, OverrideParseException):
         return sweeps.unreadable(error)
@@ -249,8 +252,17 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     parsed = sweeps.parse(overrides)
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     swept = [o.input_line for o in parsed if o.is_sweep_override()]
-    if any(sweeps.is_hydra_key(o) for o in parsed if o.is_sweep_override()):
-        raise ConfigError(f"{swept[0]}: hydra's own settings cannot be swept")
+    for override in parsed:
+        key = override.get_key_element().lstrip("+~")
+        if key.startswith("hydra.sweeper.params."):  # each dot would nest the key: {optim: {lr: ...}}
+            raise ConfigError(f"{override.input_line}: give the searched key as itself, "
+                              f"{key.removeprefix('hydra.sweeper.params.')}={override.input_line.partition('=')[2]} "
+                              f"(the command line's wins over hydra.sweeper.params)")
+        if key in REQUIRED_GROUPS and isinstance(override.value(), list):
+            raise ConfigError(f"{override.input_line}: a run takes one {key}; to run each, sweep them: "
+                              f"-m {key}={','.join(map(str, override.value()))}")
+        if override.is_sweep_override() and sweeps.is_hydra_key(override):
+            raise ConfigError(f"{override.input_line}: hydra's own settings cannot be swept")
     command_config = compose_checked(config_name, fixed)
     # An experiment that sets hydra.mode to MULTIRUN is a sweep without -m, as Hydra runs it.
     multirun = multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
@@ -341,8 +353,10 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
 
 
 def check_command_line(arguments: list[str], first_process: bool = True) -> tuple[list[str], IO[str] | None]:
-    """`prepare`, or exit with status 2 and one line on stderr if the command cannot run as given."""
+    """Register the config tree's schemas and `prepare`, or exit with status 2 and one line on stderr
+    if the command cannot run as given."""
     try:
+        register_schemas()
         return prepare(arguments, first_process)
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -31,7 +31,6 @@ from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.files import remove_partial_writes, write_json
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
 from vae_lightning.harness.runs import RESULTS_FILE, RunRecord, register_resolvers, run_isolated, val_loss
-from vae_lightning.harness.schema import register_schemas
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -230,7 +229,6 @@ def quiet_known_warnings() -> None:
 def main() -> None:
     """`python train.py [overrides]`: every job's config is checked before anything is written."""
     register_resolvers()
-    register_schemas()
     # Hydra finds plugins by scanning the hydra_plugins package, which an editable install can hide.
     Plugins.instance().register(ParallelLauncher)
     Plugins.instance().register(OptunaSweeper)

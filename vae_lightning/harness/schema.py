@@ -42,7 +42,13 @@ def group_options() -> dict[str, dict[str, type]]:
     `_target_`), and that class: the option's schema is the class's signature."""
     options: dict[str, dict[str, type]] = {}
     for path in sorted(CONFIG_DIR.glob("*/*.yaml")):
-        content = yaml.safe_load(path.read_text()) or {}
+        try:
+            content = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}: not valid YAML{where} ({getattr(error, 'problem', None) or error}); "
+                              f"fix the file, or move it out of {CONFIG_DIR}") from None
         if isinstance(content, dict) and "_target_" in content:
             options.setdefault(path.parent.name, {})[path.stem] = get_class(content["_target_"])
     return options

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import OverrideParseException
 
 from vae_lightning.errors import ConfigError
@@ -59,15 +59,30 @@ def values(override: Override) -> list[str]:
 
 
 def by_key(overrides: Iterable[str]) -> dict[str, list[str]]:
-    """Each key's values, in order; a key given twice keeps its last value, as Hydra does."""
+    """Each key's values, in order; a key given twice keeps its last value, as Hydra does. ConfigError
+    for a sweep that gives a key no value (`range(3, 0)`) or that Hydra cannot expand."""
     found: dict[str, list[str]] = {}
     for override in parse(overrides):
-        found[override.get_key_element()] = values(override)
+        if override.value_type == ValueType.GLOB_CHOICE_SWEEP:
+            raise ConfigError(f"{override.input_line}: glob(...) is not expanded here; list the options, "
+                              f"e.g. {override.get_key_element()}=a,b")
+        try:
+            found[override.get_key_element()] = values(override)
+        except ValueError as error:  # range(0, 3, 0)
+            raise ConfigError(f"{override.input_line}: {error}") from None
+        if not found[override.get_key_element()]:
+            raise ConfigError(f"{override.input_line}: gives no value, so the sweep would run nothing; "
+                              f"check its bounds")
     return found
 
 
 def grid(overrides: Iterable[str]) -> list[list[str]]:
-    """Every job of a grid sweep, in the basic sweeper's order: the product of every key's values."""
+    """Every job of a grid sweep, in the basic sweeper's order: the product of every key's values.
+    ConfigError for an interval, which only a sampling sweeper (Optuna) can draw from."""
+    for override in parse(overrides):
+        if override.is_interval_sweep():
+            raise ConfigError(f"{override.input_line}: an interval is sampled by hydra/sweeper=optuna only; add "
+                              f"it (or search=sgd), or list the values: {override.get_key_element()}=a,b,c")
     return [list(job) for job in itertools.product(*by_key(overrides).values())]
 
 

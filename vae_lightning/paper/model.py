@@ -80,6 +80,8 @@ class Autoencoder(nn.Module):
         output_activation: str = "sigmoid",
     ) -> None:
         super().__init__()
+        if not isinstance(hidden_dims, Sequence):
+            raise ValueError(f"model.hidden_dims={hidden_dims} is not a list of sizes: write model.hidden_dims=[{hidden_dims}]")
         hidden_dims = list(hidden_dims)
         check_sizes(input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim)
         check_choice("activation", activation, ACTIVATIONS)
