@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.demos.boring_classes import BoringModel
 from omegaconf import OmegaConf
 
-from vae_lightning.harness.checkpoints import AtomicCheckpointIO, RandomState, checkpoint_to_resume
+from vae_lightning.harness.checkpoints import AtomicCheckpointIO, RandomState, checkpoint_to_resume, reason_not_to_resume
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import ConfigError
 
@@ -111,3 +111,26 @@ def test_last_ckpt_holds_the_last_epoch_when_the_val_loss_does_not_improve(tmp_p
     assert torch.load(tmp_path / "best.ckpt", weights_only=True)["epoch"] == 0
     last = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert (last["epoch"], last["global_step"]) == (2, 6)
+
+
+class Planted:
+    """A pickle that, loaded in full, would create `marker`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("content", ["pickle", "text"])
+def test_a_checkpoint_that_is_not_plain_data_is_refused_without_advice_to_unpickle_it(content: str,
+                                                                                      tmp_path: Path) -> None:
+    checkpoint = tmp_path / "last.ckpt"
+    if content == "pickle":
+        torch.save({"state_dict": {}, "planted": Planted(tmp_path / "marker")}, checkpoint)
+    else:
+        checkpoint.write_text("not a checkpoint\n")
+    reason = reason_not_to_resume(checkpoint, {})
+    assert reason == "torch.load(weights_only=True) refuses it: not a file of tensors and plain data"
+    assert not (tmp_path / "marker").exists()

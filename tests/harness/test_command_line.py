@@ -80,6 +80,7 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["trainer.precision=16-true"], "trainer.precision=16-true: the loss overflows float16 weights"),
         (["trainer.precision=16-mixed", "trainer.accelerator=cpu"],
          "trainer.precision=16-mixed: a CPU has no float16 mixed precision"),
+        (["optim.lr=${nope}"], "optim.lr: Interpolation key 'nope' not found; fix the interpolation, or give a value"),
         (["-m", "seed=range(0,3,0)"], "seed=range(0,3,0): range() arg 3 must not be zero"),
         (["-m", "seed=range(3,0)"], "seed=range(3,0): gives no value, so the sweep would run nothing"),
         (["-m", "optim=glob(*)"], "optim=glob(*): glob(...) is not expanded here; list the options"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,8 @@ def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> str | None:
     defines; else why not, naming the first key that differs and both its values."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's message advises weights_only=False, which would run its code
+        return "torch.load(weights_only=True) refuses it: not a file of tensors and plain data"
     except Exception as error:  # any failure to load means: not this one
         return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
     try:

@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, InterpolationResolutionError, ValidationError
 
 from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from vae_lightning.harness import sweeps
@@ -118,9 +118,13 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
     # As within the run: the classes its config folders name are the ones it may build.
     HydraConfig.instance().set_config(cfg)
     check_allowed({key: value for key, value in OmegaConf.to_container(cfg).items() if key != "hydra"})
-    check_structure(cfg)
-    check_ranges(cfg)
-    check_accelerator(cfg)
+    try:
+        check_structure(cfg)
+        check_ranges(cfg)
+        check_accelerator(cfg)
+    except InterpolationResolutionError as error:  # `optim.lr=${nope}`, `${oc.env:UNSET}`
+        raise ConfigError(f"{error.full_key}: {str(error.msg).splitlines()[0]}; fix the interpolation, or give "
+                          f"a value") from None
     return cfg
 
 
