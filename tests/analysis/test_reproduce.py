@@ -40,3 +40,13 @@ def test_the_best_run_is_not_sought_past_a_status_json_that_is_no_jobs_status(tm
     status.write_text("3")
     with pytest.raises(SweepError, match=rf"^{re.escape(str(status))} holds 3, not a job's status"):
         reproduce.best_run([sweep])
+
+
+def test_replot_without_a_reproduction_to_replot_is_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--replot", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main()
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --replot needs --out, a folder where reproduce already ran (with timings.json)"]

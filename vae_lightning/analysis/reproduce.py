@@ -25,6 +25,7 @@ from vae_lightning.analysis.plot import errors_said_in_one_line, job_status, plo
 from vae_lightning.analysis.verdicts import judge_claims, markdown
 from vae_lightning.files import read_json, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
+from vae_lightning.errors import UserInputError
 from vae_lightning.harness.command_line import check_jobs
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import register_resolvers
@@ -126,9 +127,9 @@ def main() -> None:
                         help="train nothing: re-plot the sweeps already in --out and write results.md again")
     args, overrides = parser.parse_known_args()
     quiet_known_warnings()  # Figure 4's evaluation runs in this process
-    if args.replot and not (args.out and (args.out / "timings.json").exists()):
-        raise SystemExit("error: --replot needs --out, a folder where reproduce already ran (with timings.json)")
     with errors_said_in_one_line():
+        if args.replot and not (args.out and (args.out / "timings.json").exists()):
+            raise UserInputError("--replot needs --out, a folder where reproduce already ran (with timings.json)")
         out = output_folder(args.out)
         if not args.replot:
             check_command_lines(overrides)
