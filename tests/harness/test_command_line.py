@@ -448,7 +448,7 @@ def test_a_data_root_in_a_symbolic_link_loop_is_refused_before_the_run_folder_ex
 @pytest.mark.parametrize("multirun,linked", [(False, ".lock"), (False, "run.log"), (False, "checkpoints/last.ckpt"),
                                              (True, ".lock"), (True, "seed=1/.hydra/config.yaml")])
 @pytest.mark.parametrize("resume", [False, True])
-def test_a_folder_handed_over_with_a_symbolic_link_in_it_is_refused_and_the_links_target_kept(
+def test_a_folder_handed_over_with_a_symbolic_link_out_of_it_is_refused_and_the_links_target_kept(
     multirun: bool, linked: str, resume: bool, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture
 ) -> None:
@@ -464,8 +464,8 @@ def test_a_folder_handed_over_with_a_symbolic_link_in_it_is_refused_and_the_link
                             f"{key}={folder}", f"resume={str(resume).lower()}"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"error: {folder / linked} is a symbolic link, which the run would write through; replace it with what it "
-        f"links to (cp -rL), or choose another {key}"]
+        f"error: {folder / linked} is a symbolic link out of the folder, which the run would write through; replace "
+        f"it with what it links to (cp -rL), or choose another {key}"]
     assert target.read_text() == "kept\n"
 
 
@@ -509,3 +509,16 @@ def test_a_folder_holding_a_lightning_hpc_checkpoint_is_refused(multirun: bool, 
         f"error: {folder / planted}: under Slurm, Lightning resumes from such a checkpoint by itself, and this "
         f"project writes none; delete it, or choose another {key}")
 
+
+
+def test_a_symbolic_link_within_a_sweeps_folder_is_its_own(mnist_root: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # As submitit's .submitit/ holds them: every write through it stays in the sweep.
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "sweep"
+    (folder / ".submitit").mkdir(parents=True)
+    (folder / ".submitit" / "job.sh").write_text("#!/bin/sh\n")
+    (folder / ".submitit" / "submission.sh").symlink_to("job.sh")
+    arguments, sweep_lock = check_command_line(["-m", "seed=1,2", *tiny_overrides(mnist_root),
+                                                f"hydra.sweep.dir={folder}", "resume=true"])
+    sweep_lock.close()

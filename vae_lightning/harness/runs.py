@@ -160,8 +160,8 @@ def lock_run_dir(run_dir: Path) -> IO[str]:
 
 def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
     """Refuse a single run into a sweep's folder or a sweep into a single run's, and a folder handed over
-    with a symbolic link in it (the run would write through it: its log, lock, checkpoints, Hydra's saved
-    config) or a Lightning HPC checkpoint (`trainer.fit` would load it under Slurm, unasked)."""
+    with a symbolic link out of it (the run would write through it: its log, lock, checkpoints, Hydra's
+    saved config) or a Lightning HPC checkpoint (`trainer.fit` would load it under Slurm, unasked)."""
     key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
     if sweep and (folder / ".hydra").is_dir():
         raise ConfigError(f"{folder} holds a single run, not a sweep; continue it without -m "
@@ -169,11 +169,13 @@ def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
     if not sweep and ((folder / "multirun.yaml").exists() or any(folder.glob("*/.hydra/"))):
         raise ConfigError(f"{folder} holds a sweep, not a single run; continue it with -m "
                           f"(hydra.sweep.dir={folder} resume=true), or choose another {key}")
+    inside = folder.resolve()
     for parent, folders, files in os.walk(folder):
         for name in folders + files:
-            if (link := Path(parent) / name).is_symlink():
-                raise ConfigError(f"{link} is a symbolic link, which the run would write through; replace it with "
-                                  f"what it links to (cp -rL), or choose another {key}")
+            # A link within the folder (submitit's own in .submitit/) keeps every write in it.
+            if (link := Path(parent) / name).is_symlink() and not link.resolve().is_relative_to(inside):
+                raise ConfigError(f"{link} is a symbolic link out of the folder, which the run would write through; "
+                                  f"replace it with what it links to (cp -rL), or choose another {key}")
             if name.startswith("hpc_ckpt_"):
                 raise ConfigError(f"{link}: under Slurm, Lightning resumes from such a checkpoint by itself, and this "
                                   f"project writes none; delete it, or choose another {key}")
