@@ -225,14 +225,14 @@ def whole_number(settings: DictConfig, key: str, meaning: str) -> None:
         raise ConfigError(f"{SETTINGS}.{key}={value} is out of range: allowed a whole number >= 1 ({meaning})")
 
 
-def plain(node: Any) -> Any:
+def as_container(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
 def build_sampler(settings: DictConfig, trials_so_far: int) -> optuna.samplers.BaseSampler:
     """The configured sampler. A study that continues draws new points: its seed moves on by the
     trials the study holds (the same seed would ask for the first points again)."""
-    config = plain(settings.sampler)
+    config = as_container(settings.sampler)
     if config.get("seed") is not None:
         if type(config["seed"]) is not int:
             raise ConfigError(f"{SETTINGS}.sampler.seed={config['seed']}: give a whole number, or null for none")
@@ -241,7 +241,8 @@ def build_sampler(settings: DictConfig, trials_so_far: int) -> optuna.samplers.B
 
 
 def build_pruner(settings: DictConfig) -> optuna.pruners.BasePruner:
-    return instantiate_trusted(plain(settings.pruner) or {"_target_": "optuna.pruners.NopPruner"}, f"{SETTINGS}.pruner")
+    config = as_container(settings.pruner) or {"_target_": "optuna.pruners.NopPruner"}
+    return instantiate_trusted(config, f"{SETTINGS}.pruner")
 
 
 def check_storage_file(address: str) -> None:
@@ -455,10 +456,10 @@ class Search:
         """The trial's overrides: its sampled values, the fixed ones, and the callback that reports to it.
         A trial that repeats one an interrupt cut in this sweep runs in that one's folder, where its run
         resumes from its checkpoint under resume=true; any other is named by Hydra, numbered by its trial."""
-        callback = {**plain(self.settings.trial_callback), "storage": address,
+        callback = {**as_container(self.settings.trial_callback), "storage": address,
                     "study_name": str(self.settings.study_name),
                     # Each batch is launched numbered from its first trial: a job's number is its trial's.
-                    "trial_number": "${hydra:job.num}", "pruner": plain(self.settings.pruner)}
+                    "trial_number": "${hydra:job.num}", "pruner": as_container(self.settings.pruner)}
         # The job's folder is named by what the search varies, not by the callback every trial gets.
         unnamed = [*self.config.hydra.job.config.override_dirname.exclude_keys, TRIAL_CALLBACK]
         point = checked_point(trial.params, space, trial.number, address)

@@ -126,9 +126,9 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | No
         log.info("not resuming from %s: %s", path, problem)
         problems.append((path.name, problem))
     if not candidates and (run_dir / RESULTS_FILE).exists():
-        raise ConfigError(f"resume=true, but {folder} holds no checkpoint of the run that wrote {run_dir / RESULTS_FILE}, "
-                          f"which starting afresh would overwrite: put its checkpoints back, or start a new run in "
-                          f"another folder")
+        raise ConfigError(f"resume=true, but {folder} holds no checkpoint of the run that wrote "
+                          f"{run_dir / RESULTS_FILE}, which starting afresh would overwrite: put its checkpoints back, "
+                          f"or start a new run in another folder")
     if not candidates:
         return None
     reasons = {problem for _, problem in problems}
