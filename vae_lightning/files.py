@@ -1,13 +1,17 @@
-"""The one way the project writes a file: to a temporary file beside it, flushed to disk, renamed."""
+"""The one way the project writes a file: to a temporary file beside it, flushed to disk, renamed; and
+the check, before any work, that a folder can be written."""
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from vae_lightning.errors import UserInputError
 
 TEMPORARY_SUFFIX = ".tmp"
 
@@ -58,3 +62,18 @@ def remove_partial_writes(folder: Path) -> list[Path]:
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
+
+
+def check_writable(folder: Path, name: str, fix: str) -> None:
+    """Raise UserInputError, saying `name` (`--out results`) and `fix`, unless a file can be made in
+    `folder`, or, while it is missing, in the nearest folder above it (where the command makes it)."""
+    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    if not existing.is_dir():
+        raise UserInputError(f"{name} is a file: {fix}" if existing == folder else f"{name}: {existing} is a file: {fix}")
+    # Trying is the one sure test: os.access answers for the real user from the mode bits, where ACLs
+    # and a network file system's server decide for themselves. A temporary file leaves nothing behind.
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UserInputError(f"{name} cannot be written ({error.strerror or type(error).__name__}): {fix}") from None

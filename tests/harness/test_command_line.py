@@ -231,7 +231,8 @@ def test_a_read_only_output_folder_is_refused_before_anything_runs(tmpfs, mnist_
             check_command_line([*tiny_overrides(mnist_root), f"{key}={read_only / 'run'}"] + (["-m"] if "sweep" in key else []))
         assert exit_info.value.code == 2
         assert capsys.readouterr().err.strip().splitlines() == [
-            f"error: {key}={read_only / 'run'}: {read_only} cannot be written to; choose another {key}, or make it writable"]
+            f"error: {key}={read_only / 'run'} cannot be written (Read-only file system): choose another {key}, or make it "
+            f"writable"]
 
 
 def excluded_from_job_names(arguments: list[str]) -> set[str]:

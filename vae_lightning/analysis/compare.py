@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from vae_lightning.analysis.folders import check_writable
+from vae_lightning.files import check_writable
 from vae_lightning.analysis.plot import check_sweep, collect, errors_said_in_one_line, json_bytes, table, write_all
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError

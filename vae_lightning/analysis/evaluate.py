@@ -36,7 +36,7 @@ from vae_lightning.analysis.latent import (
     save_rows_figure,
     write_projector,
 )
-from vae_lightning.analysis.folders import check_writable
+from vae_lightning.files import check_writable
 from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
 from vae_lightning.files import write_json
 from vae_lightning.harness.run import quiet_known_warnings

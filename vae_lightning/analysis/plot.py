@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from omegaconf import OmegaConf
 
-from vae_lightning.analysis.folders import check_writable
+from vae_lightning.files import check_writable
 from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best, describe
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness import sweeps

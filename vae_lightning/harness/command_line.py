@@ -27,6 +27,7 @@ from vae_lightning.harness.definition import defines_the_run, run_definition
 from vae_lightning.harness.runs import claim_fresh_dir, lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name
 from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_ranges,
                                          check_structure, register_schemas)
+from vae_lightning import files
 from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
 
@@ -161,10 +162,7 @@ def check_writable(value: str, key: str) -> None:
     if value.startswith("~"):
         raise ConfigError(f"{key}={value}: nothing expands '~' here (a folder named '~' would be made); "
                           f"write the path out, e.g. {key}=$HOME{value[1:]}")
-    folder = Path(value)
-    existing = next(path for path in [folder, *folder.parents] if path.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{key}={folder}: {existing} cannot be written to; choose another {key}, or make it writable")
+    files.check_writable(Path(value), f"{key}={value}", f"choose another {key}, or make it writable")
 
 
 def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
