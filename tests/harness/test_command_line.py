@@ -83,6 +83,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["optim.lr=${nope}"], "optim.lr: Interpolation key 'nope' not found; fix the interpolation, or give a value"),
         (["-m", "seed=range(0,3,0)"], "seed=range(0,3,0): range() arg 3 must not be zero"),
         (["-m", "seed=range(3,0)"], "seed=range(3,0): gives no value, so the sweep would run nothing"),
+        (["-m", "seed=0,1", "data.val_size=0"], "data.val_size=0 leaves a sweep's jobs no val loss"),
+        (["-m", "search=sgd", "trainer.limit_val_batches=0"], "trainer.limit_val_batches=0 leaves a sweep's jobs"),
         (["-m", "optim=glob(*)"], "optim=glob(*): glob(...) is not expanded here; list the options"),
         (["-m", "optim.lr=interval(0.01,0.1)"], "optim.lr=interval(0.01,0.1): an interval is sampled by "
                                                 "hydra/sweeper=optuna only"),

@@ -165,6 +165,15 @@ def check_writable(value: str, key: str) -> None:
     files.check_writable(Path(value), f"{key}={value}", f"choose another {key}, or make it writable")
 
 
+def check_validated(cfg: DictConfig) -> None:
+    """A sweep's jobs are compared by their val loss (summary.md, the figures, a search's objective):
+    a job that validates on nothing would end with none."""
+    for key in ("data.val_size", "trainer.limit_val_batches"):
+        if OmegaConf.select(cfg, key) == 0:
+            raise ConfigError(f"{key}=0 leaves a sweep's jobs no val loss to be compared by (summary, figures, a "
+                              f"search's objective); validate on some images, or run single runs")
+
+
 def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
     """Lightning's multi-process strategies start the command line again for each process, which
     would start the whole sweep again: within a local sweep, refuse them before anything runs.
@@ -291,6 +300,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
                                   f"one folder; give each value once")
     for job in jobs:
         job_config = compose_checked(config_name, fixed + job)
+        check_validated(job_config)
         check_launchable_in_a_sweep(job_config)
         check_data(job_config, checked_data)
     return command_config, len(jobs)
