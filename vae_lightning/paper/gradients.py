@@ -24,9 +24,9 @@ class GradientStatistics(L.Callback):
     def __init__(self, every_n_steps: int = 10) -> None:
         if every_n_steps < 1:
             raise ValueError(f"callbacks.gradients.every_n_steps={every_n_steps}: measure every N >= 1 steps")
-        # Measuring costs about 13% of an epoch when done at every step (benchmarks/epoch_costs.py),
-        # most of it a Lightning hook and a dozen small tensor operations per step: every 10th step
-        # keeps the epoch means well sampled at about a tenth of that.
+        # Measuring costs about 10% of an epoch when done at every step (benchmarks/epoch_costs.py),
+        # passes over every gradient entry: every 10th step keeps the epoch means well sampled at
+        # about a fifth of that.
         self.every_n_steps = every_n_steps
         self.epoch = -1
         self.sums = torch.zeros(len(STATISTICS))

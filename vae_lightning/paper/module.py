@@ -195,7 +195,9 @@ class VAEModule(L.LightningModule):
             return
         gradients = [parameter.grad for parameter in self.parameters() if parameter.grad is not None]
         norm = torch.nn.utils.get_total_norm(gradients)
-        beyond = sum(torch.count_nonzero(gradient.abs() > gradient_clip_val) for gradient in gradients) \
+        # Counted as a sum of 0s and 1s in float32 (exact below 2^24 entries a tensor): on a CPU, about 3x
+        # faster than counting booleans with count_nonzero, and most of what measuring costs.
+        beyond = sum(gradient.abs().gt_(gradient_clip_val).sum(dtype=torch.float32) for gradient in gradients) \
             if gradient_clip_algorithm == "value" and gradient_clip_val else None
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
         clipped = torch.nn.utils.get_total_norm(gradients)
