@@ -256,3 +256,14 @@ def test_a_folder_that_cannot_be_written_is_one_line_before_anything_is_computed
     assert exit_.value.code == 2
     assert capsys.readouterr().err.splitlines() == [f"error: {says}"]
     assert (tmp_path / "file").read_text() == "mine"
+
+
+@pytest.mark.parametrize("flag", [["--images", "100"], ["--k", "50"]])
+def test_a_likelihood_flag_without_nll_is_one_line_exit_2(flag: list[str], tmp_path: Path, monkeypatch,
+                                                          capsys) -> None:
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(tmp_path / "run"), *flag])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {flag[0]} applies to --nll only, which estimates the likelihood; add --nll, or leave {flag[0]} out"]

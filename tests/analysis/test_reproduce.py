@@ -50,3 +50,17 @@ def test_replot_without_a_reproduction_to_replot_is_one_line_exit_2(tmp_path: Pa
     assert exit_.value.code == 2
     assert capsys.readouterr().err.splitlines() == [
         "error: --replot needs --out, a folder where reproduce already ran (with timings.json)"]
+
+
+@pytest.mark.parametrize("flag", ["--bogus", "-m"])
+def test_a_flag_reproduce_does_not_take_is_one_line_exit_2(flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "reproduction"
+    monkeypatch.setattr(reproduce, "run_all", lambda *args: pytest.fail("ran the sweeps"))
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out), flag, "trainer.max_epochs=1"])
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main()
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {flag}: no such flag of reproduce (it takes --out and --replot); give train.py's overrides as key=value"]
+    assert not out.exists()

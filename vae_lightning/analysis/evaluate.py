@@ -257,6 +257,10 @@ def main() -> None:
     args = parser.parse_args()
     quiet_known_warnings()
     try:
+        if not args.nll and (args.images is not None or args.k != DEFAULT_K):
+            flag = "--images" if args.images is not None else "--k"
+            raise UserInputError(f"{flag} applies to --nll only, which estimates the likelihood; add --nll, or leave "
+                                 f"{flag} out")
         results = evaluate(args.path, args.data_root, args.seed, args.out, args.nll, args.k, args.images)
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)

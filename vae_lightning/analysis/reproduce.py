@@ -128,6 +128,10 @@ def main() -> None:
     args, overrides = parser.parse_known_args()
     quiet_known_warnings()  # Figure 4's evaluation runs in this process
     with errors_said_in_one_line():
+        flags = [override for override in overrides if override.startswith("-")]
+        if flags:  # train.py would refuse it in each sweep, after the output folder was made
+            raise UserInputError(f"{flags[0]}: no such flag of reproduce (it takes --out and --replot); give train.py's "
+                                 f"overrides as key=value")
         if args.replot and not (args.out and (args.out / "timings.json").exists()):
             raise UserInputError("--replot needs --out, a folder where reproduce already ran (with timings.json)")
         out = output_folder(args.out)
