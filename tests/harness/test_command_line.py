@@ -84,6 +84,11 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "seed=range(0,3,0)"], "seed=range(0,3,0): range() arg 3 must not be zero"),
         (["-m", "seed=range(3,0)"], "seed=range(3,0): gives no value, so the sweep would run nothing"),
         (["-m", "seed=0,1", "data.val_size=0"], "data.val_size=0 leaves a sweep's jobs no val loss"),
+        (["optim.weight_decay=-1"], "optim: torch.optim.SGD refuses it: Invalid weight_decay value: -1"),
+        (["optim=adam", "optim.betas=[0.9,2]"], "optim: torch.optim.Adam refuses it: Invalid beta parameter at index 1"),
+        (["trainer.limit_val_batches=-1"], "trainer: You have passed invalid value -1 for limit_val_batches"),
+        (["trainer.max_steps=0"], "trainer.max_steps=0 is out of range: allowed a number >= 1, -1 (no limit) or null"),
+        (["trainer.val_check_interval=0"], "trainer.val_check_interval=0 is out of range"),
         (["-m", "search=sgd", "trainer.limit_val_batches=0"], "trainer.limit_val_batches=0 leaves a sweep's jobs"),
         (["-m", "optim=glob(*)"], "optim=glob(*): glob(...) is not expanded here; list the options"),
         (["-m", "optim.lr=interval(0.01,0.1)"], "optim.lr=interval(0.01,0.1): an interval is sampled by "

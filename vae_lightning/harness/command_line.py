@@ -25,8 +25,8 @@ from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
 from vae_lightning.harness.runs import claim_fresh_dir, lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name
-from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_ranges,
-                                         check_structure, register_schemas)
+from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_by_building,
+                                         check_ranges, check_structure, register_schemas)
 from vae_lightning import files
 from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
@@ -123,6 +123,7 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
         check_structure(cfg)
         check_ranges(cfg)
         check_accelerator(cfg)
+        check_by_building(cfg)
     except InterpolationResolutionError as error:  # `optim.lr=${nope}`, `${oc.env:UNSET}`
         raise ConfigError(f"{error.full_key}: {str(error.msg).splitlines()[0]}; fix the interpolation, or give "
                           f"a value") from None

@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import logging
 import math
 import re
 import typing
+import warnings
 from collections.abc import Callable
 from numbers import Real
 from typing import Any, Optional
@@ -17,8 +19,10 @@ import lightning as L
 import torch
 import yaml
 from hydra.core.config_store import ConfigStore
+from hydra.errors import InstantiationException
 from hydra.utils import get_class
 from hydra_zen import builds
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ValidationError
@@ -154,6 +158,12 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.input_dim": (lambda value: value == IMAGE_PIXELS, f"{IMAGE_PIXELS}, the pixels of the data's 28x28 images"),
     "trainer.max_epochs": (lambda value: value is None or is_number(value) and (value >= 1 or value == -1),
                            "a number >= 1, -1 (no limit) or null"),
+    # 0 steps would train nothing, and report the untrained model's losses as the run's.
+    "trainer.max_steps": (lambda value: value is None or value == -1 or is_number(value) and value >= 1,
+                          "a number >= 1, -1 (no limit) or null"),
+    "trainer.val_check_interval": (lambda value: value is None or is_number(value) and (
+        0 < value <= 1 if isinstance(value, float) else value >= 1),
+        "a fraction of an epoch in (0, 1], a number of batches >= 1, or null"),
     "trainer.devices": (lambda value: value == "auto" or value == -1 or is_number(value) and value >= 1
                         or isinstance(value, (str, ListConfig)) and len(value) > 0 and value != "0",
                         "a number >= 1, -1 (all), a list of device indices, or auto"),
@@ -280,3 +290,29 @@ def check_accelerator(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.accelerator={name}: no such accelerator; choose one of {choices}")
     if not available:
         raise ConfigError(f"trainer.accelerator={name}: this machine has none; use trainer.accelerator=cpu or auto")
+
+
+def check_by_building(cfg: DictConfig) -> None:
+    """Raise ConfigError for what the optimizer or the Trainer refuses as it is built (`optim.eps=-1`,
+    `trainer.max_steps=-5`), before the run folder exists rather than as the run starts: the
+    optimizer over one parameter, the Trainer without loggers or callbacks, and without the torch
+    flags (deterministic, benchmark) it would set for this whole process."""
+    optimizer = instantiate_trusted(OmegaConf.to_container(cfg.optim, resolve=True), "optim")
+    try:
+        optimizer([torch.nn.Parameter(torch.zeros(1))])
+    except ValueError as error:
+        raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {error}; fix that value of optim") from None
+    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer.pop("plugins", None)
+    trainer |= {"deterministic": None, "benchmark": None, "logger": False, "callbacks": [], "enable_checkpointing": False}
+    logging.disable(logging.INFO)  # the Trainer reports the hardware it finds; the run does so again
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            instantiate_trusted(trainer, "trainer")
+    except InstantiationException as error:
+        if not isinstance(error.__cause__, MisconfigurationException):
+            raise
+        raise ConfigError(f"trainer: {str(error.__cause__).splitlines()[0]}") from None
+    finally:
+        logging.disable(logging.NOTSET)
