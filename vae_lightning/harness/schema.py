@@ -140,8 +140,7 @@ MAX_SEED = 2**32 - 1
 # MNIST's and Fashion-MNIST's images, flattened: the model's input.
 IMAGE_PIXELS = 28 * 28
 # Ranges of the keys no constructor checks itself: whether a value is allowed, and what is. The
-# model's and the loss's are their classes' own (paper/model.py, paper/loss.py), checked by building
-# them on the meta device; data.val_size against the files, by the data module.
+# others are checked by building (`check_by_building`); data.val_size against the files, by the data module.
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (lambda value: is_number(value) and 0 <= value <= MAX_SEED, f"a number in [0, {MAX_SEED}]"),
     "torch_threads": (lambda value: value is None or is_number(value) and value >= 1, "a number >= 1 or null"),
@@ -186,22 +185,12 @@ REQUIRED_GROUPS = ("data", "model", "loss", "optim", "clip", "trainer")
 INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 
-# Groups whose classes check their own arguments, in the config's words (`model.latent_dim=0 ...`).
-PAPER_GROUPS = ("model", "loss")
-
-
 def check_ranges(cfg: DictConfig) -> None:
     """Raise ConfigError, naming the key and what it allows, for the first value out of range."""
     for key, (accepts, allowed) in RANGES.items():
         value = OmegaConf.select(cfg, key, default="<absent>")
         if value != "<absent>" and not accepts(value):
             raise ConfigError(f"{key}={value} is out of range: allowed {allowed}")
-    for group in PAPER_GROUPS:
-        if group in cfg:
-            # Built on the meta device (no memory, no weights), so that the constructor, the one
-            # definition of its ranges, checks the values: its ValueError becomes a ConfigError.
-            with torch.device("meta"):
-                instantiate_trusted(OmegaConf.to_container(cfg[group], resolve=True), group)
     precision = str(cfg.trainer.get("precision"))
     if cfg.optim.get("fused") and cfg.clip.algorithm and precision.endswith("-mixed"):
         # The fused kernel unscales the gradients inside its own step, after the clip (Lightning refuses).
@@ -293,10 +282,15 @@ def check_accelerator(cfg: DictConfig) -> None:
 
 
 def check_by_building(cfg: DictConfig) -> None:
-    """Raise ConfigError for what the optimizer or the Trainer refuses as it is built (`optim.eps=-1`,
-    `trainer.max_steps=-5`), before the run folder exists rather than as the run starts: the
-    optimizer over one parameter, the Trainer without loggers or callbacks, and without the torch
-    flags (deterministic, benchmark) it would set for this whole process."""
+    """Raise ConfigError for what the model, the loss, the optimizer or the Trainer refuses as it is
+    built (`model.latent_dim=0`, `optim.eps=-1`, `trainer.limit_val_batches=-1`), before the run
+    folder exists rather than as the run starts: each constructor is the one definition of its
+    ranges. The model and loss on the meta device (no memory, no weights), the optimizer over one
+    parameter, the Trainer without loggers or callbacks, and without the torch flags (deterministic,
+    benchmark) it would set for this whole process."""
+    with torch.device("meta"):
+        for group in ("model", "loss"):
+            instantiate_trusted(OmegaConf.to_container(cfg[group], resolve=True), group)
     optimizer = instantiate_trusted(OmegaConf.to_container(cfg.optim, resolve=True), "optim")
     try:
         optimizer([torch.nn.Parameter(torch.zeros(1))])
