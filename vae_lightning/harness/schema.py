@@ -3,12 +3,14 @@ and the checks of what no type expresses (ranges, hardware)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import inspect
 import logging
 import math
 import re
+import tempfile
 import typing
 import warnings
 from collections.abc import Callable
@@ -19,15 +21,17 @@ import lightning as L
 import torch
 import yaml
 from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import get_class
 from hydra_zen import builds
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, read_write
 from omegaconf.errors import ValidationError
 
 from vae_lightning.configs import CONFIG_DIR, allowed_targets, instantiate_trusted
+from vae_lightning.harness.checkpoints import with_mid_epoch_checkpoints
 from vae_lightning.errors import ConfigError
 from vae_lightning.paper.module import X_AXES
 
@@ -303,10 +307,34 @@ def check_by_building(cfg: DictConfig) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            instantiate_trusted(trainer, "trainer")
+            built(trainer, "trainer")
+    finally:
+        logging.disable(logging.NOTSET)
+    check_callbacks(cfg)
+
+
+def check_callbacks(cfg: DictConfig) -> None:
+    """Build each callback, as `check_by_building` does the rest (`callbacks.checkpoint.save_top_k=-2`).
+    A callback may take the job's folder (`${hydra:runtime.output_dir}`), which Hydra sets only as it
+    runs the job: here it is a temporary folder, removed with whatever a constructor wrote in it."""
+    job = copy.deepcopy(cfg)
+    with tempfile.TemporaryDirectory() as output_dir:
+        with read_write(job.hydra.runtime):
+            job.hydra.runtime.output_dir = output_dir
+        HydraConfig.instance().set_config(job)
+        try:
+            callbacks = OmegaConf.to_container(job.callbacks, resolve=True) if job.get("callbacks") else {}
+            for name, node in with_mid_epoch_checkpoints(callbacks).items():
+                built(node, f"callbacks.{name}")
+        finally:
+            HydraConfig.instance().set_config(cfg)
+
+
+def built(config: dict[str, Any], key: str) -> Any:
+    """The object `config` builds; ConfigError, naming `key`, for Lightning's refusal of its arguments."""
+    try:
+        return instantiate_trusted(config, key)
     except InstantiationException as error:
         if not isinstance(error.__cause__, MisconfigurationException):
             raise
-        raise ConfigError(f"trainer: {str(error.__cause__).splitlines()[0]}") from None
-    finally:
-        logging.disable(logging.NOTSET)
+        raise ConfigError(f"{key}: {str(error.__cause__).splitlines()[0]}") from None
