@@ -49,6 +49,8 @@ INTERRUPTED = "interrupted"
 REPEATS = "repeats"
 CUT_FOLDER = "cut_folder"
 SETTINGS = "hydra.sweeper"
+# Optuna's samplers seed numpy, whose seeds are 32-bit.
+SEEDS = 2**32
 # The statement that takes a database server's own lock at once or not at all (true or 1 when taken),
 # held by one connection (a session) and released by the server when that connection ends, however the
 # command ends.
@@ -234,9 +236,10 @@ def build_sampler(settings: DictConfig, trials_so_far: int) -> optuna.samplers.B
     trials the study holds (the same seed would ask for the first points again)."""
     config = as_container(settings.sampler)
     if config.get("seed") is not None:
-        if type(config["seed"]) is not int:
-            raise ConfigError(f"{SETTINGS}.sampler.seed={config['seed']}: give a whole number, or null for none")
-        config["seed"] += trials_so_far
+        if type(config["seed"]) is not int or not 0 <= config["seed"] < SEEDS:
+            raise ConfigError(f"{SETTINGS}.sampler.seed={config['seed']}: give a whole number in [0, 2^32), or null "
+                              f"for none")
+        config["seed"] = (config["seed"] + trials_so_far) % SEEDS
     return instantiate_trusted(config, f"{SETTINGS}.sampler")
 
 

@@ -96,6 +96,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "optim.lr=interval(0.01,0.1)"], "optim.lr=interval(0.01,0.1): an interval is sampled by "
                                                 "hydra/sweeper=optuna only"),
         (["-m", "search=sgd", "hydra.sweeper.sampler.seed=abc"], "hydra.sweeper.sampler.seed=abc: give a whole number"),
+        (["-m", "search=sgd", "hydra.sweeper.sampler.seed=-1"], "hydra.sweeper.sampler.seed=-1: give a whole number in"),
+        (["-m", "search=sgd", "hydra.sweeper.pruner.n_warmup_steps=2"],
+         "hydra.sweeper.pruner.n_warmup_steps: no such key; to add it: +hydra.sweeper.pruner.n_warmup_steps=<value>"),
         (["-m", "search=sgd", "hydra.sweeper.params.optim.lr=interval(0.01,0.1)"],
          "give the searched key as itself, optim.lr=interval(0.01,0.1)"),
         (["-m", "seed=0,1", "hydra.job.name=a,b"], "hydra.job.name=a,b: hydra's own settings cannot be swept"),

@@ -105,7 +105,9 @@ def one_line(error: Exception) -> str:
         owner = OWNED_ELSEWHERE.get(str(cause.full_key).removeprefix("trainer."))
         if owner:
             return f"{cause.full_key}: not set here; it comes from {owner}"
-        return f"{cause.full_key}{where}: no such key{allowed_keys(cause.object_type)}"
+        # A node without a schema (hydra.sweeper.pruner) takes a key its class takes once `+` adds it.
+        allowed = allowed_keys(cause.object_type) or f"; to add it: +{cause.full_key}=<value>"
+        return f"{cause.full_key}{where}: no such key{allowed}"
     if isinstance(cause, ValidationError):
         return f"{cause.full_key}{where}: {str(cause.msg).splitlines()[0]}"
     return str(error).strip().splitlines()[0]
