@@ -36,9 +36,8 @@ from vae_lightning.analysis.latent import (
     save_rows_figure,
     write_projector,
 )
-from vae_lightning.files import check_writable
 from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
-from vae_lightning.files import write_json
+from vae_lightning.files import check_writable, write_json
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError

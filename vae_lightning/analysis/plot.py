@@ -28,11 +28,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from omegaconf import OmegaConf
 
-from vae_lightning.files import check_writable
 from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best, describe
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness import sweeps
-from vae_lightning.files import atomic_file, read_json
+from vae_lightning.files import atomic_file, check_writable, read_json
 from vae_lightning.harness.runs import STATUS_FILE, job_overrides
 from vae_lightning.paper.gradients import STATISTICS
 

@@ -20,10 +20,9 @@ from datetime import datetime
 from pathlib import Path
 
 from vae_lightning.analysis.evaluate import evaluate
-from vae_lightning.files import check_writable
 from vae_lightning.analysis.plot import errors_said_in_one_line, job_status, plot_sweep
 from vae_lightning.analysis.verdicts import judge_claims, markdown
-from vae_lightning.files import read_json, write_json, write_text
+from vae_lightning.files import check_writable, read_json, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness.command_line import check_jobs

@@ -1,5 +1,5 @@
 """The config schema, derived from the config tree: each option's keys are its class's signature;
-and the checks of what no type expresses (ranges, hardware)."""
+and the checks of what no type expresses (ranges, hardware, what the constructors themselves refuse)."""
 
 from __future__ import annotations
 
@@ -286,12 +286,12 @@ def check_accelerator(cfg: DictConfig) -> None:
 
 
 def check_by_building(cfg: DictConfig) -> None:
-    """Raise ConfigError for what the model, the loss, the optimizer or the Trainer refuses as it is
-    built (`model.latent_dim=0`, `optim.eps=-1`, `trainer.limit_val_batches=-1`), before the run
-    folder exists rather than as the run starts: each constructor is the one definition of its
+    """Raise ConfigError for what the model, the loss, the optimizer, the Trainer or a callback refuses
+    as it is built (`model.latent_dim=0`, `optim.eps=-1`, `trainer.limit_val_batches=-1`), before the
+    run folder exists rather than as the run starts: each constructor is the one definition of its
     ranges. The model and loss on the meta device (no memory, no weights), the optimizer over one
     parameter, the Trainer without loggers or callbacks, and without the torch flags (deterministic,
-    benchmark) it would set for this whole process."""
+    benchmark) it would set for this whole process; the callbacks as `check_callbacks` says."""
     with torch.device("meta"):
         for group in ("model", "loss"):
             instantiate_trusted(OmegaConf.to_container(cfg[group], resolve=True), group)
