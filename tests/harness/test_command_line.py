@@ -222,6 +222,11 @@ def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: P
 @pytest.mark.parametrize("overrides,expected", [
     (["data.val_size=256"], "data.val_size=256 must be in [0, 256)"),
     (["data.root=FILE"], "is a file: point data.root at the folder that holds MNIST/raw"),
+    # Lightning refuses these only once fit starts: 200 images are 4 batches of 64 (2 with the limit).
+    (["data.val_size=56", "data.batch_size=64", "trainer.val_check_interval=5"],
+     "trainer.val_check_interval=5 is more than an epoch's 4 training batches: give at most 4"),
+    (["data.val_size=56", "data.batch_size=64", "trainer.limit_train_batches=0.5", "trainer.val_check_interval=3"],
+     "trainer.val_check_interval=3 is more than an epoch's 2 training batches: give at most 2"),
 ])
 def test_bad_data_is_refused_before_the_run_folder_exists(overrides, expected, mnist_root, tmp_path, monkeypatch,
                                                           capsys) -> None:
@@ -234,6 +239,14 @@ def test_bad_data_is_refused_before_the_run_folder_exists(overrides, expected, m
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], lines
     assert sorted(path.name for path in tmp_path.iterdir()) == ["FILE"]
+
+
+@pytest.mark.parametrize("overrides", [["trainer.val_check_interval=4"],
+                                       ["trainer.val_check_interval=5", "trainer.check_val_every_n_epoch=null"]])
+def test_a_val_check_interval_within_an_epoch_or_across_epochs_passes(overrides, mnist_root, tmp_path) -> None:
+    arguments = [f"data.root={mnist_root}", "data.download=false", "data.val_size=56", "data.batch_size=64",
+                 *overrides, f"hydra.run.dir={tmp_path / 'run'}"]
+    assert check_command_line(arguments) == (arguments, None)
 
 
 def test_a_read_only_output_folder_is_refused_before_anything_runs(tmpfs, mnist_root, capsys) -> None:

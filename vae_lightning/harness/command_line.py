@@ -132,19 +132,36 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def check_data(cfg: DictConfig, checked: set[str]) -> None:
-    """Let the data module check its files (both splits) and data.val_size, once per data config."""
+def check_data(cfg: DictConfig, checked: dict[str, int | None]) -> None:
+    """Let the data module check its files (both splits) and data.val_size, once per data config, and
+    check that trainer.val_check_interval fits in an epoch of its training images."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
     if cfg.hydra.job.chdir and "root" in data and not os.path.isabs(data["root"]):
         # The check reads the data from here, the job from its output folder.
         raise ConfigError(f"data.root={data['root']} is relative, but hydra.job.chdir=true runs each job in its own "
                           f"folder: give an absolute data.root, e.g. data.root=$PWD/{data['root']}")
-    if repr(data) in checked:
+    if repr(data) not in checked:
+        check_files = getattr(instantiate_trusted(data, "data"), "check_files", None)
+        checked[repr(data)] = check_files() if check_files is not None else None
+    check_val_check_interval(cfg, checked[repr(data)], data.get("batch_size"))
+
+
+def check_val_check_interval(cfg: DictConfig, train_images: int | None, batch_size: Any) -> None:
+    """Lightning refuses a val_check_interval of more batches than an epoch has only once fit starts,
+    after the run folder is made: count them here, as one process's epoch (DDP's are shorter)."""
+    interval, limit = cfg.trainer.get("val_check_interval"), cfg.trainer.get("limit_train_batches")
+    across_epochs = cfg.trainer.get("check_val_every_n_epoch", 1) is None
+    if type(interval) is not int or across_epochs or not train_images or not batch_size:
         return
-    checked.add(repr(data))
-    check_files = getattr(instantiate_trusted(data, "data"), "check_files", None)
-    if check_files is not None:
-        check_files()
+    batches = -(-train_images // batch_size)
+    if isinstance(limit, float):
+        batches = int(batches * limit)
+    elif isinstance(limit, int):
+        batches = min(batches, limit)
+    if interval > batches:
+        raise ConfigError(f"trainer.val_check_interval={interval} is more than an epoch's {batches} training batches: "
+                          f"give at most {batches}, a fraction of an epoch (0.5), or trainer.check_val_every_n_epoch=null "
+                          f"to count batches across epochs")
 
 
 def check_a_folder_per_job(command_config: DictConfig) -> None:
@@ -282,7 +299,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     multirun = multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
     if swept and not multirun:
         raise ConfigError(f"{swept[0]} lists several values: add -m to run them as a sweep")
-    checked_data: set[str] = set()
+    checked_data: dict[str, int | None] = {}
     if not multirun:
         check_data(command_config, checked_data)
         return command_config, 1

@@ -199,12 +199,13 @@ class MNISTDataModule(L.LightningDataModule):
 
         return check_pair(images, labels, check_count)
 
-    def check_files(self) -> None:
-        """Raise DataError, naming the file or key and the fix, unless both splits can be read and
-        data.val_size leaves training images; files still to be downloaded are checked once they are."""
+    def check_files(self) -> int | None:
+        """The number of images to train on; DataError, naming the file or key and the fix, unless both
+        splits can be read and data.val_size leaves training images. None for files still to be
+        downloaded, which are checked once they are."""
         self._check_root()
         if self.download and not self._all_files_present():
-            return
+            return None
         train_count = self._check_split(train=True)
         self._check_split(train=False)
         if not 0 <= self.val_size < train_count:
@@ -212,6 +213,7 @@ class MNISTDataModule(L.LightningDataModule):
                 f"data.val_size={self.val_size} must be in [0, {train_count}): "
                 f"{self.raw_folder} holds {train_count} training images"
             )
+        return train_count - self.val_size
 
     def _check_root(self) -> None:
         """DataError unless data.root is a folder, or nothing yet (the download makes it)."""
