@@ -110,8 +110,9 @@ def instantiate_trusted(config: Any, config_key: str = "", **kwargs: Any) -> Any
         return instantiate(config, **kwargs)
     except InstantiationException as error:
         cause = error.__cause__
-        if isinstance(cause, ValueError):  # a constructor's own range check, in the config's words
-            raise ConfigError(str(cause)) from None
+        if isinstance(cause, ValueError):  # a constructor's own range check, named by its key unless it says it
+            message = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
+            raise ConfigError(message if message.startswith(config_key) else f"{config_key or 'config'}: {message}") from None
         if isinstance(cause, TypeError):  # an argument the constructor does not take, or of a wrong kind
             raise ConfigError(f"{config_key or 'config'}: {cause}") from None
         raise

@@ -91,6 +91,12 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["+callbacks.checkpoint.every_n_train_steps=-3"], "callbacks.mid_epoch_checkpoint: Invalid value for every_n_"),
         (["trainer.max_steps=0"], "trainer.max_steps=0 is out of range: allowed a number >= 1, -1 (no limit) or null"),
         (["trainer.val_check_interval=0"], "trainer.val_check_interval=0 is out of range"),
+        (["trainer.limit_test_batches=0"], "trainer.limit_test_batches=0 is out of range: allowed a fraction in (0, 1]"),
+        # Lightning's own ValueError, named by the key of the config it was built from.
+        (["trainer.strategy=banana"], "error: trainer: You selected an invalid strategy name: `strategy='banana'`"),
+        # Lightning would refuse it after the first epoch trained.
+        (["callbacks.checkpoint.monitor=val/nope"],
+         "callbacks.checkpoint.monitor=val/nope: no such metric is logged; choose one of val/loss, val/reconstruction"),
         (["-m", "search=sgd", "trainer.limit_val_batches=0"], "trainer.limit_val_batches=0 leaves a sweep's jobs"),
         (["-m", "optim=glob(*)"], "optim=glob(*): glob(...) is not expanded here; list the options"),
         (["-m", "optim.lr=interval(0.01,0.1)"], "optim.lr=interval(0.01,0.1): an interval is sampled by "
@@ -227,6 +233,11 @@ def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: P
      "trainer.val_check_interval=5 is more than an epoch's 4 training batches: give at most 4"),
     (["data.val_size=56", "data.batch_size=64", "trainer.limit_train_batches=0.5", "trainer.val_check_interval=3"],
      "trainer.val_check_interval=3 is more than an epoch's 2 training batches: give at most 2"),
+    # 56 val images are 2 eval batches of 50, 200 train images 4 of 64: Lightning refuses both as fit starts.
+    (["data.val_size=56", "data.eval_batch_size=50", "trainer.limit_val_batches=0.4"],
+     "trainer.limit_val_batches=0.4 keeps none of the 2 val batches: give at least 0.5, or a number of batches"),
+    (["data.val_size=56", "data.batch_size=64", "trainer.limit_train_batches=0.2"],
+     "trainer.limit_train_batches=0.2 keeps none of the 4 train batches: give at least 0.25"),
 ])
 def test_bad_data_is_refused_before_the_run_folder_exists(overrides, expected, mnist_root, tmp_path, monkeypatch,
                                                           capsys) -> None:

@@ -1,5 +1,6 @@
 """The MNIST data module reads IDX files with torchvision's parser and serves in-memory batches."""
 
+import math
 import os
 import shutil
 import struct
@@ -38,7 +39,9 @@ def test_split_sizes_disjoint_and_fixed_by_split_seed(mnist_root: Path) -> None:
     other = make_datamodule(mnist_root, split_seed=1)
     assert len(first.train_images) == TRAIN_IMAGES - 64 and len(first.val_images) == 64
     assert len(first.test_images) == TEST_IMAGES
-    assert first.check_files() == len(first.train_images)  # what the command-line check counts batches by
+    # The batches the command-line check holds the trainer's limits against: 32 per train batch, 50 per eval batch.
+    assert first.check_files() == {"train": math.ceil((TRAIN_IMAGES - 64) / 32), "val": 2,
+                                   "test": math.ceil(TEST_IMAGES / 50)}
     torch.testing.assert_close(first.val_images, again.val_images)
     assert not torch.equal(first.val_images, other.val_images)
     train_rows = {tuple(row.tolist()) for row in first.train_images}

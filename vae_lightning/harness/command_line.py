@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -132,9 +133,9 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def check_data(cfg: DictConfig, checked: dict[str, int | None]) -> None:
+def check_data(cfg: DictConfig, checked: dict[str, dict[str, int] | None]) -> None:
     """Let the data module check its files (both splits) and data.val_size, once per data config, and
-    check that trainer.val_check_interval fits in an epoch of its training images."""
+    check the trainer's batch limits against the batches it serves."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
     if cfg.hydra.job.chdir and "root" in data and not os.path.isabs(data["root"]):
         # The check reads the data from here, the job from its output folder.
@@ -143,25 +144,31 @@ def check_data(cfg: DictConfig, checked: dict[str, int | None]) -> None:
     if repr(data) not in checked:
         check_files = getattr(instantiate_trusted(data, "data"), "check_files", None)
         checked[repr(data)] = check_files() if check_files is not None else None
-    check_val_check_interval(cfg, checked[repr(data)], data.get("batch_size"))
+    if checked[repr(data)]:
+        check_batch_limits(cfg.trainer, checked[repr(data)])
 
 
-def check_val_check_interval(cfg: DictConfig, train_images: int | None, batch_size: Any) -> None:
-    """Lightning refuses a val_check_interval of more batches than an epoch has only once fit starts,
-    after the run folder is made: count them here, as one process's epoch (DDP's are shorter)."""
-    interval, limit = cfg.trainer.get("val_check_interval"), cfg.trainer.get("limit_train_batches")
-    across_epochs = cfg.trainer.get("check_val_every_n_epoch", 1) is None
-    if type(interval) is not int or across_epochs or not train_images or not batch_size:
-        return
-    batches = -(-train_images // batch_size)
-    if isinstance(limit, float):
-        batches = int(batches * limit)
-    elif isinstance(limit, int):
-        batches = min(batches, limit)
-    if interval > batches:
-        raise ConfigError(f"trainer.val_check_interval={interval} is more than an epoch's {batches} training batches: "
-                          f"give at most {batches}, a fraction of an epoch (0.5), or trainer.check_val_every_n_epoch=null "
-                          f"to count batches across epochs")
+def check_batch_limits(trainer: DictConfig, batches: dict[str, int]) -> None:
+    """What Lightning refuses only once fit starts, after the run folder is made: a fraction of a split
+    too small to keep one of its batches, and a val_check_interval of more batches than an epoch
+    has, counted as one process's epoch (DDP's are shorter, and Lightning checks them)."""
+    kept = dict(batches)
+    for split, count in batches.items():
+        key = f"limit_{split}_batches"
+        limit = trainer.get(key)
+        if isinstance(limit, int):
+            kept[split] = min(count, limit)
+        elif isinstance(limit, float):
+            kept[split] = int(count * limit)
+            if count and limit > 0 and not kept[split]:
+                least = math.ceil(10_000 / count) / 10_000
+                raise ConfigError(f"trainer.{key}={limit} keeps none of the {count} {split} batches: give at least "
+                                  f"{least}, or a number of batches (trainer.{key}=1)")
+    interval = trainer.get("val_check_interval")
+    if type(interval) is int and trainer.get("check_val_every_n_epoch", 1) is not None and interval > kept["train"]:
+        raise ConfigError(f"trainer.val_check_interval={interval} is more than an epoch's {kept['train']} training "
+                          f"batches: give at most {kept['train']}, a fraction of an epoch (0.5), or "
+                          f"trainer.check_val_every_n_epoch=null to count batches across epochs")
 
 
 def check_a_folder_per_job(command_config: DictConfig) -> None:
@@ -299,7 +306,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     multirun = multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
     if swept and not multirun:
         raise ConfigError(f"{swept[0]} lists several values: add -m to run them as a sweep")
-    checked_data: dict[str, int | None] = {}
+    checked_data: dict[str, dict[str, int] | None] = {}
     if not multirun:
         check_data(command_config, checked_data)
         return command_config, 1

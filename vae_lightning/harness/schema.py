@@ -33,7 +33,8 @@ from omegaconf.errors import ValidationError
 from vae_lightning.configs import CONFIG_DIR, allowed_targets, instantiate_trusted
 from vae_lightning.harness.checkpoints import with_mid_epoch_checkpoints
 from vae_lightning.errors import ConfigError
-from vae_lightning.paper.module import X_AXES
+from vae_lightning.paper.gradients import STATISTICS
+from vae_lightning.paper.module import X_AXES, metric_names
 
 # Trainer arguments that other groups own: setting them under trainer would be silently overridden.
 OWNED_ELSEWHERE = {
@@ -176,6 +177,9 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     # Lightning reads a float as a fraction of the batches and an int as a count: 0 trains nothing.
     "trainer.limit_train_batches": (lambda value: value is None or is_number(value) and (
         0 < value <= 1 if isinstance(value, float) else value >= 1), "a fraction in (0, 1], a number >= 1, or null"),
+    # 0 would score no test image: the run would end without its test loss.
+    "trainer.limit_test_batches": (lambda value: value is None or is_number(value) and (
+        0 < value <= 1 if isinstance(value, float) else value >= 1), "a fraction in (0, 1], a number >= 1, or null"),
     "trainer.max_time": (lambda value: value is None or isinstance(value, DictConfig)
                          or isinstance(value, str) and re.fullmatch(r"\d+:\d\d:\d\d:\d\d", value) is not None,
                          "DD:HH:MM:SS (00:12:00:00 is 12 hours), {hours: 12}, or null"),
@@ -183,6 +187,8 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "callbacks.gradients.every_n_steps": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
     "trainer.precision": one_of(*literal_values(typing.get_type_hints(L.Trainer.__init__)["precision"])),
 }
+# The epoch-level metrics a callback may monitor: the module's loss terms and the gradients' statistics.
+MONITORABLE = (*metric_names("val").values(), *metric_names("train").values(), *STATISTICS)
 # Groups a run cannot do without (`~model` would remove one); logger and callbacks may be empty.
 REQUIRED_GROUPS = ("data", "model", "loss", "optim", "clip", "trainer")
 # Keys Hydra's instantiate reads in any node, beside the constructor's arguments.
@@ -325,9 +331,16 @@ def check_callbacks(cfg: DictConfig) -> None:
         try:
             callbacks = OmegaConf.to_container(job.callbacks, resolve=True) if job.get("callbacks") else {}
             for name, node in with_mid_epoch_checkpoints(callbacks).items():
-                built(node, f"callbacks.{name}")
+                check_monitor(getattr(built(node, f"callbacks.{name}"), "monitor", None), f"callbacks.{name}.monitor")
         finally:
             HydraConfig.instance().set_config(cfg)
+
+
+def check_monitor(monitor: Any, key: str) -> None:
+    """A callback that monitors a metric (ModelCheckpoint, EarlyStopping) would find a name nothing logs
+    only at the end of the first validation, after an epoch of training."""
+    if isinstance(monitor, str) and monitor not in MONITORABLE:
+        raise ConfigError(f"{key}={monitor}: no such metric is logged; choose one of {', '.join(MONITORABLE)}")
 
 
 def built(config: dict[str, Any], key: str) -> Any:

@@ -199,21 +199,23 @@ class MNISTDataModule(L.LightningDataModule):
 
         return check_pair(images, labels, check_count)
 
-    def check_files(self) -> int | None:
-        """The number of images to train on; DataError, naming the file or key and the fix, unless both
-        splits can be read and data.val_size leaves training images. None for files still to be
-        downloaded, which are checked once they are."""
+    def check_files(self) -> dict[str, int] | None:
+        """The batches of each split (train, val, test) in an epoch of one process; DataError, naming
+        the file or key and the fix, unless both splits can be read and data.val_size leaves training
+        images. None for files still to be downloaded, which are checked once they are."""
         self._check_root()
         if self.download and not self._all_files_present():
             return None
         train_count = self._check_split(train=True)
-        self._check_split(train=False)
+        test_count = self._check_split(train=False)
         if not 0 <= self.val_size < train_count:
             raise DataError(
                 f"data.val_size={self.val_size} must be in [0, {train_count}): "
                 f"{self.raw_folder} holds {train_count} training images"
             )
-        return train_count - self.val_size
+        return {"train": math.ceil((train_count - self.val_size) / self.batch_size),
+                "val": math.ceil(self.val_size / self.eval_batch_size),
+                "test": math.ceil(test_count / self.eval_batch_size)}
 
     def _check_root(self) -> None:
         """DataError unless data.root is a folder, or nothing yet (the download makes it)."""
