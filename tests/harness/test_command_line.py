@@ -91,6 +91,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["+callbacks.checkpoint.every_n_train_steps=-3"], "callbacks.mid_epoch_checkpoint: Invalid value for every_n_"),
         (["trainer.max_steps=0"], "trainer.max_steps=0 is out of range: allowed a number >= 1, -1 (no limit) or null"),
         (["trainer.val_check_interval=0"], "trainer.val_check_interval=0 is out of range"),
+        # Nothing would start the other node: the run would wait for it forever, deaf to Ctrl-C (measured).
+        (["trainer.num_nodes=2"], "trainer.num_nodes=2: nothing here starts the other nodes"),
+        (["-m", "seed=0,1", "trainer.num_nodes=2"], "trainer.num_nodes=2: nothing here starts the other nodes"),
+        (["logger.csv.flush_logs_every_n_steps=0"], "logger.csv.flush_logs_every_n_steps=0 is out of range"),
         (["trainer.limit_test_batches=0"], "trainer.limit_test_batches=0 is out of range: allowed a fraction in (0, 1]"),
         # Lightning's own ValueError, named by the key of the config it was built from.
         (["trainer.strategy=banana"], "error: trainer: You selected an invalid strategy name: `strategy='banana'`"),
@@ -166,6 +170,15 @@ def test_ddp_jobs_in_a_slurm_sweep_pass_when_tasks_match_devices() -> None:
     overrides = ["hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "hydra.launcher.nodes=2", "trainer=ddp",
                  "trainer.devices=2", "trainer.num_nodes=2", "seed=0,1"]
     assert checked("-m", *overrides) == 2
+
+
+@pytest.mark.parametrize("environment", [{"NODE_RANK": "0"},  # Lightning's manual launch, on each node
+                                         {"TORCHELASTIC_RUN_ID": "1", "RANK": "0", "LOCAL_RANK": "0", "GROUP_RANK": "0",
+                                          "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "1"}])  # what torchrun sets
+def test_a_multi_node_run_passes_where_something_starts_the_other_nodes(environment, monkeypatch) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert checked("trainer.num_nodes=2") == 1
 
 
 def test_the_optuna_search_passes_the_check_with_each_of_its_values() -> None:

@@ -18,6 +18,7 @@ from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.utils import get_class
+from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, InterpolationResolutionError, ValidationError
 
@@ -232,6 +233,19 @@ def runs_in_its_own_process(launcher: Any) -> bool:
     return runs_on_slurm(launcher) or str(launcher._target_) == PARALLEL_LAUNCHER
 
 
+def check_nodes(cfg: DictConfig, multirun: bool) -> None:
+    """More nodes than one need something that starts the others: Slurm (srun, or hydra/launcher=slurm),
+    torchrun, or the same command on each node with its NODE_RANK (Lightning's manual launch).
+    Without it the first node would wait for the others forever, deaf to Ctrl-C."""
+    nodes = cfg.trainer.get("num_nodes", 1)
+    if nodes == 1 or multirun and runs_on_slurm(cfg.hydra.launcher) or "NODE_RANK" in os.environ:
+        return
+    if not (SLURMEnvironment.detect() or TorchElasticEnvironment.detect()):
+        raise ConfigError(f"trainer.num_nodes={nodes}: nothing here starts the other nodes, and the run would wait for "
+                          f"them forever; sweep on Slurm (-m hydra/launcher=slurm hydra.launcher.nodes={nodes}), run "
+                          f"under srun or torchrun, or set trainer.num_nodes=1")
+
+
 def check_slurm_tasks(cfg: DictConfig) -> None:
     """Lightning runs one process per Slurm task: tasks per node must equal trainer.devices, and
     nodes trainer.num_nodes, or the job would hang or run the same training twice."""
@@ -308,6 +322,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
         raise ConfigError(f"{swept[0]} lists several values: add -m to run them as a sweep")
     checked_data: dict[str, dict[str, int] | None] = {}
     if not multirun:
+        check_nodes(command_config, multirun)
         check_data(command_config, checked_data)
         return command_config, 1
     params = command_config.hydra.sweeper.get("params") or {}
@@ -329,6 +344,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
         job_config = compose_checked(config_name, fixed + job)
         check_validated(job_config)
         check_launchable_in_a_sweep(job_config)
+        check_nodes(job_config, multirun)
         check_data(job_config, checked_data)
     return command_config, len(jobs)
 

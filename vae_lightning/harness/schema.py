@@ -184,6 +184,8 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
                          or isinstance(value, str) and re.fullmatch(r"\d+:\d\d:\d\d:\d\d", value) is not None,
                          "DD:HH:MM:SS (00:12:00:00 is 12 hours), {hours: 12}, or null"),
     "callbacks.images.count": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
+    # Lightning divides by it at the first logged step (ZeroDivisionError, measured).
+    "logger.csv.flush_logs_every_n_steps": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
     "callbacks.gradients.every_n_steps": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
     "trainer.precision": one_of(*literal_values(typing.get_type_hints(L.Trainer.__init__)["precision"])),
 }
