@@ -117,6 +117,15 @@ def test_a_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(comp
     assert last.read_bytes() == snapshots[0] and torch.load(last, weights_only=True)["epoch"] == 0
 
 
+def test_weights_the_last_update_ruined_fail_the_run_with_exit_3(compose_config, mnist_root, tmp_path) -> None:
+    # One step of a huge learning rate: its loss was finite, the weights it leaves are not scored as a result.
+    cfg = compose_config(tiny_overrides(mnist_root) + ["optim.lr=1e10", "clip=none", "trainer.max_steps=1"])
+    assert run_job(cfg, tmp_path / "run") == 3
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["status"] == "failed" and "with the final weights: the last update diverged" in status["error"]
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
 @pytest.mark.slow
 def test_a_diverging_run_exits_3_within_a_step(mnist_root: Path, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(PROJECT / "train.py"), *tiny_overrides(mnist_root),

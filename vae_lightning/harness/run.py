@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -25,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from hydra_plugins.vae_lightning_optuna import OptunaSweeper
 from vae_lightning.configs import CONFIG_DIR, instantiate_trusted
-from vae_lightning.errors import ConfigError
+from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.harness.checkpoints import RunDefinition, checkpoint_to_resume, with_mid_epoch_checkpoints
 from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.files import remove_partial_writes, write_json
@@ -58,6 +59,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     best = best_checkpoint(trainer)
     val, test = score(trainer, module, datamodule, best)
+    check_finite(val, test, best)
     results = {
         "val": val,
         "test": test,
@@ -128,6 +130,18 @@ def score(trainer: L.Trainer, module: VAEModule, datamodule: L.LightningDataModu
     trainer.loggers = loggers
     test = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint, verbose=False, weights_only=True)
     return stage_metrics(val[0] if val else {}, "val"), stage_metrics(test[0] if test else {}, "test")
+
+
+def check_finite(val: dict[str, float], test: dict[str, float], checkpoint: str | None) -> None:
+    """Raise NonFiniteLossError when the weights scored give a NaN or infinite loss: the last update
+    diverged (the next training step would have stopped the run), and no validation kept a finite
+    checkpoint to score instead."""
+    losses = {"val": val.get("loss", 0.0), "test": test.get("loss", 0.0)}
+    if not all(math.isfinite(loss) for loss in losses.values()):
+        raise NonFiniteLossError(
+            f"val loss {losses['val']}, test loss {losses['test']} with {checkpoint or 'the final weights'}: the "
+            f"last update diverged; lower optim.lr or clip the gradients (clip=value or clip=norm)"
+        )
 
 
 def is_first_process() -> bool:
