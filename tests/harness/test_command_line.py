@@ -94,6 +94,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         # Nothing would start the other node: the run would wait for it forever, deaf to Ctrl-C (measured).
         (["trainer.num_nodes=2"], "trainer.num_nodes=2: nothing here starts the other nodes"),
         (["-m", "seed=0,1", "trainer.num_nodes=2"], "trainer.num_nodes=2: nothing here starts the other nodes"),
+        # Lightning would fail at the first checkpoint, after an epoch of training.
+        (["callbacks.checkpoint.dirpath=/proc/checkpoints"], "callbacks.checkpoint.dirpath=/proc/checkpoints cannot be "
+                                                              "written"),
         (["logger.csv.flush_logs_every_n_steps=0"], "logger.csv.flush_logs_every_n_steps=0 is out of range"),
         (["trainer.limit_test_batches=0"], "trainer.limit_test_batches=0 is out of range: allowed a fraction in (0, 1]"),
         # Lightning's own ValueError, named by the key of the config it was built from.

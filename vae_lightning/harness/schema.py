@@ -15,6 +15,7 @@ import typing
 import warnings
 from collections.abc import Callable
 from numbers import Real
+from pathlib import Path
 from typing import Any, Optional
 
 import lightning as L
@@ -31,6 +32,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, read_write
 from omegaconf.errors import ValidationError
 
 from vae_lightning.configs import CONFIG_DIR, allowed_targets, instantiate_trusted
+from vae_lightning.files import check_writable
 from vae_lightning.harness.checkpoints import with_mid_epoch_checkpoints
 from vae_lightning.errors import ConfigError
 from vae_lightning.paper.gradients import STATISTICS
@@ -333,7 +335,9 @@ def check_callbacks(cfg: DictConfig) -> None:
         try:
             callbacks = OmegaConf.to_container(job.callbacks, resolve=True) if job.get("callbacks") else {}
             for name, node in with_mid_epoch_checkpoints(callbacks).items():
-                check_monitor(getattr(built(node, f"callbacks.{name}"), "monitor", None), f"callbacks.{name}.monitor")
+                callback = built(node, f"callbacks.{name}")
+                check_monitor(getattr(callback, "monitor", None), f"callbacks.{name}.monitor")
+                check_dirpath(getattr(callback, "dirpath", None), f"callbacks.{name}.dirpath")
         finally:
             HydraConfig.instance().set_config(cfg)
 
@@ -343,6 +347,13 @@ def check_monitor(monitor: Any, key: str) -> None:
     only at the end of the first validation, after an epoch of training."""
     if isinstance(monitor, str) and monitor not in MONITORABLE:
         raise ConfigError(f"{key}={monitor}: no such metric is logged; choose one of {', '.join(MONITORABLE)}")
+
+
+def check_dirpath(dirpath: Any, key: str) -> None:
+    """A checkpoint folder that cannot be written would fail the run at its first checkpoint, after an
+    epoch of training."""
+    if isinstance(dirpath, str):
+        check_writable(Path(dirpath), f"{key}={dirpath}", f"choose another {key}, or leave it to the run's checkpoints/")
 
 
 def built(config: dict[str, Any], key: str) -> Any:
