@@ -97,6 +97,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         # Lightning would fail at the first checkpoint, after an epoch of training.
         (["callbacks.checkpoint.dirpath=/proc/checkpoints"], "callbacks.checkpoint.dirpath=/proc/checkpoints cannot be "
                                                               "written"),
+        # Hydra's basic launcher runs one job at a time and takes no settings.
+        (["-m", "seed=0,1", "hydra.launcher.n_jobs=2"], "hydra.launcher.n_jobs: no such key; hydra.launcher takes none"),
         (["logger.csv.flush_logs_every_n_steps=0"], "logger.csv.flush_logs_every_n_steps=0 is out of range"),
         (["trainer.limit_test_batches=0"], "trainer.limit_test_batches=0 is out of range: allowed a fraction in (0, 1]"),
         # Lightning's own ValueError, named by the key of the config it was built from.

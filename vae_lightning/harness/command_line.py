@@ -82,11 +82,11 @@ def refuse_pickled_config(args: argparse.Namespace) -> None:
                           f", or continue it with hydra.run.dir=<run> resume=true")
 
 
-def allowed_keys(object_type: type | None) -> str:
+def allowed_keys(object_type: type | None, key: str) -> str:
     if object_type is None or not dataclasses.is_dataclass(object_type):
         return ""
     names = [field.name for field in dataclasses.fields(object_type) if not field.name.startswith("_")]
-    return "; allowed: " + ", ".join(names)
+    return "; allowed: " + ", ".join(names) if names else f"; {key.rpartition('.')[0] or 'it'} takes none"
 
 
 def one_line(error: Exception) -> str:
@@ -108,7 +108,7 @@ def one_line(error: Exception) -> str:
         if owner:
             return f"{cause.full_key}: not set here; it comes from {owner}"
         # A node without a schema (hydra.sweeper.pruner) takes a key its class takes once `+` adds it.
-        allowed = allowed_keys(cause.object_type) or f"; to add it: +{cause.full_key}=<value>"
+        allowed = allowed_keys(cause.object_type, str(cause.full_key)) or f"; to add it: +{cause.full_key}=<value>"
         return f"{cause.full_key}{where}: no such key{allowed}"
     if isinstance(cause, ValidationError):
         return f"{cause.full_key}{where}: {str(cause.msg).splitlines()[0]}"
