@@ -112,7 +112,7 @@ def instantiate_trusted(config: Any, config_key: str = "", **kwargs: Any) -> Any
         cause = error.__cause__
         if isinstance(cause, ValueError):  # a constructor's own range check, named by its key unless it says it
             message = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
-            raise ConfigError(message if message.startswith(config_key) else f"{config_key or 'config'}: {message}") from None
+            raise ConfigError(message if message.startswith(config_key) else f"{config_key}: {message}") from None
         if isinstance(cause, TypeError):  # an argument the constructor does not take, or of a wrong kind
             raise ConfigError(f"{config_key or 'config'}: {cause}") from None
         raise

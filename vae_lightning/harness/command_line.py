@@ -236,7 +236,7 @@ def runs_in_its_own_process(launcher: Any) -> bool:
 def check_nodes(cfg: DictConfig, multirun: bool) -> None:
     """More nodes than one need something that starts the others: Slurm (srun, or hydra/launcher=slurm),
     torchrun, or the same command on each node with its NODE_RANK (Lightning's manual launch).
-    Without it the first node would wait for the others forever, deaf to Ctrl-C."""
+    Without it the first node would wait for the others forever, deaf to SIGTERM (measured)."""
     nodes = cfg.trainer.get("num_nodes", 1)
     if nodes == 1 or multirun and runs_on_slurm(cfg.hydra.launcher) or "NODE_RANK" in os.environ:
         return
