@@ -91,7 +91,7 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["+callbacks.checkpoint.every_n_train_steps=-3"], "callbacks.mid_epoch_checkpoint: Invalid value for every_n_"),
         (["trainer.max_steps=0"], "trainer.max_steps=0 is out of range: allowed a number >= 1, -1 (no limit) or null"),
         (["trainer.val_check_interval=0"], "trainer.val_check_interval=0 is out of range"),
-        # Nothing would start the other node: the run would wait for it forever, deaf to Ctrl-C (measured).
+        # Nothing would start the other node: the run would wait for it forever, deaf to SIGTERM (measured).
         (["trainer.num_nodes=2"], "trainer.num_nodes=2: nothing here starts the other nodes"),
         (["-m", "seed=0,1", "trainer.num_nodes=2"], "trainer.num_nodes=2: nothing here starts the other nodes"),
         # Lightning would fail at the first checkpoint, after an epoch of training.
