@@ -32,6 +32,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["clip.vlaue=1"], "clip.vlaue: no such key; allowed: algorithm, value"),
         (["optim.momentum=abc"], "optim.momentum: Value 'abc' of type 'str' could not be converted to Float"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs: Value 'abc'"),
+        # A class that takes **kwargs has its named arguments' types checked all the same.
+        (["logger.tensorboard.name=[a]"], "logger.tensorboard.name: Cannot convert 'ListConfig' to string"),
         (["clip.value=-0.5"], "clip.value=-0.5 is out of range: allowed a finite number > 0 (clip=none turns clipping off)"),
         (["clip.value=0"], "clip.value=0.0 is out of range: allowed a finite number > 0 (clip=none turns clipping off)"),
         (["+optim.lrr=0.1"], "optim.lrr: no such key; allowed: params, lr, momentum"),
