@@ -134,6 +134,22 @@ def test_a_file_that_is_not_a_checkpoint_is_named_without_unsafe_advice(content:
     assert sorted(tmp_path.iterdir()) == [path]
 
 
+@pytest.mark.parametrize(("layout", "refusal"), [
+    ([], "{path}: no such file or folder; pass a run folder or a .ckpt file"),
+    (["multirun.yaml", "seed=0/checkpoints/best.ckpt"], "{path} is a sweep's folder; pass one of its jobs' folders, "
+                                                         "e.g. {path}/seed=0"),
+    (["status.json"], "{path} holds no checkpoints/best.ckpt or last.ckpt"),
+])
+def test_a_path_that_holds_no_run_says_what_to_pass(layout: list[str], refusal: str, tmp_path: Path) -> None:
+    path = tmp_path / "given"
+    for name in layout:
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text("")
+    with pytest.raises(UserInputError) as refused:
+        evaluate(path)
+    assert str(refused.value).startswith(refusal.format(path=path))
+
+
 def renamed_weight(weights: dict) -> dict:
     weights["model.extra.weight"] = weights.pop("model.encoder.0.weight")
     return weights

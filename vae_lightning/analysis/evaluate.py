@@ -46,13 +46,19 @@ from vae_lightning.paper.module import VAEModule, stage_metrics
 
 DEFAULT_K = 5000  # importance samples per image for --nll
 
+
 def find_checkpoint(path: Path) -> tuple[Path, Path]:
     """(checkpoint, run folder) for a run folder or a checkpoint inside one."""
     if path.is_file():
         return path, path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    if not path.exists():
+        raise UserInputError(f"{path}: no such file or folder; pass a run folder or a .ckpt file")
     for name in ("best.ckpt", "last.ckpt"):
         if (path / "checkpoints" / name).is_file():
             return path / "checkpoints" / name, path
+    jobs = sorted(job.parent for job in path.glob("*/checkpoints"))
+    if (path / "multirun.yaml").exists() and jobs:
+        raise UserInputError(f"{path} is a sweep's folder; pass one of its jobs' folders, e.g. {jobs[0]}")
     raise UserInputError(f"{path} holds no checkpoints/best.ckpt or last.ckpt; pass a run folder or a .ckpt file")
 
 
