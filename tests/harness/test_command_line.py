@@ -253,6 +253,10 @@ def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: P
      "trainer.val_check_interval=5 is more than an epoch's 4 training batches: give at most 4"),
     (["data.val_size=56", "data.batch_size=64", "trainer.limit_train_batches=0.5", "trainer.val_check_interval=3"],
      "trainer.val_check_interval=3 is more than an epoch's 2 training batches: give at most 2"),
+    # Under DDP each of the 2 processes gets 100 of the 200 train images: 2 batches.
+    (["data.val_size=56", "data.batch_size=64", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
+      "trainer.val_check_interval=3"],
+     "trainer.val_check_interval=3 is more than an epoch's 2 training batches in each of its 2 processes: give at most 2"),
     # 56 val images are 2 eval batches of 50, 200 train images 4 of 64: Lightning refuses both as fit starts.
     (["data.val_size=56", "data.eval_batch_size=50", "trainer.limit_val_batches=0.4"],
      "trainer.limit_val_batches=0.4 keeps none of the 2 val batches: give at least 0.5, or a number of batches"),
@@ -273,7 +277,9 @@ def test_bad_data_is_refused_before_the_run_folder_exists(overrides, expected, m
 
 
 @pytest.mark.parametrize("overrides", [["trainer.val_check_interval=4"],
-                                       ["trainer.val_check_interval=5", "trainer.check_val_every_n_epoch=null"]])
+                                       ["trainer.val_check_interval=5", "trainer.check_val_every_n_epoch=null"],
+                                       ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
+                                        "trainer.val_check_interval=2"]])
 def test_a_val_check_interval_within_an_epoch_or_across_epochs_passes(overrides, mnist_root, tmp_path) -> None:
     arguments = [f"data.root={mnist_root}", "data.download=false", "data.val_size=56", "data.batch_size=64",
                  *overrides, f"hydra.run.dir={tmp_path / 'run'}"]

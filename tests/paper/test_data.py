@@ -48,6 +48,17 @@ def test_split_sizes_disjoint_and_fixed_by_split_seed(mnist_root: Path) -> None:
     assert not any(tuple(row.tolist()) in train_rows for row in first.val_images)
 
 
+@pytest.mark.parametrize("processes", [1, 2, 3])
+def test_the_batches_checked_are_the_batches_each_process_is_served(processes: int, mnist_root: Path) -> None:
+    datamodule = make_datamodule(mnist_root, val_size=56, batch_size=24, eval_batch_size=10)
+    checked = datamodule.check_files(processes)
+    for rank in range(processes):
+        datamodule.trainer = SimpleNamespace(world_size=processes, global_rank=rank)
+        served = {"train": len(datamodule.train_dataloader()), "val": len(datamodule.val_dataloader()),
+                  "test": len(datamodule.test_dataloader())}
+        assert served == checked
+
+
 def test_each_epoch_serves_every_training_image_once_in_a_new_order(mnist_root: Path) -> None:
     datamodule = make_datamodule(mnist_root)
     loader = datamodule.train_dataloader()

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.utils import get_class
 from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, InterpolationResolutionError, ValidationError
 
 from hydra_plugins.vae_lightning_launcher import ParallelLauncher
@@ -142,18 +142,28 @@ def check_data(cfg: DictConfig, checked: dict[str, dict[str, int] | None]) -> No
         # The check reads the data from here, the job from its output folder.
         raise ConfigError(f"data.root={data['root']} is relative, but hydra.job.chdir=true runs each job in its own "
                           f"folder: give an absolute data.root, e.g. data.root=$PWD/{data['root']}")
-    if repr(data) not in checked:
+    world = processes(cfg.trainer)
+    if repr((data, world)) not in checked:
         check_files = getattr(instantiate_trusted(data, "data"), "check_files", None)
-        checked[repr(data)] = check_files() if check_files is not None else None
-    if checked[repr(data)]:
-        check_batch_limits(cfg.trainer, checked[repr(data)])
+        checked[repr((data, world))] = check_files(world) if check_files is not None else None
+    if checked[repr((data, world))]:
+        check_batch_limits(cfg.trainer, checked[repr((data, world))], world)
 
 
-def check_batch_limits(trainer: DictConfig, batches: dict[str, int]) -> None:
+def processes(trainer: DictConfig) -> int:
+    """How many processes share each epoch's images: trainer.devices (a number or a list of indices)
+    times trainer.num_nodes; 1 where Lightning decides (auto, -1) or parses a string, which counts
+    more batches per process than there are, never fewer."""
+    devices, nodes = trainer.get("devices", "auto"), trainer.get("num_nodes", 1)
+    count = len(devices) if isinstance(devices, ListConfig) else devices if type(devices) is int and devices > 0 else 1
+    return count * (nodes if type(nodes) is int and nodes > 0 else 1)
+
+
+def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int = 1) -> None:
     """What Lightning refuses only once fit starts, after the run folder is made: a fraction of a split
     too small to keep one of its batches, and a val_check_interval of more batches than an epoch
-    has, counted as one process's epoch (DDP's are shorter, and Lightning checks them)."""
-    kept = dict(batches)
+    has, counted as each of the `world` processes' epoch."""
+    kept, each = dict(batches), f" in each of its {world} processes" if world > 1 else ""
     for split, count in batches.items():
         key = f"limit_{split}_batches"
         limit = trainer.get(key)
@@ -163,12 +173,12 @@ def check_batch_limits(trainer: DictConfig, batches: dict[str, int]) -> None:
             kept[split] = int(count * limit)
             if count and limit > 0 and not kept[split]:
                 least = math.ceil(10_000 / count) / 10_000
-                raise ConfigError(f"trainer.{key}={limit} keeps none of the {count} {split} batches: give at least "
-                                  f"{least}, or a number of batches (trainer.{key}=1)")
+                raise ConfigError(f"trainer.{key}={limit} keeps none of the {count} {split} batches{each}: give "
+                                  f"at least {least}, or a number of batches (trainer.{key}=1)")
     interval = trainer.get("val_check_interval")
     if type(interval) is int and trainer.get("check_val_every_n_epoch", 1) is not None and interval > kept["train"]:
         raise ConfigError(f"trainer.val_check_interval={interval} is more than an epoch's {kept['train']} training "
-                          f"batches: give at most {kept['train']}, a fraction of an epoch (0.5), or "
+                          f"batches{each}: give at most {kept['train']}, a fraction of an epoch (0.5), or "
                           f"trainer.check_val_every_n_epoch=null to count batches across epochs")
 
 

@@ -199,10 +199,11 @@ class MNISTDataModule(L.LightningDataModule):
 
         return check_pair(images, labels, check_count)
 
-    def check_files(self) -> dict[str, int] | None:
-        """The batches of each split (train, val, test) in an epoch of one process; DataError, naming
-        the file or key and the fix, unless both splits can be read and data.val_size leaves training
-        images. None for files still to be downloaded, which are checked once they are."""
+    def check_files(self, processes: int = 1) -> dict[str, int] | None:
+        """The batches of each split (train, val, test) in an epoch of each of `processes` (DDP's, which
+        share each split's images); DataError, naming the file or key and the fix, unless both splits
+        can be read and data.val_size leaves training images. None for files still to be downloaded,
+        which are checked once they are."""
         self._check_root()
         if self.download and not self._all_files_present():
             return None
@@ -213,9 +214,10 @@ class MNISTDataModule(L.LightningDataModule):
                 f"data.val_size={self.val_size} must be in [0, {train_count}): "
                 f"{self.raw_folder} holds {train_count} training images"
             )
-        return {"train": math.ceil((train_count - self.val_size) / self.batch_size),
-                "val": math.ceil(self.val_size / self.eval_batch_size),
-                "test": math.ceil(test_count / self.eval_batch_size)}
+        # Each process gets ceil(images / processes) of a split, as DistributedSampler pads it.
+        return {"train": math.ceil(math.ceil((train_count - self.val_size) / processes) / self.batch_size),
+                "val": math.ceil(math.ceil(self.val_size / processes) / self.eval_batch_size),
+                "test": math.ceil(math.ceil(test_count / processes) / self.eval_batch_size)}
 
     def _check_root(self) -> None:
         """DataError unless data.root is a folder, or nothing yet (the download makes it)."""
