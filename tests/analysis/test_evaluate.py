@@ -1,6 +1,7 @@
 """Figure 4 from a trained run: both grids, the test losses, and the pictures of the latent space."""
 
 import json
+import math
 import pickle
 import shutil
 import subprocess
@@ -180,6 +181,23 @@ def test_a_checkpoint_that_asks_for_the_impossible_is_one_line_and_exit_2(
     error = capsys.readouterr().err.strip()
     assert refusal in error and len(error.splitlines()) == 1, error
     assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoints"]  # nothing written
+
+
+@pytest.mark.parametrize("diverged", [1e30, math.nan], ids=["overflowing", "nan"])
+def test_weights_whose_test_loss_is_not_finite_exit_3_and_write_nothing(diverged: float, mnist_root: Path,
+                                                                        tmp_path: Path, monkeypatch, capsys) -> None:
+    run_dir = tmp_path / "run"
+    path = checkpoint_with(run_dir / "checkpoints",
+                           weights=lambda w: {**w, "model.mean_head.weight": w["model.mean_head.weight"] + diverged})
+    checkpoint = torch.load(path, weights_only=True)
+    torch.save({**checkpoint, "datamodule_hyper_parameters": {"root": str(mnist_root), "val_size": 56}}, path)
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(run_dir)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 3
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith(f"error: {path}: test loss ") and "the run diverged" in error[0]
+    assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoints"]
 
 
 def test_an_out_that_is_a_file_is_refused_before_anything_is_computed(trained_runs: dict[str, Path], tmp_path: Path,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import sys
 import tempfile
 import time
@@ -40,7 +41,7 @@ from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_
 from vae_lightning.files import check_writable, write_json
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.configs import instantiate_trusted
-from vae_lightning.errors import ConfigError, UserInputError
+from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
@@ -201,6 +202,16 @@ def estimate_likelihood(module: VAEModule, datamodule: L.LightningDataModule, im
         )
 
 
+def check_finite(metrics: dict[str, float], checkpoint_path: Path) -> None:
+    """Raise NonFiniteLossError, before anything is written, for weights whose test loss is NaN or
+    infinite (a NaN weight, or one so large the loss overflows): their grids would be blank."""
+    losses = stage_metrics(metrics, "test")
+    if not all(math.isfinite(value) for value in losses.values()):
+        said = ", ".join(f"{term} {value}" for term, value in losses.items())
+        raise NonFiniteLossError(f"{checkpoint_path}: test {said}: the run diverged; evaluate a checkpoint from "
+                                 f"before, or train again with a lower optim.lr or a clip")
+
+
 def evaluate(
     path: Path,
     data_root: str | None = None,
@@ -218,6 +229,7 @@ def evaluate(
     if nll:
         check_likelihood_options(module, k, images)
     metrics = score_test_set(module, datamodule)
+    check_finite(metrics, checkpoint_path)
     module.eval()
     subset = test_subset(datamodule, images) if nll else None
     out.mkdir(parents=True, exist_ok=True)
@@ -270,6 +282,9 @@ def main() -> None:
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except NonFiniteLossError as error:  # as train.py exits for a run that diverged
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(3) from None
     losses = ", ".join(f"{term} {value:.4f}" for term, value in results["test"].items())
     print(f"test {losses} ({results['checkpoint']}); wrote {', '.join(results['written'])}, evaluation.json")
     if "likelihood" in results:
