@@ -32,6 +32,7 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["clip.vlaue=1"], "clip.vlaue: no such key; allowed: algorithm, value"),
         (["optim.momentum=abc"], "optim.momentum: Value 'abc' of type 'str' could not be converted to Float"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs: Value 'abc'"),
+        (["optim=adam", "optim.betas=[0.9]"], "optim: torch.optim.Adam refuses it: list index out of range; fix that"),
         # A class that takes **kwargs has its named arguments' types checked all the same.
         (["logger.tensorboard.name=[a]"], "logger.tensorboard.name: Cannot convert 'ListConfig' to string"),
         (["clip.value=-0.5"], "clip.value=-0.5 is out of range: allowed a finite number > 0 (clip=none turns clipping off)"),

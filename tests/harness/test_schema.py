@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 
 from helpers import tiny_overrides
 from vae_lightning.errors import ConfigError
@@ -61,6 +62,15 @@ def test_shell_overrides_reach_the_objects(compose_config, mnist_root) -> None:
     assert trainer.gradient_clip_algorithm == "norm" and trainer.gradient_clip_val == 2
     assert trainer.limit_train_batches == 3
     assert module.model.encoder[0].out_features == 24 and module.model.encoder[2].out_features == 12
+
+
+def test_the_flags_that_turn_off_checkpoints_or_the_bar_win_over_their_callbacks(compose_config, mnist_root: Path,
+                                                                                  tmp_path: Path) -> None:
+    cfg = compose_config([*tiny_overrides(mnist_root), "trainer.enable_checkpointing=false"])
+    assert not [callback for callback in build_trainer(cfg).callbacks if isinstance(callback, (ModelCheckpoint, ProgressBar))]
+    # Scored on its final weights, as with no validation.
+    assert run_job(cfg, tmp_path / "run") == 0
+    assert read_status(tmp_path / "run")["results"]["checkpoint"] is None
 
 
 def test_adam_option(compose_config) -> None:

@@ -91,9 +91,10 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> L.Trainer:
     loggers = [instantiate_trusted(resolved(node), f"logger.{name}") for name, node in (cfg.get("logger") or {}).items()]
     callbacks_config = with_mid_epoch_checkpoints(resolved(cfg.callbacks) if cfg.get("callbacks") else {})
     callbacks = [instantiate_trusted(node, f"callbacks.{name}") for name, node in callbacks_config.items()]
-    if cfg.trainer.get("enable_progress_bar") is False:
-        # Lightning refuses a progress-bar callback beside enable_progress_bar=false: honour the flag.
-        callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
+    for flag, kind in (("enable_progress_bar", ProgressBar), ("enable_checkpointing", ModelCheckpoint)):
+        if cfg.trainer.get(flag) is False:
+            # Lightning refuses such a callback beside the flag that turns it off: honour the flag.
+            callbacks = [callback for callback in callbacks if not isinstance(callback, kind)]
     trainer_config = resolved(cfg.trainer)
     plugins = [instantiate_trusted(node, "trainer.plugins") for node in trainer_config.pop("plugins", None) or []]
     if SLURMEnvironment.detect():
