@@ -32,6 +32,7 @@ from sqlalchemy.pool import NullPool
 
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError
+from vae_lightning.files import check_writable
 from vae_lightning.harness.command_line import quoted
 from vae_lightning.harness.runs import pid_holding, read_status
 
@@ -345,6 +346,9 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_
     address = storage_address(settings.get("storage"), sweep_dir)
     # The default storage is in the sweep folder, which the command-line check has claimed or found free.
     if settings.get("storage") is not None:
+        if (file := storage_file(address)) is not None:
+            check_writable(file.parent, f"{SETTINGS}.storage={shown(address)}",
+                           "choose a storage file in a folder you can write to")
         check_storage_free(address, str(settings.study_name))
     check_storage_file(address)
     trials = stored_trials(address, str(settings.study_name))

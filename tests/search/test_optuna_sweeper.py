@@ -73,6 +73,10 @@ def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:
     ("hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0 is out of range"),
     ("clip=none", "has no effect with clip=none"),
     ("++hydra.sweeper.pruner={_target_:os.system}", "os.system is not a class this project's configs name"),
+    # /proc takes no new file: the search's lock beside the storage failed with a traceback, its sweep folder made.
+    ("hydra.sweeper.storage=sqlite:////proc/study.db", "hydra.sweeper.storage=sqlite:////proc/study.db cannot be "
+                                                        "written (No such file or directory): choose a storage file"),
+    ("hydra.sweeper.storage=/proc/study.log", "hydra.sweeper.storage=/proc/study.log cannot be written"),
 ])
 def test_a_search_that_cannot_run_is_refused_in_one_line_before_anything_is_written(
     override: str, expected: str, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
