@@ -3,7 +3,8 @@
 Runs `python train.py experiment=<name>` for clip_value, clip_norm and momentum (Figures 1-3),
 picks the run with the lowest val loss across all three, evaluates it (Figure 4), and gathers
 the four figures and the three tables, with each experiment's wall time, into --out
-(default outputs/reproduce/<time>/). Every other argument is passed to train.py as it is, e.g.
+(default outputs/reproduce/<time>/). Every other argument but the keys it sets itself (experiment,
+search, hydra.sweep.dir) is passed to train.py as it is, e.g.
 `data.root=../shared/data`, `trainer.max_epochs=30`, `hydra/launcher=parallel`. With --replot,
 nothing is trained: the sweeps already in --out are plotted and gathered again (after a failed
 job was resumed, say).
@@ -34,6 +35,9 @@ from vae_lightning.harness.schema import register_schemas
 
 # The repository: train.py and outputs/ (this file is vae_lightning/analysis/reproduce.py).
 PROJECT = Path(__file__).resolve().parents[2]
+# What reproduce chooses for each of its sweeps: given again, the command line's would win in all three
+# (experiment=momentum would run Figure 3's sweep three times, into Figures 1 and 2's folders too).
+OWN_KEYS = ("experiment", "search", "hydra.sweep.dir")
 EXPERIMENTS = {
     "clip_value": "Figure 1: gradient clipping by value",
     "clip_norm": "Figure 2: gradient clipping by norm (and by value at 1.0)",
@@ -131,6 +135,11 @@ def main() -> None:
         if flags:  # train.py would refuse it in each sweep, after the output folder was made
             raise UserInputError(f"{flags[0]}: no such flag of reproduce (it takes --out and --replot); give train.py's "
                                  f"overrides as key=value")
+        owned = [override for override in overrides if override.lstrip("+~").partition("=")[0] in OWN_KEYS]
+        if owned:
+            raise UserInputError(f"{owned[0]}: reproduce runs the grid sweeps experiment=clip_value, clip_norm and "
+                                 f"momentum itself, into <--out>/sweeps/<name>; drop it, or run one sweep with python "
+                                 f"train.py experiment=<name>")
         if args.replot and not (args.out and (args.out / "timings.json").exists()):
             raise UserInputError("--replot needs --out, a folder where reproduce already ran (with timings.json)")
         out = output_folder(args.out)
