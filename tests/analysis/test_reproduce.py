@@ -52,31 +52,24 @@ def test_replot_without_a_reproduction_to_replot_is_one_line_exit_2(tmp_path: Pa
         "error: --replot needs --out, a folder where reproduce already ran (with timings.json)"]
 
 
-@pytest.mark.parametrize("flag", ["--bogus", "-m"])
-def test_a_flag_reproduce_does_not_take_is_one_line_exit_2(flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture) -> None:
+FLAG = "no such flag of reproduce (it takes --out and --replot); give train.py's overrides as key=value"
+OWN = ("reproduce runs the grid sweeps experiment=clip_value, clip_norm and momentum itself, into "
+       "<--out>/sweeps/<name>; drop it, or run one sweep with python train.py experiment=<name>")
+
+
+@pytest.mark.parametrize("argument,refusal", [
+    ("--bogus", FLAG), ("-m", FLAG),
+    # Keys reproduce sets for each sweep: given again, the command line's would win in all three.
+    ("experiment=momentum", OWN), ("+experiment=clip_norm", OWN), ("search=sgd", OWN), ("hydra.sweep.dir=x", OWN),
+])
+def test_an_argument_reproduce_does_not_take_is_one_line_exit_2(argument: str, refusal: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "reproduction"
     monkeypatch.setattr(reproduce, "run_all", lambda *args: pytest.fail("ran the sweeps"))
-    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out), flag, "trainer.max_epochs=1"])
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out), argument, "trainer.max_epochs=1"])
     with pytest.raises(SystemExit) as exit_:
         reproduce.main()
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.splitlines() == [
-        f"error: {flag}: no such flag of reproduce (it takes --out and --replot); give train.py's overrides as key=value"]
-    assert not out.exists()
-
-
-@pytest.mark.parametrize("override", ["experiment=momentum", "+experiment=clip_norm", "search=sgd", "hydra.sweep.dir=x"])
-def test_a_key_reproduce_sets_for_each_sweep_is_refused_in_one_line(override: str, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch,
-                                                                    capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "reproduction"
-    monkeypatch.setattr(reproduce, "run_all", lambda *args: pytest.fail("ran the sweeps"))
-    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out), override])
-    with pytest.raises(SystemExit) as exit_:
-        reproduce.main()
-    assert exit_.value.code == 2
-    assert capsys.readouterr().err.splitlines() == [
-        f"error: {override}: reproduce runs the grid sweeps experiment=clip_value, clip_norm and momentum itself, into "
-        f"<--out>/sweeps/<name>; drop it, or run one sweep with python train.py experiment=<name>"]
+    assert capsys.readouterr().err.splitlines() == [f"error: {argument}: {refusal}"]
     assert not out.exists()
