@@ -252,3 +252,31 @@ def test_no_space_left_names_the_file(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(plot, "atomic_file", full)
     with pytest.raises(NoSpaceLeft, match="writing .*summary.md: free some space, then again"):
         plot.write_all({tmp_path / "summary.md": b"x"}, "again")
+
+
+def labelled_ticks(low: float, high: float) -> list[tuple[float, str]]:
+    """The y ticks a log axis of curves from `low` to `high` labels within its view, major and minor."""
+    figure = Figure()
+    axis = figure.subplots()
+    axis.plot([1, 2], [low, high])
+    plot.log_scale(axis)
+    figure.canvas.draw()
+    bottom, top = axis.get_ylim()
+    ticks = [*zip(axis.get_yticks(), axis.get_yticklabels()), *zip(axis.get_yticks(minor=True),
+                                                                 axis.get_yticklabels(minor=True))]
+    return sorted((tick, label.get_text()) for tick, label in ticks if label.get_text() and bottom <= tick <= top)
+
+
+def test_a_log_axis_within_a_decade_is_labelled_over_its_whole_range() -> None:
+    # matplotlib's log ticks labelled 60, 70, 80, 90, 100 of this, and nothing above 100.
+    labelled = labelled_ticks(60, 165)
+    assert len([tick for tick, _ in labelled if tick > 100]) >= 2 and len(labelled) >= 4
+    assert all(text == f"{tick:g}" for tick, text in labelled)
+
+
+def test_a_log_axis_over_decades_labels_plain_numbers_and_no_crowd_of_minor_ticks() -> None:
+    # Every minor tick was labelled (0.2, 0.3, ... 0.9 on top of each other), in scientific notation.
+    labelled = labelled_ticks(0.15, 30)
+    assert all(text == f"{tick:g}" for tick, text in labelled)
+    for decade in (0.1, 1, 10):
+        assert len([tick for tick, _ in labelled if decade < tick < 10 * decade]) <= 4

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator, NullLocator
 from omegaconf import OmegaConf
 
 from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best, describe
@@ -258,16 +258,37 @@ def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: flo
         high = [scale * sample.ci95[1] if sample.ci95 else mean for (_, sample), mean in zip(samples, means)]
         axis.fill_between(epochs, low, high, where=[sample.ci95 is not None for _, sample in samples],
                           color=line.get_color(), alpha=0.2, linewidth=0)
-    axis.set_xlabel("epoch (1 = the first trained; TensorBoard counts from 0)")
     # One tick is enough: the default of two puts fractional epochs around a sweep of one epoch.
     axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     axis.grid(True, which="both", alpha=0.3)
 
 
 def log_scale(axis) -> None:
+    """A log y axis labelled at round values. Within less than a decade, matplotlib's log ticks may
+    label only the part below the one power of ten (60-90 of 60-165): there, ticks are spaced as
+    on a linear axis."""
     axis.set_yscale("log")
-    for axis_formatter in (axis.yaxis.set_major_formatter, axis.yaxis.set_minor_formatter):
-        axis_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    low, high = axis.get_ylim()
+    if high < 10 * low:
+        axis.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+        axis.yaxis.set_minor_locator(NullLocator())
+        axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        return
+    axis.yaxis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
+    axis.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
+class PlainLogFormatter(LogFormatter):
+    """Matplotlib's choice of which log ticks to label (of the minor ones: all within half a decade,
+    some within two, none beyond), each as a plain number: 0.5, not 5e-01."""
+
+    def __call__(self, value: float, position: int | None = None) -> str:
+        return f"{value:g}" if super().__call__(value, position) else ""
+
+
+def epoch_label(figure: Figure) -> None:
+    """One x label under all panels: under each, it would run into the next one's."""
+    figure.supxlabel("epoch (1 = the first trained; TensorBoard counts from 0)", fontsize="medium")
 
 
 def seeds_title(groups: dict[tuple[str, ...], Group], title: str) -> str:
@@ -289,7 +310,7 @@ def legend(figure: Figure, axis, keys: list[str]) -> None:
     handles, labels = axis.get_legend_handles_labels()
     if labels:
         columns = math.ceil(len(labels) / LEGEND_ROWS)
-        figure.legend(handles, labels, loc="outside right upper", title=", ".join(keys) or None, fontsize="small",
+        figure.legend(handles, labels, loc="outside right", title=", ".join(keys) or None, fontsize="small",
                       ncols=columns)
         width, height = figure.get_size_inches()
         figure.set_size_inches(width + LEGEND_COLUMN_INCHES * (columns - 1), height)
@@ -307,8 +328,10 @@ def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> b
     for axis, stage in zip(axes, STAGES):
         draw_curves(axis, groups, stage)
         axis.set_title(f"{stage} loss")
+    for axis in axes:  # once both are drawn: they share the y axis, and its ticks depend on its range
         log_scale(axis)
     axes[0].set_ylabel("loss (eq. 20), per image")
+    epoch_label(figure)
     legend(figure, axes[1], keys)
     figure.suptitle(seeds_title(groups, title))
     return png(figure)
@@ -327,6 +350,7 @@ def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title:
     for axis in axes[:2]:
         log_scale(axis)
     axes[0].set_ylabel("global L2 norm (epoch mean; epoch 0: initialisation)")
+    epoch_label(figure)
     axes[2].set_ylabel("% (epoch mean) = 100 × train/clip_fraction")
     legend(figure, axes[2], keys)
     figure.suptitle(seeds_title(groups, title))
