@@ -25,5 +25,9 @@ def test_swept_keys_and_parse_errors() -> None:
     assert sweeps.swept_keys(["clip.value=0.1,1", "+x=choice(1,2)", "seed=1"]) == ["clip.value", "x"]
     with pytest.raises(ConfigError, match=r"a=\[1,2: Hydra cannot read this override; quote a value that holds ~"):
         sweeps.parse(["a=[1,2"])
+    # A sweep job's folder, given unquoted: its name holds `=`, which the advice must name.
+    with pytest.raises(ConfigError, match=r"quote a value that holds ~, =, .*given to a shell as \"key='value'\""):
+        sweeps.parse(["hydra.run.dir=sweep/clip.value=0.1,seed=0"])
+    assert sweeps.parse(["hydra.run.dir='sweep/clip.value=0.1,seed=0'"])[0].value() == "sweep/clip.value=0.1,seed=0"
     with pytest.raises(ConfigError, match="=5: an override needs a key, as in key=value"):
         sweeps.parse(["=5"])
