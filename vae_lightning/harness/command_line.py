@@ -155,7 +155,10 @@ def processes(trainer: DictConfig) -> int:
     times trainer.num_nodes; 1 where Lightning decides (auto, -1) or parses a string, which counts
     more batches per process than there are, never fewer."""
     devices, nodes = trainer.get("devices", "auto"), trainer.get("num_nodes", 1)
-    count = len(devices) if isinstance(devices, ListConfig) else devices if type(devices) is int and devices > 0 else 1
+    if isinstance(devices, ListConfig):
+        count = len(devices)
+    else:
+        count = devices if type(devices) is int and devices > 0 else 1
     return count * (nodes if type(nodes) is int and nodes > 0 else 1)
 
 

@@ -303,8 +303,9 @@ def check_by_building(cfg: DictConfig) -> None:
     optimizer = instantiate_trusted(OmegaConf.to_container(cfg.optim, resolve=True), "optim")
     try:
         optimizer([torch.nn.Parameter(torch.zeros(1))])
-    except (ValueError, TypeError, IndexError) as error:  # optim.betas=[0.9]: an IndexError
-        raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {str(error).splitlines()[0]}; fix that value of optim") from None
+    except (ValueError, TypeError, IndexError) as error:  # torch indexes some arguments: betas=[0.9] is an IndexError
+        refusal = str(error).splitlines()[0]
+        raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix that value of optim") from None
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer.pop("plugins", None)
     trainer |= {"deterministic": None, "benchmark": None, "logger": False, "callbacks": [], "enable_checkpointing": False}
