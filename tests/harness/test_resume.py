@@ -224,6 +224,14 @@ def test_a_run_resumed_after_its_last_checkpoint_keeps_its_val_results(compose_c
     assert resumed["test"] == pytest.approx(completed["test"])
 
 
+def test_resume_of_a_run_that_kept_no_checkpoints_names_the_flag(compose_config, mnist_root, tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    unchecked = [*tiny_overrides(mnist_root), "trainer.enable_checkpointing=false"]
+    assert run_job(compose_config(unchecked), run_dir) == 0
+    with pytest.raises(ConfigError, match=r"which starting afresh would overwrite .*trainer.enable_checkpointing=false"):
+        train(compose_config([*unchecked, "resume=true", "trainer.max_epochs=3"]), run_dir)
+
+
 def test_resume_of_a_run_whose_checkpoints_were_deleted_is_refused_and_keeps_its_results(compose_config, mnist_root,
                                                                                            tmp_path) -> None:
     run_dir = tmp_path / "run"

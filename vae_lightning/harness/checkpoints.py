@@ -127,8 +127,9 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | No
         problems.append((path.name, problem))
     if not candidates and (run_dir / RESULTS_FILE).exists():
         raise ConfigError(f"resume=true, but {folder} holds no checkpoint of the run that wrote "
-                          f"{run_dir / RESULTS_FILE}, which starting afresh would overwrite: put its checkpoints back, "
-                          f"or start a new run in another folder")
+                          f"{run_dir / RESULTS_FILE}, which starting afresh would overwrite (its checkpoints were "
+                          f"deleted, or it kept none: trainer.enable_checkpointing=false): put them back, or start a "
+                          f"new run in another folder")
     if not candidates:
         return None
     reasons = {problem for _, problem in problems}
