@@ -208,11 +208,17 @@ def check_writable(value: str, key: str) -> None:
 
 def check_validated(cfg: DictConfig) -> None:
     """A sweep's jobs are compared by their val loss (summary.md, the figures, a search's objective):
-    a job that validates on nothing would end with none."""
+    a job that validates on nothing would end with none, and one without its csv/metrics.csv
+    (`analysis.plot` reads each job's) would be left out of the summary and the figures."""
     for key in ("data.val_size", "trainer.limit_val_batches"):
         if OmegaConf.select(cfg, key) == 0:
             raise ConfigError(f"{key}=0 leaves a sweep's jobs no val loss to be compared by (summary, figures, a "
                               f"search's objective); validate on some images, or run single runs")
+    loggers = (cfg.get("logger") or {}).values()
+    if not any(str(node.get("_target_")).endswith(".CSVLogger") and node.get("name") == "csv"
+               and node.get("version") == "" for node in loggers):
+        raise ConfigError("logger: a sweep's summary and figures read each job's csv/metrics.csv, which no logger "
+                          "here writes; keep logger.csv (logger=default or logger=csv), or run single runs")
 
 
 def check_launchable_in_a_sweep(cfg: DictConfig) -> None:

@@ -192,7 +192,8 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.precision": one_of(*literal_values(typing.get_type_hints(L.Trainer.__init__)["precision"])),
 }
 # The epoch-level metrics a callback may monitor: the module's loss terms and the gradients' statistics.
-MONITORABLE = (*metric_names("val").values(), *metric_names("train").values(), *STATISTICS)
+LOSSES = (*metric_names("val").values(), *metric_names("train").values())
+MONITORABLE = (*LOSSES, *STATISTICS)
 # Groups a run cannot do without (`~model` would remove one); logger and callbacks may be empty.
 REQUIRED_GROUPS = ("data", "model", "loss", "optim", "clip", "trainer")
 # Keys Hydra's instantiate reads in any node, beside the constructor's arguments.
@@ -332,17 +333,22 @@ def check_callbacks(cfg: DictConfig) -> None:
             callbacks = OmegaConf.to_container(job.callbacks, resolve=True) if job.get("callbacks") else {}
             for name, node in with_mid_epoch_checkpoints(callbacks).items():
                 callback = built(node, f"callbacks.{name}")
-                check_monitor(getattr(callback, "monitor", None), f"callbacks.{name}.monitor")
+                check_monitor(callback, f"callbacks.{name}")
                 check_dirpath(getattr(callback, "dirpath", None), f"callbacks.{name}.dirpath")
         finally:
             HydraConfig.instance().set_config(cfg)
 
 
-def check_monitor(monitor: Any, key: str) -> None:
+def check_monitor(callback: Any, key: str) -> None:
     """A callback that monitors a metric (ModelCheckpoint, EarlyStopping) would find a name nothing logs
-    only at the end of the first validation, after an epoch of training."""
+    only at the end of the first validation, after an epoch of training; one that maximises a loss
+    would keep the worst checkpoint as the best, which the run is then scored on."""
+    monitor, mode = getattr(callback, "monitor", None), getattr(callback, "mode", None)
     if isinstance(monitor, str) and monitor not in MONITORABLE:
-        raise ConfigError(f"{key}={monitor}: no such metric is logged; choose one of {', '.join(MONITORABLE)}")
+        raise ConfigError(f"{key}.monitor={monitor}: no such metric is logged; choose one of {', '.join(MONITORABLE)}")
+    if monitor in LOSSES and mode == "max":
+        raise ConfigError(f"{key}.mode=max would keep the highest {monitor} as the best, and the run is scored on "
+                          f"the best checkpoint: a loss is minimised, so set {key}.mode=min")
 
 
 def check_dirpath(dirpath: Any, key: str) -> None:
