@@ -443,7 +443,8 @@ def test_a_path_the_system_refuses_is_one_line(key: str, mnist_root: Path, tmp_p
 def test_a_single_runs_folder_says_what_its_command_line_changed(mnist_root: Path, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    arguments, _ = prepare([*tiny_overrides(mnist_root), "clip.value=0.5", "trainer.accelerator=cpu"])
+    # A key given twice is named once, by the value that wins (the last, as Hydra reads it).
+    arguments, _ = prepare([*tiny_overrides(mnist_root), "clip.value=0.2", "clip.value=0.5", "trainer.accelerator=cpu"])
     (folder,) = [argument.partition("=")[2].strip("'") for argument in arguments if argument.startswith("hydra.run.dir=")]
     name = Path(folder).name
     # What defines the run names it; where its data is and what runs it do not.

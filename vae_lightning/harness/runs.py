@@ -67,8 +67,10 @@ def job_dir(override_dirname: str, job_num: int, sweeper: str = GRID_SWEEPER) ->
 
 def run_name(timestamp: str, defining_overrides: list[str]) -> str:
     """A single run's folder: its time, then what its command line changed of what defines a run
-    (`2026-12-02_10-00-00_clip.value=0.5`), so that TensorBoard's run list tells runs apart."""
-    label = ",".join(sorted(defining_overrides)).replace(os.sep, "_")[:MAX_NAME_LENGTH]
+    (`2026-12-02_10-00-00_clip.value=0.5`), so that TensorBoard's run list tells runs apart. A key
+    given twice is named by its last value, the one Hydra keeps."""
+    last = {override.partition("=")[0].lstrip("+~"): override for override in defining_overrides}
+    label = ",".join(sorted(last.values())).replace(os.sep, "_")[:MAX_NAME_LENGTH]
     return f"{timestamp}_{label}" if label else timestamp
 
 
