@@ -35,6 +35,7 @@ from vae_lightning.errors import ConfigError
 from vae_lightning.files import check_writable
 from vae_lightning.harness.command_line import quoted
 from vae_lightning.harness.runs import pid_holding, read_status
+from vae_lightning.paper.module import metric_names
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ INTERRUPTED = "interrupted"
 REPEATS = "repeats"
 CUT_FOLDER = "cut_folder"
 SETTINGS = "hydra.sweeper"
+# What the trial callback may report to the pruner after each epoch: a metric validation logs.
+VALIDATED = tuple(metric_names("val").values())
 # Optuna's samplers seed numpy, whose seeds are 32-bit.
 SEEDS = 2**32
 # The statement that takes a database server's own lock at once or not at all (true or 1 when taken),
@@ -335,8 +338,13 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_
     points the search space cannot ask for."""
     whole_number(settings, "n_trials", "the trials the study ends with, in total")
     whole_number(settings, "n_jobs", "trials asked for and run at a time")
-    if settings.get("direction") not in ("minimize", "maximize"):
-        raise ConfigError(f"{SETTINGS}.direction={settings.get('direction')}: choose minimize or maximize")
+    if settings.get("direction") != "minimize":
+        raise ConfigError(f"{SETTINGS}.direction={settings.get('direction')}: a trial's value is its run's val loss, "
+                          f"which the study minimises; set {SETTINGS}.direction=minimize")
+    monitor = OmegaConf.select(settings, "trial_callback.monitor", default=None)
+    if monitor not in VALIDATED:
+        raise ConfigError(f"{SETTINGS}.trial_callback.monitor={monitor}: the pruner compares trials by a metric each "
+                          f"validation logs; choose one of {', '.join(VALIDATED)}")
     space, _ = search_space(params)
     if not space:
         raise ConfigError(f"{SETTINGS}.params: nothing to search; give a key an interval or a choice, "

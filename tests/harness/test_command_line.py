@@ -117,6 +117,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "optim.lr=interval(0.01,0.1)"], "optim.lr=interval(0.01,0.1): an interval is sampled by "
                                                 "hydra/sweeper=optuna only"),
         (["-m", "search=sgd", "hydra.sweeper.sampler.seed=abc"], "hydra.sweeper.sampler.seed=abc: give a whole number"),
+        (["-m", "search=sgd", "hydra.sweeper.direction=maximize"],
+         "hydra.sweeper.direction=maximize: a trial's value is its run's val loss, which the study minimises"),
+        (["-m", "search=sgd", "hydra.sweeper.trial_callback.monitor=val/nope"],
+         "hydra.sweeper.trial_callback.monitor=val/nope: the pruner compares trials by a metric each validation logs"),
         (["-m", "search=sgd", "hydra.sweeper.sampler.seed=-1"], "hydra.sweeper.sampler.seed=-1: give a whole number in"),
         (["-m", "search=sgd", "hydra.sweeper.pruner.n_warmup_steps=2"],
          "hydra.sweeper.pruner.n_warmup_steps: no such key; to add it: +hydra.sweeper.pruner.n_warmup_steps=<value>"),
