@@ -16,6 +16,7 @@ from analysis.fake_sweeps import check_against_scipy, summary_points, write_job,
 from vae_lightning.analysis import plot
 from vae_lightning.analysis.plot import NoSpaceLeft, collect, draw_curves, plot_sweep, seeds_title
 from vae_lightning.analysis.report import SweepReport
+from vae_lightning.harness.runs import lock_run_dir
 
 LOSSES = {"0.1": [31.0, 31.3, 30.9], "1.0": [31.6, 31.4, 31.9]}
 
@@ -98,6 +99,19 @@ def test_a_failed_job_and_a_nan_loss_are_excluded_and_listed(tmp_path: Path) -> 
     assert points["1.0"]["excluded"] == ["seed 1: final val loss is nan"]
     assert table(sweep)["1.0"][-1] == "seed 1: final val loss is nan"
     assert "NaN" not in (sweep / "summary.json").read_text()  # strict JSON
+
+
+def test_a_running_job_whose_process_is_gone_says_it_was_killed(tmp_path: Path) -> None:
+    running = {"status": "running"}
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.2, 31.1], "1.0": [31.5, 31.6, 31.4]},
+                        statuses={("0.1", 0): running, ("0.1", 1): running})
+    lock = lock_run_dir(sweep / "clip.value=0.1,seed=0")  # this process runs seed 0; seed 1's died
+    try:
+        plot_sweep(sweep)
+    finally:
+        lock.close()
+    assert summary_points(sweep)["0.1"]["excluded"] == [
+        "seed 0: running", "seed 1: running when its process was killed; resume=true continues it"]
 
 
 def test_a_point_whose_jobs_all_failed_is_listed_last(tmp_path: Path) -> None:

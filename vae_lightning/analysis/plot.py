@@ -32,7 +32,7 @@ from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness import sweeps
 from vae_lightning.files import atomic_file, check_writable, read_json
-from vae_lightning.harness.runs import STATUS_FILE, job_overrides
+from vae_lightning.harness.runs import STATUS_FILE, job_overrides, lock_holder
 from vae_lightning.paper.gradients import STATISTICS
 
 STAGES = ("train", "val")
@@ -220,6 +220,8 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
         status = job_status(job)
         if status is None or status["status"] != "completed":
             state = status["status"] if status else "no status.json"
+            if state == "running" and lock_holder(job) is None:
+                state = "running when its process was killed; resume=true continues it"
             group.problems.append(f"seed {seed}: {state}" + (f" ({status['error']})" if status and "error" in status else ""))
             continue
         curves = epoch_curves(job)
