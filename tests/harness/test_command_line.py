@@ -128,6 +128,10 @@ PROJECT = Path(__file__).resolve().parents[2]
          "give the searched key as itself, optim.lr=interval(0.01,0.1)"),
         (["-m", "seed=0,1", "hydra.job.name=a,b"], "hydra.job.name=a,b: hydra's own settings cannot be swept"),
         (["optim=[sgd,adam]"], "optim=[sgd,adam]: a run takes one optim; to run each, sweep them: -m optim=sgd,adam"),
+        # Hydra's own ValueError for these names no override.
+        (["debug=null"], "debug=null: a config group takes one of its options, not null; to run without it, remove it"),
+        (["-m", "search=sgd,null"], "search=null: a config group takes one of its options, not null"),
+        (["optim=null"], "optim=null: a run needs one optim; choose one of adam, adamw, sgd"),
         (["model.hidden_dims=400"], "model.hidden_dims=400 is not a list of sizes: write model.hidden_dims=[400]"),
         (["--config-name", "nope"], "--config-name nope: no such config in the config folder"),
         (["-m", "seed=0,1", "hydra.sweep.subdir=x"], "hydra.sweep.subdir=x puts every job of the sweep in one folder"),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from hydra import compose, initialize_config_dir, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.utils import get_class
@@ -120,6 +121,8 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     except (ConfigCompositionException, OverrideParseException) as error:
         raise ConfigError(one_line(error)) from None
+    except ValueError as error:  # Hydra's own for `group=null`, which names no override
+        raise ConfigError(null_group(overrides) or str(error)) from None
     # As within the run: the classes its config folders name are the ones it may build.
     HydraConfig.instance().set_config(cfg)
     check_allowed({key: value for key, value in OmegaConf.to_container(cfg).items() if key != "hydra"})
@@ -132,6 +135,20 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
         raise ConfigError(f"{error.full_key}: {str(error.msg).splitlines()[0]}; fix the interpolation, or give "
                           f"a value") from None
     return cfg
+
+
+def null_group(overrides: list[str]) -> str | None:
+    """One line for the first override that sets a config group to null, which Hydra cannot compose."""
+    loader = GlobalHydra.instance().config_loader()
+    for override in sweeps.parse(overrides):
+        group = override.get_key_element().lstrip("+~")
+        options = loader.get_group_options(group) if override.value() is None else []
+        if options and group in REQUIRED_GROUPS:
+            return f"{override.input_line}: a run needs one {group}; choose one of {', '.join(options)}"
+        if options:
+            return (f"{override.input_line}: a config group takes one of its options, not null; to run without "
+                    f"it, remove it: ~{group}")
+    return None
 
 
 def check_data(cfg: DictConfig, checked: dict[str, dict[str, int] | None]) -> None:
