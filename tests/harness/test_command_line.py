@@ -130,8 +130,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["optim=[sgd,adam]"], "optim=[sgd,adam]: a run takes one optim; to run each, sweep them: -m optim=sgd,adam"),
         # Hydra's own ValueError for these names no override.
         (["debug=null"], "debug=null: a config group takes one of its options, not null; to run without it, remove it"),
-        (["-m", "search=sgd,null"], "search=null: a config group takes one of its options, not null"),
+        (["-m", "debug=fast,null"], "debug=null: a config group takes one of its options, not null"),
         (["optim=null"], "optim=null: a run needs one optim; choose one of adam, adamw, sgd"),
+        # Each experiment is a sweep: as jobs of one, they would run once each, their own sweeps ignored.
+        (["-m", "experiment=clip_value,momentum"], "experiment=clip_value: sets up a sweep of its own (hydra.sweeper)"),
         (["model.hidden_dims=400"], "model.hidden_dims=400 is not a list of sizes: write model.hidden_dims=[400]"),
         (["--config-name", "nope"], "--config-name nope: no such config in the config folder"),
         (["-m", "seed=0,1", "hydra.sweep.subdir=x"], "hydra.sweep.subdir=x puts every job of the sweep in one folder"),

@@ -376,8 +376,12 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
             if job in jobs[:index]:
                 raise ConfigError(f"{' '.join(job)}: the sweep lists this job twice, which would run it twice in "
                                   f"one folder; give each value once")
+    sweeper = OmegaConf.to_container(command_config.hydra.sweeper)
     for job in jobs:
         job_config = compose_checked(config_name, fixed + job)
+        if OmegaConf.to_container(job_config.hydra.sweeper) != sweeper:  # `-m experiment=clip_value,momentum`
+            raise ConfigError(f"{' '.join(job)}: sets up a sweep of its own (hydra.sweeper), which cannot run as one "
+                              f"job of this sweep; run a command for each: python train.py {' '.join(job)}")
         check_validated(job_config)
         check_launchable_in_a_sweep(job_config)
         check_nodes(job_config, multirun)
