@@ -167,7 +167,7 @@ def test_an_accelerator_the_machine_lacks_is_refused_before_anything_is_written(
 
 def checked(*arguments: str, conf: str = str(CONFIG_DIR)) -> int:
     """How many jobs `python train.py <arguments>` would run, once the check has passed them."""
-    return check_jobs(parse_command_line(list(arguments)), conf)[1]
+    return len(check_jobs(parse_command_line(list(arguments)), conf)[1])
 
 
 def test_a_misspelled_key_inside_a_yaml_file_names_the_file(tmp_path: Path) -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from helpers import INJECTED, INJECTED_ENVIRONMENT, INJECTED_TARGETS, PROJECT, TRAIN_IMAGES, VAL_IMAGES, injected, run_train, tiny_overrides
 from vae_lightning.errors import ConfigError, NonFiniteLossError
+from vae_lightning.harness.command_line import check_command_line
 from vae_lightning.harness.run import run_job, train
 from vae_lightning.harness.runs import read_status, write_status
 
@@ -244,3 +246,37 @@ def test_resume_of_a_run_whose_checkpoints_were_deleted_is_refused_and_keeps_its
         train(compose_config([*tiny_overrides(mnist_root), "resume=true", "trainer.max_epochs=3"]), run_dir)
     assert run_job(compose_config([*tiny_overrides(mnist_root), "resume=true", "trainer.max_epochs=3"]), run_dir) == 2
     assert kept == {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file() and path.name != "run.log"}
+
+
+def files_of(folder: Path) -> dict[Path, bytes]:
+    """Every file under `folder` but the logs and locks a refused command may touch."""
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file() and path.name not in ("run.log", ".lock")}
+
+
+def test_a_completed_run_resumed_as_another_is_refused_and_keeps_its_outcome(compose_config, mnist_root,
+                                                                              tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    assert run_job(compose_config([*tiny_overrides(mnist_root), "clip.value=0.5"]), run_dir) == 0
+    kept = files_of(run_dir)
+    assert run_job(compose_config([*tiny_overrides(mnist_root), "clip.value=0.7", "resume=true"]), run_dir) == 2
+    assert files_of(run_dir) == kept
+    assert run_job(compose_config([*tiny_overrides(mnist_root), "clip.value=0.5", "resume=true"]), run_dir) == 0
+
+
+def test_a_sweep_resumed_with_another_clip_is_refused_before_hydra_writes_anything(
+        compose_config, mnist_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sweep, job = tmp_path / "sweep", tmp_path / "sweep" / "job0"
+    job.mkdir(parents=True)
+    # Job seed=0 of `python train.py -m seed=0,1 clip.value=0.5`, as Hydra and the run leave it (the
+    # folder is found by the overrides it holds).
+    overrides = [*tiny_overrides(mnist_root), "clip.value=0.5", "seed=0"]
+    assert run_job(compose_config(overrides, run="sweep/job0"), job) == 0
+    (job / ".hydra").mkdir()
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    kept = files_of(sweep)
+    with pytest.raises(SystemExit) as exit_:
+        check_command_line(["-m", *tiny_overrides(mnist_root), "clip.value=0.7", "seed=0,1", "resume=true",
+                            f"hydra.sweep.dir={sweep}"])
+    assert exit_.value.code == 2
+    assert "job0/checkpoints will do (clip.value=0.7, but the run was trained with 0.5)" in capsys.readouterr().err
+    assert files_of(sweep) == kept

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
@@ -27,7 +27,8 @@ from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
-from vae_lightning.harness.runs import claim_fresh_dir, lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name
+from vae_lightning.harness.runs import (claim_fresh_dir, job_overrides, lock_run_dir, refuse_if_taken, refuse_unfit_folder,
+                                       run_name)
 from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_by_building,
                                          check_ranges, check_structure, register_schemas)
 from vae_lightning import files
@@ -39,6 +40,13 @@ PRINT_ONLY = ("help", "hydra_help", "version", "info", "cfg", "shell_completion"
 # Hydra's submitit launchers start every job as a Slurm job (or a local process) of its own.
 SUBMITIT_PLUGIN = "hydra_plugins.hydra_submitit_launcher"
 PARALLEL_LAUNCHER = f"{ParallelLauncher.__module__}.{ParallelLauncher.__qualname__}"
+
+
+class Job(NamedTuple):
+    """A job the command would run: its overrides within the sweep (none for a single run), and what it is."""
+
+    overrides: list[str]
+    definition: dict[str, Any]
 
 
 def command_line_parser() -> argparse.ArgumentParser:
@@ -329,14 +337,14 @@ def search_path(config_dir: str | None) -> list[str]:
     return [f"hydra.searchpath=[file://{folder}]"]
 
 
-def check_jobs(args: argparse.Namespace, config_dir: str) -> tuple[DictConfig, int]:
-    """Compose and check every job the command would run; returns the command's config and the count."""
+def check_jobs(args: argparse.Namespace, config_dir: str) -> tuple[DictConfig, list[Job]]:
+    """Compose and check every job the command would run; returns the command's config and the jobs."""
     with primary_configs(args.config_path, config_dir):
         return check_each_job(args.config_name or "config", search_path(args.config_dir) + args.overrides,
                               args.multirun)
 
 
-def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, int]:
+def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, list[Job]]:
     parsed = sweeps.parse(overrides)
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     swept = [o.input_line for o in parsed if o.is_sweep_override()]
@@ -360,7 +368,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     if not multirun:
         check_nodes(command_config, multirun)
         check_data(command_config, checked_data)
-        return command_config, 1
+        return command_config, [Job([], run_definition(command_config))]
     params = command_config.hydra.sweeper.get("params") or {}
     # Sweepers read the config's params, then the command line: a key the command line sets is its.
     given = {o.get_key_element() for o in parsed}
@@ -376,7 +384,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
             if job in jobs[:index]:
                 raise ConfigError(f"{' '.join(job)}: the sweep lists this job twice, which would run it twice in "
                                   f"one folder; give each value once")
-    sweeper = OmegaConf.to_container(command_config.hydra.sweeper)
+    sweeper, checked = OmegaConf.to_container(command_config.hydra.sweeper), []
     for job in jobs:
         job_config = compose_checked(config_name, fixed + job)
         if OmegaConf.to_container(job_config.hydra.sweeper) != sweeper:  # `-m experiment=clip_value,momentum`
@@ -386,7 +394,8 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
         check_launchable_in_a_sweep(job_config)
         check_nodes(job_config, multirun)
         check_data(job_config, checked_data)
-    return command_config, len(jobs)
+        checked.append(Job(job, run_definition(job_config)))
+    return command_config, checked
 
 
 def job_naming(command_config: DictConfig, overrides: list[str]) -> list[str]:
@@ -422,9 +431,9 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     refuse_pickled_config(args)
     if runs_nothing(args) or not first_process:
         return arguments, None
-    command_config, count = check_jobs(args, str(CONFIG_DIR))
+    command_config, jobs = check_jobs(args, str(CONFIG_DIR))
     multirun = args.multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
-    if multirun and count > 1:
+    if multirun and len(jobs) > 1:
         check_a_folder_per_job(command_config)
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     value = str(command_config.hydra.sweep.dir if multirun else command_config.hydra.run.dir)
@@ -442,9 +451,25 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     sweep_lock = lock_run_dir(folder) if multirun else None
     if is_set(args.overrides, key):
         refuse_if_taken(folder, bool(command_config.resume), sweep=multirun)
-        if command_config.resume and not multirun:
-            checkpoint_to_resume(folder, run_definition(command_config))  # refuses another run's config
+        if command_config.resume:  # refuses another run's config, before Hydra writes anything
+            check_resumes(folder, jobs, str(command_config.hydra.sweeper._target_) if multirun else None)
     return [*arguments, *added], sweep_lock
+
+
+def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
+    """Raise ConfigError when the run, or a job of the grid sweep (`sweeper`; None for a single run),
+    that `resume=true` would continue was trained as another: a sweep's job is the folder whose saved
+    overrides hold the job's own. Refused so, a sweep's command is not written over its multirun.yaml."""
+    if sweeper is None:
+        checkpoint_to_resume(folder, jobs[0].definition)
+        return
+    if not sweeps.expands_a_grid(sweeper):  # a search asks for new trials, or repeats cut ones as they were
+        return
+    for job_dir in sorted(path.parent.parent for path in folder.glob("*/.hydra/overrides.yaml")):
+        saved = set(job_overrides(job_dir))
+        for job in jobs:
+            if set(job.overrides) <= saved and any((job_dir / "checkpoints").glob("*.ckpt")):
+                checkpoint_to_resume(job_dir, job.definition)
 
 
 def check_command_line(arguments: list[str], first_process: bool = True) -> tuple[list[str], IO[str] | None]:

@@ -178,12 +178,17 @@ def keep_previous_metrics(run_dir: Path) -> None:
         metrics.rename(metrics.with_name(f"metrics.{index}.csv"))
 
 
-def finished_already(cfg: DictConfig, previous: dict[str, Any] | None) -> bool:
-    """True for a completed run that `resume=true` has nothing to add to: as many epochs as asked for."""
-    if not (cfg.resume and previous and previous["status"] == "completed"):
+def nothing_to_resume(cfg: DictConfig, run_dir: Path, previous: dict[str, Any] | None) -> bool:
+    """True for a completed run that `resume=true` has nothing to add to: as many epochs as asked for.
+    ConfigError when the run in `run_dir` was trained as another (a changed clip.value): a completed
+    run whose checkpoints were deleted has nothing to compare with, and nothing to continue."""
+    if not cfg.resume:
         return False
-    epochs, wanted = previous.get("results", {}).get("epochs", 0), cfg.trainer.get("max_epochs")
-    return wanted is not None and wanted != -1 and wanted <= epochs
+    epochs, wanted = (previous or {}).get("results", {}).get("epochs", 0), cfg.trainer.get("max_epochs")
+    completed = bool(previous and previous["status"] == "completed" and wanted not in (None, -1) and wanted <= epochs)
+    if not completed or any((run_dir / "checkpoints").glob("*.ckpt")):
+        checkpoint_to_resume(run_dir, run_definition(cfg))
+    return completed
 
 
 def run_job(cfg: DictConfig, run_dir: Path) -> int:
@@ -197,15 +202,19 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
         return 0
     try:
         record = RunRecord(run_dir)
-        if finished_already(cfg, record.previous):
-            log.info("%s completed already (%s epochs); nothing to resume", run_dir,
-                     record.previous["results"]["epochs"])
-            return 0
-        if cfg.resume:  # refused before status.json says anything: it keeps the run's outcome
-            checkpoint_to_resume(run_dir, run_definition(cfg))
     except ConfigError as error:
         log.error("%s", error)
         return 2
+    try:  # before status.json says anything: it keeps the run's outcome
+        completed = nothing_to_resume(cfg, run_dir, record.previous)
+    except ConfigError as error:
+        record.release()
+        log.error("%s", error)
+        return 2
+    if completed:
+        record.release()
+        log.info("%s completed already (%s epochs); nothing to resume", run_dir, record.previous["results"]["epochs"])
+        return 0
     with record:
         record.complete(train(cfg, run_dir))
     return record.exit_code

@@ -312,6 +312,10 @@ class RunRecord:
         self.handlers: dict[int, Any] = {}
         self.requeued = False
 
+    def release(self) -> None:
+        """Free the run folder without running: for a run refused, or with nothing left to do."""
+        self.lock.close()
+
     def __enter__(self) -> RunRecord:
         write_status(self.run_dir, "running")
         self.handlers = {signum: signal.signal(signum, self.interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
