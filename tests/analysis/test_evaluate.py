@@ -30,6 +30,7 @@ def test_evaluate_writes_both_grids_and_the_test_losses(compose_config, mnist_ro
     trained = json.loads((run_dir / "results.json").read_text())["test"]
     assert results["test"]["loss"] == trained["loss"]
     assert json.loads((run_dir / "evaluation.json").read_text())["test"] == results["test"]
+    assert json.loads((run_dir / "evaluation.json").read_text())["test_images"] == TEST_IMAGES
     side = 8 * 28 + 9 * 2  # 8 images of 28 pixels and 9 two-pixel borders
     module, datamodule, _, _ = load(run_dir, str(mnist_root))
     datamodule.setup("test")

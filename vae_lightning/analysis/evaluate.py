@@ -251,6 +251,8 @@ def evaluate(
         "written": written,
         "checkpoint": str(checkpoint_path),
         "test": stage_metrics(metrics, "test"),
+        # All of them: a run's own results.json scores trainer.limit_test_batches of them.
+        "test_images": len(datamodule.test_images),
     }
     if subset is not None:
         started = time.perf_counter()
@@ -258,7 +260,7 @@ def evaluate(
         results["likelihood_seconds"] = time.perf_counter() - started
         write_json(out / "likelihood.json", results["likelihood"])
         written.append("likelihood.json")
-    write_json(out / "evaluation.json", {key: results[key] for key in ("written", "checkpoint", "test")})
+    write_json(out / "evaluation.json", {key: results[key] for key in ("written", "checkpoint", "test", "test_images")})
     return results
 
 
@@ -286,7 +288,8 @@ def main() -> None:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(3) from None
     losses = ", ".join(f"{term} {value:.4f}" for term, value in results["test"].items())
-    print(f"test {losses} ({results['checkpoint']}); wrote {', '.join(results['written'])}, evaluation.json")
+    print(f"test {losses} on {results['test_images']} test images ({results['checkpoint']}); wrote "
+          f"{', '.join(results['written'])}, evaluation.json")
     if "likelihood" in results:
         likelihood = results["likelihood"]
         print(f"nll {likelihood['nll']:.2f} nats (k={likelihood['k']}), nll_k1 (-ELBO) {likelihood['nll_k1']:.2f} nats, "
