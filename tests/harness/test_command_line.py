@@ -454,11 +454,12 @@ def test_a_single_runs_folder_says_what_its_command_line_changed(mnist_root: Pat
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     # A key given twice is named once, by the value that wins (the last, as Hydra reads it).
-    arguments, _ = prepare([*tiny_overrides(mnist_root), "clip.value=0.2", "clip.value=0.5", "trainer.accelerator=cpu"])
+    arguments, _ = prepare([*tiny_overrides(mnist_root), "clip.value=0.2", "clip.value=0.5", "trainer.accelerator=cpu",
+                            "debug=fast"])
     (folder,) = [argument.partition("=")[2].strip("'") for argument in arguments if argument.startswith("hydra.run.dir=")]
     name = Path(folder).name
     # What defines the run names it; where its data is and what runs it do not.
-    assert name.endswith("_clip.value=0.5,data.batch_size=32,data.val_size=64,model.hidden_dims=[32],"
+    assert name.endswith("_clip.value=0.5,data.batch_size=32,data.val_size=64,debug=fast,model.hidden_dims=[32],"
                          "model.latent_dim=4,trainer.max_epochs=1")
     assert (tmp_path / folder).is_dir() and Path(folder).parent == Path("outputs", "runs")
 

@@ -12,8 +12,9 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
 from torch.utils.tensorboard.writer import FileWriter
 
-# The groups and keys whose values decide what a run computes.
-DEFINING = ("seed", "data", "model", "loss", "optim", "clip", "trainer.max_epochs", "trainer.max_steps",
+# The groups and keys whose values decide what a run computes. `debug` (debug=fast) sets some of the
+# trainer's: it names the run's folder, and its values are compared as the trainer's.
+DEFINING = ("seed", "data", "model", "loss", "optim", "clip", "debug", "trainer.max_epochs", "trainer.max_steps",
             "trainer.precision", "trainer.accumulate_grad_batches", "trainer.limit_train_batches",
             "trainer.limit_val_batches", "trainer.limit_test_batches")
 # Within them, the keys that say only where the data is or how much of it is scored at once.
