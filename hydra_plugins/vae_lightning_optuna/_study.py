@@ -10,6 +10,7 @@ import logging
 import math
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,6 +35,7 @@ from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError
 from vae_lightning.files import check_writable
 from vae_lightning.harness.command_line import quoted
+from vae_lightning.harness.definition import run_definition, within
 from vae_lightning.harness.runs import pid_holding, read_status
 from vae_lightning.paper.module import metric_names
 
@@ -50,6 +52,10 @@ INTERRUPTED = "interrupted"
 # User attributes of a trial asked for again: the number and folder of the trial an interrupt cut.
 REPEATS = "repeats"
 CUT_FOLDER = "cut_folder"
+# A study's user attribute: what defines its trials' runs (harness/definition.py), less the searched keys.
+# A command that continues the study must define its trials so too: a study compares runs that differ
+# only in what it searches.
+DEFINITION = "definition"
 SETTINGS = "hydra.sweeper"
 # What the trial callback may report to the pruner after each epoch: a metric validation logs.
 VALIDATED = tuple(metric_names("val").values())
@@ -280,15 +286,34 @@ def record_of_a_journal(line: bytes) -> bool:
     return isinstance(record, dict) and "op_code" in record
 
 
-def stored_trials(address: str, study_name: str) -> list[FrozenTrial] | None:
-    """The trials the study holds already; None when the storage holds no such study."""
+def stored_study(address: str, study_name: str) -> optuna.Study | None:
+    """The study as the storage holds it already; None when it holds no such study."""
     file = storage_file(address)
     if file is not None and not file.exists():
         return None
     storage = open_storage(address)
     if study_name not in optuna.get_all_study_names(storage):
         return None
-    return optuna.load_study(study_name=study_name, storage=storage).trials
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def trials_definition(definition: dict[str, Any], space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    """A job's run definition less the keys the search samples: what every trial of the study shares."""
+    searched = tuple(key.lstrip("+~") for key in space)
+    return {key: value for key, value in definition.items() if not within(key, searched)}
+
+
+def check_definition(study: optuna.Study, definition: dict[str, Any]) -> None:
+    """Raise ConfigError when the study's trials were defined otherwise (a study of an earlier version
+    stored no definition)."""
+    stored = study.user_attrs.get(DEFINITION)
+    if stored is None:
+        return
+    for key in sorted(stored.keys() | definition.keys()):
+        if stored.get(key) != definition.get(key):
+            raise ConfigError(f"{key}={definition.get(key)}, but the trials of study {study.study_name} ran with "
+                              f"{stored.get(key)}: a study compares runs that differ only in what it searches; "
+                              f"continue it as it ran, or start another ({SETTINGS}.study_name=<name>)")
 
 
 def allowed(distribution: BaseDistribution, value: Any) -> bool:
@@ -331,11 +356,13 @@ def check_storage_free(address: str, study_name: str) -> None:
         raise in_use(address, f"process {holder}")
 
 
-def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_dir: Path) -> None:
+def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_dir: Path,
+                   definition: Callable[[], dict[str, Any]]) -> None:
     """Raise ConfigError for a search that cannot run: trial counts out of range, a search space Optuna
     cannot sample, a sampler or pruner that cannot be built, a storage another search holds, a database
-    the sweeper cannot lock or reach, a study that exists without resume=true, or one whose stored
-    points the search space cannot ask for."""
+    the sweeper cannot lock or reach, a study that exists without resume=true, one whose trials were
+    defined otherwise than a job of this command (`definition()`), or one whose stored points the search
+    space cannot ask for."""
     whole_number(settings, "n_trials", "the trials the study ends with, in total")
     whole_number(settings, "n_jobs", "trials asked for and run at a time")
     if settings.get("direction") != "minimize":
@@ -359,11 +386,14 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_
                            "choose a storage file in a folder you can write to")
         check_storage_free(address, str(settings.study_name))
     check_storage_file(address)
-    trials = stored_trials(address, str(settings.study_name))
+    study = stored_study(address, str(settings.study_name))
+    trials = study.trials if study else None
     if trials and not resume:
         raise ConfigError(f"{SETTINGS}.storage={shown(address)} already holds study {settings.study_name} "
                           f"({len(trials)} trials); pass resume=true to continue it to n_trials={settings.n_trials} "
                           f"in total, or choose another {SETTINGS}.study_name")
+    if study is not None:
+        check_definition(study, trials_definition(definition(), space))
     check_points_to_ask(trials or [], space, address)
 
 
@@ -412,7 +442,7 @@ class Search:
         self.sweep_dir = Path()
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.config = config
+        self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context,
                                                                 task_function=task_function)
         self.sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
@@ -432,6 +462,9 @@ class Search:
                                         sampler=build_sampler(settings, len(existing)), pruner=build_pruner(settings),
                                         load_if_exists=True)
             self.storage, self.study_id = storage, storage.get_study_id_from_name(name)
+            if DEFINITION not in study.user_attrs:
+                job = self.hydra_context.config_loader.load_sweep_config(self.config, fixed)
+                study.set_user_attr(DEFINITION, trials_definition(run_definition(job), space))
             log.info("study %s in %s: %d of %d trials finished; sampler %s, pruner %s", name, shown(address),
                      len(finished(existing)), settings.n_trials, type(study.sampler).__name__,
                      type(study.pruner).__name__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,14 @@ class OptunaSweeper(Sweeper):
         self.search = Search(OmegaConf.create(settings))
 
     @staticmethod
-    def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_dir: Path) -> None:
-        """Raise ConfigError, in one line, for a search that cannot run as configured (called by the
+    def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_dir: Path,
+                       definition: Callable[[], dict[str, Any]]) -> None:
+        """Raise ConfigError, in one line, for a search that cannot run as configured, or that would add
+        to a study trials defined otherwise than a job of this command (`definition()`; called by the
         command-line check before anything is written)."""
         from hydra_plugins.vae_lightning_optuna._study import check_settings
 
-        check_settings(settings, params, resume, sweep_dir)
+        check_settings(settings, params, resume, sweep_dir, definition)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.search.setup(hydra_context=hydra_context, task_function=task_function, config=config)

@@ -18,8 +18,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from helpers import injected, run_train, start_train, tiny_overrides
-from hydra_plugins.vae_lightning_optuna._study import (CUT_FOLDER, INTERRUPTED, Search, lock_storage, open_storage,
-                                                      search_space)
+from hydra_plugins.vae_lightning_optuna._study import (CUT_FOLDER, DEFINITION, INTERRUPTED, Search, lock_storage,
+                                                      open_storage, search_space, trials_definition)
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import ConfigError
 from vae_lightning.harness.command_line import check_command_line, check_jobs, parse_command_line
@@ -106,6 +106,26 @@ def test_a_study_needs_resume_to_continue_and_one_search_at_a_time(mnist_root: P
     sweep_lock.close()
 
 
+def test_a_study_continued_with_other_settings_than_its_trials_is_refused(mnist_root: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "study.log"
+    command = ["-m", "search=sgd", *tiny_overrides(mnist_root), f"hydra.sweeper.storage={journal}",
+               f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    _, jobs = check_jobs(parse_command_line(command), str(CONFIG_DIR))
+    study = optuna.create_study(study_name="sgd", storage=open_storage(str(journal)))
+    study.set_user_attr(DEFINITION, trials_definition(jobs[0].definition, search_space(SGD_SPACE)[0]))
+    study.tell(study.ask(), 1.0)
+    refused = check([*command, "resume=true", "trainer.max_epochs=2"], capsys)
+    assert "trainer.max_epochs=2, but the trials of study sgd ran with 1: a study compares runs" in refused
+    assert "data.batch_size=64, but the trials" in check([*command, "resume=true", "data.batch_size=64"], capsys)
+    # More trials, or where and how they run, continue it.
+    arguments, sweep_lock = check_command_line([*command, "resume=true", "hydra.sweeper.n_trials=30",
+                                                "trainer.accelerator=auto"])
+    sweep_lock.close()
+
+
 SGD_SPACE = ["optim.lr=tag(log, interval(0.001, 0.1))", "optim.momentum=interval(0.0, 0.99)",
              "clip=choice(value, norm)", "clip.value=tag(log, interval(0.1, 10.0))"]
 A_POINT = {"optim.lr": 0.01, "optim.momentum": 0.5, "clip": "value", "clip.value": 1.0}
@@ -186,6 +206,10 @@ def test_a_pruner_stops_each_trial_after_its_first_epoch_and_the_study_says_prun
     assert "0 of 4 jobs completed" in done.stdout and "4 pruned, 0 failed" in done.stdout
     assert "no trial of study sgd completed" in done.stdout
     assert "best_params" not in OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    # What its trials share, for a command that continues the study to be held against.
+    shared = optuna.load_study(study_name="sgd", storage=storage).user_attrs[DEFINITION]
+    assert shared["trainer.max_epochs"] == 3 and shared["optim._target_"] == "torch.optim.SGD"
+    assert not [key for key in shared if key.startswith(("optim.lr", "optim.momentum", "clip"))]
 
 
 @pytest.mark.slow

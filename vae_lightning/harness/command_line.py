@@ -373,12 +373,19 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     # Sweepers read the config's params, then the command line: a key the command line sets is its.
     given = {o.get_key_element() for o in parsed}
     configured = [f"{key}={value}" for key, value in params.items() if key not in given]
-    check_settings = getattr(get_class(str(command_config.hydra.sweeper._target_)), "check_settings", None)
+    sweeper_target = str(command_config.hydra.sweeper._target_)
+    check_settings = getattr(get_class(sweeper_target), "check_settings", None)
     if check_settings is not None:  # a sweeper that checks its own settings (hydra/sweeper=optuna)
         arguments = [o.input_line for o in parsed if not sweeps.is_hydra_key(o)]
+
+        def job_definition() -> dict[str, Any]:
+            """What a job is, asked once the settings are sound: a study's trials are held against it."""
+            first = sweeps.jobs(configured + swept, sweeper_target)[0]
+            return run_definition(compose_checked(config_name, fixed + first))
+
         check_settings(command_config.hydra.sweeper, configured + arguments, bool(command_config.resume),
-                       Path(command_config.hydra.sweep.dir))
-    jobs = sweeps.jobs(configured + swept, str(command_config.hydra.sweeper._target_))
+                       Path(command_config.hydra.sweep.dir), job_definition)
+    jobs = sweeps.jobs(configured + swept, sweeper_target)
     if sweeps.expands_a_grid(str(command_config.hydra.sweeper._target_)):
         for index, job in enumerate(jobs):
             if job in jobs[:index]:
