@@ -27,8 +27,8 @@ from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
-from vae_lightning.harness.runs import (claim_fresh_dir, job_overrides, lock_run_dir, refuse_if_taken, refuse_unfit_folder,
-                                       run_name)
+from vae_lightning.harness.runs import (claim_fresh_dir, holds_checkpoints, job_overrides, lock_run_dir, refuse_if_taken,
+                                       refuse_unfit_folder, run_name)
 from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_by_building,
                                          check_ranges, check_structure, register_schemas)
 from vae_lightning import files
@@ -475,7 +475,7 @@ def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
     for job_dir in sorted(path.parent.parent for path in folder.glob("*/.hydra/overrides.yaml")):
         saved = set(job_overrides(job_dir))
         for job in jobs:
-            if set(job.overrides) <= saved and any((job_dir / "checkpoints").glob("*.ckpt")):
+            if set(job.overrides) <= saved and holds_checkpoints(job_dir):
                 checkpoint_to_resume(job_dir, job.definition)
 
 

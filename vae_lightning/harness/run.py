@@ -31,7 +31,8 @@ from vae_lightning.harness.checkpoints import RunDefinition, checkpoint_to_resum
 from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.files import remove_partial_writes, write_json
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
-from vae_lightning.harness.runs import RESULTS_FILE, RunRecord, register_resolvers, run_isolated, val_loss
+from vae_lightning.harness.runs import (RESULTS_FILE, RunRecord, holds_checkpoints, register_resolvers, run_isolated,
+                                       val_loss)
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ def nothing_to_resume(cfg: DictConfig, run_dir: Path, previous: dict[str, Any] |
         return False
     epochs, wanted = (previous or {}).get("results", {}).get("epochs", 0), cfg.trainer.get("max_epochs")
     completed = bool(previous and previous["status"] == "completed" and wanted not in (None, -1) and wanted <= epochs)
-    if not completed or any((run_dir / "checkpoints").glob("*.ckpt")):
+    if not completed or holds_checkpoints(run_dir):
         checkpoint_to_resume(run_dir, run_definition(cfg))
     return completed
 

@@ -109,9 +109,13 @@ def val_loss(run_dir: Path) -> float | None:
     return float(loss) if isinstance(loss, (int, float)) and not isinstance(loss, bool) else None
 
 
+def holds_checkpoints(run_dir: Path) -> bool:
+    return any((run_dir / "checkpoints").glob("*.ckpt"))
+
+
 def holds_run(run_dir: Path) -> bool:
     """True once a run has left something to continue from: a checkpoint or its results."""
-    return any((run_dir / "checkpoints").glob("*.ckpt")) or (run_dir / RESULTS_FILE).exists()
+    return holds_checkpoints(run_dir) or (run_dir / RESULTS_FILE).exists()
 
 
 def lock_holder(run_dir: Path) -> int | None:
