@@ -89,6 +89,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "seed=0,1", "data.val_size=0"], "data.val_size=0 leaves a sweep's jobs no val loss"),
         (["-m", "seed=0,1", "~logger.csv"], "logger: a sweep's summary and figures read each job's csv/metrics.csv"),
         (["-m", "seed=0,1", "logger.csv.name=logs"], "logger: a sweep's summary and figures read each job's csv/"),
+        (["-m", "seed=0,1", "trainer.check_val_every_n_epoch=21"],
+         "trainer.check_val_every_n_epoch=21 is more than trainer.max_epochs=20, which leaves a sweep's jobs no val"),
         (["callbacks.checkpoint.mode=max"], "callbacks.checkpoint.mode=max would keep the highest val/loss as the best"),
         (["optim.weight_decay=-1"], "optim: torch.optim.SGD refuses it: Invalid weight_decay value: -1"),
         (["optim=adam", "optim.betas=[0.9,2]"], "optim: torch.optim.Adam refuses it: Invalid beta parameter at index 1"),

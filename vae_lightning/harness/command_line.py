@@ -239,6 +239,10 @@ def check_validated(cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, key) == 0:
             raise ConfigError(f"{key}=0 leaves a sweep's jobs no val loss to be compared by (summary, figures, a "
                               f"search's objective); validate on some images, or run single runs")
+    every, epochs = cfg.trainer.get("check_val_every_n_epoch", 1), cfg.trainer.get("max_epochs")
+    if every is not None and type(epochs) is int and 1 <= epochs < every:
+        raise ConfigError(f"trainer.check_val_every_n_epoch={every} is more than trainer.max_epochs={epochs}, which "
+                          f"leaves a sweep's jobs no val curve for the summary and figures; give at most {epochs}")
     loggers = (cfg.get("logger") or {}).values()
     if not any(str(node.get("_target_")).endswith(".CSVLogger") and node.get("name") == "csv"
                and node.get("version") == "" for node in loggers):
