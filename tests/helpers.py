@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import select
+import signal
 import struct
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,26 +74,39 @@ def tiny_overrides(root: Path) -> list[str]:
     ]
 
 
-
-
 PROJECT = Path(__file__).resolve().parent.parent
 # The environment of a `python train.py` that may build the tests' injected callbacks.
 INJECTED_ENVIRONMENT = {**os.environ, INJECTED: INJECTED_TARGETS, "PYTHONPATH": str(Path(__file__).parent)}
 
 
 def run_train(arguments: list[str], cwd: Path = PROJECT, timeout: int = 600,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+              env: dict[str, str] | None = None, fresh: bool = False) -> subprocess.CompletedProcess:
     """`python train.py ARGUMENTS` as a user runs it, in `cwd`; the tests' callbacks may be injected.
-    `env` adds to the environment (a Slurm cluster's SLURM_CONF, say)."""
-    return subprocess.run([sys.executable, str(PROJECT / "train.py"), *arguments], cwd=cwd, capture_output=True,
-                          text=True, env={**INJECTED_ENVIRONMENT, **(env or {})}, timeout=timeout)
+    `env` adds to the environment (a Slurm cluster's SLURM_CONF, say), which only a fresh interpreter
+    reads as it imports; without it, and unless `fresh`, the run is forked by the ForkServer."""
+    if env or fresh:
+        return subprocess.run([sys.executable, str(PROJECT / "train.py"), *arguments], cwd=cwd, capture_output=True,
+                              text=True, env={**INJECTED_ENVIRONMENT, **(env or {})}, timeout=timeout)
+    with tempfile.TemporaryDirectory() as folder:
+        stdout, stderr = Path(folder) / "stdout", Path(folder) / "stderr"
+        process = ForkedTrain(arguments, cwd, stdout, stderr)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise subprocess.TimeoutExpired(process.args, timeout, stdout.read_text(), stderr.read_text()) from None
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout.read_text(), stderr.read_text())
 
 
-def start_train(arguments: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """`python train.py ARGUMENTS` started in the background, its output in files in `cwd`."""
+def start_train(arguments: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen | ForkedTrain:
+    """`python train.py ARGUMENTS` started in the background, its output in files in `cwd`; forked by
+    the ForkServer unless `env` adds to the environment."""
+    if not env:
+        return ForkedTrain(arguments, cwd, cwd / "stdout.txt", cwd / "stderr.txt")
     return subprocess.Popen([sys.executable, str(PROJECT / "train.py"), *arguments], cwd=cwd, text=True,
                             stdout=open(cwd / "stdout.txt", "w"), stderr=open(cwd / "stderr.txt", "w"),
-                            env={**INJECTED_ENVIRONMENT, **(env or {})})
+                            env={**INJECTED_ENVIRONMENT, **env})
 
 
 def checkpoint_with(path: Path, weights: Callable[[dict], dict] = dict, **changes: object) -> Path:
@@ -109,3 +127,74 @@ def checkpoint_with(path: Path, weights: Callable[[dict], dict] = dict, **change
     torch.save({"state_dict": weights(module.state_dict()), "pytorch-lightning_version": "2.6.0",
                 "hyper_parameters": hparams}, path / "best.ckpt")
     return path / "best.ckpt"
+
+
+class ForkServer:
+    """tests/forkserver.py, started once per test process: it forks `python train.py` with torch and
+    Lightning imported already, where a fresh interpreter spends some 10 s importing them."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("forkserver.py"))],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=INJECTED_ENVIRONMENT)
+        self.exit_codes: dict[int, int] = {}
+        self.pending = b""
+
+    def start(self, arguments: list[str], cwd: Path, stdout: Path, stderr: Path) -> int:
+        """Fork `python train.py ARGUMENTS` in `cwd`; returns its pid."""
+        request = {"arguments": arguments, "cwd": str(cwd), "stdout": str(stdout), "stderr": str(stderr)}
+        self.process.stdin.write((json.dumps(request) + "\n").encode())
+        self.process.stdin.flush()
+        while True:
+            for event in self.events(timeout=None):
+                if "exit_code" not in event:
+                    return event["pid"]
+
+    def events(self, timeout: float | None) -> list[dict]:
+        """The events the server wrote within `timeout` seconds (None: until one comes); exit codes recorded."""
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            return []
+        chunk = os.read(self.process.stdout.fileno(), 65536)
+        if not chunk:
+            raise RuntimeError(f"tests/forkserver.py ended with code {self.process.wait()}")
+        lines, _, self.pending = (self.pending + chunk).rpartition(b"\n")
+        events = [json.loads(line) for line in lines.splitlines() if line]
+        for event in events:
+            if "exit_code" in event:
+                self.exit_codes[event["pid"]] = event["exit_code"]
+        return events
+
+
+class ForkedTrain:
+    """A `python train.py` forked by the ForkServer, with the methods of subprocess.Popen the tests use."""
+
+    server: ForkServer | None = None
+
+    def __init__(self, arguments: list[str], cwd: Path, stdout: Path, stderr: Path) -> None:
+        if ForkedTrain.server is None:
+            ForkedTrain.server = ForkServer()
+        self.args = [sys.executable, str(PROJECT / "train.py"), *arguments]
+        self.pid = ForkedTrain.server.start(arguments, cwd, stdout, stderr)
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.wait(timeout=0, raise_timeout=False)
+
+    def wait(self, timeout: float | None = None, raise_timeout: bool = True) -> int | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.pid not in ForkedTrain.server.exit_codes:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                if raise_timeout:
+                    raise subprocess.TimeoutExpired(self.args, timeout)
+                return None
+            ForkedTrain.server.events(timeout=left)
+        self.returncode = ForkedTrain.server.exit_codes[self.pid]
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)

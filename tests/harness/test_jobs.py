@@ -41,7 +41,7 @@ def test_same_config_and_seed_give_identical_runs_in_fresh_processes(mnist_root:
     runs = [tmp_path / "first", tmp_path / "second"]
     for run in runs:
         done = run_train([*tiny_overrides(mnist_root), "seed=7", "trainer.max_epochs=2", f"hydra.run.dir={run}"],
-                         tmp_path)
+                         tmp_path, fresh=True)
         assert done.returncode == 0, done.stderr[-2000:]
     first, second = (json.loads((run / "results.json").read_text()) for run in runs)
     assert first["val"] == second["val"] and first["test"] == second["test"]
