@@ -1,8 +1,10 @@
-"""Fixtures: tiny MNIST files for the whole session, and job configs composed by Hydra."""
+"""Fixtures: tiny MNIST files for the whole session, and job configs composed by Hydra; the order
+in which pytest-xdist hands out the test files."""
 
 from __future__ import annotations
 
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +22,14 @@ from vae_lightning.harness.schema import register_schemas
 register_resolvers()
 register_schemas()
 quiet_known_warnings()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files with the most tests first, as pytest-xdist would order them, but Slurm's before all:
+    its few tests wait on Slurm's scheduler for minutes, which started last would end the suite with
+    one worker waiting and the others idle (pyproject.toml: --no-loadscope-reorder keeps this order)."""
+    tests_in = Counter(item.path for item in items)
+    items.sort(key=lambda item: ("cluster" not in item.path.parts, -tests_in[item.path], str(item.path)))
 
 
 @pytest.fixture(scope="session")
