@@ -1,10 +1,10 @@
 """A process that has imported train.py's modules and forks `python train.py ARGUMENTS` for the tests:
-importing torch and Lightning takes some 10 s a process on 2 cores, most of the suite's time.
+importing torch and Lightning takes some 9 s a process on 2 cores, a third of the suite's time.
 
-Run as `python tests/forkserver.py`: it reads one request a line on stdin (JSON: arguments, cwd,
-stdout and stderr paths), forks, and writes one line a event on stdout (JSON: the child's pid once
-forked; its pid and exit code once it ends, negative for a signal, as subprocess reports it). The
-child runs train.py itself, as `python train.py` would, with its stdin from /dev/null; whatever
+Run as `python tests/forkserver.py`: it reads one request per line on stdin (JSON: arguments, cwd,
+stdout and stderr paths), forks, and writes one line per event on stdout (JSON: the child's pid
+once forked; its pid and exit code once it ends, negative for a signal, as subprocess reports it).
+The child runs train.py itself, as `python train.py` would, with its stdin from /dev/null; whatever
 the import wrote on stderr (a library's warning) it writes first."""
 
 from __future__ import annotations
