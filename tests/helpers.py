@@ -131,7 +131,7 @@ def checkpoint_with(path: Path, weights: Callable[[dict], dict] = dict, **change
 
 class ForkServer:
     """tests/forkserver.py, started once per test process: it forks `python train.py` with torch and
-    Lightning imported already, where a fresh interpreter spends some 10 s importing them."""
+    Lightning imported already, where a fresh interpreter spends some 9 s importing them."""
 
     def __init__(self) -> None:
         self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("forkserver.py"))],
