@@ -29,7 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     its few tests wait on Slurm's scheduler for minutes, which started last would end the suite with
     one worker waiting and the others idle (pyproject.toml: --no-loadscope-reorder keeps this order)."""
     tests_in = Counter(item.path for item in items)
-    items.sort(key=lambda item: ("cluster" not in item.path.parts, -tests_in[item.path], str(item.path)))
+    items.sort(key=lambda item: ("cluster" not in item.path.parts, -tests_in[item.path]))
 
 
 @pytest.fixture(scope="session")

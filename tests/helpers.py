@@ -178,18 +178,17 @@ class ForkedTrain:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
-        return self.wait(timeout=0, raise_timeout=False)
+        ForkedTrain.server.events(timeout=0)
+        self.returncode = ForkedTrain.server.exit_codes.get(self.pid)
+        return self.returncode
 
-    def wait(self, timeout: float | None = None, raise_timeout: bool = True) -> int | None:
+    def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.pid not in ForkedTrain.server.exit_codes:
+        while self.poll() is None:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                if raise_timeout:
-                    raise subprocess.TimeoutExpired(self.args, timeout)
-                return None
+                raise subprocess.TimeoutExpired(self.args, timeout)
             ForkedTrain.server.events(timeout=left)
-        self.returncode = ForkedTrain.server.exit_codes[self.pid]
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
