@@ -138,6 +138,28 @@ def test_the_band_is_the_final_losses_95_percent_interval_and_one_epoch_shows(tm
     assert seeds_title(groups, "t") == "t\nmean over 3 seeds, band: 95% confidence interval of the mean (Student's t)"
 
 
+def test_the_gradient_bands_stay_within_what_a_norm_and_a_share_can_be(tmp_path: Path) -> None:
+    """Two seeds far apart: mean ± t(0.975, 1)·sd/√2 reaches below zero for the norm and the share,
+    which neither can; the norm's band is its logarithms' interval mapped back, the share's is cut at 0."""
+    norms, fractions = [0.5, 3.0], [0.001, 0.05]
+    group = plot.Group("0.1")
+    group.curves["train/grad_norm"] = [{0: norm} for norm in norms]
+    group.curves["train/clip_fraction"] = [{0: fraction} for fraction in fractions]
+    group.finals = [("0", 31.0), ("1", 31.2)]
+    axis = Figure().subplots()
+    draw_curves(axis, {("0.1",): group}, "train/grad_norm", geometric=True)
+    band = axis.collections[0].get_paths()[0].vertices[:, 1]
+    low, high = stats.t.interval(0.95, 1, loc=np.mean(np.log(norms)), scale=stats.sem(np.log(norms)))
+    assert (band.min(), band.max()) == pytest.approx((math.exp(low), math.exp(high)), rel=1e-9)
+    assert axis.lines[0].get_ydata()[0] == pytest.approx(math.sqrt(0.5 * 3.0))  # the geometric mean
+    axis = Figure().subplots()
+    draw_curves(axis, {("0.1",): group}, "train/clip_fraction", scale=100.0, within=(0.0, 100.0))
+    band = axis.collections[0].get_paths()[0].vertices[:, 1]
+    high = stats.t.interval(0.95, 1, loc=np.mean(fractions), scale=stats.sem(fractions))[1]
+    assert (band.min(), band.max()) == pytest.approx((0.0, 100 * high), rel=1e-9)
+    assert seeds_title({("0.1",): group}, "t", plot.GRADIENT_BANDS).startswith("t\nover 2 seeds: norms' geometric mean")
+
+
 def test_an_optuna_sweeps_labels_are_short_and_in_one_key_order(tmp_path: Path) -> None:
     sweep = tmp_path / "optuna"  # no grid: the jobs found are the points
     write_job(sweep / "0", ["optim.lr=0.012341234567890123", "optim.momentum=0.91234567890123456"], 31.0)

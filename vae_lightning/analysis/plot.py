@@ -246,18 +246,28 @@ def by_epoch(curves: list[dict[int, float]]) -> list[tuple[int, Sample]]:
     return [(epoch, describe(found)) for epoch, found in zip(epochs, values) if found]
 
 
-def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: float = 1.0) -> None:
+def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: float = 1.0, geometric: bool = False,
+                within: tuple[float, float] = (-math.inf, math.inf)) -> None:
     """Each point's mean curve of `key` over its seeds, with the band of the mean's 95% interval
-    where two seeds or more reached the epoch; markers, so that a curve of one epoch shows."""
+    where two seeds or more reached the epoch, cut to the values `key` can take (`within`, after
+    `scale`); markers, so that a curve of one epoch shows. `geometric`: the geometric mean, and the
+    interval of the logarithms' mean mapped back, which stays above zero on a log axis (the
+    arithmetic interval of two seeds can reach below it)."""
+    back = math.exp if geometric else float
     for group in groups.values():
-        samples = by_epoch(group.curves[key])
+        curves = group.curves[key]
+        if geometric:  # a norm of exactly 0 has no logarithm, and no place on a log axis
+            curves = [{epoch: math.log(value) for epoch, value in curve.items() if value > 0} for curve in curves]
+        samples = by_epoch(curves)
         if not samples:
             continue
         epochs = [epoch + 1 for epoch, _ in samples]  # epoch 1 is the first one trained
-        means = [scale * sample.mean for _, sample in samples]
+        means = [scale * back(sample.mean) for _, sample in samples]
         line = axis.plot(epochs, means, label=group.label, linewidth=1.5, marker="o", markersize=3)[0]
-        low = [scale * sample.ci95[0] if sample.ci95 else mean for (_, sample), mean in zip(samples, means)]
-        high = [scale * sample.ci95[1] if sample.ci95 else mean for (_, sample), mean in zip(samples, means)]
+        low = [max(within[0], scale * back(sample.ci95[0])) if sample.ci95 else mean
+               for (_, sample), mean in zip(samples, means)]
+        high = [min(within[1], scale * back(sample.ci95[1])) if sample.ci95 else mean
+                for (_, sample), mean in zip(samples, means)]
         axis.fill_between(epochs, low, high, where=[sample.ci95 is not None for _, sample in samples],
                           color=line.get_color(), alpha=0.2, linewidth=0)
     # One tick is enough: the default of two puts fractional epochs around a sweep of one epoch.
@@ -293,7 +303,13 @@ def epoch_label(figure: Figure) -> None:
     figure.supxlabel("epoch (1 = the first trained; TensorBoard counts from 0)", fontsize="medium")
 
 
-def seeds_title(groups: dict[tuple[str, ...], Group], title: str) -> str:
+# What the loss figure's curves and bands are; the gradient figure's norms are drawn otherwise.
+BAND = "mean over {seeds} seeds, band: 95% confidence interval of the mean (Student's t)"
+GRADIENT_BANDS = ("over {seeds} seeds: norms' geometric mean, band its 95% interval (Student's t on their logarithms); "
+                  "clipped %: mean, band its 95% interval within 0-100")
+
+
+def seeds_title(groups: dict[tuple[str, ...], Group], title: str, band: str = BAND) -> str:
     """The title, with the seeds each point's mean is over and what its band is (or that it has none)."""
     counts = sorted({len(group.finals) for group in groups.values() if group.finals})
     if not counts:
@@ -301,9 +317,8 @@ def seeds_title(groups: dict[tuple[str, ...], Group], title: str) -> str:
     if counts[-1] == 1:
         return f"{title}: one seed per point, so no band"
     seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    band = "band: 95% confidence interval of the mean (Student's t)" + ("; none for one seed" if counts[0] == 1 else "")
     # On a line of its own: one line would run under the legend, which sits beside the panels at the top.
-    return f"{title}\nmean over {seeds} seeds, {band}"
+    return f"{title}\n" + band.format(seeds=seeds) + ("; none for one seed" if counts[0] == 1 else "")
 
 
 def legend(figure: Figure, axis, keys: list[str]) -> None:
@@ -347,7 +362,10 @@ def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title:
     titles = ["gradient norm before clipping", "gradient norm after clipping",
               "clipped: % of entries (by value) or of steps (by norm)"]
     for axis, name, panel_title in zip(axes, STATISTICS, titles):
-        draw_curves(axis, groups, name, scale=100.0 if name.endswith("fraction") else 1.0)
+        if name.endswith("fraction"):
+            draw_curves(axis, groups, name, scale=100.0, within=(0.0, 100.0))
+        else:
+            draw_curves(axis, groups, name, geometric=True)
         axis.set_title(panel_title)
     for axis in axes[:2]:
         log_scale(axis)
@@ -355,12 +373,16 @@ def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title:
     epoch_label(figure)
     axes[2].set_ylabel("% (epoch mean) = 100 × train/clip_fraction")
     legend(figure, axes[2], keys)
-    figure.suptitle(seeds_title(groups, title))
+    figure.suptitle(seeds_title(groups, title, GRADIENT_BANDS))
     return png(figure)
 
 
-def mean_at(curves: list[dict[int, float]], epoch: int) -> str:
+def mean_at(curves: list[dict[int, float]], epoch: int, geometric: bool = False) -> str:
+    """The seeds' mean at `epoch` (`geometric`: their geometric mean, as the figure draws the norms)."""
     values = [curve[epoch] for curve in curves if epoch in curve]
+    if geometric:
+        values = [value for value in values if value > 0]
+        return f"{statistics.geometric_mean(values):.4g}" if values else "n/a"
     return f"{statistics.fmean(values):.4g}" if values else "n/a"
 
 
@@ -377,10 +399,12 @@ def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], t
         norms = group.curves[STATISTICS[0]]
         last = max((epoch for curve in norms for epoch in curve), default=INITIALISATION)
         fractions = [{epoch: 100 * value for epoch, value in curve.items()} for curve in group.curves[STATISTICS[2]]]
-        rows.append(f"| {group.label} | {mean_at(norms, INITIALISATION)} | {mean_at(norms, last)} | "
-                    f"{mean_at(group.curves[STATISTICS[1]], last)} | {mean_at(fractions, 0)} | {mean_at(fractions, last)} |")
+        rows.append(f"| {group.label} | {mean_at(norms, INITIALISATION, True)} | {mean_at(norms, last, True)} | "
+                    f"{mean_at(group.curves[STATISTICS[1]], last, True)} | {mean_at(fractions, 0)} | "
+                    f"{mean_at(fractions, last)} |")
     explanation = [
-        "Means over seeds. Norms: global L2 norm of the gradient of eq. 20 before and after clipping;",
+        "Over seeds: norms' geometric means, clipped %'s means, as gradients.png draws them.",
+        "Norms: global L2 norm of the gradient of eq. 20 before and after clipping;",
         "clipped: % of gradient entries the clip changed (by value) or % of steps it rescaled (by norm): 100 × "
         "TensorBoard's train/clip_fraction. Epochs count from 1, the first trained (TensorBoard counts from 0).",
         "Initialisation: the first step; last epoch: the mean over its steps.",
