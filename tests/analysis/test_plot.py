@@ -121,7 +121,8 @@ def test_reproduce_runs_the_three_sweeps_as_users_run_it(mnist_root: Path, tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     results = (out / "results.md").read_text()
     assert results.count("all jobs completed") == 3 and "Best run by val loss" in results
-    for name in ("figure1_clip_value.png", "figure2_clip_norm.png", "figure3_momentum.png", "figure4_samples.png"):
+    for name in ("figure1_clip_value.png", "figure2_clip_norm.png", "figure3_momentum.png", "figure4_samples.png",
+                 "figure1_clip_value.pdf", "figure2_clip_norm.pdf", "figure3_momentum.pdf"):
         assert (out / name).stat().st_size > 1000
 
 

@@ -30,6 +30,16 @@ def test_the_statistics_are_scipys(tmp_path: Path) -> None:
                                                       {"seed": "2", "val_loss": 30.9}]
 
 
+def test_the_figure_is_also_a_vector_pdf_that_plots_again_to_the_same_bytes(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    written = plot_sweep(sweep)
+    assert sweep / "figure.pdf" in written
+    pdf = (sweep / "figure.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and b"/Subtype /Image" not in pdf  # lines and text, no raster
+    plot_sweep(sweep)
+    assert (sweep / "figure.pdf").read_bytes() == pdf
+
+
 def table(sweep: Path) -> dict[str, list[str]]:
     lines = (sweep / "summary.md").read_text().splitlines()
     header = lines.index(next(line for line in lines if line.startswith("|---")))

@@ -1,5 +1,5 @@
-"""`python -m vae_lightning.analysis.plot SWEEP_DIR`: a sweep's loss curves (figure.png), table (summary.md)
-and statistics (summary.json), and its gradient statistics (gradients.png, gradients.md).
+"""`python -m vae_lightning.analysis.plot SWEEP_DIR`: a sweep's loss curves (figure.png, figure.pdf), table
+(summary.md) and statistics (summary.json), and its gradient statistics (gradients.png/.pdf/.md).
 
 Jobs are grouped into points by the values they sweep (every override that varies across the jobs,
 except the seed). A point is drawn and tabled from its completed jobs: the mean over their seeds,
@@ -333,13 +333,20 @@ def legend(figure: Figure, axis, keys: list[str]) -> None:
         figure.set_size_inches(width + LEGEND_COLUMN_INCHES * (columns - 1), height)
 
 
-def png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    return buffer.getvalue()
+def rendered(figure: Figure, path: Path) -> dict[Path, bytes]:
+    """The figure as `path` (.png, for screens and TensorBoard's readers) and beside it as .pdf, in
+    vector form for a paper; the PDF without its creation date, so that a sweep plotted again gives
+    the same bytes."""
+    formats = {"png": {"dpi": 110}, "pdf": {"metadata": {"CreationDate": None}}}
+    files = {}
+    for suffix, options in formats.items():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=suffix, **options)
+        files[path.with_suffix(f".{suffix}")] = buffer.getvalue()
+    return files
 
 
-def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> bytes:
+def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> Figure:
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
     for axis, stage in zip(axes, STAGES):
@@ -351,10 +358,10 @@ def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> b
     epoch_label(figure)
     legend(figure, axes[1], keys)
     figure.suptitle(seeds_title(groups, title))
-    return png(figure)
+    return figure
 
 
-def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> bytes:
+def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> Figure:
     """Epoch means of the gradient's norm before and after clipping and of the share the clip
     changed; epoch 0 is the first step's gradient, at initialisation."""
     figure = Figure(figsize=(15, 4.2), layout="constrained")
@@ -374,7 +381,7 @@ def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title:
     axes[2].set_ylabel("% (epoch mean) = 100 × train/clip_fraction")
     legend(figure, axes[2], keys)
     figure.suptitle(seeds_title(groups, title, GRADIENT_BANDS))
-    return png(figure)
+    return figure
 
 
 def mean_at(curves: list[dict[int, float]], epoch: int, geometric: bool = False) -> str:
@@ -512,8 +519,8 @@ def write_all(files: dict[Path, bytes], again: str) -> None:
 
 
 def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
-    """Write figure.png, summary.md and summary.json into the sweep folder, and gradients.png and
-    gradients.md when its runs logged gradient statistics; returns the paths written.
+    """Write figure.png and .pdf, summary.md and summary.json into the sweep folder, and gradients.png,
+    .pdf and .md when its runs logged gradient statistics; returns the paths written.
     Everything is drawn before the first file is written: a bad sweep folder leaves nothing behind."""
     check_sweep(sweep_dir)
     check_writable(sweep_dir, f"the sweep folder {sweep_dir}", "plot writes its figures and tables into it; copy the "
@@ -521,11 +528,10 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     keys, groups = collect(sweep_dir)
     title = title or f"{sweep_dir.name}: {', '.join(keys) or 'one setting'}"
     summary = summarise(groups, keys, title)
-    figure, table_path = sweep_dir / "figure.png", sweep_dir / "summary.md"
-    files = {figure: draw(groups, keys, title), table_path: summary_markdown(summary).encode(),
-             sweep_dir / "summary.json": json_bytes(summary)}
+    files = {**rendered(draw(groups, keys, title), sweep_dir / "figure.png"),
+             sweep_dir / "summary.md": summary_markdown(summary).encode(), sweep_dir / "summary.json": json_bytes(summary)}
     if any(group.curves[STATISTICS[0]] for group in groups.values()):
-        files[sweep_dir / "gradients.png"] = draw_gradients(groups, keys, title)
+        files |= rendered(draw_gradients(groups, keys, title), sweep_dir / "gradients.png")
         files[sweep_dir / "gradients.md"] = summarise_gradients(groups, keys, title).encode()
     write_all(files, f"python -m vae_lightning.plot {sweep_dir}")
     return list(files)

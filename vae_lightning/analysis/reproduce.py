@@ -73,8 +73,9 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], best: Path | None, 
     for index, (name, title) in enumerate(EXPERIMENTS.items(), start=1):
         sweep_dir = out / "sweeps" / name
         seconds, code = timings[name]
-        if (sweep_dir / "figure.png").exists():
-            shutil.copy(sweep_dir / "figure.png", out / f"figure{index}_{name}.png")
+        for suffix in ("png", "pdf"):  # the PDF, in vector form, for a paper
+            if (sweep_dir / f"figure.{suffix}").exists():
+                shutil.copy(sweep_dir / f"figure.{suffix}", out / f"figure{index}_{name}.{suffix}")
         outcome = "all jobs completed" if code == 0 else "some jobs failed (see the table)"
         lines += [f"## {title}", "", f"![{title}](figure{index}_{name}.png)", "",
                   f"`python train.py experiment={name}`: {minutes(seconds)} on this machine; {outcome}.", ""]
