@@ -273,6 +273,10 @@ def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: P
     (["data.val_size=56", "data.batch_size=64", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
       "trainer.val_check_interval=3"],
      "trainer.val_check_interval=3 is more than an epoch's 2 training batches in each of its 2 processes: give at most 2"),
+    # Lightning parses a string of devices: '2' is 2 processes, as the Trainer counts them.
+    (["data.val_size=56", "data.batch_size=64", "trainer=ddp", "trainer.devices='2'", "trainer.accelerator=cpu",
+      "trainer.val_check_interval=3"],
+     "trainer.val_check_interval=3 is more than an epoch's 2 training batches in each of its 2 processes: give at most 2"),
     # 56 val images are 2 eval batches of 50, 200 train images 4 of 64: Lightning refuses both as fit starts.
     (["data.val_size=56", "data.eval_batch_size=50", "trainer.limit_val_batches=0.4"],
      "trainer.limit_val_batches=0.4 keeps none of the 2 val batches: give at least 0.5, or a number of batches"),

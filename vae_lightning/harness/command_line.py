@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.utils import get_class
 from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, InterpolationResolutionError, ValidationError
 
 from hydra_plugins.vae_lightning_launcher import ParallelLauncher
@@ -124,7 +124,8 @@ def one_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
 
 
-def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
+def compose_checked(config_name: str, overrides: list[str]) -> tuple[DictConfig, int]:
+    """The job's config, checked, and the processes it would train in (`check_by_building`)."""
     try:
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     except (ConfigCompositionException, OverrideParseException) as error:
@@ -138,11 +139,10 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig:
         check_structure(cfg)
         check_ranges(cfg)
         check_accelerator(cfg)
-        check_by_building(cfg)
+        return cfg, check_by_building(cfg)
     except InterpolationResolutionError as error:  # `optim.lr=${nope}`, `${oc.env:UNSET}`
         raise ConfigError(f"{error.full_key}: {str(error.msg).splitlines()[0]}; fix the interpolation, or give "
                           f"a value") from None
-    return cfg
 
 
 def null_group(overrides: list[str]) -> str | None:
@@ -159,32 +159,19 @@ def null_group(overrides: list[str]) -> str | None:
     return None
 
 
-def check_data(cfg: DictConfig, checked: dict[str, dict[str, int] | None]) -> None:
+def check_data(cfg: DictConfig, world: int, checked: dict[str, dict[str, int] | None]) -> None:
     """Let the data module check its files (both splits) and data.val_size, once per data config, and
-    check the trainer's batch limits against the batches it serves."""
+    check the trainer's batch limits against the batches it serves each of the run's `world` processes."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
     if cfg.hydra.job.chdir and "root" in data and not os.path.isabs(data["root"]):
         # The check reads the data from here, the job from its output folder.
         raise ConfigError(f"data.root={data['root']} is relative, but hydra.job.chdir=true runs each job in its own "
                           f"folder: give an absolute data.root, e.g. data.root=$PWD/{data['root']}")
-    world = processes(cfg.trainer)
     if repr((data, world)) not in checked:
         check_files = getattr(instantiate_trusted(data, "data"), "check_files", None)
         checked[repr((data, world))] = check_files(world) if check_files is not None else None
     if checked[repr((data, world))]:
         check_batch_limits(cfg.trainer, checked[repr((data, world))], world)
-
-
-def processes(trainer: DictConfig) -> int:
-    """How many processes share each epoch's images: trainer.devices (a number or a list of indices)
-    times trainer.num_nodes; 1 where Lightning decides (auto, -1) or parses a string, which counts
-    more batches per process than there are, never fewer."""
-    devices, nodes = trainer.get("devices", "auto"), trainer.get("num_nodes", 1)
-    if isinstance(devices, ListConfig):
-        count = len(devices)
-    else:
-        count = devices if type(devices) is int and devices > 0 else 1
-    return count * (nodes if type(nodes) is int and nodes > 0 else 1)
 
 
 def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int = 1) -> None:
@@ -363,7 +350,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
                               f"-m {key}={','.join(map(str, override.value()))}")
         if override.is_sweep_override() and sweeps.is_hydra_key(override):
             raise ConfigError(f"{override.input_line}: hydra's own settings cannot be swept")
-    command_config = compose_checked(config_name, fixed)
+    command_config, world = compose_checked(config_name, fixed)
     # An experiment that sets hydra.mode to MULTIRUN is a sweep without -m, as Hydra runs it.
     multirun = multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
     if swept and not multirun:
@@ -371,7 +358,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     checked_data: dict[str, dict[str, int] | None] = {}
     if not multirun:
         check_nodes(command_config, multirun)
-        check_data(command_config, checked_data)
+        check_data(command_config, world, checked_data)
         return command_config, [Job([], run_definition(command_config))]
     params = command_config.hydra.sweeper.get("params") or {}
     # Sweepers read the config's params, then the command line: a key the command line sets is its.
@@ -385,7 +372,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
         def job_definition() -> dict[str, Any]:
             """What a job is, asked once the settings are sound: a study's trials are held against it."""
             first = sweeps.jobs(configured + swept, sweeper_target)[0]
-            return run_definition(compose_checked(config_name, fixed + first))
+            return run_definition(compose_checked(config_name, fixed + first)[0])
 
         check_settings(command_config.hydra.sweeper, configured + arguments, bool(command_config.resume),
                        Path(command_config.hydra.sweep.dir), job_definition)
@@ -397,14 +384,14 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
                                   f"one folder; give each value once")
     sweeper, checked = OmegaConf.to_container(command_config.hydra.sweeper), []
     for job in jobs:
-        job_config = compose_checked(config_name, fixed + job)
+        job_config, world = compose_checked(config_name, fixed + job)
         if OmegaConf.to_container(job_config.hydra.sweeper) != sweeper:  # `-m experiment=clip_value,momentum`
             raise ConfigError(f"{' '.join(job)}: sets up a sweep of its own (hydra.sweeper), which cannot run as one "
                               f"job of this sweep; run a command for each: python train.py {' '.join(job)}")
         check_validated(job_config)
         check_launchable_in_a_sweep(job_config)
         check_nodes(job_config, multirun)
-        check_data(job_config, checked_data)
+        check_data(job_config, world, checked_data)
         checked.append(Job(job, run_definition(job_config)))
     return command_config, checked
 

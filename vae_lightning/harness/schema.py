@@ -291,13 +291,15 @@ def check_accelerator(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.accelerator={name}: this machine has none; use trainer.accelerator=cpu or auto")
 
 
-def check_by_building(cfg: DictConfig) -> None:
+def check_by_building(cfg: DictConfig) -> int:
     """Raise ConfigError for what the model, the loss, the optimizer, the Trainer or a callback refuses
     as it is built (`model.latent_dim=0`, `optim.eps=-1`, `trainer.limit_val_batches=-1`), before the
     run folder exists rather than as the run starts: each constructor is the one definition of its
     ranges. The model and loss on the meta device (no memory, no weights), the optimizer over one
     parameter, the Trainer without loggers or callbacks, and without the torch flags (deterministic,
-    benchmark) it would set for this whole process; the callbacks as `check_callbacks` says."""
+    benchmark) it would set for this whole process; the callbacks as `check_callbacks` says.
+    Returns the processes the run shares each epoch among, as the Trainer counts them (its world size:
+    devices, `auto` and `-1` resolved, times nodes)."""
     with torch.device("meta"):
         for group in ("model", "loss"):
             instantiate_trusted(OmegaConf.to_container(cfg[group], resolve=True), group)
@@ -314,10 +316,11 @@ def check_by_building(cfg: DictConfig) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            built(trainer, "trainer")
+            world_size = built(trainer, "trainer").world_size
     finally:
         logging.disable(logging.NOTSET)
     check_callbacks(cfg)
+    return world_size
 
 
 def check_callbacks(cfg: DictConfig) -> None:
