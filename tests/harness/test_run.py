@@ -34,6 +34,16 @@ def test_multirun_makes_one_folder_per_job_with_events_and_results(mnist_root: P
     assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.ckpt"))
 
 
+def test_help_starts_with_the_commands_users_start_from_and_writes_nothing(tmp_path: Path) -> None:
+    done = run_train(["--help"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "python train.py [overrides]: train the paper's VAE on MNIST; README.md says more."
+    assert any(line.startswith("  python train.py -m clip.value=0.1,0.5,1.0 ") for line in lines[:10])
+    assert "optim: adam, adamw, sgd" in lines  # then the groups, as Hydra lists them
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_single_run_goes_to_outputs_runs_and_says_where(mnist_root: Path, tmp_path: Path) -> None:
     done = run_train([*tiny_overrides(mnist_root), "seed=3"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
