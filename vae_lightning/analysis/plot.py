@@ -334,7 +334,7 @@ def legend(figure: Figure, axis, keys: list[str]) -> None:
 
 
 def rendered(figure: Figure, path: Path) -> dict[Path, bytes]:
-    """The figure as `path` (.png, for screens and TensorBoard's readers) and beside it as .pdf, in
+    """The figure as `path` (.png, for screens and web pages) and beside it as .pdf, in
     vector form for a paper; the PDF without its creation date, so that a sweep plotted again gives
     the same bytes."""
     formats = {"png": {"dpi": 110}, "pdf": {"metadata": {"CreationDate": None}}}

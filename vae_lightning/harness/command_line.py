@@ -174,7 +174,7 @@ def check_data(cfg: DictConfig, world: int, checked: dict[str, dict[str, int] | 
         check_batch_limits(cfg.trainer, checked[repr((data, world))], world)
 
 
-def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int = 1) -> None:
+def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int) -> None:
     """What Lightning refuses only once fit starts, after the run folder is made: a fraction of a split
     too small to keep one of its batches, and a val_check_interval of more batches than an epoch
     has, counted as each of the `world` processes' epoch."""
