@@ -107,7 +107,9 @@ def test_reproduce_gathers_figures_tables_and_figure_4(tiny_sweep: Path, mnist_r
     assert "## Figure 1: gradient clipping by value" in results and "1.0 min on this machine" in results
     assert "| clip.value | final val loss |" in results and "(no summary: the sweep did not run)" in results
     assert "Best run by val loss: `clip_value/" in results
-    for name in ("figure1_clip_value.png", "figure4_samples.png", "figure4_reconstructions.png"):
+    assert "[figure1_clip_value.pdf](figure1_clip_value.pdf)" in results and "figure2_clip_norm.pdf" not in results
+    for name in ("figure1_clip_value.png", "figure1_clip_value.pdf", "figure4_samples.png",
+                 "figure4_reconstructions.png"):
         assert (out / name).stat().st_size > 1000
 
 

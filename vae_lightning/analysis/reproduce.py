@@ -77,8 +77,10 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], best: Path | None, 
             if (sweep_dir / f"figure.{suffix}").exists():
                 shutil.copy(sweep_dir / f"figure.{suffix}", out / f"figure{index}_{name}.{suffix}")
         outcome = "all jobs completed" if code == 0 else "some jobs failed (see the table)"
-        lines += [f"## {title}", "", f"![{title}](figure{index}_{name}.png)", "",
-                  f"`python train.py experiment={name}`: {minutes(seconds)} on this machine; {outcome}.", ""]
+        lines += [f"## {title}", "", f"![{title}](figure{index}_{name}.png)", ""]
+        if (out / f"figure{index}_{name}.pdf").exists():
+            lines += [f"For a paper, in vector form: [figure{index}_{name}.pdf](figure{index}_{name}.pdf).", ""]
+        lines += [f"`python train.py experiment={name}`: {minutes(seconds)} on this machine; {outcome}.", ""]
         summary = sweep_dir / "summary.md"
         lines += summary.read_text().splitlines()[2:] if summary.exists() else ["(no summary: the sweep did not run)"]
         lines.append("")
