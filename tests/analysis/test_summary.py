@@ -148,7 +148,7 @@ def test_the_band_is_the_final_losses_95_percent_interval_and_one_epoch_shows(tm
     assert seeds_title(groups, "t") == "t\nmean over 3 seeds, band: 95% confidence interval of the mean (Student's t)"
 
 
-def test_the_gradient_bands_stay_within_what_a_norm_and_a_share_can_be(tmp_path: Path) -> None:
+def test_the_gradient_bands_stay_within_what_a_norm_and_a_share_can_be() -> None:
     """Two seeds far apart: mean ± t(0.975, 1)·sd/√2 reaches below zero for the norm and the share,
     which neither can; the norm's band is its logarithms' interval mapped back, the share's is cut at 0."""
     norms, fractions = [0.5, 3.0], [0.001, 0.05]
