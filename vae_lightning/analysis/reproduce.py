@@ -78,7 +78,7 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], best: Path | None, 
                 shutil.copy(sweep_dir / f"figure.{suffix}", out / f"figure{index}_{name}.{suffix}")
         outcome = "all jobs completed" if code == 0 else "some jobs failed (see the table)"
         lines += [f"## {title}", "", f"![{title}](figure{index}_{name}.png)", ""]
-        if (out / f"figure{index}_{name}.pdf").exists():
+        if (sweep_dir / "figure.pdf").exists():  # copied above; a PDF of an earlier run in `out` is not this one
             lines += [f"For a paper, in vector form: [figure{index}_{name}.pdf](figure{index}_{name}.pdf).", ""]
         lines += [f"`python train.py experiment={name}`: {minutes(seconds)} on this machine; {outcome}.", ""]
         summary = sweep_dir / "summary.md"
