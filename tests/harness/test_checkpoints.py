@@ -94,6 +94,15 @@ def test_resume_with_another_clip_is_refused_and_with_more_epochs_continues(tmp_
         checkpoint_to_resume(tmp_path, run_config(**{"trainer.max_epochs": 1}))
 
 
+def test_a_checkpoint_that_stored_how_its_nodes_are_built_still_resumes(tmp_path: Path) -> None:
+    # Checkpoints written before `_partial_` stopped counting as part of a run hold `data._partial_`.
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    save_checkpoint_of(run_config(**{"data._partial_": False, "optim._partial_": True}), folder / "last.ckpt")
+    assert checkpoint_to_resume(tmp_path, run_config(**{"optim._partial_": True})) == folder / "last.ckpt"
+    assert checkpoint_to_resume(tmp_path, run_config()) == folder / "last.ckpt"
+
+
 class ValLossRises(BoringModel):
     """Each validation scores worse than the one before: best.ckpt stays at the first epoch."""
 

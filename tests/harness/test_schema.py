@@ -8,6 +8,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from omegaconf import DictConfig
 
 from helpers import tiny_overrides
 from vae_lightning.errors import ConfigError
@@ -48,6 +49,15 @@ def test_defaults_are_the_papers_setting(compose_config) -> None:
     assert list(cfg.model.hidden_dims) == [400] and cfg.model.latent_dim == 20
     assert cfg.loss.reconstruction == "mse" and cfg.model.mc_samples == 1
     assert cfg.data.root == "data" and cfg.data.download is True
+
+
+def test_only_an_option_built_partially_shows_partial(compose_config) -> None:
+    # The schemas would otherwise add `_partial_: false` to every group a user reads (--cfg job, .hydra/).
+    cfg = compose_config([])
+    shown = {group for group in cfg if group != "hydra" and isinstance(cfg[group], DictConfig) and "_partial_" in cfg[group]}
+    assert shown == {"optim"} and cfg.optim._partial_ is True
+    for option in ("adam", "adamw"):
+        assert compose_config([f"optim={option}"]).optim._partial_ is True
 
 
 def test_shell_overrides_reach_the_objects(compose_config, mnist_root) -> None:

@@ -28,9 +28,10 @@ def within(key: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def defines_the_run(key: str) -> bool:
-    """True for a dotted key (or an override's key, `+`/`~` and all) that changes what the run computes."""
+    """True for a dotted key (or an override's key, `+`/`~` and all) that changes what the run computes;
+    `_partial_` says only how its node is built."""
     key = key.lstrip("+~")
-    return within(key, DEFINING) and not within(key, CIRCUMSTANTIAL)
+    return within(key, DEFINING) and not within(key, CIRCUMSTANTIAL) and not key.endswith("._partial_")
 
 
 def flatten(config: Any, prefix: str) -> dict[str, Any]:
@@ -52,9 +53,10 @@ def run_definition(cfg: DictConfig) -> dict[str, Any]:
 
 def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """One line per key whose value differs between a saved run's definition and `now`'s, except a
-    larger value of an extendable key (more epochs continue the run)."""
+    larger value of an extendable key (more epochs continue the run). Only defining keys count: a
+    checkpoint written before a key stopped defining runs (`_partial_`) still resumes."""
     changed = []
-    for key in sorted(saved.keys() | now.keys()):
+    for key in sorted(key for key in saved.keys() | now.keys() if defines_the_run(key)):
         then, value = saved.get(key), now.get(key)
         if then == value:
             continue
@@ -69,10 +71,7 @@ def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
     SGD), lists and null as text."""
     shown: dict[str, Any] = {}
     for key, value in run_definition(cfg).items():
-        name = key.rpartition(".")[2]
-        if name == "_partial_":
-            continue
-        if name == "_target_":
+        if key.endswith("._target_"):
             value = str(value).rpartition(".")[2]
         shown[key.replace(".", "/")] = value if isinstance(value, (int, float, str, bool)) else str(value).lower()
     return shown

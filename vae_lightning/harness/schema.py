@@ -48,10 +48,11 @@ OWNED_ELSEWHERE = {
 }
 
 
-def group_options() -> dict[str, dict[str, type]]:
+def group_options() -> dict[str, dict[str, tuple[type, bool]]]:
     """Each group's options that build one class (conf/<group>/<option>.yaml with a top-level
-    `_target_`), and that class: the option's schema is the class's signature."""
-    options: dict[str, dict[str, type]] = {}
+    `_target_`), that class, and whether the option builds it partially (`_partial_: true`, an
+    optimizer given its params later): the option's schema is the class's signature."""
+    options: dict[str, dict[str, tuple[type, bool]]] = {}
     for path in sorted(CONFIG_DIR.glob("*/*.yaml")):
         try:
             content = yaml.safe_load(path.read_text()) or {}
@@ -61,7 +62,8 @@ def group_options() -> dict[str, dict[str, type]]:
             raise ConfigError(f"{path}: not valid YAML{where} ({getattr(error, 'problem', None) or error}); "
                               f"fix the file, or move it out of {CONFIG_DIR}") from None
         if isinstance(content, dict) and "_target_" in content:
-            options.setdefault(path.parent.name, {})[path.stem] = get_class(content["_target_"])
+            built = (get_class(content["_target_"]), content.get("_partial_") is True)
+            options.setdefault(path.parent.name, {})[path.stem] = built
     return options
 
 
@@ -91,23 +93,16 @@ class RunSchema:
     callbacks: Any = None
 
 
-@dataclasses.dataclass
-class PartialKey:
-    """Hydra's `_partial_`, which every option may set (an optimizer is given its params later)."""
-
-    _partial_: bool = False
-
-
 @functools.cache
-def signature_schema(cls: type) -> type:
+def signature_schema(cls: type, partial: bool = False) -> type:
     """hydra-zen's dataclass of `cls`'s signature: a typed key per constructor argument with a default,
-    plus `_target_` and `_partial_`. The others (an optimizer's params) are filled in by the code, and
-    the Trainer's OWNED_ELSEWHERE by other groups."""
+    plus `_target_`, and `_partial_` for an option built partially. The others (an optimizer's params)
+    are filled in by the code, and the Trainer's OWNED_ELSEWHERE by other groups."""
     parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
     excluded = [parameter.name for parameter in parameters if parameter.default is parameter.empty]
     if cls is L.Trainer:
         excluded += list(OWNED_ELSEWHERE)
-    return builds(cls, populate_full_signature=True, zen_exclude=excluded, builds_bases=(PartialKey,))
+    return builds(cls, populate_full_signature=True, zen_exclude=excluded, zen_partial=partial or None)
 
 
 def register_schemas() -> None:
@@ -120,8 +115,8 @@ def register_schemas() -> None:
     for option in ("value", "norm", "none"):
         store.store(group="schema/clip", name=option, node=ClipSchema)
     for group, options in group_options().items():
-        for option, cls in options.items():
-            store.store(group=f"schema/{group}", name=option, node=signature_schema(cls))
+        for option, (cls, partial) in options.items():
+            store.store(group=f"schema/{group}", name=option, node=signature_schema(cls, partial))
 
 
 def is_number(value: Any) -> bool:
