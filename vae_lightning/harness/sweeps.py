@@ -101,7 +101,3 @@ def jobs(overrides: Iterable[str], sweeper: str) -> list[list[str]]:
     """The jobs to check for this sweeper: all of a grid's, or each value once for another sweeper."""
     return grid(overrides) if expands_a_grid(sweeper) else each_value_once(overrides)
 
-
-def swept_keys(overrides: Iterable[str]) -> list[str]:
-    """Keys given several values (the ones a sweep varies), without `+`/`~` prefixes."""
-    return [o.get_key_element().lstrip("+~") for o in parse(overrides) if o.is_sweep_override()]
