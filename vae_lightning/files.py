@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +26,14 @@ def temporary_path(path: Path) -> Path:
 def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
     """`with atomic_file(path) as file: file.write(...)` replaces `path` only once all is on disk. A rename
     within one folder is atomic: a reader (or a resumed run) sees the old file or the new one, never half
-    of one, even after `kill -9` or a power cut. A failed write (a full disk) removes its temporary file."""
+    of one, even after `kill -9` or a power cut. A failed write (a full disk) removes its temporary file.
+    A file or link already at the temporary path (a handed-over folder's) is replaced, never written
+    through; so is a link at `path`."""
     path = Path(path)
     temporary = temporary_path(path)
+    temporary.unlink(missing_ok=True)
     try:
-        with open(temporary, "wb") as file:
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666), "wb") as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
@@ -48,6 +52,12 @@ def write_json(path: str | Path, content: Any) -> None:
     write_text(path, json.dumps(content, indent=2) + "\n")
 
 
+def copy_file(source: str | Path, destination: str | Path) -> None:
+    """`shutil.copy` through `atomic_file`: a link at `destination` is replaced, never written through."""
+    with atomic_file(destination) as file:
+        file.write(Path(source).read_bytes())
+
+
 def read_json(path: str | Path) -> Any | None:
     """The file's content, or None when it is missing or not JSON (a run that never wrote it)."""
     try:
@@ -56,12 +66,32 @@ def read_json(path: str | Path) -> Any | None:
         return None
 
 
+def remove(path: Path) -> None:
+    """Delete a file, a link (never what it links to) or a folder and its content; nothing if absent."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
 def remove_partial_writes(folder: Path) -> list[Path]:
     """Delete temporary files that a killed writer left; they never held a complete file."""
     removed = sorted(folder.glob(f".*{TEMPORARY_SUFFIX}"))
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
+
+
+def refuse_links_out(folder: Path, writer: str, fix: str) -> None:
+    """Raise UserInputError for a symbolic link in a handed-over `folder` that leads out of it, which
+    `writer` would write through (a link to a .pth file in site-packages runs as code). A link within
+    the folder (submitit's own in .submitit/) keeps every write in it."""
+    inside = folder.resolve()
+    for parent, folders, files in os.walk(folder):
+        for name in folders + files:
+            if (link := Path(parent) / name).is_symlink() and not link.resolve().is_relative_to(inside):
+                raise UserInputError(f"{link} is a symbolic link out of the folder, which {writer} would write "
+                                     f"through; replace it with what it links to (cp -rL), or {fix}")
 
 
 def check_writable(folder: Path, name: str, fix: str) -> None:

@@ -19,6 +19,7 @@ from helpers import TEST_IMAGES, checkpoint_with, tiny_overrides
 from vae_lightning.analysis.evaluate import evaluate, load, main
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.errors import UserInputError
+from vae_lightning.files import temporary_path
 from vae_lightning.analysis.latent import manifold_grid, write_projector
 from vae_lightning.harness.run import run_job
 
@@ -82,6 +83,21 @@ def test_the_projector_gets_at_least_three_coordinates_the_first_being_the_means
     assert written.shape == (6, max(dim, 3))
     torch.testing.assert_close(written[:, :dim], means, rtol=1e-4, atol=1e-5)
     assert not written[:, dim:].any()
+
+
+def test_the_projector_replaces_links_left_where_it_writes(tmp_path: Path) -> None:
+    # A handed-over --out folder held links at the writer's staging folder and at projector/ itself.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    folder = out / "projector"
+    temporary_path(folder).symlink_to(elsewhere, target_is_directory=True)
+    folder.symlink_to(elsewhere, target_is_directory=True)
+    write_projector(torch.randn(6, 3), torch.arange(6), torch.rand(6, 784), folder)
+    assert not any(elsewhere.iterdir())
+    assert not folder.is_symlink() and projector_files(folder)[0] == [str(label) for label in range(6)]
+    assert [path.name for path in out.iterdir()] == ["projector"]
 
 
 def test_a_2d_vae_gets_the_manifold_the_latent_means_and_the_projector(trained_runs: dict[str, Path], mnist_root: Path) -> None:
@@ -291,6 +307,24 @@ def test_a_folder_that_cannot_be_written_is_one_line_before_anything_is_computed
     assert exit_.value.code == 2
     assert capsys.readouterr().err.splitlines() == [f"error: {says}"]
     assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_a_run_folder_handed_over_with_a_link_out_of_it_is_refused_before_anything_is_computed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints")
+    (tmp_path / "elsewhere").write_text("mine")
+    link = run_dir / "samples.png"
+    link.symlink_to(tmp_path / "elsewhere")
+    monkeypatch.setattr("vae_lightning.analysis.evaluate.load", lambda *args: pytest.fail("loaded the checkpoint"))
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(run_dir)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {link} is a symbolic link out of the folder, which evaluate would write through; replace it with "
+        f"what it links to (cp -rL), or pass --out with a folder of your own"]
+    assert (tmp_path / "elsewhere").read_text() == "mine"
 
 
 @pytest.mark.parametrize("flag", [["--images", "100"], ["--k", "50"]])

@@ -52,6 +52,28 @@ def test_replot_without_a_reproduction_to_replot_is_one_line_exit_2(tmp_path: Pa
         "error: --replot needs --out, a folder where reproduce already ran (with timings.json)"]
 
 
+def test_replot_of_a_folder_handed_over_with_a_link_out_of_it_is_refused_and_its_target_untouched(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # A figure's copy would have followed the link: text in a .pth file runs at the next Python start.
+    target = tmp_path / "site-packages" / "zz-rep.pth"
+    target.parent.mkdir()
+    target.write_text("untouched")
+    out = tmp_path / "reproduction"
+    (out / "sweeps" / "clip_value").mkdir(parents=True)
+    (out / "timings.json").write_text('{"clip_value": [60.0, 0], "clip_norm": [60.0, 0], "momentum": [60.0, 0]}')
+    (out / "sweeps" / "clip_value" / "figure.png").write_text('import os; os.system("touch marker")')
+    link = out / "figure1_clip_value.png"
+    link.symlink_to(target)
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--replot", "--out", str(out)])
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main()
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {link} is a symbolic link out of the folder, which reproduce would write through; replace it with "
+        f"what it links to (cp -rL), or give another --out"]
+    assert target.read_text() == "untouched" and not (out / "results.md").exists()
+
+
 FLAG = "no such flag of reproduce (it takes --out and --replot); give train.py's overrides as key=value"
 OWN = ("reproduce runs the grid sweeps experiment=clip_value, clip_norm and momentum itself, into "
        "<--out>/sweeps/<name>; drop it, or run one sweep with python train.py experiment=<name>")

@@ -197,6 +197,25 @@ def test_a_run_folder_or_an_empty_one_is_refused_in_one_line_and_nothing_written
         assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_a_sweep_handed_over_with_a_link_out_of_it_is_refused_and_its_target_untouched(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Links at the writer's temporary path, into a .pth file that would run as code at the next start.
+    target = tmp_path / "site-packages" / "zz.pth"
+    target.parent.mkdir()
+    target.write_text("untouched")
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    link = sweep / ".summary.md.300.tmp"
+    link.symlink_to(target)
+    monkeypatch.setattr(sys, "argv", ["plot", str(sweep)])
+    with pytest.raises(SystemExit) as exit:
+        plot.main()
+    assert exit.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {link} is a symbolic link out of the folder, which plot would write through; replace it with what it "
+        f"links to (cp -rL), or plot a copy of the sweep"]
+    assert target.read_text() == "untouched" and not (sweep / "summary.md").exists()
+
+
 def test_an_unreadable_multirun_yaml_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     sweep = write_sweep(tmp_path / "sweep", LOSSES)

@@ -38,7 +38,7 @@ from vae_lightning.analysis.latent import (
     write_projector,
 )
 from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
-from vae_lightning.files import check_writable, write_json
+from vae_lightning.files import check_writable, refuse_links_out, write_json
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError
@@ -188,6 +188,7 @@ def check_out(out: Path | None, run_dir: Path) -> Path:
     """The folder to write into, `out` or else the run folder, once it is known to take files."""
     if out is None:
         check_writable(run_dir, f"the run folder {run_dir}", "pass --out with a folder you can write to")
+        refuse_links_out(run_dir, "evaluate", "pass --out with a folder of your own")
         return run_dir
     check_writable(out, f"--out {out}", "give a folder you can write to for the images and evaluation.json "
                                         "(made if missing)")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +17,7 @@ from torch.distributions import Normal
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
-from vae_lightning.files import atomic_file, temporary_path
+from vae_lightning.files import atomic_file, remove, temporary_path
 from vae_lightning.paper.images import as_images
 from vae_lightning.paper.model import Autoencoder
 
@@ -123,10 +122,11 @@ def write_projector(means: torch.Tensor, labels: torch.Tensor, images: torch.Ten
     """
     shown = torch.nn.functional.pad(means, (0, max(0, PROJECTOR_MIN_DIM - means.shape[1])))
     staging = temporary_path(folder)
+    remove(staging)  # a link left there (in a handed-over folder) would take the writer's files elsewhere
     try:
         with SummaryWriter(log_dir=str(staging)) as writer:
             writer.add_embedding(shown, metadata=labels.tolist(), label_img=as_images(images.cpu()), tag=PROJECTOR_TAG)
-        shutil.rmtree(folder, ignore_errors=True)
+        remove(folder)
         os.replace(staging, folder)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove(staging)

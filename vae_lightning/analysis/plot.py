@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best, describe
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness import sweeps
-from vae_lightning.files import atomic_file, check_writable, read_json
+from vae_lightning.files import atomic_file, check_writable, read_json, refuse_links_out
 from vae_lightning.harness.runs import STATUS_FILE, job_overrides, lock_holder
 from vae_lightning.paper.gradients import STATISTICS
 
@@ -525,6 +525,7 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     check_sweep(sweep_dir)
     check_writable(sweep_dir, f"the sweep folder {sweep_dir}", "plot writes its figures and tables into it; copy the "
                    "sweep to a folder you can write to, and plot the copy")
+    refuse_links_out(sweep_dir, "plot", "plot a copy of the sweep")
     keys, groups = collect(sweep_dir)
     title = title or f"{sweep_dir.name}: {', '.join(keys) or 'one setting'}"
     summary = summarise(groups, keys, title)

@@ -13,7 +13,6 @@ job was resumed, say).
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from vae_lightning.analysis.evaluate import evaluate
 from vae_lightning.analysis.plot import errors_said_in_one_line, job_status, plot_sweep
 from vae_lightning.analysis.verdicts import judge_claims, markdown
-from vae_lightning.files import check_writable, read_json, write_json, write_text
+from vae_lightning.files import check_writable, copy_file, read_json, refuse_links_out, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness.command_line import check_jobs
@@ -75,7 +74,7 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], best: Path | None, 
         seconds, code = timings[name]
         for suffix in ("png", "pdf"):  # the PDF, in vector form, for a paper
             if (sweep_dir / f"figure.{suffix}").exists():
-                shutil.copy(sweep_dir / f"figure.{suffix}", out / f"figure{index}_{name}.{suffix}")
+                copy_file(sweep_dir / f"figure.{suffix}", out / f"figure{index}_{name}.{suffix}")
         outcome = "all jobs completed" if code == 0 else "some jobs failed (see the table)"
         lines += [f"## {title}", "", f"![{title}](figure{index}_{name}.png)", ""]
         if (sweep_dir / "figure.pdf").exists():  # copied above; a PDF of an earlier run in `out` is not this one
@@ -123,6 +122,8 @@ def output_folder(out: Path | None) -> Path:
         return default
     check_writable(out, f"--out {out}", "give a folder you can write to for the sweeps, figures and results.md "
                                         "(made if missing)")
+    if out.is_dir():
+        refuse_links_out(out, "reproduce", "give another --out")
     return out.resolve()
 
 
@@ -160,7 +161,7 @@ def main() -> None:
             evaluation = evaluate(best, data_root=data_root, out=out / "best")
             test = evaluation["test"]
             for name in ("samples", "reconstructions"):
-                shutil.copy(out / "best" / f"{name}.png", out / f"figure4_{name}.png")
+                copy_file(out / "best" / f"{name}.png", out / f"figure4_{name}.png")
         print(f"wrote {gather(out, timings, best, test)}")
     failed = [name for name, (_, code) in timings.items() if code]
     if failed and not args.replot:

@@ -21,7 +21,7 @@ from typing import IO, Any
 from hydra.core.utils import configure_log
 from omegaconf import DictConfig, OmegaConf
 
-from vae_lightning.files import read_json, write_json
+from vae_lightning.files import read_json, refuse_links_out, write_json
 from vae_lightning.harness.sweeps import GRID_SWEEPER, expands_a_grid
 from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError
 
@@ -175,16 +175,11 @@ def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
     if not sweep and ((folder / "multirun.yaml").exists() or any(folder.glob("*/.hydra/"))):
         raise ConfigError(f"{folder} holds a sweep, not a single run; continue it with -m "
                           f"(hydra.sweep.dir={folder} resume=true), or choose another {key}")
-    inside = folder.resolve()
-    for parent, folders, files in os.walk(folder):
-        for name in folders + files:
-            # A link within the folder (submitit's own in .submitit/) keeps every write in it.
-            if (link := Path(parent) / name).is_symlink() and not link.resolve().is_relative_to(inside):
-                raise ConfigError(f"{link} is a symbolic link out of the folder, which the run would write through; "
-                                  f"replace it with what it links to (cp -rL), or choose another {key}")
-            if name.startswith("hpc_ckpt_"):
-                raise ConfigError(f"{link}: under Slurm, Lightning resumes from such a checkpoint by itself, and this "
-                                  f"project writes none; delete it, or choose another {key}")
+    refuse_links_out(folder, "the run", f"choose another {key}")
+    planted = next(folder.rglob("hpc_ckpt_*"), None)
+    if planted is not None:
+        raise ConfigError(f"{planted}: under Slurm, Lightning resumes from such a checkpoint by itself, and this "
+                          f"project writes none; delete it, or choose another {key}")
 
 
 def refuse_if_taken(folder: Path, resume: bool, sweep: bool = False) -> None:
