@@ -103,6 +103,25 @@ def test_a_checkpoint_that_stored_how_its_nodes_are_built_still_resumes(tmp_path
     assert checkpoint_to_resume(tmp_path, run_config()) == folder / "last.ckpt"
 
 
+@pytest.mark.parametrize("state", [
+    {"best_model_path": "{folder}/../../victim"},  # Lightning deleted it once a new best was saved (an audit's)
+    {"last_model_path": "{folder}/../victim.ckpt"},
+    {"best_k_models": {"{folder}/../../victim": 1.0}},
+    {"best_model_path": "s3://bucket/victim.ckpt"},
+])
+def test_a_checkpoint_naming_files_out_of_its_folder_is_refused(state: dict, tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    named = {key: value.format(folder=folder) if isinstance(value, str) else
+             {path.format(folder=folder): score for path, score in value.items()} for key, value in state.items()}
+    checkpoint = {"callbacks": {"RunDefinition": {"definition": run_config()},
+                                "ModelCheckpoint{'monitor': 'val/loss'}": {"dirpath": str(folder), **named}}}
+    torch.save(checkpoint, folder / "last.ckpt")
+    with pytest.raises(ConfigError, match=r"no checkpoint in .* will do \(it names the checkpoint '.*', which leaves "
+                                          r"its folder \(Lightning would delete or load it\)\)"):
+        checkpoint_to_resume(tmp_path, run_config())
+
+
 class ValLossRises(BoringModel):
     """Each validation scores worse than the one before: best.ckpt stays at the first epoch."""
 

@@ -100,9 +100,31 @@ def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> str | None:
     try:
         then = saved["callbacks"][RunDefinition.__qualname__]["definition"]
         changed = changed_keys(dict(then), definition)
+        leaving = [path for path in stored_checkpoint_paths(saved["callbacks"]) if leaves_its_folder(path)]
     except (KeyError, TypeError, ValueError, AttributeError):  # any malformed content
         return "it holds no run definition of this project"
+    if leaving:
+        return f"it names the checkpoint {leaving[0]!r}, which leaves its folder (Lightning would delete or load it)"
     return changed[0] if changed else None
+
+
+# The files a ModelCheckpoint's state names: on resume Lightning loads its best and deletes those it
+# replaces when they lie under its folder, as the path reads (a `..` leads out of it).
+CHECKPOINT_PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
+
+
+def stored_checkpoint_paths(callback_states: dict[str, Any]) -> list[Any]:
+    paths = []
+    for state in callback_states.values():
+        if isinstance(state, dict):
+            paths += [state.get(key) for key in CHECKPOINT_PATH_KEYS if state.get(key)]
+            paths += list(state.get("best_k_models") or {})
+    return paths
+
+
+def leaves_its_folder(path: Any) -> bool:
+    """True for what Lightning never writes there: a path with `..`, a URL, or no path at all."""
+    return not isinstance(path, str) or "://" in path or ".." in Path(path).parts
 
 
 def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | None:
