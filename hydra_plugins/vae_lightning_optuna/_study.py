@@ -515,8 +515,9 @@ class Search:
                      f"+{TRIAL_CALLBACK}={override_value(callback)}",
                      f"hydra.job.config.override_dirname.exclude_keys=[{','.join(unnamed)}]"]
         earlier = trial.user_attrs.get(CUT_FOLDER)
-        # A folder name holding `${` would be resolved as an interpolation (quoting does not stop it).
-        if earlier and Path(earlier).parent == self.sweep_dir and "${" not in earlier:
+        # A folder name holding `${` would be resolved as an interpolation (quoting does not stop it);
+        # `<sweep>/..` is the sweep's parent, out of it.
+        if earlier and Path(earlier).parent == self.sweep_dir and Path(earlier).name != ".." and "${" not in earlier:
             overrides.append(f"hydra.sweep.subdir={quoted(Path(earlier).name)}")
         return overrides
 

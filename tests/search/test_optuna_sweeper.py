@@ -366,9 +366,11 @@ def test_a_trials_job_holds_only_its_search_spaces_keys_and_values(tmp_path: Pat
         a_search(tmp_path).job(widened, space, fixed, "study.log")
 
 
-def test_a_cut_trial_repeats_in_its_folder_unless_the_folder_name_is_an_interpolation(tmp_path: Path) -> None:
+def test_a_cut_trial_repeats_in_its_folder_unless_the_folder_name_is_an_interpolation_or_leaves(tmp_path: Path) -> None:
     space, fixed = search_space(SGD_SPACE)
-    for name, subdir in [("clip.value=1.0", ["hydra.sweep.subdir='clip.value=1.0'"]), ("${oc.env:HOME}", [])]:
+    # A crafted study named the sweep's parent (`<sweep>/..`): the trial trained and wrote there.
+    for name, subdir in [("clip.value=1.0", ["hydra.sweep.subdir='clip.value=1.0'"]), ("${oc.env:HOME}", []),
+                         ("..", [])]:
         repeat = optuna.trial.create_trial(state=TrialState.RUNNING, params=A_POINT, distributions=space,
                                            user_attrs={CUT_FOLDER: str(tmp_path / name)})
         job = a_search(tmp_path).job(repeat, space, fixed, "study.log")
