@@ -85,6 +85,7 @@ PROJECT = Path(__file__).resolve().parents[2]
          "trainer.precision=16-mixed: a CPU has no float16 mixed precision"),
         (["optim.lr=${nope}"], "optim.lr: Interpolation key 'nope' not found; fix the interpolation, or give a value"),
         (["-m", "seed=range(0,3,0)"], "seed=range(0,3,0): range() arg 3 must not be zero"),
+        (["-m", "seed=range(0,100000000)"], "seed=range(0,100000000): more than 10,000 values, each a job of the sweep"),
         (["-m", "seed=range(3,0)"], "seed=range(3,0): gives no value, so the sweep would run nothing"),
         (["-m", "seed=0,1", "data.val_size=0"], "data.val_size=0 leaves a sweep's jobs no val loss"),
         (["-m", "seed=0,1", "~logger.csv"], "logger: a sweep's summary and figures read each job's csv/metrics.csv"),

@@ -30,3 +30,15 @@ def test_parse_errors() -> None:
     assert sweeps.parse(["hydra.run.dir='sweep/clip.value=0.1,seed=0'"])[0].value() == "sweep/clip.value=0.1,seed=0"
     with pytest.raises(ConfigError, match="=5: an override needs a key, as in key=value"):
         sweeps.parse(["=5"])
+
+
+@pytest.mark.parametrize("overrides,refusal", [
+    (["seed=range(0,100000000)"], r"seed=range\(0,100000000\): more than 10,000 values, each a job of the sweep"),
+    (["seed=shuffle(range(0,100000000))"], r"seed=shuffle\(range\(0,100000000\)\): more than 10,000 values"),
+    (["a=range(0,200)", "b=range(0,200)"], r"a=range\(0,200\) b=range\(0,200\): a grid of 40,000 jobs, more than 10,000"),
+])
+def test_a_sweep_of_more_jobs_than_can_be_checked_is_refused_at_once(overrides: list[str], refusal: str) -> None:
+    # A slip of a few zeros filled the memory (8 GB in 33 s) before a word was said.
+    with pytest.raises(ConfigError, match=refusal):
+        sweeps.grid(overrides)
+    assert len(sweeps.grid(["a=range(0,100)", "b=range(0,100)"])) == 10_000

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, ValueType
+from hydra.core.override_parser.types import Override, RangeSweep, ValueType
 from hydra.errors import OverrideParseException
 
 from vae_lightning.errors import ConfigError
@@ -16,6 +16,9 @@ from vae_lightning.errors import ConfigError
 # The class name of Hydra's default sweeper (a config's hydra.sweeper._target_ ends in it), which
 # runs the grid of every swept value.
 GRID_SWEEPER = "BasicSweeper"
+# The most jobs a sweep may list: each is composed and checked before any runs (0.3 s each), and a
+# slip such as `seed=range(0,100000000)` would fill the memory before a job ran.
+MAX_JOBS = 10_000
 
 
 def expands_a_grid(sweeper_target: str) -> bool:
@@ -51,6 +54,11 @@ def values(override: Override) -> list[str]:
     if not override.is_sweep_override():
         return [f"{key}={override.get_value_element_as_str()}"]
     if override.is_discrete_sweep():
+        sweep = override.value()
+        unshuffled = sweep.range() if isinstance(sweep, RangeSweep) else override.sweep_string_iterator()
+        if len(list(itertools.islice(unshuffled, MAX_JOBS + 1))) > MAX_JOBS:
+            raise ConfigError(f"{override.input_line}: more than {MAX_JOBS:,} values, each a job of the sweep; "
+                              f"narrow it, or search the range with hydra/sweeper=optuna")
         return [f"{key}={value}" for value in override.sweep_string_iterator()]
     interval = override.value()
     if "int" in interval.tags:  # Optuna's whole numbers (hydra/sweeper=optuna); Hydra reads the ends as floats
@@ -83,7 +91,12 @@ def grid(overrides: Iterable[str]) -> list[list[str]]:
         if override.is_interval_sweep():
             raise ConfigError(f"{override.input_line}: an interval is sampled by hydra/sweeper=optuna only; add "
                               f"it (or search=sgd), or list the values: {override.get_key_element()}=a,b,c")
-    return [list(job) for job in itertools.product(*by_key(overrides).values())]
+    keys = by_key(overrides)
+    count = math.prod(len(values) for values in keys.values())
+    if count > MAX_JOBS:
+        raise ConfigError(f"{' '.join(overrides)}: a grid of {count:,} jobs, more than {MAX_JOBS:,}; sweep fewer "
+                          f"values at once, or search them with hydra/sweeper=optuna")
+    return [list(job) for job in itertools.product(*keys.values())]
 
 
 def each_value_once(overrides: Iterable[str]) -> list[list[str]]:
