@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from vae_lightning.paper.module import VAEModule
@@ -107,6 +108,16 @@ def start_train(arguments: list[str], cwd: Path, env: dict[str, str] | None = No
     return subprocess.Popen([sys.executable, str(PROJECT / "train.py"), *arguments], cwd=cwd, text=True,
                             stdout=open(cwd / "stdout.txt", "w"), stderr=open(cwd / "stderr.txt", "w"),
                             env={**INJECTED_ENVIRONMENT, **env})
+
+
+def refusal(main: Callable[[], None], argv: list[str], monkeypatch: pytest.MonkeyPatch,
+            capsys: pytest.CaptureFixture) -> list[str]:
+    """What `main`, run as the command `argv`, prints on stderr as it refuses it; asserts exit status 2."""
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    return capsys.readouterr().err.splitlines()
 
 
 def checkpoint_with(path: Path, weights: Callable[[dict], dict] = dict, **changes: object) -> Path:

@@ -15,7 +15,7 @@ from PIL import Image
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 from torch.distributions import Normal
 
-from helpers import TEST_IMAGES, checkpoint_with, tiny_overrides
+from helpers import TEST_IMAGES, checkpoint_with, refusal, tiny_overrides
 from vae_lightning.analysis.evaluate import evaluate, load, main
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.errors import UserInputError
@@ -168,6 +168,20 @@ def test_a_path_that_holds_no_run_says_what_to_pass(layout: list[str], refusal: 
     assert str(refused.value).startswith(refusal.format(path=path))
 
 
+@pytest.mark.parametrize("content,problem", [("- a\n", "list"), ("data: 5\n", "its data is a int"),
+                                             ("data: [unclosed", "ParserError")])
+def test_a_saved_config_that_is_not_hydras_is_one_line_naming_it(content: str, problem: str, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints")
+    saved = run_dir / ".hydra" / "config.yaml"
+    saved.parent.mkdir()
+    saved.write_text(content)
+    with pytest.raises(UserInputError) as refused:
+        evaluate(run_dir)
+    assert str(refused.value) == (f"{saved} is not a run's config as Hydra saves it ({problem}); restore it, or "
+                                  f"delete it (evaluate then reads MNIST, with the checkpoint's data arguments)")
+
+
 def renamed_weight(weights: dict) -> dict:
     weights["model.extra.weight"] = weights.pop("model.encoder.0.weight")
     return weights
@@ -317,11 +331,7 @@ def test_a_run_folder_handed_over_with_a_link_out_of_it_is_refused_before_anythi
     link = run_dir / "samples.png"
     link.symlink_to(tmp_path / "elsewhere")
     monkeypatch.setattr("vae_lightning.analysis.evaluate.load", lambda *args: pytest.fail("loaded the checkpoint"))
-    monkeypatch.setattr(sys, "argv", ["evaluate", str(run_dir)])
-    with pytest.raises(SystemExit) as exit_:
-        main()
-    assert exit_.value.code == 2
-    assert capsys.readouterr().err.splitlines() == [
+    assert refusal(main, ["evaluate", str(run_dir)], monkeypatch, capsys) == [
         f"error: {link} is a symbolic link out of the folder, which evaluate would write through; replace it with "
         f"what it links to (cp -rL), or pass --out with a folder of your own"]
     assert (tmp_path / "elsewhere").read_text() == "mine"

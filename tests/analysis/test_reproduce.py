@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from analysis.fake_sweeps import write_sweep
+from helpers import refusal
 from vae_lightning.analysis import reproduce
 from vae_lightning.analysis.plot import SweepError
 
@@ -64,14 +65,34 @@ def test_replot_of_a_folder_handed_over_with_a_link_out_of_it_is_refused_and_its
     (out / "sweeps" / "clip_value" / "figure.png").write_text('import os; os.system("touch marker")')
     link = out / "figure1_clip_value.png"
     link.symlink_to(target)
-    monkeypatch.setattr(sys, "argv", ["reproduce", "--replot", "--out", str(out)])
-    with pytest.raises(SystemExit) as exit_:
-        reproduce.main()
-    assert exit_.value.code == 2
-    assert capsys.readouterr().err.splitlines() == [
+    assert refusal(reproduce.main, ["reproduce", "--replot", "--out", str(out)], monkeypatch, capsys) == [
         f"error: {link} is a symbolic link out of the folder, which reproduce would write through; replace it with "
         f"what it links to (cp -rL), or give another --out"]
     assert target.read_text() == "untouched" and not (out / "results.md").exists()
+
+
+TIMINGS = '{"clip_value": [60.0, 0], "clip_norm": [60.0, 0], "momentum": [60.0, 0]}'
+
+
+@pytest.mark.parametrize("file,content,says", [
+    ("timings.json", '{"clip_value": "x"}', "{out}/timings.json is not the timings reproduce writes (ValueError: "),
+    ("timings.json", '{"clip_value": [1], "clip_norm": [1, 0], "momentum": [1, 0]}', "{out}/timings.json is not the "
+                                                                                      "timings reproduce writes (IndexError"),
+    ("sweeps/momentum/summary.json", "[1, 2]", "{out}/sweeps/momentum/summary.json is not a summary as plot writes it "
+                                               "(TypeError: "),
+    ("sweeps/momentum/summary.json", '{"points": [{"label": 5, "mean": "x"}]}', "{out}/sweeps/momentum/summary.json "
+                                                                               "is not a summary as plot writes it (KeyError: "),
+])
+def test_replot_of_files_that_are_not_reproduces_is_one_line_naming_the_file(
+        file: str, content: str, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "reproduction"
+    (out / "sweeps" / "momentum").mkdir(parents=True)
+    (out / "timings.json").write_text(TIMINGS)
+    (out / file).write_text(content)
+    (line,) = refusal(reproduce.main, ["reproduce", "--replot", "--out", str(out)], monkeypatch, capsys)
+    assert line.startswith("error: " + says.format(out=out)), line
+    assert not (out / "results.md").exists()
 
 
 FLAG = "no such flag of reproduce (it takes --out and --replot); give train.py's overrides as key=value"

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from analysis.fake_sweeps import check_against_scipy, summary_points, write_job, write_sweep
+from helpers import refusal
 from vae_lightning.analysis import plot
 from vae_lightning.analysis.plot import NoSpaceLeft, collect, draw_curves, plot_sweep, seeds_title
 from vae_lightning.analysis.report import SweepReport
@@ -206,11 +207,7 @@ def test_a_sweep_handed_over_with_a_link_out_of_it_is_refused_and_its_target_unt
     sweep = write_sweep(tmp_path / "sweep", LOSSES)
     link = sweep / ".summary.md.300.tmp"
     link.symlink_to(target)
-    monkeypatch.setattr(sys, "argv", ["plot", str(sweep)])
-    with pytest.raises(SystemExit) as exit:
-        plot.main()
-    assert exit.value.code == 2
-    assert capsys.readouterr().err.splitlines() == [
+    assert refusal(plot.main, ["plot", str(sweep)], monkeypatch, capsys) == [
         f"error: {link} is a symbolic link out of the folder, which plot would write through; replace it with what it "
         f"links to (cp -rL), or plot a copy of the sweep"]
     assert target.read_text() == "untouched" and not (sweep / "summary.md").exists()
@@ -227,6 +224,30 @@ def test_an_unreadable_multirun_yaml_is_one_line(tmp_path: Path, capsys: pytest.
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: {sweep / 'multirun.yaml'} cannot be read")
     assert not (sweep / "figure.png").exists()
+
+
+@pytest.mark.parametrize("row,error", [("x,9,1.0,2.0", "ValueError"), ("inf,9,1.0,2.0", "OverflowError"),
+                                       ("0,9,1.0,abc", "ValueError")])
+def test_a_metrics_csv_that_is_not_numbers_is_one_line_naming_its_line(
+        row: str, error: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    metrics = next(sweep.glob("*/csv/metrics.csv"))
+    metrics.write_text(f"epoch,step,train/loss,val/loss\n{row}\n")
+    (line,) = refusal(plot.main, ["plot", str(sweep)], monkeypatch, capsys)
+    assert line.startswith(f"error: {metrics}, line 2: not a CSVLogger's numbers ({error}: ")
+    assert line.endswith("restore it, or delete it to leave the job out")
+    assert not (sweep / "figure.png").exists()
+
+
+@pytest.mark.parametrize("content,kind", [("- [seed=0]\n", "list"), ("[unclosed", "ParserError"), ("seed: 0\n", "dict")])
+def test_overrides_that_are_not_hydras_list_are_one_line_naming_the_file(
+        content: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    overrides = next(sweep.glob("*/.hydra/overrides.yaml"))
+    overrides.write_text(content)
+    assert refusal(plot.main, ["plot", str(sweep)], monkeypatch, capsys) == [
+        f"error: {overrides} is not the list of overrides Hydra writes ({kind}); restore it, or move the job's folder "
+        f"out of the sweep"]
 
 
 NOT_A_STATUS = ', not a job\'s status (an object such as {"status": "completed"}): restore it, or delete it to leave ' \

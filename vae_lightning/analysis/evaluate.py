@@ -66,13 +66,30 @@ def find_checkpoint(path: Path) -> tuple[Path, Path]:
 DEFAULT_DATA = "vae_lightning.paper.data.MNISTDataModule"
 
 
+def saved_data_target(saved: Path) -> str | None:
+    """The data class a run's saved config names (`data._target_`), read as plain data; UserInputError
+    naming the file when it is not the config Hydra saves."""
+    try:
+        config = OmegaConf.to_container(OmegaConf.load(saved), resolve=False)
+    except Exception as error:  # whatever YAML or OmegaConf raise, the file is the cause
+        config = error
+    if not isinstance(config, dict):
+        problem = type(config).__name__
+    elif not isinstance(config.get("data", {}), dict):
+        problem = f"its data is a {type(config['data']).__name__}"
+    else:
+        return config.get("data", {}).get("_target_")
+    raise UserInputError(f"{saved} is not a run's config as Hydra saves it ({problem}); restore it, or delete it "
+                         f"(evaluate then reads MNIST, with the checkpoint's data arguments)")
+
+
 def data_module(run_dir: Path, checkpoint: dict[str, Any], data_root: str | None) -> L.LightningDataModule:
     """The run's data module: its class from the run's .hydra/config.yaml, its arguments from the
     checkpoint, as plain data; never downloading, wherever the checkpoint says the data is."""
     target = DEFAULT_DATA
     saved = run_dir / ".hydra" / "config.yaml"
     if saved.is_file():
-        target = OmegaConf.to_container(OmegaConf.load(saved), resolve=False).get("data", {}).get("_target_", target)
+        target = saved_data_target(saved) or target
     arguments = checkpoint.get("datamodule_hyper_parameters", {})
     if not isinstance(arguments, dict):
         raise UserInputError(f"{saved.parent.parent}: the checkpoint's datamodule_hyper_parameters are not a mapping")

@@ -49,7 +49,7 @@ LEGEND_COLUMN_INCHES = 2.5
 
 
 class SweepError(UserInputError):
-    """A folder that holds no sweep, or a sweep whose multirun.yaml or a job's status.json cannot be read."""
+    """A folder that holds no sweep, or a sweep whose multirun.yaml or a job's status.json or metrics cannot be read."""
 
 
 class NoSpaceLeft(Exception):
@@ -89,12 +89,17 @@ def epoch_curves(job: Path) -> dict[str, dict[int, float]]:
     files = sorted(job.glob("csv/metrics*.csv"), key=lambda path: (path.name == "metrics.csv", path.name))
     for path in files:
         with open(path, newline="") as file:
-            for row in csv.DictReader(file):
-                for key, column in COLUMNS.items():
-                    if row.get(column):
-                        curves[key][int(float(row["epoch"]))] = float(row[column])
-                    if key in STATISTICS and row.get(f"{column}_step") and row["step"] == "0":
-                        curves[key][INITIALISATION] = float(row[f"{column}_step"])
+            rows = csv.DictReader(file)
+            try:
+                for row in rows:
+                    for key, column in COLUMNS.items():
+                        if row.get(column):
+                            curves[key][int(float(row["epoch"]))] = float(row[column])
+                        if key in STATISTICS and row.get(f"{column}_step") and row["step"] == "0":
+                            curves[key][INITIALISATION] = float(row[f"{column}_step"])
+            except (ValueError, OverflowError, KeyError, csv.Error) as error:  # `epoch` x or inf, a loss abc
+                raise SweepError(f"{path}, line {rows.line_num}: not a CSVLogger's numbers ({type(error).__name__}: "
+                                 f"{error}); restore it, or delete it to leave the job out") from None
     return curves
 
 

@@ -98,6 +98,17 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], best: Path | None, 
     return results
 
 
+def read_timings(path: Path) -> dict[str, tuple[float, int]]:
+    """What run_all wrote: each experiment's wall time and exit code; UserInputError naming the file
+    when it is not that."""
+    timings = read_json(path)
+    try:
+        return {name: (float(timings[name][0]), int(timings[name][1])) for name in EXPERIMENTS}
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise UserInputError(f"{path} is not the timings reproduce writes ({type(error).__name__}: {error}); restore "
+                             f"it, or reproduce again into another --out") from None
+
+
 def run_all(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
     """Run the three experiments; record their wall times and exit codes in out/timings.json."""
     timings = {name: run_experiment(name, out / "sweeps" / name, overrides) for name in EXPERIMENTS}
@@ -150,7 +161,7 @@ def main() -> None:
         if not args.replot:
             check_command_lines(overrides)
         out.mkdir(parents=True, exist_ok=True)
-        timings = read_json(out / "timings.json") if args.replot else run_all(out, overrides)
+        timings = read_timings(out / "timings.json") if args.replot else run_all(out, overrides)
         for name, title in EXPERIMENTS.items():
             if (out / "sweeps" / name / "multirun.yaml").exists():
                 plot_sweep(out / "sweeps" / name, title)  # again, titled as in the paper

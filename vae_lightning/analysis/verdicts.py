@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vae_lightning.analysis.statistics import ALPHA, Verdict, against_best, describe
+from vae_lightning.errors import UserInputError
 from vae_lightning.files import read_json
 
 MOMENTA_CLOSE_TO_09 = tuple(f"optim.momentum={value}" for value in ("0.8", "0.85", "0.9", "0.95"))
@@ -36,10 +37,16 @@ CLAIMS = (
 TEST = "Welch's two-sided t-test against the best, p Holm-corrected over the points compared"
 
 
-def final_losses(summary: dict[str, Any]) -> dict[str, tuple[str, list[float]]]:
-    """Each point of a summary.json by its overrides joined with ',': (its label, its final val losses)."""
-    return {",".join(point["overrides"]): (point["label"], [found["val_loss"] for found in point["values"]])
-            for point in summary["points"] if point["values"]}
+def final_losses(path: Path) -> dict[str, tuple[str, list[float]]]:
+    """Each point of a summary.json by its overrides joined with ',': (its label, its final val losses).
+    UserInputError naming the file when it is not what plot writes."""
+    try:
+        return {",".join(point["overrides"]): (str(point["label"]), [float(found["val_loss"])
+                                                                     for found in point["values"]])
+                for point in read_json(path)["points"] if point["values"]}
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise UserInputError(f"{path} is not a summary as plot writes it ({type(error).__name__}: {error}); plot the "
+                             f"sweep again: python -m vae_lightning.plot {path.parent}") from None
 
 
 def interval(values: Sequence[float]) -> str:
@@ -85,7 +92,7 @@ def judge_claims(sweep_dirs: dict[str, Path]) -> list[dict[str, Any]]:
         if not summary.exists():
             rows.append({"claim": claim.quote, "experiment": claim.experiment, "verdict": "not run: no summary.json"})
             continue
-        rows.append(judge_claim(claim, final_losses(read_json(summary))))
+        rows.append(judge_claim(claim, final_losses(summary)))
     return rows
 
 

@@ -198,12 +198,20 @@ def refuse_if_taken(folder: Path, resume: bool, sweep: bool = False) -> None:
 
 
 def job_overrides(job_dir: Path) -> list[str]:
-    """The overrides a sweep job was started with (its .hydra/overrides.yaml), or [] if it has none."""
+    """The overrides a sweep job was started with (its .hydra/overrides.yaml), or [] if it has none;
+    ConfigError naming the file when it is not the list of lines Hydra writes."""
+    path = job_dir / ".hydra" / "overrides.yaml"
     try:
         # Unresolved: an override may hold an interpolation, such as `run_dir='${hydra:runtime.output_dir}'`.
-        return OmegaConf.to_container(OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"), resolve=False)
+        overrides = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     except OSError:
         return []
+    except Exception as error:  # whatever YAML or OmegaConf raise, the file is the cause
+        overrides = error
+    if not isinstance(overrides, list) or not all(isinstance(override, str) for override in overrides):
+        raise ConfigError(f"{path} is not the list of overrides Hydra writes ({type(overrides).__name__}); restore "
+                          f"it, or move the job's folder out of the sweep")
+    return overrides
 
 
 def cause_of_death(exit_code: int | None) -> str:
