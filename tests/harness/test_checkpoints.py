@@ -122,6 +122,27 @@ def test_a_checkpoint_naming_files_out_of_its_folder_is_refused(state: dict, tmp
         checkpoint_to_resume(tmp_path, run_config())
 
 
+@pytest.mark.parametrize("name,state,reason", [
+    ("RandomState", {**RandomState().state_dict(), "python": "x"}, r"its random state cannot be restored \(ValueError\)"),
+    ("RandomState", {"torch": torch.zeros(3)}, r"its random state cannot be restored \(TypeError\)"),
+    ("ModelCheckpoint{'monitor': 'val/loss'}", {"best_k_models": {"a.ckpt": 1.0}, "kth_best_model_path": "b.ckpt"},
+     r"its ModelCheckpoint\{'monitor': 'val/loss'\} state does not hold its kth_best_model_path among its best_k_models"),
+])
+def test_a_checkpoint_whose_states_would_fail_the_resumed_run_is_refused_before_it(name: str, state: dict, reason: str,
+                                                                                  tmp_path: Path) -> None:
+    # Such states loaded, then failed the run with a traceback (exit 1, status.json overwritten as failed).
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    before = random.getstate()
+    torch.save({"callbacks": {"RunDefinition": {"definition": run_config()}, name: state}}, folder / "last.ckpt")
+    with pytest.raises(ConfigError, match=rf"no checkpoint in .* will do \({reason}"):
+        checkpoint_to_resume(tmp_path, run_config())
+    good = {"callbacks": {"RunDefinition": {"definition": run_config()}, "RandomState": RandomState().state_dict()}}
+    torch.save(good, folder / "last.ckpt")
+    assert checkpoint_to_resume(tmp_path, run_config()) == folder / "last.ckpt"
+    assert random.getstate() == before  # checking a state restores none
+
+
 class ValLossRises(BoringModel):
     """Each validation scores worse than the one before: best.ckpt stays at the first epoch."""
 

@@ -76,6 +76,16 @@ class RandomState(L.Callback):
         name, keys, *rest = state_dict["numpy"]
         np.random.set_state((name, keys.numpy(), *rest))
 
+    @staticmethod
+    def check(state_dict: dict[str, Any]) -> None:
+        """Raise what `load_state_dict` would, on generators of its own: this process's are left as they are."""
+        torch.Generator().set_state(state_dict["torch"])
+        if not isinstance(state_dict["cuda"], list):
+            raise TypeError(f"cuda: {type(state_dict['cuda']).__name__}")
+        random.Random().setstate(state_dict["python"])
+        name, keys, *rest = state_dict["numpy"]
+        np.random.RandomState().set_state((name, keys.numpy(), *rest))
+
 
 class RunDefinition(L.Callback):
     """Stores the run's definition (`harness.definition`) in every checkpoint, for `resume=true`
@@ -105,7 +115,21 @@ def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> str | None:
         return "it holds no run definition of this project"
     if leaving:
         return f"it names the checkpoint {leaving[0]!r}, which leaves its folder (Lightning would delete or load it)"
-    return changed[0] if changed else None
+    return changed[0] if changed else unrestorable(saved["callbacks"])
+
+
+def unrestorable(callback_states: dict[str, Any]) -> str | None:
+    """Why a callback's state would fail the run once it resumed (a traceback, the run marked failed), or None."""
+    for name, state in callback_states.items():
+        if name == RandomState.__qualname__:
+            try:
+                RandomState.check(state)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:
+                return f"its random state cannot be restored ({type(error).__name__})"
+        elif isinstance(state, dict) and state.get("best_k_models") and (
+                not isinstance(state["best_k_models"], dict) or state.get("kth_best_model_path") not in state["best_k_models"]):
+            return f"its {name} state does not hold its kth_best_model_path among its best_k_models, as Lightning does"
+    return None
 
 
 # The files a ModelCheckpoint's state names: on resume Lightning loads its best and deletes those it
