@@ -110,3 +110,18 @@ def test_a_config_file_that_is_not_yaml_is_named_with_its_line(tmp_path: Path,
     with pytest.raises(ConfigError, match=rf"^{re.escape(str(conf / 'optim' / 'broken.yaml'))}: not valid YAML at "
                                           rf"line 2 \(expected ',' or '\]', but got ':'\); fix the file"):
         schema.register_schemas()
+
+
+@pytest.mark.parametrize("target,cause", [("torch.optim.Adamw", "No module named 'torch.optim.Adamw'"),
+                                          ("os.system", "Located non-class of type 'builtin_function_or_method'")])
+def test_an_option_file_naming_no_class_is_named_not_a_traceback_for_every_command(
+        target: str, cause: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # It stopped every command, --help too, with a traceback that did not name the file.
+    conf = tmp_path / "conf"
+    shutil.copytree(CONFIG_DIR, conf)
+    (conf / "optim" / "mine.yaml").write_text(f"_target_: {target}\n_partial_: true\nlr: 0.1\n")
+    monkeypatch.setattr(schema, "CONFIG_DIR", conf)
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(conf / 'optim' / 'mine.yaml'))}: _target_ {target} is not "
+                                          rf"a class that can be imported \({re.escape(cause)}.*\); fix the file"):
+        schema.register_schemas()
+

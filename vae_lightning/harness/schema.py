@@ -62,9 +62,24 @@ def group_options() -> dict[str, dict[str, tuple[type, bool]]]:
             raise ConfigError(f"{path}: not valid YAML{where} ({getattr(error, 'problem', None) or error}); "
                               f"fix the file, or move it out of {CONFIG_DIR}") from None
         if isinstance(content, dict) and "_target_" in content:
-            built = (get_class(content["_target_"]), content.get("_partial_") is True)
+            built = (option_class(path, content["_target_"]), content.get("_partial_") is True)
             options.setdefault(path.parent.name, {})[path.stem] = built
     return options
+
+
+def option_class(path: Path, target: Any) -> type:
+    """The class an option file names; ConfigError naming the file when it names none (a typo in it, a
+    function): every command reads every option's signature, so one such file would stop them all."""
+    hydra_log = logging.getLogger("hydra.utils")  # which logs the error it raises, over several lines
+    hydra_log.disabled = True
+    try:
+        return get_class(str(target))
+    except (ImportError, ValueError) as error:
+        cause = str(error.__cause__ or error).splitlines()[0]
+        raise ConfigError(f"{path}: _target_ {target} is not a class that can be imported ({cause}); fix the "
+                          f"file, or move it out of {CONFIG_DIR}") from None
+    finally:
+        hydra_log.disabled = False
 
 
 @dataclasses.dataclass
