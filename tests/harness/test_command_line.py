@@ -84,6 +84,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["trainer.precision=16-mixed", "trainer.accelerator=cpu"],
          "trainer.precision=16-mixed: a CPU has no float16 mixed precision"),
         (["optim.lr=${nope}"], "optim.lr: Interpolation key 'nope' not found; fix the interpolation, or give a value"),
+        (["--foo", "debug=fast"], "--foo: no such flag (python train.py --hydra-help lists Hydra's)"),
+        (["debug=fast", "-m", "seed=0,1"], "seed=0,1: Hydra reads the overrides as one group of words"),
         (["-m", "seed=range(0,3,0)"], "seed=range(0,3,0): range() arg 3 must not be zero"),
         (["-m", "seed=range(0,100000000)"], "seed=range(0,100000000): more than 10,000 values, each a job of the sweep"),
         (["-m", "seed=range(3,0)"], "seed=range(3,0): gives no value, so the sweep would run nothing"),
@@ -575,6 +577,29 @@ def test_a_single_run_into_a_sweeps_folder_and_a_sweep_into_a_runs_are_refused(
                 f"error: {folder} holds a sweep, not a single run; continue it with -m")
     assert capsys.readouterr().err.strip().startswith(expected)
     assert sorted(folder.rglob("*")) == written
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_the_folder_of_all_runs_is_refused_and_a_refused_sweep_leaves_no_lock(
+    multirun: bool, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # hydra.run.dir=outputs trained into the folder beside runs/ and sweeps/; a sweep refused there kept a .lock.
+    monkeypatch.chdir(tmp_path)
+    outputs = tmp_path / "outputs"
+    (outputs / "runs" / "2026-12-04_10-00-00" / ".hydra").mkdir(parents=True)
+    (outputs / "runs" / "2026-12-04_10-00-00" / "results.json").write_text("{}")
+    written = sorted(outputs.rglob("*"))
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line([*(["-m", "seed=1,2"] if multirun else []), *tiny_overrides(mnist_root), f"{key}={outputs}"])
+    assert exit_info.value.code == 2
+    kind, name = ("sweep", "my-sweep") if multirun else ("run", "my-run")
+    assert capsys.readouterr().err.strip() == (f"error: {outputs} holds folders of runs and sweeps, not a {kind}; give "
+                                                f"this one a folder of its own, e.g. {key}={outputs / name}")
+    assert sorted(outputs.rglob("*")) == written
+    with pytest.raises(SystemExit):
+        check_command_line(["-m", "seed=1,2", *tiny_overrides(mnist_root), f"hydra.sweep.dir={outputs / 'runs'}"])
+    assert "already holds a sweep" in capsys.readouterr().err and sorted(outputs.rglob("*")) == written
 
 
 @pytest.mark.parametrize("multirun,planted", [(False, "hpc_ckpt_1.ckpt"), (True, "seed=1/hpc_ckpt_3.ckpt")])

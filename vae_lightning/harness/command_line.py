@@ -27,8 +27,8 @@ from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
-from vae_lightning.harness.runs import (claim_fresh_dir, holds_checkpoints, job_overrides, lock_run_dir, refuse_if_taken,
-                                       refuse_unfit_folder, run_name)
+from vae_lightning.harness.runs import (LOCK_FILE, claim_fresh_dir, holds_checkpoints, job_overrides, lock_run_dir,
+                                       refuse_if_taken, refuse_unfit_folder, run_name)
 from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_by_building,
                                          check_ranges, check_structure, register_schemas)
 from vae_lightning import files
@@ -77,6 +77,19 @@ def command_line_parser() -> argparse.ArgumentParser:
 def parse_command_line(arguments: list[str]) -> argparse.Namespace:
     """Hydra's reading of the command line: .overrides, .multirun, .config_dir, .config_name, ..."""
     return command_line_parser().parse_known_args(arguments)[0]
+
+
+def refuse_unread(arguments: list[str]) -> None:
+    """Raise ConfigError for an argument Hydra's parser would stop at, printing its usage, after the
+    check had claimed the run's folder: a flag it does not have, or an override apart from the first
+    group of them (`a=1 -m b=2`)."""
+    unread = command_line_parser().parse_known_args(arguments)[1]
+    if unread and unread[0].startswith("-"):
+        raise ConfigError(f"{unread[0]}: no such flag (python train.py --hydra-help lists Hydra's); give settings "
+                          f"as key=value overrides")
+    if unread:
+        raise ConfigError(f"{unread[0]}: Hydra reads the overrides as one group of words, and this one stands apart "
+                          f"from it; put the flags first: python train.py [flags] key=value ...")
 
 
 def runs_nothing(args: argparse.Namespace) -> bool:
@@ -427,7 +440,10 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     their command line from it, checked: they only refuse a pickled config."""
     args = parse_command_line(arguments)
     refuse_pickled_config(args)
-    if runs_nothing(args) or not first_process:
+    if not first_process:
+        return arguments, None
+    refuse_unread(arguments)
+    if runs_nothing(args):
         return arguments, None
     command_config, jobs = check_jobs(args, str(CONFIG_DIR))
     multirun = args.multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
@@ -446,11 +462,19 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
         added.append(f"{key}={quoted(str(folder))}")
     if is_set(args.overrides, key):
         refuse_unfit_folder(folder, sweep=multirun)
+    lock_left = (folder / LOCK_FILE).exists()
     sweep_lock = lock_run_dir(folder) if multirun else None
-    if is_set(args.overrides, key):
-        refuse_if_taken(folder, bool(command_config.resume), sweep=multirun)
-        if command_config.resume:  # refuses another run's config, before Hydra writes anything
-            check_resumes(folder, jobs, str(command_config.hydra.sweeper._target_) if multirun else None)
+    try:
+        if is_set(args.overrides, key):
+            refuse_if_taken(folder, bool(command_config.resume), sweep=multirun)
+            if command_config.resume:  # refuses another run's config, before Hydra writes anything
+                check_resumes(folder, jobs, str(command_config.hydra.sweeper._target_) if multirun else None)
+    except ConfigError:
+        if sweep_lock is not None:  # refused, the command leaves the folder as it found it
+            sweep_lock.close()
+            if not lock_left:
+                (folder / LOCK_FILE).unlink(missing_ok=True)
+        raise
     return [*arguments, *added], sweep_lock
 
 

@@ -169,6 +169,9 @@ def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
     with a symbolic link out of it (the run would write through it: its log, lock, checkpoints, Hydra's
     saved config) or a Lightning HPC checkpoint (`trainer.fit` would load it under Slurm, unasked)."""
     key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
+    if any(folder.glob("*/*/.hydra/")):  # `outputs`, which holds runs/ and sweeps/
+        raise ConfigError(f"{folder} holds folders of runs and sweeps, not a {'sweep' if sweep else 'run'}; give "
+                          f"this one a folder of its own, e.g. {key}={folder / ('my-sweep' if sweep else 'my-run')}")
     if sweep and (folder / ".hydra").is_dir():
         raise ConfigError(f"{folder} holds a single run, not a sweep; continue it without -m "
                           f"(hydra.run.dir={folder} resume=true), or choose another {key}")
