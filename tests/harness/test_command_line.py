@@ -108,6 +108,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         # Lightning would fail at the first checkpoint, after an epoch of training.
         (["callbacks.checkpoint.dirpath=/proc/checkpoints"], "callbacks.checkpoint.dirpath=/proc/checkpoints cannot be "
                                                               "written"),
+        # A logger failed with a traceback as the run started, its folder made.
+        (["logger.tensorboard.save_dir=/proc/x"], "logger.tensorboard.save_dir=/proc/x cannot be written"),
+        (["logger.csv.save_dir=/proc/x"], "logger.csv.save_dir=/proc/x cannot be written"),
         # Hydra's basic launcher runs one job at a time and takes no settings.
         (["-m", "seed=0,1", "hydra.launcher.n_jobs=2"], "hydra.launcher.n_jobs: no such key; hydra.launcher takes none"),
         (["logger.csv.flush_logs_every_n_steps=0"], "logger.csv.flush_logs_every_n_steps=0 is out of range"),

@@ -334,7 +334,8 @@ def check_by_building(cfg: DictConfig) -> int:
 
 
 def check_callbacks(cfg: DictConfig) -> None:
-    """Build each callback, as `check_by_building` does the rest (`callbacks.checkpoint.save_top_k=-2`).
+    """Build each callback, as `check_by_building` does the rest (`callbacks.checkpoint.save_top_k=-2`),
+    and check the loggers' folders.
     A callback may take the job's folder (`${hydra:runtime.output_dir}`), which Hydra sets only as it
     runs the job: here it is a temporary folder, removed with whatever a constructor wrote in it."""
     job = copy.deepcopy(cfg)
@@ -347,7 +348,10 @@ def check_callbacks(cfg: DictConfig) -> None:
             for name, node in with_mid_epoch_checkpoints(callbacks).items():
                 callback = built(node, f"callbacks.{name}")
                 check_monitor(callback, f"callbacks.{name}")
-                check_dirpath(getattr(callback, "dirpath", None), f"callbacks.{name}.dirpath")
+                check_folder(getattr(callback, "dirpath", None), f"callbacks.{name}.dirpath")
+            loggers = OmegaConf.to_container(job.logger, resolve=True) if job.get("logger") else {}
+            for name, node in loggers.items():
+                check_folder(node.get("save_dir"), f"logger.{name}.save_dir")
         finally:
             HydraConfig.instance().set_config(cfg)
 
@@ -364,11 +368,11 @@ def check_monitor(callback: Any, key: str) -> None:
                           f"the best checkpoint: a loss is minimised, so set {key}.mode=min")
 
 
-def check_dirpath(dirpath: Any, key: str) -> None:
+def check_folder(folder: Any, key: str) -> None:
     """A checkpoint folder that cannot be written would fail the run at its first checkpoint, after an
-    epoch of training."""
-    if isinstance(dirpath, str):
-        check_writable(Path(dirpath), f"{key}={dirpath}", f"choose another {key}, or leave it to the run's checkpoints/")
+    epoch of training; a logger's, with a traceback as the run starts, its folder already made."""
+    if isinstance(folder, str):
+        check_writable(Path(folder), f"{key}={folder}", f"choose another {key}, or leave it to the run's folder")
 
 
 def built(config: dict[str, Any], key: str) -> Any:
