@@ -86,6 +86,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["optim.lr=${nope}"], "optim.lr: Interpolation key 'nope' not found; fix the interpolation, or give a value"),
         (["--foo", "debug=fast"], "--foo: no such flag (python train.py --hydra-help lists Hydra's)"),
         (["debug=fast", "-m", "seed=0,1"], "seed=0,1: Hydra reads the overrides as one group of words"),
+        (["search=sgd"], "search=sgd sets up a search, which runs its trials as a sweep: add -m"),
+        (["resume=true"], "resume=true continues a run: give its folder, hydra.run.dir=<run> (under outputs/runs/)"),
+        (["resume=true", "hydra.run.dir=outputs/runs/nope"], "resume=true, but hydra.run.dir=outputs/runs/nope does "
+                                                              "not exist: give the folder of the run to continue"),
         (["-m", "seed=range(0,3,0)"], "seed=range(0,3,0): range() arg 3 must not be zero"),
         (["-m", "seed=range(0,100000000)"], "seed=range(0,100000000): more than 10,000 values, each a job of the sweep"),
         (["-m", "seed=range(3,0)"], "seed=range(3,0): gives no value, so the sweep would run nothing"),

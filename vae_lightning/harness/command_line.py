@@ -368,6 +368,11 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     multirun = multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
     if swept and not multirun:
         raise ConfigError(f"{swept[0]} lists several values: add -m to run them as a sweep")
+    sweeper_target = str(command_config.hydra.sweeper._target_)
+    if not multirun and not sweeps.expands_a_grid(sweeper_target):  # `search=sgd` would train one plain run
+        chosen = next((o.input_line for o in parsed if o.get_key_element().lstrip("+~") in ("search", "hydra/sweeper")),
+                      f"hydra.sweeper._target_={sweeper_target}")
+        raise ConfigError(f"{chosen} sets up a search, which runs its trials as a sweep: add -m")
     checked_data: dict[str, dict[str, int] | None] = {}
     if not multirun:
         check_nodes(command_config, multirun)
@@ -377,7 +382,6 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     # Sweepers read the config's params, then the command line: a key the command line sets is its.
     given = {o.get_key_element() for o in parsed}
     configured = [f"{key}={value}" for key, value in params.items() if key not in given]
-    sweeper_target = str(command_config.hydra.sweeper._target_)
     check_settings = getattr(get_class(sweeper_target), "check_settings", None)
     if check_settings is not None:  # a sweeper that checks its own settings (hydra/sweeper=optuna)
         arguments = [o.input_line for o in parsed if not sweeps.is_hydra_key(o)]
@@ -453,6 +457,8 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     value = str(command_config.hydra.sweep.dir if multirun else command_config.hydra.run.dir)
     check_writable(value, key)
     folder = Path(value)
+    if command_config.resume and not multirun:
+        check_resumable(folder if is_set(args.overrides, key) else None)
     added = job_naming(command_config, args.overrides) if multirun else []
     if not is_set(args.overrides, key):
         if not multirun:
@@ -476,6 +482,16 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
                 (folder / LOCK_FILE).unlink(missing_ok=True)
         raise
     return [*arguments, *added], sweep_lock
+
+
+def check_resumable(folder: Path | None) -> None:
+    """A single run's resume=true continues the run in the folder given, which must exist: without one, or
+    with a mistyped one, a new run would start and train from its beginning without a word."""
+    if folder is None:
+        raise ConfigError("resume=true continues a run: give its folder, hydra.run.dir=<run> (under outputs/runs/)")
+    if not folder.is_dir():
+        raise ConfigError(f"resume=true, but hydra.run.dir={folder} does not exist: give the folder of the run to "
+                          f"continue, or drop resume=true to start a new run there")
 
 
 def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
