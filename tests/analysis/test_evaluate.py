@@ -346,3 +346,23 @@ def test_a_likelihood_flag_without_nll_is_one_line_exit_2(flag: list[str], tmp_p
     assert exit_.value.code == 2
     assert capsys.readouterr().err.splitlines() == [
         f"error: {flag[0]} applies to --nll only, which estimates the likelihood; add --nll, or leave {flag[0]} out"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["--images beyond the test set", "no MNIST at --data-root"])
+def test_a_refusal_of_the_test_data_is_the_only_line_on_stderr(case: str, trained_runs: dict[str, Path], mnist_root: Path,
+                                                                tmp_path: Path) -> None:
+    # A process of its own: Lightning's banner ("GPU available: ...") goes past pytest's capture of sys.stderr.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    arguments, says = {
+        "--images beyond the test set": (["--data-root", str(mnist_root), "--nll", "--images", str(TEST_IMAGES + 1)],
+                                         f"the test set has {TEST_IMAGES} images"),
+        "no MNIST at --data-root": (["--data-root", str(empty)], f"MNIST is not in {empty}"),
+    }[case]
+    done = subprocess.run([sys.executable, "-m", "vae_lightning.evaluate", str(trained_runs["vae"]), "--out",
+                           str(tmp_path / "out"), *arguments], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], done.stderr
+    assert not (tmp_path / "out").exists()

@@ -246,10 +246,12 @@ def evaluate(
     module, datamodule, _, _ = load(checkpoint_path, data_root)
     if nll:
         check_likelihood_options(module, k, images)
+    # Before the Trainer, whose banner would come before a refusal of the data or of --images.
+    datamodule.setup("test")
+    subset = test_subset(datamodule, images) if nll else None
     metrics = score_test_set(module, datamodule)
     check_finite(metrics, checkpoint_path)
     module.eval()
-    subset = test_subset(datamodule, images) if nll else None
     out.mkdir(parents=True, exist_ok=True)
     first_images = datamodule.test_images[:32]
     written = ["reconstructions.png"]
