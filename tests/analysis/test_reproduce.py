@@ -78,6 +78,8 @@ TIMINGS = '{"clip_value": [60.0, 0], "clip_norm": [60.0, 0], "momentum": [60.0, 
     ("timings.json", '{"clip_value": "x"}', "{out}/timings.json is not the timings reproduce writes (ValueError: "),
     ("timings.json", '{"clip_value": [1], "clip_norm": [1, 0], "momentum": [1, 0]}', "{out}/timings.json is not the "
                                                                                       "timings reproduce writes (IndexError"),
+    ("overrides.json", '{"debug": "fast"}', "{out}/overrides.json is not the list of overrides reproduce writes; "),
+    ("overrides.json", "debug=fast", "{out}/overrides.json is not the list of overrides reproduce writes; "),
     ("sweeps/momentum/summary.json", "[1, 2]", "{out}/sweeps/momentum/summary.json is not a summary as plot writes it "
                                                "(TypeError: "),
     ("sweeps/momentum/summary.json", '{"points": [{"label": 5, "mean": "x"}]}', "{out}/sweeps/momentum/summary.json "
@@ -93,6 +95,42 @@ def test_replot_of_files_that_are_not_reproduces_is_one_line_naming_the_file(
     (line,) = refusal(reproduce.main, ["reproduce", "--replot", "--out", str(out)], monkeypatch, capsys)
     assert line.startswith("error: " + says.format(out=out)), line
     assert not (out / "results.md").exists()
+
+
+def sweeps_not_run(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
+    """run_all's stand-in: timings.json as the three sweeps would leave it, and no sweep trained."""
+    (out / "timings.json").write_text(TIMINGS)
+    return reproduce.read_timings(out / "timings.json")
+
+
+@pytest.mark.parametrize("overrides,says", [
+    (["hydra/launcher=parallel", "debug=fast", "seed=0"],
+     "The sweeps ran with these overrides of the paper's settings, given to each `python train.py experiment=<name>`: "
+     "`hydra/launcher=parallel debug=fast seed=0`."),
+    ([], "The sweeps ran with the paper's settings: reproduce was given no overrides of train.py's."),
+], ids=["reduced", "the paper's"])
+def test_results_md_names_the_overrides_the_sweeps_ran_with_and_so_does_its_replot(
+        overrides: list[str], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "reproduction"
+    monkeypatch.setattr(reproduce, "check_command_lines", lambda overrides: None)
+    monkeypatch.setattr(reproduce, "run_all", sweeps_not_run)
+    for argv in (["reproduce", "--out", str(out), *overrides], ["reproduce", "--replot", "--out", str(out)]):
+        monkeypatch.setattr(sys, "argv", argv)
+        reproduce.main()
+        assert (out / "results.md").read_text().splitlines()[:3] == ["# Reproduction of the paper's experiments", "",
+                                                                     says]
+
+
+def test_replot_of_a_folder_that_recorded_no_overrides_says_they_are_unknown(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "reproduction"
+    out.mkdir()
+    (out / "timings.json").write_text(TIMINGS)  # all an older reproduce left beside the sweeps
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--replot", "--out", str(out)])
+    reproduce.main()
+    assert (out / "results.md").read_text().splitlines()[2] == (
+        "The overrides the sweeps ran with were not recorded (an older reproduce wrote this folder): each job's "
+        "`.hydra/overrides.yaml` holds its own.")
 
 
 FLAG = "no such flag of reproduce (it takes --out and --replot); give train.py's overrides as key=value"

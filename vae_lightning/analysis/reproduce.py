@@ -5,14 +5,15 @@ picks the run with the lowest val loss across all three, evaluates it (Figure 4)
 the four figures and the three tables, with each experiment's wall time, into --out
 (default outputs/reproduce/<time>/). Every other argument but the keys it sets itself (experiment,
 search, hydra.sweep.dir) is passed to train.py as it is, e.g.
-`data.root=../shared/data`, `trainer.max_epochs=30`, `hydra/launcher=parallel`. With --replot,
-nothing is trained: the sweeps already in --out are plotted and gathered again (after a failed
-job was resumed, say).
+`data.root=../shared/data`, `trainer.max_epochs=30`, `hydra/launcher=parallel`; results.md names
+them (kept in overrides.json). With --replot, nothing is trained: the sweeps already in --out are
+plotted and gathered again (after a failed job was resumed, say).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 import time
@@ -65,10 +66,22 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def gather(out: Path, timings: dict[str, tuple[float, int]], best: Path | None, test: dict[str, float]) -> Path:
-    """Copy each sweep's figure, and write results.md with the three tables, Figure 4's run and the
-    paper's conclusions tested (also in verdicts.json)."""
-    lines = ["# Reproduction of the paper's experiments", ""]
+def settings(overrides: list[str] | None) -> str:
+    """results.md's line on what the sweeps ran with: a reduced run must not read as the paper's."""
+    if overrides is None:
+        return ("The overrides the sweeps ran with were not recorded (an older reproduce wrote this folder): each "
+                "job's `.hydra/overrides.yaml` holds its own.")
+    if not overrides:
+        return "The sweeps ran with the paper's settings: reproduce was given no overrides of train.py's."
+    return (f"The sweeps ran with these overrides of the paper's settings, given to each `python train.py "
+            f"experiment=<name>`: `{shlex.join(overrides)}`.")
+
+
+def gather(out: Path, timings: dict[str, tuple[float, int]], overrides: list[str] | None, best: Path | None,
+           test: dict[str, float]) -> Path:
+    """Copy each sweep's figure, and write results.md with the overrides the sweeps ran with, the three
+    tables, Figure 4's run and the paper's conclusions tested (also in verdicts.json)."""
+    lines = ["# Reproduction of the paper's experiments", "", settings(overrides), ""]
     for index, (name, title) in enumerate(EXPERIMENTS.items(), start=1):
         sweep_dir = out / "sweeps" / name
         seconds, code = timings[name]
@@ -107,6 +120,18 @@ def read_timings(path: Path) -> dict[str, tuple[float, int]]:
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise UserInputError(f"{path} is not the timings reproduce writes ({type(error).__name__}: {error}); restore "
                              f"it, or reproduce again into another --out") from None
+
+
+def read_overrides(path: Path) -> list[str] | None:
+    """The overrides main recorded for the sweeps, None where an older reproduce recorded none;
+    UserInputError naming the file when it is not that."""
+    if not path.exists():
+        return None
+    overrides = read_json(path)
+    if not isinstance(overrides, list) or not all(isinstance(override, str) for override in overrides):
+        raise UserInputError(f"{path} is not the list of overrides reproduce writes; restore it, or delete it "
+                             f"(results.md then says the overrides were not recorded)")
+    return overrides
 
 
 def run_all(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
@@ -161,7 +186,11 @@ def main() -> None:
         if not args.replot:
             check_command_lines(overrides)
         out.mkdir(parents=True, exist_ok=True)
-        timings = read_timings(out / "timings.json") if args.replot else run_all(out, overrides)
+        if args.replot:  # the original run's overrides: a --replot's own are at most a data.root
+            timings, recorded = read_timings(out / "timings.json"), read_overrides(out / "overrides.json")
+        else:
+            write_json(out / "overrides.json", overrides)
+            timings, recorded = run_all(out, overrides), overrides
         for name, title in EXPERIMENTS.items():
             if (out / "sweeps" / name / "multirun.yaml").exists():
                 plot_sweep(out / "sweeps" / name, title)  # again, titled as in the paper
@@ -173,7 +202,7 @@ def main() -> None:
             test = evaluation["test"]
             for name in ("samples", "reconstructions"):
                 copy_file(out / "best" / f"{name}.png", out / f"figure4_{name}.png")
-        print(f"wrote {gather(out, timings, best, test)}")
+        print(f"wrote {gather(out, timings, recorded, best, test)}")
     failed = [name for name, (_, code) in timings.items() if code]
     if failed and not args.replot:
         raise SystemExit(f"error: the sweeps of {', '.join(failed)} did not complete; results.md says which jobs")
