@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from torchvision import datasets
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser  # only to compare: the package itself never imports it
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from helpers import tiny_overrides
+from helpers import VAL_IMAGES, tiny_overrides
 from vae_lightning.harness.command_line import (check_command_line, check_jobs, command_line_parser, parse_command_line,
                                                 prepare, quoted, runs_nothing)
 from vae_lightning.harness.run import run_job
@@ -163,6 +164,20 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_offline_the_first_run_is_one_line_and_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    # The README's first command on a machine without network: it made the run folder, then data/,
+    # and failed inside them under Lightning's banner. The download now happens in the check.
+    monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])  # refused at once, as offline
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["~local", "debug=fast", "data.root=data/here", "data.download=true"])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: MNIST is not in {Path('data/here/MNIST/raw')} (download failed: ")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -334,9 +349,11 @@ def excluded_from_job_names(arguments: list[str]) -> set[str]:
     return set(exclude.removeprefix(key).strip("[]").split(","))
 
 
-def test_sweep_jobs_are_named_by_what_the_config_and_the_command_line_vary(tmp_path: Path) -> None:
+def test_sweep_jobs_are_named_by_what_the_config_and_the_command_line_vary(mnist_root: Path, tmp_path: Path) -> None:
+    # Data on disk: with none, the check would download MNIST before it names the jobs.
     experiment = ["-m", "experiment=clip_value", "hydra.sweeper.params={clip.value:'0.1,1.0',seed:'0'}",
-                  "trainer.max_epochs=1", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+                  "trainer.max_epochs=1", f"hydra.sweep.dir={tmp_path / 'sweep'}", f"data.root={mnist_root}",
+                  "data.download=false", f"data.val_size={VAL_IMAGES}"]
     excluded = excluded_from_job_names(experiment)
     assert {"seed", "trainer.max_epochs"} <= excluded and "clip.value" not in excluded
     # A key the command line sweeps names the jobs, whatever the config gives it.

@@ -9,7 +9,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -43,10 +43,12 @@ PARALLEL_LAUNCHER = f"{ParallelLauncher.__module__}.{ParallelLauncher.__qualname
 
 
 class Job(NamedTuple):
-    """A job the command would run: its overrides within the sweep (none for a single run), and what it is."""
+    """A job the command would run: its overrides within the sweep (none for a single run), what it is,
+    and its data's download when its files are still to fetch (`check_data`)."""
 
     overrides: list[str]
     definition: dict[str, Any]
+    download: Callable[[], Any] | None = None
 
 
 def command_line_parser() -> argparse.ArgumentParser:
@@ -172,19 +174,24 @@ def null_group(overrides: list[str]) -> str | None:
     return None
 
 
-def check_data(cfg: DictConfig, world: int, checked: dict[str, dict[str, int] | None]) -> None:
+def check_data(cfg: DictConfig, world: int, checked: dict[str, dict[str, int] | None]) -> Callable[[], Any] | None:
     """Let the data module check its files (both splits) and data.val_size, once per data config, and
-    check the trainer's batch limits against the batches it serves each of the run's `world` processes."""
+    check the trainer's batch limits against the batches it serves each of the run's `world` processes.
+    Returns its download, then its check, where the files are still to fetch (data.download=true)."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
     if cfg.hydra.job.chdir and "root" in data and not os.path.isabs(data["root"]):
         # The check reads the data from here, the job from its output folder.
         raise ConfigError(f"data.root={data['root']} is relative, but hydra.job.chdir=true runs each job in its own "
                           f"folder: give an absolute data.root, e.g. data.root=$PWD/{data['root']}")
     if repr((data, world)) not in checked:
-        check_files = getattr(instantiate_trusted(data, "data"), "check_files", None)
+        datamodule = instantiate_trusted(data, "data")
+        check_files = getattr(datamodule, "check_files", None)
         checked[repr((data, world))] = check_files(world) if check_files is not None else None
+        if check_files is not None and checked[repr((data, world))] is None:
+            return lambda: (datamodule.prepare_data(), check_files(world))
     if checked[repr((data, world))]:
         check_batch_limits(cfg.trainer, checked[repr((data, world))], world)
+    return None
 
 
 def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int) -> None:
@@ -376,8 +383,8 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     checked_data: dict[str, dict[str, int] | None] = {}
     if not multirun:
         check_nodes(command_config, multirun)
-        check_data(command_config, world, checked_data)
-        return command_config, [Job([], run_definition(command_config))]
+        download = check_data(command_config, world, checked_data)
+        return command_config, [Job([], run_definition(command_config), download)]
     params = command_config.hydra.sweeper.get("params") or {}
     # Sweepers read the config's params, then the command line: a key the command line sets is its.
     given = {o.get_key_element() for o in parsed}
@@ -408,8 +415,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
         check_validated(job_config)
         check_launchable_in_a_sweep(job_config)
         check_nodes(job_config, multirun)
-        check_data(job_config, world, checked_data)
-        checked.append(Job(job, run_definition(job_config)))
+        checked.append(Job(job, run_definition(job_config), check_data(job_config, world, checked_data)))
     return command_config, checked
 
 
@@ -460,6 +466,10 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     if command_config.resume and not multirun:
         check_resumable(folder if is_set(args.overrides, key) else None)
     added = job_naming(command_config, args.overrides) if multirun else []
+    # Once every other check has passed, and before any folder is made: offline, a first run made its
+    # folder (and data/), then failed in it under Lightning's banner.
+    for download in [job.download for job in jobs if job.download is not None]:
+        download()
     if not is_set(args.overrides, key):
         if not multirun:
             defining = [o.input_line for o in sweeps.parse(args.overrides) if defines_the_run(o.get_key_element())]

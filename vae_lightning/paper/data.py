@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -162,6 +163,7 @@ class MNISTDataModule(L.LightningDataModule):
         if not self.download or self._all_files_present():
             return
         self._check_root()
+        made = [folder for folder in (self.root, *self.root.parents) if not folder.exists()]
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{self.dataset_class.__name__}-download-", dir=self.root))
         try:
@@ -176,6 +178,10 @@ class MNISTDataModule(L.LightningDataModule):
                 if not (self.raw_folder / path.name).exists():
                     os.replace(path, self.raw_folder / path.name)
         except (RuntimeError, URLError, OSError) as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            for folder in made:  # a failed download leaves no folder behind that it made (data/)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
             raise self._missing_files_error(f"download failed: {download_failure(error)}") from error
         finally:
             shutil.rmtree(staging, ignore_errors=True)
