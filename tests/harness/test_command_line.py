@@ -39,6 +39,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["clip.value=-0.5"], "clip.value=-0.5 is out of range: allowed a finite number > 0 (clip=none turns clipping off)"),
         (["clip.value=0"], "clip.value=0.0 is out of range: allowed a finite number > 0 (clip=none turns clipping off)"),
         (["+optim.lrr=0.1"], "optim.lrr: no such key; allowed: params, lr, momentum"),
+        # An option without a schema (one file of its own): Hydra's advice was to add the key with `+`.
+        (["optim=adamw", "optim.weight_decy=0.1"], "optim.weight_decy: no such key; allowed: params, lr, betas, eps, "
+                                                   "weight_decay"),
         (["++data.batchsize=64"], "data.batchsize: no such key; allowed: root, download, batch_size"),
         (["~model"], "model: a run needs one; choose one of model=ae, model=linear_ae, model=vae"),
         (["~clip"], "clip: a run needs one; choose one of clip=none, clip=norm, clip=value"),

@@ -30,9 +30,9 @@ from vae_lightning.harness.definition import defines_the_run, run_definition
 from vae_lightning.harness.runs import (LOCK_FILE, claim_fresh_dir, holds_checkpoints, job_overrides, lock_run_dir,
                                        refuse_if_taken, refuse_unfit_folder, run_name)
 from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_by_building,
-                                         check_ranges, check_structure, register_schemas)
+                                         check_ranges, check_structure, constructor_keys, register_schemas)
 from vae_lightning import files
-from vae_lightning.configs import CONFIG_DIR, check_allowed, instantiate_trusted
+from vae_lightning.configs import CONFIG_DIR, allowed_targets, check_allowed, instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
 
 # Flags with which Hydra only prints something or completes the shell: no job runs.
@@ -144,7 +144,7 @@ def compose_checked(config_name: str, overrides: list[str]) -> tuple[DictConfig,
     try:
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     except (ConfigCompositionException, OverrideParseException) as error:
-        raise ConfigError(one_line(error)) from None
+        raise ConfigError(keys_its_class_takes(error, config_name, overrides) or one_line(error)) from None
     except ValueError as error:  # Hydra's own for `group=null`, which names no override
         raise ConfigError(null_group(overrides) or str(error)) from None
     # As within the run: the classes its config folders name are the ones it may build.
@@ -158,6 +158,23 @@ def compose_checked(config_name: str, overrides: list[str]) -> tuple[DictConfig,
     except InterpolationResolutionError as error:  # `optim.lr=${nope}`, `${oc.env:UNSET}`
         raise ConfigError(f"{error.full_key}: {str(error.msg).splitlines()[0]}; fix the interpolation, or give "
                           f"a value") from None
+
+
+def keys_its_class_takes(error: Exception, config_name: str, overrides: list[str]) -> str | None:
+    """One line for an override of a key that an option without a schema (a new file, such as
+    conf/optim/adamw.yaml) lacks, naming the keys its class takes: Hydra knows only that it is not there."""
+    cause = error.__cause__ or error.__context__
+    if not isinstance(cause, (ConfigKeyError, ConfigAttributeError)) or dataclasses.is_dataclass(cause.object_type):
+        return None
+    key = str(cause.full_key)
+    others = [override for override in overrides if override.lstrip("+~").partition("=")[0] != key]
+    try:
+        node = OmegaConf.select(compose(config_name=config_name, overrides=others), key.rpartition(".")[0])
+    except (ConfigCompositionException, OverrideParseException, ValueError):
+        return None
+    target = str(node.get("_target_")) if isinstance(node, DictConfig) else None
+    keys = constructor_keys(target) if target in allowed_targets() else None
+    return f"{key}: no such key; allowed: {', '.join(keys)}" if keys else None
 
 
 def null_group(overrides: list[str]) -> str | None:
