@@ -91,6 +91,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["--foo", "debug=fast"], "--foo: no such flag (python train.py --hydra-help lists Hydra's)"),
         (["debug=fast", "-m", "seed=0,1"], "seed=0,1: Hydra reads the overrides as one group of words"),
         (["search=sgd"], "search=sgd sets up a search, which runs its trials as a sweep: add -m"),
+        # Hydra composes them to print them: a traceback, or its own lines, without the check.
+        (["--help", "optim=adamm"], "optim=adamm: no such option; choose one of adam, adamw, sgd"),
+        (["--cfg", "job", "clip.vlaue=1"], "clip.vlaue: no such key; allowed: algorithm, value"),
         (["resume=true"], "resume=true continues a run: give its folder, hydra.run.dir=<run> (under outputs/runs/)"),
         (["resume=true", "hydra.run.dir=outputs/runs/nope"], "resume=true, but hydra.run.dir=outputs/runs/nope does "
                                                               "not exist: give the folder of the run to continue"),

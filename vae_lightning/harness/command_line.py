@@ -139,14 +139,19 @@ def one_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
 
 
-def compose_checked(config_name: str, overrides: list[str]) -> tuple[DictConfig, int]:
-    """The job's config, checked, and the processes it would train in (`check_by_building`)."""
+def composed(config_name: str, overrides: list[str]) -> DictConfig:
+    """The job's config as Hydra composes it; ConfigError, in one line, where it cannot."""
     try:
-        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+        return compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     except (ConfigCompositionException, OverrideParseException) as error:
         raise ConfigError(keys_its_class_takes(error, config_name, overrides) or one_line(error)) from None
     except ValueError as error:  # Hydra's own for `group=null`, which names no override
         raise ConfigError(null_group(overrides) or str(error)) from None
+
+
+def compose_checked(config_name: str, overrides: list[str]) -> tuple[DictConfig, int]:
+    """The job's config, checked, and the processes it would train in (`check_by_building`)."""
+    cfg = composed(config_name, overrides)
     # As within the run: the classes its config folders name are the ones it may build.
     HydraConfig.instance().set_config(cfg)
     check_allowed({key: value for key, value in OmegaConf.to_container(cfg).items() if key != "hydra"})
@@ -471,6 +476,10 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
         return arguments, None
     refuse_unread(arguments)
     if runs_nothing(args):
+        if args.overrides and (args.help or args.cfg or args.info):  # Hydra composes them to print them
+            with primary_configs(args.config_path, str(CONFIG_DIR)):
+                fixed = [o.input_line for o in sweeps.parse(args.overrides) if not o.is_sweep_override()]
+                composed(args.config_name or "config", search_path(args.config_dir) + fixed)
         return arguments, None
     command_config, jobs = check_jobs(args, str(CONFIG_DIR))
     multirun = args.multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
