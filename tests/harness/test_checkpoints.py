@@ -94,6 +94,14 @@ def test_resume_with_another_clip_is_refused_and_with_more_epochs_continues(tmp_
         checkpoint_to_resume(tmp_path, run_config(**{"trainer.max_epochs": 1}))
 
 
+def test_a_changed_seed_is_named_as_itself_not_as_the_keys_it_sets(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    save_checkpoint_of(run_config(**{"data.shuffle_seed": 0}), folder / "last.ckpt")
+    with pytest.raises(ConfigError, match=r"will do \(seed=1, but the run was trained with 0\)"):
+        checkpoint_to_resume(tmp_path, run_config(seed=1, **{"data.shuffle_seed": 1}))
+
+
 def test_a_checkpoint_that_stored_how_its_nodes_are_built_still_resumes(tmp_path: Path) -> None:
     # Checkpoints written before `_partial_` stopped counting as part of a run hold `data._partial_`.
     folder = tmp_path / "checkpoints"

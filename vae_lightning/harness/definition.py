@@ -56,7 +56,9 @@ def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     larger value of an extendable key (more epochs continue the run). Only defining keys count: a
     checkpoint written before a key stopped defining runs (`_partial_`) still resumes."""
     changed = []
-    for key in sorted(key for key in saved.keys() | now.keys() if defines_the_run(key)):
+    # Top-level keys first: a changed `seed` is named as itself, not as the data.shuffle_seed it sets.
+    keys = sorted((key for key in saved.keys() | now.keys() if defines_the_run(key)), key=lambda key: (key.count("."), key))
+    for key in keys:
         then, value = saved.get(key), now.get(key)
         if then == value:
             continue
