@@ -110,7 +110,7 @@ def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> str | None:
     try:
         then = saved["callbacks"][RunDefinition.__qualname__]["definition"]
         changed = changed_keys(dict(then), definition)
-        leaving = [path for path in stored_checkpoint_paths(saved["callbacks"]) if leaves_its_folder(path)]
+        leaving = [named for named in stored_checkpoint_paths(saved["callbacks"]) if leaves_its_folder(named)]
     except (KeyError, TypeError, ValueError, AttributeError):  # any malformed content
         return "it holds no run definition of this project"
     if leaving:
@@ -126,8 +126,8 @@ def unrestorable(callback_states: dict[str, Any]) -> str | None:
                 RandomState.check(state)
             except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:
                 return f"its random state cannot be restored ({type(error).__name__})"
-        elif isinstance(state, dict) and state.get("best_k_models") and (
-                not isinstance(state["best_k_models"], dict) or state.get("kth_best_model_path") not in state["best_k_models"]):
+        elif isinstance(state, dict) and state.get("best_k_models") and not (
+                isinstance(state["best_k_models"], dict) and state.get("kth_best_model_path") in state["best_k_models"]):
             return f"its {name} state does not hold its kth_best_model_path among its best_k_models, as Lightning does"
     return None
 

@@ -210,7 +210,12 @@ def check_data(cfg: DictConfig, world: int, checked: dict[str, dict[str, int] | 
         check_files = getattr(datamodule, "check_files", None)
         checked[repr((data, world))] = check_files(world) if check_files is not None else None
         if check_files is not None and checked[repr((data, world))] is None:
-            return lambda: (datamodule.prepare_data(), check_files(world))
+
+            def download() -> None:
+                datamodule.prepare_data()
+                check_files(world)
+
+            return download
     if checked[repr((data, world))]:
         check_batch_limits(cfg.trainer, checked[repr((data, world))], world)
     return None
