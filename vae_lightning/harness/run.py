@@ -214,7 +214,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
         return 2
     if completed:
         record.release()
-        log.info("%s completed already (%s epochs); nothing to resume", run_dir, record.previous["results"]["epochs"])
+        log.info("%s completed already (epochs: %s); nothing to resume", run_dir, record.previous["results"]["epochs"])
         return 0
     with record:
         record.complete(train(cfg, run_dir))
