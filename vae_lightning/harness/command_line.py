@@ -494,8 +494,9 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     value = str(command_config.hydra.sweep.dir if multirun else command_config.hydra.run.dir)
     check_writable(value, key)
     folder = Path(value)
-    if command_config.resume and not multirun:
-        check_resumable(folder if is_set(args.overrides, key) else None)
+    if command_config.resume and not multirun and not is_set(args.overrides, key):
+        # A fresh folder named by the time holds nothing to continue: the run would start from its beginning.
+        raise ConfigError("resume=true continues a run: give its folder, hydra.run.dir=<run> (under outputs/runs/)")
     added = job_naming(command_config, args.overrides) if multirun else []
     # Once every other check has passed, and before any folder is made: offline, a first run made its
     # folder (and data/), then failed in it under Lightning's banner.
@@ -523,16 +524,6 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
                 (folder / LOCK_FILE).unlink(missing_ok=True)
         raise
     return [*arguments, *added], sweep_lock
-
-
-def check_resumable(folder: Path | None) -> None:
-    """A single run's resume=true continues the run in the folder given, which must exist: without one, or
-    with a mistyped one, a new run would start and train from its beginning without a word."""
-    if folder is None:
-        raise ConfigError("resume=true continues a run: give its folder, hydra.run.dir=<run> (under outputs/runs/)")
-    if not folder.is_dir():
-        raise ConfigError(f"resume=true, but hydra.run.dir={folder} does not exist: give the folder of the run to "
-                          f"continue, or drop resume=true to start a new run there")
 
 
 def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
