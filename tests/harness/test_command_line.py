@@ -419,6 +419,11 @@ def test_a_new_option_is_one_yaml_file_and_its_misspelled_key_is_named(tmp_path:
     rmsprop.write_text("_target_: torch.optim.RMSprop\n_partial_: true\nlr: 0.001\nalpah: 0.9\n")
     with pytest.raises(ConfigError, match=r"optim.alpah: no such key; allowed: params, lr, alpha"):
         checked("optim=rmsprop", conf=str(conf))
+    # Without `_partial_`, torch's own words named only a missing argument, `params`.
+    rmsprop.write_text("_target_: torch.optim.RMSprop\nlr: 0.001\n")
+    with pytest.raises(ConfigError, match=r"^optim: the module builds the optimizer over the model's parameters, so its "
+                                          r"file \(optim=rmsprop\) needs `_partial_: true`$"):
+        checked("optim=rmsprop", conf=str(conf))
 
 
 def test_a_new_options_value_of_the_wrong_type_is_refused_naming_it() -> None:

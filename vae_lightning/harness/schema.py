@@ -313,6 +313,10 @@ def check_by_building(cfg: DictConfig) -> int:
     with torch.device("meta"):
         for group in ("model", "loss"):
             instantiate_trusted(OmegaConf.to_container(cfg[group], resolve=True), group)
+    if cfg.optim.get("_partial_") is not True:  # else the optimizer's own "missing argument: 'params'"
+        option = OmegaConf.select(cfg, "hydra.runtime.choices.optim", default="<option>")
+        raise ConfigError(f"optim: the module builds the optimizer over the model's parameters, so its file "
+                          f"(optim={option}) needs `_partial_: true`")
     optimizer = instantiate_trusted(OmegaConf.to_container(cfg.optim, resolve=True), "optim")
     try:
         optimizer([torch.nn.Parameter(torch.zeros(1))])
