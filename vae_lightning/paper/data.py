@@ -178,13 +178,13 @@ class MNISTDataModule(L.LightningDataModule):
                 if not (self.raw_folder / path.name).exists():
                     os.replace(path, self.raw_folder / path.name)
         except (RuntimeError, URLError, OSError) as error:
-            shutil.rmtree(staging, ignore_errors=True)
-            for folder in made:  # a failed download leaves no folder behind that it made (data/)
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
             raise self._missing_files_error(f"download failed: {download_failure(error)}") from error
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            if not self._all_files_present():  # failed: it leaves no folder behind that it made (data/)
+                for folder in made:
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
 
     def _check_split(self, train: bool) -> int:
         """The split's image count, once its two files are there, readable, consistent and of a size
