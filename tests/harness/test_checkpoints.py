@@ -94,6 +94,19 @@ def test_resume_with_another_clip_is_refused_and_with_more_epochs_continues(tmp_
         checkpoint_to_resume(tmp_path, run_config(**{"trainer.max_epochs": 1}))
 
 
+def test_resume_in_another_number_of_processes_is_refused_and_an_older_checkpoint_still_resumes(tmp_path: Path) -> None:
+    # Each process trains on batches of its own: on two, each step averages two batches' gradients.
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    save_checkpoint_of(run_config(processes=1), folder / "last.ckpt")
+    with pytest.raises(ConfigError, match=r"trainer.devices x trainer.num_nodes gives 2 training process\(es\), but "
+                                          r"the run was trained in 1"):
+        checkpoint_to_resume(tmp_path, run_config(processes=2))
+    assert checkpoint_to_resume(tmp_path, run_config(processes=1)) == folder / "last.ckpt"
+    save_checkpoint_of(run_config(), folder / "last.ckpt")  # written before checkpoints held the count
+    assert checkpoint_to_resume(tmp_path, run_config(processes=2)) == folder / "last.ckpt"
+
+
 def test_a_changed_seed_is_named_as_itself_not_as_the_keys_it_sets(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
     folder.mkdir()

@@ -43,6 +43,7 @@ def test_hparams_tab_and_epoch_aligned_curves(x_axis: str, compose_config, mnist
     assert not {"data/root", "data/download", "optim/_partial_"} & names
     assert session.hparams["optim/momentum"].number_value == 0.5
     assert session.hparams["model/_target_"].string_value == "VAE"
+    assert session.hparams["processes"].number_value == 1  # DDP's world size: each step averages that many batches
     # The table shows each metric's last value: the test loss of results.json.
     assert events.Scalars("test/loss")[-1].value == pytest.approx(results["test"]["loss"])
 

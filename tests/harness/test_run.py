@@ -63,6 +63,13 @@ def test_ddp_on_two_cpu_processes_trains_in_one_run_folder(mnist_root: Path, tmp
     assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"
     assert json.loads((run_dir / "results.json").read_text())["test"]["loss"] > 0
     assert (run_dir / "checkpoints" / "last.ckpt").exists() and (run_dir / "train_ddp_process_1.log").exists()
+    # Continued in one process, each step would average one batch where it averaged two.
+    status = (run_dir / "status.json").read_text()
+    resumed = run_train([*tiny_overrides(mnist_root), "trainer.max_epochs=2", f"hydra.run.dir={run_dir}", "resume=true"],
+                        tmp_path)
+    assert resumed.returncode == 2 and len(resumed.stderr.strip().splitlines()) == 1, resumed.stderr[-3000:]
+    assert "gives 1 training process(es), but the run was trained in 2" in resumed.stderr
+    assert (run_dir / "status.json").read_text() == status and not list((run_dir / ".hydra").glob("resumed-*"))
 
 
 def test_missing_data_is_one_clear_line_exit_2_and_nothing_written(tmp_path: Path) -> None:

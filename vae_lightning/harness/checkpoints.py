@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from vae_lightning.harness.definition import changed_keys
+from vae_lightning.harness.definition import PROCESSES, changed_keys
 from vae_lightning.harness.runs import RESULTS_FILE
 from vae_lightning.files import atomic_file
 from vae_lightning.errors import ConfigError
@@ -88,11 +88,14 @@ class RandomState(L.Callback):
 
 
 class RunDefinition(L.Callback):
-    """Stores the run's definition (`harness.definition`) in every checkpoint, for `resume=true`
-    to compare with: a run continues only as the run it is."""
+    """Stores the run's definition (`harness.definition`), with the processes it trains in, in every
+    checkpoint, for `resume=true` to compare with: a run continues only as the run it is."""
 
     def __init__(self, definition: dict[str, Any]) -> None:
         self.definition = definition
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.definition = {**self.definition, PROCESSES: trainer.world_size}
 
     def state_dict(self) -> dict[str, Any]:
         return {"definition": self.definition}

@@ -411,7 +411,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     if not multirun:
         check_nodes(command_config, multirun)
         download = check_data(command_config, world, checked_data)
-        return command_config, [Job([], run_definition(command_config), download)]
+        return command_config, [Job([], run_definition(command_config, world), download)]
     params = command_config.hydra.sweeper.get("params") or {}
     # Sweepers read the config's params, then the command line: a key the command line sets is its.
     given = {o.get_key_element() for o in parsed}
@@ -442,7 +442,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
         check_validated(job_config)
         check_launchable_in_a_sweep(job_config)
         check_nodes(job_config, multirun)
-        checked.append(Job(job, run_definition(job_config), check_data(job_config, world, checked_data)))
+        checked.append(Job(job, run_definition(job_config, world), check_data(job_config, world, checked_data)))
     return command_config, checked
 
 

@@ -12,10 +12,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
 from torch.utils.tensorboard.writer import FileWriter
 
+# Not a config key: the processes that share each epoch (the Trainer's world size). The data module
+# gives each its own batches, so each step averages the gradients of this many batches.
+PROCESSES = "processes"
 # The groups and keys whose values decide what a run computes. `debug` (debug=fast) sets some of the
 # trainer's: it names the run's folder, and its values are compared as the trainer's.
-DEFINING = ("seed", "data", "model", "loss", "optim", "clip", "debug", "trainer.max_epochs", "trainer.max_steps",
-            "trainer.precision", "trainer.accumulate_grad_batches", "trainer.limit_train_batches",
+DEFINING = (PROCESSES, "seed", "data", "model", "loss", "optim", "clip", "debug", "trainer.max_epochs",
+            "trainer.max_steps", "trainer.precision", "trainer.accumulate_grad_batches", "trainer.limit_train_batches",
             "trainer.limit_val_batches", "trainer.limit_test_batches")
 # Within them, the keys that say only where the data is or how much of it is scored at once.
 CIRCUMSTANTIAL = ("data.root", "data.download", "data.eval_batch_size")
@@ -40,9 +43,10 @@ def flatten(config: Any, prefix: str) -> dict[str, Any]:
     return {prefix: config}
 
 
-def run_definition(cfg: DictConfig) -> dict[str, Any]:
-    """Every defining key of the run with its resolved value, flat: {"clip.value": 1.0, ...}."""
-    found: dict[str, Any] = {}
+def run_definition(cfg: DictConfig, processes: int | None = None) -> dict[str, Any]:
+    """Every defining key of the run with its resolved value, flat: {"clip.value": 1.0, ...}, and the
+    processes it trains in where they are known (from the Trainer, or the command line's check)."""
+    found: dict[str, Any] = {} if processes is None else {PROCESSES: processes}
     for prefix in DEFINING:
         node = OmegaConf.select(cfg, prefix, default=None)
         value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
@@ -64,15 +68,21 @@ def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
             continue
         if key in EXTENDABLE and isinstance(then, int) and (value is None or value == -1 or value > then):
             continue
+        if key == PROCESSES and None in (then, value):  # a checkpoint older than the count, or a check without it
+            continue
+        if key == PROCESSES:
+            changed.append(f"trainer.devices x trainer.num_nodes gives {value} training process(es), but the run was "
+                           f"trained in {then}, and each step averages one batch per process")
+            continue
         changed.append(f"{key}={value}, but the run was trained with {then}")
     return changed
 
 
-def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
+def hyperparameters(cfg: DictConfig, processes: int) -> dict[str, Any]:
     """The run's definition as TensorBoard shows it: `optim/lr`, a class by its name (`optim/_target_`:
     SGD), lists and null as text."""
     shown: dict[str, Any] = {}
-    for key, value in run_definition(cfg).items():
+    for key, value in run_definition(cfg, processes).items():
         if key.endswith("._target_"):
             value = str(value).rpartition(".")[2]
         shown[key.replace(".", "/")] = value if isinstance(value, (int, float, str, bool)) else str(value).lower()
@@ -99,7 +109,7 @@ def log_hparams(trainer: L.Trainer, cfg: DictConfig, results: dict[str, Any]) ->
             # An event file of its own in the run's folder, which TensorBoard reads as part of the run:
             # the logger's own writer is closed once testing ends.
             writer = FileWriter(logger.log_dir)
-            _, session_start, session_end = hparams(hyperparameters(cfg), metrics)
+            _, session_start, session_end = hparams(hyperparameters(cfg, trainer.world_size), metrics)
             writer.add_summary(session_start)
             writer.add_summary(session_end)
             writer.close()
