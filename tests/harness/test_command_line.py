@@ -390,6 +390,8 @@ def test_config_path_replaces_conf_and_must_be_absolute(tmp_path: Path) -> None:
         checked("-cp", "conf")
     with pytest.raises(ConfigError, match=r"--config-path .*nowhere: no such folder"):
         checked("-cp", str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match=r"--config-path .*clip: holds no config.yaml; give the folder that holds it"):
+        checked("-cp", str(conf / "clip"))
 
 
 def test_config_path_may_name_a_python_package_of_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -548,6 +550,24 @@ def test_hydra_reads_the_flags_and_overrides_we_rely_on() -> None:
 def test_flags_that_only_print_run_no_job() -> None:
     for flags in (["--cfg", "job"], ["--help"], ["--hydra-help"], ["--info"], ["--shell-completion"], ["--version"]):
         assert runs_nothing(parse_command_line(flags)), flags
+
+
+@pytest.mark.parametrize("flags,line", [
+    (["--help"], "--config-path {empty}: holds no config.yaml; give the folder that holds it"),
+    (["--cfg", "job"], "--config-path {empty}: holds no config.yaml; give the folder that holds it"),
+    (["--shell-completion"], "--shell-completion: say what to do, e.g. python train.py --shell-completion install=bash"),
+])
+def test_a_flag_that_only_prints_is_one_line_where_hydra_would_fail(flags: list[str], line: str, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    # Hydra answered each with a traceback of its own.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    arguments = [*flags, "-cp", str(empty)] if "config.yaml" in line else flags
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(arguments)
+    assert exit_info.value.code == 2
+    (said,) = capsys.readouterr().err.strip().splitlines()
+    assert said.startswith("error: " + line.format(empty=empty))
 
 
 @pytest.mark.parametrize("download", ["true", "false"])

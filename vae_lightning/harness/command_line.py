@@ -37,6 +37,8 @@ from vae_lightning.errors import ConfigError, UserInputError
 
 # Flags with which Hydra only prints something or completes the shell: no job runs.
 PRINT_ONLY = ("help", "hydra_help", "version", "info", "cfg", "shell_completion")
+# What Hydra's --shell-completion does, given as `install=bash`.
+SHELL_COMPLETION = ("install", "uninstall", "query")
 # Hydra's submitit launchers start every job as a Slurm job (or a local process) of its own.
 SUBMITIT_PLUGIN = "hydra_plugins.hydra_submitit_launcher"
 PARALLEL_LAUNCHER = f"{ParallelLauncher.__module__}.{ParallelLauncher.__qualname__}"
@@ -346,7 +348,7 @@ def is_set(overrides: list[str], key: str) -> bool:
 
 
 @contextmanager
-def primary_configs(config_path: str | None, default_dir: str) -> Iterator[None]:
+def primary_configs(config_path: str | None, default_dir: str, config_name: str | None) -> Iterator[None]:
     """Hydra's compose API reading the configs `python train.py` reads: conf/, or --config-path."""
     if config_path and config_path.startswith("pkg://"):
         module = config_path.removeprefix("pkg://").replace("/", ".")
@@ -360,6 +362,9 @@ def primary_configs(config_path: str | None, default_dir: str) -> Iterator[None]
     folder = config_path or default_dir
     if not os.path.isdir(folder):
         raise ConfigError(f"--config-path {folder}: no such folder; give the folder that holds config.yaml")
+    if config_name is None and not os.path.isfile(os.path.join(folder, "config.yaml")):
+        raise ConfigError(f"--config-path {folder}: holds no config.yaml; give the folder that holds it, or name the "
+                          f"config it holds with --config-name")
     with initialize_config_dir(config_dir=folder, version_base="1.3"):
         yield
 
@@ -377,7 +382,7 @@ def search_path(config_dir: str | None) -> list[str]:
 
 def check_jobs(args: argparse.Namespace, config_dir: str) -> tuple[DictConfig, list[Job]]:
     """Compose and check every job the command would run; returns the command's config and the jobs."""
-    with primary_configs(args.config_path, config_dir):
+    with primary_configs(args.config_path, config_dir, args.config_name):
         return check_each_job(args.config_name or "config", search_path(args.config_dir) + args.overrides,
                               args.multirun)
 
@@ -481,8 +486,11 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
         return arguments, None
     refuse_unread(arguments)
     if runs_nothing(args):
-        if args.overrides and (args.help or args.cfg or args.info):  # Hydra composes them to print them
-            with primary_configs(args.config_path, str(CONFIG_DIR)):
+        if args.shell_completion and not any(o.partition("=")[0] in SHELL_COMPLETION for o in args.overrides):
+            raise ConfigError("--shell-completion: say what to do, e.g. python train.py --shell-completion install=bash "
+                              "(or uninstall=bash; zsh and fish too)")
+        if args.help or args.cfg or args.info and args.overrides:  # Hydra composes the config to print it
+            with primary_configs(args.config_path, str(CONFIG_DIR), args.config_name):
                 fixed = [o.input_line for o in sweeps.parse(args.overrides) if not o.is_sweep_override()]
                 composed(args.config_name or "config", search_path(args.config_dir) + fixed)
         return arguments, None
