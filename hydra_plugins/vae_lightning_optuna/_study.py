@@ -35,7 +35,7 @@ from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError
 from vae_lightning.files import check_writable
 from vae_lightning.harness.command_line import quoted
-from vae_lightning.harness.definition import run_definition, within
+from vae_lightning.harness.definition import PROCESSES, run_definition, within
 from vae_lightning.harness.runs import pid_holding, read_status
 from vae_lightning.paper.module import metric_names
 
@@ -298,9 +298,10 @@ def stored_study(address: str, study_name: str) -> optuna.Study | None:
 
 
 def trials_definition(definition: dict[str, Any], space: dict[str, BaseDistribution]) -> dict[str, Any]:
-    """A job's run definition less the keys the search samples: what every trial of the study shares."""
+    """A job's run definition less the keys the search samples: what every trial of the study shares. The
+    processes a trial trains in are left out too: the sweeper that stores the definition builds no Trainer."""
     searched = tuple(key.lstrip("+~") for key in space)
-    return {key: value for key, value in definition.items() if not within(key, searched)}
+    return {key: value for key, value in definition.items() if not within(key, searched) and key != PROCESSES}
 
 
 def check_definition(study: optuna.Study, definition: dict[str, Any]) -> None:
