@@ -53,7 +53,7 @@ def test_single_run_goes_to_outputs_runs_and_says_where(mnist_root: Path, tmp_pa
     assert "seed: 3" in (run_dir / ".hydra" / "config.yaml").read_text()
 
 
-def test_ddp_on_two_cpu_processes_trains_in_one_run_folder(mnist_root: Path, tmp_path: Path) -> None:
+def test_ddp_on_two_cpu_processes_trains_in_one_run_folder_and_resumes_in_as_many(mnist_root: Path, tmp_path: Path) -> None:
     # Lightning's DDP launcher starts train.py again for rank 1, in the same run folder: that
     # process must train beside rank 0, not refuse the folder rank 0 is writing.
     run_dir = tmp_path / "ddp"
@@ -69,6 +69,11 @@ def test_ddp_on_two_cpu_processes_trains_in_one_run_folder(mnist_root: Path, tmp
                         tmp_path)
     assert resumed.returncode == 2 and len(resumed.stderr.strip().splitlines()) == 1, resumed.stderr[-3000:]
     assert "gives 1 training process(es), but the run was trained in 2" in resumed.stderr
+    assert (run_dir / "status.json").read_text() == status and not list((run_dir / ".hydra").glob("resumed-*"))
+    # In as many processes, with as many epochs, there is nothing to resume: the run is left as it was.
+    again = run_train([*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2", f"hydra.run.dir={run_dir}",
+                       "resume=true"], tmp_path)
+    assert again.returncode == 0 and "completed already (epochs: 1); nothing to resume" in again.stdout, again.stderr
     assert (run_dir / "status.json").read_text() == status and not list((run_dir / ".hydra").glob("resumed-*"))
 
 

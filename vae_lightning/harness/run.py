@@ -29,7 +29,7 @@ from vae_lightning.configs import CONFIG_DIR, instantiate_trusted
 from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.harness.checkpoints import RunDefinition, checkpoint_to_resume, with_mid_epoch_checkpoints
 from vae_lightning.harness.definition import log_hparams, run_definition
-from vae_lightning.files import remove_partial_writes, write_json
+from vae_lightning.files import remove, remove_partial_writes, write_json
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
 from vae_lightning.harness.runs import (RESULTS_FILE, RunRecord, holds_checkpoints, register_resolvers, run_isolated,
                                        val_loss)
@@ -214,11 +214,20 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
         return 2
     if completed:
         record.release()
+        drop_resumed_config(run_dir)
         log.info("%s completed already (epochs: %s); nothing to resume", run_dir, record.previous["results"]["epochs"])
         return 0
     with record:
         record.complete(train(cfg, run_dir))
     return record.exit_code
+
+
+def drop_resumed_config(run_dir: Path) -> None:
+    """A resume with nothing to do leaves the run as it was, without the config Hydra saved for it
+    (`.hydra/resumed-<time>/`, conf/config.yaml's `config_subdir`), which would say it was resumed."""
+    saved = HydraConfig.get().output_subdir if HydraConfig.initialized() else None
+    if saved and Path(saved).name.startswith("resumed-"):
+        remove(run_dir / saved)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
