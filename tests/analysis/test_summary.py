@@ -88,6 +88,16 @@ def test_one_seed_shows_no_spread_no_interval_and_no_band(tmp_path: Path) -> Non
     assert seeds_title(groups, "t") == "t: one seed per point, so no band"
 
 
+def test_a_sweep_continued_with_a_setting_it_does_not_vary_keeps_its_jobs(tmp_path: Path) -> None:
+    # Hydra writes the continuing command to multirun.yaml; each job keeps its first overrides.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    multirun = OmegaConf.load(sweep / "multirun.yaml")
+    multirun.hydra.overrides.task += ["trainer.max_epochs=5", "resume=true"]
+    OmegaConf.save(multirun, sweep / "multirun.yaml")
+    plot_sweep(sweep)
+    check_against_scipy(sweep)
+
+
 def test_a_tie_keeps_one_best(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.2, 31.1], "1.0": [31.2, 31.0, 31.1]})
     plot_sweep(sweep)

@@ -139,6 +139,11 @@ def swept_keys(jobs: list[list[str]]) -> list[str]:
     return [key for key, found in values.items() if len(found) > 1]
 
 
+def varied(overrides: list[str], keys: list[str]) -> frozenset[str]:
+    """A job's overrides of the swept `keys`: what tells it apart from the sweep's other jobs."""
+    return frozenset(override for override in overrides if override.partition("=")[0] in keys)
+
+
 def shown_values(jobs: list[list[str]], keys: list[str]) -> dict[str, str]:
     """Each swept override as labels show it: a number longer than LONG_NUMBER characters rounded to
     the fewest significant digits, from 3, that keep that key's values apart; the rest as written."""
@@ -207,10 +212,13 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
     val loss counts; every other one is a problem of its point."""
     jobs = {job: without_resume(job_overrides(job)) for job in sorted(sweep_dir.glob("*/"))
             if (job / ".hydra").is_dir()}
-    found = {frozenset(overrides): job for job, overrides in jobs.items()}
     # Without a grid, the jobs found are the points, their keys in the order of the first job's overrides.
     expected = expected_jobs(sweep_dir) or list(jobs.values())
-    keys = [key for key in swept_keys(expected) if key != SEED]
+    swept = swept_keys(expected)
+    # A job is known by what the sweep varies: a sweep continued with a setting that does not vary
+    # (a larger trainer.max_epochs, another data.root) keeps its jobs' first overrides.
+    found = {varied(overrides, swept): job for job, overrides in jobs.items()}
+    keys = [key for key in swept if key != SEED]
     shown = shown_values(expected, keys)
     groups: dict[tuple[str, ...], Group] = {}
     for overrides in expected:
@@ -218,7 +226,7 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
         point = tuple(by_key[key] for key in keys if key in by_key)  # in one key order for every job
         group = groups.setdefault(point, Group(point_label(point, shown)))
         seed = next((o.partition("=")[2] for o in overrides if o.startswith(f"{SEED}=")), "default")
-        job = found.get(frozenset(overrides))
+        job = found.get(varied(overrides, swept))
         if job is None:
             group.problems.append(f"seed {seed}: missing (never started)")
             continue
