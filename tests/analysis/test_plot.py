@@ -115,9 +115,10 @@ def test_reproduce_gathers_figures_tables_and_figure_4(tiny_sweep: Path, mnist_r
 
 def test_reproduce_runs_the_three_sweeps_as_users_run_it(mnist_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "reproduction"
+    (tmp_path / "mydata").symlink_to(mnist_root)  # a data.root relative to the user's folder
     done = subprocess.run(
         [sys.executable, "-m", "vae_lightning.reproduce", "--out", str(out), *tiny_overrides(mnist_root), "seed=0",
-         "hydra/launcher=parallel"],
+         "hydra/launcher=parallel", "data.root=mydata"],
         cwd=tmp_path, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
