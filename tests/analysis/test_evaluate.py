@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import pickle
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from vae_lightning.errors import UserInputError
 from vae_lightning.files import temporary_path
 from vae_lightning.analysis.latent import manifold_grid, write_projector
 from vae_lightning.harness.run import run_job
+from vae_lightning.harness.runs import lock_run_dir
 
 
 def test_evaluate_writes_both_grids_and_the_test_losses(compose_config, mnist_root, tmp_path: Path) -> None:
@@ -321,6 +323,36 @@ def test_a_folder_that_cannot_be_written_is_one_line_before_anything_is_computed
     assert exit_.value.code == 2
     assert capsys.readouterr().err.splitlines() == [f"error: {says}"]
     assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_a_run_still_training_is_refused_before_anything_is_computed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    # Its best checkpoint may change yet: the images and evaluation.json would describe other weights.
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints")
+    monkeypatch.setattr("vae_lightning.analysis.evaluate.load", lambda *args: pytest.fail("loaded the checkpoint"))
+    lock = lock_run_dir(run_dir)  # as train.py holds it
+    try:
+        assert refusal(main, ["evaluate", str(run_dir)], monkeypatch, capsys) == [
+            f"error: {run_dir} is in use by process {os.getpid()}, which is still training it; evaluate it once it "
+            f"ends, or pass --out to score its best checkpoint so far elsewhere"]
+    finally:
+        lock.close()
+    assert sorted(path.name for path in run_dir.iterdir()) == [".lock", "checkpoints"]
+
+
+def test_evaluate_on_a_full_disk_is_one_line(tmpfs, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture) -> None:
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints")
+    out = tmpfs("full", size="16k")
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(run_dir), "--data-root", str(mnist_root), "--out", str(out)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: no space left on device writing {out}") and line.endswith(
+        ": free some space, then run this command again")
 
 
 def test_a_run_folder_handed_over_with_a_link_out_of_it_is_refused_before_anything_is_computed(

@@ -38,8 +38,10 @@ from vae_lightning.analysis.latent import (
     write_projector,
 )
 from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
+from vae_lightning.analysis.plot import errors_said_in_one_line
 from vae_lightning.files import check_writable, refuse_links_out, write_json
 from vae_lightning.harness.run import quiet_known_warnings
+from vae_lightning.harness.runs import lock_holder
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
@@ -204,6 +206,10 @@ def score_test_set(module: VAEModule, datamodule: L.LightningDataModule) -> dict
 def check_out(out: Path | None, run_dir: Path) -> Path:
     """The folder to write into, `out` or else the run folder, once it is known to take files."""
     if out is None:
+        holder = lock_holder(run_dir)
+        if holder is not None:  # its best checkpoint may change yet, and the images with it
+            raise UserInputError(f"{run_dir} is in use by process {holder}, which is still training it; evaluate it "
+                                 f"once it ends, or pass --out to score its best checkpoint so far elsewhere")
         check_writable(run_dir, f"the run folder {run_dir}", "pass --out with a folder you can write to")
         refuse_links_out(run_dir, "evaluate", "pass --out with a folder of your own")
         return run_dir
@@ -284,6 +290,19 @@ def evaluate(
     return results
 
 
+def evaluate_as_asked(args: argparse.Namespace) -> dict[str, Any]:
+    """`evaluate` with the command line's arguments; a diverged run exits 3, as train.py does."""
+    if not args.nll and (args.images is not None or args.k != DEFAULT_K):
+        flag = "--images" if args.images is not None else "--k"
+        raise UserInputError(f"{flag} applies to --nll only, which estimates the likelihood; add --nll, or leave "
+                             f"{flag} out")
+    try:
+        return evaluate(args.path, args.data_root, args.seed, args.out, args.nll, args.k, args.images)
+    except NonFiniteLossError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(3) from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m vae_lightning.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("path", type=Path, help="a run folder (its best checkpoint) or a .ckpt file")
@@ -295,18 +314,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, help="--nll on the first N test images only (default: all)")
     args = parser.parse_args()
     quiet_known_warnings()
-    try:
-        if not args.nll and (args.images is not None or args.k != DEFAULT_K):
-            flag = "--images" if args.images is not None else "--k"
-            raise UserInputError(f"{flag} applies to --nll only, which estimates the likelihood; add --nll, or leave "
-                                 f"{flag} out")
-        results = evaluate(args.path, args.data_root, args.seed, args.out, args.nll, args.k, args.images)
-    except UserInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except NonFiniteLossError as error:  # as train.py exits for a run that diverged
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(3) from None
+    with errors_said_in_one_line():
+        results = evaluate_as_asked(args)
     losses = ", ".join(f"{term} {value:.4f}" for term, value in results["test"].items())
     print(f"test {losses} on {results['test_images']} test images ({results['checkpoint']}); wrote "
           f"{', '.join(results['written'])}, evaluation.json")

@@ -59,12 +59,18 @@ class NoSpaceLeft(Exception):
 @contextmanager
 def errors_said_in_one_line() -> Iterator[None]:
     """Within the block, bad input ends the command with its one line and exit 2, a full disk with
-    its one line and exit 1."""
+    its one line and exit 1 (also where a write other than `write_all`'s found it full)."""
     try:
         yield
     except (UserInputError, NoSpaceLeft) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2 if isinstance(error, UserInputError) else 1) from None
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        print(f"error: no space left on device writing {error.filename or 'a file'}: free some space, then run this "
+              f"command again", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 @dataclass
