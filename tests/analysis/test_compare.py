@@ -88,6 +88,16 @@ def test_one_seed_is_inconclusive_and_points_in_one_sweep_are_listed(
     assert "Only in A (not compared): 0.5." in out and "Only in B (not compared): 2.0." in out
 
 
+def test_a_value_written_as_an_integer_is_the_same_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    # clip.value=1 and clip.value=1.0 compose to the same config.
+    a = write_sweep(tmp_path / "a", LOSSES)
+    b = write_sweep(tmp_path / "b", {"0.1": LOSSES["0.1"], "1": LOSSES["1.0"]})
+    code, out, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    assert code == 0 and verdicts(tmp_path) == {"0.1": "equivalent", "1.0": "equivalent"}
+    assert "Only in" not in out
+
+
 @pytest.mark.parametrize("case", ["run folder", "missing", "no shared point", "bad margin", "a job's status a list"])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture) -> None:

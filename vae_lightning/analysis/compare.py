@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from vae_lightning.files import check_writable
-from vae_lightning.analysis.plot import check_sweep, collect, errors_said_in_one_line, json_bytes, table, write_all
+from vae_lightning.analysis.plot import (check_sweep, collect, errors_said_in_one_line, is_number, json_bytes, table,
+                                         write_all)
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
 
@@ -44,6 +45,13 @@ def side(losses: list[float]) -> dict[str, Any]:
     return {"n": len(losses), "mean": sample.mean if sample else None, "sd": sample.sd if sample else None}
 
 
+def same_point(point: tuple[str, ...]) -> tuple[str, ...]:
+    """A point as the two sweeps' are matched: `clip.value=1` and `clip.value=1.0` are one value, as
+    Hydra composes both."""
+    overrides = (override.partition("=") for override in point)
+    return tuple(f"{key}={float(value)!r}" if is_number(value) else f"{key}={value}" for key, _, value in overrides)
+
+
 def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[str, Any]:
     """What comparison.json holds: for each point in both sweeps (the same swept overrides), each
     sweep's n, mean and sd of the final val loss, and the difference's interval and verdict."""
@@ -52,6 +60,7 @@ def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[
         check_sweep(folder)
     keys_a, groups_a = collect(sweep_a)
     keys_b, groups_b = collect(sweep_b)
+    groups_a, groups_b = ({same_point(point): group for point, group in groups.items()} for groups in (groups_a, groups_b))
     shared = [point for point in groups_a if point in groups_b]
     if not shared:
         raise UserInputError(
