@@ -8,14 +8,13 @@ point is equivalent, 1 when any is different or inconclusive, 2 on bad input (do
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 from typing import Any
 
 from vae_lightning.files import check_writable
-from vae_lightning.analysis.plot import (check_sweep, collect, errors_said_in_one_line, is_number, json_bytes, table,
-                                         write_all)
+from vae_lightning.analysis.plot import (CommandParser, check_sweep, collect, errors_said_in_one_line, is_number,
+                                         json_bytes, table, write_all)
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
 
@@ -119,7 +118,7 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m vae_lightning.compare", description=__doc__.split("\n\n")[0])
+    parser = CommandParser("python -m vae_lightning.compare", __doc__.split("\n\n")[0])
     parser.add_argument("sweep_a", type=Path, help="the reference sweep (a folder made by `python train.py -m ...`)")
     parser.add_argument("sweep_b", type=Path, help="the sweep compared with it")
     parser.add_argument("--margin", default=DEFAULT_MARGIN,

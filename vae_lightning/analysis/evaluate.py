@@ -38,7 +38,7 @@ from vae_lightning.analysis.latent import (
     write_projector,
 )
 from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
-from vae_lightning.analysis.plot import errors_said_in_one_line
+from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line
 from vae_lightning.files import check_writable, refuse_links_out, write_json
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import lock_holder
@@ -304,7 +304,7 @@ def evaluate_as_asked(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m vae_lightning.evaluate", description=__doc__.split("\n\n")[0])
+    parser = CommandParser("python -m vae_lightning.evaluate", __doc__.split("\n\n")[0])
     parser.add_argument("path", type=Path, help="a run folder (its best checkpoint) or a .ckpt file")
     parser.add_argument("--data-root", help="where MNIST/raw is, if not where the run found it")
     parser.add_argument("--seed", type=int, default=0, help="seeds the latent draws of samples.png")

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator, NullLocator
@@ -71,6 +71,18 @@ def errors_said_in_one_line() -> Iterator[None]:
         print(f"error: no space left on device writing {error.filename or 'a file'}: free some space, then run this "
               f"command again", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The analysis commands' argparse: a mistake is one line, exit 2 (`--help` shows the usage), and a
+    flag is never guessed from its first letters (`--nl` would have started --nll's long estimate)."""
+
+    def __init__(self, prog: str, description: str) -> None:
+        super().__init__(prog=prog, description=description, allow_abbrev=False)
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}; {self.prog} --help lists what it takes", file=sys.stderr)
+        raise SystemExit(2)
 
 
 @dataclass
@@ -558,7 +570,7 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m vae_lightning.plot", description=__doc__.split("\n\n")[0])
+    parser = CommandParser("python -m vae_lightning.plot", __doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", type=Path, help="a folder made by `python train.py -m ...`")
     parser.add_argument("--title", help="the figure's title (default: the folder and the swept keys)")
     args = parser.parse_args()

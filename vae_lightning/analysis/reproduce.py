@@ -12,7 +12,6 @@ plotted and gathered again (after a failed job was resumed, say).
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from vae_lightning.analysis.evaluate import evaluate
-from vae_lightning.analysis.plot import errors_said_in_one_line, job_status, plot_sweep
+from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line, job_status, plot_sweep
 from vae_lightning.analysis.verdicts import judge_claims, markdown
 from vae_lightning.files import check_writable, copy_file, read_json, refuse_links_out, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
@@ -165,7 +164,7 @@ def output_folder(out: Path | None) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m vae_lightning.reproduce", description=__doc__.split("\n\n")[0])
+    parser = CommandParser("python -m vae_lightning.reproduce", __doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="folder for the sweeps, figures and results.md")
     parser.add_argument("--replot", action="store_true",
                         help="train nothing: re-plot the sweeps already in --out and write results.md again")
