@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 from scipy import stats
@@ -158,6 +159,16 @@ def test_the_band_is_the_final_losses_95_percent_interval_and_one_epoch_shows(tm
     interval = stats.t.interval(0.95, 2, loc=np.mean(LOSSES["0.1"]), scale=stats.sem(LOSSES["0.1"]))
     assert (band.min(), band.max()) == pytest.approx(interval, rel=1e-9)
     assert seeds_title(groups, "t") == "t\nmean over 3 seeds, band: 95% confidence interval of the mean (Student's t)"
+
+
+def test_a_band_over_one_epoch_is_drawn_as_a_bar(tmp_path: Path) -> None:
+    # fill_between over one x has no width: the title's band would not show.
+    _, groups = collect(write_sweep(tmp_path / "sweep", LOSSES, epochs=1))
+    axis = Figure().subplots()
+    draw_curves(axis, groups, "val")
+    bars = [collection.get_segments()[0] for collection in axis.collections if isinstance(collection, LineCollection)]
+    intervals = [stats.t.interval(0.95, 2, loc=np.mean(losses), scale=stats.sem(losses)) for losses in LOSSES.values()]
+    assert [tuple(bar[:, 1]) for bar in bars] == [pytest.approx(interval, rel=1e-9) for interval in intervals]
 
 
 def test_the_gradient_bands_stay_within_what_a_norm_and_a_share_can_be() -> None:

@@ -301,6 +301,8 @@ def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: flo
                 for (_, sample), mean in zip(samples, means)]
         axis.fill_between(epochs, low, high, where=[sample.ci95 is not None for _, sample in samples],
                           color=line.get_color(), alpha=0.2, linewidth=0)
+        if len(samples) == 1 and samples[0][1].ci95:  # a band over one epoch has no width: a bar shows it
+            axis.vlines(epochs, low, high, color=line.get_color(), alpha=0.4, linewidth=4, zorder=1)
     # One tick is enough: the default of two puts fractional epochs around a sweep of one epoch.
     axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     axis.grid(True, which="both", alpha=0.3)
