@@ -341,6 +341,19 @@ def test_a_run_still_training_is_refused_before_anything_is_computed(tmp_path: P
     assert sorted(path.name for path in run_dir.iterdir()) == [".lock", "checkpoints"]
 
 
+def test_an_out_that_is_another_runs_folder_is_refused_before_anything_is_computed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    run_dir, other = tmp_path / "run", tmp_path / "other"
+    checkpoint_with(run_dir / "checkpoints")
+    checkpoint_with(other / "checkpoints")
+    (other / "evaluation.json").write_text("{}")
+    monkeypatch.setattr("vae_lightning.analysis.evaluate.load", lambda *args: pytest.fail("loaded the checkpoint"))
+    assert refusal(main, ["evaluate", str(run_dir), "--out", str(other)], monkeypatch, capsys) == [
+        f"error: --out {other} is another run's folder, whose own evaluation.json and images this one would replace; "
+        f"give a folder of its own, e.g. --out {other / 'evaluation'}"]
+    assert (other / "evaluation.json").read_text() == "{}"
+
+
 def test_evaluate_on_a_full_disk_is_one_line(tmpfs, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture) -> None:
     run_dir = tmp_path / "run"

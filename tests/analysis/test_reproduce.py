@@ -53,6 +53,16 @@ def test_replot_without_a_reproduction_to_replot_is_one_line_exit_2(tmp_path: Pa
         "error: --replot needs --out, a folder where reproduce already ran (with timings.json)"]
 
 
+def test_replot_with_an_override_it_would_ignore_is_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "timings.json").write_text(TIMINGS)
+    assert refusal(reproduce.main, ["reproduce", "--replot", "--out", str(tmp_path), "trainer.max_epochs=2"],
+                   monkeypatch, capsys) == [
+        "error: trainer.max_epochs=2: --replot trains nothing, so this would change nothing; drop it (it takes "
+        "data.root=<folder> only, where Figure 4's evaluation finds MNIST)"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["timings.json"]
+
+
 def test_replot_of_a_folder_handed_over_with_a_link_out_of_it_is_refused_and_its_target_untouched(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     # A figure's copy would have followed the link: text in a .pth file runs at the next Python start.

@@ -213,6 +213,9 @@ def check_out(out: Path | None, run_dir: Path) -> Path:
         check_writable(run_dir, f"the run folder {run_dir}", "pass --out with a folder you can write to")
         refuse_links_out(run_dir, "evaluate", "pass --out with a folder of your own")
         return run_dir
+    if out.resolve() != run_dir.resolve() and ((out / ".hydra").is_dir() or (out / "checkpoints").is_dir()):
+        raise UserInputError(f"--out {out} is another run's folder, whose own evaluation.json and images this one would "
+                             f"replace; give a folder of its own, e.g. --out {out / 'evaluation'}")
     check_writable(out, f"--out {out}", "give a folder you can write to for the images and evaluation.json "
                                         "(made if missing)")
     return out

@@ -182,6 +182,10 @@ def main() -> None:
                                  f"train.py experiment=<name>")
         if args.replot and not (args.out and (args.out / "timings.json").exists()):
             raise UserInputError("--replot needs --out, a folder where reproduce already ran (with timings.json)")
+        ignored = [override for override in overrides if override.partition("=")[0] != "data.root"]
+        if args.replot and ignored:
+            raise UserInputError(f"{ignored[0]}: --replot trains nothing, so this would change nothing; drop it (it takes "
+                                 f"data.root=<folder> only, where Figure 4's evaluation finds MNIST)")
         out = output_folder(args.out)
         if not args.replot:
             check_command_lines(overrides)
