@@ -307,6 +307,7 @@ def test_a_folder_that_cannot_be_written_is_one_line_before_anything_is_computed
     checkpoint_with(run_dir / "checkpoints")
     (tmp_path / "file").write_text("mine")
     if case == "read-only run folder":
+        (run_dir / ".lock").write_text("")  # as a run that ended leaves it
         run_dir, arguments = read_only_copy(tmpfs, run_dir), []
         says = f"the run folder {run_dir} cannot be written (Read-only file system): pass --out with a folder you can write to"
     elif case == "--out within a file":
