@@ -4,13 +4,14 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from vae_lightning.harness.runs import Interrupted, RunRecord, read_status, val_loss
+from vae_lightning.harness.runs import Interrupted, RunRecord, lock_holder, read_status, val_loss
 
 
 def test_an_interrupt_inside_a_checkpoints_write_is_an_interrupt(tmp_path: Path) -> None:
@@ -60,3 +61,12 @@ def test_a_status_json_that_is_no_runs_status_reads_as_none(held: str, tmp_path:
     (tmp_path / "status.json").write_text(held)
     assert val_loss(tmp_path) is None
     assert read_status(tmp_path) is None or read_status(tmp_path)["status"] == "completed"
+
+
+def test_a_run_folder_on_a_read_only_disk_is_read_as_free(tmpfs) -> None:
+    # plot and compare ask whether a job marked running still has its process; they only read.
+    disk = tmpfs("disk")
+    (disk / "run").mkdir()
+    (disk / "run" / ".lock").write_text("123")
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    assert lock_holder(disk / "run") is None

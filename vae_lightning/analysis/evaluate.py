@@ -207,7 +207,7 @@ def check_out(out: Path | None, run_dir: Path) -> Path:
     """The folder to write into, `out` or else the run folder, once it is known to take files."""
     if out is None:
         check_writable(run_dir, f"the run folder {run_dir}", "pass --out with a folder you can write to")
-        holder = lock_holder(run_dir)  # after: reading the lock opens it for writing
+        holder = lock_holder(run_dir)
         if holder is not None:  # its best checkpoint may change yet, and the images with it
             raise UserInputError(f"{run_dir} is in use by process {holder}, which is still training it; evaluate it "
                                  f"once it ends, or pass --out to score its best checkpoint so far elsewhere")

@@ -128,7 +128,7 @@ def pid_holding(path: Path) -> int | None:
     the process ends, however it ends), or None."""
     if not path.exists():
         return None
-    with open(path, "a+") as file:
+    with open(path) as file:  # flock needs no write access: a read-only folder is read
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
