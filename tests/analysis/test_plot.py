@@ -70,8 +70,18 @@ def test_a_missing_job_is_named_and_the_rest_still_plotted(tiny_sweep: Path, tmp
     plot_sweep(broken)
     assert (broken / "figure.png").exists()
     rows = {row[0]: row for row in table_rows(broken / "summary.md")}
-    assert rows["1.0"][7] == "2" and rows["1.0"][8] == "seed 1: missing (never started)"
+    assert rows["1.0"][7] == "2" and rows["1.0"][8] == "seed 1: missing (no job folder: never started, or deleted)"
     assert rows["0.1"][7] == "3"
+
+
+def test_gradient_tables_of_jobs_no_longer_there_are_removed(tiny_sweep: Path, tmp_path: Path) -> None:
+    emptied = shutil.copytree(tiny_sweep, tmp_path / "emptied")
+    assert (emptied / "gradients.md").exists() and (emptied / "gradients.pdf").exists()
+    for job in [path for path in emptied.glob("*/") if (path / ".hydra").is_dir()]:
+        shutil.rmtree(job)
+    written = plot_sweep(emptied)
+    assert not list(emptied.glob("gradients.*")) and not any(path.name.startswith("gradients") for path in written)
+    assert "missing (no job folder" in (emptied / "summary.md").read_text()
 
 
 def test_a_sweep_whose_overrides_hold_an_interpolation_plots_itself(mnist_root: Path, tmp_path: Path) -> None:

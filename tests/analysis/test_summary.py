@@ -2,6 +2,7 @@
 against scipy, one and many seeds, ties, failed jobs, NaN losses, labels, bad folders and a full disk."""
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -351,6 +352,22 @@ def test_a_sweep_ending_on_a_full_disk_fails_with_one_line(tmpfs, caplog: pytest
     assert errors == [f"no space left on device writing {sweep / 'figure.png'}: free some space, then "
                       f"python -m vae_lightning.plot {sweep}"]
     assert not any(record.exc_info for record in caplog.records)
+
+
+@pytest.mark.slow
+def test_a_reader_that_stops_reading_ends_plot_quietly(tmp_path: Path) -> None:
+    """`plot ... | head -1`: the reader gone, the summary's print fails; that ends the command with exit 1
+    and no traceback, after its files are written."""
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    reader, writer = os.pipe()
+    os.close(reader)  # gone before the first line
+    try:
+        result = subprocess.run([sys.executable, "-m", "vae_lightning.plot", str(sweep)], stdout=writer,
+                                stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(writer)
+    assert (result.returncode, result.stderr) == (1, "")
+    assert (sweep / "summary.md").exists()
 
 
 def test_no_space_left_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

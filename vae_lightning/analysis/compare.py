@@ -135,7 +135,7 @@ def main() -> None:
         write_all({args.out / "comparison.md": markdown.encode(),
                    args.out / "comparison.json": json_bytes(comparison)},
                   "run this command again")
-    print(markdown)
+        print(markdown)
     if any(found["verdict"] != "equivalent" for found in comparison["points"]):
         raise SystemExit(1)
 

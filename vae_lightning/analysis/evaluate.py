@@ -319,13 +319,14 @@ def main() -> None:
     quiet_known_warnings()
     with errors_said_in_one_line():
         results = evaluate_as_asked(args)
-    losses = ", ".join(f"{term} {value:.4f}" for term, value in results["test"].items())
-    print(f"test {losses} on {results['test_images']} test images ({results['checkpoint']}); wrote "
-          f"{', '.join(results['written'])}, evaluation.json")
-    if "likelihood" in results:
-        likelihood = results["likelihood"]
-        print(f"nll {likelihood['nll']:.2f} nats (k={likelihood['k']}), nll_k1 (-ELBO) {likelihood['nll_k1']:.2f} nats, "
-              f"{likelihood['images']} images, {likelihood['likelihood']} decoder, {results['likelihood_seconds']:.0f} s")
+        losses = ", ".join(f"{term} {value:.4f}" for term, value in results["test"].items())
+        print(f"test {losses} on {results['test_images']} test images ({results['checkpoint']}); wrote "
+              f"{', '.join(results['written'])}, evaluation.json")
+        if "likelihood" in results:
+            likelihood = results["likelihood"]
+            print(f"nll {likelihood['nll']:.2f} nats (k={likelihood['k']}), nll_k1 (-ELBO) {likelihood['nll_k1']:.2f} "
+                  f"nats, {likelihood['images']} images, {likelihood['likelihood']} decoder, "
+                  f"{results['likelihood_seconds']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import errno
 import io
 import json
 import math
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -59,9 +60,16 @@ class NoSpaceLeft(Exception):
 @contextmanager
 def errors_said_in_one_line() -> Iterator[None]:
     """Within the block, bad input ends the command with its one line and exit 2, a full disk with
-    its one line and exit 1 (also where a write other than `write_all`'s found it full)."""
+    its one line and exit 1 (also where a write other than `write_all`'s found it full). A reader that
+    stops reading (`plot ... | head`) ends the command quietly, with exit 1, as Python's own advice
+    does: what is printed is flushed within the block, so that it is not the interpreter's last flush
+    that fails."""
     try:
         yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
     except (UserInputError, NoSpaceLeft) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2 if isinstance(error, UserInputError) else 1) from None
@@ -246,7 +254,7 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
         seed = next((o.partition("=")[2] for o in overrides if o.startswith(f"{SEED}=")), "default")
         job = found.get(varied(overrides, swept))
         if job is None:
-            group.problems.append(f"seed {seed}: missing (never started)")
+            group.problems.append(f"seed {seed}: missing (no job folder: never started, or deleted)")
             continue
         status = job_status(job)
         if status is None or status["status"] != "completed":
@@ -564,10 +572,13 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     summary = summarise(groups, keys, title)
     files = {**rendered(draw(groups, keys, title), sweep_dir / "figure.png"),
              sweep_dir / "summary.md": summary_markdown(summary).encode(), sweep_dir / "summary.json": json_bytes(summary)}
+    gradients = [sweep_dir / f"gradients.{suffix}" for suffix in ("png", "pdf", "md")]
     if any(group.curves[STATISTICS[0]] for group in groups.values()):
-        files |= rendered(draw_gradients(groups, keys, title), sweep_dir / "gradients.png")
-        files[sweep_dir / "gradients.md"] = summarise_gradients(groups, keys, title).encode()
+        files |= rendered(draw_gradients(groups, keys, title), gradients[0])
+        files[gradients[2]] = summarise_gradients(groups, keys, title).encode()
     write_all(files, f"python -m vae_lightning.plot {sweep_dir}")
+    for stale in set(gradients) - set(files):  # an earlier plot's, of jobs no longer there to draw
+        stale.unlink(missing_ok=True)
     return list(files)
 
 
@@ -578,11 +589,10 @@ def main() -> None:
     args = parser.parse_args()
     with errors_said_in_one_line():
         written = plot_sweep(args.sweep_dir, args.title)
-    print(f"wrote {', '.join(path.name for path in written)} in {args.sweep_dir}")
-    print((args.sweep_dir / "summary.md").read_text())
-    gradients = args.sweep_dir / "gradients.md"
-    if gradients.exists():
-        print(gradients.read_text())
+        print(f"wrote {', '.join(path.name for path in written)} in {args.sweep_dir}")
+        for table in (args.sweep_dir / "summary.md", args.sweep_dir / "gradients.md"):
+            if table in written:
+                print(table.read_text())
 
 
 if __name__ == "__main__":
