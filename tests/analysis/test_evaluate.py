@@ -404,7 +404,11 @@ def test_a_refusal_of_the_test_data_is_the_only_line_on_stderr(case: str, traine
     arguments, says = {
         "--images beyond the test set": (["--data-root", str(mnist_root), "--nll", "--images", str(TEST_IMAGES + 1)],
                                          f"the test set has {TEST_IMAGES} images"),
-        "no MNIST at --data-root": (["--data-root", str(empty)], f"MNIST is not in {empty}"),
+        # As evaluate takes it: --data-root, never downloaded (not train.py's data.root and data.download).
+        "no MNIST at --data-root": (["--data-root", str(empty)], f"MNIST is not in {empty}/MNIST/raw (files missing, "
+                                    f"download off): put the four IDX files (train-images-idx3-ubyte, "
+                                    f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) there, "
+                                    f"or point --data-root at the folder that holds MNIST/raw"),
     }[case]
     done = subprocess.run([sys.executable, "-m", "vae_lightning.evaluate", str(trained_runs["vae"]), "--out",
                            str(tmp_path / "out"), *arguments], cwd=tmp_path, capture_output=True, text=True, timeout=300)

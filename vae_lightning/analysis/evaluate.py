@@ -43,7 +43,7 @@ from vae_lightning.files import check_writable, refuse_links_out, write_json
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import lock_holder
 from vae_lightning.configs import instantiate_trusted
-from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError
+from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError, UserInputError
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
@@ -229,6 +229,16 @@ def estimate_likelihood(module: VAEModule, datamodule: L.LightningDataModule, im
         )
 
 
+def read_test_split(datamodule: L.LightningDataModule) -> None:
+    """The data module's refusal of its files said as evaluate takes them: from --data-root, never
+    downloaded (it advises train.py's data.root and data.download)."""
+    try:
+        datamodule.setup("test")
+    except DataError as error:
+        said = str(error).replace("; or their .gz archives, with data.download=true", "")
+        raise UserInputError(said.replace("data.root", "--data-root")) from None
+
+
 def check_finite(metrics: dict[str, float], checkpoint_path: Path) -> None:
     """Raise NonFiniteLossError, before anything is written, for weights whose test loss is NaN or
     infinite (a NaN weight, or one so large the loss overflows): their grids would be blank."""
@@ -256,7 +266,7 @@ def evaluate(
     if nll:
         check_likelihood_options(module, k, images)
     # Before the Trainer, whose banner would come before a refusal of the data or of --images.
-    datamodule.setup("test")
+    read_test_split(datamodule)
     subset = test_subset(datamodule, images) if nll else None
     metrics = score_test_set(module, datamodule)
     check_finite(metrics, checkpoint_path)
