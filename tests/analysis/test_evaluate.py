@@ -21,7 +21,7 @@ from vae_lightning.analysis.evaluate import evaluate, load, main
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.errors import UserInputError
 from vae_lightning.files import temporary_path
-from vae_lightning.analysis.latent import manifold_grid, write_projector
+from vae_lightning.analysis.latent import manifold_grid, quantile_labels, write_projector
 from vae_lightning.harness.run import run_job
 from vae_lightning.harness.runs import lock_run_dir
 
@@ -117,6 +117,16 @@ def test_a_2d_vae_gets_the_manifold_the_latent_means_and_the_projector(trained_r
     torch.testing.assert_close(torch.tensor(vectors)[:, :2], means.detach(), rtol=1e-4, atol=1e-5)
     assert {vector[2] for vector in vectors} == {0.0}
     assert sprite.size == (8 * 28, 8 * 28)  # 64 test images, 8 a row
+
+
+@pytest.mark.parametrize("per_side", [20, 7])
+def test_the_manifolds_axis_labels_mirror_each_other_and_name_both_ends(per_side: int) -> None:
+    quantiles = Normal(0.0, 1.0).icdf((torch.arange(per_side) + 0.5) / per_side).tolist()
+    labels = quantile_labels(quantiles)
+    assert labels[0] == f"{quantiles[0]:.2f}" and labels[-1] == f"{quantiles[-1]:.2f}"
+    assert [label.removeprefix("-") for label in labels] == [label.removeprefix("-") for label in labels[::-1]]
+    half = (per_side - 1) / 2
+    assert [index for index, label in enumerate(labels) if label and index <= half] == list(range(0, int(half) + 1, 2))
 
 
 def test_the_manifold_decodes_the_prior_quantiles_in_plot_order(trained_runs: dict[str, Path], mnist_root: Path) -> None:

@@ -98,19 +98,26 @@ def save_latent_scatter(means: torch.Tensor, labels: torch.Tensor, path: Path) -
 
 
 def save_manifold_figure(grid: torch.Tensor, path: Path, per_side: int = 20, cell: int = 28) -> None:
-    """manifold_grid's images with their z: each axis ticked at its images' prior quantiles, every
-    other one labelled (the steps are equal in probability, not in z)."""
+    """manifold_grid's images with their z: each axis ticked at its images' prior quantiles, labelled
+    as `quantile_labels` says (the steps are equal in probability, not in z)."""
     probabilities = (torch.arange(per_side, dtype=torch.float32) + 0.5) / per_side
     quantiles = Normal(0.0, 1.0).icdf(probabilities).tolist()
     figure, axes = grid_figure(grid, f"Images decoded from a {per_side} x {per_side} grid of the prior's quantiles")
     centres = cell_centres(per_side, cell, 0)
-    labels = [f"{z:.2f}" if index % 2 == 0 or index == per_side - 1 else "" for index, z in enumerate(quantiles)]
+    labels = quantile_labels(quantiles)
     axes.set_xticks(centres, labels, rotation=90)
     axes.set_yticks(centres, labels[::-1])  # high z_2 at the top
     span = f"{quantiles[0]:.2f} to {quantiles[-1]:.2f}"
     axes.set_xlabel(f"$z_1$: the N(0, 1) quantiles at p = 0.5/{per_side} ... {per_side - 0.5}/{per_side}, {span}")
     axes.set_ylabel(f"$z_2$: the same quantiles, {span}")
     save_figure(figure, path)
+
+
+def quantile_labels(quantiles: list[float]) -> list[str]:
+    """Every other quantile's label, counted from both ends so that the labels mirror each other about
+    z = 0, as the quantiles do, and both ends are labelled; the others are blank ticks."""
+    last = len(quantiles) - 1
+    return [f"{z:.2f}" if min(index, last - index) % 2 == 0 else "" for index, z in enumerate(quantiles)]
 
 
 def write_projector(means: torch.Tensor, labels: torch.Tensor, images: torch.Tensor, folder: Path) -> None:
