@@ -1,6 +1,7 @@
 """The test set's likelihood: the decoders' log-densities, the ELBO against the test loss, the
 importance-sampled estimate as k grows, and `evaluate --nll` with its refusals."""
 
+import hashlib
 import json
 import math
 import sys
@@ -42,7 +43,7 @@ def test_nll_k1_is_the_test_loss_plus_the_constant(trained_runs: dict[str, Path]
     assert estimate["nll_k1"] == pytest.approx(test_loss + likelihood.loss_constant(loss, 784), rel=1e-5)
     assert estimate["likelihood"] == likelihood.LIKELIHOODS[loss][0]
     assert json.loads((trained_runs[run] / "likelihood.json").read_text()) == estimate
-    assert set(estimate) == {"k", "nll", "nll_k1", "images", "likelihood"}
+    assert set(estimate) == {"k", "nll", "nll_k1", "images", "likelihood", "checkpoint", "weights_sha256"}
 
 
 def test_the_estimate_does_not_increase_with_k(trained_runs: dict[str, Path], mnist_root: Path) -> None:
@@ -75,6 +76,21 @@ def test_images_estimates_on_the_first_n(trained_runs: dict[str, Path], mnist_ro
     results = evaluate(trained_runs["vae"], data_root=str(mnist_root), nll=True, k=5, images=10)
     assert results["likelihood"]["images"] == 10 and results["likelihood"]["k"] == 5
     assert "likelihood.json" in results["written"]
+
+
+def test_a_likelihood_of_other_weights_left_beside_an_evaluation_is_named_and_kept(
+        trained_runs: dict[str, Path], mnist_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    estimated = evaluate(trained_runs["vae"], data_root=str(mnist_root), out=out, nll=True, k=5, images=10)
+    digest = hashlib.sha256((trained_runs["vae"] / "checkpoints" / "best.ckpt").read_bytes()).hexdigest()
+    assert estimated["likelihood"]["weights_sha256"] == digest
+    kept = (out / "likelihood.json").read_bytes()
+    assert evaluate(trained_runs["vae"], data_root=str(mnist_root), out=out)["other_likelihood"] is None  # the same weights
+    other = evaluate(trained_runs["bce"], data_root=str(mnist_root), out=out)
+    assert other["other_likelihood"] == (f"{out / 'likelihood.json'} is of other weights "
+                                         f"({trained_runs['vae'] / 'checkpoints' / 'best.ckpt'}, as it was then)")
+    assert (out / "likelihood.json").read_bytes() == kept
+    assert json.loads((out / "evaluation.json").read_text())["weights_sha256"] != digest
 
 
 def run_main(arguments: list[str], monkeypatch: pytest.MonkeyPatch) -> int:

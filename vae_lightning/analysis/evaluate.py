@@ -12,6 +12,7 @@ losses. A run folder means its best checkpoint; a checkpoint path means that one
 from __future__ import annotations
 
 import argparse
+import hashlib
 import inspect
 import math
 import sys
@@ -39,7 +40,7 @@ from vae_lightning.analysis.latent import (
 )
 from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
 from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line
-from vae_lightning.files import check_writable, refuse_links_out, write_json
+from vae_lightning.files import check_writable, read_json, refuse_links_out, write_json
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import lock_holder
 from vae_lightning.configs import instantiate_trusted
@@ -48,6 +49,7 @@ from vae_lightning.paper.images import denoising_grid, reconstruction_grid, samp
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 DEFAULT_K = 5000  # importance samples per image for --nll
+EVALUATION_KEYS = ("written", "checkpoint", "weights_sha256", "test", "test_images")
 
 
 def find_checkpoint(path: Path) -> tuple[Path, Path]:
@@ -286,21 +288,40 @@ def evaluate(
                          ["noisy input", "clean target", "output"])
         written.append("denoising.png")
     written += write_latent_pictures(module, datamodule, out)
+    weights = {"checkpoint": str(checkpoint_path), "weights_sha256": weights_digest(checkpoint_path)}
     results = {
         "written": written,
-        "checkpoint": str(checkpoint_path),
+        **weights,
         "test": stage_metrics(metrics, "test"),
         # All of them: a run's own results.json scores trainer.limit_test_batches of them.
         "test_images": len(datamodule.test_images),
     }
     if subset is not None:
         started = time.perf_counter()
-        results["likelihood"] = estimate_likelihood(module, datamodule, subset, k)
+        results["likelihood"] = {**weights, **estimate_likelihood(module, datamodule, subset, k)}
         results["likelihood_seconds"] = time.perf_counter() - started
         write_json(out / "likelihood.json", results["likelihood"])
         written.append("likelihood.json")
-    write_json(out / "evaluation.json", {key: results[key] for key in ("written", "checkpoint", "test", "test_images")})
+    elif (out / "likelihood.json").exists():
+        results["other_likelihood"] = other_weights(out / "likelihood.json", weights["weights_sha256"])
+    write_json(out / "evaluation.json", {key: results[key] for key in EVALUATION_KEYS})
     return results
+
+
+def weights_digest(checkpoint_path: Path) -> str:
+    """The checkpoint file's SHA-256: which weights a file of results is of, also once a resumed run
+    has replaced checkpoints/best.ckpt with better ones."""
+    return hashlib.sha256(checkpoint_path.read_bytes()).hexdigest()
+
+
+def other_weights(path: Path, digest: str) -> str | None:
+    """What an earlier likelihood.json left beside this evaluation was estimated on, when that is
+    not these weights (None when it is): kept, since its estimate may have taken many minutes."""
+    earlier = read_json(path)
+    if isinstance(earlier, dict) and earlier.get("weights_sha256") == digest:
+        return None
+    named = earlier.get("checkpoint") if isinstance(earlier, dict) else None
+    return f"{path} is of other weights ({f'{named}, as it was then' if named else 'it does not name them'})"
 
 
 def evaluate_as_asked(args: argparse.Namespace) -> dict[str, Any]:
@@ -332,6 +353,8 @@ def main() -> None:
         losses = ", ".join(f"{term} {value:.4f}" for term, value in results["test"].items())
         print(f"test {losses} on {results['test_images']} test images ({results['checkpoint']}); wrote "
               f"{', '.join(results['written'])}, evaluation.json")
+        if results.get("other_likelihood"):
+            print(f"note: {results['other_likelihood']}; add --nll to estimate these weights' likelihood")
         if "likelihood" in results:
             likelihood = results["likelihood"]
             print(f"nll {likelihood['nll']:.2f} nats (k={likelihood['k']}), nll_k1 (-ELBO) {likelihood['nll_k1']:.2f} "
