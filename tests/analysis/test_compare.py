@@ -59,8 +59,9 @@ def test_the_interval_is_of_seed_pairs_or_welchs_and_the_margin_half_a_percent_o
         assert points[value]["difference"] == pytest.approx(np.mean(shifted[value]) - np.mean(LOSSES[value]))
     # Other seeds (one fewer in B): Welch's interval.
     fewer = write_sweep(tmp_path / "fewer", {value: losses[:4] for value, losses in shifted.items()})
-    run(monkeypatch, capsys, a, fewer, "--out", tmp_path)
-    points = {point["label"]: point for point in json.loads((tmp_path / "comparison.json").read_text())["points"]}
+    (tmp_path / "welch").mkdir()
+    run(monkeypatch, capsys, a, fewer, "--out", tmp_path / "welch")
+    points = {point["label"]: point for point in json.loads((tmp_path / "welch" / "comparison.json").read_text())["points"]}
     for value in LOSSES:
         welch = stats.ttest_ind(shifted[value][:4], LOSSES[value], equal_var=False)
         assert points[value]["test"] == "Welch"
@@ -117,6 +118,21 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(case: str, tmp_path: P
     code, _, err = run(monkeypatch, capsys, *arguments, "--out", out)
     assert code == 2 and len(err.splitlines()) == 1 and says in err
     assert list(out.iterdir()) == []
+
+
+def test_another_comparison_in_out_is_kept_and_the_same_ones_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    a, b = write_sweep(tmp_path / "a", LOSSES), write_sweep(tmp_path / "b", LOSSES)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run(monkeypatch, capsys, a, b, "--out", out)[0] == 0
+    kept = {path.name: path.read_bytes() for path in out.iterdir()}
+    code, _, err = run(monkeypatch, capsys, a, a, "--out", out)
+    assert (code, err) == (2, f"error: --out {out} holds the comparison of {a} and {b}; give this one another --out, "
+                              f"or delete {out / 'comparison.json'} to replace it\n")
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == kept
+    assert run(monkeypatch, capsys, a, b, "--out", out, "--margin", "0.2")[0] == 0  # the same two: replaced
+    assert json.loads((out / "comparison.json").read_text())["margin"] == "0.2"
 
 
 def test_an_out_that_cannot_be_written_is_one_line_exit_2(tmpfs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from vae_lightning.files import check_writable
+from vae_lightning.files import check_writable, read_json
 from vae_lightning.analysis.plot import (CommandParser, check_sweep, collect, errors_said_in_one_line, is_number,
                                          json_bytes, table, write_all)
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
@@ -117,6 +117,18 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
     return table("Comparison of two sweeps", explanation, columns, rows, after)
 
 
+def refuse_another_comparison(out: Path, sweep_a: Path, sweep_b: Path) -> None:
+    """A comparison of other sweeps in `out` is kept: only the same two sweeps' is replaced (with
+    another --margin, or once they have more seeds)."""
+    earlier = read_json(out / "comparison.json")
+    if not isinstance(earlier, dict):
+        return
+    compared = [Path(str(earlier.get(side))).resolve() for side in ("a", "b")]
+    if compared != [sweep_a.resolve(), sweep_b.resolve()]:
+        raise UserInputError(f"--out {out} holds the comparison of {earlier.get('a')} and {earlier.get('b')}; give "
+                             f"this one another --out, or delete {out / 'comparison.json'} to replace it")
+
+
 def main() -> None:
     parser = CommandParser("python -m vae_lightning.compare", __doc__.split("\n\n")[0])
     parser.add_argument("sweep_a", type=Path, help="the reference sweep (a folder made by `python train.py -m ...`)")
@@ -130,6 +142,7 @@ def main() -> None:
         if not args.out.is_dir():
             raise UserInputError(f"--out {args.out} is not a folder; create it, or pass an existing one")
         check_writable(args.out, f"--out {args.out}", "pass a folder you can write to")
+        refuse_another_comparison(args.out, args.sweep_a, args.sweep_b)
         comparison = compare(args.sweep_a, args.sweep_b, args.margin)
         markdown = comparison_markdown(comparison)
         write_all({args.out / "comparison.md": markdown.encode(),
