@@ -15,12 +15,18 @@ class OptunaSweeper(Sweeper):
     """Asks the study for `n_jobs` trials at a time, runs them with the sweep's launcher, and tells the
     study each one's val loss, or that it was pruned or failed, until `n_trials` trials have finished."""
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, *, direction: str, study_name: str, storage: str | None, n_trials: int, n_jobs: int,
+                 params: Any, sampler: Any, pruner: Any, trial_callback: Any) -> None:
+        """conf/hydra/sweeper/optuna.yaml's settings, each named: the command-line check refuses a key
+        the signature lacks (`+hydra.sweeper.n_trial=3` would otherwise run the default 20 trials)."""
         # Hydra imports every module of a plugin package at start-up, whatever the command: Optuna is
         # imported by `_study.py` (which Hydra's scan skips, by its leading underscore) only when needed.
         from hydra_plugins.vae_lightning_optuna._study import Search
 
-        self.search = Search(OmegaConf.create(settings))
+        self.search = Search(OmegaConf.create({
+            "direction": direction, "study_name": study_name, "storage": storage, "n_trials": n_trials,
+            "n_jobs": n_jobs, "params": params, "sampler": sampler, "pruner": pruner, "trial_callback": trial_callback,
+        }))
 
     @staticmethod
     def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_dir: Path,

@@ -56,6 +56,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["model.latent_dim=0"], "model.latent_dim=0 is out of range: allowed a number >= 1"),
         (["model.mc_samples=0"], "model.mc_samples=0 is out of range"),
         (["model.hidden_dims=[400,0]"], "model.hidden_dims=[400, 0] is out of range"),
+        (["model.hidden_dims=abc"], "model.hidden_dims=abc is not a list of sizes: write model.hidden_dims=[400]"),
+        (["model.hidden_dims=[1.5]"], "model.hidden_dims=[1.5] is out of range: allowed a list of whole numbers"),
+        (["model.hidden_dims=[400,abc]"], "model.hidden_dims=[400, 'abc'] is out of range: allowed a list of whole"),
+        (["data.noise_std=inf"], "data.noise_std=inf is out of range: allowed a finite number >= 0"),
         (["clip.algorithm=clamp"], "clip.algorithm=clamp is out of range: allowed one of value, norm, null"),
         (["clip=vaule"], "clip=vaule: no such option; choose one of none, norm, value"),
         (["seeed=1"], "seeed: no such key; allowed: seed"),
@@ -122,6 +126,18 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["logger.csv.save_dir=/proc/x"], "logger.csv.save_dir=/proc/x cannot be written"),
         # Hydra's basic launcher runs one job at a time and takes no settings.
         (["-m", "seed=0,1", "hydra.launcher.n_jobs=2"], "hydra.launcher.n_jobs: no such key; hydra.launcher takes none"),
+        # Added with `+`, the basic launcher's failed after multirun.yaml was written, and a sweeper's was ignored.
+        (["-m", "seed=0,1", "+hydra.launcher.n_jobs=2"], "hydra.launcher.n_jobs: no such key; hydra.launcher takes none"),
+        (["-m", "seed=0,1", "hydra/launcher=parallel", "hydra.launcher.n_job=3"],
+         "hydra.launcher.n_job: no such key; allowed: n_jobs"),
+        (["-m", "seed=0,1", "hydra/launcher=parallel", "+hydra.launcher.n_job=3"],
+         "hydra.launcher.n_job: no such key; allowed: n_jobs"),
+        (["-m", "search=sgd", "+hydra.sweeper.n_trial=3"],
+         "hydra.sweeper.n_trial: no such key; allowed: direction, study_name, storage, n_trials, n_jobs, params"),
+        (["-m", "seed=0,1", "hydra/launcher=slurm", "+hydra.launcher.partitionn=x"],
+         "hydra.launcher.partitionn: no such key; allowed: submitit_folder, timeout_min"),
+        # A key the class takes and the option's file leaves out is added with `+`: AdamW takes amsgrad.
+        (["optim=adamw", "optim.amsgrad=true"], "optim.amsgrad: no such key; to add it: +optim.amsgrad=<value>"),
         (["logger.csv.flush_logs_every_n_steps=0"], "logger.csv.flush_logs_every_n_steps=0 is out of range"),
         (["trainer.limit_test_batches=0"], "trainer.limit_test_batches=0 is out of range: allowed a fraction in (0, 1]"),
         # Lightning's own ValueError, named by the key of the config it was built from.

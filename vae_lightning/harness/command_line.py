@@ -176,12 +176,14 @@ def keys_its_class_takes(error: Exception, config_name: str, overrides: list[str
     key = str(cause.full_key)
     others = [override for override in overrides if override.lstrip("+~").partition("=")[0] != key]
     try:
-        node = OmegaConf.select(compose(config_name=config_name, overrides=others), key.rpartition(".")[0])
+        node = OmegaConf.select(compose(config_name=config_name, overrides=others, return_hydra_config=True),
+                                key.rpartition(".")[0])
     except (ConfigCompositionException, OverrideParseException, ValueError):
         return None
     target = str(node.get("_target_")) if isinstance(node, DictConfig) else None
     keys = constructor_keys(target) if target in allowed_targets() else None
-    return f"{key}: no such key; allowed: {', '.join(keys)}" if keys else None
+    # A key its class takes, which the option's file leaves out, is added with `+` (one_line says so).
+    return f"{key}: no such key; allowed: {', '.join(keys)}" if keys and key.rpartition(".")[2] not in keys else None
 
 
 def null_group(overrides: list[str]) -> str | None:

@@ -170,7 +170,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optim.momentum": (lambda value: is_number(value) and 0 <= value < 1, "[0, 1)"),
     "data.batch_size": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
     "data.eval_batch_size": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
-    "data.noise_std": (lambda value: is_number(value) and value >= 0, "a number >= 0"),
+    "data.noise_std": (lambda value: is_number(value) and 0 <= value < math.inf, "a finite number >= 0"),
     "model.input_dim": (lambda value: value == IMAGE_PIXELS, f"{IMAGE_PIXELS}, the pixels of the data's 28x28 images"),
     "trainer.max_epochs": (lambda value: value is None or is_number(value) and (value >= 1 or value == -1),
                            "a number >= 1, -1 (no limit) or null"),
@@ -273,6 +273,23 @@ def check_structure(cfg: DictConfig) -> None:
     for group in ("logger", "callbacks"):
         for name, node in (cfg.get(group) or {}).items():
             check_node_keys(node, f"{group}.{name}")
+    for key in ("hydra.launcher", "hydra.sweeper"):
+        check_plugin_keys(cfg.hydra[key.partition(".")[2]], key)
+
+
+def check_plugin_keys(node: DictConfig, key: str) -> None:
+    """Raise ConfigError for a key that `+` added to Hydra's launcher or sweeper and its class does not
+    take: the basic launcher's would fail after the sweep folder is written, Hydra's Slurm launcher's
+    only as it submits, and a sweeper's (`+hydra.sweeper.n_trial=3`) could be ignored. The keys are
+    its constructor's, or its config's schema where the constructor takes any (submitit's)."""
+    allowed = constructor_keys(str(node._target_))
+    schema = OmegaConf.get_type(node)
+    if allowed is None and dataclasses.is_dataclass(schema):
+        allowed = [field.name for field in dataclasses.fields(schema) if not field.name.startswith("_")]
+    for name in node:
+        if allowed is not None and name not in allowed and name not in INSTANTIATE_KEYS:
+            said = f"allowed: {', '.join(allowed)}" if allowed else f"{key} takes none"
+            raise ConfigError(f"{key}.{name}: no such key; {said}")
 
 
 def check_accelerator(cfg: DictConfig) -> None:

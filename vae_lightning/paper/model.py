@@ -50,8 +50,13 @@ def mlp(layers: Sequence[nn.Module], activation: str) -> nn.Sequential:
 
 
 def check_sizes(**sizes: int | Sequence[int]) -> None:
-    """ValueError naming the config key (`model.<name>`) of the first size below 1."""
+    """ValueError naming the config key (`model.<name>`) of the first size that is not a whole number
+    >= 1 (a list given on the command line may hold anything: `model.hidden_dims=[1.5]`)."""
     for name, size in sizes.items():
+        values = list(size) if isinstance(size, Sequence) else [size]
+        if not all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+            allowed = "a list of whole numbers, as in [400]" if isinstance(size, Sequence) else "a whole number"
+            raise ValueError(f"model.{name}={size} is out of range: allowed {allowed}")
         if isinstance(size, Sequence) and any(value < 1 for value in size):
             raise ValueError(f"model.{name}={list(size)} is out of range: allowed sizes >= 1")
         if not isinstance(size, Sequence) and size < 1:
@@ -80,8 +85,9 @@ class Autoencoder(nn.Module):
         output_activation: str = "sigmoid",
     ) -> None:
         super().__init__()
-        if not isinstance(hidden_dims, Sequence):
-            raise ValueError(f"model.hidden_dims={hidden_dims} is not a list of sizes: write model.hidden_dims=[{hidden_dims}]")
+        if isinstance(hidden_dims, str) or not isinstance(hidden_dims, Sequence):
+            example = hidden_dims if isinstance(hidden_dims, int) and not isinstance(hidden_dims, bool) else 400
+            raise ValueError(f"model.hidden_dims={hidden_dims} is not a list of sizes: write model.hidden_dims=[{example}]")
         hidden_dims = list(hidden_dims)
         check_sizes(input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim)
         check_choice("activation", activation, ACTIVATIONS)
