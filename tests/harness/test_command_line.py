@@ -671,6 +671,21 @@ def test_the_folder_of_all_runs_is_refused_and_a_refused_sweep_leaves_no_lock(
     assert "already holds a sweep" in capsys.readouterr().err and sorted(outputs.rglob("*")) == written
 
 
+
+def test_a_refused_sweep_leaves_the_lock_file_an_earlier_sweep_left(mnist_root: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    sweep = tmp_path / "sweep"
+    (sweep / "seed=1" / ".hydra").mkdir(parents=True)
+    (sweep / "seed=1" / "results.json").write_text("{}")
+    (sweep / ".lock").write_text("8202")  # the pid of the process that ran it, long gone
+    with pytest.raises(SystemExit):
+        check_command_line(["-m", "seed=1,2", *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}"])
+    assert "already holds a sweep" in capsys.readouterr().err
+    assert (sweep / ".lock").read_text() == "8202"
+
+
 @pytest.mark.parametrize("multirun,planted", [(False, "hpc_ckpt_1.ckpt"), (True, "seed=1/hpc_ckpt_3.ckpt")])
 def test_a_folder_holding_a_lightning_hpc_checkpoint_is_refused(multirun: bool, planted: str, mnist_root: Path,
                                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

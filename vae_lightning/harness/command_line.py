@@ -520,7 +520,8 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
         added.append(f"{key}={quoted(str(folder))}")
     if is_set(args.overrides, key):
         refuse_unfit_folder(folder, sweep=multirun)
-    lock_left = (folder / LOCK_FILE).exists()
+    # A sweep's lock file as an earlier sweep left it (its pid), or None: a refused command puts it back.
+    lock_left = (folder / LOCK_FILE).read_text() if (folder / LOCK_FILE).is_file() else None
     sweep_lock = lock_run_dir(folder) if multirun else None
     try:
         if is_set(args.overrides, key):
@@ -529,8 +530,11 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
                 check_resumes(folder, jobs, str(command_config.hydra.sweeper._target_) if multirun else None)
     except ConfigError:
         if sweep_lock is not None:  # refused, the command leaves the folder as it found it
+            if lock_left is not None:
+                sweep_lock.truncate(0)
+                sweep_lock.write(lock_left)
             sweep_lock.close()
-            if not lock_left:
+            if lock_left is None:
                 (folder / LOCK_FILE).unlink(missing_ok=True)
         raise
     return [*arguments, *added], sweep_lock
