@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torchvision import datasets
 
 from hydra import compose, initialize_config_dir
@@ -670,6 +671,29 @@ def test_the_folder_of_all_runs_is_refused_and_a_refused_sweep_leaves_no_lock(
         check_command_line(["-m", "seed=1,2", *tiny_overrides(mnist_root), f"hydra.sweep.dir={outputs / 'runs'}"])
     assert "already holds a sweep" in capsys.readouterr().err and sorted(outputs.rglob("*")) == written
 
+
+
+def test_a_sweep_resumed_without_a_job_it_ran_is_refused_and_with_new_values_continues(
+        mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # Continued with clip.value=0.1,0.25, multirun.yaml listed those alone, and plot dropped the completed 1.0.
+    monkeypatch.chdir(tmp_path)
+    sweep = tmp_path / "sweep"
+    for value in ("0.1", "1.0"):
+        job = sweep / f"clip.value={value}"
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*tiny_overrides(mnist_root), f"clip.value={value}"]))
+        (job / "results.json").write_text("{}")
+    written = {path: path.read_bytes() for path in sweep.rglob("*") if path.is_file()}
+    command = ["-m", *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}", "resume=true"]
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line([*command, "clip.value=0.1,0.25"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: resume=true continues the sweep in {sweep}, but leaves out its job clip.value=1.0: list every value "
+        f"the sweep ran (adding new ones is fine), or give another hydra.sweep.dir")
+    assert {path: path.read_bytes() for path in sweep.rglob("*") if path.is_file()} == written
+    arguments, sweep_lock = check_command_line([*command, "clip.value=0.1,0.25,1.0"])
+    sweep_lock.close()
 
 
 def test_a_refused_sweep_leaves_the_lock_file_an_earlier_sweep_left(mnist_root: Path, tmp_path: Path,

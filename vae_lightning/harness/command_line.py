@@ -27,8 +27,8 @@ from hydra_plugins.vae_lightning_launcher import ParallelLauncher
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
-from vae_lightning.harness.runs import (LOCK_FILE, claim_fresh_dir, holds_checkpoints, job_overrides, lock_run_dir,
-                                       refuse_if_taken, refuse_unfit_folder, run_name)
+from vae_lightning.harness.runs import (LOCK_FILE, claim_fresh_dir, holds_checkpoints, holds_run, job_overrides,
+                                       lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name)
 from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_by_building,
                                          check_ranges, check_structure, constructor_keys, register_schemas)
 from vae_lightning import files
@@ -551,8 +551,14 @@ def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
         return
     for job_dir in sorted(path.parent.parent for path in folder.glob("*/.hydra/overrides.yaml")):
         saved = set(job_overrides(job_dir))
-        for job in jobs:
-            if set(job.overrides) <= saved and holds_checkpoints(job_dir):
+        resumed = [job for job in jobs if set(job.overrides) <= saved]
+        if not resumed and holds_run(job_dir):
+            # Hydra would write this command's jobs alone into multirun.yaml, and plot would drop the job.
+            raise ConfigError(f"resume=true continues the sweep in {folder}, but leaves out its job {job_dir.name}: "
+                              f"list every value the sweep ran (adding new ones is fine), or give another "
+                              f"hydra.sweep.dir")
+        for job in resumed:
+            if holds_checkpoints(job_dir):
                 checkpoint_to_resume(job_dir, job.definition)
 
 
