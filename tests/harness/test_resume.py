@@ -185,6 +185,7 @@ def test_a_full_disk_fails_the_run_with_one_line_and_leaves_no_temporary_file(co
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "failed" and status["exit_code"] == 1
     assert status["error"].startswith("no space left on device writing ") and status["error"].endswith("then resume=true")
+    assert f"writing {run_dir}/" in status["error"] or f"writing a file in {run_dir}:" in status["error"], status["error"]
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == [status["error"]]
     assert not list(run_dir.rglob("*.tmp"))
 

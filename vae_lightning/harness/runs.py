@@ -293,7 +293,7 @@ def behind(error: BaseException | None, matches: Callable[[BaseException], bool]
     return None
 
 
-def failure(error: BaseException) -> tuple[int, str | None]:
+def failure(error: BaseException, run_dir: Path) -> tuple[int, str | None]:
     """The exit code of a failed run, and one line for a failure the user can act on (2: bad input,
     3: a NaN or infinite loss, 1: a full disk or a crash, which has no line: its traceback is logged)."""
     if isinstance(error, UserInputError):
@@ -302,7 +302,9 @@ def failure(error: BaseException) -> tuple[int, str | None]:
         return 3, str(error)
     disk = behind(error, lambda cause: isinstance(cause, OSError) and cause.errno == errno.ENOSPC)
     if isinstance(disk, OSError):
-        return 1, f"no space left on device writing {disk.filename or 'a file'}: free some space, then resume=true"
+        # torch's checkpoint writer names no file: the folder, at least, says which disk to free.
+        where = disk.filename or f"a file in {run_dir}"
+        return 1, f"no space left on device writing {where}: free some space, then resume=true"
     return 1, None
 
 
@@ -374,7 +376,7 @@ class RunRecord:
             log.error("%s was deleted while its run trained; nothing of it is left to resume", self.run_dir)
             self.exit_code = 1
             return True
-        self.exit_code, message = failure(error)
+        self.exit_code, message = failure(error, self.run_dir)
         if message is None:
             log.error("training failed", exc_info=error)
         else:
