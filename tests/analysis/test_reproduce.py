@@ -2,13 +2,14 @@
 process and before anything trains."""
 
 import re
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 from analysis.fake_sweeps import write_sweep
-from helpers import refusal
+from helpers import refusal, tiny_overrides
 from vae_lightning.analysis import reproduce
 from vae_lightning.analysis.plot import SweepError
 
@@ -122,7 +123,7 @@ def sweeps_not_run(out: Path, overrides: list[str]) -> dict[str, tuple[float, in
 def test_results_md_names_the_overrides_the_sweeps_ran_with_and_so_does_its_replot(
         overrides: list[str], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "reproduction"
-    monkeypatch.setattr(reproduce, "check_command_lines", lambda overrides: None)
+    monkeypatch.setattr(reproduce, "check_command_lines", lambda out, overrides: None)
     monkeypatch.setattr(reproduce, "run_all", sweeps_not_run)
     for argv in (["reproduce", "--out", str(out), *overrides], ["reproduce", "--replot", "--out", str(out)]):
         monkeypatch.setattr(sys, "argv", argv)
@@ -164,3 +165,114 @@ def test_an_argument_reproduce_does_not_take_is_one_line_exit_2(argument: str, r
     assert exit_.value.code == 2
     assert capsys.readouterr().err.splitlines() == [f"error: {argument}: {refusal}"]
     assert not out.exists()
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int] | None]:
+    """Every file of `folder` with its bytes and modification time, and every folder (None)."""
+    return {str(path.relative_to(folder)): (path.read_bytes(), path.stat().st_mtime_ns) if path.is_file() else None
+            for path in folder.rglob("*")}
+
+
+def a_reproduction(out: Path) -> Path:
+    """`out` as a completed reproduce leaves it, in what a refusal must not touch: its three sweeps (each
+    with a job that holds its results), timings.json, overrides.json, results.md and best/."""
+    for name in reproduce.EXPERIMENTS:
+        sweep = write_sweep(out / "sweeps" / name, {"0.1": [31.0], "1.0": [31.6]})
+        (sweep / "clip.value=0.1,seed=0" / "results.json").write_text('{"val": {"loss": 31.0}}')
+    (out / "timings.json").write_text(TIMINGS)
+    (out / "overrides.json").write_text('["debug=fast", "seed=0"]')
+    (out / "results.md").write_text("# Reproduction of the paper's experiments\n")
+    (out / "best").mkdir()
+    (out / "best" / "evaluation.json").write_text("{}")
+    return out
+
+
+class Ran(Exception):
+    """run_all's stand-in was reached: reproduce went on to run the sweeps."""
+
+
+def sweeps_reached(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
+    raise Ran
+
+
+SWEEPS_FIX = "pass resume=true to continue reproduce's sweeps, --replot to plot them again, or give another --out"
+
+
+def test_an_out_that_holds_its_sweeps_is_one_line_exit_2_and_untouched_unless_resume_true_continues_them(
+        mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # Run again after it completed, reproduce let train.py refuse each sweep, then replaced timings.json,
+    # results.md and best/ of the completed run with those of the three refusals.
+    out = a_reproduction(tmp_path / "reproduction")
+    before = snapshot(out)
+    monkeypatch.setattr(reproduce, "run_all", sweeps_reached)
+    overrides = [*tiny_overrides(mnist_root), "debug=fast", "seed=0"]
+    assert refusal(reproduce.main, ["reproduce", "--out", str(out), *overrides], monkeypatch, capsys) == [
+        f"error: {out}/sweeps/clip_value already holds a sweep; {SWEEPS_FIX}"]
+    assert snapshot(out) == before
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out), *overrides, "resume=true"])
+    with pytest.raises(Ran):
+        reproduce.main()
+
+
+@pytest.mark.parametrize("kind,made", [("a run's", ".hydra/config.yaml"), ("a sweep's", "multirun.yaml"),
+                                       ("a sweep's", "seed=0/.hydra/config.yaml")],
+                         ids=["a run", "a sweep", "a sweep without multirun.yaml"])
+@pytest.mark.parametrize("replot", [False, True], ids=["", "--replot"])
+def test_an_out_that_is_a_runs_or_a_sweeps_own_folder_is_one_line_exit_2_and_untouched(
+        kind: str, made: str, replot: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    # reproduce wrote its sweeps, figures and results.md among the run's own files.
+    out = tmp_path / "run"
+    (out / made).parent.mkdir(parents=True)
+    (out / made).write_text("{}")
+    (out / "timings.json").write_text(TIMINGS)  # what --replot asks of a folder first
+    before = snapshot(out)
+    monkeypatch.setattr(reproduce, "check_command_lines", lambda *args: None)
+    monkeypatch.setattr(reproduce, "run_all", sweeps_reached)
+    argv = ["reproduce", "--out", str(out), *(["--replot"] if replot else [])]
+    assert refusal(reproduce.main, argv, monkeypatch, capsys) == [
+        f"error: --out {out} is {kind} folder, among whose files reproduce would write its sweeps, figures and "
+        f"results.md; give a folder of its own, or drop --out for a new one under outputs/reproduce/"]
+    assert snapshot(out) == before
+
+
+def test_a_sweep_train_py_refuses_ends_reproduce_at_once_with_exit_2_and_keeps_what_out_held(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # reproduce ran the other sweeps, then replaced timings.json and results.md with the refusals' and ended with
+    # exit 1, "the sweeps of ... did not complete", below train.py's one line on what to fix.
+    out = a_reproduction(tmp_path / "reproduction")
+    before = snapshot(out)
+    started = []
+
+    def refused(name: str, sweep_dir: Path, overrides: list[str]) -> tuple[float, int]:
+        started.append(name)
+        return 0.5, 2
+
+    monkeypatch.setattr(reproduce, "check_command_lines", lambda *args: None)
+    monkeypatch.setattr(reproduce, "run_experiment", refused)
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out), "resume=true"])
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main()
+    assert (exit_.value.code, started) == (2, ["clip_value"])
+    assert snapshot(out) == before
+
+
+@pytest.mark.slow
+def test_train_pys_refusal_of_a_sweep_is_reproduces_one_line_and_exit_2(
+        mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture) -> None:
+    # A sweep's folder that holds a single run passes reproduce's own checks; train.py refuses it.
+    out = a_reproduction(tmp_path / "reproduction")
+    single_run = out / "sweeps" / "clip_value"
+    for path in sorted(single_run.iterdir()):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    (single_run / ".hydra").mkdir()
+    before = snapshot(out)
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out), *tiny_overrides(mnist_root), "debug=fast",
+                                      "seed=0", "resume=true"])
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main()
+    assert exit_.value.code == 2
+    assert capfd.readouterr().err.splitlines() == [
+        f"error: {single_run} holds a single run, not a sweep; continue it without -m (hydra.run.dir={single_run} "
+        f"resume=true), or choose another hydra.sweep.dir"]
+    assert snapshot(out) == before

@@ -6,8 +6,9 @@ the four figures and the three tables, with each experiment's wall time, into --
 (default outputs/reproduce/<time>/). Every other argument but the keys it sets itself (experiment,
 search, hydra.sweep.dir) is passed to train.py as it is, e.g.
 `data.root=../shared/data`, `trainer.max_epochs=30`, `hydra/launcher=parallel`; results.md names
-them (kept in overrides.json). With --replot, nothing is trained: the sweeps already in --out are
-plotted and gathered again (after a failed job was resumed, say).
+them (kept in overrides.json). An --out that holds its sweeps already is refused unless resume=true
+continues them. With --replot, nothing is trained: the sweeps already in --out are plotted and
+gathered again (after a failed job was resumed, say).
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness.command_line import check_jobs
 from vae_lightning.harness.run import quiet_known_warnings
-from vae_lightning.harness.runs import register_resolvers
+from vae_lightning.harness.runs import refuse_if_taken, register_resolvers
 from vae_lightning.harness.command_line import parse_command_line
 from vae_lightning.harness.runs import val_loss
 from vae_lightning.harness.schema import register_schemas
 
 # The repository: train.py and outputs/ (this file is vae_lightning/analysis/reproduce.py).
 PROJECT = Path(__file__).resolve().parents[2]
+# train.py's exit status when its check refused the command, having said why in one line.
+REFUSED = 2
 # What reproduce chooses for each of its sweeps: given again, the command line's would win in all three
 # (experiment=momentum would run Figure 3's sweep three times, into Figures 1 and 2's folders too).
 OWN_KEYS = ("experiment", "search", "hydra.sweep.dir")
@@ -135,19 +138,31 @@ def read_overrides(path: Path) -> list[str] | None:
 
 
 def run_all(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
-    """Run the three experiments; record their wall times and exit codes in out/timings.json."""
-    timings = {name: run_experiment(name, out / "sweeps" / name, overrides) for name in EXPERIMENTS}
+    """Run the three experiments; record their wall times and exit codes in out/timings.json. A sweep
+    that train.py refused (exit status 2, its one line said) ends reproduce at once with that status:
+    the input is to fix, and the timings, results.md and best/ already in --out are kept, not replaced
+    by a record of the refusal."""
+    timings: dict[str, tuple[float, int]] = {}
+    for name in EXPERIMENTS:
+        timings[name] = run_experiment(name, out / "sweeps" / name, overrides)
+        if timings[name][1] == REFUSED:
+            raise SystemExit(REFUSED)
     write_json(out / "timings.json", timings)
     return timings
 
 
-def check_command_lines(overrides: list[str]) -> None:
-    """Check every job of the three sweeps before any runs or anything is written: a mistake in the
-    overrides is a UserInputError, said once (train.py would say it for each sweep)."""
+def check_command_lines(out: Path, overrides: list[str]) -> None:
+    """Check every job of the three sweeps, and each sweep's folder in `out`, before any runs or
+    anything is written: a mistake in the overrides, or a sweep of `out` that it would start over
+    (no resume=true), is a UserInputError, said once (train.py would refuse each sweep in turn)."""
     register_resolvers()
     register_schemas()
     for name in EXPERIMENTS:
-        check_jobs(parse_command_line(["-m", f"experiment={name}", *overrides]), str(CONFIG_DIR))
+        command_config, _ = check_jobs(parse_command_line(["-m", f"experiment={name}", *overrides]), str(CONFIG_DIR))
+        # train.py's own refusal, read-only (its `prepare` locks the folder), with reproduce's fixes.
+        refuse_if_taken(out / "sweeps" / name, bool(command_config.resume), sweep=True,
+                        fix="pass resume=true to continue reproduce's sweeps, --replot to plot them again, or give "
+                            "another --out")
 
 
 def output_folder(out: Path | None) -> Path:
@@ -159,8 +174,23 @@ def output_folder(out: Path | None) -> Path:
     check_writable(out, f"--out {out}", "give a folder you can write to for the sweeps, figures and results.md "
                                         "(made if missing)")
     if out.is_dir():
+        refuse_a_run(out)
         refuse_links_out(out, "reproduce", "give another --out")
     return out.resolve()
+
+
+def refuse_a_run(out: Path) -> None:
+    """Refuse an --out that is a run's or a sweep's own folder: reproduce would write its sweeps' jobs,
+    figures and results.md among the run's files, and the sweep's plot would read them as its jobs."""
+    if (out / ".hydra").is_dir():
+        kind = "a run's"
+    elif (out / "multirun.yaml").exists() or any(out.glob("*/.hydra/")):
+        kind = "a sweep's"
+    else:
+        return
+    raise UserInputError(f"--out {out} is {kind} folder, among whose files reproduce would write its sweeps, figures "
+                         f"and results.md; give a folder of its own, or drop --out for a new one under "
+                         f"outputs/reproduce/")
 
 
 def main() -> None:
@@ -188,13 +218,14 @@ def main() -> None:
                                  f"data.root=<folder> only, where Figure 4's evaluation finds MNIST)")
         out = output_folder(args.out)
         if not args.replot:
-            check_command_lines(overrides)
+            check_command_lines(out, overrides)
         out.mkdir(parents=True, exist_ok=True)
         if args.replot:  # the original run's overrides: a --replot's own are at most a data.root
             timings, recorded = read_timings(out / "timings.json"), read_overrides(out / "overrides.json")
         else:
-            write_json(out / "overrides.json", overrides)
             timings, recorded = run_all(out, overrides), overrides
+            # Beside timings.json, once the sweeps ran: a refused sweep leaves the record in --out as it was.
+            write_json(out / "overrides.json", overrides)
         for name, title in EXPERIMENTS.items():
             if (out / "sweeps" / name / "multirun.yaml").exists():
                 plot_sweep(out / "sweeps" / name, title)  # again, titled as in the paper
