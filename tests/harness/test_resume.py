@@ -254,6 +254,17 @@ def files_of(folder: Path) -> dict[Path, bytes]:
     return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file() and path.name not in ("run.log", ".lock")}
 
 
+def test_resume_into_a_folder_that_holds_no_run_starts_it_with_a_warning(compose_config, mnist_root, tmp_path,
+                                                                         caplog) -> None:
+    # A misspelt hydra.run.dir reads so: the line must stand out from the run's INFO lines.
+    run_dir = tmp_path / "mnie"
+    with caplog.at_level(logging.INFO):
+        assert run_job(compose_config([*tiny_overrides(mnist_root), "resume=true"]), run_dir) == 0
+    warned = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert f"resume=true, but {run_dir} holds no checkpoint yet: the run starts from its beginning" in warned
+    assert (run_dir / "results.json").exists()
+
+
 def test_a_completed_run_resumed_as_another_is_refused_and_keeps_its_outcome(compose_config, mnist_root,
                                                                               tmp_path) -> None:
     run_dir = tmp_path / "run"

@@ -166,7 +166,8 @@ def resume_point(cfg: DictConfig, run_dir: Path) -> str | None:
     if is_first_process():
         keep_previous_metrics(run_dir)
     if checkpoint is None:
-        log.info("resume=true, but %s holds no checkpoint yet: the run starts from its beginning", run_dir)
+        # A warning: a misspelt hydra.run.dir reads the same, and the run is then a new one.
+        log.warning("resume=true, but %s holds no checkpoint yet: the run starts from its beginning", run_dir)
         return None
     log.info("resuming from %s; an epoch that was interrupted restarts from its first batch", checkpoint)
     return str(checkpoint)
