@@ -696,6 +696,33 @@ def test_a_sweep_resumed_without_a_job_it_ran_is_refused_and_with_new_values_con
     sweep_lock.close()
 
 
+@pytest.mark.parametrize("where", ["no controller", "no sbatch"])
+def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothing(
+        where: str, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    # submitit failed at its first sbatch with a 45-line traceback, the sweep folder written.
+    monkeypatch.chdir(tmp_path)
+    if where == "no controller":
+        if shutil.which("scontrol") is None:
+            pytest.skip("Slurm's client commands are not installed here")
+        conf = tmp_path / "slurm.conf"  # a cluster whose controller's port nothing listens on
+        conf.write_text("ClusterName=none\nSlurmctldHost=localhost\nSlurmctldPort=9\nNodeName=localhost CPUs=1\n"
+                        "PartitionName=debug Nodes=localhost Default=YES\n")
+        monkeypatch.setenv("SLURM_CONF", str(conf))
+        said = "no Slurm controller answers here (scontrol ping: Slurmctld(primary) at "
+    else:
+        monkeypatch.setenv("PATH", str(tmp_path))
+        said = "this machine has no sbatch and scontrol on its PATH"
+    written = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["-m", "hydra/launcher=slurm", "clip.value=0.1,1.0", "hydra.launcher.partition=debug",
+                            *tiny_overrides(mnist_root), f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: hydra/launcher=slurm: {said}") and line.endswith("hydra/launcher=parallel"), line
+    assert sorted(tmp_path.rglob("*")) == written
+
+
 def test_a_refused_sweep_leaves_the_lock_file_an_earlier_sweep_left(mnist_root: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture) -> None:

@@ -8,6 +8,8 @@ import dataclasses
 import math
 import os
 import re
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -308,6 +310,24 @@ def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
         )
 
 
+def check_slurm_answers(launcher: Any) -> None:
+    """Raise ConfigError where hydra/launcher=slurm cannot submit: submitit would fail at its first
+    sbatch, after the sweep folder is written, with a traceback. `scontrol ping` asks the controller."""
+    if not str(launcher._target_).endswith(".SlurmLauncher"):  # submitit's local launcher needs no Slurm
+        return
+    fix = "submit from a machine of the cluster (docs/cluster.md), or sweep here with hydra/launcher=parallel"
+    if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
+        raise ConfigError(f"hydra/launcher=slurm: this machine has no sbatch and scontrol on its PATH; {fix}")
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"hydra/launcher=slurm: scontrol ping had no answer in 120 s; {fix}") from None
+    if ping.returncode != 0:
+        # The state it reports (`... is DOWN`), else the fatal error it ends with.
+        said = ping.stdout.strip().partition("\n")[0] or ping.stderr.strip().rpartition("\n")[2] or "no output"
+        raise ConfigError(f"hydra/launcher=slurm: no Slurm controller answers here (scontrol ping: {said}); {fix}")
+
+
 def runs_on_slurm(launcher: Any) -> bool:
     """True under one of Hydra's submitit launchers (`hydra/launcher=slurm`), where Slurm starts a job's processes."""
     return str(launcher._target_).startswith(SUBMITIT_PLUGIN)
@@ -498,6 +518,8 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
         return arguments, None
     command_config, jobs = check_jobs(args, str(CONFIG_DIR))
     multirun = args.multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
+    if multirun:
+        check_slurm_answers(command_config.hydra.launcher)
     if multirun and len(jobs) > 1:
         check_a_folder_per_job(command_config)
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
