@@ -257,6 +257,19 @@ def test_a_sweep_train_py_refuses_ends_reproduce_at_once_with_exit_2_and_keeps_w
     assert snapshot(out) == before
 
 
+def test_a_resumed_reproductions_wall_times_add_to_the_earlier_passes(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # results.md said "0.1 min on this machine" for sweeps that had trained for an hour before the resume.
+    monkeypatch.setattr(reproduce, "run_experiment", lambda name, sweep_dir, overrides: (6.0, 0))
+    fresh, resumed = tmp_path / "fresh", tmp_path / "resumed"
+    fresh.mkdir()
+    resumed.mkdir()
+    (resumed / "timings.json").write_text(TIMINGS)
+    assert reproduce.run_all(fresh, []) == {name: (6.0, 0) for name in reproduce.EXPERIMENTS}
+    assert reproduce.run_all(resumed, ["resume=true"]) == {name: (66.0, 0) for name in reproduce.EXPERIMENTS}
+    assert reproduce.read_timings(resumed / "timings.json") == {name: (66.0, 0) for name in reproduce.EXPERIMENTS}
+
+
 @pytest.mark.slow
 def test_train_pys_refusal_of_a_sweep_is_reproduces_one_line_and_exit_2(
         mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture) -> None:

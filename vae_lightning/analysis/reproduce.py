@@ -142,11 +142,15 @@ def run_all(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
     that train.py refused (exit status 2, its one line said) ends reproduce at once with that status:
     the input is to fix, and the timings, results.md and best/ already in --out are kept, not replaced
     by a record of the refusal."""
+    # A resumed reproduction (resume=true) adds its time to the earlier passes': their training is the
+    # sweeps' too, and the resume pass alone, most jobs completed already, would say a few seconds.
+    earlier = read_timings(out / "timings.json") if (out / "timings.json").exists() else {}
     timings: dict[str, tuple[float, int]] = {}
     for name in EXPERIMENTS:
-        timings[name] = run_experiment(name, out / "sweeps" / name, overrides)
-        if timings[name][1] == REFUSED:
+        seconds, code = run_experiment(name, out / "sweeps" / name, overrides)
+        if code == REFUSED:
             raise SystemExit(REFUSED)
+        timings[name] = (earlier.get(name, (0.0, 0))[0] + seconds, code)
     write_json(out / "timings.json", timings)
     return timings
 
