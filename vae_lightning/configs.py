@@ -42,8 +42,20 @@ def configured_targets(config_dir: Path = CONFIG_DIR) -> frozenset[str]:
     """Every `_target_` that a YAML file under `config_dir` names, at any depth."""
     found = set()
     for path in config_dir.rglob("*.yaml"):
-        found |= {target for _, target in targets(yaml.safe_load(path.read_text()))}
+        found |= {target for _, target in targets(read_config_file(path, config_dir))}
     return frozenset(found)
+
+
+def read_config_file(path: Path, config_dir: Path) -> Any:
+    """A YAML file of a config folder, as plain data; ConfigError naming it and the line where it is not
+    YAML: every command reads every file of conf/ and of a --config-dir folder."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where} ({getattr(error, 'problem', None) or error}); fix the "
+                          f"file, or move it out of {config_dir}") from None
 
 
 def command_line_config_dirs() -> list[Path]:

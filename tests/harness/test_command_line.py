@@ -723,6 +723,37 @@ def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothin
     assert sorted(tmp_path.rglob("*")) == written
 
 
+@pytest.mark.parametrize("file,content,chosen,said", [
+    # A nested class (a callback's, a logger's) that cannot be imported: a 60-line traceback.
+    ("callbacks/mine.yaml", "defaults: [default, _self_]\nearly:\n  _target_: lightning.pytorch.callbacks.EarlyStop\n",
+     "callbacks=mine", "callbacks.early: _target_ lightning.pytorch.callbacks.EarlyStop is not a class that can be "
+                       "imported (No module named 'lightning.pytorch.callbacks.EarlyStop'); fix its file, or put its "
+                       "module on the PYTHONPATH"),
+    # Built partially, the model failed at fit with "optimizer got an empty parameter list", its run folder made.
+    ("model/mine.yaml", "_target_: vae_lightning.paper.model.VAE\n_partial_: true\nhidden_dims: [32]\nlatent_dim: 4\n",
+     "model=mine",
+     "model._partial_=true: only the optimizer is built partially (over the model's parameters); remove _partial_"),
+    ("logger/mine.yaml", "tb:\n  _target_: lightning.pytorch.loggers.TensorBoardLogger\n  save_dir: .\n  _partial_: true\n",
+     "logger=mine", "logger.tb._partial_=true: only the optimizer is built partially"),
+    # Any command read every file of a --config-dir folder, and one that is not YAML gave a traceback.
+    ("optim/broken.yaml", "lr: [0.01\n", "optim=sgd", "optim/broken.yaml: not valid YAML at line 2"),
+])
+def test_a_mistake_in_a_config_dir_option_is_one_line_and_writes_nothing(
+        file: str, content: str, chosen: str, said: str, mnist_root: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    options = tmp_path / "mine"
+    (options / file).parent.mkdir(parents=True)
+    (options / file).write_text(content)
+    written = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["-cd", str(options), chosen, *tiny_overrides(mnist_root)])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert said in line, line
+    assert sorted(tmp_path.rglob("*")) == written
+
+
 def test_a_refused_sweep_leaves_the_lock_file_an_earlier_sweep_left(mnist_root: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture) -> None:

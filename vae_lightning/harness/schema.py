@@ -20,7 +20,6 @@ from typing import Any, Optional
 
 import lightning as L
 import torch
-import yaml
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
@@ -31,7 +30,7 @@ from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator,
 from omegaconf import DictConfig, ListConfig, OmegaConf, read_write
 from omegaconf.errors import ValidationError
 
-from vae_lightning.configs import CONFIG_DIR, allowed_targets, instantiate_trusted
+from vae_lightning.configs import CONFIG_DIR, allowed_targets, instantiate_trusted, read_config_file
 from vae_lightning.files import check_writable
 from vae_lightning.harness.checkpoints import with_mid_epoch_checkpoints
 from vae_lightning.errors import ConfigError
@@ -54,13 +53,7 @@ def group_options() -> dict[str, dict[str, tuple[type, bool]]]:
     optimizer given its params later): the option's schema is the class's signature."""
     options: dict[str, dict[str, tuple[type, bool]]] = {}
     for path in sorted(CONFIG_DIR.glob("*/*.yaml")):
-        try:
-            content = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{path}: not valid YAML{where} ({getattr(error, 'problem', None) or error}); "
-                              f"fix the file, or move it out of {CONFIG_DIR}") from None
+        content = read_config_file(path, CONFIG_DIR) or {}
         if isinstance(content, dict) and "_target_" in content:
             built = (option_class(path, content["_target_"]), content.get("_partial_") is True)
             options.setdefault(path.parent.name, {})[path.stem] = built
@@ -69,15 +62,21 @@ def group_options() -> dict[str, dict[str, tuple[type, bool]]]:
 
 def option_class(path: Path, target: Any) -> type:
     """The class an option file names; ConfigError naming the file when it names none (a typo in it, a
-    function): every command reads every option's signature, so one such file would stop them all."""
+    function, a module not on the PYTHONPATH): every command reads every option's signature, so one
+    such file would stop them all."""
+    return class_named(target, str(path), f"fix the file, put its module on the PYTHONPATH, or move it out of "
+                                          f"{CONFIG_DIR}")
+
+
+def class_named(target: Any, where: str, fix: str) -> type:
+    """The class `target` names; ConfigError naming `where` (a file, a key) and `fix` when it names none."""
     hydra_log = logging.getLogger("hydra.utils")  # which logs the error it raises, over several lines
     hydra_log.disabled = True
     try:
         return get_class(str(target))
     except (ImportError, ValueError) as error:
         cause = str(error.__cause__ or error).splitlines()[0]
-        raise ConfigError(f"{path}: _target_ {target} is not a class that can be imported ({cause}); fix the "
-                          f"file, or move it out of {CONFIG_DIR}") from None
+        raise ConfigError(f"{where}: _target_ {target} is not a class that can be imported ({cause}); {fix}") from None
     finally:
         hydra_log.disabled = False
 
@@ -240,6 +239,11 @@ def check_node_keys(node: Any, key: str) -> None:
     (`+optim.lrr=0.1` and `++data.batchsize=64` add keys past the schema), or a value of a wrong type."""
     if not isinstance(node, DictConfig) or str(node.get("_target_")) not in allowed_targets():
         return
+    # A nested option (a callback, a logger) is read only here, once chosen: it names no class of its own.
+    class_named(node._target_, key, "fix its file, or put its module on the PYTHONPATH")
+    if node.get("_partial_") is True and key != "optim":
+        raise ConfigError(f"{key}._partial_=true: only the optimizer is built partially (over the model's "
+                          f"parameters); remove _partial_ from its file")
     allowed = constructor_keys(str(node._target_))
     for name in node:
         if key == "trainer" and name in OWNED_ELSEWHERE:
