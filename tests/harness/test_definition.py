@@ -23,6 +23,23 @@ def events_of(run_dir: Path) -> EventAccumulator:
     return events
 
 
+def test_a_resumed_runs_hparams_session_is_the_one_its_losses_belong_to(compose_config, mnist_root) -> None:
+    # TensorBoard showed the first session it read: trainer.max_epochs 1 beside a 2-epoch run's losses.
+    cfg = compose_config([*tiny_overrides(mnist_root), "trainer.max_epochs=1"])
+    run_dir = Path(cfg.hydra.runtime.output_dir)
+    train(cfg, run_dir)
+    train(compose_config([*tiny_overrides(mnist_root), "trainer.max_epochs=2", "resume=true"]), run_dir)
+    sessions = []
+    for path in run_dir.rglob("events.out.tfevents.*"):
+        try:
+            content = events_of(path).PluginTagToContent(metadata.PLUGIN_NAME)
+        except KeyError:  # a file of scalars and images only
+            continue
+        if metadata.SESSION_START_INFO_TAG in content:
+            sessions.append(metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG]))
+    assert [session.hparams["trainer/max_epochs"].number_value for session in sessions] == [2]
+
+
 @pytest.mark.parametrize("x_axis", ["epoch", pytest.param("step", marks=pytest.mark.slow)])
 def test_hparams_tab_and_epoch_aligned_curves(x_axis: str, compose_config, mnist_root) -> None:
     cfg = compose_config([*tiny_overrides(mnist_root), "trainer.max_epochs=2", "optim.momentum=0.5", f"x_axis={x_axis}"])

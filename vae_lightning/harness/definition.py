@@ -4,6 +4,7 @@ The resume check, TensorBoard's HPARAMS tab (written here) and the sweep jobs' n
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -22,6 +23,8 @@ DEFINING = (PROCESSES, "seed", "data", "model", "loss", "optim", "clip", "debug"
             "trainer.limit_val_batches", "trainer.limit_test_batches")
 # Within them, the keys that say only where the data is or how much of it is scored at once.
 CIRCUMSTANTIAL = ("data.root", "data.download", "data.eval_batch_size")
+# The name's end of the event file that holds a run's HPARAMS session (`log_hparams`).
+HPARAMS_SUFFIX = ".hparams"
 # Defining keys a run may be continued with a larger value of: a longer run continues a shorter one.
 EXTENDABLE = ("trainer.max_epochs", "trainer.max_steps")
 
@@ -107,8 +110,12 @@ def log_hparams(trainer: L.Trainer, cfg: DictConfig, results: dict[str, Any]) ->
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
             # An event file of its own in the run's folder, which TensorBoard reads as part of the run:
-            # the logger's own writer is closed once testing ends.
-            writer = FileWriter(logger.log_dir)
+            # the logger's own writer is closed once testing ends. It replaces a resumed run's earlier
+            # one, whose session TensorBoard would show instead (the first it reads), with the old
+            # trainer.max_epochs beside the new losses.
+            for earlier in Path(logger.log_dir).glob(f"events.out.tfevents.*{HPARAMS_SUFFIX}"):
+                earlier.unlink()
+            writer = FileWriter(logger.log_dir, filename_suffix=HPARAMS_SUFFIX)
             _, session_start, session_end = hparams(hyperparameters(cfg, trainer.world_size), metrics)
             writer.add_summary(session_start)
             writer.add_summary(session_end)
