@@ -38,6 +38,14 @@ def test_listed_classes_are_built_and_the_list_extends_by_name(monkeypatch: pyte
         check_targets({"_target_": "collections.Counter"})
 
 
+def test_an_allowed_class_whose_module_is_not_on_the_path_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A run's own model class, evaluated where its module is not importable: three tracebacks.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "mymodel_not_on_this_path.WideVAE")
+    with pytest.raises(ConfigError, match=r"^model: _target_ mymodel_not_on_this_path.WideVAE cannot be imported \(No "
+                                          r"module named 'mymodel_not_on_this_path'\); put its module on the PYTHONPATH$"):
+        instantiate_trusted({"_target_": "mymodel_not_on_this_path.WideVAE"}, "model")
+
+
 def evil_checkpoint(path: Path, marker: Path) -> Path:
     module = VAEModule(model={"_target_": "vae_lightning.paper.model.VAE", "hidden_dims": [8], "latent_dim": 2},
                        loss={"_target_": "vae_lightning.paper.loss.VAELoss"},

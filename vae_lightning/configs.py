@@ -127,4 +127,8 @@ def instantiate_trusted(config: Any, config_key: str = "", **kwargs: Any) -> Any
             raise ConfigError(message if message.startswith(config_key) else f"{config_key}: {message}") from None
         if isinstance(cause, TypeError):  # an argument the constructor does not take, or of a wrong kind
             raise ConfigError(f"{config_key or 'config'}: {cause}") from None
+        if isinstance(cause, ImportError):  # an allowed class whose module is not on this machine's path
+            missing = str(cause.__cause__ or cause).splitlines()[0]
+            raise ConfigError(f"{config_key or 'config'}: _target_ {config.get('_target_')} cannot be imported "
+                              f"({missing}); put its module on the PYTHONPATH") from None
         raise
