@@ -107,6 +107,20 @@ def test_resume_in_another_number_of_processes_is_refused_and_an_older_checkpoin
     assert checkpoint_to_resume(tmp_path, run_config(processes=2)) == folder / "last.ckpt"
 
 
+def test_a_key_set_to_its_class_default_is_the_same_run_and_another_value_names_the_default(tmp_path: Path) -> None:
+    # Trained from a model file without mc_samples (VAE's default: 1); resumed with +model.mc_samples=1, it was
+    # refused as "model.mc_samples=1, but the run was trained with None".
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    save_checkpoint_of(run_config(), folder / "last.ckpt")
+    assert checkpoint_to_resume(tmp_path, run_config(**{"model.mc_samples": 1, "model.hidden_dims": [400]})) == \
+        folder / "last.ckpt"
+    with pytest.raises(ConfigError, match=r"model.mc_samples=2, but the run was trained with 1\)"):
+        checkpoint_to_resume(tmp_path, run_config(**{"model.mc_samples": 2}))
+    save_checkpoint_of(run_config(**{"model.mc_samples": 1}), folder / "last.ckpt")  # and the other way round
+    assert checkpoint_to_resume(tmp_path, run_config()) == folder / "last.ckpt"
+
+
 def test_a_changed_seed_is_named_as_itself_not_as_the_keys_it_sets(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
     folder.mkdir()

@@ -3,15 +3,19 @@ The resume check, TensorBoard's HPARAMS tab (written here) and the sweep jobs' n
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
 from torch.utils.tensorboard.writer import FileWriter
+
+from vae_lightning.configs import allowed_targets
 
 # Not a config key: the processes that share each epoch (the Trainer's world size). The data module
 # gives each its own batches, so each step averages the gradients of this many batches.
@@ -66,7 +70,7 @@ def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     # Top-level keys first: a changed `seed` is named as itself, not as the data.shuffle_seed it sets.
     keys = sorted((key for key in saved.keys() | now.keys() if defines_the_run(key)), key=lambda key: (key.count("."), key))
     for key in keys:
-        then, value = saved.get(key), now.get(key)
+        then, value = value_or_default(saved, key), value_or_default(now, key)
         if then == value:
             continue
         if key in EXTENDABLE and isinstance(then, int) and (value is None or value == -1 or value > then):
@@ -79,6 +83,22 @@ def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
             continue
         changed.append(f"{key}={value}, but the run was trained with {then}")
     return changed
+
+
+def value_or_default(definition: dict[str, Any], key: str) -> Any:
+    """The key's value in a run's definition; for a key its option's file leaves out, the default of
+    that constructor argument (`model.mc_samples` of a file without it is VAE's 1): setting a key to
+    its default changes nothing the run computes. None when neither is known."""
+    if key in definition:
+        return definition[key]
+    node, _, name = key.rpartition(".")
+    target = definition.get(f"{node}._target_")
+    if target not in allowed_targets():  # a definition read from disk names no class to import
+        return None
+    parameter = inspect.signature(get_class(str(target))).parameters.get(name)
+    if parameter is None or parameter.default is parameter.empty:
+        return None
+    return list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
 
 
 def hyperparameters(cfg: DictConfig, processes: int) -> dict[str, Any]:
