@@ -129,6 +129,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "seed=0,1", "hydra.launcher.n_jobs=2"], "hydra.launcher.n_jobs: no such key; hydra.launcher takes none"),
         # Added with `+`, the basic launcher's failed after multirun.yaml was written, and a sweeper's was ignored.
         (["-m", "seed=0,1", "+hydra.launcher.n_jobs=2"], "hydra.launcher.n_jobs: no such key; hydra.launcher takes none"),
+        (["-m", "seed=0,1", "hydra.launcher._target_=nope.Launcher"],
+         "hydra.launcher: _target_ nope.Launcher is not a class that can be imported (No module named 'nope')"),
         (["-m", "seed=0,1", "hydra/launcher=parallel", "hydra.launcher.n_job=3"],
          "hydra.launcher.n_job: no such key; allowed: n_jobs"),
         (["-m", "seed=0,1", "hydra/launcher=parallel", "+hydra.launcher.n_job=3"],

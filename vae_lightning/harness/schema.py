@@ -286,6 +286,7 @@ def check_plugin_keys(node: DictConfig, key: str) -> None:
     take: the basic launcher's would fail after the sweep folder is written, Hydra's Slurm launcher's
     only as it submits, and a sweeper's (`+hydra.sweeper.n_trial=3`) could be ignored. The keys are
     its constructor's, or its config's schema where the constructor takes any (submitit's)."""
+    class_named(node._target_, key, f"choose one with hydra/{key.partition('.')[2]}=<option>")
     allowed = constructor_keys(str(node._target_))
     schema = OmegaConf.get_type(node)
     if allowed is None and dataclasses.is_dataclass(schema):
