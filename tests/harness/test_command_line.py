@@ -737,6 +737,12 @@ def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothin
      "model._partial_=true: only the optimizer is built partially (over the model's parameters); remove _partial_"),
     ("logger/mine.yaml", "tb:\n  _target_: lightning.pytorch.loggers.TensorBoardLogger\n  save_dir: .\n  _partial_: true\n",
      "logger=mine", "logger.tb._partial_=true: only the optimizer is built partially"),
+    # Without its package line, an experiment's keys landed under `experiment.`: the line named neither cause nor fix.
+    ("experiment/mine.yaml", "optim:\n  lr: 0.05\n", "experiment=mine",
+     "conf/experiment/mine.yaml sets keys of the whole config, but without `# @package _global_` as its first line "
+     "they land under `experiment.`: add that line"),
+    ("experiment/mine.yaml", "defaults:\n  - override /optim: adam\n", "experiment=mine",
+     "conf/experiment/mine.yaml sets keys of the whole config, but without `# @package _global_`"),
     # Any command read every file of a --config-dir folder, and one that is not YAML gave a traceback.
     ("optim/broken.yaml", "lr: [0.01\n", "optim=sgd", "optim/broken.yaml: not valid YAML at line 2"),
 ])

@@ -131,6 +131,11 @@ def one_line(error: Exception) -> str:
     # Hydra names the config file whose own content failed: "In 'optim/sgd': ..."
     found = re.match(r"In '([^']+)':", str(error))
     where = f" (in conf/{found.group(1)}.yaml)" if found else ""
+    group = found.group(1).partition("/")[0] if found else None
+    full_key = str(getattr(cause, "full_key", None))
+    if group and (full_key == group or f"@{group}." in str(error)):  # its keys landed under `experiment.`
+        return (f"conf/{found.group(1)}.yaml sets keys of the whole config, but without `# @package _global_` as "
+                f"its first line they land under `{group}.`: add that line, as conf/{group}/'s own files have")
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
         owner = OWNED_ELSEWHERE.get(str(cause.full_key).removeprefix("trainer."))
         if owner:
