@@ -280,12 +280,8 @@ def test_train_pys_refusal_of_a_sweep_is_reproduces_one_line_and_exit_2(
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     (single_run / ".hydra").mkdir()
     before = snapshot(out)
-    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out), *tiny_overrides(mnist_root), "debug=fast",
-                                      "seed=0", "resume=true"])
-    with pytest.raises(SystemExit) as exit_:
-        reproduce.main()
-    assert exit_.value.code == 2
-    assert capfd.readouterr().err.splitlines() == [
+    argv = ["reproduce", "--out", str(out), *tiny_overrides(mnist_root), "debug=fast", "seed=0", "resume=true"]
+    assert refusal(reproduce.main, argv, monkeypatch, capfd) == [
         f"error: {single_run} holds a single run, not a sweep; continue it without -m (hydra.run.dir={single_run} "
         f"resume=true), or choose another hydra.sweep.dir"]
     assert snapshot(out) == before
