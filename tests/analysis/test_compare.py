@@ -135,6 +135,20 @@ def test_another_comparison_in_out_is_kept_and_the_same_ones_replaced(tmp_path: 
     assert json.loads((out / "comparison.json").read_text())["margin"] == "0.2"
 
 
+def test_without_out_the_comparison_goes_under_outputs_and_a_refusal_makes_no_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    a, b = write_sweep(tmp_path / "a", LOSSES), write_sweep(tmp_path / "b", LOSSES)
+    work = tmp_path / "checkout"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert run(monkeypatch, capsys, a, b, "--margin", "-1")[0] == 2
+    assert list(work.iterdir()) == []
+    assert run(monkeypatch, capsys, a, b)[0] == 0
+    assert sorted(str(path.relative_to(work)) for path in work.rglob("*")) == [
+        "outputs", "outputs/comparisons", "outputs/comparisons/a_vs_b", "outputs/comparisons/a_vs_b/comparison.json",
+        "outputs/comparisons/a_vs_b/comparison.md"]
+
+
 def test_an_out_that_cannot_be_written_is_one_line_exit_2(tmpfs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture) -> None:
     sweep = write_sweep(tmp_path / "sweep", LOSSES)

@@ -129,24 +129,31 @@ def refuse_another_comparison(out: Path, sweep_a: Path, sweep_b: Path) -> None:
                              f"this one another --out, or delete {out / 'comparison.json'} to replace it")
 
 
+def default_out(sweep_a: Path, sweep_b: Path) -> Path:
+    """Under outputs/, which git ignores, as train.py's runs are: the working folder may be a checkout."""
+    return Path("outputs", "comparisons", f"{sweep_a.resolve().name}_vs_{sweep_b.resolve().name}")
+
+
 def main() -> None:
     parser = CommandParser("python -m vae_lightning.compare", __doc__.split("\n\n")[0])
     parser.add_argument("sweep_a", type=Path, help="the reference sweep (a folder made by `python train.py -m ...`)")
     parser.add_argument("sweep_b", type=Path, help="the sweep compared with it")
     parser.add_argument("--margin", default=DEFAULT_MARGIN,
                         help="equivalence margin: nats (0.2) or a percentage of A's mean (default %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("."),
-                        help="folder for comparison.md and comparison.json (default: the current one)")
+    parser.add_argument("--out", type=Path,
+                        help="folder for comparison.md and comparison.json (default: "
+                             "outputs/comparisons/<A's name>_vs_<B's name>, made if missing)")
     args = parser.parse_args()
     with errors_said_in_one_line():
-        if not args.out.is_dir():
+        out = args.out or default_out(args.sweep_a, args.sweep_b)
+        if args.out is not None and not args.out.is_dir():
             raise UserInputError(f"--out {args.out} is not a folder; create it, or pass an existing one")
-        check_writable(args.out, f"--out {args.out}", "pass a folder you can write to")
-        refuse_another_comparison(args.out, args.sweep_a, args.sweep_b)
+        check_writable(out, f"--out {out}", "pass a folder you can write to")
+        refuse_another_comparison(out, args.sweep_a, args.sweep_b)
         comparison = compare(args.sweep_a, args.sweep_b, args.margin)
         markdown = comparison_markdown(comparison)
-        write_all({args.out / "comparison.md": markdown.encode(),
-                   args.out / "comparison.json": json_bytes(comparison)},
+        out.mkdir(parents=True, exist_ok=True)
+        write_all({out / "comparison.md": markdown.encode(), out / "comparison.json": json_bytes(comparison)},
                   "run this command again")
         print(markdown)
     if any(found["verdict"] != "equivalent" for found in comparison["points"]):
