@@ -37,6 +37,11 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["optim=adam", "optim.betas=[0.9]"], "optim: torch.optim.Adam refuses it: list index out of range; fix that"),
         # A class that takes **kwargs has its named arguments' types checked all the same.
         (["logger.tensorboard.name=[a]"], "logger.tensorboard.name: Cannot convert 'ListConfig' to string"),
+        # Its **kwargs build torch's SummaryWriter, whose arguments it takes; it sets log_dir itself.
+        (["+logger.tensorboard.flush_sec=5"], "logger.tensorboard.flush_sec: no such key; allowed: save_dir, name, "
+                                               "version, log_graph, default_hp_metric, prefix, sub_dir, comment, "
+                                               "purge_step, max_queue, flush_secs, filename_suffix"),
+        (["+logger.tensorboard.log_dir=x"], "logger.tensorboard.log_dir: no such key; allowed: save_dir,"),
         (["clip.value=-0.5"], "clip.value=-0.5 is out of range: allowed a finite number > 0 (clip=none turns clipping off)"),
         (["clip.value=0"], "clip.value=0.0 is out of range: allowed a finite number > 0 (clip=none turns clipping off)"),
         (["+optim.lrr=0.1"], "optim.lrr: no such key; allowed: params, lr, momentum"),

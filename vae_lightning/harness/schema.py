@@ -25,10 +25,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import get_class
 from hydra_zen import builds
+from lightning.fabric.loggers import TensorBoardLogger
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
 from omegaconf import DictConfig, ListConfig, OmegaConf, read_write
 from omegaconf.errors import ValidationError
+from torch.utils.tensorboard import SummaryWriter
 
 from vae_lightning.configs import CONFIG_DIR, allowed_targets, instantiate_trusted, read_config_file
 from vae_lightning.files import check_writable
@@ -228,10 +230,16 @@ def check_ranges(cfg: DictConfig) -> None:
 
 def constructor_keys(target: str) -> list[str] | None:
     """The keys a node that builds `target` may hold; None when it takes any (**kwargs)."""
-    parameters = list(inspect.signature(get_class(target).__init__).parameters.values())[1:]
-    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
-        return None
-    return [parameter.name for parameter in parameters if parameter.kind is not parameter.VAR_POSITIONAL]
+    cls = get_class(target)
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    named = [parameter.name for parameter in parameters if parameter.kind is not parameter.VAR_POSITIONAL]
+    if not any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+        return named
+    if issubclass(cls, TensorBoardLogger):
+        # Its **kwargs build torch's SummaryWriter, to which it gives log_dir itself.
+        return [name for name in named if name != "kwargs"] + [
+            name for name in inspect.signature(SummaryWriter.__init__).parameters if name not in ("self", "log_dir")]
+    return None
 
 
 def check_node_keys(node: Any, key: str) -> None:
