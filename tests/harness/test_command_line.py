@@ -50,6 +50,8 @@ PROJECT = Path(__file__).resolve().parents[2]
                                                    "weight_decay"),
         (["++data.batchsize=64"], "data.batchsize: no such key; allowed: root, download, batch_size"),
         (["~model"], "model: a run needs one; choose one of model=ae, model=linear_ae, model=vae"),
+        (["schema/optim=adam"], "schema/optim=adam: the schema/ groups are the options' typed schemas, which "
+                                "their files name; choose the option itself, e.g. optim=adam"),
         (["~clip"], "clip: a run needs one; choose one of clip=none, clip=norm, clip=value"),
         (["=5"], "=5: an override needs a key, as in key=value"),
         (["loss.reconstruction=l1"], "loss.reconstruction=l1 is out of range: allowed one of mse, bce"),

@@ -424,6 +424,10 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
             raise ConfigError(f"{override.input_line}: give the searched key as itself, "
                               f"{key.removeprefix('hydra.sweeper.params.')}={override.input_line.partition('=')[2]} "
                               f"(the command line's wins over hydra.sweeper.params)")
+        if key.startswith("schema/"):  # listed by --help beside the groups a user chooses
+            raise ConfigError(f"{override.input_line}: the schema/ groups are the options' typed schemas, which "
+                              f"their files name; choose the option itself, e.g. {key.removeprefix('schema/')}="
+                              f"{override.input_line.partition('=')[2]}")
         if key in REQUIRED_GROUPS and isinstance(override.value(), list):
             raise ConfigError(f"{override.input_line}: a run takes one {key}; to run each, sweep them: "
                               f"-m {key}={','.join(map(str, override.value()))}")
