@@ -75,6 +75,16 @@ def allowed_targets() -> frozenset[str]:
     return configured_targets() | extra
 
 
+def allow_config_dir(folder: Path) -> None:
+    """Let a command outside a Hydra run (evaluate) build what a --config-dir folder's files name, as
+    train.py's --config-dir lets its run: by adding them to this process's $VAE_LIGHTNING_ALLOWED_TARGETS."""
+    if not folder.is_dir():
+        raise ConfigError(f"--config-dir {folder}: no such folder; give the folder of config groups the run was "
+                          f"trained with (train.py's --config-dir)")
+    named = set(filter(None, os.environ.get(ALLOWED_TARGETS_VARIABLE, "").split(",")))
+    os.environ[ALLOWED_TARGETS_VARIABLE] = ",".join(sorted(named | configured_targets(folder.resolve())))
+
+
 def check_plain_data(config: Any, path: str = "") -> None:
     """Raise ConfigError unless `config` is made of dicts, lists and scalars only, with no `${` in any
     string: a resolved config never holds one, and in data from disk it would call code."""
@@ -108,7 +118,8 @@ def check_allowed(config: Any, path: str = "") -> None:
         if target not in allowed:
             raise ConfigError(
                 f"{key}={target} is not a class this project's configs name: add a YAML file naming it under "
-                f"conf/, or, if you trust it, its full name to ${ALLOWED_TARGETS_VARIABLE} (comma-separated)"
+                f"conf/ (or a --config-dir folder), or, if you trust it, its full name to ${ALLOWED_TARGETS_VARIABLE} "
+                f"(comma-separated)"
             )
 
 

@@ -426,3 +426,32 @@ def test_a_refusal_of_the_test_data_is_the_only_line_on_stderr(case: str, traine
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_of_a_config_dir_class_is_evaluated_with_that_config_dir(
+        mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # A model class of the user's own, which a file of their --config-dir folder names and conf/ does not.
+    (tmp_path / "mine_models.py").write_text("from vae_lightning.paper.model import VAE\n\n\nclass SmallVAE(VAE):\n"
+                                             "    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    (tmp_path / "mine" / "model" / "small.yaml").write_text("_target_: mine_models.SmallVAE\nlatent_dim: 2\n")
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "")  # restored when the test ends: evaluate adds to it
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints", model___target_="mine_models.SmallVAE")
+    arguments = ["evaluate", str(run_dir), "--data-root", str(mnist_root), "--out", str(tmp_path / "out")]
+    monkeypatch.setattr(sys, "argv", arguments)
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    assert "model._target_=mine_models.SmallVAE is not a class this project's configs name: add a YAML file naming " \
+           "it under conf/ (or a --config-dir folder)" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", [*arguments, "--config-dir", str(tmp_path / "nowhere")])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2 and capsys.readouterr().err == (
+        f"error: --config-dir {tmp_path / 'nowhere'}: no such folder; give the folder of config groups the run was "
+        f"trained with (train.py's --config-dir)\n")
+    monkeypatch.setattr(sys, "argv", [*arguments, "-cd", str(tmp_path / "mine")])
+    main()
+    assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["test_images"] == TEST_IMAGES

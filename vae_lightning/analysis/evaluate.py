@@ -43,7 +43,7 @@ from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line
 from vae_lightning.files import check_writable, read_json, refuse_links_out, write_json
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import lock_holder
-from vae_lightning.configs import instantiate_trusted
+from vae_lightning.configs import allow_config_dir, instantiate_trusted
 from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError, UserInputError
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.paper.module import VAEModule, stage_metrics
@@ -330,6 +330,8 @@ def evaluate_as_asked(args: argparse.Namespace) -> dict[str, Any]:
         flag = "--images" if args.images is not None else "--k"
         raise UserInputError(f"{flag} applies to --nll only, which estimates the likelihood; add --nll, or leave "
                              f"{flag} out")
+    if args.config_dir is not None:
+        allow_config_dir(args.config_dir)
     try:
         return evaluate(args.path, args.data_root, args.seed, args.out, args.nll, args.k, args.images)
     except NonFiniteLossError as error:
@@ -341,6 +343,8 @@ def main() -> None:
     parser = CommandParser("python -m vae_lightning.evaluate", __doc__.split("\n\n")[0])
     parser.add_argument("path", type=Path, help="a run folder (its best checkpoint) or a .ckpt file")
     parser.add_argument("--data-root", help="where MNIST/raw is, if not where the run found it")
+    parser.add_argument("--config-dir", "-cd", type=Path,
+                        help="the folder of your own config groups the run was trained with (train.py's --config-dir)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the latent draws of samples.png")
     parser.add_argument("--out", type=Path, help="folder for the images and evaluation.json (default: the run's)")
     parser.add_argument("--nll", action="store_true", help="estimate the test set's negative log-likelihood (likelihood.json)")
