@@ -257,6 +257,18 @@ def test_a_sweep_train_py_refuses_ends_reproduce_at_once_with_exit_2_and_keeps_w
     assert snapshot(out) == before
 
 
+def test_a_first_sweep_train_py_refuses_leaves_no_empty_output_folder(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # On a full disk, reproduce made its folder and then train.py refused the first sweep, which wrote nothing.
+    monkeypatch.setattr(reproduce, "check_command_lines", lambda *args: None)
+    monkeypatch.setattr(reproduce, "run_experiment", lambda name, sweep_dir, overrides: (0.5, 2))
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(tmp_path / "reproduction")])
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main()
+    assert exit_.value.code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_resumed_reproductions_wall_times_add_to_the_earlier_passes(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # results.md said "0.1 min on this machine" for sweeps that had trained for an hour before the resume.

@@ -223,11 +223,17 @@ def main() -> None:
         out = output_folder(args.out)
         if not args.replot:
             check_command_lines(out, overrides)
+        made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         if args.replot:  # the original run's overrides: a --replot's own are at most a data.root
             timings, recorded = read_timings(out / "timings.json"), read_overrides(out / "overrides.json")
         else:
-            timings, recorded = run_all(out, overrides), overrides
+            try:
+                timings, recorded = run_all(out, overrides), overrides
+            except SystemExit:
+                if made and not any(out.iterdir()):  # refused (a full disk, say): leave no empty folder behind
+                    out.rmdir()
+                raise
             # Beside timings.json, once the sweeps ran: a refused sweep leaves the record in --out as it was.
             write_json(out / "overrides.json", overrides)
         for name, title in EXPERIMENTS.items():
