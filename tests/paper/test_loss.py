@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vae_lightning.errors import ConfigError
 from vae_lightning.paper.loss import VAELoss, kl_divergence, squared_error
 from vae_lightning.paper.model import VAEOutput
 
@@ -61,3 +62,12 @@ def test_bce_sums_pixels_like_pytorch_examples() -> None:
 def test_unknown_reconstruction_is_rejected() -> None:
     with pytest.raises(ValueError, match="loss.reconstruction=l1 is out of range: allowed one of mse, bce"):
         VAELoss("l1")
+
+
+def test_a_reconstruction_without_the_draws_axis_is_refused_not_averaged_over_pixels() -> None:
+    # A model of one's own that returned (batch, pixels) trained on a loss 784 times too small, exit 0.
+    x = torch.rand(4, 6)
+    output = VAEOutput(torch.rand(4, 6), torch.zeros(4, 2), torch.zeros(4, 2))
+    with pytest.raises(ConfigError, match=r"^model: its reconstruction has shape \[4, 6\] for images of \[4, 6\]; "
+                                          r"return it as \(draws, batch, pixels\)"):
+        VAELoss()(x, output)

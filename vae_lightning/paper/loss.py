@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vae_lightning.errors import ConfigError
 from vae_lightning.paper.model import VAEOutput
 
 RECONSTRUCTIONS = ("mse", "bce")
@@ -63,6 +64,12 @@ class VAELoss(nn.Module):
 
     def forward(self, x: torch.Tensor, output: VAEOutput) -> LossTerms:
         """`x` is the clean image the reconstruction must match (for a denoising run, not its input)."""
+        if output.reconstruction.dim() != x.dim() + 1:
+            # Eq. 16 divides by the draws and the batch: read from a reconstruction without the draws axis,
+            # they would be the batch and the pixels, and the loss would come out 784 times too small.
+            raise ConfigError(f"model: its reconstruction has shape {list(output.reconstruction.shape)} for images of "
+                              f"{list(x.shape)}; return it as (draws, batch, pixels), as VAEOutput says "
+                              f"(reconstruction.unsqueeze(0) for one draw)")
         reconstruction_loss = self._reconstruction_loss(x, output.reconstruction)
         if output.log_variance is None:
             kl = reconstruction_loss.new_zeros(())
