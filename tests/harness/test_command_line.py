@@ -55,6 +55,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["~clip"], "clip: a run needs one; choose one of clip=none, clip=norm, clip=value"),
         (["=5"], "=5: an override needs a key, as in key=value"),
         (["loss.reconstruction=l1"], "loss.reconstruction=l1 is out of range: allowed one of mse, bce"),
+        # A linear decoder's outputs leave [0, 1]: binary cross-entropy failed at the first step.
+        (["model=linear_ae", "loss.reconstruction=bce"], "loss.reconstruction=bce needs outputs in [0, 1], which "
+                                                         "model.output_activation=identity does not keep them in: set "
+                                                         "model.output_activation=sigmoid, or loss.reconstruction=mse"),
         (["trainer.precision=banana"], "trainer.precision=banana is out of range: allowed one of 64, 32, 16, "),
         (["+sed=1"], "sed: no such key, nothing would read it; allowed: seed, torch_threads, resume"),
         (["+trainer.gradient_clip_val=3"], "trainer.gradient_clip_val: not set here; it comes from clip.value"),

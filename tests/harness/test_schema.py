@@ -17,6 +17,7 @@ from vae_lightning.harness.schema import check_ranges
 from vae_lightning.harness.run import build_module, build_trainer, run_job
 from vae_lightning.harness.runs import read_status
 from vae_lightning.configs import CONFIG_DIR
+from vae_lightning.paper.module import VAEModule
 
 GROUPS = ("data", "model", "loss", "optim", "clip", "trainer", "logger", "callbacks")
 
@@ -125,3 +126,32 @@ def test_an_option_file_naming_no_class_is_named_not_a_traceback_for_every_comma
                                           rf"a class that can be imported \({re.escape(cause)}.*\); fix the file"):
         schema.register_schemas()
 
+
+
+def test_a_model_whose_constructor_reads_its_tensors_is_checked_off_the_meta_device(
+        compose_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `.item()` of a meta tensor raised, and the check's traceback stopped a model that builds.
+    (tmp_path / "own_models.py").write_text(
+        "import torch\nfrom vae_lightning.paper.model import VAE\n\n\nclass PriorVAE(VAE):\n"
+        "    def __init__(self, prior_scale: float = 1.0, **sizes):\n        super().__init__(**sizes)\n"
+        "        self.register_buffer('prior_scale', torch.tensor(prior_scale))\n"
+        "        if not self.prior_scale.item() > 0:\n            raise ValueError('model.prior_scale: allowed > 0')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_models.PriorVAE")
+    cfg = compose_config(["model._target_=own_models.PriorVAE", "+model.prior_scale=2.0"])
+    schema.check_module(cfg)
+    cfg.model.prior_scale = -1.0
+    with pytest.raises(ConfigError, match=r"^model.prior_scale: allowed > 0$"):
+        schema.check_module(cfg)
+
+
+@pytest.mark.parametrize("model,says", [
+    ("torch.nn.Identity", "model: Identity has no input_dim, the pixels of an image it takes; set self.input_dim in "
+                          "its constructor"),
+])
+def test_a_model_the_module_cannot_train_is_refused_as_it_is_built(model: str, says: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", model)
+    with pytest.raises(ConfigError, match=f"^{re.escape(says)}$"):
+        VAEModule(model={"_target_": model}, loss={"_target_": "vae_lightning.paper.loss.VAELoss"},
+                  optim={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1})

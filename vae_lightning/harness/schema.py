@@ -37,7 +37,7 @@ from vae_lightning.files import check_writable
 from vae_lightning.harness.checkpoints import with_mid_epoch_checkpoints
 from vae_lightning.errors import ConfigError
 from vae_lightning.paper.gradients import STATISTICS
-from vae_lightning.paper.module import X_AXES, metric_names
+from vae_lightning.paper.module import X_AXES, VAEModule, metric_names
 
 # Trainer arguments that other groups own: setting them under trainer would be silently overridden.
 OWNED_ELSEWHERE = {
@@ -340,9 +340,7 @@ def check_by_building(cfg: DictConfig) -> int:
     benchmark) it would set for this whole process; the callbacks as `check_callbacks` says.
     Returns the processes the run shares each epoch among, as the Trainer counts them (its world size:
     devices, `auto` and `-1` resolved, times nodes)."""
-    with torch.device("meta"):
-        for group in ("model", "loss"):
-            instantiate_trusted(OmegaConf.to_container(cfg[group], resolve=True), group)
+    check_module(cfg)
     if cfg.optim.get("_partial_") is not True:  # else the optimizer's own "missing argument: 'params'"
         option = OmegaConf.select(cfg, "hydra.runtime.choices.optim", default="<option>")
         raise ConfigError(f"optim: the module builds the optimizer over the model's parameters, so its file "
@@ -365,6 +363,19 @@ def check_by_building(cfg: DictConfig) -> int:
         logging.disable(logging.NOTSET)
     check_callbacks(cfg)
     return world_size
+
+
+def check_module(cfg: DictConfig) -> None:
+    """Build the LightningModule, its model and loss on the meta device (no memory, no weights); one
+    whose constructor reads its tensors' values (`.item()`), which meta tensors have none of, for real."""
+    arguments = {group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("model", "loss", "optim")}
+    try:
+        with torch.device("meta"):
+            VAEModule(**arguments)
+    except InstantiationException as error:
+        if "meta tensor" not in str(error.__cause__):
+            raise
+        VAEModule(**arguments)
 
 
 def check_callbacks(cfg: DictConfig) -> None:

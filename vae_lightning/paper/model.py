@@ -93,6 +93,7 @@ class Autoencoder(nn.Module):
         check_choice("activation", activation, ACTIVATIONS)
         check_choice("output_activation", output_activation, OUTPUTS)
         self.input_dim = input_dim
+        self.output_activation = output_activation
         sizes = [input_dim, *hidden_dims]
         encoder_layers = [nn.Linear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         self.encoder = mlp(encoder_layers, activation)  # eqs. 1-3

@@ -42,6 +42,18 @@ def check_arguments(eval_seed: Any, x_axis: Any, **configs: Any) -> None:
         raise ConfigError(f"x_axis={x_axis!r}: expected one of {', '.join(X_AXES)}")
 
 
+def check_fit(model: torch.nn.Module, loss: torch.nn.Module) -> None:
+    """Raise ConfigError for a model and loss that build but could not train together: the run would
+    fail at its first step, after its folder is made."""
+    if not hasattr(model, "input_dim"):  # the model summary runs a blank image of that many pixels through it
+        raise ConfigError(f"model: {type(model).__name__} has no input_dim, the pixels of an image it takes; set "
+                          f"self.input_dim in its constructor")
+    activation = getattr(model, "output_activation", "sigmoid")
+    if getattr(loss, "reconstruction", None) == "bce" and activation != "sigmoid":
+        raise ConfigError(f"loss.reconstruction=bce needs outputs in [0, 1], which model.output_activation={activation} "
+                          f"does not keep them in: set model.output_activation=sigmoid, or loss.reconstruction=mse")
+
+
 class VAEModule(L.LightningModule):
     """Wraps the model and loss built from their configs; its hyperparameters are plain containers.
 
@@ -59,6 +71,7 @@ class VAEModule(L.LightningModule):
         self.save_hyperparameters(logger=False)
         self.model = instantiate_trusted(model, "model")
         self.loss = instantiate_trusted(loss, "loss")
+        check_fit(self.model, self.loss)
         # Checked here, not when the optimizer is built: a checkpoint is refused as it loads.
         check_targets(optim, "optim")
         self._eval_generator: torch.Generator | None = None
