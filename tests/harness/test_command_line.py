@@ -756,6 +756,13 @@ def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothin
      "conf/experiment/mine.yaml sets keys of the whole config, but without `# @package _global_`"),
     # Any command read every file of a --config-dir folder, and one that is not YAML gave a traceback.
     ("optim/broken.yaml", "lr: [0.01\n", "optim=sgd", "optim/broken.yaml: not valid YAML at line 2"),
+    # One callback or logger at the file's top, as an optimizer's file has it: a 40-line traceback.
+    ("callbacks/stop.yaml", "_target_: lightning.pytorch.callbacks.EarlyStopping\nmonitor: val/loss\n",
+     "callbacks=stop", "callbacks=stop: its file names one class at its top, but the callbacks group holds named ones, "
+                       "as conf/callbacks/default.yaml does: put its keys under a name (mine: {_target_: ...}), with "
+                       "`defaults: [default, _self_]` above to keep the default ones"),
+    ("logger/flat.yaml", "_target_: lightning.pytorch.loggers.CSVLogger\nsave_dir: .\n", "logger=flat",
+     "logger=flat: its file names one class at its top, but the logger group holds named ones"),
 ])
 def test_a_mistake_in_a_config_dir_option_is_one_line_and_writes_nothing(
         file: str, content: str, chosen: str, said: str, mnist_root: Path, tmp_path: Path,

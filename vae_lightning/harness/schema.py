@@ -283,6 +283,11 @@ def check_structure(cfg: DictConfig) -> None:
     for group in ("data", "model", "loss", "optim", "trainer"):
         check_node_keys(cfg[group], group)
     for group in ("logger", "callbacks"):
+        if "_target_" in (cfg.get(group) or {}):
+            option = OmegaConf.select(cfg, f"hydra.runtime.choices.{group}", default="<option>")
+            raise ConfigError(f"{group}={option}: its file names one class at its top, but the {group} group holds "
+                              f"named ones, as conf/{group}/default.yaml does: put its keys under a name (mine: "
+                              f"{{_target_: ...}}), with `defaults: [default, _self_]` above to keep the default ones")
         for name, node in (cfg.get(group) or {}).items():
             check_node_keys(node, f"{group}.{name}")
     for key in ("hydra.launcher", "hydra.sweeper"):
