@@ -183,10 +183,11 @@ def keys_its_class_takes(error: Exception, config_name: str, overrides: list[str
     key = str(cause.full_key)
     others = [override for override in overrides if override.lstrip("+~").partition("=")[0] != key]
     try:
-        node = OmegaConf.select(compose(config_name=config_name, overrides=others, return_hydra_config=True),
-                                key.rpartition(".")[0])
+        cfg = compose(config_name=config_name, overrides=others, return_hydra_config=True)
     except (ConfigCompositionException, OverrideParseException, ValueError):
         return None
+    HydraConfig.instance().set_config(cfg)  # whose --config-dir folder's classes are allowed too
+    node = OmegaConf.select(cfg, key.rpartition(".")[0])
     target = str(node.get("_target_")) if isinstance(node, DictConfig) else None
     keys = constructor_keys(target) if target in allowed_targets() else None
     # A key its class takes, which the option's file leaves out, is added with `+` (one_line says so).
