@@ -155,3 +155,17 @@ def test_a_model_the_module_cannot_train_is_refused_as_it_is_built(model: str, s
     with pytest.raises(ConfigError, match=f"^{re.escape(says)}$"):
         VAEModule(model={"_target_": model}, loss={"_target_": "vae_lightning.paper.loss.VAELoss"},
                   optim={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1})
+
+
+def test_a_metric_a_callback_of_ones_own_may_log_can_be_monitored(compose_config, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Refused as "no such metric is logged", though the user's callback logged it.
+    (tmp_path / "own_callbacks.py").write_text(
+        "import lightning as L\n\n\nclass LatentVariance(L.Callback):\n"
+        "    def on_validation_epoch_end(self, trainer, module):\n        module.log('val/latent_var', 1.0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_callbacks.LatentVariance,lightning.pytorch.callbacks.EarlyStopping")
+    stop = "+callbacks.stop={_target_:lightning.pytorch.callbacks.EarlyStopping,monitor:val/latent_var}"
+    with pytest.raises(ConfigError, match=r"^callbacks.stop.monitor=val/latent_var: no such metric is logged"):
+        schema.check_callbacks(compose_config([stop]))
+    schema.check_callbacks(compose_config([stop, "+callbacks.latent={_target_:own_callbacks.LatentVariance}"]))

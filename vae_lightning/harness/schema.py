@@ -395,9 +395,12 @@ def check_callbacks(cfg: DictConfig) -> None:
         HydraConfig.instance().set_config(job)
         try:
             callbacks = OmegaConf.to_container(job.callbacks, resolve=True) if job.get("callbacks") else {}
+            # A callback of one's own may log metrics of its own, which another may monitor.
+            own = any(not str(node.get("_target_")).startswith(("lightning.", "vae_lightning.")) for node in
+                      callbacks.values() if isinstance(node, dict))
             for name, node in with_mid_epoch_checkpoints(callbacks).items():
                 callback = built(node, f"callbacks.{name}")
-                check_monitor(callback, f"callbacks.{name}")
+                check_monitor(callback, f"callbacks.{name}", MONITORABLE if not own else None)
                 check_folder(getattr(callback, "dirpath", None), f"callbacks.{name}.dirpath")
             loggers = OmegaConf.to_container(job.logger, resolve=True) if job.get("logger") else {}
             for name, node in loggers.items():
@@ -406,13 +409,14 @@ def check_callbacks(cfg: DictConfig) -> None:
             HydraConfig.instance().set_config(cfg)
 
 
-def check_monitor(callback: Any, key: str) -> None:
+def check_monitor(callback: Any, key: str, logged: tuple[str, ...] | None) -> None:
     """A callback that monitors a metric (ModelCheckpoint, EarlyStopping) would find a name nothing logs
     only at the end of the first validation, after an epoch of training; one that maximises a loss
-    would keep the worst checkpoint as the best, which the run is then scored on."""
+    would keep the worst checkpoint as the best, which the run is then scored on. `logged`: the
+    metrics the run logs, None where a callback of one's own may log others."""
     monitor, mode = getattr(callback, "monitor", None), getattr(callback, "mode", None)
-    if isinstance(monitor, str) and monitor not in MONITORABLE:
-        raise ConfigError(f"{key}.monitor={monitor}: no such metric is logged; choose one of {', '.join(MONITORABLE)}")
+    if isinstance(monitor, str) and logged is not None and monitor not in logged:
+        raise ConfigError(f"{key}.monitor={monitor}: no such metric is logged; choose one of {', '.join(logged)}")
     if monitor in LOSSES and mode == "max":
         raise ConfigError(f"{key}.mode=max would keep the highest {monitor} as the best, and the run is scored on "
                           f"the best checkpoint: a loss is minimised, so set {key}.mode=min")
