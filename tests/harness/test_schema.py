@@ -169,3 +169,10 @@ def test_a_metric_a_callback_of_ones_own_may_log_can_be_monitored(compose_config
     with pytest.raises(ConfigError, match=r"^callbacks.stop.monitor=val/latent_var: no such metric is logged"):
         schema.check_callbacks(compose_config([stop]))
     schema.check_callbacks(compose_config([stop, "+callbacks.latent={_target_:own_callbacks.LatentVariance}"]))
+
+
+def test_the_models_input_is_held_to_28x28_pixels_only_for_the_projects_data(compose_config) -> None:
+    # A data module of one's own, serving 14x14 images, could not be used with the project's VAE.
+    check_ranges(compose_config(["data._target_=own_data.Small", "model.input_dim=196"]))
+    with pytest.raises(ConfigError, match=r"^model.input_dim=196 is out of range: allowed 784, the pixels of the data's"):
+        check_ranges(compose_config(["model.input_dim=196"]))

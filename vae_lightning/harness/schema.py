@@ -155,8 +155,10 @@ def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
 
 # Lightning seeds numpy, whose seeds are 32-bit.
 MAX_SEED = 2**32 - 1
-# MNIST's and Fashion-MNIST's images, flattened: the model's input.
+# MNIST's and Fashion-MNIST's images, flattened: the model's input (a data module of one's own may
+# serve other sizes).
 IMAGE_PIXELS = 28 * 28
+PROJECT_DATA = "vae_lightning.paper.data."
 # Ranges of the keys no constructor checks itself: whether a value is allowed, and what is. The
 # others are checked by building (`check_by_building`); data.val_size against the files, by the data module.
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -172,7 +174,6 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.batch_size": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
     "data.eval_batch_size": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
     "data.noise_std": (lambda value: is_number(value) and 0 <= value < math.inf, "a finite number >= 0"),
-    "model.input_dim": (lambda value: value == IMAGE_PIXELS, f"{IMAGE_PIXELS}, the pixels of the data's 28x28 images"),
     "trainer.max_epochs": (lambda value: value is None or is_number(value) and (value >= 1 or value == -1),
                            "a number >= 1, -1 (no limit) or null"),
     # 0 steps would train nothing, and report the untrained model's losses as the run's.
@@ -217,6 +218,10 @@ def check_ranges(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default="<absent>")
         if value != "<absent>" and not accepts(value):
             raise ConfigError(f"{key}={value} is out of range: allowed {allowed}")
+    input_dim = cfg.model.get("input_dim", IMAGE_PIXELS)
+    if str(cfg.data.get("_target_")).startswith(PROJECT_DATA) and input_dim != IMAGE_PIXELS:
+        raise ConfigError(f"model.input_dim={input_dim} is out of range: allowed {IMAGE_PIXELS}, the pixels of the "
+                          f"data's 28x28 images")
     precision = str(cfg.trainer.get("precision"))
     if cfg.optim.get("fused") and cfg.clip.algorithm and precision.endswith("-mixed"):
         # The fused kernel unscales the gradients inside its own step, after the clip (Lightning refuses).
