@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import lightning as L
@@ -10,6 +11,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import make_grid
 
 from vae_lightning.paper.model import Autoencoder
+
+log = logging.getLogger(__name__)
 
 
 def as_images(rows: torch.Tensor) -> torch.Tensor:
@@ -62,6 +65,15 @@ class ImageGrids(L.Callback):
         """The x the epoch's scalars are logged at: the epoch, or the index of the epoch's last step
         (Lightning's for epoch-level metrics; global_step has counted that step already)."""
         return trainer.current_epoch if self.x_axis == "epoch" else max(trainer.global_step - 1, 0)
+
+    def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # Said once, where the grids would otherwise be missing from TensorBoard without a word.
+        if trainer.is_global_zero and not isinstance(module.model, Autoencoder):
+            log.warning("callbacks.images: %s is not one of the project's autoencoders "
+                        "(vae_lightning.paper.model.Autoencoder), whose encoder and decoder the grids use: no images "
+                        "are logged; subclass it, or drop the callback with ~callbacks.images", type(module.model).__name__)
+        elif trainer.is_global_zero and getattr(trainer.datamodule, "val_images", None) is None:
+            log.warning("callbacks.images: the data module has no val_images to reconstruct: only samples are logged")
 
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
