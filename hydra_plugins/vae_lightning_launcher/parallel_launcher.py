@@ -7,15 +7,12 @@ import logging
 import multiprocessing
 import os
 import pickle
-import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
@@ -23,14 +20,14 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae_lightning.harness.runs import (Interrupted, behind, cause_of_death, raise_interrupted, read_status,
-                                        record_death, record_interrupt)
+from vae_lightning.harness.runs import (STOPPING_SIGNALS, Interrupted, behind, cause_of_death, read_status,
+                                        record_death, record_interrupt, signals_forwarded, signals_held,
+                                        start_as_a_job, stop_the_sweep, take_signals_as_a_job)
 
 log = logging.getLogger(__name__)
 # A forked job starts in milliseconds with torch and Lightning imported, where Hydra's joblib launcher
 # starts loky workers that import them again for seconds each (benchmarks/sweep_speed.py --launcher joblib).
 CONTEXT = multiprocessing.get_context("fork")
-FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -84,7 +81,7 @@ class ParallelLauncher(Launcher):
         running: dict[int, RunningJob] = {}
         received: list[int] = []
         more, started = True, 0
-        with signals_forwarded(running, received):
+        with signals_forwarded(lambda: [job.process.pid for job in running.values()], received):
             while running or (more and not received):
                 while more and not received and len(running) < slots:
                     job = next_job()
@@ -99,36 +96,24 @@ class ParallelLauncher(Launcher):
                 for index in finished(running) if running else []:
                     ended(index, job_return(running.pop(index)))
         if received:
-            name = signal.Signals(received[0]).name
-            left = "" if total is None else f", {total - started} never started"
-            log.error("sweep interrupted by %s: the running jobs recorded themselves as interrupted%s; the same "
-                      "command with hydra.sweep.dir=%s resume=true continues it", name, left,
-                      self.config.hydra.sweep.dir)
-            raise SystemExit(128 + received[0])
+            stop_the_sweep(received, self.config.hydra.sweep.dir,
+                           "" if total is None else f", {total - started} never started")
 
     def _start(self, index: int, overrides: Sequence[str]) -> RunningJob:
         receiver, sender = CONTEXT.Pipe(duplex=False)
-        process = CONTEXT.Process(target=self._run_job, args=(index, overrides, sender), name=f"job {index}")
-        process.start()
-        # A group of its own, set from both sides so that no forwarded signal can find it missing:
-        # a signal the sweep receives reaches each job once, forwarded, never twice.
-        try:
-            os.setpgid(process.pid, process.pid)
-        except OSError:  # the job set it first, or has ended already
-            pass
+        process = CONTEXT.Process(target=self._run_job, args=(index, overrides, sender, os.getpid()),
+                                  name=f"job {index}")
+        # A signal the sweep receives reaches each job once, forwarded, never twice.
+        start_as_a_job(process)
         sender.close()
         return RunningJob(process, receiver, list(overrides))
 
-    def _run_job(self, index: int, overrides: Sequence[str], sender: Connection) -> None:
-        os.setpgrp()
-        # The job takes signals as a run does, not as the sweep; one that arrived while it was forked
-        # was held and comes now. Before its run records itself (Hydra sets the job up first), the
-        # job records the interrupt in its folder, if it has one yet.
-        for signum in FORWARDED:
-            signal.signal(signum, raise_interrupted)
+    def _run_job(self, index: int, overrides: Sequence[str], sender: Connection, sweep_pid: int) -> None:
+        # A signal that arrived while the job was forked was held and comes now. Before its run records
+        # itself (Hydra sets the job up first), the job records the interrupt in its folder, if it has one yet.
         run_dir = None
         try:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+            take_signals_as_a_job(sweep_pid)
             sweep_config = self._job_config(index, overrides)
             run_dir = Path(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)
             sender.send(str(run_dir))
@@ -213,7 +198,7 @@ def job_return(job: RunningJob) -> JobReturn:
     job.receiver.close()
     if isinstance(result, JobReturn):
         return result
-    interrupts = {128 + signum: signum.name for signum in FORWARDED}
+    interrupts = {128 + signum: signum.name for signum in STOPPING_SIGNALS}
     if job.process.exitcode in interrupts:  # it recorded the interrupt itself, where it had a folder
         log.error("%s: interrupted by %s", " ".join(job.overrides), interrupts[job.process.exitcode])
     else:
@@ -223,34 +208,3 @@ def job_return(job: RunningJob) -> JobReturn:
     ended = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED)
     ended.return_value = float("inf")
     return ended
-
-
-@contextmanager
-def signals_held() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM wait; they are delivered when it ends."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
-
-
-@contextmanager
-def signals_forwarded(running: dict[int, RunningJob], received: list[int]) -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM are recorded in `received` and sent on to every running
-    job's process group, where the job records itself as interrupted (`harness.run.run_job`)."""
-
-    def forward(signum: int, frame: Any) -> None:
-        received.append(signum)
-        for job in running.values():
-            try:
-                os.killpg(job.process.pid, signum)
-            except ProcessLookupError:  # ended meanwhile
-                pass
-
-    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

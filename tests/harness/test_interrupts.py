@@ -1,5 +1,5 @@
-"""Ctrl-C (SIGINT) and SIGTERM (kill, Slurm's scancel and time limit) stop a run as an interrupt:
-status.json says so with the signal, exit 130/143, no traceback."""
+"""Ctrl-C (SIGINT), SIGTERM (kill, Slurm's scancel and time limit) and SIGHUP (a closed terminal) stop
+a run as an interrupt: status.json says so with the signal, exit 130/143/129, no traceback."""
 
 import json
 import signal
@@ -13,7 +13,8 @@ from helpers import injected, start_train, tiny_overrides
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+# SIGHUP: the terminal closed (an ssh session lost); the run ended without a word, status.json saying running.
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_an_interrupt_is_recorded_with_its_signal(signum: signal.Signals, mnist_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run = start_train([*tiny_overrides(mnist_root), *injected("slow", "Slow", seconds=0.2), "trainer.max_epochs=100",

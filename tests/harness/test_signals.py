@@ -183,3 +183,53 @@ def test_a_signal_as_a_sweeps_first_jobs_are_forked_ends_them_recorded(signum: s
         assert status(job) == {"status": "interrupted", "error": f"interrupted by {signum.name}",
                                "signal": signum.name, "exit_code": 128 + signum}, job.name
     assert not [pid for pid in jobs if alive(pid)]
+
+
+def interrupted_by(signum: signal.Signals) -> dict:
+    return {"status": "interrupted", "error": f"interrupted by {signum.name}", "signal": signum.name,
+            "exit_code": 128 + signum}
+
+
+def first_job_training(launcher: str, sweep_dir: Path, mnist_root: Path, tmp_path: Path):
+    """A sweep of three slow jobs, one at a time, once its first has written a checkpoint: the sweep's
+    process, the first job's folder and the pid of the job's process."""
+    sweep = start_train(["-m", *tiny_overrides(mnist_root), *injected("slow", "Slow", seconds=0.2),
+                         "trainer.max_epochs=3", "seed=0,1,2", f"hydra/launcher={launcher}",
+                         *(["hydra.launcher.n_jobs=1"] if launcher == "parallel" else []),
+                         f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    first = sweep_dir / "seed=0"
+    wait_for(lambda: (first / "checkpoints" / "last.ckpt").exists(), sweep, tmp_path)
+    return sweep, first, lock_holder(first)
+
+
+@pytest.mark.parametrize(("launcher", "signum"), [("basic", signal.SIGINT), ("basic", signal.SIGTERM),
+                                                  ("parallel", signal.SIGHUP)])
+def test_a_signal_to_the_sweeps_process_alone_stops_the_sweep_and_its_running_job(
+        launcher: str, signum: signal.Signals, mnist_root: Path, tmp_path: Path) -> None:
+    # `kill <sweep>` left the basic launcher's job training on, orphaned, and the sweep started no report; a
+    # signal that reached the job alone (a background sweep ignores SIGINT) went on to the next job. A closed
+    # terminal (SIGHUP) ended a job without a word, its status.json left saying running.
+    sweep_dir = tmp_path / "sweep"
+    sweep, first, job = first_job_training(launcher, sweep_dir, mnist_root, tmp_path)
+    sweep.send_signal(signum)
+    assert sweep.wait(timeout=120) == 128 + signum, output(tmp_path)[-3000:]
+    text = output(tmp_path)
+    assert f"sweep interrupted by {signum.name}" in text and "Traceback" not in text, text[-3000:]
+    assert status(first) == interrupted_by(signum)
+    assert not (sweep_dir / "seed=1").exists()  # the sweep stopped: no job after it started
+    assert not alive(job)
+
+
+@pytest.mark.parametrize("launcher", ["basic", "parallel"])
+def test_kill_9_of_the_sweeps_process_ends_its_job_recorded(launcher: str, mnist_root: Path, tmp_path: Path) -> None:
+    # The job trained on, orphaned, holding the sweep's lock under the dead sweep's pid.
+    sweep_dir = tmp_path / "sweep"
+    sweep, first, job = first_job_training(launcher, sweep_dir, mnist_root, tmp_path)
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while alive(job) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(job)
+    assert status(first) == interrupted_by(signal.SIGTERM)
+    assert lock_holder(sweep_dir) is None and lock_holder(first) is None

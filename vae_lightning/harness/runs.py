@@ -3,8 +3,10 @@ a run ends (completed, failed, interrupted) and its exit code; a basic launcher'
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
+import gc
 import logging
 import multiprocessing
 import os
@@ -14,7 +16,8 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import IO, Any
 
@@ -32,6 +35,9 @@ RESULTS_FILE = "results.json"
 LOCK_FILE = ".lock"
 LOCK_PATIENCE_SECONDS = 1.0
 MAX_NAME_LENGTH = 200
+# What stops a run as an interrupt, recorded: Ctrl-C, `kill` (and Slurm's scancel), a closed terminal.
+STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def claim_fresh_dir(path: str | Path) -> Path:
@@ -240,13 +246,85 @@ def record_death(run_dir: Path, exit_code: int | None) -> None:
 CONTEXT = multiprocessing.get_context("fork")
 
 
-def _run_in_child(job: Callable[[DictConfig, Path], int], config: dict, run_dir: str, logging_config: dict) -> None:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+def take_signals_as_a_job(sweep_pid: int) -> None:
+    """In a sweep's forked job: a process group of its own (the sweep passes each signal on once,
+    `signals_forwarded`), its signals taken as a run takes them, and, on Linux, SIGTERM when the
+    sweep's process dies (`kill -9`), where it would train on unwatched, holding the sweep's lock."""
+    os.setpgrp()
+    for signum in STOPPING_SIGNALS:
+        signal.signal(signum, raise_interrupted)
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != sweep_pid:  # it died before the request was made
+            os.kill(os.getpid(), signal.SIGTERM)
+    # The sweep's garbage (the check's Trainers) goes while the signals still wait: an interrupt raised
+    # in a __del__ would be printed and lost (5 ms).
+    gc.collect()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING_SIGNALS)
+
+
+def start_as_a_job(process: multiprocessing.process.BaseProcess) -> None:
+    """Start a sweep's job process in a group of its own, set from both sides so that no forwarded
+    signal can find it missing."""
+    process.start()
+    try:
+        os.setpgid(process.pid, process.pid)
+    except OSError:  # the job set it first, or has ended already
+        pass
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Within the block, the stopping signals wait; they are delivered when it ends."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING_SIGNALS)
+
+
+@contextmanager
+def signals_forwarded(jobs: Callable[[], Iterable[int]], received: list[int]) -> Iterator[None]:
+    """Within the block, the stopping signals are recorded in `received` and sent on to the process
+    group of each running job (`jobs()`, their pids), where the job records itself as interrupted."""
+
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        for pid in jobs():
+            try:
+                os.killpg(pid, signum)
+            except ProcessLookupError:  # ended meanwhile
+                pass
+
+    previous = {signum: signal.signal(signum, forward) for signum in STOPPING_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stop_the_sweep(received: list[int], sweep_dir: Path, left: str = "") -> None:
+    """End a sweep that a signal interrupted, with one line on how to continue it."""
+    name = signal.Signals(received[0]).name
+    log.error("sweep interrupted by %s: the running jobs recorded themselves as interrupted%s; the same command "
+              "with hydra.sweep.dir=%s resume=true continues it", name, left, sweep_dir)
+    raise SystemExit(128 + received[0])
+
+
+def _run_in_child(job: Callable[[DictConfig, Path], int], config: dict, run_dir: str, logging_config: dict,
+                  sweep_pid: int) -> None:
+    take_signals_as_a_job(sweep_pid)
     # Inside the workers of Hydra's joblib launcher (hydra/launcher=joblib) the default start method
     # is loky's, which a forked job cannot use for processes of its own: give it the platform's back.
     multiprocessing.set_start_method(None, force=True)
     configure_log(OmegaConf.create(logging_config))
-    sys.exit(job(OmegaConf.create(config), Path(run_dir)))
+    try:
+        sys.exit(job(OmegaConf.create(config), Path(run_dir)))
+    except Interrupted as interrupt:  # before its run took the signals over
+        if Path(run_dir).is_dir() and (read_status(Path(run_dir)) or {}).get("status") in (None, "running"):
+            record_interrupt(Path(run_dir), interrupt)
+        sys.exit(interrupt.exit_code)
 
 
 def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_dir: Path, logging_config: Any) -> int:
@@ -254,20 +332,30 @@ def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_di
 
     For Hydra's basic launcher, which runs a sweep's jobs in the sweep's own process: a job that
     raises, calls `sys.exit` or is killed takes only its own process down, and the sweep goes on
-    (`analysis.report.SweepReport` lists every failed job at its end). The parallel launcher and
-    Slurm start each job in a process of its own already.
+    (`analysis.report.SweepReport` lists every failed job at its end). A signal to the sweep stops
+    it, after its job has recorded the interrupt. The parallel launcher and Slurm start each job
+    in a process of its own already.
     """
     config = OmegaConf.to_container(cfg, resolve=True)  # resolves ${hydra:...} here, where Hydra is set up
     logging_config = OmegaConf.to_container(logging_config, resolve=True)
-    process = CONTEXT.Process(target=_run_in_child, args=(job, config, str(run_dir), logging_config))
-    process.start()
-    process.join()
-    record_death(run_dir, process.exitcode)
+    process = CONTEXT.Process(target=_run_in_child, args=(job, config, str(run_dir), logging_config, os.getpid()))
+    received: list[int] = []
+    with signals_forwarded(lambda: [process.pid] if process.pid else [], received):
+        with signals_held():  # a signal now reaches the job once it has its group
+            if not received:
+                start_as_a_job(process)
+        if process.pid:
+            process.join()
+    if process.pid:
+        record_death(run_dir, process.exitcode)
+    if received:
+        stop_the_sweep(received, run_dir.parent)
     return process.exitcode
 
 
 class Interrupted(BaseException):
-    """The run was stopped by a signal: Ctrl-C (SIGINT), SIGTERM (`kill`, Slurm's `scancel`), or
+    """The run was stopped by a signal: Ctrl-C (SIGINT), SIGTERM (`kill`, Slurm's `scancel`), SIGHUP (its
+    terminal closed), or
     Slurm's warning before a time limit (SIGUSR2, the job requeued). A BaseException, as
     KeyboardInterrupt, so that nothing on the way catches it."""
 
@@ -313,7 +401,7 @@ def failure(error: BaseException, run_dir: Path) -> tuple[int, str | None]:
 class RunRecord:
     """`with RunRecord(run_dir) as record:` holds the run folder, records `running` in its status.json
     and, when the block ends, `completed` (after `record.complete(results)`), `interrupted` (SIGINT,
-    SIGTERM, or Slurm's SIGUSR2 through submitit's requeue) or `failed`; `record.exit_code` is the
+    SIGTERM, SIGHUP, or Slurm's SIGUSR2 through submitit's requeue) or `failed`; `record.exit_code` is the
     run's exit code. Lightning would turn Ctrl-C into `sys.exit(1)` and delay SIGTERM to the next
     batch: within the block both raise `Interrupted` at once. Raises ConfigError if another process
     holds the folder."""
@@ -332,7 +420,7 @@ class RunRecord:
 
     def __enter__(self) -> RunRecord:
         write_status(self.run_dir, "running")
-        self.handlers = {signum: signal.signal(signum, self.interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+        self.handlers = {signum: signal.signal(signum, self.interrupt) for signum in STOPPING_SIGNALS}
         requeue = signal.getsignal(signal.SIGUSR2)
         if callable(requeue):  # submitit's: it requeues the Slurm job, then calls sys.exit
             self.handlers[signal.SIGUSR2] = requeue
