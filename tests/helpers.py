@@ -120,23 +120,42 @@ def refusal(main: Callable[[], None], argv: list[str], monkeypatch: pytest.Monke
     return capsys.readouterr().err.splitlines()
 
 
+TINY_MODULE = {"model": {"_target_": "vae_lightning.paper.model.VAE", "hidden_dims": [8], "latent_dim": 2},
+               "loss": {"_target_": "vae_lightning.paper.loss.VAELoss"},
+               "optim": {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1}}
+
+
 def checkpoint_with(path: Path, weights: Callable[[dict], dict] = dict, **changes: object) -> Path:
     """path/best.ckpt: a tiny real module's checkpoint, its hyper_parameters changed by `changes`
     (`model__latent_dim=3` sets model.latent_dim; `eval_seed="abc"` a top-level one) and its state
     dict passed through `weights`."""
-    module = VAEModule(model={"_target_": "vae_lightning.paper.model.VAE", "hidden_dims": [8], "latent_dim": 2},
-                       loss={"_target_": "vae_lightning.paper.loss.VAELoss"},
-                       optim={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1})
-    hparams = {key: dict(value) if isinstance(value, dict) else value for key, value in module.hparams.items()}
+    module = VAEModule(**TINY_MODULE)
+    hparams = plain_hyper_parameters(module)
     for key, value in changes.items():
         group, _, name = key.partition("__")
         if name:
             hparams[group][name] = value
         else:
             hparams[group] = value
+    return save_checkpoint(path, weights(module.state_dict()), hparams)
+
+
+def checkpoint_of(path: Path, **configs: dict) -> Path:
+    """path/best.ckpt of the tiny module with `configs` (`model=`, `loss=`) in place of its own: a
+    class of one's own, whose weights changing the hyper_parameters alone would not give."""
+    module = VAEModule(**{**TINY_MODULE, **configs})
+    return save_checkpoint(path, module.state_dict(), plain_hyper_parameters(module))
+
+
+def plain_hyper_parameters(module: VAEModule) -> dict:
+    """The module's hyper_parameters as a checkpoint holds them: plain dicts, loadable with weights_only=True."""
+    return {key: dict(value) if isinstance(value, dict) else value for key, value in module.hparams.items()}
+
+
+def save_checkpoint(path: Path, weights: dict, hparams: dict) -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": weights(module.state_dict()), "pytorch-lightning_version": "2.6.0",
-                "hyper_parameters": hparams}, path / "best.ckpt")
+    torch.save({"state_dict": weights, "pytorch-lightning_version": "2.6.0", "hyper_parameters": hparams},
+               path / "best.ckpt")
     return path / "best.ckpt"
 
 

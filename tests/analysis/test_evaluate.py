@@ -16,7 +16,9 @@ from PIL import Image
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 from torch.distributions import Normal
 
-from helpers import TEST_IMAGES, checkpoint_with, refusal, tiny_overrides
+import own_classes
+from helpers import TEST_IMAGES, checkpoint_of, checkpoint_with, refusal, tiny_overrides
+from vae_lightning.analysis import evaluate as evaluate_module
 from vae_lightning.analysis.evaluate import evaluate, load, main
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.errors import UserInputError
@@ -24,6 +26,7 @@ from vae_lightning.files import temporary_path
 from vae_lightning.analysis.latent import manifold_grid, quantile_labels, write_projector
 from vae_lightning.harness.run import run_job
 from vae_lightning.harness.runs import lock_run_dir
+from vae_lightning.paper.model import VAE
 
 
 def test_evaluate_writes_both_grids_and_the_test_losses(compose_config, mnist_root, tmp_path: Path) -> None:
@@ -455,3 +458,30 @@ def test_a_run_of_a_config_dir_class_is_evaluated_with_that_config_dir(
     monkeypatch.setattr(sys, "argv", [*arguments, "-cd", str(tmp_path / "mine")])
     main()
     assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["test_images"] == TEST_IMAGES
+
+
+@pytest.mark.parametrize("nll", [[], ["--nll"]], ids=["plain", "nll"])
+def test_a_model_of_ones_own_without_a_mean_head_is_one_line_before_anything_is_written(
+        nll: list[str], mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    # It trains with forward alone; the grids read mean_head (a traceback after the test was scored), and
+    # --nll called it a deterministic autoencoder, though its encode gives a log-variance.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", own_classes.TARGETS)
+    run_dir = tmp_path / "run"
+    path = checkpoint_of(run_dir / "checkpoints", model={"_target_": "own_classes.OwnVAE"})
+    assert refusal(main, ["evaluate", str(run_dir), "--data-root", str(mnist_root), *nll], monkeypatch, capsys) == [
+        f"error: {path}: the model OwnVAE has no mean_head, which evaluate needs: give OwnVAE a mean_head layer, "
+        f"whose weight's device and precision z is drawn in, or subclass vae_lightning.paper.model.VAE (Autoencoder "
+        f"for a model without a prior)"]
+    assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoints"]
+
+
+@pytest.mark.parametrize("part", ["forward", "encode", "decode", "mean_head"])
+def test_each_part_of_a_model_that_evaluate_uses_is_checked(part: str) -> None:
+    # A class of one's own that lacks the part: `forward` left to nn.Module's, the others not there.
+    lacking = torch.nn.Module.forward if part == "forward" else None
+    model = type("Mine", (VAE,), {part: lacking})(hidden_dims=[8], latent_dim=2)
+    with pytest.raises(UserInputError) as refused:
+        evaluate_module.check_model(Path("best.ckpt"), model)
+    assert str(refused.value).startswith(f"best.ckpt: the model Mine has no {part}, which evaluate needs: give Mine ")
+    evaluate_module.check_model(Path("best.ckpt"), VAE(hidden_dims=[8], latent_dim=2))

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal
 
-from helpers import TEST_IMAGES
+import own_classes
+from helpers import TEST_IMAGES, checkpoint_of
 from vae_lightning.analysis import evaluate as evaluate_module
 from vae_lightning.analysis import likelihood
 from vae_lightning.analysis.evaluate import evaluate, load
@@ -116,3 +117,22 @@ def test_bad_likelihood_options_stop_with_one_line_and_write_nothing(
     error = capsys.readouterr().err.strip()
     assert code == 2 and len(error.splitlines()) == 1 and message in error
     assert not out.exists()
+
+
+def test_nll_asks_the_encoder_not_the_class_whether_the_model_has_q_of_z_given_x(
+    mnist_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A VAE of one's own was refused as "a deterministic autoencoder" for not subclassing the project's.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", own_classes.TARGETS)
+    checkpoint_of(tmp_path / "vae" / "checkpoints", model={"_target_": "own_classes.HeadedVAE"})
+    estimate = evaluate(tmp_path / "vae", data_root=str(mnist_root), nll=True, k=2, images=10)["likelihood"]
+    assert estimate["images"] == 10 and math.isfinite(estimate["nll"]) and math.isfinite(estimate["nll_k1"])
+    capsys.readouterr()  # the estimate's progress bar
+    checkpoint_of(tmp_path / "ae" / "checkpoints", model={"_target_": "own_classes.HeadedAE"})
+    code = run_main([str(tmp_path / "ae"), "--data-root", str(mnist_root), "--nll"], monkeypatch)
+    assert code == 2 and capsys.readouterr().err.splitlines() == [
+        "error: --nll needs a VAE: the encode of this run's model (HeadedAE) gives no log-variance beside the mean, as "
+        "a deterministic autoencoder's does, so it has no latent distribution q(z|x) and defines no likelihood; "
+        "evaluate it without --nll, or, for a VAE, have its encode return (mean, log_variance)"]
+    assert sorted(path.name for path in (tmp_path / "ae").iterdir()) == ["checkpoints"]
+

@@ -152,16 +152,50 @@ def build_module(path: Path, checkpoint: dict[str, Any]) -> VAEModule:
     return module
 
 
+# All that evaluate and likelihood.py use of a model but `sample` (only asked of one that has it, for
+# samples.png and manifold.png): a class of one's own trains with forward alone, so each part says what
+# to give one that lacks it.
+MODEL_PARTS = {
+    "forward": "forward(x, generator) returning a VAEOutput",
+    "encode": "encode(x) returning (mean, log_variance), log_variance None without a prior",
+    "decode": "decode(z) returning images",
+    "mean_head": "a mean_head layer, whose weight's device and precision z is drawn in",
+}
+
+
+def lacking_part(model: torch.nn.Module) -> str | None:
+    """The first of MODEL_PARTS the model lacks; None when it has them all."""
+    present = {
+        "forward": type(model).forward is not torch.nn.Module.forward,
+        "encode": callable(getattr(model, "encode", None)),
+        "decode": callable(getattr(model, "decode", None)),
+        "mean_head": isinstance(getattr(getattr(model, "mean_head", None), "weight", None), torch.Tensor),
+    }
+    return next((part for part, there in present.items() if not there), None)
+
+
+def check_model(path: Path, model: torch.nn.Module) -> None:
+    """UserInputError naming the first part evaluate uses that the model lacks: a class of one's own
+    trains with forward alone, and would otherwise fail in the grids, after files are written."""
+    part = lacking_part(model)
+    if part is not None:
+        name = type(model).__name__
+        raise UserInputError(f"{path}: the model {name} has no {part}, which evaluate needs: give {name} "
+                             f"{MODEL_PARTS[part]}, or subclass vae_lightning.paper.model.VAE (Autoencoder for a "
+                             f"model without a prior)")
+
+
 def load(path: Path, data_root: str | None) -> tuple[VAEModule, L.LightningDataModule, Path, Path]:
     checkpoint_path, run_dir = find_checkpoint(path)
     checkpoint = read_checkpoint(checkpoint_path)
     module = build_module(checkpoint_path, checkpoint)
+    check_model(checkpoint_path, module.model)
     return module, data_module(run_dir, checkpoint, data_root), checkpoint_path, run_dir
 
 
 def check_likelihood_options(module: VAEModule, k: int, images: int | None) -> None:
     """Refuse what --nll cannot do before anything is computed or written."""
-    check_has_posterior(module.model)
+    check_has_posterior(module.model, module.model.mean_head.weight.new_zeros(1, module.model.input_dim))
     if k < 1:
         raise UserInputError(f"--k {k}: the number of importance samples per image must be at least 1")
     if images is not None and images < 1:
@@ -265,6 +299,9 @@ def evaluate(
     checkpoint_path, run_dir = find_checkpoint(path)
     out = check_out(out, run_dir)
     module, datamodule, _, _ = load(checkpoint_path, data_root)
+    # Evaluation never trains; and --nll's check runs the encoder, whose batch norms, in training mode,
+    # would learn from its blank image before the test is scored.
+    module.eval()
     if nll:
         check_likelihood_options(module, k, images)
     # Before the Trainer, whose banner would come before a refusal of the data or of --images.
@@ -272,7 +309,6 @@ def evaluate(
     subset = test_subset(datamodule, images) if nll else None
     metrics = score_test_set(module, datamodule)
     check_finite(metrics, checkpoint_path)
-    module.eval()
     out.mkdir(parents=True, exist_ok=True)
     first_images = datamodule.test_images[:32]
     written = ["reconstructions.png"]

@@ -13,7 +13,6 @@ from torch.distributions import Normal
 
 from vae_lightning.errors import UserInputError
 from vae_lightning.paper.loss import kl_per_example
-from vae_lightning.paper.model import VAE
 
 LogDensity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # Floats of decoded pixels held at once; bounds the memory of the estimate whatever k is.
@@ -52,13 +51,18 @@ def loss_constant(reconstruction: str, input_dim: int) -> float:
     return 0.5 * input_dim * math.log(math.pi) if reconstruction == "mse" else 0.0
 
 
-def check_has_posterior(model: torch.nn.Module) -> VAE:
-    if not isinstance(model, VAE):
+def check_has_posterior(model: torch.nn.Module, x: torch.Tensor) -> None:
+    """UserInputError unless the model's encode of `x` gives a log-variance beside the mean, as VAEOutput
+    has it. Asked of the encoder, not of the class: a VAE of one's own need not subclass the project's."""
+    with torch.no_grad():
+        encoded = model.encode(x)
+    log_variance = encoded[1] if isinstance(encoded, tuple) and len(encoded) == 2 else None
+    if not isinstance(log_variance, torch.Tensor):
         raise UserInputError(
-            f"--nll needs a VAE: this run's model ({type(model).__name__}) is a deterministic autoencoder "
-            "with no latent distribution q(z|x), so it defines no likelihood; evaluate it without --nll"
+            f"--nll needs a VAE: the encode of this run's model ({type(model).__name__}) gives no log-variance beside "
+            "the mean, as a deterministic autoencoder's does, so it has no latent distribution q(z|x) and defines no "
+            "likelihood; evaluate it without --nll, or, for a VAE, have its encode return (mean, log_variance)"
         )
-    return model
 
 
 def diagonal_normal_log_density(z: torch.Tensor, mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
@@ -67,7 +71,9 @@ def diagonal_normal_log_density(z: torch.Tensor, mean: torch.Tensor, log_varianc
 
 
 @torch.no_grad()
-def elbo(model: VAE, x: torch.Tensor, log_density: LogDensity, generator: torch.Generator | None = None) -> torch.Tensor:
+def elbo(
+    model: torch.nn.Module, x: torch.Tensor, log_density: LogDensity, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Per image: E_q[log p(x|z)] over the model's own draws (eq. 15) minus the closed-form KL (eq. 18)."""
     output = model(x, generator=generator)
     expected_log_density = log_density(x, output.reconstruction).mean(dim=0)  # eq. 15: mean over draws
@@ -76,7 +82,7 @@ def elbo(model: VAE, x: torch.Tensor, log_density: LogDensity, generator: torch.
 
 @torch.no_grad()
 def importance_sampled_log_likelihood(
-    model: VAE, x: torch.Tensor, k: int, log_density: LogDensity, generator: torch.Generator | None = None
+    model: torch.nn.Module, x: torch.Tensor, k: int, log_density: LogDensity, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Per image: log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), in chunks of draws.
 
@@ -115,14 +121,14 @@ def negative_log_likelihood(
     from a generator seeded like the test's (`eval_seed`): with the same noise as test/loss, it
     equals test/loss + `loss_constant`. `on_batch(count)` follows the estimate (a progress bar).
     """
-    vae = check_has_posterior(model)
+    check_has_posterior(model, images[:1])
     name, log_density = LIKELIHOODS[reconstruction]
     elbo_generator = torch.Generator(images.device).manual_seed(eval_seed)
-    elbos = torch.cat([elbo(vae, batch, log_density, elbo_generator) for batch in images.split(eval_batch_size)])
+    elbos = torch.cat([elbo(model, batch, log_density, elbo_generator) for batch in images.split(eval_batch_size)])
     generator = torch.Generator(images.device).manual_seed(eval_seed)
     estimates = []
     for batch in images.split(ESTIMATE_BATCH):
-        estimates.append(importance_sampled_log_likelihood(vae, batch, k, log_density, generator))
+        estimates.append(importance_sampled_log_likelihood(model, batch, k, log_density, generator))
         on_batch(len(batch))
     return {
         "k": k,
