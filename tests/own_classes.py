@@ -1,14 +1,15 @@
-"""Models of one's own, as a user's --config-dir names them: not subclasses of the project's, but
-keeping its contract (forward returns a VAEOutput)."""
+"""A model and a loss of one's own, as a user's --config-dir names them: not subclasses of the project's,
+but keeping its contracts (forward returns a VAEOutput, the loss LossTerms)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from vae_lightning.paper.loss import LossTerms, kl_divergence
 from vae_lightning.paper.model import VAEOutput
 
-TARGETS = "own_classes.OwnVAE,own_classes.HeadedVAE,own_classes.HeadedAE"
+TARGETS = "own_classes.OwnVAE,own_classes.HeadedVAE,own_classes.HeadedAE,own_classes.L1Loss"
 
 
 class OwnVAE(nn.Module):
@@ -58,3 +59,17 @@ class HeadedAE(HeadedVAE):
         code, _ = self.encode(x)
         return VAEOutput(self.decode(code).unsqueeze(0), code, None)
 
+
+class L1Loss(nn.Module):
+    """Absolute error plus the KL: a loss whose reconstruction term is no likelihood --nll knows.
+    `reconstruction`, when given, is kept as the attribute the project's VAELoss has."""
+
+    def __init__(self, reconstruction: str | None = None) -> None:
+        super().__init__()
+        if reconstruction is not None:
+            self.reconstruction = reconstruction
+
+    def forward(self, x: torch.Tensor, output: VAEOutput) -> LossTerms:
+        absolute_error = (output.reconstruction - x).abs().sum(dim=-1).mean()
+        kl = kl_divergence(output.mean, output.log_variance)
+        return LossTerms(absolute_error + kl, absolute_error, kl)

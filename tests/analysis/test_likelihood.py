@@ -136,3 +136,22 @@ def test_nll_asks_the_encoder_not_the_class_whether_the_model_has_q_of_z_given_x
         "evaluate it without --nll, or, for a VAE, have its encode return (mean, log_variance)"]
     assert sorted(path.name for path in (tmp_path / "ae").iterdir()) == ["checkpoints"]
 
+
+@pytest.mark.parametrize(("loss", "has"), [
+    ({"_target_": "own_classes.L1Loss"}, "has no reconstruction"),
+    ({"_target_": "own_classes.L1Loss", "reconstruction": "l1"}, "has reconstruction='l1'"),
+], ids=["no reconstruction", "an unknown one"])
+def test_nll_on_a_loss_that_names_no_likelihood_is_one_line_before_anything_is_written(
+    loss: dict, has: str, mnist_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # It failed on the loss's reconstruction (AttributeError, KeyError) after the grids and projector/ were written.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", own_classes.TARGETS)
+    run_dir = tmp_path / "run"
+    checkpoint_of(run_dir / "checkpoints", loss=loss)
+    code = run_main([str(run_dir), "--data-root", str(mnist_root), "--nll", "--k", "10", "--images", "10"], monkeypatch)
+    assert code == 2 and capsys.readouterr().err.splitlines() == [
+        f"error: --nll takes the decoder's likelihood from the loss's reconstruction, mse (gaussian, variance 1/2) or "
+        f"bce (bernoulli): this run's loss (L1Loss) {has}; set its self.reconstruction to the one whose -log p(x|z) its "
+        f"reconstruction term is, or evaluate without --nll"]
+    assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoints"]

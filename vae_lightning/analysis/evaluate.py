@@ -38,7 +38,7 @@ from vae_lightning.analysis.latent import (
     save_rows_figure,
     write_projector,
 )
-from vae_lightning.analysis.likelihood import check_has_posterior, negative_log_likelihood
+from vae_lightning.analysis.likelihood import check_has_posterior, decoder_likelihood, negative_log_likelihood
 from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line
 from vae_lightning.files import check_writable, read_json, refuse_links_out, write_json
 from vae_lightning.harness.run import quiet_known_warnings
@@ -196,6 +196,7 @@ def load(path: Path, data_root: str | None) -> tuple[VAEModule, L.LightningDataM
 def check_likelihood_options(module: VAEModule, k: int, images: int | None) -> None:
     """Refuse what --nll cannot do before anything is computed or written."""
     check_has_posterior(module.model, module.model.mean_head.weight.new_zeros(1, module.model.input_dim))
+    decoder_likelihood(module.loss)
     if k < 1:
         raise UserInputError(f"--k {k}: the number of importance samples per image must be at least 1")
     if images is not None and images < 1:
@@ -260,7 +261,7 @@ def check_out(out: Path | None, run_dir: Path) -> Path:
 def estimate_likelihood(module: VAEModule, datamodule: L.LightningDataModule, images: torch.Tensor, k: int) -> dict[str, Any]:
     with tqdm(total=len(images), unit="image", desc=f"importance sampling, k={k}") as bar:
         return negative_log_likelihood(
-            module.model, module.loss.reconstruction, images, k, datamodule.eval_batch_size,
+            module.model, decoder_likelihood(module.loss), images, k, datamodule.eval_batch_size,
             module.hparams.eval_seed, on_batch=bar.update,
         )
 

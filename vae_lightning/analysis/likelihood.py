@@ -65,6 +65,21 @@ def check_has_posterior(model: torch.nn.Module, x: torch.Tensor) -> None:
         )
 
 
+def decoder_likelihood(loss: torch.nn.Module) -> str:
+    """The loss's `reconstruction`, the key of LIKELIHOODS naming the decoder whose -log p(x|z) its
+    reconstruction term is; UserInputError naming the loss's class when it names none of them."""
+    reconstruction = getattr(loss, "reconstruction", None)
+    if isinstance(reconstruction, str) and reconstruction in LIKELIHOODS:
+        return reconstruction
+    has = f"has reconstruction={reconstruction!r}" if hasattr(loss, "reconstruction") else "has no reconstruction"
+    known = " or ".join(f"{key} ({name})" for key, (name, _) in LIKELIHOODS.items())
+    raise UserInputError(
+        f"--nll takes the decoder's likelihood from the loss's reconstruction, {known}: this run's loss "
+        f"({type(loss).__name__}) {has}; set its self.reconstruction to the one whose -log p(x|z) its reconstruction "
+        f"term is, or evaluate without --nll"
+    )
+
+
 def diagonal_normal_log_density(z: torch.Tensor, mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
     """log N(z; mean, diag(exp(log_variance))), summed over latent units."""
     return Normal(mean, torch.exp(0.5 * log_variance), validate_args=False).log_prob(z).sum(dim=-1)
