@@ -92,6 +92,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["trainer.devices=0"], "trainer.devices=0 is out of range: allowed a number >= 1, -1 (all)"),
         (["trainer.max_time=abc"], "trainer.max_time=abc is out of range: allowed DD:HH:MM:SS"),
         (["trainer.check_val_every_n_epoch=0"], "trainer.check_val_every_n_epoch=0 is out of range"),
+        # The third epoch trained, unvalidated, and the run was scored on the second's checkpoint.
+        (["trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2"],
+         "trainer.max_epochs=3 is not a multiple of trainer.check_val_every_n_epoch=2: its last 1 epoch(s) would train "
+         "unvalidated, for nothing (the run is scored on its best validated checkpoint); give trainer.max_epochs=2 or 4"),
         (["trainer.accumulate_grad_batches=0"], "trainer.accumulate_grad_batches=0 is out of range"),
         (["trainer.max_epochs=0"], "trainer.max_epochs=0 is out of range: allowed a number >= 1, -1 (no limit)"),
         (["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0 is out of range"),

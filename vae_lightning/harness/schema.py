@@ -222,6 +222,7 @@ def check_ranges(cfg: DictConfig) -> None:
     if str(cfg.data.get("_target_")).startswith(PROJECT_DATA) and input_dim != IMAGE_PIXELS:
         raise ConfigError(f"model.input_dim={input_dim} is out of range: allowed {IMAGE_PIXELS}, the pixels of the "
                           f"data's 28x28 images")
+    check_last_epoch_validated(cfg.trainer)
     precision = str(cfg.trainer.get("precision"))
     if cfg.optim.get("fused") and cfg.clip.algorithm and precision.endswith("-mixed"):
         # The fused kernel unscales the gradients inside its own step, after the clip (Lightning refuses).
@@ -231,6 +232,18 @@ def check_ranges(cfg: DictConfig) -> None:
         raise ConfigError(
             f"clip.value={cfg.clip.value} has no effect with clip=none; choose clip=value or clip=norm, or drop clip.value"
         )
+
+
+def check_last_epoch_validated(trainer: DictConfig) -> None:
+    """Raise ConfigError where validation every n epochs would skip the last ones: they would train for
+    nothing, since the run is scored on its best validated checkpoint."""
+    every, epochs = trainer.get("check_val_every_n_epoch", 1), trainer.get("max_epochs")
+    if type(every) is int and type(epochs) is int and 1 < every <= epochs and epochs % every and \
+            trainer.get("max_steps", -1) in (-1, None):
+        fewer = epochs - epochs % every
+        raise ConfigError(f"trainer.max_epochs={epochs} is not a multiple of trainer.check_val_every_n_epoch={every}: "
+                          f"its last {epochs % every} epoch(s) would train unvalidated, for nothing (the run is scored "
+                          f"on its best validated checkpoint); give trainer.max_epochs={fewer} or {fewer + every}")
 
 
 def constructor_keys(target: str) -> list[str] | None:
