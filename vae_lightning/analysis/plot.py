@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator, NullLocator
 from omegaconf import OmegaConf
@@ -285,6 +286,9 @@ def by_epoch(curves: list[dict[int, float]]) -> list[tuple[int, Sample]]:
     return [(epoch, describe(found)) for epoch, found in zip(epochs, values) if found]
 
 
+LINE_STYLES = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))
+
+
 def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: float = 1.0, geometric: bool = False,
                 within: tuple[float, float] = (-math.inf, math.inf)) -> None:
     """Each point's mean curve of `key` over its seeds, with the band of the mean's 95% interval
@@ -293,7 +297,7 @@ def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: flo
     interval of the logarithms' mean mapped back, which stays above zero on a log axis (the
     arithmetic interval of two seeds can reach below it)."""
     back = math.exp if geometric else float
-    for group in groups.values():
+    for index, group in enumerate(groups.values()):
         curves = group.curves[key]
         if geometric:  # a norm of exactly 0 has no logarithm, and no place on a log axis
             curves = [{epoch: math.log(value) for epoch, value in curve.items() if value > 0} for curve in curves]
@@ -302,7 +306,10 @@ def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: flo
             continue
         epochs = [epoch + 1 for epoch, _ in samples]  # epoch 1 is the first one trained
         means = [scale * back(sample.mean) for _, sample in samples]
-        line = axis.plot(epochs, means, label=group.label, linewidth=1.5, marker="o", markersize=3)[0]
+        # Matplotlib's colours repeat after 10: each further 10 points get a marker and dashes of their own.
+        marker, dashes = LINE_STYLES[index // 10 % len(LINE_STYLES)]
+        line = axis.plot(epochs, means, label=group.label, linewidth=1.5, marker=marker, markersize=3,
+                         linestyle=dashes)[0]
         low = [max(within[0], scale * back(sample.ci95[0])) if sample.ci95 else mean
                for (_, sample), mean in zip(samples, means)]
         high = [min(within[1], scale * back(sample.ci95[1])) if sample.ci95 else mean
@@ -377,12 +384,14 @@ def legend(figure: Figure, axis, keys: list[str]) -> None:
 def rendered(figure: Figure, path: Path) -> dict[Path, bytes]:
     """The figure as `path` (.png, for screens and web pages) and beside it as .pdf, in
     vector form for a paper; the PDF without its creation date, so that a sweep plotted again gives
-    the same bytes."""
+    the same bytes, and with TrueType fonts: journals' checks (IEEE's, ACM's) refuse matplotlib's
+    default Type 3."""
     formats = {"png": {"dpi": 110}, "pdf": {"metadata": {"CreationDate": None}}}
     files = {}
     for suffix, options in formats.items():
         buffer = io.BytesIO()
-        figure.savefig(buffer, format=suffix, **options)
+        with matplotlib.rc_context({"pdf.fonttype": 42}):
+            figure.savefig(buffer, format=suffix, **options)
         files[path.with_suffix(f".{suffix}")] = buffer.getvalue()
     return files
 
@@ -395,7 +404,7 @@ def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> F
         axis.set_title(f"{stage} loss")
     for axis in axes:  # once both are drawn: they share the y axis, and its ticks depend on its range
         log_scale(axis)
-    axes[0].set_ylabel("loss (eq. 20), per image")
+    axes[0].set_ylabel("loss (eq. 20), per image; log scale")
     epoch_label(figure)
     legend(figure, axes[1], keys)
     figure.suptitle(seeds_title(groups, title))
@@ -417,7 +426,7 @@ def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title:
         axis.set_title(panel_title)
     for axis in axes[:2]:
         log_scale(axis)
-    axes[0].set_ylabel("global L2 norm (epoch mean; epoch 0: initialisation)")
+    axes[0].set_ylabel("global L2 norm (epoch mean; epoch 0: initialisation); log scale")
     epoch_label(figure)
     axes[2].set_ylabel("% (epoch mean) = 100 × train/clip_fraction")
     legend(figure, axes[2], keys)
