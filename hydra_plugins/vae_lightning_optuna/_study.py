@@ -393,6 +393,10 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_
         raise ConfigError(f"{SETTINGS}.storage={shown(address)} already holds study {settings.study_name} "
                           f"({len(trials)} trials); pass resume=true to continue it to n_trials={settings.n_trials} "
                           f"in total, or choose another {SETTINGS}.study_name")
+    if resume and not trials:
+        # A warning, as a single run's: a forgotten or misspelt hydra.sweep.dir reads the same.
+        log.warning("resume=true, but %s holds no trials of study %s yet: the search starts from its first trial",
+                    shown(address), settings.study_name)
     if study is not None:
         check_definition(study, trials_definition(definition(), space))
     check_points_to_ask(trials or [], space, address)

@@ -106,6 +106,18 @@ def test_a_study_needs_resume_to_continue_and_one_search_at_a_time(mnist_root: P
     sweep_lock.close()
 
 
+def test_resume_of_a_study_that_does_not_exist_says_the_search_starts_afresh(
+        mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # A forgotten hydra.sweep.dir looked like a resume, and ran the search from its first trial without a word.
+    monkeypatch.chdir(tmp_path)
+    arguments, sweep_lock = check_command_line(["-m", "search=sgd", *tiny_overrides(mnist_root), "resume=true",
+                                                f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    sweep_lock.close()
+    assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == [
+        f"resume=true, but {tmp_path / 'sweep' / 'optuna.log'} holds no trials of study sgd yet: the search "
+        f"starts from its first trial"]
+
+
 def test_a_study_continued_with_other_settings_than_its_trials_is_refused(mnist_root: Path, tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch,
                                                                          capsys: pytest.CaptureFixture) -> None:
