@@ -509,6 +509,10 @@ def test_a_sweep_that_lists_a_job_twice_is_refused() -> None:
     with pytest.raises(ConfigError, match="seed=0: the sweep lists this job twice"):
         checked("-m", "seed=0,0")
     assert checked("-m", "seed=0,1") == 2
+    # As numbers: clip.value=1 and 1.0 ran the same job twice, in two folders, as two points of the figure.
+    with pytest.raises(ConfigError, match=r"^clip.value=1.0: the sweep lists this job twice, which would run it "
+                                          r"twice; give each value once \(1 and 1.0 are one value\)$"):
+        checked("-m", "clip.value=1,1.0")
 
 
 @pytest.mark.parametrize("n_jobs", ["0", "-1", "abc"])

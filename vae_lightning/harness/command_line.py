@@ -466,10 +466,12 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
                        Path(command_config.hydra.sweep.dir), job_definition)
     jobs = sweeps.jobs(configured + swept, sweeper_target)
     if sweeps.expands_a_grid(str(command_config.hydra.sweeper._target_)):
+        # By value: clip.value=1,1.0 lists one job, whose two folders would be two points of the figure.
+        valued = [[(o.get_key_element(), o.value()) for o in sweeps.parse(job)] for job in jobs]
         for index, job in enumerate(jobs):
-            if job in jobs[:index]:
-                raise ConfigError(f"{' '.join(job)}: the sweep lists this job twice, which would run it twice in "
-                                  f"one folder; give each value once")
+            if valued[index] in valued[:index]:
+                raise ConfigError(f"{' '.join(job)}: the sweep lists this job twice, which would run it twice; "
+                                  f"give each value once (1 and 1.0 are one value)")
     sweeper, checked = OmegaConf.to_container(command_config.hydra.sweeper), []
     for job in jobs:
         job_config, world = compose_checked(config_name, fixed + job)
