@@ -1,5 +1,5 @@
-"""The jobs a command line asks for, read with Hydra's public override parser, in any sweeper's syntax:
-every job of a grid; for a sweeper that chooses its own (Optuna), jobs taking each value once."""
+"""The jobs a command line asks for, read with Hydra's public override parser, in its sweep syntax but
+glob(...): every job of a grid; for a sweeper that chooses its own (Optuna), jobs taking each value once."""
 
 from __future__ import annotations
 
