@@ -103,12 +103,16 @@ def value_or_default(definition: dict[str, Any], key: str) -> Any:
 
 def hyperparameters(cfg: DictConfig, processes: int) -> dict[str, Any]:
     """The run's definition as TensorBoard shows it: `optim/lr`, a class by its name (`optim/_target_`:
-    SGD), lists and null as text."""
+    SGD), lists and booleans as text (torch's writer would make a boolean 0.0 or 1.0). A null is left
+    out, its cell blank: as the text "none", it made the column text, `clip/value` of Figure 1 included,
+    which then has no order and no range to filter by."""
     shown: dict[str, Any] = {}
     for key, value in run_definition(cfg, processes).items():
         if key.endswith("._target_"):
             value = str(value).rpartition(".")[2]
-        shown[key.replace(".", "/")] = value if isinstance(value, (int, float, str, bool)) else str(value).lower()
+        if value is not None:
+            plain = isinstance(value, (int, float, str)) and not isinstance(value, bool)
+            shown[key.replace(".", "/")] = value if plain else str(value).lower()
     return shown
 
 
