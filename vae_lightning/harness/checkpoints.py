@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from vae_lightning.harness.definition import PROCESSES, changed_keys
+from vae_lightning.harness.definition import PROCESSES, changed_keys, with_defaults
 from vae_lightning.harness.runs import RESULTS_FILE
 from vae_lightning.files import atomic_file
 from vae_lightning.errors import ConfigError
@@ -92,7 +92,7 @@ class RunDefinition(L.Callback):
     checkpoint, for `resume=true` to compare with: a run continues only as the run it is."""
 
     def __init__(self, definition: dict[str, Any]) -> None:
-        self.definition = definition
+        self.definition = with_defaults(definition)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.definition = {**self.definition, PROCESSES: trainer.world_size}

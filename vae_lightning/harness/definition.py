@@ -101,6 +101,23 @@ def value_or_default(definition: dict[str, Any], key: str) -> Any:
     return list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
 
 
+def with_defaults(definition: dict[str, Any]) -> dict[str, Any]:
+    """The definition with each option's constructor defaults for the arguments its file leaves out, as
+    the run was built: kept in its checkpoints, they name a default that the class's code changed since
+    (a layer's width) when the run is resumed, where the weights' shapes would fail the run."""
+    full = dict(definition)
+    for key, target in definition.items():
+        if not key.endswith("._target_") or target not in allowed_targets():
+            continue
+        for parameter in inspect.signature(get_class(str(target))).parameters.values():
+            name = f"{key.removesuffix('._target_')}.{parameter.name}"
+            default = list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
+            if name not in full and parameter.default is not parameter.empty and defines_the_run(name) and \
+                    isinstance(default, (int, float, str, bool, list, type(None))):
+                full[name] = default
+    return full
+
+
 def hyperparameters(cfg: DictConfig, processes: int) -> dict[str, Any]:
     """The run's definition as TensorBoard shows it: `optim/lr`, a class by its name (`optim/_target_`:
     SGD), lists and booleans as text (torch's writer would make a boolean 0.0 or 1.0). A null is left
