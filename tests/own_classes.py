@@ -1,13 +1,15 @@
-"""A model and a loss of one's own, as a user's --config-dir names them: not subclasses of the project's,
-but keeping its contracts (forward returns a VAEOutput, the loss LossTerms)."""
+"""Classes of one's own, as a user's --config-dir names them: a model and a loss that are no subclasses
+of the project's but keep its contracts (forward returns a VAEOutput, the loss LossTerms), and others
+that a test allows through VAE_LIGHTNING_ALLOWED_TARGETS."""
 
 from __future__ import annotations
 
+import lightning as L
 import torch
 from torch import nn
 
 from vae_lightning.paper.loss import LossTerms, kl_divergence
-from vae_lightning.paper.model import VAEOutput
+from vae_lightning.paper.model import VAE, VAEOutput
 
 TARGETS = "own_classes.OwnVAE,own_classes.HeadedVAE,own_classes.HeadedAE,own_classes.L1Loss"
 
@@ -73,3 +75,38 @@ class L1Loss(nn.Module):
         absolute_error = (output.reconstruction - x).abs().sum(dim=-1).mean()
         kl = kl_divergence(output.mean, output.log_variance)
         return LossTerms(absolute_error + kl, absolute_error, kl)
+
+
+class SmallVAE(VAE):
+    """The project's VAE under a name no file of conf/ gives."""
+
+
+class Wide(VAE):
+    """A VAE whose hidden layer's width is an argument with a default of its own."""
+
+    def __init__(self, width: int = 16, latent_dim: int = 2) -> None:
+        super().__init__(hidden_dims=[width], latent_dim=latent_dim)
+
+
+class PriorVAE(VAE):
+    """A VAE whose constructor reads one of its tensors' values, which a meta tensor has none of."""
+
+    def __init__(self, prior_scale: float = 1.0, **sizes: int) -> None:
+        super().__init__(**sizes)
+        self.register_buffer("prior_scale", torch.tensor(prior_scale))
+        if not self.prior_scale.item() > 0:
+            raise ValueError("model.prior_scale: allowed > 0")
+
+
+class Plain(torch.optim.SGD):
+    """An optimizer of one's own, with fewer arguments than SGD's."""
+
+    def __init__(self, params, lr: float = 0.01, dampening: float = 0.0) -> None:
+        super().__init__(params, lr=lr, dampening=dampening)
+
+
+class LatentVariance(L.Callback):
+    """Logs a metric of its own at each validation's end."""
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        module.log("val/latent_var", 1.0)

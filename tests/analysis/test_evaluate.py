@@ -434,20 +434,17 @@ def test_a_refusal_of_the_test_data_is_the_only_line_on_stderr(case: str, traine
 def test_a_run_of_a_config_dir_class_is_evaluated_with_that_config_dir(
         mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     # A model class of the user's own, which a file of their --config-dir folder names and conf/ does not.
-    (tmp_path / "mine_models.py").write_text("from vae_lightning.paper.model import VAE\n\n\nclass SmallVAE(VAE):\n"
-                                             "    pass\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "mine" / "model").mkdir(parents=True)
-    (tmp_path / "mine" / "model" / "small.yaml").write_text("_target_: mine_models.SmallVAE\nlatent_dim: 2\n")
+    (tmp_path / "mine" / "model" / "small.yaml").write_text("_target_: own_classes.SmallVAE\nlatent_dim: 2\n")
     monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "")  # restored when the test ends: evaluate adds to it
     run_dir = tmp_path / "run"
-    checkpoint_with(run_dir / "checkpoints", model___target_="mine_models.SmallVAE")
+    checkpoint_with(run_dir / "checkpoints", model___target_="own_classes.SmallVAE")
     arguments = ["evaluate", str(run_dir), "--data-root", str(mnist_root), "--out", str(tmp_path / "out")]
     monkeypatch.setattr(sys, "argv", arguments)
     with pytest.raises(SystemExit) as exit_:
         main()
     assert exit_.value.code == 2
-    assert "model._target_=mine_models.SmallVAE is not a class this project's configs name: add a YAML file naming " \
+    assert "model._target_=own_classes.SmallVAE is not a class this project's configs name: add a YAML file naming " \
            "it under conf/ (or a --config-dir folder)" in capsys.readouterr().err
     monkeypatch.setattr(sys, "argv", [*arguments, "--config-dir", str(tmp_path / "nowhere")])
     with pytest.raises(SystemExit) as exit_:

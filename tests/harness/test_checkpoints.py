@@ -2,7 +2,6 @@
 
 import os
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.demos.boring_classes import BoringModel
 from omegaconf import OmegaConf
 
+import own_classes
 from vae_lightning.harness.checkpoints import (AtomicCheckpointIO, RandomState, RunDefinition, checkpoint_to_resume,
                                               reason_not_to_resume)
 from vae_lightning.configs import CONFIG_DIR
@@ -226,15 +226,11 @@ def test_a_default_the_classs_code_changed_since_the_run_is_named_on_resume(tmp_
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # Only the file's keys were stored: a width whose default went from 16 to 8 passed the check, and the run
     # failed as it loaded the weights, with a traceback, its status.json turned from completed to failed.
-    (tmp_path / "own_models.py").write_text("from vae_lightning.paper.model import VAE\n\n\nclass Wide(VAE):\n"
-                                            "    def __init__(self, width: int = 16, hidden_dims=(400,)):\n"
-                                            "        super().__init__(hidden_dims=[width])\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_models.Wide")
-    definition = {"model._target_": "own_models.Wide", "seed": 0}
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Wide")
+    definition = {"model._target_": "own_classes.Wide", "seed": 0}
     (tmp_path / "checkpoints").mkdir()
     save_checkpoint_of(RunDefinition(definition).definition, tmp_path / "checkpoints" / "last.ckpt")
     assert checkpoint_to_resume(tmp_path, definition) == tmp_path / "checkpoints" / "last.ckpt"
-    monkeypatch.setattr(sys.modules["own_models"].Wide.__init__, "__defaults__", (8, (400,)))
+    monkeypatch.setattr(own_classes.Wide.__init__, "__defaults__", (8, 2))
     with pytest.raises(ConfigError, match=r"\(model.width=8, but the run was trained with 16\)"):
         checkpoint_to_resume(tmp_path, definition)

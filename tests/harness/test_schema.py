@@ -129,16 +129,10 @@ def test_an_option_file_naming_no_class_is_named_not_a_traceback_for_every_comma
 
 
 def test_a_model_whose_constructor_reads_its_tensors_is_checked_off_the_meta_device(
-        compose_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        compose_config, monkeypatch: pytest.MonkeyPatch) -> None:
     # `.item()` of a meta tensor raised, and the check's traceback stopped a model that builds.
-    (tmp_path / "own_models.py").write_text(
-        "import torch\nfrom vae_lightning.paper.model import VAE\n\n\nclass PriorVAE(VAE):\n"
-        "    def __init__(self, prior_scale: float = 1.0, **sizes):\n        super().__init__(**sizes)\n"
-        "        self.register_buffer('prior_scale', torch.tensor(prior_scale))\n"
-        "        if not self.prior_scale.item() > 0:\n            raise ValueError('model.prior_scale: allowed > 0')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_models.PriorVAE")
-    cfg = compose_config(["model._target_=own_models.PriorVAE", "+model.prior_scale=2.0"])
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.PriorVAE")
+    cfg = compose_config(["model._target_=own_classes.PriorVAE", "+model.prior_scale=2.0"])
     schema.check_module(cfg)
     cfg.model.prior_scale = -1.0
     with pytest.raises(ConfigError, match=r"^model.prior_scale: allowed > 0$"):
@@ -157,18 +151,14 @@ def test_a_model_the_module_cannot_train_is_refused_as_it_is_built(model: str, s
                   optim={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1})
 
 
-def test_a_metric_a_callback_of_ones_own_may_log_can_be_monitored(compose_config, tmp_path: Path,
+def test_a_metric_a_callback_of_ones_own_may_log_can_be_monitored(compose_config,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # Refused as "no such metric is logged", though the user's callback logged it.
-    (tmp_path / "own_callbacks.py").write_text(
-        "import lightning as L\n\n\nclass LatentVariance(L.Callback):\n"
-        "    def on_validation_epoch_end(self, trainer, module):\n        module.log('val/latent_var', 1.0)\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_callbacks.LatentVariance,lightning.pytorch.callbacks.EarlyStopping")
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.LatentVariance,lightning.pytorch.callbacks.EarlyStopping")
     stop = "+callbacks.stop={_target_:lightning.pytorch.callbacks.EarlyStopping,monitor:val/latent_var}"
     with pytest.raises(ConfigError, match=r"^callbacks.stop.monitor=val/latent_var: no such metric is logged"):
         schema.check_callbacks(compose_config([stop]))
-    schema.check_callbacks(compose_config([stop, "+callbacks.latent={_target_:own_callbacks.LatentVariance}"]))
+    schema.check_callbacks(compose_config([stop, "+callbacks.latent={_target_:own_classes.LatentVariance}"]))
 
 
 def test_the_models_input_is_held_to_28x28_pixels_only_for_the_projects_data(compose_config) -> None:
