@@ -355,9 +355,8 @@ def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_di
 
 class Interrupted(BaseException):
     """The run was stopped by a signal: Ctrl-C (SIGINT), SIGTERM (`kill`, Slurm's `scancel`), SIGHUP (its
-    terminal closed), or
-    Slurm's warning before a time limit (SIGUSR2, the job requeued). A BaseException, as
-    KeyboardInterrupt, so that nothing on the way catches it."""
+    terminal closed), or Slurm's warning before a time limit (SIGUSR2, the job requeued). A
+    BaseException, as KeyboardInterrupt, so that nothing on the way catches it."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)

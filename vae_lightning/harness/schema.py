@@ -250,13 +250,13 @@ def constructor_keys(target: str) -> list[str] | None:
     """The keys a node that builds `target` may hold; None when it takes any (**kwargs)."""
     cls = get_class(target)
     parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    named = [parameter.name for parameter in parameters if parameter.kind is not parameter.VAR_POSITIONAL]
-    if not any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+    variable = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    named = [parameter.name for parameter in parameters if parameter.kind not in variable]
+    if all(parameter.kind is not parameter.VAR_KEYWORD for parameter in parameters):
         return named
     if issubclass(cls, TensorBoardLogger):
         # Its **kwargs build torch's SummaryWriter, to which it gives log_dir itself.
-        return [name for name in named if name != "kwargs"] + [
-            name for name in inspect.signature(SummaryWriter.__init__).parameters if name not in ("self", "log_dir")]
+        return named + [name for name in inspect.signature(SummaryWriter).parameters if name != "log_dir"]
     return None
 
 
