@@ -71,7 +71,8 @@ class ImageGrids(L.Callback):
         if trainer.is_global_zero and not isinstance(module.model, Autoencoder):
             log.warning("callbacks.images: %s is not one of the project's autoencoders "
                         "(vae_lightning.paper.model.Autoencoder), whose encoder and decoder the grids use: no images "
-                        "are logged; subclass it, or drop the callback with ~callbacks.images", type(module.model).__name__)
+                        "are logged; subclass it, or drop the callback with ~callbacks.images",
+                        type(module.model).__name__)
         elif trainer.is_global_zero and getattr(trainer.datamodule, "val_images", None) is None:
             log.warning("callbacks.images: the data module has no val_images to reconstruct: only samples are logged")
 

@@ -50,8 +50,9 @@ def check_fit(model: torch.nn.Module, loss: torch.nn.Module) -> None:
                           f"self.input_dim in its constructor")
     activation = getattr(model, "output_activation", "sigmoid")
     if getattr(loss, "reconstruction", None) == "bce" and activation != "sigmoid":
-        raise ConfigError(f"loss.reconstruction=bce needs outputs in [0, 1], which model.output_activation={activation} "
-                          f"does not keep them in: set model.output_activation=sigmoid, or loss.reconstruction=mse")
+        raise ConfigError(f"loss.reconstruction=bce needs outputs in [0, 1], which "
+                          f"model.output_activation={activation} does not keep them in: set "
+                          f"model.output_activation=sigmoid, or loss.reconstruction=mse")
 
 
 class VAEModule(L.LightningModule):
