@@ -120,16 +120,15 @@ def with_defaults(definition: dict[str, Any]) -> dict[str, Any]:
 
 def hyperparameters(cfg: DictConfig, processes: int) -> dict[str, Any]:
     """The run's definition as TensorBoard shows it: `optim/lr`, a class by its name (`optim/_target_`:
-    SGD), lists and booleans as text (torch's writer would make a boolean 0.0 or 1.0). A null is left
-    out, its cell blank: as the text "none", it made the column text, `clip/value` of Figure 1 included,
-    which then has no order and no range to filter by."""
+    SGD), lists, null and booleans as text (torch's writer would make a boolean 0.0 or 1.0). A null
+    stays text: left out, its cell blank, TensorBoard would no longer see `clip/value` of a sweep over
+    clip=none and a threshold as one that differs between the runs, and list it first."""
     shown: dict[str, Any] = {}
     for key, value in run_definition(cfg, processes).items():
         if key.endswith("._target_"):
             value = str(value).rpartition(".")[2]
-        if value is not None:
-            plain = isinstance(value, (int, float, str)) and not isinstance(value, bool)
-            shown[key.replace(".", "/")] = value if plain else str(value).lower()
+        plain = isinstance(value, (int, float, str)) and not isinstance(value, bool)
+        shown[key.replace(".", "/")] = value if plain else str(value).lower()
     return shown
 
 
