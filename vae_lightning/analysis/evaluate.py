@@ -186,6 +186,9 @@ def check_model(path: Path, model: torch.nn.Module) -> None:
 
 
 def load(path: Path, data_root: str | None) -> tuple[VAEModule, L.LightningDataModule, Path, Path]:
+    """The module and data module of a run folder's best checkpoint, or of a .ckpt file, with the
+    checkpoint's path and its run folder; every check evaluate makes comes first (UserInputError, one
+    line), so a notebook may load a checkpoint someone handed over."""
     checkpoint_path, run_dir = find_checkpoint(path)
     checkpoint = read_checkpoint(checkpoint_path)
     module = build_module(checkpoint_path, checkpoint)
