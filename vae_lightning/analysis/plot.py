@@ -14,6 +14,7 @@ import csv
 import errno
 import io
 import json
+import logging
 import math
 import os
 import statistics
@@ -387,6 +388,9 @@ def rendered(figure: Figure, path: Path) -> dict[Path, bytes]:
     the same bytes, and with TrueType fonts: journals' checks (IEEE's, ACM's) refuse matplotlib's
     default Type 3."""
     formats = {"png": {"dpi": 110}, "pdf": {"metadata": {"CreationDate": None}}}
+    # fontTools, which cuts the fonts down to the glyphs used, reports each table it prunes at INFO:
+    # some 70 lines per PDF in a sweep's log.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     files = {}
     for suffix, options in formats.items():
         buffer = io.BytesIO()
