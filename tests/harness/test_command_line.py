@@ -782,6 +782,12 @@ def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothin
                        "`defaults: [default, _self_]` above to keep the default ones"),
     ("logger/flat.yaml", "_target_: lightning.pytorch.loggers.CSVLogger\nsave_dir: .\n", "logger=flat",
      "logger=flat: its file names one class at its top, but the logger group holds named ones"),
+    # A subclass's option extending the shipped one: its own argument was refused by the parent's schema, in a
+    # line that named conf/model/wide.yaml, a file that does not exist, and gave no way out.
+    ("model/wide.yaml", "defaults:\n  - vae\n  - _self_\n_target_: own_classes.Wide\nwidth: 8\n", "model=wide",
+     "mine/model/wide.yaml): no such key; allowed: input_dim, hidden_dims, latent_dim, mc_samples, tied_weights "
+     "(those of model/vae, which its defaults list extends; for the keys of own_classes.Wide, give them all in this "
+     "file without that entry)"),
 ])
 def test_a_mistake_in_a_config_dir_option_is_one_line_and_writes_nothing(
         file: str, content: str, chosen: str, said: str, mnist_root: Path, tmp_path: Path,
