@@ -120,9 +120,9 @@ def allowed_keys(object_type: type | None, key: str) -> str:
 def option_file(name: str, overrides: list[str]) -> Path | None:
     """The file of the config `name` (`model/vae`): conf/'s, else that of the --config-dir folder
     (`search_path`'s override), which Hydra reads after conf/."""
-    added = [override.partition("[file://")[2].rstrip("]") for override in overrides
-             if override.startswith("hydra.searchpath=[file://")]
-    found = [folder / f"{name}.yaml" for folder in [CONFIG_DIR, *map(Path, added)]]
+    searched = sweeps.parse([override for override in overrides if override.startswith("hydra.searchpath=")])
+    added = [Path(source.removeprefix("file://")) for override in searched for source in override.value()]
+    found = [folder / f"{name}.yaml" for folder in [CONFIG_DIR, *added]]
     return next((path for path in found if path.is_file()), None)
 
 

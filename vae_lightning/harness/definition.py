@@ -85,6 +85,16 @@ def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     return changed
 
 
+def constructor_defaults(target: Any) -> dict[str, Any]:
+    """The default of each argument of the class `target` names that has one, a tuple as a list (as a
+    config holds it); none for a class no config names (a definition read from disk imports nothing)."""
+    if target not in allowed_targets():
+        return {}
+    parameters = inspect.signature(get_class(str(target))).parameters.values()
+    return {parameter.name: list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
+            for parameter in parameters if parameter.default is not parameter.empty}
+
+
 def value_or_default(definition: dict[str, Any], key: str) -> Any:
     """The key's value in a run's definition; for a key its option's file leaves out, the default of
     that constructor argument (`model.mc_samples` of a file without it is VAE's 1): setting a key to
@@ -92,13 +102,7 @@ def value_or_default(definition: dict[str, Any], key: str) -> Any:
     if key in definition:
         return definition[key]
     node, _, name = key.rpartition(".")
-    target = definition.get(f"{node}._target_")
-    if target not in allowed_targets():  # a definition read from disk names no class to import
-        return None
-    parameter = inspect.signature(get_class(str(target))).parameters.get(name)
-    if parameter is None or parameter.default is parameter.empty:
-        return None
-    return list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
+    return constructor_defaults(definition.get(f"{node}._target_")).get(name)
 
 
 def with_defaults(definition: dict[str, Any]) -> dict[str, Any]:
@@ -106,14 +110,13 @@ def with_defaults(definition: dict[str, Any]) -> dict[str, Any]:
     the run was built: kept in its checkpoints, they name a default that the class's code changed since
     (a layer's width) when the run is resumed, where the weights' shapes would fail the run."""
     full = dict(definition)
+    plain = (int, float, str, bool, list, type(None))  # what a weights-only checkpoint can hold
     for key, target in definition.items():
-        if not key.endswith("._target_") or target not in allowed_targets():
+        if not key.endswith("._target_"):
             continue
-        for parameter in inspect.signature(get_class(str(target))).parameters.values():
-            name = f"{key.removesuffix('._target_')}.{parameter.name}"
-            default = list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
-            if name not in full and parameter.default is not parameter.empty and defines_the_run(name) and \
-                    isinstance(default, (int, float, str, bool, list, type(None))):
+        for argument, default in constructor_defaults(target).items():
+            name = f"{key.removesuffix('._target_')}.{argument}"
+            if name not in full and defines_the_run(name) and isinstance(default, plain):
                 full[name] = default
     return full
 
