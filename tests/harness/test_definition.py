@@ -124,3 +124,10 @@ def test_a_boolean_in_the_hparams_row_is_text(compose_config) -> None:
     # torch's writer made it a number: optim/nesterov showed as 0.0.
     shown = hyperparameters(compose_config(["clip=none", "optim.nesterov=false"]), 1)
     assert shown["optim/nesterov"] == "false" and shown["clip/value"] == "none" and shown["optim/momentum"] == 0.9
+
+
+def test_a_key_that_copies_another_by_interpolation_is_not_a_column_of_its_own(compose_config) -> None:
+    # data.shuffle_seed is ${seed}: two columns held the same number. Set apart from it, it is shown.
+    assert "data/shuffle_seed" not in hyperparameters(compose_config(["seed=3"]), 1)
+    shown = hyperparameters(compose_config(["seed=3", "data.shuffle_seed=5"]), 1)
+    assert shown["data/shuffle_seed"] == 5 and shown["seed"] == 3

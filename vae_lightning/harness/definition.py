@@ -127,12 +127,26 @@ def hyperparameters(cfg: DictConfig, processes: int) -> dict[str, Any]:
     stays text: left out, its cell blank, TensorBoard would no longer see `clip/value` of a sweep over
     clip=none and a threshold as one that differs between the runs, and list it first."""
     shown: dict[str, Any] = {}
-    for key, value in run_definition(cfg, processes).items():
+    definition = run_definition(cfg, processes)
+    for key, value in definition.items():
+        if copies_another(cfg, key, definition):
+            continue
         if key.endswith("._target_"):
             value = str(value).rpartition(".")[2]
         plain = isinstance(value, (int, float, str)) and not isinstance(value, bool)
         shown[key.replace(".", "/")] = value if plain else str(value).lower()
     return shown
+
+
+def copies_another(cfg: DictConfig, key: str, definition: dict[str, Any]) -> bool:
+    """True for a key whose value is another defining key's, by interpolation (`data.shuffle_seed:
+    ${seed}`): its column would repeat that key's."""
+    parent, _, name = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if not isinstance(node, DictConfig) or name not in node or not OmegaConf.is_interpolation(node, name):
+        return False
+    raw = OmegaConf.to_container(node, resolve=False)[name]
+    return raw.startswith("${") and raw.endswith("}") and raw[2:-1] in definition
 
 
 def log_hparams(trainer: L.Trainer, cfg: DictConfig, results: dict[str, Any]) -> None:
