@@ -71,3 +71,13 @@ def test_a_reconstruction_without_the_draws_axis_is_refused_not_averaged_over_pi
     with pytest.raises(ConfigError, match=r"^model: its reconstruction has shape \[4, 6\] for images of \[4, 6\]; "
                                           r"return it as \(draws, batch, pixels\)"):
         VAELoss()(x, output)
+
+
+def test_outputs_in_bfloat16_are_scored_in_float32() -> None:
+    # Under trainer.precision=bf16-true the loss came out in bfloat16, whose steps near 31 are 0.125.
+    x = torch.rand(8, 784).bfloat16()
+    output = VAEOutput(torch.rand(1, 8, 784).bfloat16(), torch.randn(8, 4).bfloat16(), torch.randn(8, 4).bfloat16())
+    terms = VAELoss()(x, output)
+    in_float32 = VAELoss()(x.float(), VAEOutput(*(tensor.float() for tensor in output)))
+    assert [term.dtype for term in terms] == [torch.float32] * 3
+    assert torch.equal(torch.stack(terms), torch.stack(in_float32))

@@ -47,6 +47,13 @@ def kl_divergence(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tenso
     return kl_per_example(mean, log_variance).mean()  # eq. 19
 
 
+def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor` in float32, unless it is float32 or float64 already: in bfloat16 (trainer.precision=
+    bf16-true) a per-image loss near 31 would be rounded to steps of 0.125, and so would the val loss
+    that chooses the best checkpoint."""
+    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
+
+
 class VAELoss(nn.Module):
     """Loss = RL + KL (eq. 20), with RL the squared error of eq. 16 (`mse`) or cross-entropy (`bce`).
 
@@ -70,9 +77,9 @@ class VAELoss(nn.Module):
             raise ConfigError(f"model: its reconstruction has shape {list(output.reconstruction.shape)} for images of "
                               f"{list(x.shape)}; return it as (draws, batch, pixels), as VAEOutput says "
                               f"(reconstruction.unsqueeze(0) for one draw)")
-        reconstruction_loss = self._reconstruction_loss(x, output.reconstruction)
+        reconstruction_loss = self._reconstruction_loss(at_least_float32(x), at_least_float32(output.reconstruction))
         if output.log_variance is None:
             kl = reconstruction_loss.new_zeros(())
         else:
-            kl = kl_divergence(output.mean, output.log_variance)
+            kl = kl_divergence(at_least_float32(output.mean), at_least_float32(output.log_variance))
         return LossTerms(reconstruction_loss + kl, reconstruction_loss, kl)  # eq. 20
