@@ -98,6 +98,19 @@ def test_training_shards_are_disjoint_across_processes(mnist_root: Path) -> None
     assert len(shards[0] | shards[1]) == TRAIN_IMAGES - 64
 
 
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_processes_score_each_val_and_test_image_once(processes: int, mnist_root: Path) -> None:
+    # DistributedSampler padded 64 test images to 66 over 3 processes: two were scored twice.
+    datamodule = make_datamodule(mnist_root, val_size=56)
+    for split in ("val", "test"):
+        served = []
+        for rank in range(processes):
+            datamodule.trainer = SimpleNamespace(world_size=processes, global_rank=rank)
+            served.append(torch.cat(list(getattr(datamodule, f"{split}_dataloader")())))
+        by_row = lambda images: sorted(tuple(row.tolist()) for row in images)  # noqa: E731
+        assert by_row(torch.cat(served)) == by_row(getattr(datamodule, f"{split}_images"))
+
 def test_missing_files_name_the_folder(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=f"not in {tmp_path / 'MNIST' / 'raw'}.*train-images-idx3-ubyte"):
         make_datamodule(tmp_path)

@@ -220,7 +220,7 @@ class MNISTDataModule(L.LightningDataModule):
                 f"data.val_size={self.val_size} must be in [0, {train_count}): "
                 f"{self.raw_folder} holds {train_count} training images"
             )
-        # Each process gets ceil(images / processes) of a split, as DistributedSampler pads it.
+        # Each process gets at most ceil(images / processes) of a split.
         return {"train": math.ceil(math.ceil((train_count - self.val_size) / processes) / self.batch_size),
                 "val": math.ceil(math.ceil(self.val_size / processes) / self.eval_batch_size),
                 "test": math.ceil(math.ceil(test_count / processes) / self.eval_batch_size)}
@@ -275,23 +275,23 @@ class MNISTDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
-    def _sampler(self, images: torch.Tensor, shuffle: bool) -> DistributedSampler | None:
-        world_size, rank = self._world()
-        if not shuffle and world_size == 1:
-            return None
-        return DistributedSampler(
-            images, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=self.shuffle_seed
-        )
-
     def train_dataloader(self) -> TensorBatches:
-        sampler = self._sampler(self.train_images, shuffle=True)
+        world_size, rank = self._world()
+        sampler = DistributedSampler(self.train_images, num_replicas=world_size, rank=rank, seed=self.shuffle_seed)
         return TensorBatches(self.train_images, self.batch_size, sampler, noise_std=self.noise_std)
 
+    def _evaluation_share(self, images: torch.Tensor) -> torch.Tensor:
+        """This process's images of a split scored whole: every `world`-th, as DistributedSampler deals
+        them, but never padded to equal shares, where it would score some images twice; Lightning's
+        epoch mean weighs each process's by its images."""
+        world_size, rank = self._world()
+        return images if world_size == 1 else images[rank::world_size].contiguous()
+
     def val_dataloader(self) -> TensorBatches:
-        return TensorBatches(self.val_images, self.eval_batch_size, self._sampler(self.val_images, shuffle=False))
+        return TensorBatches(self._evaluation_share(self.val_images), self.eval_batch_size)
 
     def test_dataloader(self) -> TensorBatches:
-        return TensorBatches(self.test_images, self.eval_batch_size, self._sampler(self.test_images, shuffle=False))
+        return TensorBatches(self._evaluation_share(self.test_images), self.eval_batch_size)
 
 
 class FashionMNISTDataModule(MNISTDataModule):
