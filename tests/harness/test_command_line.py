@@ -85,6 +85,15 @@ PROJECT = Path(__file__).resolve().parents[2]
          "trainer.strategy=ddp cannot run inside a sweep (-m)"),
         (["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=2", "seed=0,1"],
          "hydra.launcher.tasks_per_node=1 but trainer.devices=2"),
+        # DDP all the same: each job's second process ran its own copy of the sweep, into other jobs' folders.
+        (["-m", "trainer.devices=2", "trainer.accelerator=cpu", "seed=0,1"],
+         "trainer.devices=2 (DDP in 2 processes) cannot run inside a sweep (-m)"),
+        (["-m", "trainer.devices=1,2", "trainer.accelerator=cpu"], "trainer.devices=2 (DDP in 2 processes) cannot run"),
+        # Its processes kept the epochs and curves: results.json said 0 epochs, metrics.csv held the test row alone.
+        (["trainer.strategy=ddp_spawn", "trainer.devices=2", "trainer.accelerator=cpu"],
+         "trainer.strategy=ddp_spawn: its processes, spawned, keep the epochs trained and the logged curves to "
+         "themselves (results.json would say 0 epochs); use trainer.strategy=ddp"),
+        (["trainer.strategy=ddp_notebook"], "trainer.strategy=ddp_notebook: its processes, forked, keep the epochs"),
         (["-m", "hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "seed=0,1"],
          "hydra.launcher.tasks_per_node=2 but trainer.devices=1"),
         (["-m", "hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2",

@@ -321,10 +321,11 @@ def check_validated(cfg: DictConfig) -> None:
                           "here writes; keep logger.csv (logger=default or logger=csv), or run single runs")
 
 
-def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
-    """Lightning's multi-process strategies start the command line again for each process, which
-    would start the whole sweep again: within a local sweep, refuse them before anything runs.
-    On Slurm, Slurm starts the processes, one task per device: the numbers must agree."""
+def check_launchable_in_a_sweep(cfg: DictConfig, world: int) -> None:
+    """Lightning starts the command line again for each process of a run in `world` > 1 (DDP, which
+    `trainer.devices=2` alone chooses), which would start the whole sweep again: within a local sweep,
+    refuse it before anything runs. On Slurm, Slurm starts the processes, one task per device: the
+    numbers must agree."""
     if runs_on_slurm(cfg.hydra.launcher):
         check_slurm_tasks(cfg)
         return
@@ -332,10 +333,11 @@ def check_launchable_in_a_sweep(cfg: DictConfig) -> None:
     if runs_in_its_own_process(cfg.hydra.launcher) and (type(n_jobs) is not int or n_jobs < 1):
         raise ConfigError(f"hydra.launcher.n_jobs={n_jobs} is out of range: allowed a whole number >= 1 (jobs at a time)")
     strategy = str(cfg.trainer.get("strategy", "auto"))
-    single = cfg.trainer.get("devices", "auto") == 1 and cfg.trainer.get("num_nodes", 1) == 1
-    if strategy.startswith(("ddp", "fsdp", "deepspeed")) and not single:
+    if world > 1:
+        named = f"trainer.strategy={strategy}" if strategy != "auto" else \
+            f"trainer.devices={cfg.trainer.get('devices')} (DDP in {world} processes)"
         raise ConfigError(
-            f"trainer.strategy={strategy} cannot run inside a sweep (-m): run each job as a single "
+            f"{named} cannot run inside a sweep (-m): run each job as a single "
             f"run (python train.py trainer=ddp ...), sweep with trainer.devices=1, or sweep on Slurm "
             f"(hydra/launcher=slurm)"
         )
@@ -504,8 +506,8 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
             raise ConfigError(f"{' '.join(job)}: sets up a sweep of its own (hydra.sweeper), which cannot run as one "
                               f"job of this sweep; run a command for each: python train.py {' '.join(job)}")
         check_validated(job_config)
-        check_launchable_in_a_sweep(job_config)
         check_nodes(job_config, multirun)
+        check_launchable_in_a_sweep(job_config, world)
         checked.append(Job(job, run_definition(job_config, world), check_data(job_config, world, checked_data)))
     return command_config, checked
 

@@ -28,6 +28,7 @@ from hydra_zen import builds
 from lightning.fabric.loggers import TensorBoardLogger
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
+from lightning.pytorch.strategies import StrategyRegistry
 from omegaconf import DictConfig, ListConfig, OmegaConf, read_write
 from omegaconf.errors import ValidationError
 from torch.utils.tensorboard import SummaryWriter
@@ -329,14 +330,24 @@ def check_plugin_keys(node: DictConfig, key: str) -> None:
 
 
 def check_accelerator(cfg: DictConfig) -> None:
-    """Raise ConfigError when `trainer.accelerator` names hardware this machine does not have, or a
-    float16 precision the run cannot have: float16 alone overflows the loss (a test loss of inf,
-    measured), and on a CPU Lightning runs bf16-mixed in place of 16-mixed."""
+    """Raise ConfigError when `trainer.accelerator` names hardware this machine does not have, a
+    strategy that spawns or forks its processes, or a float16 precision the run cannot have: float16
+    alone overflows the loss (a test loss of inf, measured), and on a CPU Lightning runs bf16-mixed in
+    place of 16-mixed."""
     name = str(cfg.trainer.get("accelerator", "auto"))
     precision = str(cfg.trainer.get("precision"))
     if precision in ("16-true", "transformer-engine-float16"):
         raise ConfigError(f"trainer.precision={precision}: the loss overflows float16 weights; use 16-mixed (on a "
                           f"GPU) or bf16-mixed")
+    strategy = cfg.trainer.get("strategy", "auto")
+    start = StrategyRegistry[strategy]["init_params"].get("start_method") if isinstance(strategy, str) and \
+        strategy in StrategyRegistry else \
+        strategy.get("start_method") if isinstance(strategy, DictConfig) else None
+    if start in ("spawn", "fork", "forkserver"):
+        # Such processes return the weights but not the loop's progress, and rewrite metrics.csv as they test.
+        raise ConfigError(f"trainer.strategy={strategy if isinstance(strategy, str) else strategy._target_}: its "
+                          f"processes, {start}ed, keep the epochs trained and the logged curves to themselves "
+                          f"(results.json would say 0 epochs); use trainer.strategy=ddp")
     gpu = CUDAAccelerator.is_available() or MPSAccelerator.is_available()
     if precision in ("16", "16-mixed") and (name == "cpu" or name == "auto" and not gpu):
         raise ConfigError(f"trainer.precision={precision}: a CPU has no float16 mixed precision (Lightning would run "
