@@ -737,6 +737,26 @@ def test_a_sweep_resumed_without_a_job_it_ran_is_refused_and_with_new_values_con
     sweep_lock.close()
 
 
+
+def test_a_sweep_resumed_with_a_command_that_sweeps_nothing_is_told_to_list_its_values(
+        mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # `-m clip.value=0.1` was matched to the 1.0 job's folder: "clip.value=0.1, but the run was trained with 1.0".
+    monkeypatch.chdir(tmp_path)
+    sweep = tmp_path / "sweep"
+    for value in ("0.1", "1.0"):
+        job = sweep / f"clip.value={value}"
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*tiny_overrides(mnist_root), f"clip.value={value}"]))
+        (job / "results.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["-m", *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}", "resume=true",
+                            "clip.value=0.1"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: resume=true continues the sweep in {sweep}, whose jobs ran with values of their own, but this command "
+        f"sweeps nothing: list every value the sweep ran (its multirun.yaml holds its command), or give another "
+        f"hydra.sweep.dir")
+
 @pytest.mark.parametrize("where", ["no controller", "no sbatch"])
 def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothing(
         where: str, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -610,7 +610,13 @@ def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
         return
     if not sweeps.expands_a_grid(sweeper):  # a search asks for new trials, or repeats cut ones as they were
         return
-    for job_dir in sorted(path.parent.parent for path in folder.glob("*/.hydra/overrides.yaml")):
+    job_dirs = sorted(path.parent.parent for path in folder.glob("*/.hydra/overrides.yaml"))
+    if len(jobs) == 1 and not jobs[0].overrides and sum(map(holds_run, job_dirs)) > 1:
+        # One value of each key: every job folder of the sweep would look like this job's.
+        raise ConfigError(f"resume=true continues the sweep in {folder}, whose jobs ran with values of their own, but "
+                          f"this command sweeps nothing: list every value the sweep ran (its multirun.yaml holds its "
+                          f"command), or give another hydra.sweep.dir")
+    for job_dir in job_dirs:
         saved = set(job_overrides(job_dir))
         resumed = [job for job in jobs if set(job.overrides) <= saved]
         if not resumed and holds_run(job_dir):
