@@ -714,16 +714,21 @@ def test_the_folder_of_all_runs_is_refused_and_a_refused_sweep_leaves_no_lock(
 
 
 
-def test_a_sweep_resumed_without_a_job_it_ran_is_refused_and_with_new_values_continues(
-        mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    # Continued with clip.value=0.1,0.25, multirun.yaml listed those alone, and plot dropped the completed 1.0.
-    monkeypatch.chdir(tmp_path)
-    sweep = tmp_path / "sweep"
+def completed_grid(sweep: Path, mnist_root: Path) -> Path:
+    """The folder of a completed sweep of clip.value=0.1,1.0, as far as resume's check reads it."""
     for value in ("0.1", "1.0"):
         job = sweep / f"clip.value={value}"
         (job / ".hydra").mkdir(parents=True)
         (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*tiny_overrides(mnist_root), f"clip.value={value}"]))
         (job / "results.json").write_text("{}")
+    return sweep
+
+
+def test_a_sweep_resumed_without_a_job_it_ran_is_refused_and_with_new_values_continues(
+        mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # Continued with clip.value=0.1,0.25, multirun.yaml listed those alone, and plot dropped the completed 1.0.
+    monkeypatch.chdir(tmp_path)
+    sweep = completed_grid(tmp_path / "sweep", mnist_root)
     written = {path: path.read_bytes() for path in sweep.rglob("*") if path.is_file()}
     command = ["-m", *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}", "resume=true"]
     with pytest.raises(SystemExit) as exit_info:
@@ -742,12 +747,7 @@ def test_a_sweep_resumed_with_a_command_that_sweeps_nothing_is_told_to_list_its_
         mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     # `-m clip.value=0.1` was matched to the 1.0 job's folder: "clip.value=0.1, but the run was trained with 1.0".
     monkeypatch.chdir(tmp_path)
-    sweep = tmp_path / "sweep"
-    for value in ("0.1", "1.0"):
-        job = sweep / f"clip.value={value}"
-        (job / ".hydra").mkdir(parents=True)
-        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*tiny_overrides(mnist_root), f"clip.value={value}"]))
-        (job / "results.json").write_text("{}")
+    sweep = completed_grid(tmp_path / "sweep", mnist_root)
     with pytest.raises(SystemExit) as exit_info:
         check_command_line(["-m", *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}", "resume=true",
                             "clip.value=0.1"])
