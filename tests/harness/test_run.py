@@ -1,5 +1,6 @@
 """`python train.py` as users run it: single runs and multiruns in subprocesses, folders, results."""
 
+import gc
 import json
 import os
 import subprocess
@@ -14,6 +15,8 @@ from omegaconf import OmegaConf
 from helpers import PROJECT, run_train, tiny_overrides
 from vae_lightning.analysis.evaluate import load
 from vae_lightning.configs import instantiate_trusted
+from vae_lightning.harness.run import run_job
+from vae_lightning.harness.runs import lock_holder
 from vae_lightning.paper.loss import kl_divergence
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
@@ -184,3 +187,14 @@ def test_the_console_says_nothing_untrue_or_useless(mnist_root: Path, tmp_path: 
         output = done.stdout + done.stderr
         assert "srun" not in output and "will be deleted" not in output
         assert "litlogger" not in output and "LeafSpec" not in output
+
+
+def test_a_run_frees_its_folder_as_it_ends_not_when_collected(compose_config, mnist_root: Path, tmp_path: Path) -> None:
+    # A reference cycle below train() kept the record, and its lock, until a garbage collection: an
+    # evaluate in the same process was told the run was "still training".
+    gc.disable()
+    try:
+        assert run_job(compose_config(tiny_overrides(mnist_root)), tmp_path / "run") == 0
+        assert lock_holder(tmp_path / "run") is None
+    finally:
+        gc.enable()

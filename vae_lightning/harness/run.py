@@ -220,6 +220,9 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
         return 0
     with record:
         record.complete(train(cfg, run_dir))
+    # At once, not when the record is collected: a reference cycle anywhere below train() keeps it, and
+    # the folder would stay locked to whatever this process does next (a notebook's evaluate).
+    record.release()
     return record.exit_code
 
 
