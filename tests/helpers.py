@@ -6,6 +6,7 @@ import json
 import os
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -76,8 +77,11 @@ def tiny_overrides(root: Path) -> list[str]:
 
 
 PROJECT = Path(__file__).resolve().parent.parent
-# The environment of a `python train.py` that may build the tests' injected callbacks.
-INJECTED_ENVIRONMENT = {**os.environ, INJECTED: INJECTED_TARGETS, "PYTHONPATH": str(Path(__file__).parent)}
+# The environment of a `python train.py` that may build the tests' injected callbacks. The project's
+# folder too: a Slurm job's process starts outside it, and would import the package installed, which in
+# another clone of the project is not the code under test.
+INJECTED_ENVIRONMENT = {**os.environ, INJECTED: INJECTED_TARGETS,
+                        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(PROJECT)])}
 
 
 def run_train(arguments: list[str], cwd: Path = PROJECT, timeout: int = 600,
@@ -108,6 +112,12 @@ def start_train(arguments: list[str], cwd: Path, env: dict[str, str] | None = No
     return subprocess.Popen([sys.executable, str(PROJECT / "train.py"), *arguments], cwd=cwd, text=True,
                             stdout=open(cwd / "stdout.txt", "w"), stderr=open(cwd / "stderr.txt", "w"),
                             env={**INJECTED_ENVIRONMENT, **env})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def refusal(main: Callable[[], None], argv: list[str], monkeypatch: pytest.MonkeyPatch,

@@ -41,13 +41,21 @@ class Fault(L.Callback):
 
 
 class Slow(L.Callback):
-    """Sleeps `seconds` before every training step: a run long enough to be signalled mid-way."""
+    """Sleeps `seconds` before every training step (after it, with `after=true`): a run long enough to be
+    signalled mid-way."""
 
-    def __init__(self, seconds: float = 0.5) -> None:
+    def __init__(self, seconds: float = 0.5, after: bool = False) -> None:
         self.seconds = seconds
+        self.after = after
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, batch_idx: int) -> None:
-        time.sleep(self.seconds)
+        if not self.after:
+            time.sleep(self.seconds)
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: object, batch: object,
+                           batch_idx: int) -> None:
+        if self.after:
+            time.sleep(self.seconds)
 
 
 class Probe(L.Callback):

@@ -103,6 +103,28 @@ def test_a_cancelled_job_is_listed_interrupted_and_the_sweep_resumes(slurm: Slur
     assert status(sweep_dir / "seed=1")["results"]["epochs"] == 4
 
 
+def test_a_cancelled_ddp_job_is_listed_interrupted_by_each_of_its_tasks(slurm: Slurm, mnist_root: Path,
+                                                                      tmp_path: Path) -> None:
+    # Rank 1 took scancel's SIGTERM through Lightning, which ends the fit after the step, and left without
+    # a result: the sweep ended with submitit's UncompletedJobError for task 1 and no summary. Asleep
+    # after each step, both tasks get the signal there (asleep before it, rank 1 met rank 0's end in the
+    # step's gradient exchange instead, an error that Hydra returns as a result).
+    sweep_dir = tmp_path / "sweep"
+    ddp = ["hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2"]
+    slow = injected("slow", "Slow", seconds=0.3, after="true")
+    sweep = start_train(slurm_sweep(slurm, mnist_root, sweep_dir, *ddp, *slow, "trainer.max_epochs=50"), tmp_path,
+                        env=slurm.env)
+    wait_for(sweep_dir / "job0" / "checkpoints" / "last.ckpt", sweep)
+    slurm.run("scancel", *slurm.run("squeue", "-h", "-o", "%i").split())
+    assert sweep.wait(timeout=300) == 1, what_happened(tmp_path, sweep_dir / "job0")
+    cancelled = status(sweep_dir / "job0")
+    assert cancelled["status"] == "interrupted" and cancelled["signal"] == "SIGTERM"
+    stdout, stderr = (tmp_path / "stdout.txt").read_text(), (tmp_path / "stderr.txt").read_text()
+    assert "Traceback" not in stdout + stderr and "0 of 1 jobs completed" in stdout, (stdout + stderr)[-3000:]
+    report = [line for line in stdout.splitlines() if "interrupted: " in line]
+    assert len(report) == 1 and report[0].endswith(": interrupted by SIGTERM"), report
+
+
 def test_a_job_at_its_time_limit_is_requeued_and_resumes(slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     # About 90 s of training (75 s of it asleep) under a 2-minute limit, warned 60 s before it. Slurm's

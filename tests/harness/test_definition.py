@@ -2,7 +2,6 @@
 hyperparameters and metrics, and epoch-level scalars and images at the same x."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata
 
-from helpers import TRAIN_IMAGES, VAL_IMAGES, run_train, tiny_overrides
+from helpers import TRAIN_IMAGES, VAL_IMAGES, free_port, run_train, tiny_overrides
 from vae_lightning.harness.definition import hyperparameters
 from vae_lightning.harness.run import train
 
@@ -74,12 +73,6 @@ def test_hparams_tab_and_epoch_aligned_curves(x_axis: str, compose_config, mnist
     else:  # Lightning's x for epoch-level metrics: the index of the epoch's last step
         steps_per_epoch = (TRAIN_IMAGES - VAL_IMAGES) // 32
         assert val_steps == [steps_per_epoch - 1, 2 * steps_per_epoch - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def hparams_experiment(port: int) -> dict:

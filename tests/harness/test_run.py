@@ -12,7 +12,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from helpers import PROJECT, run_train, tiny_overrides
+from helpers import PROJECT, free_port, injected, run_train, start_train, tiny_overrides
 from vae_lightning.analysis.evaluate import load
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.harness.run import run_job
@@ -83,7 +83,6 @@ def test_ddp_on_two_cpu_processes_trains_in_one_run_folder_and_resumes_in_as_man
     assert (run_dir / "status.json").read_text() == status and not list((run_dir / ".hydra").glob("resumed-*"))
 
 
-
 def test_ddp_over_shares_of_unequal_size_scores_the_mean_over_each_test_image_once(mnist_root: Path,
                                                                                    tmp_path: Path) -> None:
     # 64 test images over 3 processes: DistributedSampler padded them to 66, and Lightning's mean across
@@ -98,6 +97,39 @@ def test_ddp_over_shares_of_unequal_size_scores_the_mean_over_each_test_image_on
         output = module.model(datamodule.test_images)
     kl = kl_divergence(output.mean, output.log_variance).item()
     assert json.loads((run_dir / "results.json").read_text())["test"]["kl"] == pytest.approx(kl, rel=1e-5)
+
+
+@pytest.mark.parametrize("fault,exit_code", [("poison", 3), ("raise", 1)])
+def test_a_ddp_process_beside_the_first_ends_with_the_runs_exit_code_and_logs_only_a_crash(
+        fault: str, exit_code: int, mnist_root: Path, tmp_path: Path) -> None:
+    # Started as torchrun starts them, so that rank 1's exit code is seen: Lightning's own launcher starts
+    # it with the same overrides, and never waits for it. A NaN loss is rank 0's one line to say; it
+    # printed Hydra's "Error executing job" and some 110 lines of traceback on rank 1, exit 1.
+    run_dir = tmp_path / "run"
+    command = [*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2", f"hydra.run.dir={run_dir}",
+               *injected("fault", "Fault", kind=fault, at_step=1)]
+    beside = ["hydra.job.name=train_ddp_process_1", "hydra.output_subdir=null"]
+    environment = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2", "NODE_RANK": "0"}
+    folders = [tmp_path / "rank0", tmp_path / "rank1"]
+    for folder in folders:
+        folder.mkdir()
+    ranks = [start_train(command, folders[0], env={**environment, "LOCAL_RANK": "0"}),
+             start_train([*command, *beside], folders[1], env={**environment, "LOCAL_RANK": "1"})]
+    try:
+        codes = [rank.wait(timeout=300) for rank in ranks]
+    finally:
+        for rank in ranks:
+            rank.kill()
+    output = "".join((folder / name).read_text() for folder in folders for name in ("stdout.txt", "stderr.txt"))
+    assert codes == [exit_code, exit_code], output[-3000:]
+    assert json.loads((run_dir / "status.json").read_text())["exit_code"] == exit_code
+    second = (folders[1] / "stdout.txt").read_text() + (folders[1] / "stderr.txt").read_text()
+    assert "Error executing job" not in second
+    if fault == "raise":  # a crash's traceback, which may be the only record of why rank 1 died
+        assert "injected fault at step 1" in (run_dir / "train_ddp_process_1.log").read_text()
+    else:
+        assert "Traceback" not in second and "ERROR" not in second, second[-3000:]
+
 
 def test_missing_data_is_one_clear_line_exit_2_and_nothing_written(tmp_path: Path) -> None:
     done = run_train([f"data.root={tmp_path / 'nothing'}", "data.download=false"], tmp_path)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from vae_lightning.harness.runs import Interrupted, RunRecord, lock_holder, read_status, val_loss
+from vae_lightning.harness.runs import (Interrupted, RunRecord, TrainingProcess, lock_holder, read_status,
+                                       val_loss)
 
 
 def test_an_interrupt_inside_a_checkpoints_write_is_an_interrupt(tmp_path: Path) -> None:
@@ -53,6 +54,18 @@ def test_slurms_sigterm_after_a_requeue_is_no_interrupt_of_its_own(tmp_path: Pat
             time.sleep(0.1)
     assert record.exit_code == 128 + signal.SIGUSR2
     assert read_status(tmp_path)["signal"] == "SIGUSR2"
+
+
+def test_slurms_warning_ends_a_task_beside_the_first_as_the_first_while_that_one_requeues(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def submitit_requeue(signum: int, frame: object) -> None:  # as in a task other than the first: it returns
+        pass
+
+    monkeypatch.setattr(signal, "getsignal", lambda signum: submitit_requeue if signum == signal.SIGUSR2 else None)
+    with TrainingProcess(tmp_path) as process:
+        os.kill(os.getpid(), signal.SIGUSR2)
+        time.sleep(1)
+    assert process.exit_code == 128 + signal.SIGUSR2 and read_status(tmp_path) is None
 
 
 @pytest.mark.parametrize("held", ["[]", "3", "{}", '{"status": null}', '{"status": "completed", "results": 3}',

@@ -397,28 +397,21 @@ def failure(error: BaseException, run_dir: Path) -> tuple[int, str | None]:
     return 1, None
 
 
-class RunRecord:
-    """`with RunRecord(run_dir) as record:` holds the run folder, records `running` in its status.json
-    and, when the block ends, `completed` (after `record.complete(results)`), `interrupted` (SIGINT,
-    SIGTERM, SIGHUP, or Slurm's SIGUSR2 through submitit's requeue) or `failed`; `record.exit_code` is the
-    run's exit code. Lightning would turn Ctrl-C into `sys.exit(1)` and delay SIGTERM to the next
-    batch: within the block both raise `Interrupted` at once. Raises ConfigError if another process
-    holds the folder."""
+class TrainingProcess:
+    """`with TrainingProcess(run_dir) as process:` how each process of a run takes signals and ends: within
+    the block SIGINT, SIGTERM, SIGHUP, and Slurm's SIGUSR2 through submitit's requeue, raise `Interrupted`
+    at once (Lightning would turn Ctrl-C into `sys.exit(1)` and delay SIGTERM to the next batch), and
+    when it ends `process.exit_code` is the process's exit code, 0 when it completed. Used alone, by
+    the processes a distributed launcher starts beside the first, which reports and records the run:
+    such a process logs only what the first may never see, a crash's traceback or a full disk."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self.lock = lock_run_dir(run_dir)
-        self.previous = read_status(run_dir)
         self.exit_code = 0
         self.handlers: dict[int, Any] = {}
         self.requeued = False
 
-    def release(self) -> None:
-        """Free the run folder without running: for a run refused, or with nothing left to do."""
-        self.lock.close()
-
-    def __enter__(self) -> RunRecord:
-        write_status(self.run_dir, "running")
+    def __enter__(self) -> TrainingProcess:
         self.handlers = {signum: signal.signal(signum, self.interrupt) for signum in STOPPING_SIGNALS}
         requeue = signal.getsignal(signal.SIGUSR2)
         if callable(requeue):  # submitit's: it requeues the Slurm job, then calls sys.exit
@@ -436,15 +429,11 @@ class RunRecord:
         self.requeued = True
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
+            # In a Slurm task other than the first it returns: the first task requeues the whole job.
             self.handlers[signal.SIGUSR2](signum, frame)
         except SystemExit:
-            raise Interrupted(signum) from None
-
-    def complete(self, results: dict[str, Any]) -> None:
-        if results.get("pruned_epoch"):  # stopped by a search's pruner: scored, but not trained to the end
-            write_status(self.run_dir, "pruned", epoch=results["pruned_epoch"], results=results)
-        else:
-            write_status(self.run_dir, "completed", results=results)
+            pass
+        raise Interrupted(signum)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> bool:
@@ -455,21 +444,68 @@ class RunRecord:
         # A signal inside a checkpoint's write comes back wrapped in torch's writer's error.
         error = behind(error, lambda cause: isinstance(cause, Interrupted)) or error
         if isinstance(error, Interrupted):
-            log.error("interrupted by %s; resume=true continues from the last checkpoint", error.signal.name)
             self.exit_code = error.exit_code
-            record_interrupt(self.run_dir, error)
+            self.interrupted(error)
             return True
         if not isinstance(error, (Exception, SystemExit)):
             return False
+        self.exit_code = self.failed(error)
+        return True
+
+    def interrupted(self, interrupt: Interrupted) -> None:
+        """Nothing to say: the first process, signalled as this one, says it."""
+
+    def failed(self, error: BaseException) -> int:
+        """The failure's exit code. Bad input and a NaN loss are met by the first process too, which
+        reports them; a crash's traceback may be the only record of why this process died."""
+        code, message = failure(error, self.run_dir)
+        if message is None:
+            log.error("training failed", exc_info=error)
+        elif code == 1:  # a full disk, perhaps this process's alone
+            log.error("%s", message)
+        return code
+
+
+class RunRecord(TrainingProcess):
+    """`with RunRecord(run_dir) as record:` the first process of a run: holds the run folder, records
+    `running` in its status.json and, when the block ends, `completed` (after `record.complete(results)`),
+    `interrupted` (SIGINT, SIGTERM, SIGHUP, or Slurm's SIGUSR2 through submitit's requeue) or `failed`,
+    each said in one line (a crash: its traceback); signals and exit code as a `TrainingProcess`. Raises
+    ConfigError if another process holds the folder."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(run_dir)
+        self.lock = lock_run_dir(run_dir)
+        self.previous = read_status(run_dir)
+
+    def release(self) -> None:
+        """Free the run folder without running: for a run refused, or with nothing left to do."""
+        self.lock.close()
+
+    def __enter__(self) -> RunRecord:
+        write_status(self.run_dir, "running")
+        super().__enter__()
+        return self
+
+    def complete(self, results: dict[str, Any]) -> None:
+        if results.get("pruned_epoch"):  # stopped by a search's pruner: scored, but not trained to the end
+            write_status(self.run_dir, "pruned", epoch=results["pruned_epoch"], results=results)
+        else:
+            write_status(self.run_dir, "completed", results=results)
+
+    def interrupted(self, interrupt: Interrupted) -> None:
+        log.error("interrupted by %s; resume=true continues from the last checkpoint", interrupt.signal.name)
+        record_interrupt(self.run_dir, interrupt)
+
+    def failed(self, error: BaseException) -> int:
         if not self.run_dir.is_dir():  # nowhere left to record anything
             log.error("%s was deleted while its run trained; nothing of it is left to resume", self.run_dir)
-            self.exit_code = 1
-            return True
-        self.exit_code, message = failure(error, self.run_dir)
+            return 1
+        code, message = failure(error, self.run_dir)
         if message is None:
             log.error("training failed", exc_info=error)
         else:
             log.error("%s", message)
         # On a full disk the failed write removed its temporary file: the few bytes of status.json fit.
-        write_status(self.run_dir, "failed", error=message or repr(error), exit_code=self.exit_code)
-        return True
+        write_status(self.run_dir, "failed", error=message or repr(error), exit_code=code)
+        return code
