@@ -68,6 +68,17 @@ def test_slurms_warning_ends_a_task_beside_the_first_as_the_first_while_that_one
     assert process.exit_code == 128 + signal.SIGUSR2 and read_status(tmp_path) is None
 
 
+def test_the_death_of_another_ddp_process_is_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR), RunRecord(tmp_path) as record:
+        # What rank 0 met when rank 1 was killed with -9 in the middle of a step.
+        raise RuntimeError("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error "
+                           "[127.0.0.1]:21701: Connection reset by peer. This is typically caused by a remote worker")
+    line = ("another process of this DDP run died (killed, out of memory, or failed: see its log); resume=true "
+            "continues from the last checkpoint")
+    assert record.exit_code == 1 and [r.getMessage() for r in caplog.records] == [line]
+    assert read_status(tmp_path)["error"] == line
+
+
 @pytest.mark.parametrize("held", ["[]", "3", "{}", '{"status": null}', '{"status": "completed", "results": 3}',
                                   '{"status": "completed", "results": {"val": {"loss": "x"}}}'])
 def test_a_status_json_that_is_no_runs_status_reads_as_none(held: str, tmp_path: Path) -> None:

@@ -384,11 +384,17 @@ def behind(error: BaseException | None, matches: Callable[[BaseException], bool]
 
 def failure(error: BaseException, run_dir: Path) -> tuple[int, str | None]:
     """The exit code of a failed run, and one line for a failure the user can act on (2: bad input,
-    3: a NaN or infinite loss, 1: a full disk or a crash, which has no line: its traceback is logged)."""
+    3: a NaN or infinite loss, 1: a full disk, another DDP process's death, or a crash, which has no
+    line: its traceback is logged)."""
     if isinstance(error, UserInputError):
         return 2, str(error)
     if isinstance(error, NonFiniteLossError):
         return 3, str(error)
+    # gloo's words in the processes left when another ends in the middle of an exchange of gradients.
+    if behind(error, lambda cause: isinstance(cause, RuntimeError)
+              and any(words in str(cause) for words in ("closed by peer", "reset by peer"))):
+        return 1, ("another process of this DDP run died (killed, out of memory, or failed: see its log); "
+                   "resume=true continues from the last checkpoint")
     disk = behind(error, lambda cause: isinstance(cause, OSError) and cause.errno == errno.ENOSPC)
     if isinstance(disk, OSError):
         # torch's checkpoint writer names no file: the folder, at least, says which disk to free.
@@ -403,7 +409,7 @@ class TrainingProcess:
     at once (Lightning would turn Ctrl-C into `sys.exit(1)` and delay SIGTERM to the next batch), and
     when it ends `process.exit_code` is the process's exit code, 0 when it completed. Used alone, by
     the processes a distributed launcher starts beside the first, which reports and records the run:
-    such a process logs only what the first may never see, a crash's traceback or a full disk."""
+    such a process logs only what the first may never see: a crash's traceback, a full disk, its death."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
@@ -461,7 +467,7 @@ class TrainingProcess:
         code, message = failure(error, self.run_dir)
         if message is None:
             log.error("training failed", exc_info=error)
-        elif code == 1:  # a full disk, perhaps this process's alone
+        elif code == 1:  # a full disk, perhaps this process's alone, or the first process's death
             log.error("%s", message)
         return code
 
