@@ -485,7 +485,7 @@ class RunRecord(TrainingProcess):
         self.previous = read_status(run_dir)
 
     def release(self) -> None:
-        """Free the run folder without running: for a run refused, or with nothing left to do."""
+        """Free the run folder: once the run has ended, or without running (refused, or nothing left to do)."""
         self.lock.close()
 
     def __enter__(self) -> RunRecord:

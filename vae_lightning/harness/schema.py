@@ -340,9 +340,10 @@ def check_accelerator(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.precision={precision}: the loss overflows float16 weights; use 16-mixed (on a "
                           f"GPU) or bf16-mixed")
     strategy = cfg.trainer.get("strategy", "auto")
-    start = StrategyRegistry[strategy]["init_params"].get("start_method") if isinstance(strategy, str) and \
-        strategy in StrategyRegistry else \
-        strategy.get("start_method") if isinstance(strategy, DictConfig) else None
+    # A strategy's name (ddp_spawn: the registry's `get` would build it), or a node that builds one.
+    named = isinstance(strategy, str) and strategy in StrategyRegistry
+    arguments = StrategyRegistry[strategy]["init_params"] if named else strategy if isinstance(strategy, DictConfig) else {}
+    start = arguments.get("start_method")
     if start in ("spawn", "fork", "forkserver"):
         # Such processes return the weights but not the loop's progress, and rewrite metrics.csv as they test.
         raise ConfigError(f"trainer.strategy={strategy if isinstance(strategy, str) else strategy._target_}: its "
