@@ -138,6 +138,10 @@ def instantiate_trusted(config: Any, config_key: str = "", **kwargs: Any) -> Any
             raise ConfigError(message if message.startswith(config_key) else f"{config_key}: {message}") from None
         if isinstance(cause, TypeError):  # an argument the constructor does not take, or of a wrong kind
             raise ConfigError(f"{config_key or 'config'}: {cause}") from None
+        if isinstance(cause, ImportError) and not str(error).startswith("Error locating target"):
+            # The class imported, but its constructor needs a package this machine lacks (precision=transformer-engine).
+            raise ConfigError(f"{config_key or 'config'}: {str(cause).splitlines()[0]}; or change the setting of "
+                              f"{config_key or 'it'} that needs it") from None
         if isinstance(cause, ImportError):  # an allowed class whose module is not on this machine's path
             missing = str(cause.__cause__ or cause).splitlines()[0]
             raise ConfigError(f"{config_key or 'config'}: _target_ {config.get('_target_')} cannot be imported "

@@ -94,6 +94,8 @@ PROJECT = Path(__file__).resolve().parents[2]
          "trainer.strategy=ddp_spawn: its processes, spawned, keep the epochs trained and the logged curves to "
          "themselves (results.json would say 0 epochs); use trainer.strategy=ddp"),
         (["trainer.strategy=ddp_notebook"], "trainer.strategy=ddp_notebook: its processes, forked, keep the epochs"),
+        # The Trainer's constructor needs a package this machine lacks: it said "lightning.Trainer cannot be imported".
+        (["trainer.precision=transformer-engine"], "trainer: Requirement 'transformer_engine>=0.11.0' not met."),
         (["-m", "hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "seed=0,1"],
          "hydra.launcher.tasks_per_node=2 but trainer.devices=1"),
         (["-m", "hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2",
