@@ -59,15 +59,18 @@ class Slow(L.Callback):
 
 
 class Probe(L.Callback):
-    """Writes what the run's process looks like at the start of training to <run_dir>/probe.json,
-    and the row sums of every training batch, by epoch, to <run_dir>/batches.jsonl."""
+    """Writes what the run's process looks like at the start of training to <run_dir>/probe.json (a
+    further DDP process's to probe.<rank>.json), and the row sums of every training batch, by epoch, to
+    <run_dir>/batches.jsonl."""
 
     def __init__(self, run_dir: str) -> None:
         self.run_dir = Path(run_dir)
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        probe = {"deterministic": torch.are_deterministic_algorithms_enabled(), "seed": torch.initial_seed()}
-        (self.run_dir / "probe.json").write_text(json.dumps(probe))
+        probe = {"deterministic": torch.are_deterministic_algorithms_enabled(), "seed": torch.initial_seed(),
+                 "threads": torch.get_num_threads()}
+        name = f"probe.{trainer.global_rank}.json" if trainer.global_rank else "probe.json"
+        (self.run_dir / name).write_text(json.dumps(probe))
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: torch.Tensor, batch_idx: int) -> None:
         with open(self.run_dir / "batches.jsonl", "a") as file:

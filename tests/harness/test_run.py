@@ -230,3 +230,13 @@ def test_a_run_frees_its_folder_as_it_ends_not_when_collected(compose_config, mn
         assert lock_holder(tmp_path / "run") is None
     finally:
         gc.enable()
+
+
+def test_torch_threads_holds_in_each_ddp_process(mnist_root: Path, tmp_path: Path) -> None:
+    # Lightning's DDP launcher set the first process's count to the cores over the processes (1 here).
+    run_dir = tmp_path / "ddp"
+    done = run_train([*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2", "torch_threads=2",
+                      f"hydra.run.dir={run_dir}", *injected("probe", "Probe", run_dir=run_dir)], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    threads = [json.loads((run_dir / name).read_text())["threads"] for name in ("probe.json", "probe.1.json")]
+    assert threads == [2, 2] and "torch uses 2 threads" in done.stdout + done.stderr

@@ -18,7 +18,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from hydra.types import RunMode
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -48,7 +48,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     checkpoint = resume_point(cfg, run_dir)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-    log.info("torch uses %d threads", torch.get_num_threads())
+        # Lightning's DDP launcher sets a count of its own (the cores over the processes) unless this says one.
+        os.environ["OMP_NUM_THREADS"] = str(cfg.torch_threads)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate_trusted(resolved(cfg.data), "data")
     module = build_module(cfg)
@@ -107,7 +108,9 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> L.Trainer:
         gradient_clip_val=cfg.clip.value,
         gradient_clip_algorithm=cfg.clip.algorithm,
         logger=loggers or False,
-        callbacks=[*callbacks, RunDefinition(run_definition(cfg))],
+        # Said once training starts, when Lightning's DDP launcher has set its count.
+        callbacks=[*callbacks, RunDefinition(run_definition(cfg)), LambdaCallback(
+            on_fit_start=lambda trainer, module: log.info("torch uses %d threads", torch.get_num_threads()))],
         plugins=plugins,
         default_root_dir=run_dir,
         # The data module shards each epoch across processes itself.
