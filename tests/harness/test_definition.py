@@ -107,6 +107,8 @@ def test_a_real_tensorboard_lists_what_a_sweep_varies_first(tmp_path: Path, mnis
             time.sleep(0.5)
         names = [info["name"] for info in experiment.get("hparamInfos", [])]
         assert {"clip/value", "seed"} <= set(names[:5]), names
+        # ${seed}: a second column of the seed, which a basic launcher's job, given its config resolved, kept.
+        assert "data/shuffle_seed" not in names
         assert {"val/loss", "test/loss"} <= {metric["name"]["tag"] for metric in experiment["metricInfos"]}
     finally:
         server.terminate()

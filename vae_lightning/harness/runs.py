@@ -336,7 +336,9 @@ def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_di
     it, after its job has recorded the interrupt. The parallel launcher and Slurm start each job
     in a process of its own already.
     """
-    config = OmegaConf.to_container(cfg, resolve=True)  # resolves ${hydra:...} here, where Hydra is set up
+    # Unresolved, as a job of another launcher gets it (the HPARAMS tab tells a key that copies another by
+    # its interpolation); the fork keeps Hydra's state and resolvers for `${hydra:...}`.
+    config = OmegaConf.to_container(cfg, resolve=False)
     logging_config = OmegaConf.to_container(logging_config, resolve=True)
     process = CONTEXT.Process(target=_run_in_child, args=(job, config, str(run_dir), logging_config, os.getpid()))
     received: list[int] = []
