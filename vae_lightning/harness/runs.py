@@ -460,18 +460,26 @@ class TrainingProcess:
         self.exit_code = self.failed(error)
         return True
 
+    # False: bad input and a NaN loss are met by the first process too, which reports them; a process
+    # beside it says only what the first may never see (a full disk, perhaps its own alone, a death).
+    reports_the_run = False
+
     def interrupted(self, interrupt: Interrupted) -> None:
         """Nothing to say: the first process, signalled as this one, says it."""
 
     def failed(self, error: BaseException) -> int:
-        """The failure's exit code. Bad input and a NaN loss are met by the first process too, which
-        reports them; a crash's traceback may be the only record of why this process died."""
+        """The failure's exit code, its line said (a crash: its traceback, which may be the only record
+        of why this process died) and recorded."""
         code, message = failure(error, self.run_dir)
         if message is None:
             log.error("training failed", exc_info=error)
-        elif code == 1:  # a full disk, perhaps this process's alone, or the first process's death
+        elif code == 1 or self.reports_the_run:
             log.error("%s", message)
+        self.record_failure(code, message or repr(error))
         return code
+
+    def record_failure(self, code: int, error: str) -> None:
+        """Nothing to record: the first process records the run."""
 
 
 class RunRecord(TrainingProcess):
@@ -480,6 +488,8 @@ class RunRecord(TrainingProcess):
     `interrupted` (SIGINT, SIGTERM, SIGHUP, or Slurm's SIGUSR2 through submitit's requeue) or `failed`,
     each said in one line (a crash: its traceback); signals and exit code as a `TrainingProcess`. Raises
     ConfigError if another process holds the folder."""
+
+    reports_the_run = True
 
     def __init__(self, run_dir: Path) -> None:
         super().__init__(run_dir)
@@ -509,11 +519,8 @@ class RunRecord(TrainingProcess):
         if not self.run_dir.is_dir():  # nowhere left to record anything
             log.error("%s was deleted while its run trained; nothing of it is left to resume", self.run_dir)
             return 1
-        code, message = failure(error, self.run_dir)
-        if message is None:
-            log.error("training failed", exc_info=error)
-        else:
-            log.error("%s", message)
+        return super().failed(error)
+
+    def record_failure(self, code: int, error: str) -> None:
         # On a full disk the failed write removed its temporary file: the few bytes of status.json fit.
-        write_status(self.run_dir, "failed", error=message or repr(error), exit_code=code)
-        return code
+        write_status(self.run_dir, "failed", error=error, exit_code=code)

@@ -282,8 +282,8 @@ class MNISTDataModule(L.LightningDataModule):
 
     def _evaluation_share(self, images: torch.Tensor) -> torch.Tensor:
         """This process's images of a split scored whole: every `world`-th, as DistributedSampler deals
-        them, but never padded to equal shares, where it would score some images twice; Lightning's
-        epoch mean weighs each process's by its images."""
+        them, but never padded to equal shares, where it would score some images twice (the module
+        weighs each process's mean by its images)."""
         world_size, rank = self._world()
         return images if world_size == 1 else images[rank::world_size].contiguous()
 

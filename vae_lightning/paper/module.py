@@ -146,7 +146,7 @@ class VAEModule(L.LightningModule):
             return
         terms, sizes = self._stacked_train_terms()
         means = (terms * sizes[:, None]).sum(dim=0) / sizes.sum()
-        self._log_terms("train", LossTerms(*means), batch_size=1)
+        self._log_terms("train", LossTerms(*means))
 
     def _log_x_axis(self) -> None:
         """With x_axis=epoch, put this epoch's metrics at x = the epoch: Lightning writes a metric
@@ -183,7 +183,7 @@ class VAEModule(L.LightningModule):
         counted = torch.cat([self._eval_sums, self._eval_sums.new_tensor([self._eval_images])])
         totals = self.trainer.strategy.reduce(counted, reduce_op="sum")
         if totals[-1] > 0:
-            self._log_terms(stage, LossTerms(*(totals[:-1] / totals[-1])), batch_size=1)
+            self._log_terms(stage, LossTerms(*(totals[:-1] / totals[-1])))
 
     def on_validation_epoch_start(self) -> None:
         self._start_eval_epoch()
@@ -205,10 +205,12 @@ class VAEModule(L.LightningModule):
     def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         self._add_eval_terms(self._loss_terms(batch, self._eval_generator), len(batch))
 
-    def _log_terms(self, stage: str, terms: LossTerms, batch_size: int) -> None:
+    def _log_terms(self, stage: str, terms: LossTerms) -> None:
+        """Log an epoch's mean terms, once: each process's are its own mean (train) or all processes' (val,
+        test), which the mean across processes leaves as they are."""
         names = metric_names(stage)
         metrics = {names["loss"]: terms.total, names["reconstruction"]: terms.reconstruction, names["kl"]: terms.kl}
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=1, sync_dist=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return instantiate_trusted(self.hparams.optim, "optim")(self.parameters())
