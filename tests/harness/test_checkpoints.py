@@ -4,6 +4,7 @@ import os
 import random
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
@@ -39,10 +40,10 @@ def test_a_write_that_fails_midway_leaves_the_previous_checkpoint_whole(tmp_path
 
 def test_random_state_round_trips_through_a_weights_only_checkpoint(tmp_path: Path) -> None:
     torch.manual_seed(3), random.seed(3), np.random.seed(3)
-    torch.save(RandomState().state_dict(), tmp_path / "state.pt")
+    torch.save(RandomState(seed=0).state_dict(), tmp_path / "state.pt")
     expected = (torch.rand(3), random.random(), np.random.rand())
     torch.manual_seed(9), random.seed(9), np.random.seed(9)
-    RandomState().load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    RandomState(seed=0).load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
     assert torch.equal(torch.rand(3), expected[0])
     assert random.random() == expected[1] and np.random.rand() == expected[2]
 
@@ -160,8 +161,10 @@ def test_a_checkpoint_naming_files_out_of_its_folder_is_refused(state: dict, tmp
 
 
 @pytest.mark.parametrize("name,state,reason", [
-    ("RandomState", {**RandomState().state_dict(), "python": "x"}, r"its random state cannot be restored \(ValueError\)"),
+    ("RandomState", {**RandomState(seed=0).state_dict(), "python": "x"}, r"its random state cannot be restored \(ValueError\)"),
     ("RandomState", {"torch": torch.zeros(3)}, r"its random state cannot be restored \(TypeError\)"),
+    ("RandomState", {**RandomState(seed=0).state_dict(), RandomState.FURTHER: [{"torch": torch.zeros(3)}]},
+     r"its random state cannot be restored \(TypeError\)"),
     ("ModelCheckpoint{'monitor': 'val/loss'}", {"best_k_models": {"a.ckpt": 1.0}, "kth_best_model_path": "b.ckpt"},
      r"its ModelCheckpoint\{'monitor': 'val/loss'\} state does not hold its kth_best_model_path among its best_k_models"),
 ])
@@ -174,7 +177,7 @@ def test_a_checkpoint_whose_states_would_fail_the_resumed_run_is_refused_before_
     torch.save({"callbacks": {"RunDefinition": {"definition": run_config()}, name: state}}, folder / "last.ckpt")
     with pytest.raises(ConfigError, match=rf"no checkpoint in .* will do \({reason}"):
         checkpoint_to_resume(tmp_path, run_config())
-    good = {"callbacks": {"RunDefinition": {"definition": run_config()}, "RandomState": RandomState().state_dict()}}
+    good = {"callbacks": {"RunDefinition": {"definition": run_config()}, "RandomState": RandomState(seed=0).state_dict()}}
     torch.save(good, folder / "last.ckpt")
     assert checkpoint_to_resume(tmp_path, run_config()) == folder / "last.ckpt"
     assert random.getstate() == before  # checking a state restores none
@@ -234,3 +237,20 @@ def test_a_default_the_classs_code_changed_since_the_run_is_named_on_resume(tmp_
     monkeypatch.setattr(own_classes.Wide.__init__, "__defaults__", (8, 2))
     with pytest.raises(ConfigError, match=r"\(model.width=8, but the run was trained with 16\)"):
         checkpoint_to_resume(tmp_path, definition)
+
+
+def test_each_process_restores_its_own_random_state_and_one_of_an_older_checkpoint_the_firsts() -> None:
+    states = []
+    for seed in (1, 2):
+        torch.manual_seed(seed), random.seed(seed), np.random.seed(seed)
+        states.append(RandomState(seed=0).state_dict())
+    draws = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        draws.append(torch.rand(3))
+    second = RandomState(seed=0)
+    second.setup(SimpleNamespace(global_rank=1, world_size=2), None, "validate")
+    second.load_state_dict({**states[0], RandomState.FURTHER: [states[1]]})
+    assert torch.equal(torch.rand(3), draws[1])
+    second.load_state_dict(states[0])
+    assert torch.equal(torch.rand(3), draws[0])

@@ -18,7 +18,7 @@ from vae_lightning.configs import instantiate_trusted
 from vae_lightning.harness.run import run_job
 from vae_lightning.harness.runs import lock_holder
 from vae_lightning.paper.loss import kl_divergence
-from vae_lightning.paper.module import VAEModule, stage_metrics
+from vae_lightning.paper.module import VAEModule, process_seed, stage_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -81,6 +81,25 @@ def test_ddp_on_two_cpu_processes_trains_in_one_run_folder_and_resumes_in_as_man
                        "resume=true"], tmp_path)
     assert again.returncode == 0 and "completed already (epochs: 1); nothing to resume" in again.stdout, again.stderr
     assert (run_dir / "status.json").read_text() == status and not list((run_dir / ".hydra").glob("resumed-*"))
+
+
+def test_ddp_processes_draw_apart_and_a_resumed_ddp_run_ends_as_the_uninterrupted_one(mnist_root: Path,
+                                                                                       tmp_path: Path) -> None:
+    # Each further process was seeded as the first, and drew the same latent noise for its own images;
+    # seeded apart, each one's random state must also be kept by the checkpoint, which the first writes.
+    ddp = [*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    done = run_train([*ddp, "trainer.max_epochs=2", f"hydra.run.dir={whole}", *injected("probe", "Probe", run_dir=whole)],
+                     tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seeds = [json.loads((whole / name).read_text())["seed"] for name in ("probe.json", "probe.1.json")]
+    assert seeds == [0, process_seed(0, 1)] and seeds[1] != 0
+    first = run_train([*ddp, f"hydra.run.dir={cut}"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = run_train([*ddp, "trainer.max_epochs=2", f"hydra.run.dir={cut}", "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    results = [json.loads((folder / "results.json").read_text()) for folder in (whole, cut)]
+    assert (results[1]["val"], results[1]["test"]) == (results[0]["val"], results[0]["test"])
 
 
 def test_ddp_over_shares_of_unequal_size_scores_the_mean_over_each_test_image_once(mnist_root: Path,

@@ -12,7 +12,7 @@ from lightning.pytorch.utilities.model_summary import ModelSummary
 from omegaconf import open_dict
 
 from helpers import tiny_overrides
-from vae_lightning.paper.module import VAEModule
+from vae_lightning.paper.module import VAEModule, process_seed
 from vae_lightning.errors import ConfigError
 from vae_lightning.harness.run import build_module, build_trainer, run_job, train
 from vae_lightning.harness.schema import check_ranges
@@ -161,3 +161,10 @@ def test_a_model_in_another_precision_trains_and_draws_its_images(precision, com
     results = json.loads((run_dir / "results.json").read_text())
     assert math.isfinite(results["test"]["loss"])
     assert list(run_dir.glob("events.out.tfevents.*"))
+
+
+def test_each_process_of_a_run_has_a_seed_of_its_own_and_the_first_the_runs() -> None:
+    seeds = {(seed, rank): process_seed(seed, rank) for seed in range(4) for rank in range(4)}
+    assert all(seeds[seed, 0] == seed for seed in range(4))
+    assert len(set(seeds.values())) == len(seeds)  # not seed + rank: seed 1's first is not seed 0's second
+    assert process_seed(3, 2) == process_seed(3, 2) <= 2**32 - 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import pickle
 import random
@@ -17,6 +18,7 @@ from vae_lightning.harness.definition import PROCESSES, changed_keys, with_defau
 from vae_lightning.harness.runs import RESULTS_FILE
 from vae_lightning.files import atomic_file
 from vae_lightning.errors import ConfigError
+from vae_lightning.paper.module import process_seed
 
 log = logging.getLogger(__name__)
 
@@ -53,38 +55,77 @@ def with_mid_epoch_checkpoints(callbacks: dict[str, Any]) -> dict[str, Any]:
 
 
 class RandomState(L.Callback):
-    """Stores the state of every random generator in each checkpoint and restores it on resume.
+    """Seeds each further DDP process apart from the first (`process_seed`), stores every process's
+    random generators in each checkpoint, and restores each process's own on resume.
 
     Lightning saves none of them, so without this a resumed run draws different latent noise from
     the run it replaces. The states are tensors and plain containers: `weights_only=True` loads them.
     """
 
+    # The states of the processes after the first, in rank order, beside the first's own keys.
+    FURTHER = "further_processes"
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.rank, self.processes = 0, 1
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.rank, self.processes = trainer.global_rank, trainer.world_size
+        if stage == "fit" and self.rank > 0:
+            # Seeded as the first, a further process would draw the same noise for its own images.
+            L.seed_everything(process_seed(self.seed, self.rank), workers=True, verbose=False)
+
     def state_dict(self) -> dict[str, Any]:
-        numpy_state = np.random.get_state()
-        return {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-            "python": random.getstate(),
-            "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *numpy_state[2:]],
-        }
+        states = generator_states()
+        if self.processes == 1:
+            return states
+        # Every process builds the checkpoint (Lightning's save_checkpoint), and the first writes it. Sent
+        # as torch.save's bytes: all_gather_object cannot send the states' tensors over gloo.
+        sent = io.BytesIO()
+        torch.save(states, sent)
+        gathered: list[Any] = [None] * self.processes
+        torch.distributed.all_gather_object(gathered, sent.getvalue())
+        further = [torch.load(io.BytesIO(received), weights_only=True) for received in gathered[1:]]
+        return {**states, self.FURTHER: further}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        torch.set_rng_state(state_dict["torch"])
-        if state_dict["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
-        random.setstate(state_dict["python"])
-        name, keys, *rest = state_dict["numpy"]
-        np.random.set_state((name, keys.numpy(), *rest))
+        # A checkpoint from before the processes were seeded apart holds the first's state alone.
+        further = state_dict.get(self.FURTHER) or []
+        set_generator_states(further[self.rank - 1] if 0 < self.rank <= len(further) else state_dict)
 
-    @staticmethod
-    def check(state_dict: dict[str, Any]) -> None:
+    @classmethod
+    def check(cls, state_dict: dict[str, Any]) -> None:
         """Raise what `load_state_dict` would, on generators of its own: this process's are left as they are."""
-        torch.Generator().set_state(state_dict["torch"])
-        if not isinstance(state_dict["cuda"], list):
-            raise TypeError(f"cuda: {type(state_dict['cuda']).__name__}")
-        random.Random().setstate(state_dict["python"])
-        name, keys, *rest = state_dict["numpy"]
-        np.random.RandomState().set_state((name, keys.numpy(), *rest))
+        further = state_dict.get(cls.FURTHER, [])
+        if not isinstance(further, list):
+            raise TypeError(f"{cls.FURTHER}: {type(further).__name__}")
+        for state in [state_dict, *further]:
+            torch.Generator().set_state(state["torch"])
+            if not isinstance(state["cuda"], list):
+                raise TypeError(f"cuda: {type(state['cuda']).__name__}")
+            random.Random().setstate(state["python"])
+            name, keys, *rest = state["numpy"]
+            np.random.RandomState().set_state((name, keys.numpy(), *rest))
+
+
+def generator_states() -> dict[str, Any]:
+    """This process's random generators: torch's (and CUDA's, once in use), Python's and numpy's."""
+    numpy_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "python": random.getstate(),
+        "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *numpy_state[2:]],
+    }
+
+
+def set_generator_states(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    random.setstate(state["python"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy(), *rest))
 
 
 class RunDefinition(L.Callback):

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 
 from vae_lightning.configs import check_targets, instantiate_trusted
@@ -28,6 +29,13 @@ def metric_names(stage: str) -> dict[str, str]:
 def stage_metrics(metrics: dict[str, Any], stage: str) -> dict[str, float]:
     """The loss terms of `stage` among logged metrics, as plain floats keyed by term."""
     return {term: float(metrics[name]) for term, name in metric_names(stage).items() if name in metrics}
+
+
+def process_seed(seed: int, rank: int) -> int:
+    """The seed of a run's process `rank`: the run's own for the first (and only, outside DDP), and one
+    of its own for each further process, from numpy's SeedSequence of both, so that the processes draw
+    their latent noise apart and none draws another run's."""
+    return seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
 
 def check_arguments(eval_seed: Any, x_axis: Any, **configs: Any) -> None:
@@ -168,7 +176,8 @@ class VAEModule(L.LightningModule):
     def _start_eval_epoch(self) -> None:
         # Evaluation draws its own, fixed noise: its losses compare across epochs without sampling
         # noise, and evaluating never moves the random stream that training draws from.
-        self._eval_generator = torch.Generator(self.device).manual_seed(self.hparams.eval_seed)
+        seed = process_seed(self.hparams.eval_seed, self.global_rank)
+        self._eval_generator = torch.Generator(self.device).manual_seed(seed)
         self._eval_sums, self._eval_images = torch.zeros(len(TERMS), device=self.device), 0
 
     def _add_eval_terms(self, terms: LossTerms, images: int) -> None:
