@@ -357,6 +357,13 @@ def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: P
      "trainer.limit_val_batches=0.4 keeps none of the 2 val batches: give at least 0.5, or a number of batches"),
     (["data.val_size=56", "data.batch_size=64", "trainer.limit_train_batches=0.2"],
      "trainer.limit_train_batches=0.2 keeps none of the 4 train batches: give at least 0.25"),
+    # Under DDP, a process without a val batch failed as fit started; 41 val images over 2 are 3 batches and 2.
+    (["data.val_size=1", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"],
+     "data.val_size=1 leaves some of the 2 processes no val image"),
+    (["data.val_size=41", "data.eval_batch_size=10", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
+      "trainer.limit_val_batches=0.4"],
+     "trainer.limit_val_batches=0.4 keeps none of the 2 val batches in the smallest share of its 2 processes: give at "
+     "least 0.5"),
 ])
 def test_bad_data_is_refused_before_the_run_folder_exists(overrides, expected, mnist_root, tmp_path, monkeypatch,
                                                           capsys) -> None:

@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import shutil
 import struct
 import tracemalloc
@@ -49,14 +50,30 @@ def test_split_sizes_disjoint_and_fixed_by_split_seed(mnist_root: Path) -> None:
 
 
 @pytest.mark.parametrize("processes", [1, 2, 3])
-def test_the_batches_checked_are_the_batches_each_process_is_served(processes: int, mnist_root: Path) -> None:
-    datamodule = make_datamodule(mnist_root, val_size=56, batch_size=24, eval_batch_size=10)
+def test_the_batches_checked_are_the_fewest_any_process_is_served(processes: int, mnist_root: Path) -> None:
+    # 41 val images over 2 processes are shares of 21 and 20: 3 batches of 10 and 2. A limit that keeps
+    # none of the 2 stops the second process's validation while the first waits for it.
+    datamodule = make_datamodule(mnist_root, val_size=41, batch_size=24, eval_batch_size=10)
     checked = datamodule.check_files(processes)
+    served = []
     for rank in range(processes):
         datamodule.trainer = SimpleNamespace(world_size=processes, global_rank=rank)
-        served = {"train": len(datamodule.train_dataloader()), "val": len(datamodule.val_dataloader()),
-                  "test": len(datamodule.test_dataloader())}
-        assert served == checked
+        served.append({"train": len(datamodule.train_dataloader()), "val": len(datamodule.val_dataloader()),
+                       "test": len(datamodule.test_dataloader())})
+    assert checked == {split: min(each[split] for each in served) for split in checked}
+
+
+@pytest.mark.parametrize("val_size,processes,expected", [
+    (1, 2, "data.val_size=1 leaves some of the 2 processes no val image: give data.val_size=0 (no validation) or "
+           "at least 2"),
+    (0, 65, f"holds {TEST_IMAGES} test images, fewer than the 65 processes that share them: train in at most "
+            f"{TEST_IMAGES} (trainer.devices)"),
+])
+def test_a_split_too_small_to_give_each_process_an_image_is_refused(val_size: int, processes: int, expected: str,
+                                                                    mnist_root: Path) -> None:
+    # Lightning failed the process served no batch as fit started, with a traceback, after the run folder was made.
+    with pytest.raises(DataError, match=re.escape(expected)):
+        make_datamodule(mnist_root, val_size=val_size).check_files(processes)
 
 
 def test_each_epoch_serves_every_training_image_once_in_a_new_order(mnist_root: Path) -> None:

@@ -261,8 +261,9 @@ def check_data(cfg: DictConfig, world: int, checked: dict[str, dict[str, int] | 
 def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int) -> None:
     """What Lightning refuses only once fit starts, after the run folder is made: a fraction of a split
     too small to keep one of its batches, and a val_check_interval of more batches than an epoch
-    has, counted as each of the `world` processes' epoch."""
+    has, counted as each of the `world` processes' epoch (of val and test, the smallest share's)."""
     kept, each = dict(batches), f" in each of its {world} processes" if world > 1 else ""
+    smallest = f" in the smallest share of its {world} processes" if world > 1 else ""
     for split, count in batches.items():
         key = f"limit_{split}_batches"
         limit = trainer.get(key)
@@ -272,7 +273,7 @@ def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int)
             kept[split] = int(count * limit)
             if count and limit > 0 and not kept[split]:
                 least = math.ceil(10_000 / count) / 10_000
-                raise ConfigError(f"trainer.{key}={limit} keeps none of the {count} {split} batches{each}: give "
+                raise ConfigError(f"trainer.{key}={limit} keeps none of the {count} {split} batches{smallest}: give "
                                   f"at least {least}, or a number of batches (trainer.{key}=1)")
     interval = trainer.get("val_check_interval")
     if type(interval) is int and trainer.get("check_val_every_n_epoch", 1) is not None and interval > kept["train"]:

@@ -207,9 +207,10 @@ class MNISTDataModule(L.LightningDataModule):
 
     def check_files(self, processes: int = 1) -> dict[str, int] | None:
         """The batches of each split (train, val, test) in an epoch of each of `processes` (DDP's, which
-        share each split's images); DataError, naming the file or key and the fix, unless both splits
-        can be read and data.val_size leaves training images. None for files still to be downloaded,
-        which are checked once they are."""
+        share each split's images; of val and test, the smallest share's); DataError, naming the file or
+        key and the fix, unless both splits can be read, data.val_size leaves training images, and each
+        process gets some of every split that has images. None for files still to be downloaded, which
+        are checked once they are."""
         self._check_root()
         if self.download and not self._all_files_present():
             return None
@@ -220,10 +221,17 @@ class MNISTDataModule(L.LightningDataModule):
                 f"data.val_size={self.val_size} must be in [0, {train_count}): "
                 f"{self.raw_folder} holds {train_count} training images"
             )
-        # Each process gets at most ceil(images / processes) of a split.
+        if 0 < self.val_size < processes:  # Lightning fails a process served no batch, as fit starts
+            raise DataError(f"data.val_size={self.val_size} leaves some of the {processes} processes no val image: "
+                            f"give data.val_size=0 (no validation) or at least {processes}")
+        if test_count < processes:
+            raise DataError(f"{self.raw_folder} holds {test_count} test images, fewer than the {processes} processes "
+                            f"that share them: train in at most {test_count} (trainer.devices)")
+        # Each process gets ceil(images / processes) training images (DistributedSampler pads the shares),
+        # and at least floor(images / processes) val and test images (`_evaluation_share`).
         return {"train": math.ceil(math.ceil((train_count - self.val_size) / processes) / self.batch_size),
-                "val": math.ceil(math.ceil(self.val_size / processes) / self.eval_batch_size),
-                "test": math.ceil(math.ceil(test_count / processes) / self.eval_batch_size)}
+                "val": math.ceil(self.val_size // processes / self.eval_batch_size),
+                "test": math.ceil(test_count // processes / self.eval_batch_size)}
 
     def _check_root(self) -> None:
         """DataError unless data.root is a folder, or nothing yet (the download makes it)."""
