@@ -125,21 +125,26 @@ def test_a_cancelled_ddp_job_is_listed_interrupted_by_each_of_its_tasks(slurm: S
     assert len(report) == 1 and report[0].endswith(": interrupted by SIGTERM"), report
 
 
-def test_a_job_at_its_time_limit_is_requeued_and_resumes(slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("tasks", [1, 2])
+def test_a_job_at_its_time_limit_is_requeued_and_resumes(tasks: int, slurm: Slurm, mnist_root: Path,
+                                                         tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     # About 90 s of training (75 s of it asleep) under a 2-minute limit, warned 60 s before it. Slurm's
     # time-limit pass runs every 30 s and warns up to 30 s early, so an allocation runs 30-60 s: the
-    # first is always interrupted, and enough requeues are allowed for allocations of 30 s each.
+    # first is always interrupted, and enough requeues are allowed for allocations of 30 s each. Two
+    # DDP tasks each train half an epoch's steps, asleep after each, and each must end its allocation
+    # without a result of its own for the requeued job to resume.
     limit = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=8"]
-    command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.5), *limit,
-                          "trainer.max_epochs=25")
+    ddp = ["hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2"] if tasks == 2 else []
+    command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.5, after=tasks == 2),
+                          *limit, *ddp, f"trainer.max_epochs={25 * tasks}")
     sweep = start_train(command, tmp_path, env=slurm.env)
     while sweep.poll() is None:
         slurm.kick()  # a requeued job starts at once instead of in two minutes
         time.sleep(2)
     job = sweep_dir / "job0"
     assert sweep.returncode == 0, what_happened(tmp_path, job)
-    assert status(job)["status"] == "completed" and status(job)["results"]["epochs"] == 25
+    assert status(job)["status"] == "completed" and status(job)["results"]["epochs"] == 25 * tasks
     log = (job / "run.log").read_text()  # submitit's own messages land in the job's log too
     assert "Requeued job" in log and log.index("Requeued job") < log.index("resuming from")
 
