@@ -53,22 +53,19 @@ OWNED_ELSEWHERE = {
 def group_options() -> dict[str, dict[str, tuple[type, bool]]]:
     """Each group's options that build one class (conf/<group>/<option>.yaml with a top-level
     `_target_`), that class, and whether the option builds it partially (`_partial_: true`, an
-    optimizer given its params later): the option's schema is the class's signature."""
+    optimizer given its params later): the option's schema is the class's signature. An option whose
+    class cannot be imported (its module installed on another machine) has none: only a command that
+    chooses it is refused, naming it (`check_node_keys`)."""
     options: dict[str, dict[str, tuple[type, bool]]] = {}
     for path in sorted(CONFIG_DIR.glob("*/*.yaml")):
         content = read_config_file(path, CONFIG_DIR) or {}
         if isinstance(content, dict) and "_target_" in content:
-            built = (option_class(path, content["_target_"]), content.get("_partial_") is True)
+            try:
+                built = (class_named(content["_target_"], str(path), ""), content.get("_partial_") is True)
+            except ConfigError:
+                continue
             options.setdefault(path.parent.name, {})[path.stem] = built
     return options
-
-
-def option_class(path: Path, target: Any) -> type:
-    """The class an option file names; ConfigError naming the file when it names none (a typo in it, a
-    function, a module not on the PYTHONPATH): every command reads every option's signature, so one
-    such file would stop them all."""
-    return class_named(target, str(path), f"fix the file, put its module on the PYTHONPATH, or move it out of "
-                                          f"{CONFIG_DIR}")
 
 
 def class_named(target: Any, where: str, fix: str) -> type:
