@@ -65,6 +65,31 @@ def test_a_checkpoint_cannot_start_a_process_through_load_from_checkpoint(tmp_pa
     assert not marker.exists()
 
 
+class Touch:
+    """Unpickled, it touches `marker`: what a pickled checkpoint may run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("weights_only,refusal", [
+    (None, r": torch.load\(weights_only=True\) refuses it: not a checkpoint of tensors and plain data$"),
+    (True, r": torch.load\(weights_only=True\) refuses it: not a checkpoint of tensors and plain data$"),
+    (False, r"^weights_only=False would unpickle the checkpoint, which can run any code it holds; drop it"),
+])
+def test_load_from_checkpoint_never_unpickles_and_refuses_a_pickle_in_one_line(weights_only: bool | None, refusal: str,
+                                                                               tmp_path: Path) -> None:
+    # weights_only=False, as torch's multi-line refusal advises, ran the pickle's code.
+    marker = tmp_path / "PWNED"
+    torch.save({"state_dict": {}, "hyper_parameters": {"payload": Touch(marker)}}, tmp_path / "best.ckpt")
+    with pytest.raises(ConfigError, match=refusal):
+        VAEModule.load_from_checkpoint(tmp_path / "best.ckpt", weights_only=weights_only)
+    assert not marker.exists()
+
+
 def test_a_checkpoint_cannot_start_a_process_through_evaluate(tmp_path: Path) -> None:
     marker = tmp_path / "PWNED"
     evil_checkpoint(tmp_path / "run" / "checkpoints", marker)

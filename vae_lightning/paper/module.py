@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 import lightning as L
 import numpy as np
@@ -90,6 +91,22 @@ class VAEModule(L.LightningModule):
         self.clip_statistics: torch.Tensor | None = None
         self._train_terms: list[tuple[LossTerms, int]] = []
         self._train_terms_epoch = -1
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | os.PathLike | IO[bytes], map_location: Any = None,
+                             hparams_file: str | os.PathLike | None = None, strict: bool | None = None,
+                             weights_only: bool | None = True, **kwargs: Any) -> VAEModule:
+        """Lightning's, always with `weights_only=True`: unpickling a checkpoint, which torch's refusal of
+        one advises, could run any code it holds, and this project's hold tensors and plain data only."""
+        if weights_only is False:
+            raise ConfigError("weights_only=False would unpickle the checkpoint, which can run any code it holds; "
+                              "drop it: this project's checkpoints load without")
+        try:
+            return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict,
+                                                weights_only=True, **kwargs)
+        except pickle.UnpicklingError:
+            raise ConfigError(f"{checkpoint_path}: torch.load(weights_only=True) refuses it: not a checkpoint of "
+                              f"tensors and plain data") from None
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Any:
         return self.model(x, generator=generator)
