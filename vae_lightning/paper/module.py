@@ -69,8 +69,8 @@ class VAEModule(L.LightningModule):
 
     Keeping the configs (dicts, lists, numbers, strings) as the hyperparameters, instead of built
     objects or OmegaConf nodes, lets every checkpoint load with `torch.load(..., weights_only=True)`
-    and rebuild this module with `VAEModule.load_from_checkpoint(path, weights_only=True)` (Lightning
-    loads a checkpoint from a URL with weights_only=False unless told).
+    and rebuild this module with `VAEModule.load_from_checkpoint(path)`, which never unpickles (Lightning's
+    would load a checkpoint from a URL with weights_only=False unless told).
     """
 
     def __init__(self, model: dict[str, Any], loss: dict[str, Any], optim: dict[str, Any], eval_seed: int = 0,
