@@ -254,3 +254,17 @@ def test_each_process_restores_its_own_random_state_and_one_of_an_older_checkpoi
     assert torch.equal(torch.rand(3), draws[1])
     second.load_state_dict(states[0])
     assert torch.equal(torch.rand(3), draws[0])
+
+
+def test_resume_on_the_other_x_axis_is_refused_and_a_checkpoint_older_than_the_key_is_not_held_to_it(
+        tmp_path: Path) -> None:
+    # TensorBoard drops a curve's points past an x that goes back: resumed with x_axis=epoch, a run logged
+    # by step would show its first new epoch alone (val/loss at x=3), its earlier epochs gone.
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    save_checkpoint_of(run_config(x_axis="step"), folder / "last.ckpt")
+    with pytest.raises(ConfigError, match=r"\(x_axis=epoch, but the run was trained with step\)"):
+        checkpoint_to_resume(tmp_path, run_config(x_axis="epoch"))
+    assert checkpoint_to_resume(tmp_path, run_config(x_axis="step")) == folder / "last.ckpt"
+    save_checkpoint_of(run_config(), folder / "last.ckpt")
+    assert checkpoint_to_resume(tmp_path, run_config(x_axis="epoch")) == folder / "last.ckpt"

@@ -190,6 +190,24 @@ def test_a_full_disk_fails_the_run_with_one_line_and_leaves_no_temporary_file(co
     assert not list(run_dir.rglob("*.tmp"))
 
 
+def test_resume_on_the_other_x_axis_is_refused_before_anything_is_written(compose_config, mnist_root, tmp_path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    # Logged by step, then resumed with x_axis=epoch, the run's new epochs sat at x below its old ones,
+    # and TensorBoard dropped every point past the first new one: only the resumed epochs showed.
+    run_dir = tmp_path / "run"
+    assert run_job(compose_config(tiny_overrides(mnist_root), run="run"), run_dir) == 0
+    kept = files_of(run_dir)
+    with pytest.raises(SystemExit) as exit_:
+        check_command_line([*tiny_overrides(mnist_root), "trainer.max_epochs=2", "x_axis=epoch", "resume=true",
+                            f"hydra.run.dir={run_dir}"])
+    assert exit_.value.code == 2
+    assert "(x_axis=epoch, but the run was trained with step)" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"x_axis=epoch, but the run was trained with step"):
+        train(compose_config([*tiny_overrides(mnist_root), "trainer.max_epochs=2", "x_axis=epoch", "resume=true"]),
+              run_dir)
+    assert files_of(run_dir) == kept
+
+
 @pytest.mark.slow
 def test_resume_with_another_clip_is_one_line_exit_2_and_writes_nothing(mnist_root, tmp_path) -> None:
     run_dir = tmp_path / "run"

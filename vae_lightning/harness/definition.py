@@ -1,4 +1,4 @@
-"""What a run is: the keys whose values decide what it computes, apart from where and how it runs.
+"""What a run is: the keys whose values decide what it computes and records, apart from where and how it runs.
 The resume check, TensorBoard's HPARAMS tab (written here) and the sweep jobs' names derive from it."""
 
 from __future__ import annotations
@@ -20,15 +20,19 @@ from vae_lightning.configs import allowed_targets
 # Not a config key: the processes that share each epoch (the Trainer's world size). The data module
 # gives each its own batches, so each step averages the gradients of this many batches.
 PROCESSES = "processes"
-# The groups and keys whose values decide what a run computes. `debug` (debug=fast) sets some of the
+# The groups and keys whose values decide what a run computes, and `x_axis`, what its curves are drawn
+# against: resumed on the other axis, a run's new points would sit at an x below its old ones, and
+# TensorBoard drops a curve's points past an x that goes back. `debug` (debug=fast) sets some of the
 # trainer's: it names the run's folder, and its values are compared as the trainer's.
-DEFINING = (PROCESSES, "seed", "data", "model", "loss", "optim", "clip", "debug", "trainer.max_epochs",
+DEFINING = (PROCESSES, "seed", "x_axis", "data", "model", "loss", "optim", "clip", "debug", "trainer.max_epochs",
             "trainer.max_steps", "trainer.precision", "trainer.accumulate_grad_batches", "trainer.limit_train_batches",
             "trainer.limit_val_batches", "trainer.limit_test_batches")
 # Within them, the keys that say only where the data is or how much of it is scored at once.
 CIRCUMSTANTIAL = ("data.root", "data.download", "data.eval_batch_size")
 # The name's end of the event file that holds a run's HPARAMS session (`log_hparams`).
 HPARAMS_SUFFIX = ".hparams"
+# Defining keys that older checkpoints do not record: such a checkpoint is not held to them.
+RECORDED_LATER = (PROCESSES, "x_axis")
 # Defining keys a run may be continued with a larger value of: a longer run continues a shorter one.
 EXTENDABLE = ("trainer.max_epochs", "trainer.max_steps")
 
@@ -75,7 +79,7 @@ def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
             continue
         if key in EXTENDABLE and isinstance(then, int) and (value is None or value == -1 or value > then):
             continue
-        if key == PROCESSES and None in (then, value):  # a checkpoint older than the count, or a check without it
+        if key in RECORDED_LATER and None in (then, value):  # a checkpoint older than the key, or a check without it
             continue
         if key == PROCESSES:
             changed.append(f"trainer.devices x trainer.num_nodes gives {value} training process(es), but the run was "
