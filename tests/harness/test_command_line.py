@@ -364,6 +364,15 @@ def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: P
       "trainer.limit_val_batches=0.4"],
      "trainer.limit_val_batches=0.4 keeps none of the 2 val batches in the smallest share of its 2 processes: give at "
      "least 0.5"),
+    # x_axis=epoch writes both validations of an epoch at one x, where TensorBoard shows only the last.
+    (["data.val_size=56", "data.batch_size=64", "x_axis=epoch", "trainer.val_check_interval=2"],
+     "x_axis=epoch puts each validation at its epoch, but trainer.val_check_interval=2 validates more than once in "
+     "an epoch of 4 training batches"),
+    (["data.val_size=56", "data.batch_size=64", "x_axis=epoch", "trainer.val_check_interval=0.5"],
+     "trainer.val_check_interval=0.5 validates more than once in an epoch of 4 training batches"),
+    (["data.val_size=56", "data.batch_size=64", "x_axis=epoch", "trainer.val_check_interval=3",
+      "trainer.check_val_every_n_epoch=null"],
+     "trainer.val_check_interval=3 validates more than once in an epoch of 4 training batches"),
 ])
 def test_bad_data_is_refused_before_the_run_folder_exists(overrides, expected, mnist_root, tmp_path, monkeypatch,
                                                           capsys) -> None:
@@ -381,7 +390,12 @@ def test_bad_data_is_refused_before_the_run_folder_exists(overrides, expected, m
 @pytest.mark.parametrize("overrides", [["trainer.val_check_interval=4"],
                                        ["trainer.val_check_interval=5", "trainer.check_val_every_n_epoch=null"],
                                        ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
-                                        "trainer.val_check_interval=2"]])
+                                        "trainer.val_check_interval=2"],
+                                       # Once an epoch (at its 3rd of 4 batches): one point at each epoch's x.
+                                       ["x_axis=epoch", "trainer.val_check_interval=3"],
+                                       ["x_axis=epoch", "trainer.val_check_interval=0.75"],
+                                       ["x_axis=epoch", "trainer.val_check_interval=4",
+                                        "trainer.check_val_every_n_epoch=null"]])
 def test_a_val_check_interval_within_an_epoch_or_across_epochs_passes(overrides, mnist_root, tmp_path) -> None:
     arguments = [f"data.root={mnist_root}", "data.download=false", "data.val_size=56", "data.batch_size=64",
                  *overrides, f"hydra.run.dir={tmp_path / 'run'}"]

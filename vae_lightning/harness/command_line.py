@@ -254,14 +254,15 @@ def check_data(cfg: DictConfig, world: int, checked: dict[str, dict[str, int] | 
 
             return download
     if checked[repr((data, world))]:
-        check_batch_limits(cfg.trainer, checked[repr((data, world))], world)
+        check_batch_limits(cfg.trainer, checked[repr((data, world))], world, cfg.get("x_axis", "step"))
     return None
 
 
-def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int) -> None:
+def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int, x_axis: str = "step") -> None:
     """What Lightning refuses only once fit starts, after the run folder is made: a fraction of a split
     too small to keep one of its batches, and a val_check_interval of more batches than an epoch
-    has, counted as each of the `world` processes' epoch (of val and test, the smallest share's)."""
+    has, counted as each of the `world` processes' epoch (of val and test, the smallest share's); and,
+    with `x_axis` epoch, one that validates more than once an epoch."""
     kept, each = dict(batches), f" in each of its {world} processes" if world > 1 else ""
     smallest = f" in the smallest share of its {world} processes" if world > 1 else ""
     for split, count in batches.items():
@@ -280,6 +281,15 @@ def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int)
         raise ConfigError(f"trainer.val_check_interval={interval} is more than an epoch's {kept['train']} training "
                           f"batches{each}: give at most {kept['train']}, a fraction of an epoch (0.5), or "
                           f"trainer.check_val_every_n_epoch=null to count batches across epochs")
+    # Lightning validates every `every` batches (of the epoch, or of the run with check_val_every_n_epoch=null).
+    every = interval if type(interval) is int else max(1, int(kept["train"] * interval)) if type(interval) is float else None
+    per_epoch = trainer.get("check_val_every_n_epoch", 1) is not None
+    if x_axis == "epoch" and every and (kept["train"] // every > 1 if per_epoch else every < kept["train"]):
+        # Every validation of an epoch would be written at x = that epoch: TensorBoard keeps a curve's last
+        # point at an x, so all but the epoch's last validation would vanish from its charts and images.
+        raise ConfigError(f"x_axis=epoch puts each validation at its epoch, but trainer.val_check_interval={interval} "
+                          f"validates more than once in an epoch of {kept['train']} training batches{each}, and "
+                          f"TensorBoard would show only the last of them: use x_axis=step, or validate once an epoch")
 
 
 def check_a_folder_per_job(command_config: DictConfig) -> None:
