@@ -205,6 +205,9 @@ def interval_distribution(override: Override) -> BaseDistribution:
     if log_scale and low <= 0:
         raise ConfigError(f"{override.input_line}: a log scale needs a low end > 0")
     if "int" in interval.tags:  # Hydra reads every interval's ends as floats
+        if math.ceil(low) > math.floor(high):  # Optuna's IntDistribution would raise a traceback
+            raise ConfigError(f"{override.input_line}: the interval holds no whole number; widen it to hold one, "
+                              f"e.g. tag(int, interval({math.floor(low)}, {math.ceil(high)}))")
         return IntDistribution(math.ceil(low), math.floor(high), log=log_scale)
     return FloatDistribution(float(low), float(high), log=log_scale)
 

@@ -68,6 +68,9 @@ def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:
 @pytest.mark.parametrize("override,expected", [
     ("optim.lr=tag(log,interval(0.1,0.001))", "the interval's low end 0.1 is above its high end 0.001"),
     ("optim.lr=tag(log,interval(0,0.1))", "a log scale needs a low end > 0"),
+    # No whole number between the ends: Optuna's IntDistribution raised a traceback.
+    ("trainer.max_epochs=tag(int,interval(1.2,1.8))", "trainer.max_epochs=tag(int,interval(1.2,1.8)): the interval "
+                                                      "holds no whole number; widen it"),
     ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 is out of range: allowed a whole number >= 1"),
     ("hydra.sweeper.n_trials=-3", "hydra.sweeper.n_trials=-3 is out of range"),
     ("hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0 is out of range"),
