@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import IntervalSweep, Override, Transformer
+from hydra.core.override_parser.types import IntervalSweep, Override, Transformer, ValueType
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
 from hydra.errors import OverrideParseException
@@ -217,6 +217,9 @@ def distribution(override: Override) -> BaseDistribution:
     a whole number), `tag(log, ...)` on a log scale, `choice(...)` and `range(...)` one of their values."""
     if override.is_interval_sweep():
         return interval_distribution(override)
+    if override.value_type == ValueType.GLOB_CHOICE_SWEEP:  # its options come from a config loader, which has none here
+        raise ConfigError(f"{override.input_line}: glob(...) is not searched; list the options, "
+                          f"e.g. {override.get_key_element()}=choice(a, b)")
     choices = list(override.sweep_iterator(transformer=Transformer.encode))
     if not choices:
         raise ConfigError(f"{override.input_line}: no value to choose from")
