@@ -264,9 +264,14 @@ def build_pruner(settings: DictConfig) -> optuna.pruners.BasePruner:
     return instantiate_trusted(config, f"{SETTINGS}.pruner")
 
 
-def check_storage_file(address: str) -> None:
-    """ConfigError for a storage file that holds something else, to which Optuna would append its records."""
+def check_storage_file(address: str, study_name: str) -> None:
+    """ConfigError for a storage file that holds something else, to which Optuna would append its records,
+    or that is a folder (SQLite cannot open it: a traceback; a journal's is the system's line, without the key)."""
     file = storage_file(address)
+    if file is not None and file.is_dir():
+        example = f"sqlite:///{file / study_name}.db" if address.startswith("sqlite:///") else f"{file / study_name}.log"
+        raise ConfigError(f"{SETTINGS}.storage={shown(address)} is a folder; give a file, e.g. "
+                          f"{SETTINGS}.storage={example}")
     if file is None or not file.is_file() or file.stat().st_size == 0:
         return
     if address.startswith("sqlite:///"):
@@ -392,7 +397,7 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_
             check_writable(file.parent, f"{SETTINGS}.storage={shown(address)}",
                            "choose a storage file in a folder you can write to")
         check_storage_free(address, str(settings.study_name))
-    check_storage_file(address)
+    check_storage_file(address, str(settings.study_name))
     study = stored_study(address, str(settings.study_name))
     trials = study.trials if study else None
     if trials and not resume:

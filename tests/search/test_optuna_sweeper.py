@@ -411,6 +411,22 @@ def test_a_storage_file_that_holds_something_else_is_refused_and_left_as_it_was(
     assert file.read_bytes() == held and list(tmp_path.iterdir()) == [file]
 
 
+@pytest.mark.parametrize("storage,example", [("studies", "studies/sgd.log"),
+                                             ("sqlite:///studies", "sqlite:///{tmp_path}/studies/sgd.db"),
+                                             ("sqlite:///", "sqlite:///{tmp_path}/sgd.db")])
+def test_a_storage_that_is_a_folder_is_refused_in_one_line_naming_the_key(
+    storage: str, example: str, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture
+) -> None:
+    # SQLite's folder raised a traceback; a journal's gave the system's line, which named no key.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "studies").mkdir()
+    refused = check(["-m", "search=sgd", *tiny_overrides(mnist_root), f"hydra.sweeper.storage={storage}"], capsys)
+    assert refused.startswith("error: hydra.sweeper.storage=") and " is a folder; give a file, e.g. " in refused
+    assert refused.endswith(example.format(tmp_path=tmp_path))
+    assert list(tmp_path.iterdir()) == [tmp_path / "studies"] and not list((tmp_path / "studies").iterdir())
+
+
 def test_a_journal_whose_last_record_a_stopped_process_left_unfinished_is_a_study_still(
     mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
