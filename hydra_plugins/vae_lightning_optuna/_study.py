@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,8 @@ DEFINITION = "definition"
 SETTINGS = "hydra.sweeper"
 # What the trial callback may report to the pruner after each epoch: a metric validation logs.
 VALIDATED = tuple(metric_names("val").values())
+# A trial's value: its run's val loss (of the best checkpoint), by the name the run logs it under.
+OBJECTIVE = metric_names("val")["loss"]
 # Optuna's samplers seed numpy, whose seeds are 32-bit.
 SEEDS = 2**32
 # The statement that takes a database server's own lock at once or not at all (true or 1 when taken),
@@ -478,6 +481,11 @@ class Search:
                                         sampler=build_sampler(settings, len(existing)), pruner=build_pruner(settings),
                                         load_if_exists=True)
             self.storage, self.study_id = storage, storage.get_study_id_from_name(name)
+            if study.metric_names is None:
+                # optuna-dashboard and Optuna's plots name the value by it, not as "Objective 0".
+                with warnings.catch_warnings():  # experimental since Optuna 3.2, unchanged since
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    study.set_metric_names([OBJECTIVE])
             if DEFINITION not in study.user_attrs:
                 job = self.hydra_context.config_loader.load_sweep_config(self.config, fixed)
                 study.set_user_attr(DEFINITION, trials_definition(run_definition(job), space))

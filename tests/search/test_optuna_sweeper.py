@@ -223,6 +223,8 @@ def test_a_pruner_stops_each_trial_after_its_first_epoch_and_the_study_says_prun
     assert "0 of 4 jobs completed" in done.stdout and "4 pruned, 0 failed" in done.stdout
     assert "no trial of study sgd completed" in done.stdout
     assert "best_params" not in OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    # The value's name, as optuna-dashboard and Optuna's plots show it (else "Objective 0").
+    assert optuna.load_study(study_name="sgd", storage=storage).metric_names == ["val/loss"]
     # What its trials share, for a command that continues the study to be held against.
     shared = optuna.load_study(study_name="sgd", storage=storage).user_attrs[DEFINITION]
     assert shared["trainer.max_epochs"] == 3 and shared["optim._target_"] == "torch.optim.SGD"
