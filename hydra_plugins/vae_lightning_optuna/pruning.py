@@ -24,6 +24,9 @@ class TrialPruning(Callback):
         self.pruner, self.monitor = pruner, monitor
         self.pruned_epoch: int | None = None
         self.trial: Any = None
+        # The study's storage and id, set up with the trial (on the first process only).
+        self.storage_of_trials: Any = None
+        self.study_id: int | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit" or not trainer.is_global_zero:
@@ -35,11 +38,27 @@ class TrialPruning(Callback):
 
         storage = open_storage(self.storage)
         study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=self.pruner)
-        study_id = storage.get_study_id_from_name(self.study_name)
-        self.trial = optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id,
+        self.study_id = storage.get_study_id_from_name(self.study_name)
+        self.storage_of_trials = storage
+        self.trial = optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(self.study_id,
                                                                                              self.trial_number))
         # The search finds the run's outcome (status.json) here, and repeats a cut trial in this folder.
         self.trial.set_user_attr(FOLDER, str(Path(trainer.default_root_dir).resolve()))
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """A trial that repeats one an interrupt cut, resumed from that one's checkpoint, takes over its
+        values of the epochs the checkpoint holds: without them its curve would start past them, and the
+        pruner, which compares trials at the same epoch, would leave it out of those epochs' medians."""
+        from hydra_plugins.vae_lightning_optuna._study import REPEATS
+
+        if self.trial is None or (cut := self.trial.user_attrs.get(REPEATS)) is None:
+            return
+        cut_id = self.storage_of_trials.get_trial_id_from_study_id_trial_number(self.study_id, cut)
+        # Epochs up to current_epoch (restored from the checkpoint) trained before the cut; later ones it
+        # may have reported, but this run trains them again and reports its own.
+        for epoch, value in sorted(self.storage_of_trials.get_trial(cut_id).intermediate_values.items()):
+            if epoch <= trainer.current_epoch:
+                self.trial.report(value, epoch)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Only training's validations are the trial's epochs: not the sanity check, nor the scoring after fit.

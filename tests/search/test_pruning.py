@@ -4,8 +4,11 @@ from pathlib import Path
 
 import lightning as L
 import optuna
+import pytest
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 
+from hydra_plugins.vae_lightning_optuna._study import REPEATS
 from hydra_plugins.vae_lightning_optuna.pruning import TrialPruning
 
 
@@ -30,3 +33,28 @@ def test_only_trainings_validations_are_reported_as_the_trials_epochs(tmp_path: 
     trainer.validate(model, verbose=False)  # scoring after fit, as harness.run.score does
     assert study.trials[0].intermediate_values == {1: 1.0, 2: 0.5}
     assert pruning.pruned_epoch is None
+
+
+def test_a_trial_resumed_from_a_cut_trials_checkpoint_takes_over_its_values_of_the_epochs_it_holds(
+        tmp_path: Path) -> None:
+    # The repeat reported only the epochs it trained itself: its curve started at epoch 3, and the
+    # pruner, comparing trials at the same epoch, left it out of epochs 1 and 2.
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(storage=storage, study_name="s")
+    cut = study.ask()
+    trainer = L.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=1, logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True)])
+    trainer.fit(ValLossFalls())
+    # Its two epochs' values, and a third reported before the interrupt, after the last checkpoint.
+    for epoch, value in {1: 1.0, 2: 0.5, 3: 9.9}.items():
+        cut.report(value, epoch)
+    study.tell(cut, state=optuna.trial.TrialState.FAIL)
+    study.enqueue_trial({}, user_attrs={REPEATS: cut.number})
+    repeat = study.ask()
+    pruning = TrialPruning(storage, "s", repeat.number, pruner=optuna.pruners.NopPruner())
+    trainer = L.Trainer(max_epochs=4, limit_train_batches=2, limit_val_batches=1, callbacks=[pruning], logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)
+    trainer.fit(ValLossFalls(), ckpt_path=tmp_path / "last.ckpt")
+    assert study.trials[repeat.number].intermediate_values == pytest.approx({1: 1.0, 2: 0.5, 3: 1 / 3, 4: 0.25})
