@@ -318,17 +318,29 @@ def trials_definition(definition: dict[str, Any], space: dict[str, BaseDistribut
     return {key: value for key, value in definition.items() if not within(key, searched) and key != PROCESSES}
 
 
-def check_definition(study: optuna.Study, definition: dict[str, Any]) -> None:
+def check_definition(study: optuna.Study, definition: dict[str, Any], space: dict[str, BaseDistribution]) -> None:
     """Raise ConfigError when the study's trials were defined otherwise (a study of an earlier version
-    stored no definition)."""
+    stored no definition). A key the stored definition or this command's lacks is one the study or this
+    search samples: said so, rather than as the value None."""
     stored = study.user_attrs.get(DEFINITION)
     if stored is None:
         return
+    searched_before = {key.lstrip("+~") for trial in study.trials for key in trial.distributions}
+    searched_now = tuple(key.lstrip("+~") for key in space)
     for key in sorted(stored.keys() | definition.keys()):
-        if stored.get(key) != definition.get(key):
-            raise ConfigError(f"{key}={definition.get(key)}, but the trials of study {study.study_name} ran with "
-                              f"{stored.get(key)}: a study compares runs that differ only in what it searches; "
-                              f"continue it as it ran, or start another ({SETTINGS}.study_name=<name>)")
+        if stored.get(key) == definition.get(key):
+            continue
+        if key in definition:
+            now = f"{key}={definition[key]}"
+        else:
+            now = f"{key} is searched" if within(key, searched_now) else f"{key} is not set"
+        if key in stored:
+            before = f"ran with {stored[key]}"
+        else:
+            before = "searched it" if within(key, tuple(searched_before)) else "ran without it"
+        raise ConfigError(f"{now}, but the trials of study {study.study_name} {before}: a study compares runs "
+                          f"that differ only in what it searches; continue it as it ran, or start another "
+                          f"({SETTINGS}.study_name=<name>)")
 
 
 def allowed(distribution: BaseDistribution, value: Any) -> bool:
@@ -412,7 +424,7 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_
         log.warning("resume=true, but %s holds no trials of study %s yet: the search starts from its first trial",
                     shown(address), settings.study_name)
     if study is not None:
-        check_definition(study, trials_definition(definition(), space))
+        check_definition(study, trials_definition(definition(), space), space)
     check_points_to_ask(trials or [], space, address)
 
 

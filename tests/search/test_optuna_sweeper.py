@@ -133,10 +133,15 @@ def test_a_study_continued_with_other_settings_than_its_trials_is_refused(mnist_
     _, jobs = check_jobs(parse_command_line(command), str(CONFIG_DIR))
     study = optuna.create_study(study_name="sgd", storage=open_storage(str(journal)))
     study.set_user_attr(DEFINITION, trials_definition(jobs[0].definition, search_space(SGD_SPACE)[0]))
-    study.tell(study.ask(), 1.0)
+    study.tell(study.ask(search_space(SGD_SPACE)[0]), 1.0)
     refused = check([*command, "resume=true", "trainer.max_epochs=2"], capsys)
     assert "trainer.max_epochs=2, but the trials of study sgd ran with 1: a study compares runs" in refused
     assert "data.batch_size=64, but the trials" in check([*command, "resume=true", "data.batch_size=64"], capsys)
+    # A key searched now, or fixed now that the study searched: said so, not as the value None.
+    assert "data.batch_size is searched, but the trials of study sgd ran with 32: a study compares" in check(
+        [*command, "resume=true", "data.batch_size=choice(64,128)"], capsys)
+    assert "optim.momentum=0.9, but the trials of study sgd searched it: a study compares" in check(
+        [*command, "resume=true", "optim.momentum=0.9"], capsys)
     # More trials, or where and how they run, continue it.
     arguments, sweep_lock = check_command_line([*command, "resume=true", "hydra.sweeper.n_trials=30",
                                                 "trainer.accelerator=auto"])
