@@ -272,7 +272,9 @@ def check_storage_file(address: str, study_name: str) -> None:
     or that is a folder (SQLite cannot open it: a traceback; a journal's is the system's line, without the key)."""
     file = storage_file(address)
     if file is not None and file.is_dir():
-        example = f"sqlite:///{file / study_name}.db" if address.startswith("sqlite:///") else f"{file / study_name}.log"
+        example = f"{file / study_name}.log"
+        if address.startswith("sqlite:///"):
+            example = f"sqlite:///{file / study_name}.db"
         raise ConfigError(f"{SETTINGS}.storage={shown(address)} is a folder; give a file, e.g. "
                           f"{SETTINGS}.storage={example}")
     if file is None or not file.is_file() or file.stat().st_size == 0:
@@ -518,6 +520,12 @@ class Search:
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
         self.storage.set_trial_user_attr(trial_id, key, value)
 
+    def folder(self, trial: Trial) -> str | None:
+        """The trial's run folder, as its run wrote it to the storage from its own process: a Trial's
+        `user_attrs` are those it was asked with (Optuna caches them), which never hold it."""
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+        return self.storage.get_trial_user_attrs(trial_id).get(FOLDER)
+
     def fail_cut_trials(self, study: optuna.Study) -> None:
         """Trials an interrupt left running (this command holds the storage: nothing else runs them) are
         failed as interrupted; the interrupted trials' points are asked for again (as many as trials
@@ -596,9 +604,10 @@ class Search:
 
     def cut(self, study: optuna.Study, trial: Trial) -> None:
         """An interrupt stopped the batch: whatever its run recorded, the trial is asked again on resume."""
-        state, value, why = outcome(trial.user_attrs.get(FOLDER))
+        state, value, why = outcome(self.folder(trial))
         if state is TrialState.COMPLETE:
             study.tell(trial, value)
+            log.info("trial %d: val loss %.4f (completed before the interrupt)", trial.number, value)
             return
         trial.set_user_attr(INTERRUPTED, True)
         study.tell(trial, state=TrialState.FAIL)
@@ -606,7 +615,7 @@ class Search:
 
     def tell(self, study: optuna.Study, trial: Trial, returned: JobReturn) -> None:
         # The run names its folder in the trial as it starts; one that failed before has it in its JobReturn.
-        folder = trial.user_attrs.get(FOLDER)
+        folder = self.folder(trial)
         if folder is None and returned.hydra_cfg is not None:
             folder = str(returned.hydra_cfg.hydra.runtime.output_dir)
             trial.set_user_attr(FOLDER, folder)

@@ -18,8 +18,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from helpers import injected, run_train, start_train, tiny_overrides
-from hydra_plugins.vae_lightning_optuna._study import (CUT_FOLDER, DEFINITION, INTERRUPTED, Search, lock_storage,
-                                                      open_storage, search_space, trials_definition)
+from hydra_plugins.vae_lightning_optuna._study import (CUT_FOLDER, DEFINITION, FOLDER, INTERRUPTED, Search,
+                                                      lock_storage, open_storage, search_space, trials_definition)
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import ConfigError
 from vae_lightning.harness.command_line import check_command_line, check_jobs, parse_command_line
@@ -377,6 +377,29 @@ def a_search(sweep_dir: Path) -> Search:
     search.config = OmegaConf.create({"hydra": {"job": {"config": {"override_dirname": {"exclude_keys": []}}}}})
     search.sweep_dir = sweep_dir
     return search
+
+
+@pytest.mark.parametrize("storage", ["study.log", "sqlite:///study.db"])
+def test_a_trial_whose_run_completed_before_the_interrupt_is_told_its_val_loss(storage: str, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # The search read the run's folder from the Trial it asked for, whose user attributes Optuna caches:
+    # never the folder the run wrote from its own process. A trial completed before Ctrl-C reached the
+    # search was failed as cut, and trained again (`completed already`) as a new trial on resume.
+    monkeypatch.chdir(tmp_path)
+    study = optuna.create_study(study_name="sgd", storage=open_storage(storage))
+    trial = study.ask(search_space(SGD_SPACE)[0])
+    folder = tmp_path / "0_run"
+    folder.mkdir()
+    (folder / "status.json").write_text(json.dumps({"status": "completed", "results": {"val": {"loss": 50.0}}}))
+    run_side = open_storage(storage)  # the run's callback, in a process of its own
+    run_side.set_trial_user_attr(run_side.get_trial_id_from_study_id_trial_number(
+        run_side.get_study_id_from_name("sgd"), trial.number), FOLDER, str(folder))
+    search = a_search(tmp_path)
+    search.storage = open_storage(storage)
+    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search.cut(study, trial)
+    told = trials(storage)[0]
+    assert told.state == TrialState.COMPLETE and told.value == 50.0 and INTERRUPTED not in told.user_attrs
 
 
 def test_a_trials_job_holds_only_its_search_spaces_keys_and_values(tmp_path: Path) -> None:
