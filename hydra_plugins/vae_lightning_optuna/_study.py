@@ -548,7 +548,11 @@ class Search:
         """The trial's overrides: its sampled values, the fixed ones, and the callback that reports to it.
         A trial that repeats one an interrupt cut in this sweep runs in that one's folder, where its run
         resumes from its checkpoint under resume=true; any other is named by Hydra, numbered by its trial."""
-        callback = {**as_container(self.settings.trial_callback), "storage": address,
+        # A database URL by reference to the sweeper's own setting, which the trial's config holds too: the
+        # launcher logs each job's overrides, and would print a password in the URL with them. A file is
+        # given as every process reaches it.
+        storage = address if storage_file(address) is not None else "${hydra:sweeper.storage}"
+        callback = {**as_container(self.settings.trial_callback), "storage": storage,
                     "study_name": str(self.settings.study_name),
                     # Each batch is launched numbered from its first trial: a job's number is its trial's.
                     "trial_number": "${hydra:job.num}", "pruner": as_container(self.settings.pruner)}

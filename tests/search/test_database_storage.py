@@ -71,6 +71,19 @@ def test_the_servers_lock_is_per_study_and_free_once_its_search_lets_go(postgres
     check_command_line(command)[1].close()
 
 
+@pytest.mark.slow
+def test_a_searchs_output_never_shows_the_storage_urls_password(postgres_storage: str, mnist_root: Path,
+                                                                tmp_path: Path) -> None:
+    # The launcher's `#0 : ...` line and the report's `failed: ...` lines printed each trial's overrides,
+    # the URL its callback connects with among them. The server trusts its socket: any password does.
+    storage = postgres_storage.replace("postgres@", "postgres:s3cret@")
+    done = run_train(["-m", "search=sgd", *tiny_overrides(mnist_root), "hydra.sweeper.n_trials=1",
+                      f"hydra.sweeper.storage='{storage}'", f"hydra.sweep.dir={tmp_path / 'sweep'}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "s3cret" not in done.stdout + done.stderr and "#0 : " in done.stdout + done.stderr
+    assert [trial.state for trial in trials(storage)] == [TrialState.COMPLETE]
+
+
 def state(storage: str) -> list[tuple]:
     # Not the user attributes: the trial's run adds its folder as it starts training, at a moment of its own.
     return [(trial.number, trial.state, trial.params) for trial in trials(storage)]
