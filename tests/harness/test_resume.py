@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import read_write
 
 from helpers import INJECTED, INJECTED_ENVIRONMENT, INJECTED_TARGETS, PROJECT, TRAIN_IMAGES, VAL_IMAGES, injected, run_train, tiny_overrides
 from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.harness.command_line import check_command_line
-from vae_lightning.harness.run import run_job, train
+from vae_lightning.harness.run import resume_point, run_job, train
 from vae_lightning.harness.runs import read_status, write_status
 
 STEPS_PER_EPOCH = (TRAIN_IMAGES - VAL_IMAGES) // 32  # 6
@@ -281,6 +284,19 @@ def test_resume_into_a_folder_that_holds_no_run_starts_it_with_a_warning(compose
     warned = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert f"resume=true, but {run_dir} holds no checkpoint yet: the run starts from its beginning" in warned
     assert (run_dir / "results.json").exists()
+
+
+def test_a_resumed_sweeps_new_job_starts_without_a_warning(compose_config, mnist_root, tmp_path, caplog) -> None:
+    # Each job a resumed sweep adds (a new value, a search's new trial) warned as a misspelt folder would.
+    (tmp_path / "sweep").mkdir()
+    cfg = compose_config([*tiny_overrides(mnist_root), "resume=true"], run="sweep/job0")
+    with read_write(cfg.hydra):
+        cfg.hydra.mode = RunMode.MULTIRUN
+    HydraConfig.instance().set_config(cfg)
+    with caplog.at_level(logging.INFO):
+        assert resume_point(cfg, tmp_path / "sweep" / "job0") is None
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert "job0 holds no checkpoint yet: the job starts from its beginning" in caplog.text
 
 
 def test_a_completed_run_resumed_as_another_is_refused_and_keeps_its_outcome(compose_config, mnist_root,

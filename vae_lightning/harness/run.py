@@ -168,9 +168,13 @@ def resume_point(cfg: DictConfig, run_dir: Path) -> str | None:
     checkpoint = checkpoint_to_resume(run_dir, run_definition(cfg))
     if is_first_process():
         keep_previous_metrics(run_dir)
-    if checkpoint is None:
+    if checkpoint is None and HydraConfig.get().mode == RunMode.MULTIRUN:
+        # A job a resumed sweep adds, or one it never reached: every such job would warn.
+        log.info("%s holds no checkpoint yet: the job starts from its beginning", run_dir)
+    elif checkpoint is None:
         # A warning: a misspelt hydra.run.dir reads the same, and the run is then a new one.
         log.warning("resume=true, but %s holds no checkpoint yet: the run starts from its beginning", run_dir)
+    if checkpoint is None:
         return None
     log.info("resuming from %s; an epoch that was interrupted restarts from its first batch", checkpoint)
     return str(checkpoint)
