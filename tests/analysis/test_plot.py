@@ -9,7 +9,7 @@ import pytest
 
 from analysis.fake_sweeps import check_against_scipy
 from helpers import PROJECT, injected, run_train, tiny_overrides
-from vae_lightning.analysis.plot import plot_sweep
+from vae_lightning.analysis.plot import epoch_curves, plot_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -147,3 +147,13 @@ def test_reproduce_refuses_a_mistake_once_before_anything_runs(mnist_root: Path,
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["error: clip.vlaue: no such key; allowed: algorithm, value"]
     assert not out.exists()
+
+
+def test_a_run_resumed_ten_times_takes_each_epoch_from_its_latest_metrics_file(tmp_path: Path) -> None:
+    # By name, metrics.10.csv came before metrics.2.csv: the earlier file's values won.
+    job = tmp_path / "job"
+    (job / "csv").mkdir(parents=True)
+    for index in (2, 10):
+        (job / "csv" / f"metrics.{index}.csv").write_text(f"epoch,step,train/loss,val/loss\n0,9,5.0,{index}.0\n")
+    (job / "csv" / "metrics.csv").write_text("epoch,step,train/loss,val/loss\n1,19,4.0,3.0\n")
+    assert epoch_curves(job)["val"] == {0: 10.0, 1: 3.0}

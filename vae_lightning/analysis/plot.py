@@ -110,12 +110,18 @@ class Group:
         return [loss for _, loss in self.finals]
 
 
+def resumption_order(path: Path) -> tuple[bool, int]:
+    """A resumed run's metrics files in the order they were written: metrics.0.csv, ..., metrics.10.csv
+    (each moved aside by a resumption, `harness.run.keep_previous_metrics`), then metrics.csv."""
+    index = path.name.removeprefix("metrics.").removesuffix(".csv")
+    return path.name == "metrics.csv", int(index) if index.isdigit() else -1
+
+
 def epoch_curves(job: Path) -> dict[str, dict[int, float]]:
     """Per-epoch values of every COLUMNS curve from the job's csv/metrics*.csv (on a resumed run,
     later files win), and each gradient statistic's value at step 0 under INITIALISATION."""
     curves: dict[str, dict[int, float]] = {key: {} for key in COLUMNS}
-    files = sorted(job.glob("csv/metrics*.csv"), key=lambda path: (path.name == "metrics.csv", path.name))
-    for path in files:
+    for path in sorted(job.glob("csv/metrics*.csv"), key=resumption_order):
         with open(path, newline="") as file:
             rows = csv.DictReader(file)
             try:
