@@ -637,6 +637,9 @@ def test_flags_that_only_print_run_no_job() -> None:
     (["--help"], "--config-path {empty}: holds no config.yaml; give the folder that holds it"),
     (["--cfg", "job"], "--config-path {empty}: holds no config.yaml; give the folder that holds it"),
     (["--shell-completion"], "--shell-completion: say what to do, e.g. python train.py --shell-completion install=bash"),
+    (["-m", "--cfg", "job", "seed=0,1"], "--multirun and --cfg: Hydra takes one of --run, --multirun, --cfg, --info and "
+                                         "--shell-completion; drop all but one"),
+    (["--run", "--info"], "--run and --info: Hydra takes one of"),
 ])
 def test_a_flag_that_only_prints_is_one_line_where_hydra_would_fail(flags: list[str], line: str, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture) -> None:

@@ -98,6 +98,16 @@ def refuse_unread(arguments: list[str]) -> None:
                           f"from it; put the flags first: python train.py [flags] key=value ...")
 
 
+def refuse_two_modes(args: argparse.Namespace) -> None:
+    """Raise ConfigError for flags that each say what the command does, of which Hydra takes one (it
+    raised a traceback)."""
+    given = [flag for flag, on in (("--run", args.run), ("--multirun", args.multirun), ("--cfg", args.cfg),
+                                   ("--info", args.info), ("--shell-completion", args.shell_completion)) if on]
+    if len(given) > 1:
+        raise ConfigError(f"{' and '.join(given)}: Hydra takes one of --run, --multirun, --cfg, --info and "
+                          f"--shell-completion; drop all but one")
+
+
 def runs_nothing(args: argparse.Namespace) -> bool:
     return any(getattr(args, flag, None) for flag in PRINT_ONLY)
 
@@ -557,6 +567,7 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     if not first_process:
         return arguments, None
     refuse_unread(arguments)
+    refuse_two_modes(args)
     if runs_nothing(args):
         if args.shell_completion and not any(o.partition("=")[0] in SHELL_COMPLETION for o in args.overrides):
             raise ConfigError("--shell-completion: say what to do, e.g. python train.py --shell-completion install=bash "
