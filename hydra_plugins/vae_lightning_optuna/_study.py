@@ -223,6 +223,10 @@ def distribution(override: Override) -> BaseDistribution:
     if override.value_type == ValueType.GLOB_CHOICE_SWEEP:  # its options come from a config loader, which has none here
         raise ConfigError(f"{override.input_line}: glob(...) is not searched; list the options, "
                           f"e.g. {override.get_key_element()}=choice(a, b)")
+    tags = sorted(getattr(override.value(), "tags", None) or [])
+    if tags:  # Optuna's CategoricalDistribution has no scale: the tag would be dropped without a word
+        raise ConfigError(f"{override.input_line}: tag({', '.join(tags)}, ...) applies to interval(a, b) alone; a "
+                          f"choice or range is sampled from its values as listed")
     choices = list(override.sweep_iterator(transformer=Transformer.encode))
     if not choices:
         raise ConfigError(f"{override.input_line}: no value to choose from")
@@ -394,6 +398,9 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_
     space cannot ask for."""
     whole_number(settings, "n_trials", "the trials the study ends with, in total")
     whole_number(settings, "n_jobs", "trials asked for and run at a time")
+    if not settings.get("study_name"):  # Optuna's storage holds a study by its name: null would be "None"
+        raise ConfigError(f"{SETTINGS}.study_name={settings.get('study_name')}: give the study a name, e.g. "
+                          f"{SETTINGS}.study_name=search")
     if settings.get("direction") != "minimize":
         raise ConfigError(f"{SETTINGS}.direction={settings.get('direction')}: a trial's value is its run's val loss, "
                           f"which the study minimises; set {SETTINGS}.direction=minimize")

@@ -73,6 +73,11 @@ def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:
                                                       "holds no whole number; widen it"),
     # Hydra expands glob(...) with a config loader the search space has none of: a traceback.
     ("optim=glob(*)", "optim=glob(*): glob(...) is not searched; list the options, e.g. optim=choice(a, b)"),
+    # Optuna's categorical distribution has no scale: the tag was dropped without a word.
+    ("optim.lr=tag(log,choice(0.001,0.1))", "optim.lr=tag(log,choice(0.001,0.1)): tag(log, ...) applies to "
+                                            "interval(a, b) alone"),
+    ("seed=tag(log,range(1,5))", "seed=tag(log,range(1,5)): tag(log, ...) applies to interval(a, b) alone"),
+    ("hydra.sweeper.study_name=null", "hydra.sweeper.study_name=None: give the study a name"),
     ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 is out of range: allowed a whole number >= 1"),
     ("hydra.sweeper.n_trials=-3", "hydra.sweeper.n_trials=-3 is out of range"),
     ("hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0 is out of range"),
