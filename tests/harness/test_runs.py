@@ -25,6 +25,15 @@ def test_an_interrupt_inside_a_checkpoints_write_is_an_interrupt(tmp_path: Path)
     assert read_status(tmp_path)["status"] == "interrupted"
 
 
+def test_a_signal_as_a_completed_run_ends_keeps_its_outcome(tmp_path: Path) -> None:
+    # A sweep's signal that reached a job just after it recorded its results made it `interrupted` (seen in CI).
+    with RunRecord(tmp_path) as record:
+        record.complete({"val": {"loss": 1.0}, "test": {"loss": 1.0}})
+        raise Interrupted(signal.SIGTERM)
+    assert record.exit_code == 128 + signal.SIGTERM
+    assert read_status(tmp_path) == {"status": "completed", "results": {"val": {"loss": 1.0}, "test": {"loss": 1.0}}}
+
+
 def test_a_run_folder_deleted_while_it_trains_is_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     run_dir = tmp_path / "run"
     with caplog.at_level(logging.ERROR), RunRecord(run_dir) as record:

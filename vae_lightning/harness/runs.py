@@ -418,6 +418,7 @@ class TrainingProcess:
         self.exit_code = 0
         self.handlers: dict[int, Any] = {}
         self.requeued = False
+        self.completed = False
 
     def __enter__(self) -> TrainingProcess:
         self.handlers = {signum: signal.signal(signum, self.interrupt) for signum in STOPPING_SIGNALS}
@@ -453,7 +454,8 @@ class TrainingProcess:
         error = behind(error, lambda cause: isinstance(cause, Interrupted)) or error
         if isinstance(error, Interrupted):
             self.exit_code = error.exit_code
-            self.interrupted(error)
+            if not self.completed:  # else the signal came as the block ended: the run's outcome stands
+                self.interrupted(error)
             return True
         if not isinstance(error, (Exception, SystemExit)):
             return False
@@ -510,6 +512,7 @@ class RunRecord(TrainingProcess):
             write_status(self.run_dir, "pruned", epoch=results["pruned_epoch"], results=results)
         else:
             write_status(self.run_dir, "completed", results=results)
+        self.completed = True
 
     def interrupted(self, interrupt: Interrupted) -> None:
         log.error("interrupted by %s; resume=true continues from the last checkpoint", interrupt.signal.name)
