@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import read_write
@@ -45,6 +46,23 @@ def test_resume_at_an_epoch_boundary_is_bitwise_exact(compose_config, mnist_root
     assert torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
     train(compose_config(base + ["resume=true"], run="cut"), tmp_path / "cut")
     assert_same_run(tmp_path / "whole", tmp_path / "cut")
+
+
+def test_a_resumed_run_shows_each_logged_step_once_in_tensorboard(compose_config, mnist_root, monkeypatch,
+                                                                  tmp_path) -> None:
+    # The cut run logged two steps past its checkpoint, which the resumed run logged again: event files
+    # read with TensorBoard's own reader held both (steps going back), as a notebook's analysis got them.
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
+    base = tiny_overrides(mnist_root) + THREE_EPOCHS + ["trainer.log_every_n_steps=1"]
+    cut = tmp_path / "cut"
+    with pytest.raises(RuntimeError, match="injected fault"):
+        train(compose_config(base + injected("fault", "Fault", kind="raise", at_step=2 * STEPS_PER_EPOCH + 2),
+                             run="cut"), cut)
+    train(compose_config(base + ["resume=true"], run="cut"), cut)
+    events = EventAccumulator(str(cut))
+    events.Reload()
+    steps = [event.step for event in events.Scalars("train/loss_step")]
+    assert steps == sorted(set(steps)) and 2 * STEPS_PER_EPOCH + 1 in steps
 
 
 def test_resume_mid_epoch_sees_each_image_once_and_is_exact(compose_config, mnist_root, monkeypatch, tmp_path) -> None:

@@ -18,7 +18,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from hydra.types import RunMode
+from hydra.utils import get_class
 from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint, ProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -53,7 +55,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate_trusted(resolved(cfg.data), "data")
     module = build_module(cfg)
-    trainer = build_trainer(cfg, run_dir)
+    trainer = build_trainer(cfg, run_dir, resumed_at=resumed_step(checkpoint))
 
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
@@ -85,12 +87,22 @@ def build_module(cfg: DictConfig) -> VAEModule:
                      x_axis=cfg.x_axis)
 
 
-def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> L.Trainer:
+def resumed_step(checkpoint: str | None) -> int | None:
+    """The training step a resumed run continues from (None for a fresh run)."""
+    return torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"] if checkpoint else None
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int | None = None) -> L.Trainer:
     """The Trainer of `cfg.trainer`, with the run's loggers and callbacks (`~logger`, `~callbacks`:
     none), and its clip (section 3.3), which the module applies in `configure_gradient_clipping`.
     Whatever Lightning writes by default (its own checkpoints, without the checkpoint callback) goes
-    into `run_dir`, never the working folder."""
-    loggers = [instantiate_trusted(resolved(node), f"logger.{name}") for name, node in (cfg.get("logger") or {}).items()]
+    into `run_dir`, never the working folder. A run resumed at step `resumed_at` logs again what it
+    logged past it: TensorBoard is told to drop those earlier points (torch's `purge_step`)."""
+    loggers = []
+    for name, node in (cfg.get("logger") or {}).items():
+        purge = {"purge_step": resumed_at} if resumed_at is not None and issubclass(
+            get_class(node._target_), TensorBoardLogger) else {}
+        loggers.append(instantiate_trusted(resolved(node), f"logger.{name}", **purge))
     callbacks_config = with_mid_epoch_checkpoints(resolved(cfg.callbacks) if cfg.get("callbacks") else {})
     callbacks = [instantiate_trusted(node, f"callbacks.{name}") for name, node in callbacks_config.items()]
     for flag, kind in (("enable_progress_bar", ProgressBar), ("enable_checkpointing", ModelCheckpoint)):
