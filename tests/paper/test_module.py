@@ -5,11 +5,13 @@ import json
 import math
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.utilities.model_summary import ModelSummary
 from omegaconf import open_dict
+from torch.utils.data import DataLoader, TensorDataset
 
 from helpers import tiny_overrides
 from vae_lightning.paper.module import VAEModule, process_seed
@@ -168,3 +170,24 @@ def test_each_process_of_a_run_has_a_seed_of_its_own_and_the_first_the_runs() ->
     assert all(seeds[seed, 0] == seed for seed in range(4))
     assert len(set(seeds.values())) == len(seeds)  # not seed + rank: seed 1's first is not seed 0's second
     assert process_seed(3, 2) == process_seed(3, 2) <= 2**32 - 1
+
+
+def test_batches_a_dataloader_collates_from_a_tensor_dataset_train_and_score_as_tensors(compose_config,
+                                                                                        mnist_root) -> None:
+    # A data module of one's own over a TensorDataset, PyTorch's usual way: its DataLoader collates each
+    # sample's tuple into a list, [images] or [noisy, clean], and the first step failed with a traceback
+    # (linear(): argument 'input' must be Tensor, not list), after the run folder was made.
+    module = build_module(compose_config(tiny_overrides(mnist_root)))
+    images = torch.rand(48, 784, generator=torch.Generator().manual_seed(0))
+    noisy = (images + 0.1 * torch.randn(images.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, train_dataloaders=DataLoader(TensorDataset(noisy, images), batch_size=16),
+                val_dataloaders=DataLoader(TensorDataset(images), batch_size=16))
+    assert trainer.global_step == 3
+    # Each batch weighs by its images, not by len() of the list (1): the same loss as tensor batches.
+    (listed,) = trainer.test(module, DataLoader(TensorDataset(images), batch_size=20), verbose=False)
+    (plain,) = trainer.test(module, DataLoader(images, batch_size=20), verbose=False)
+    assert listed["test/loss"] == pytest.approx(plain["test/loss"], rel=1e-6)
+    with pytest.raises(ConfigError, match=r"^data: its batches are a dict; serve a tensor of images"):
+        module.training_step({"image": images}, 0)

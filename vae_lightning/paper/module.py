@@ -64,6 +64,19 @@ def check_fit(model: torch.nn.Module, loss: torch.nn.Module) -> None:
                           f"model.output_activation=sigmoid, or loss.reconstruction=mse")
 
 
+def inputs_and_targets(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(model input, image the loss compares with) of a batch: a tensor of images is both; a pair is
+    (noisy input, clean target). A DataLoader over a Dataset of tuples (TensorDataset) collates them
+    into a list, [images] or [inputs, targets], which is read as the same."""
+    if isinstance(batch, torch.Tensor):
+        return batch, batch
+    if isinstance(batch, (tuple, list)) and len(batch) in (1, 2) and all(isinstance(part, torch.Tensor) for part in batch):
+        return batch[0], batch[-1]
+    kind = f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list)) else f"a {type(batch).__name__}"
+    raise ConfigError(f"data: its batches are {kind}; serve a tensor of images (batch, pixels), or an (input, target) "
+                      f"pair of them")
+
+
 class VAEModule(L.LightningModule):
     """Wraps the model and loss built from their configs; its hyperparameters are plain containers.
 
@@ -118,15 +131,16 @@ class VAEModule(L.LightningModule):
         return (torch.zeros(1, self.model.input_dim, device=self.device, dtype=self.dtype),
                 torch.Generator(self.device).manual_seed(0))
 
-    def _loss_terms(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> LossTerms:
-        return self.loss(batch, self.model(batch, generator=generator))
+    def _loss_terms(self, batch: Any, generator: torch.Generator | None = None) -> LossTerms:
+        inputs, targets = inputs_and_targets(batch)
+        return self.loss(targets, self.model(inputs, generator=generator))
 
     def on_train_epoch_start(self) -> None:
         if self._train_terms_epoch != self.current_epoch:  # kept when resuming mid-epoch
             self._train_terms, self._train_terms_epoch = [], self.current_epoch
 
-    def training_step(self, batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        inputs, targets = batch if isinstance(batch, tuple) else (batch, batch)
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        inputs, targets = inputs_and_targets(batch)
         terms = self.loss(targets, self.model(inputs))
         total_loss = terms.total.item()  # a float: checking it costs a fifth of `torch.isfinite`
         if not math.isfinite(total_loss):
@@ -225,11 +239,12 @@ class VAEModule(L.LightningModule):
         self._log_x_axis()
         self._log_eval_means("test")
 
-    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._add_eval_terms(self._loss_terms(batch, self._eval_generator), len(batch))
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        # Weighed by its images: len() of a [images] list would be 1.
+        self._add_eval_terms(self._loss_terms(batch, self._eval_generator), len(inputs_and_targets(batch)[1]))
 
-    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._add_eval_terms(self._loss_terms(batch, self._eval_generator), len(batch))
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._add_eval_terms(self._loss_terms(batch, self._eval_generator), len(inputs_and_targets(batch)[1]))
 
     def _log_terms(self, stage: str, terms: LossTerms) -> None:
         """Log an epoch's mean terms, once: each process's are its own mean (train) or all processes' (val,
