@@ -110,3 +110,24 @@ class LatentVariance(L.Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         module.log("val/latent_var", 1.0)
+
+
+class NoGeneratorVAE(VAE):
+    """A forward without the generator argument the run passes."""
+
+    def forward(self, x: torch.Tensor) -> VAEOutput:  # type: ignore[override]
+        return super().forward(x)
+
+
+class TupleVAE(VAE):
+    """A forward that returns a plain tuple, not a VAEOutput."""
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple:  # type: ignore[override]
+        return tuple(super().forward(x, generator))
+
+
+class CroppingVAE(VAE):
+    """Decodes images a pixel short of those it takes, as a convolutional decoder's sizes may come out."""
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return super().decode(z)[..., :-1]

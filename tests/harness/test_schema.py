@@ -169,3 +169,20 @@ def test_the_models_input_is_held_to_28x28_pixels_only_for_the_projects_data(com
     check_ranges(compose_config(["data._target_=own_data.Small", "model.input_dim=196"]))
     with pytest.raises(ConfigError, match=r"^model.input_dim=196 is out of range: allowed 784, the pixels of the data's"):
         check_ranges(compose_config(["model.input_dim=196"]))
+
+
+@pytest.mark.parametrize("model,says", [
+    ("own_classes.NoGeneratorVAE", "model: NoGeneratorVAE.forward cannot be called as the run calls it, "
+                                   "forward(x, generator=None) (got an unexpected keyword argument 'generator'); give "
+                                   "it that signature"),
+    ("own_classes.TupleVAE", "model: TupleVAE.forward returns a tuple; return a "
+                             "vae_lightning.paper.model.VAEOutput(reconstruction, mean, log_variance)"),
+    ("own_classes.CroppingVAE", "model: CroppingVAE's reconstruction has shape [1, 2, 783] for 2 images of "
+                                "model.input_dim=784 pixels; decode to images of as many pixels as it takes"),
+])
+def test_a_model_whose_forward_the_run_cannot_use_is_refused_by_the_check(model: str, says: str, compose_config,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each built, and failed the run at its first step with a traceback, after its folder was made.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", model)
+    with pytest.raises(ConfigError, match=f"^{re.escape(says)}"):
+        schema.check_module(compose_config([f"model._target_={model}"]))

@@ -399,15 +399,64 @@ def check_by_building(cfg: DictConfig) -> int:
 
 def check_module(cfg: DictConfig) -> None:
     """Build the LightningModule, its model and loss on the meta device (no memory, no weights); one
-    whose constructor reads its tensors' values (`.item()`), which meta tensors have none of, for real."""
+    whose constructor reads its tensors' values (`.item()`), which meta tensors have none of, for real.
+    Then run a blank batch through the model and the loss (`check_forward`)."""
     arguments = {group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("model", "loss", "optim")}
     try:
         with torch.device("meta"):
-            VAEModule(**arguments)
+            module = VAEModule(**arguments)
+            check_forward(module)
     except InstantiationException as error:
         if "meta tensor" not in str(error.__cause__):
             raise
-        VAEModule(**arguments)
+        module = VAEModule(**arguments)
+        check_forward(module)
+
+
+# Blank images the check runs through the model: two, so that a batch axis dropped or mixed up shows.
+CHECK_IMAGES = 2
+OUTPUT_FIELDS = ("reconstruction", "mean", "log_variance")
+
+
+def check_forward(module: VAEModule) -> None:
+    """Raise ConfigError where the run could not call the model as it does, `model(x, generator=...)`,
+    or the loss could not take what it returns: a model of one's own with another forward signature,
+    a plain tuple, or images of another size failed the run at its first step, with a traceback,
+    after its folder was made. What cannot be judged on the meta device (a value read) is left to the run."""
+    model, loss = module.model, module.loss
+    name, pixels = type(model).__name__, model.input_dim
+    try:
+        inspect.signature(model.forward).bind(torch.zeros(0), generator=None)
+    except TypeError as error:
+        raise ConfigError(f"model: {name}.forward cannot be called as the run calls it, forward(x, generator=None) "
+                          f"({error}); give it that signature (generator: the torch.Generator of the latent noise, "
+                          f"None in training)") from None
+    device = next(model.parameters(), torch.zeros(0)).device
+    images = torch.zeros(CHECK_IMAGES, pixels, device=device)
+    try:
+        with torch.no_grad():
+            output = model(images, generator=None)
+            if not all(hasattr(output, field) for field in OUTPUT_FIELDS):
+                raise ConfigError(f"model: {name}.forward returns a {type(output).__name__}; return a "
+                                  f"vae_lightning.paper.model.VAEOutput(reconstruction, mean, log_variance)")
+            if output.reconstruction.shape[-1] != pixels:
+                raise ConfigError(f"model: {name}'s reconstruction has shape {list(output.reconstruction.shape)} for "
+                                  f"{CHECK_IMAGES} images of model.input_dim={pixels} pixels; decode to images of as "
+                                  f"many pixels as it takes, (draws, batch, {pixels})")
+            terms = loss(images, output)
+    except ConfigError:
+        raise
+    except Exception as error:  # whatever a model or loss of one's own raises; the meta device's own limits aside
+        if "meta" in str(error).lower():
+            return
+        failing = "model" if "output" not in locals() else "loss"
+        line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"{failing}: {type(getattr(module, failing)).__name__} fails on a batch of {CHECK_IMAGES} "
+                          f"blank images of model.input_dim={pixels} pixels ({type(error).__name__}: {line}); fix "
+                          f"its code, or model.input_dim") from None
+    if not (isinstance(terms, tuple) and len(terms) == 3):
+        raise ConfigError(f"loss: {type(loss).__name__}.forward returns a {type(terms).__name__}; return a "
+                          f"vae_lightning.paper.loss.LossTerms(total, reconstruction, kl)")
 
 
 def check_callbacks(cfg: DictConfig) -> None:
