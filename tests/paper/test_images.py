@@ -5,7 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 
+import own_classes
 from vae_lightning.paper.images import ImageGrids
 from vae_lightning.paper.model import VAE
 
@@ -13,7 +15,13 @@ from vae_lightning.paper.model import VAE
 @pytest.mark.parametrize("model,datamodule,said", [
     # A model of one's own got no grids in TensorBoard, and nothing said why.
     (torch.nn.Identity(), SimpleNamespace(val_images=torch.zeros(2, 784)),
-     "callbacks.images: Identity is not one of the project's autoencoders"),
+     "callbacks.images: Identity has no encode, which the grids use: no images are logged; give Identity encode(x) "
+     "returning (mean, log_variance)"),
+    # One with encode and decode but no mean_head: named, with what to give it.
+    (own_classes.OwnVAE(), SimpleNamespace(val_images=torch.zeros(2, 784)),
+     "callbacks.images: OwnVAE has no mean_head, which the grids use"),
+    # A model of one's own with every part the grids use, which evaluate draws, is drawn in TensorBoard too.
+    (own_classes.HeadedVAE(), SimpleNamespace(val_images=torch.zeros(2, 784)), None),
     (VAE(hidden_dims=[8], latent_dim=2), SimpleNamespace(),
      "callbacks.images: the data module has no val_images to reconstruct: only samples are logged"),
     (VAE(hidden_dims=[8], latent_dim=2), SimpleNamespace(val_images=torch.zeros(2, 784)), None),
@@ -23,3 +31,25 @@ def test_what_the_grids_cannot_show_is_said_once_as_fit_starts(model, datamodule
     with caplog.at_level(logging.WARNING, logger="vae_lightning.paper.images"):
         ImageGrids().on_fit_start(trainer, SimpleNamespace(model=model))
     assert [record.getMessage()[:len(said)] for record in caplog.records] == ([said] if said else [])
+
+
+class RecordingLogger(TensorBoardLogger):
+    """A TensorBoard logger whose writer records the images added to it."""
+
+    def __init__(self, save_dir: str) -> None:
+        super().__init__(save_dir)
+        self.images: list[tuple[str, tuple[int, ...]]] = []
+
+    @property
+    def experiment(self) -> SimpleNamespace:
+        return SimpleNamespace(add_image=lambda tag, grid, step: self.images.append((tag, tuple(grid.shape))))
+
+
+def test_a_model_of_ones_own_with_the_grids_parts_gets_its_grids_logged(tmp_path) -> None:
+    # A convolutional VAE of one's own (no subclass of the project's Autoencoder, whose constructor builds
+    # an MLP) got no images in TensorBoard, though evaluate drew the same grids from it.
+    logger = RecordingLogger(str(tmp_path))
+    trainer = SimpleNamespace(loggers=[logger], sanity_checking=False, current_epoch=0, global_step=3,
+                              datamodule=SimpleNamespace(val_images=torch.rand(8, 784)))
+    ImageGrids(count=4).on_validation_epoch_end(trainer, SimpleNamespace(model=own_classes.HeadedVAE()))
+    assert [tag for tag, _ in logger.images] == ["samples", "reconstructions"]

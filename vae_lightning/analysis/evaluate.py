@@ -45,7 +45,7 @@ from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import lock_holder
 from vae_lightning.configs import allow_config_dir, instantiate_trusted
 from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError, UserInputError
-from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
+from vae_lightning.paper.images import GRID_PARTS, denoising_grid, lacking_grid_part, reconstruction_grid, sample_grid
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 DEFAULT_K = 5000  # importance samples per image for --nll
@@ -155,23 +155,14 @@ def build_module(path: Path, checkpoint: dict[str, Any]) -> VAEModule:
 # All that evaluate and likelihood.py use of a model but `sample` (only asked of one that has it, for
 # samples.png and manifold.png): a class of one's own trains with forward alone, so each part says what
 # to give one that lacks it.
-MODEL_PARTS = {
-    "forward": "forward(x, generator) returning a VAEOutput",
-    "encode": "encode(x) returning (mean, log_variance), log_variance None without a prior",
-    "decode": "decode(z) returning images",
-    "mean_head": "a mean_head layer, whose weight's device and precision z is drawn in",
-}
+MODEL_PARTS = {"forward": "forward(x, generator) returning a VAEOutput", **GRID_PARTS}
 
 
 def lacking_part(model: torch.nn.Module) -> str | None:
     """The first of MODEL_PARTS the model lacks; None when it has them all."""
-    present = {
-        "forward": type(model).forward is not torch.nn.Module.forward,
-        "encode": callable(getattr(model, "encode", None)),
-        "decode": callable(getattr(model, "decode", None)),
-        "mean_head": isinstance(getattr(getattr(model, "mean_head", None), "weight", None), torch.Tensor),
-    }
-    return next((part for part, there in present.items() if not there), None)
+    if type(model).forward is torch.nn.Module.forward:
+        return "forward"
+    return lacking_grid_part(model)
 
 
 def check_model(path: Path, model: torch.nn.Module) -> None:

@@ -14,6 +14,24 @@ from vae_lightning.paper.model import Autoencoder
 
 log = logging.getLogger(__name__)
 
+# What the grids use of a model, each with what to give a class of one's own that lacks it: any model
+# with them is drawn, subclass of the project's Autoencoder or not (evaluate asks the same).
+GRID_PARTS = {
+    "encode": "encode(x) returning (mean, log_variance), log_variance None without a prior",
+    "decode": "decode(z) returning images",
+    "mean_head": "a mean_head layer, whose weight's device and precision z is drawn in",
+}
+
+
+def lacking_grid_part(model: torch.nn.Module) -> str | None:
+    """The first of GRID_PARTS the model lacks; None when the grids can be drawn from it."""
+    present = {
+        "encode": callable(getattr(model, "encode", None)),
+        "decode": callable(getattr(model, "decode", None)),
+        "mean_head": isinstance(getattr(getattr(model, "mean_head", None), "weight", None), torch.Tensor),
+    }
+    return next((part for part, there in present.items() if not there), None)
+
 
 def as_images(rows: torch.Tensor) -> torch.Tensor:
     """Flat pixel rows (N, H*W) -> (N, 1, H, W) square grey images, in float32 whatever the model's
@@ -68,18 +86,19 @@ class ImageGrids(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         # Said once, where the grids would otherwise be missing from TensorBoard without a word.
-        if trainer.is_global_zero and not isinstance(module.model, Autoencoder):
-            log.warning("callbacks.images: %s is not one of the project's autoencoders "
-                        "(vae_lightning.paper.model.Autoencoder), whose encoder and decoder the grids use: no images "
-                        "are logged; subclass it, or drop the callback with ~callbacks.images",
-                        type(module.model).__name__)
+        part = lacking_grid_part(module.model)
+        if trainer.is_global_zero and part is not None:
+            name = type(module.model).__name__
+            log.warning("callbacks.images: %s has no %s, which the grids use: no images are logged; give %s %s (or "
+                        "subclass vae_lightning.paper.model.VAE), or drop the callback with ~callbacks.images",
+                        name, part, name, GRID_PARTS[part])
         elif trainer.is_global_zero and getattr(trainer.datamodule, "val_images", None) is None:
             log.warning("callbacks.images: the data module has no val_images to reconstruct: only samples are logged")
 
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
         images = getattr(trainer.datamodule, "val_images", None)
-        if trainer.sanity_checking or not loggers or not isinstance(module.model, Autoencoder):
+        if trainer.sanity_checking or not loggers or lacking_grid_part(module.model) is not None:
             return
         # Only a VAE has a prior to sample from.
         samples = sample_grid(module.model, self.count, self.seed) if hasattr(module.model, "sample") else None
