@@ -131,3 +131,12 @@ class CroppingVAE(VAE):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return super().decode(z)[..., :-1]
+
+
+class Pixels(L.LightningDataModule):
+    """A data module of one's own that takes no data.root: random images."""
+
+    def __init__(self, images: int = 64, batch_size: int = 16) -> None:
+        super().__init__()
+        self.images = torch.rand(images, 784)
+        self.batch_size = batch_size

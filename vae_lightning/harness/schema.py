@@ -273,13 +273,27 @@ def check_node_keys(node: Any, key: str) -> None:
         if key == "trainer" and name in OWNED_ELSEWHERE:
             raise ConfigError(f"trainer.{name}: not set here; it comes from {OWNED_ELSEWHERE[name]}")
         if allowed is not None and name not in allowed and name not in INSTANTIATE_KEYS:
-            raise ConfigError(f"{key}.{name}: no such key; allowed: {', '.join(allowed)}")
+            raise ConfigError(f"{key}.{name}: no such key; allowed: {', '.join(allowed)}{set_locally(f'{key}.{name}')}")
     schema = signature_schema(get_class(str(node._target_)))
     typed = [field.name for field in dataclasses.fields(schema) if field.name in node]
     try:  # and the values' types, also in a file that does not name its schema (a new option)
         OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.masked_copy(node, typed))
     except ValidationError as error:
         raise ConfigError(f"{key}.{error.full_key}: {str(error.msg).splitlines()[0]}") from None
+
+
+# This machine's settings, composed into every run (conf/config.yaml's `optional local: default`).
+LOCAL_CONFIG = CONFIG_DIR / "local" / "default.yaml"
+
+
+def set_locally(key: str) -> str:
+    """Where conf/local/default.yaml sets `key`, what to say about it: the README has that file set
+    data.root and data.download, which every run then holds, also with a data module of one's own that
+    takes neither; the user, who never wrote them on the command line, was left to guess where they came from."""
+    content = read_config_file(LOCAL_CONFIG, CONFIG_DIR) if LOCAL_CONFIG.is_file() else None
+    if not isinstance(content, dict) or OmegaConf.select(OmegaConf.create(content), key, default=None) is None:
+        return ""
+    return f" (set for every run by conf/local/default.yaml, this machine's settings: drop it with ~{key})"
 
 
 def check_structure(cfg: DictConfig) -> None:
