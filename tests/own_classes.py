@@ -140,3 +140,27 @@ class Pixels(L.LightningDataModule):
         super().__init__()
         self.images = torch.rand(images, 784)
         self.batch_size = batch_size
+
+
+class Images(L.LightningDataModule):
+    """A data module of one's own, as one that reads a .npz is: no root, shuffle_seed, download or
+    eval_batch_size, and its test loader over a tensor of random images."""
+
+    def __init__(self, images: int = 32) -> None:
+        super().__init__()
+        self.count = images
+
+    def setup(self, stage: str | None = None) -> None:
+        self.test_images = torch.rand(self.count, 784, generator=torch.Generator().manual_seed(0))
+        self.test_labels = torch.arange(self.count) % 10
+
+    def test_dataloader(self) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(self.test_images, batch_size=16)
+
+
+class Unlabelled(Images):
+    """Images without the test images' classes."""
+
+    def setup(self, stage: str | None = None) -> None:
+        super().setup(stage)
+        del self.test_labels

@@ -482,3 +482,26 @@ def test_each_part_of_a_model_that_evaluate_uses_is_checked(part: str) -> None:
         evaluate_module.check_model(Path("best.ckpt"), model)
     assert str(refused.value).startswith(f"best.ckpt: the model Mine has no {part}, which evaluate needs: give Mine ")
     evaluate_module.check_model(Path("best.ckpt"), VAE(hidden_dims=[8], latent_dim=2))
+
+
+def test_a_run_of_a_data_module_of_ones_own_is_evaluated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    # evaluate passed any data module the project's shuffle_seed and download: "data: Images.__init__() got an
+    # unexpected keyword argument 'shuffle_seed'", and it read an eval_batch_size such a module may not have.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Images,own_classes.Unlabelled")
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints")
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text("data:\n  _target_: own_classes.Images\n")
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(run_dir), "--out", str(tmp_path / "out")])
+    main()
+    assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["test_images"] == 32
+    assert refusal(main, ["evaluate", str(run_dir), "--data-root", "/data"], monkeypatch, capsys) == [
+        "error: --data-root /data: the run's data module (own_classes.Images) takes no root; leave --data-root out"]
+    # What evaluate reads after setup, missing: one line before anything is written, not a traceback after.
+    (run_dir / ".hydra" / "config.yaml").write_text("data:\n  _target_: own_classes.Unlabelled\n")
+    assert refusal(main, ["evaluate", str(run_dir), "--out", str(tmp_path / "out2")], monkeypatch, capsys) == [
+        "error: data: Unlabelled has no test_labels after setup('test'), which evaluate reads: set self.test_labels "
+        "there (each test image's class, a tensor (images,), for the latent pictures), or subclass "
+        "vae_lightning.paper.data.MNISTDataModule"]
+    assert not (tmp_path / "out2").exists()

@@ -43,7 +43,8 @@ from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line
 from vae_lightning.files import check_writable, read_json, refuse_links_out, write_json
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import lock_holder
-from vae_lightning.configs import allow_config_dir, instantiate_trusted
+from vae_lightning.harness.schema import constructor_keys
+from vae_lightning.configs import allow_config_dir, check_targets, instantiate_trusted
 from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError, UserInputError
 from vae_lightning.paper.images import GRID_PARTS, denoising_grid, lacking_grid_part, reconstruction_grid, sample_grid
 from vae_lightning.paper.module import VAEModule, stage_metrics
@@ -68,6 +69,8 @@ def find_checkpoint(path: Path) -> tuple[Path, Path]:
 
 
 DEFAULT_DATA = "vae_lightning.paper.data.MNISTDataModule"
+# Images encoded at once where a data module of one's own names no eval_batch_size (the project's default).
+DEFAULT_EVAL_BATCH_SIZE = 1000
 
 
 def saved_data_target(saved: Path) -> str | None:
@@ -97,11 +100,38 @@ def data_module(run_dir: Path, checkpoint: dict[str, Any], data_root: str | None
     arguments = checkpoint.get("datamodule_hyper_parameters", {})
     if not isinstance(arguments, dict):
         raise UserInputError(f"{saved.parent.parent}: the checkpoint's datamodule_hyper_parameters are not a mapping")
-    # Only the train split is shuffled, and evaluation does not train.
-    config = {**arguments, "_target_": target, "shuffle_seed": 0, "download": False}
+    check_targets({"_target_": target}, "data")  # before its module is imported to read its arguments
+    keys = constructor_keys(target)  # None: it takes any (**kwargs)
+    # Only the train split is shuffled, and evaluation does not train; told only to a data module that
+    # takes them, as the project's do: one of one's own that reads a .npz takes neither.
+    told = {name: value for name, value in (("shuffle_seed", 0), ("download", False)) if keys is None or name in keys}
+    config = {**arguments, "_target_": target, **told}
     if data_root is not None:
+        if keys is not None and "root" not in keys:
+            raise UserInputError(f"--data-root {data_root}: the run's data module ({target}) takes no root; leave "
+                                 f"--data-root out")
         config["root"] = data_root
     return instantiate_trusted(config, "data")
+
+
+# What evaluate reads of a data module once its setup("test") has run, with what it is.
+DATA_PARTS = {"test_images": "the test images, a tensor (images, pixels)",
+              "test_labels": "each test image's class, a tensor (images,), for the latent pictures"}
+
+
+def check_data_parts(datamodule: L.LightningDataModule) -> None:
+    """UserInputError naming the first of DATA_PARTS a data module of one's own lacks, before anything is
+    written: the run trained with its loaders alone, and evaluate failed with a traceback."""
+    for part, what in DATA_PARTS.items():
+        if not isinstance(getattr(datamodule, part, None), torch.Tensor):
+            name = type(datamodule).__name__
+            raise UserInputError(f"data: {name} has no {part} after setup('test'), which evaluate reads: set "
+                                 f"self.{part} there ({what}), or subclass vae_lightning.paper.data.MNISTDataModule")
+
+
+def eval_batch_size(datamodule: L.LightningDataModule) -> int:
+    """Images encoded at once: the data module's eval_batch_size, as its test loader batches them, if it has one."""
+    return getattr(datamodule, "eval_batch_size", None) or DEFAULT_EVAL_BATCH_SIZE
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -207,7 +237,7 @@ def test_subset(datamodule: L.LightningDataModule, images: int | None) -> torch.
 def write_latent_pictures(module: VAEModule, datamodule: L.LightningDataModule, out: Path) -> list[str]:
     """projector/ for any latent size; latent.png and (a VAE's) manifold.png when it is 2-D."""
     images, labels = datamodule.test_images, datamodule.test_labels
-    means = latent_means(module.model, images, datamodule.eval_batch_size)
+    means = latent_means(module.model, images, eval_batch_size(datamodule))
     write_projector(means, labels, images, out / PROJECTOR_FOLDER)
     written = [f"{PROJECTOR_FOLDER}/"]
     if means.shape[1] == 2:
@@ -255,7 +285,7 @@ def check_out(out: Path | None, run_dir: Path) -> Path:
 def estimate_likelihood(module: VAEModule, datamodule: L.LightningDataModule, images: torch.Tensor, k: int) -> dict[str, Any]:
     with tqdm(total=len(images), unit="image", desc=f"importance sampling, k={k}") as bar:
         return negative_log_likelihood(
-            module.model, decoder_likelihood(module.loss), images, k, datamodule.eval_batch_size,
+            module.model, decoder_likelihood(module.loss), images, k, eval_batch_size(datamodule),
             module.hparams.eval_seed, on_batch=bar.update,
         )
 
@@ -301,6 +331,7 @@ def evaluate(
         check_likelihood_options(module, k, images)
     # Before the Trainer, whose banner would come before a refusal of the data or of --images.
     read_test_split(datamodule)
+    check_data_parts(datamodule)
     subset = test_subset(datamodule, images) if nll else None
     metrics = score_test_set(module, datamodule)
     check_finite(metrics, checkpoint_path)
