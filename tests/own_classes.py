@@ -146,12 +146,13 @@ class Images(L.LightningDataModule):
     """A data module of one's own, as one that reads a .npz is: no root, shuffle_seed, download or
     eval_batch_size, and its test loader over a tensor of random images."""
 
-    def __init__(self, images: int = 32) -> None:
+    def __init__(self, images: int = 32, pixels: int = 784) -> None:
         super().__init__()
         self.count = images
+        self.pixels = pixels
 
     def setup(self, stage: str | None = None) -> None:
-        self.test_images = torch.rand(self.count, 784, generator=torch.Generator().manual_seed(0))
+        self.test_images = torch.rand(self.count, self.pixels, generator=torch.Generator().manual_seed(0))
         self.test_labels = torch.arange(self.count) % 10
 
     def test_dataloader(self) -> torch.utils.data.DataLoader:

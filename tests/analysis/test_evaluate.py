@@ -19,6 +19,7 @@ from torch.distributions import Normal
 import own_classes
 from helpers import TEST_IMAGES, checkpoint_of, checkpoint_with, refusal, tiny_overrides
 from vae_lightning.analysis import evaluate as evaluate_module
+from vae_lightning.analysis import latent as latent_module
 from vae_lightning.analysis.evaluate import evaluate, load, main
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.errors import UserInputError
@@ -505,3 +506,28 @@ def test_a_run_of_a_data_module_of_ones_own_is_evaluated(tmp_path: Path, monkeyp
         "there (each test image's class, a tensor (images,), for the latent pictures), or subclass "
         "vae_lightning.paper.data.MNISTDataModule"]
     assert not (tmp_path / "out2").exists()
+
+
+def test_the_figures_are_labelled_at_their_images_whatever_their_size(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # With 14x14 images the rows were labelled as if 28 pixels high: 4 labels for 8 rows, the second row of
+    # inputs called `reconstruction`; the manifold's ticks covered a quarter of it.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Images")
+    run_dir = tmp_path / "run"
+    path = checkpoint_of(run_dir / "checkpoints", model={"_target_": "vae_lightning.paper.model.VAE", "input_dim": 196,
+                                                         "hidden_dims": [8], "latent_dim": 2})
+    torch.save({**torch.load(path, weights_only=True), "datamodule_hyper_parameters": {"pixels": 196}}, path)
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text("data:\n  _target_: own_classes.Images\n")
+    ticks = {}
+
+    def record(figure, path: Path) -> None:
+        axes = figure.axes[0]
+        ticks[path.name] = (len(axes.get_yticks()), max(axes.get_yticks()), axes.get_ylim()[0])
+
+    monkeypatch.setattr(latent_module, "save_figure", record)
+    evaluate(run_dir, out=tmp_path / "out")
+    rows, last, bottom = ticks["reconstructions.png"]
+    assert rows == 8 and bottom - 16 < last < bottom  # the last label within the last row of 14-pixel images
+    rows, last, bottom = ticks["manifold.png"]
+    assert rows == 20 and bottom - 14 < last < bottom

@@ -337,9 +337,11 @@ def evaluate(
     check_finite(metrics, checkpoint_path)
     out.mkdir(parents=True, exist_ok=True)
     first_images = datamodule.test_images[:32]
+    side = math.isqrt(first_images.shape[-1])  # each row's label sits at its images: 28 pixels for MNIST's
     written = ["reconstructions.png"]
     save_rows_figure(reconstruction_grid(module.model, first_images), out / "reconstructions.png",
-                     "Test images and their reconstructions (decoded from the mean z)", ["input", "reconstruction"])
+                     "Test images and their reconstructions (decoded from the mean z)", ["input", "reconstruction"],
+                     cell=side)
     if hasattr(module.model, "sample"):
         figure, _ = grid_figure(sample_grid(module.model, 64, seed), f"64 images decoded from z ~ N(0, I) (seed {seed})")
         save_figure(figure, out / "samples.png")
@@ -347,7 +349,7 @@ def evaluate(
     if getattr(datamodule, "noise_std", 0):
         save_rows_figure(denoising_grid(module.model, first_images[:24], datamodule.noise_std, seed),
                          out / "denoising.png", f"Denoising: noise of std {datamodule.noise_std} added to test images",
-                         ["noisy input", "clean target", "output"])
+                         ["noisy input", "clean target", "output"], cell=side)
         written.append("denoising.png")
     written += write_latent_pictures(module, datamodule, out)
     weights = {"checkpoint": str(checkpoint_path), "weights_sha256": weights_digest(checkpoint_path)}

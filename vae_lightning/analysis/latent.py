@@ -57,7 +57,8 @@ def cell_centres(count: int, cell: int, padding: int) -> list[float]:
 
 def save_rows_figure(grid: torch.Tensor, path: Path, title: str, row_names: list[str], cell: int = 28,
                      padding: int = 2) -> None:
-    """A grid whose rows take turns at showing `row_names` (inputs above outputs), each row labelled."""
+    """A grid whose rows take turns at showing `row_names` (inputs above outputs), each row labelled;
+    `cell`: the images' side in pixels."""
     figure, axes = grid_figure(grid, title)
     rows = (grid.shape[1] - padding) // (cell + padding)
     axes.set_yticks(cell_centres(rows, cell, padding), [row_names[row % len(row_names)] for row in range(rows)])
@@ -97,9 +98,10 @@ def save_latent_scatter(means: torch.Tensor, labels: torch.Tensor, path: Path) -
     save_figure(figure, path)
 
 
-def save_manifold_figure(grid: torch.Tensor, path: Path, per_side: int = 20, cell: int = 28) -> None:
+def save_manifold_figure(grid: torch.Tensor, path: Path, per_side: int = 20) -> None:
     """manifold_grid's images with their z: each axis ticked at its images' prior quantiles, labelled
     as `quantile_labels` says (the steps are equal in probability, not in z)."""
+    cell = grid.shape[-1] // per_side  # unpadded: the images' side, 28 for MNIST, another for data of one's own
     probabilities = (torch.arange(per_side, dtype=torch.float32) + 0.5) / per_side
     quantiles = Normal(0.0, 1.0).icdf(probabilities).tolist()
     figure, axes = grid_figure(grid, f"Images decoded from a {per_side} x {per_side} grid of the prior's quantiles")
