@@ -531,3 +531,21 @@ def test_the_figures_are_labelled_at_their_images_whatever_their_size(tmp_path: 
     assert rows == 8 and bottom - 16 < last < bottom  # the last label within the last row of 14-pixel images
     rows, last, bottom = ticks["manifold.png"]
     assert rows == 20 and bottom - 14 < last < bottom
+
+
+def test_a_run_trained_with_a_config_dir_is_refused_naming_that_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    # Without --config-dir the line advised adding a YAML file naming the class, which the user had written:
+    # the run's .hydra/hydra.yaml records the folder it was trained with.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "")
+    run_dir = tmp_path / "run"
+    path = checkpoint_with(run_dir / "checkpoints", model___target_="own_classes.SmallVAE")
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "hydra.yaml").write_text(
+        "hydra:\n  runtime:\n    config_sources:\n    - {path: hydra.conf, schema: pkg, provider: hydra}\n"
+        f"    - {{path: /somewhere/conf, schema: file, provider: main}}\n"
+        f"    - {{path: {tmp_path / 'mine'}, schema: file, provider: command-line}}\n")
+    assert refusal(main, ["evaluate", str(run_dir)], monkeypatch, capsys) == [
+        f"error: {path}: hyper_parameters: model._target_=own_classes.SmallVAE is named by the configs of the folder "
+        f"the run was trained with (train.py's --config-dir): pass --config-dir {tmp_path / 'mine'}"]
+    assert sorted(path.name for path in run_dir.iterdir()) == [".hydra", "checkpoints"]

@@ -23,6 +23,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import yaml
 from lightning.pytorch.plugins.environments import LightningEnvironment
 from omegaconf import OmegaConf
 from tqdm import tqdm
@@ -44,7 +45,7 @@ from vae_lightning.files import check_writable, read_json, refuse_links_out, wri
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import lock_holder
 from vae_lightning.harness.schema import constructor_keys
-from vae_lightning.configs import allow_config_dir, check_targets, instantiate_trusted
+from vae_lightning.configs import allow_config_dir, allowed_targets, check_targets, instantiate_trusted, targets
 from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError, UserInputError
 from vae_lightning.paper.images import GRID_PARTS, denoising_grid, lacking_grid_part, reconstruction_grid, sample_grid
 from vae_lightning.paper.module import VAEModule, stage_metrics
@@ -206,12 +207,38 @@ def check_model(path: Path, model: torch.nn.Module) -> None:
                              f"model without a prior)")
 
 
+def trained_config_dir(run_dir: Path) -> str | None:
+    """The --config-dir folder the run was trained with, as its .hydra/hydra.yaml records it (a config
+    source the command line added); None where it records none, or the file is not Hydra's."""
+    try:
+        sources = yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["runtime"]["config_sources"]
+        return next((source["path"] for source in sources
+                     if source.get("provider") == "command-line" and source.get("schema") == "file"), None)
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def check_config_dir_given(checkpoint_path: Path, run_dir: Path, checkpoint: dict[str, Any]) -> None:
+    """UserInputError naming the folder to pass as --config-dir, where a class of the checkpoint is one
+    no config here names and the run was trained with that folder: the general refusal advised adding a
+    YAML file naming it, which the user had written already."""
+    allowed = allowed_targets()
+    unnamed = next(((key, target) for key, target in targets(checkpoint["hyper_parameters"]) if target not in allowed),
+                   None)
+    folder = trained_config_dir(run_dir) if unnamed else None
+    if folder is not None:
+        raise UserInputError(f"{checkpoint_path}: hyper_parameters: {unnamed[0]}={unnamed[1]} is named by the "
+                             f"configs of the folder the run was trained with (train.py's --config-dir): pass "
+                             f"--config-dir {folder}")
+
+
 def load(path: Path, data_root: str | None) -> tuple[VAEModule, L.LightningDataModule, Path, Path]:
     """The module and data module of a run folder's best checkpoint, or of a .ckpt file, with the
     checkpoint's path and its run folder; every check evaluate makes comes first (UserInputError, one
     line), so a notebook may load a checkpoint someone handed over."""
     checkpoint_path, run_dir = find_checkpoint(path)
     checkpoint = read_checkpoint(checkpoint_path)
+    check_config_dir_given(checkpoint_path, run_dir, checkpoint)
     module = build_module(checkpoint_path, checkpoint)
     check_model(checkpoint_path, module.model)
     return module, data_module(run_dir, checkpoint, data_root), checkpoint_path, run_dir
