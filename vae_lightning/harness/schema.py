@@ -447,30 +447,37 @@ def check_forward(module: VAEModule) -> None:
                           f"None in training)") from None
     device = next(model.parameters(), torch.zeros(0)).device
     images = torch.zeros(CHECK_IMAGES, pixels, device=device)
-    try:
-        with torch.no_grad():
-            output = model(images, generator=None)
-            if not all(hasattr(output, field) for field in OUTPUT_FIELDS):
-                raise ConfigError(f"model: {name}.forward returns a {type(output).__name__}; return a "
-                                  f"vae_lightning.paper.model.VAEOutput(reconstruction, mean, log_variance)")
-            if output.reconstruction.shape[-1] != pixels:
-                raise ConfigError(f"model: {name}'s reconstruction has shape {list(output.reconstruction.shape)} for "
-                                  f"{CHECK_IMAGES} images of model.input_dim={pixels} pixels; decode to images of as "
-                                  f"many pixels as it takes, (draws, batch, {pixels})")
-            terms = loss(images, output)
-    except ConfigError:
-        raise
-    except Exception as error:  # whatever a model or loss of one's own raises; the meta device's own limits aside
-        if "meta" in str(error).lower():
-            return
-        failing = "model" if "output" not in locals() else "loss"
-        line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"{failing}: {type(getattr(module, failing)).__name__} fails on a batch of {CHECK_IMAGES} "
-                          f"blank images of model.input_dim={pixels} pixels ({type(error).__name__}: {line}); fix "
-                          f"its code, or model.input_dim") from None
-    if not (isinstance(terms, tuple) and len(terms) == 3):
+    output = on_blank_images("model", model, pixels, lambda: model(images, generator=None))
+    if output is None:
+        return
+    if not all(hasattr(output, field) for field in OUTPUT_FIELDS):
+        raise ConfigError(f"model: {name}.forward returns a {type(output).__name__}; return a "
+                          f"vae_lightning.paper.model.VAEOutput(reconstruction, mean, log_variance)")
+    if output.reconstruction.shape[-1] != pixels:
+        raise ConfigError(f"model: {name}'s reconstruction has shape {list(output.reconstruction.shape)} for "
+                          f"{CHECK_IMAGES} images of model.input_dim={pixels} pixels; decode to images of as "
+                          f"many pixels as it takes, (draws, batch, {pixels})")
+    terms = on_blank_images("loss", loss, pixels, lambda: loss(images, output))
+    if terms is not None and not (isinstance(terms, tuple) and len(terms) == 3):
         raise ConfigError(f"loss: {type(loss).__name__}.forward returns a {type(terms).__name__}; return a "
                           f"vae_lightning.paper.loss.LossTerms(total, reconstruction, kl)")
+
+
+def on_blank_images(key: str, part: torch.nn.Module, pixels: int, call: Callable[[], Any]) -> Any:
+    """What `call` returns on the blank images; None where the meta device cannot judge it (a value
+    read), left to the run; ConfigError naming `key` for whatever else a class of one's own raises."""
+    try:
+        with torch.no_grad():
+            return call()
+    except ConfigError:  # the project's own refusals (the loss's of a reconstruction without draws) say it
+        raise
+    except Exception as error:
+        if "meta" in str(error).lower():
+            return None
+        line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"{key}: {type(part).__name__} fails on a batch of {CHECK_IMAGES} blank images of "
+                          f"model.input_dim={pixels} pixels ({type(error).__name__}: {line}); fix its code, or "
+                          f"model.input_dim") from None
 
 
 def check_callbacks(cfg: DictConfig) -> None:
