@@ -170,3 +170,13 @@ def test_real_sweeps_whose_learning_rates_differ_tenfold_are_different(mnist_roo
         assert done.returncode == 0, done.stderr[-3000:]
     code, out, _ = run(monkeypatch, capsys, sweeps["0.01"], sweeps["0.1"], "--out", tmp_path)
     assert code == 1 and verdicts(tmp_path) == {"all jobs": "different"}, out
+
+
+def test_sweeps_of_another_loss_than_the_papers_are_compared_under_its_name(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch,
+                                                                            capsys: pytest.CaptureFixture) -> None:
+    a, b = write_sweep(tmp_path / "a", LOSSES), write_sweep(tmp_path / "b", LOSSES)
+    for saved in b.glob("*/.hydra"):
+        (saved / "config.yaml").write_text("loss:\n  _target_: mine.BetaVAELoss\n")
+    code, out, err = run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    assert code == 0 and "Final val loss (A: eq. 20; B: the loss of mine.BetaVAELoss, per image)" in out, err

@@ -426,3 +426,19 @@ def test_a_log_axis_over_decades_labels_plain_numbers_and_no_crowd_of_minor_tick
     assert all(text == f"{tick:g}" for tick, text in labelled)
     for decade in (0.1, 1, 10):
         assert len([tick for tick, _ in labelled if decade < tick < 10 * decade]) <= 4
+
+
+def test_a_sweep_of_a_loss_of_ones_own_is_not_labelled_as_the_papers_eq_20(tmp_path: Path) -> None:
+    # A beta-VAE's values (reconstruction + beta KL) were drawn and tabled as eq. 20's.
+    sweep = write_sweep(tmp_path / "sweep", {"0.5": [3.0, 3.1], "4": [5.0, 5.2]}, key="loss.beta")
+    for saved in sweep.glob("*/.hydra"):
+        (saved / "config.yaml").write_text("loss:\n  _target_: mine.BetaVAELoss\n  beta: 4\n")
+    plot_sweep(sweep)
+    summary = (sweep / "summary.md").read_text()
+    assert "Final val loss (the loss of mine.BetaVAELoss, per image)" in summary and "eq. 20" not in summary
+    keys, groups = collect(sweep)
+    assert draw(groups, keys, "t", plot.loss_named(sweep)).axes[0].get_ylabel().startswith(
+        "loss (the loss of mine.BetaVAELoss), per image")
+    for saved in sweep.glob("*/.hydra/config.yaml"):  # the paper's loss, as conf/loss/vae.yaml names it
+        saved.write_text("loss:\n  _target_: vae_lightning.paper.loss.VAELoss\n")
+    assert plot.loss_named(sweep) == "eq. 20"

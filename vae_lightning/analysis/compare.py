@@ -14,7 +14,7 @@ from typing import Any
 
 from vae_lightning.files import check_writable, read_json
 from vae_lightning.analysis.plot import (CommandParser, check_sweep, collect, errors_said_in_one_line, is_number,
-                                         json_bytes, table, write_all)
+                                         json_bytes, loss_named, table, write_all)
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
 
@@ -92,6 +92,12 @@ def number(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def compared_loss(comparison: dict[str, Any]) -> str:
+    """The loss both sweeps trained with, as their summaries name it, or each one's where they differ."""
+    a, b = loss_named(Path(comparison["a"])), loss_named(Path(comparison["b"]))
+    return a if a == b else f"A: {a}; B: {b}"
+
+
 def comparison_markdown(comparison: dict[str, Any]) -> str:
     rows = []
     for found in comparison["points"]:
@@ -104,7 +110,8 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
                     f"{p} | {verdict} |")
     explanation = [
         f"A: {comparison['a']}", f"B: {comparison['b']}", "",
-        "Final val loss (eq. 20, per image) after each completed job's last epoch, as in each sweep's summary.md.",
+        f"Final val loss ({compared_loss(comparison)}, per image) after each completed job's last epoch, as in each "
+        f"sweep's summary.md.",
         f"{TEST}. Margin: {comparison['margin']}"
         + (" of A's mean." if comparison["margin"].endswith("%") else " nats."),
         "equivalent: the 90% interval lies within ±margin; different: not equivalent and the 95% interval",

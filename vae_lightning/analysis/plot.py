@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import matplotlib
+import yaml
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator, NullLocator
 from omegaconf import OmegaConf
@@ -108,6 +109,23 @@ class Group:
     @property
     def losses(self) -> list[float]:
         return [loss for _, loss in self.finals]
+
+
+# The paper's loss, and how the figures and tables name it.
+PAPER_LOSS, PAPER_LOSS_NAME = "vae_lightning.paper.loss.VAELoss", "eq. 20"
+
+
+def loss_named(sweep_dir: Path) -> str:
+    """How the figures and tables name the jobs' loss: eq. 20 unless a job trained with a loss of one's
+    own (its saved config's loss._target_, read as plain data), whose values are that class's."""
+    targets = set()
+    for saved in sweep_dir.glob("*/.hydra/config.yaml"):
+        try:
+            targets.add(str(yaml.safe_load(saved.read_text())["loss"]["_target_"]))
+        except (OSError, yaml.YAMLError, KeyError, TypeError):  # a job's config that says nothing of it
+            continue
+    own = sorted(targets - {PAPER_LOSS})
+    return f"the loss of {', '.join(own)}" if own else PAPER_LOSS_NAME
 
 
 def resumption_order(path: Path) -> tuple[bool, int]:
@@ -406,7 +424,7 @@ def rendered(figure: Figure, path: Path) -> dict[Path, bytes]:
     return files
 
 
-def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> Figure:
+def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str, loss: str = PAPER_LOSS_NAME) -> Figure:
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
     for axis, stage in zip(axes, STAGES):
@@ -414,7 +432,7 @@ def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> F
         axis.set_title(f"{stage} loss")
     for axis in axes:  # once both are drawn: they share the y axis, and its ticks depend on its range
         log_scale(axis)
-    axes[0].set_ylabel("loss (eq. 20), per image; log scale")
+    axes[0].set_ylabel(f"loss ({loss}), per image; log scale")
     epoch_label(figure)
     legend(figure, axes[1], keys)
     figure.suptitle(seeds_title(groups, title))
@@ -459,7 +477,8 @@ def table(heading: str, explanation: list[str], columns: list[str], rows: list[s
                       "|" + "---|" * len(columns), *rows, *([""] + list(after) if after else []), ""])
 
 
-def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> str:
+def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title: str,
+                        loss: str = PAPER_LOSS_NAME) -> str:
     """gradients.md: per point, the gradient statistics at initialisation and at the last epoch."""
     rows = []
     for group in groups.values():
@@ -471,7 +490,7 @@ def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], t
                     f"{mean_at(fractions, last)} |")
     explanation = [
         "Over seeds: norms' geometric means, clipped %'s means, as gradients.png draws them.",
-        "Norms: global L2 norm of the gradient of eq. 20 before and after clipping;",
+        f"Norms: global L2 norm of the gradient of {loss} before and after clipping;",
         "clipped: % of gradient entries the clip changed (by value) or % of steps it rescaled (by norm): 100 × "
         "TensorBoard's train/clip_fraction. Epochs count from 1, the first trained (TensorBoard counts from 0).",
         "Initialisation: the first step; last epoch: the mean over its steps.",
@@ -481,13 +500,15 @@ def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], t
     return table(f"{title}: gradients", explanation, columns, rows)
 
 
-LOSS = "val/loss after each completed job's last epoch (csv/metrics.csv): eq. 20, per image"
+def loss_description(loss: str) -> str:
+    return f"val/loss after each completed job's last epoch (csv/metrics.csv): {loss}, per image"
 INTERVAL = "mean ± t(0.975, n-1)·sd/√n, sd the sample standard deviation (ddof=1)"
 TEST = ("Welch's two-sided t-test (scipy.stats.ttest_ind, equal_var=False) of each point against the best "
         "(lowest mean), p-values Holm-corrected over the points tested")
 
 
-def summarise(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> dict[str, Any]:
+def summarise(groups: dict[tuple[str, ...], Group], keys: list[str], title: str,
+              loss: str = PAPER_LOSS_NAME) -> dict[str, Any]:
     """What summary.json holds: each point's statistics over its seeds, best first, then the points
     without a completed job."""
     verdicts = against_best({point: group.losses for point, group in groups.items()})
@@ -513,7 +534,7 @@ def summarise(groups: dict[tuple[str, ...], Group], keys: list[str], title: str)
     # Python's sort is stable: of equal means, the best (the first given) stays first.
     points.sort(key=lambda found: math.inf if found["mean"] is None else found["mean"])
     tested = sum(found["p_vs_best"] is not None for found in points)
-    return {"title": title, "swept": keys, "loss": LOSS, "interval": INTERVAL, "test": TEST, "alpha": ALPHA,
+    return {"title": title, "swept": keys, "loss": loss_description(loss), "interval": INTERVAL, "test": TEST, "alpha": ALPHA,
             "power": POWER, "points_tested": tested, "points": points}
 
 
@@ -522,7 +543,7 @@ def untested(n: int) -> str:
     return {0: "n/a", 1: "no test: 1 seed"}.get(n, "no test: the best has 1 seed")
 
 
-def summary_markdown(summary: dict[str, Any]) -> str:
+def summary_markdown(summary: dict[str, Any], loss: str = PAPER_LOSS_NAME) -> str:
     """summary.md: the table of summary.json, and the seeds that would separate indistinguishable points."""
     best = next((found for found in summary["points"] if found["verdict"] == "best"), None)
     rows, seeds_needed = [], []
@@ -545,7 +566,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                 + (f"about {needed} seeds per point would find a difference of that size" if needed else
                    "equal means: no number of seeds separates them"))
     explanation = [
-        "Final val loss (eq. 20, per image): each completed job's val loss after its last epoch. Per point, over",
+        f"Final val loss ({loss}, per image): each completed job's val loss after its last epoch. Per point, over",
         "its seeds: the mean, the sample sd and the 95% confidence interval of the mean, mean ± t(0.975, n-1)·sd/√n.",
         f"p vs best: {TEST}; worse: corrected p < {ALPHA}, else indistinguishable.",
         "One seed: no sd, no interval, no test. Best epoch: the epoch (from 1) with the lowest mean val loss.",
@@ -588,13 +609,15 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     refuse_links_out(sweep_dir, "plot", "plot a copy of the sweep")
     keys, groups = collect(sweep_dir)
     title = title or f"{sweep_dir.name}: {', '.join(keys) or 'one setting'}"
-    summary = summarise(groups, keys, title)
-    files = {**rendered(draw(groups, keys, title), sweep_dir / "figure.png"),
-             sweep_dir / "summary.md": summary_markdown(summary).encode(), sweep_dir / "summary.json": json_bytes(summary)}
+    loss = loss_named(sweep_dir)
+    summary = summarise(groups, keys, title, loss)
+    files = {**rendered(draw(groups, keys, title, loss), sweep_dir / "figure.png"),
+             sweep_dir / "summary.md": summary_markdown(summary, loss).encode(),
+             sweep_dir / "summary.json": json_bytes(summary)}
     gradients = [sweep_dir / f"gradients.{suffix}" for suffix in ("png", "pdf", "md")]
     if any(group.curves[STATISTICS[0]] for group in groups.values()):
         files |= rendered(draw_gradients(groups, keys, title), gradients[0])
-        files[gradients[2]] = summarise_gradients(groups, keys, title).encode()
+        files[gradients[2]] = summarise_gradients(groups, keys, title, loss).encode()
     write_all(files, f"python -m vae_lightning.plot {sweep_dir}")
     for stale in set(gradients) - set(files):  # an earlier plot's, of jobs no longer there to draw
         stale.unlink(missing_ok=True)
