@@ -416,7 +416,9 @@ def test_a_read_only_output_folder_is_refused_before_anything_runs(tmpfs, mnist_
 def excluded_from_job_names(arguments: list[str]) -> set[str]:
     """The keys `prepare` leaves out of each sweep job's folder name."""
     key = "hydra.job.config.override_dirname.exclude_keys="
-    (exclude,) = [argument for argument in prepare(arguments)[0] if argument.startswith(key)]
+    prepared, sweep_lock = prepare(arguments)
+    sweep_lock.close()  # at once, not when collected: the next command into the folder would find it held
+    (exclude,) = [argument for argument in prepared if argument.startswith(key)]
     return set(exclude.removeprefix(key).strip("[]").split(","))
 
 
