@@ -126,7 +126,8 @@ def test_evaluation_noise_is_fixed_and_leaves_training_noise_alone(compose_confi
     for _ in range(2):
         module.on_validation_epoch_start()
         torch.manual_seed(0)
-        losses.append(module._loss_terms(batch, module._eval_generator).total)
+        module.validation_step(batch, 0)
+        losses.append(module._eval_sums[0])  # the batch's loss, times its images
         assert torch.randn(1).item() == pytest.approx(torch.randn(1, generator=torch.Generator().manual_seed(0)).item())
     assert losses[0].item() == losses[1].item()
 

@@ -131,10 +131,6 @@ class VAEModule(L.LightningModule):
         return (torch.zeros(1, self.model.input_dim, device=self.device, dtype=self.dtype),
                 torch.Generator(self.device).manual_seed(0))
 
-    def _loss_terms(self, batch: Any, generator: torch.Generator | None = None) -> LossTerms:
-        inputs, targets = inputs_and_targets(batch)
-        return self.loss(targets, self.model(inputs, generator=generator))
-
     def on_train_epoch_start(self) -> None:
         if self._train_terms_epoch != self.current_epoch:  # kept when resuming mid-epoch
             self._train_terms, self._train_terms_epoch = [], self.current_epoch
@@ -239,12 +235,16 @@ class VAEModule(L.LightningModule):
         self._log_x_axis()
         self._log_eval_means("test")
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
+    def _score(self, batch: Any) -> None:
+        inputs, targets = inputs_and_targets(batch)
         # Weighed by its images: len() of a [images] list would be 1.
-        self._add_eval_terms(self._loss_terms(batch, self._eval_generator), len(inputs_and_targets(batch)[1]))
+        self._add_eval_terms(self.loss(targets, self.model(inputs, generator=self._eval_generator)), len(targets))
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._score(batch)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._add_eval_terms(self._loss_terms(batch, self._eval_generator), len(inputs_and_targets(batch)[1]))
+        self._score(batch)
 
     def _log_terms(self, stage: str, terms: LossTerms) -> None:
         """Log an epoch's mean terms, once: each process's are its own mean (train) or all processes' (val,
