@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from google.protobuf import text_format
+from PIL import Image
+from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
 from vae_lightning.paper.module import VAEModule
 
@@ -237,3 +240,13 @@ class ForkedTrain:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+
+def projector_files(folder: Path) -> tuple[list[str], list[list[float]], Image.Image]:
+    """The labels, the vectors and the sprite that TensorBoard's projector config names."""
+    config = text_format.Parse((folder / "projector_config.pbtxt").read_text(), ProjectorConfig())
+    (embedding,) = config.embeddings
+    labels = (folder / embedding.metadata_path).read_text().splitlines()
+    vectors = [[float(value) for value in line.split("\t")] for line in (folder / embedding.tensor_path).read_text().splitlines()]
+    assert list(embedding.sprite.single_image_dim) == [28, 28]
+    return labels, vectors, Image.open(folder / embedding.sprite.image_path)

@@ -11,20 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from google.protobuf import text_format
 from PIL import Image
-from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
-from torch.distributions import Normal
 
 import own_classes
-from helpers import TEST_IMAGES, checkpoint_of, checkpoint_with, refusal, tiny_overrides
+from helpers import TEST_IMAGES, checkpoint_of, checkpoint_with, projector_files, refusal, tiny_overrides
 from vae_lightning.analysis import evaluate as evaluate_module
 from vae_lightning.analysis import latent as latent_module
 from vae_lightning.analysis.evaluate import evaluate, load, main
 from vae_lightning.paper.images import denoising_grid, reconstruction_grid, sample_grid
 from vae_lightning.errors import UserInputError
-from vae_lightning.files import temporary_path
-from vae_lightning.analysis.latent import manifold_grid, quantile_labels, write_projector
+from vae_lightning.analysis.latent import manifold_grid
 from vae_lightning.harness.run import run_job
 from vae_lightning.harness.runs import lock_run_dir
 from vae_lightning.paper.model import VAE
@@ -69,43 +65,6 @@ def test_evaluate_on_a_denoising_autoencoder(compose_config, mnist_root, tmp_pat
     assert figure.format == "PNG" and figure.size[1] > height
 
 
-def projector_files(folder: Path) -> tuple[list[str], list[list[float]], Image.Image]:
-    """The labels, the vectors and the sprite that TensorBoard's projector config names."""
-    config = text_format.Parse((folder / "projector_config.pbtxt").read_text(), ProjectorConfig())
-    (embedding,) = config.embeddings
-    labels = (folder / embedding.metadata_path).read_text().splitlines()
-    vectors = [[float(value) for value in line.split("\t")] for line in (folder / embedding.tensor_path).read_text().splitlines()]
-    assert list(embedding.sprite.single_image_dim) == [28, 28]
-    return labels, vectors, Image.open(folder / embedding.sprite.image_path)
-
-
-@pytest.mark.parametrize("dim", [1, 2, 3, 5])
-def test_the_projector_gets_at_least_three_coordinates_the_first_being_the_means(dim: int, tmp_path: Path) -> None:
-    means = torch.randn(6, dim)
-    write_projector(means, torch.arange(6), torch.rand(6, 784), tmp_path / "projector")
-    labels, vectors, _ = projector_files(tmp_path / "projector")
-    assert labels == [str(label) for label in range(6)]
-    written = torch.tensor(vectors)
-    assert written.shape == (6, max(dim, 3))
-    torch.testing.assert_close(written[:, :dim], means, rtol=1e-4, atol=1e-5)
-    assert not written[:, dim:].any()
-
-
-def test_the_projector_replaces_links_left_where_it_writes(tmp_path: Path) -> None:
-    # A handed-over --out folder held links at the writer's staging folder and at projector/ itself.
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    out = tmp_path / "out"
-    out.mkdir()
-    folder = out / "projector"
-    temporary_path(folder).symlink_to(elsewhere, target_is_directory=True)
-    folder.symlink_to(elsewhere, target_is_directory=True)
-    write_projector(torch.randn(6, 3), torch.arange(6), torch.rand(6, 784), folder)
-    assert not any(elsewhere.iterdir())
-    assert not folder.is_symlink() and projector_files(folder)[0] == [str(label) for label in range(6)]
-    assert [path.name for path in out.iterdir()] == ["projector"]
-
-
 def test_a_2d_vae_gets_the_manifold_the_latent_means_and_the_projector(trained_runs: dict[str, Path], mnist_root: Path) -> None:
     run_dir = trained_runs["vae2"]
     results = evaluate(run_dir, data_root=str(mnist_root))
@@ -121,26 +80,6 @@ def test_a_2d_vae_gets_the_manifold_the_latent_means_and_the_projector(trained_r
     torch.testing.assert_close(torch.tensor(vectors)[:, :2], means.detach(), rtol=1e-4, atol=1e-5)
     assert {vector[2] for vector in vectors} == {0.0}
     assert sprite.size == (8 * 28, 8 * 28)  # 64 test images, 8 a row
-
-
-@pytest.mark.parametrize("per_side", [20, 7])
-def test_the_manifolds_axis_labels_mirror_each_other_and_name_both_ends(per_side: int) -> None:
-    quantiles = Normal(0.0, 1.0).icdf((torch.arange(per_side) + 0.5) / per_side).tolist()
-    labels = quantile_labels(quantiles)
-    assert labels[0] == f"{quantiles[0]:.2f}" and labels[-1] == f"{quantiles[-1]:.2f}"
-    assert [label.removeprefix("-") for label in labels] == [label.removeprefix("-") for label in labels[::-1]]
-    half = (per_side - 1) / 2
-    assert [index for index, label in enumerate(labels) if label and index <= half] == list(range(0, int(half) + 1, 2))
-
-
-def test_the_manifold_decodes_the_prior_quantiles_in_plot_order(trained_runs: dict[str, Path], mnist_root: Path) -> None:
-    module, _, _, _ = load(trained_runs["vae2"], str(mnist_root))
-    grid = manifold_grid(module.model, per_side=3)
-    quantile = Normal(0.0, 1.0).icdf(torch.tensor(5 / 6)).item()  # the top row's z_2, the right column's z_1
-    top_right = module.model.decode(torch.tensor([[quantile, quantile]])).reshape(28, 28)
-    bottom_left = module.model.decode(torch.tensor([[-quantile, -quantile]])).reshape(28, 28)
-    torch.testing.assert_close(grid[0, :28, -28:], top_right.detach())
-    torch.testing.assert_close(grid[0, -28:, :28], bottom_left.detach())
 
 
 def test_larger_latent_spaces_get_the_projector_only(trained_runs: dict[str, Path], mnist_root: Path) -> None:
