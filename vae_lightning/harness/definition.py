@@ -69,12 +69,15 @@ def run_definition(cfg: DictConfig, processes: int | None = None) -> dict[str, A
 def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """One line per key whose value differs between a saved run's definition and `now`'s, except a
     larger value of an extendable key (more epochs continue the run). Only defining keys count: a
-    checkpoint written before a key stopped defining runs (`_partial_`) still resumes."""
+    checkpoint written before a key stopped defining runs (`_partial_`) still resumes. A key an
+    option's file leaves out counts as its constructor default (`with_defaults`): setting a key to
+    its default changes nothing the run computes."""
     changed = []
+    saved, now = with_defaults(saved), with_defaults(now)
     # Top-level keys first: a changed `seed` is named as itself, not as the data.shuffle_seed it sets.
     keys = sorted((key for key in saved.keys() | now.keys() if defines_the_run(key)), key=lambda key: (key.count("."), key))
     for key in keys:
-        then, value = value_or_default(saved, key), value_or_default(now, key)
+        then, value = saved.get(key), now.get(key)
         if then == value:
             continue
         if key in EXTENDABLE and isinstance(then, int) and (value is None or value == -1 or value > then):
@@ -97,16 +100,6 @@ def constructor_defaults(target: Any) -> dict[str, Any]:
     parameters = inspect.signature(get_class(str(target))).parameters.values()
     return {parameter.name: list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
             for parameter in parameters if parameter.default is not parameter.empty}
-
-
-def value_or_default(definition: dict[str, Any], key: str) -> Any:
-    """The key's value in a run's definition; for a key its option's file leaves out, the default of
-    that constructor argument (`model.mc_samples` of a file without it is VAE's 1): setting a key to
-    its default changes nothing the run computes. None when neither is known."""
-    if key in definition:
-        return definition[key]
-    node, _, name = key.rpartition(".")
-    return constructor_defaults(definition.get(f"{node}._target_")).get(name)
 
 
 def with_defaults(definition: dict[str, Any]) -> dict[str, Any]:
