@@ -32,9 +32,8 @@ class JobProgressBar(TQDMProgressBar):
     each validated epoch is one line naming the job instead: the jobs' bars would take turns on the
     same terminal line, with nothing saying whose bar is shown."""
 
-    def __init__(self, refresh_rate: int = 1, process_position: int = 0, leave: bool = False) -> None:
-        super().__init__(refresh_rate, process_position, leave)
-        self.job: str | None = None
+    # The job's name once `setup` finds it runs beside others; None for a single run's bars.
+    job: str | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
