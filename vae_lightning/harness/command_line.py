@@ -419,10 +419,6 @@ def check_slurm_tasks(cfg: DictConfig) -> None:
             )
 
 
-def is_set(overrides: list[str], key: str) -> bool:
-    return any(override.lstrip("+~").startswith(f"{key}=") for override in overrides)
-
-
 @contextmanager
 def primary_configs(config_path: str | None, default_dir: str, config_name: str | None) -> Iterator[None]:
     """Hydra's compose API reading the configs `python train.py` reads: conf/, or --config-path."""
@@ -513,7 +509,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
         check_settings(command_config.hydra.sweeper, configured + arguments, bool(command_config.resume),
                        Path(command_config.hydra.sweep.dir), job_definition)
     jobs = sweeps.jobs(configured + swept, sweeper_target)
-    if sweeps.expands_a_grid(str(command_config.hydra.sweeper._target_)):
+    if sweeps.expands_a_grid(sweeper_target):
         # By value: clip.value=1,1.0 lists one job, whose two folders would be two points of the figure.
         valued = [[(o.get_key_element(), o.value()) for o in sweeps.parse(job)] for job in jobs]
         for index, job in enumerate(jobs):
@@ -587,7 +583,8 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     value = str(command_config.hydra.sweep.dir if multirun else command_config.hydra.run.dir)
     check_writable(value, key)
     folder = Path(value)
-    if command_config.resume and not multirun and not is_set(args.overrides, key):
+    folder_given = any(override.lstrip("+~").startswith(f"{key}=") for override in args.overrides)
+    if command_config.resume and not multirun and not folder_given:
         # A fresh folder named by the time holds nothing to continue: the run would start from its beginning.
         raise ConfigError("resume=true continues a run: give its folder, hydra.run.dir=<run> (under outputs/runs/)")
     added = job_naming(command_config, args.overrides) if multirun else []
@@ -595,19 +592,19 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     # folder (and data/), then failed in it under Lightning's banner.
     for download in [job.download for job in jobs if job.download is not None]:
         download()
-    if not is_set(args.overrides, key):
+    if folder_given:
+        refuse_unfit_folder(folder, sweep=multirun)
+    else:
         if not multirun:
             defining = [o.input_line for o in sweeps.parse(args.overrides) if defines_the_run(o.get_key_element())]
             folder = folder.with_name(run_name(folder.name, defining))
         folder = claim_fresh_dir(folder)
         added.append(f"{key}={quoted(str(folder))}")
-    if is_set(args.overrides, key):
-        refuse_unfit_folder(folder, sweep=multirun)
     # A sweep's lock file as an earlier sweep left it (its pid), or None: a refused command puts it back.
     lock_left = (folder / LOCK_FILE).read_text() if (folder / LOCK_FILE).is_file() else None
     sweep_lock = lock_run_dir(folder) if multirun else None
     try:
-        if is_set(args.overrides, key):
+        if folder_given:
             refuse_if_taken(folder, bool(command_config.resume), sweep=multirun)
             if command_config.resume:  # refuses another run's config, before Hydra writes anything
                 check_resumes(folder, jobs, str(command_config.hydra.sweeper._target_) if multirun else None)
