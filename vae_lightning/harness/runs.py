@@ -157,13 +157,12 @@ def lock_run_dir(run_dir: Path) -> IO[str]:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
         except BlockingIOError:
-            if time.monotonic() < deadline:
-                time.sleep(0.05)
-                continue
-            file.seek(0)
-            holder = file.read().strip()
-            file.close()
-            raise ConfigError(f"{run_dir} is in use by process {holder}; wait for it to end, or stop it") from None
+            if time.monotonic() >= deadline:
+                file.seek(0)
+                holder = file.read().strip()
+                file.close()
+                raise ConfigError(f"{run_dir} is in use by process {holder}; wait for it to end, or stop it") from None
+            time.sleep(0.05)
     file.truncate(0)
     file.write(str(os.getpid()))
     file.flush()
