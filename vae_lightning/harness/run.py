@@ -175,10 +175,9 @@ def resume_point(cfg: DictConfig, run_dir: Path) -> str | None:
     """The checkpoint to continue from, or None for a fresh run."""
     if not cfg.resume:
         return None
+    checkpoint = checkpoint_to_resume(run_dir, run_definition(cfg))  # which passes over the partial writes
     if is_first_process():
         remove_partial_writes(run_dir / "checkpoints")
-    checkpoint = checkpoint_to_resume(run_dir, run_definition(cfg))
-    if is_first_process():
         keep_previous_metrics(run_dir)
     if checkpoint is None and HydraConfig.get().mode == RunMode.MULTIRUN:
         # A job a resumed sweep adds, or one it never reached: every such job would warn.
