@@ -4,7 +4,6 @@ which trains and records its own outcome; one that dies is recorded by the sweep
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import pickle
 import sys
@@ -20,14 +19,11 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae_lightning.harness.runs import (STOPPING_SIGNALS, Interrupted, behind, cause_of_death, read_status,
+from vae_lightning.harness.runs import (CONTEXT, STOPPING_SIGNALS, Interrupted, behind, cause_of_death, read_status,
                                         record_death, record_interrupt, signals_forwarded, signals_held,
                                         start_as_a_job, stop_the_sweep, take_signals_as_a_job)
 
 log = logging.getLogger(__name__)
-# A forked job starts in milliseconds with torch and Lightning imported, where Hydra's joblib launcher
-# starts loky workers that import them again for seconds each (benchmarks/sweep_speed.py --launcher joblib).
-CONTEXT = multiprocessing.get_context("fork")
 
 
 @dataclass

@@ -241,7 +241,8 @@ def record_death(run_dir: Path, exit_code: int | None) -> None:
 
 # A job's process is a fork of the sweep's, which has imported everything and computed nothing
 # (no torch threads yet): it starts in milliseconds, where a fresh process imports torch and
-# Lightning again for seconds. Its state (seeds, flags) still dies with it.
+# Lightning again for seconds (Hydra's joblib launcher's loky workers: benchmarks/sweep_speed.py
+# --launcher joblib). Its state (seeds, flags) still dies with it. The parallel launcher forks so too.
 CONTEXT = multiprocessing.get_context("fork")
 
 
