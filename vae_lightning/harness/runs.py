@@ -17,7 +17,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import IO, Any
 
@@ -267,10 +267,8 @@ def start_as_a_job(process: multiprocessing.process.BaseProcess) -> None:
     """Start a sweep's job process in a group of its own, set from both sides so that no forwarded
     signal can find it missing."""
     process.start()
-    try:
+    with suppress(OSError):  # the job set it first, or has ended already
         os.setpgid(process.pid, process.pid)
-    except OSError:  # the job set it first, or has ended already
-        pass
 
 
 @contextmanager
@@ -291,10 +289,8 @@ def signals_forwarded(jobs: Callable[[], Iterable[int]], received: list[int]) ->
     def forward(signum: int, frame: Any) -> None:
         received.append(signum)
         for pid in jobs():
-            try:
+            with suppress(ProcessLookupError):  # ended meanwhile
                 os.killpg(pid, signum)
-            except ProcessLookupError:  # ended meanwhile
-                pass
 
     previous = {signum: signal.signal(signum, forward) for signum in STOPPING_SIGNALS}
     try:
@@ -437,11 +433,9 @@ class TrainingProcess:
     def requeue_then_interrupt(self, signum: int, frame: Any) -> None:
         self.requeued = True
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        try:
-            # In a Slurm task other than the first it returns: the first task requeues the whole job.
+        # In a Slurm task other than the first it returns: the first task requeues the whole job.
+        with suppress(SystemExit):
             self.handlers[signal.SIGUSR2](signum, frame)
-        except SystemExit:
-            pass
         raise Interrupted(signum)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
