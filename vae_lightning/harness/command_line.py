@@ -610,9 +610,8 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
                 check_resumes(folder, jobs, str(command_config.hydra.sweeper._target_) if multirun else None)
     except ConfigError:
         if sweep_lock is not None:  # refused, the command leaves the folder as it found it
-            if lock_left is not None:
-                sweep_lock.truncate(0)
-                sweep_lock.write(lock_left)
+            sweep_lock.truncate(0)
+            sweep_lock.write(lock_left or "")
             sweep_lock.close()
             if lock_left is None:
                 (folder / LOCK_FILE).unlink(missing_ok=True)
