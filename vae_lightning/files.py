@@ -84,7 +84,7 @@ def remove_partial_writes(folder: Path) -> list[Path]:
     return removed
 
 
-def refuse_links_out(folder: Path, writer: str, fix: str) -> None:
+def refuse_links_out(folder: Path, writer: str, advice: str) -> None:
     """Raise UserInputError for a symbolic link in a handed-over `folder` that leads out of it, which
     `writer` would write through (a link to a .pth file in site-packages runs as code). A link within
     the folder (submitit's own in .submitit/) keeps every write in it."""
@@ -93,19 +93,20 @@ def refuse_links_out(folder: Path, writer: str, fix: str) -> None:
         for name in folders + files:
             if (link := Path(parent) / name).is_symlink() and not link.resolve().is_relative_to(inside):
                 raise UserInputError(f"{link} is a symbolic link out of the folder, which {writer} would write "
-                                     f"through; replace it with what it links to (cp -rL), or {fix}")
+                                     f"through; replace it with what it links to (cp -rL), or {advice}")
 
 
-def check_writable(folder: Path, name: str, fix: str) -> None:
-    """Raise UserInputError, saying `name` (`--out results`) and `fix`, unless a file can be made in
+def check_writable(folder: Path, name: str, advice: str) -> None:
+    """Raise UserInputError, saying `name` (`--out results`) and `advice`, unless a file can be made in
     `folder`, or, while it is missing, in the nearest folder above it (where the command makes it)."""
     existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
     if not existing.is_dir():
-        raise UserInputError(f"{name} is a file: {fix}" if existing == folder else f"{name}: {existing} is a file: {fix}")
+        where = name if existing == folder else f"{name}: {existing}"
+        raise UserInputError(f"{where} is a file: {advice}")
     # Trying is the one sure test: os.access answers for the real user from the mode bits, where ACLs
     # and a network file system's server decide for themselves. A temporary file leaves nothing behind.
     try:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
-        raise UserInputError(f"{name} cannot be written ({error.strerror or type(error).__name__}): {fix}") from None
+        raise UserInputError(f"{name} cannot be written ({error.strerror or type(error).__name__}): {advice}") from None

@@ -165,7 +165,7 @@ def check_command_lines(out: Path, overrides: list[str]) -> None:
         command_config, _ = check_jobs(parse_command_line(["-m", f"experiment={name}", *overrides]), str(CONFIG_DIR))
         # train.py's own refusal, read-only (its `prepare` locks the folder), with reproduce's fixes.
         refuse_if_taken(out / "sweeps" / name, bool(command_config.resume), sweep=True,
-                        fix="pass resume=true to continue reproduce's sweeps, --replot to plot them again, or give "
+                        advice="pass resume=true to continue reproduce's sweeps, --replot to plot them again, or give "
                             "another --out")
 
 

@@ -369,17 +369,17 @@ def check_slurm_answers(launcher: Any) -> None:
     sbatch, after the sweep folder is written, with a traceback. `scontrol ping` asks the controller."""
     if not str(launcher._target_).endswith(".SlurmLauncher"):  # submitit's local launcher needs no Slurm
         return
-    fix = "submit from a machine of the cluster (docs/cluster.md), or sweep here with hydra/launcher=parallel"
+    advice = "submit from a machine of the cluster (docs/cluster.md), or sweep here with hydra/launcher=parallel"
     if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
-        raise ConfigError(f"hydra/launcher=slurm: this machine has no sbatch and scontrol on its PATH; {fix}")
+        raise ConfigError(f"hydra/launcher=slurm: this machine has no sbatch and scontrol on its PATH; {advice}")
     try:
         ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired:
-        raise ConfigError(f"hydra/launcher=slurm: scontrol ping had no answer in 120 s; {fix}") from None
+        raise ConfigError(f"hydra/launcher=slurm: scontrol ping had no answer in 120 s; {advice}") from None
     if ping.returncode != 0:
         # The state it reports (`... is DOWN`), else the fatal error it ends with.
         said = ping.stdout.strip().partition("\n")[0] or ping.stderr.strip().rpartition("\n")[2] or "no output"
-        raise ConfigError(f"hydra/launcher=slurm: no Slurm controller answers here (scontrol ping: {said}); {fix}")
+        raise ConfigError(f"hydra/launcher=slurm: no Slurm controller answers here (scontrol ping: {said}); {advice}")
 
 
 def runs_on_slurm(launcher: Any) -> bool:

@@ -190,9 +190,9 @@ def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
                           f"project writes none; delete it, or choose another {key}")
 
 
-def refuse_if_taken(folder: Path, resume: bool, sweep: bool = False, fix: str | None = None) -> None:
+def refuse_if_taken(folder: Path, resume: bool, sweep: bool = False, advice: str | None = None) -> None:
     """Refuse, before anything is written, to start over a run that exists or to share a busy folder.
-    `fix` replaces train.py's advice for a command that chose the folder itself (reproduce's sweeps)."""
+    `advice` replaces train.py's advice for a command that chose the folder itself (reproduce's sweeps)."""
     runs = [job for job in folder.glob("*/") if (job / ".hydra").is_dir()] if sweep else [folder]
     for run_dir in runs:
         holder = lock_holder(run_dir)
@@ -203,8 +203,8 @@ def refuse_if_taken(folder: Path, resume: bool, sweep: bool = False, fix: str | 
     key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
     if any(holds_run(run_dir) for run_dir in runs):
         kind = "a sweep" if sweep else "a run"
-        fix = fix or f"pass resume=true to continue it, or choose another {key}"
-        raise ConfigError(f"{folder} already holds {kind}; {fix}")
+        advice = advice or f"pass resume=true to continue it, or choose another {key}"
+        raise ConfigError(f"{folder} already holds {kind}; {advice}")
 
 
 def job_overrides(job_dir: Path) -> list[str]:

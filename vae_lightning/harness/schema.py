@@ -68,15 +68,15 @@ def group_options() -> dict[str, dict[str, tuple[type, bool]]]:
     return options
 
 
-def class_named(target: Any, where: str, fix: str) -> type:
-    """The class `target` names; ConfigError naming `where` (a file, a key) and `fix` when it names none."""
+def class_named(target: Any, where: str, advice: str) -> type:
+    """The class `target` names; ConfigError naming `where` (a file, a key) and `advice` when it names none."""
     hydra_log = logging.getLogger("hydra.utils")  # which logs the error it raises, over several lines
     hydra_log.disabled = True
     try:
         return get_class(str(target))
     except (ImportError, ValueError) as error:
         cause = str(error.__cause__ or error).splitlines()[0]
-        raise ConfigError(f"{where}: _target_ {target} is not a class that can be imported ({cause}); {fix}") from None
+        raise ConfigError(f"{where}: _target_ {target} is not a class that can be imported ({cause}); {advice}") from None
     finally:
         hydra_log.disabled = False
 
