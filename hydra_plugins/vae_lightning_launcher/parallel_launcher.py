@@ -19,8 +19,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae_lightning.harness.runs import (CONTEXT, STOPPING_SIGNALS, Interrupted, behind, cause_of_death, read_status,
-                                        record_death, record_interrupt, signals_forwarded, signals_held,
+from vae_lightning.harness.runs import (CONTEXT, STOPPING_SIGNALS, Interrupted, cause_matching, cause_of_death,
+                                        read_status, record_death, record_interrupt, signals_forwarded, signals_held,
                                         start_as_a_job, stop_the_sweep, take_signals_as_a_job)
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class ParallelLauncher(Launcher):
         except BaseException as error:
             # Library code that the signal interrupts may raise an error of its own on the way out
             # (OmegaConf, composing the job's config): the interrupt is then its cause.
-            interrupt = behind(error, lambda cause: isinstance(cause, Interrupted))
+            interrupt = cause_matching(error, lambda cause: isinstance(cause, Interrupted))
             if not isinstance(interrupt, Interrupted):
                 raise
             if run_dir is not None and run_dir.is_dir() and (read_status(run_dir) or {}).get("status") in (None, "running"):

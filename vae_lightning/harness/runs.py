@@ -371,7 +371,7 @@ def record_interrupt(run_dir: Path, interrupt: Interrupted) -> None:
                  signal=interrupt.signal.name, exit_code=interrupt.exit_code)
 
 
-def behind(error: BaseException | None, matches: Callable[[BaseException], bool]) -> BaseException | None:
+def cause_matching(error: BaseException | None, matches: Callable[[BaseException], bool]) -> BaseException | None:
     """The first error in `error`'s chain of causes that `matches` (Lightning and torch wrap errors)."""
     while error is not None:
         if matches(error):
@@ -389,11 +389,11 @@ def failure(error: BaseException, run_dir: Path) -> tuple[int, str | None]:
     if isinstance(error, NonFiniteLossError):
         return 3, str(error)
     # gloo's words in the processes left when another ends in the middle of an exchange of gradients.
-    if behind(error, lambda cause: isinstance(cause, RuntimeError)
+    if cause_matching(error, lambda cause: isinstance(cause, RuntimeError)
               and any(words in str(cause) for words in ("closed by peer", "reset by peer"))):
         return 1, ("another process of this DDP run died (killed, out of memory, or failed: see its log); "
                    "resume=true continues from the last checkpoint")
-    disk = behind(error, lambda cause: isinstance(cause, OSError) and cause.errno == errno.ENOSPC)
+    disk = cause_matching(error, lambda cause: isinstance(cause, OSError) and cause.errno == errno.ENOSPC)
     if isinstance(disk, OSError):
         # torch's checkpoint writer names no file: the folder, at least, says which disk to free.
         where = disk.filename or f"a file in {run_dir}"
@@ -445,7 +445,7 @@ class TrainingProcess:
         if error is None:
             return False
         # A signal inside a checkpoint's write comes back wrapped in torch's writer's error.
-        error = behind(error, lambda cause: isinstance(cause, Interrupted)) or error
+        error = cause_matching(error, lambda cause: isinstance(cause, Interrupted)) or error
         if isinstance(error, Interrupted):
             self.exit_code = error.exit_code
             if not self.completed:  # else the signal came as the block ended: the run's outcome stands
