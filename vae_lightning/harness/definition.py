@@ -107,13 +107,13 @@ def with_defaults(definition: dict[str, Any]) -> dict[str, Any]:
     the run was built: kept in its checkpoints, they name a default that the class's code changed since
     (a layer's width) when the run is resumed, where the weights' shapes would fail the run."""
     full = dict(definition)
-    plain = (int, float, str, bool, list, type(None))  # what a weights-only checkpoint can hold
+    checkpoint_types = (int, float, str, bool, list, type(None))  # what a weights-only checkpoint can hold
     for key, target in definition.items():
         if not key.endswith("._target_"):
             continue
         for argument, default in constructor_defaults(target).items():
             name = f"{key.removesuffix('._target_')}.{argument}"
-            if name not in full and defines_the_run(name) and isinstance(default, plain):
+            if name not in full and defines_the_run(name) and isinstance(default, checkpoint_types):
                 full[name] = default
     return full
 
@@ -130,8 +130,8 @@ def hyperparameters(cfg: DictConfig, processes: int) -> dict[str, Any]:
             continue
         if key.endswith("._target_"):
             value = str(value).rpartition(".")[2]
-        plain = isinstance(value, (int, float, str)) and not isinstance(value, bool)
-        shown[key.replace(".", "/")] = value if plain else str(value).lower()
+        kept_as_is = isinstance(value, (int, float, str)) and not isinstance(value, bool)
+        shown[key.replace(".", "/")] = value if kept_as_is else str(value).lower()
     return shown
 
 
