@@ -81,3 +81,14 @@ def test_outputs_in_bfloat16_are_scored_in_float32() -> None:
     in_float32 = VAELoss()(x.float(), VAEOutput(*(tensor.float() for tensor in output)))
     assert [term.dtype for term in terms] == [torch.float32] * 3
     assert torch.equal(torch.stack(terms), torch.stack(in_float32))
+
+
+def test_bce_averages_monte_carlo_draws_like_eq16() -> None:
+    # Eq. 16 divides by the draws as well as the batch, for either reconstruction term: with N=3 draws
+    # and the sum alone over the batch, a run with model.mc_samples=3 trained on a loss three times too big.
+    torch.manual_seed(0)
+    x = torch.rand(4, 6)
+    draws = torch.rand(3, 4, 6).clamp(0.01, 0.99)
+    per_draw = [F.binary_cross_entropy(draw, x, reduction="sum") / 4 for draw in draws]
+    output = VAEOutput(draws, torch.zeros(4, 2), torch.zeros(4, 2))
+    assert VAELoss("bce")(x, output).reconstruction.item() == pytest.approx(sum(per_draw).item() / 3, rel=1e-5)
