@@ -119,3 +119,24 @@ def test_the_linear_autoencoder_learns_the_principal_subspace() -> None:
     learned = torch.linalg.qr(model.decoder[1].weight.detach()).Q
     cosines = torch.linalg.svdvals(principal.T @ learned)  # cosines of the principal angles
     assert cosines.min() > 0.999
+
+
+def affine(layer: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """W x + b of one layer, written out: the by-hand side of the equations."""
+    return inputs @ layer.weight.T + layer.bias
+
+
+def test_encoder_and_decoder_compute_eqs_1_to_12_by_hand() -> None:
+    # Every hidden layer, encoder and decoder, is Relu(W z + b); mu and log sigma^2 come from their own
+    # named heads (eqs. 4, 6): a dropped ReLU or swapped heads still give outputs of the right shape.
+    torch.manual_seed(0)
+    model = VAE(hidden_dims=[8, 6], latent_dim=3)
+    x = torch.rand(5, 784)
+    hidden = torch.relu(affine(model.encoder[2], torch.relu(affine(model.encoder[0], x))))  # eqs. 1-3
+    mean, log_variance = model.encode(x)
+    torch.testing.assert_close(mean, affine(model.mean_head, hidden))  # eq. 4
+    torch.testing.assert_close(log_variance, affine(model.log_variance_head, hidden))  # eq. 6
+    z = torch.randn(5, 3)
+    hidden_layers, last = model.decoder[0], model.decoder[1]
+    decoded = torch.relu(affine(hidden_layers[2], torch.relu(affine(hidden_layers[0], z))))  # eqs. 8-10
+    torch.testing.assert_close(model.decode(z), torch.sigmoid(affine(last, decoded)))  # eqs. 11-12
