@@ -140,3 +140,10 @@ def test_encoder_and_decoder_compute_eqs_1_to_12_by_hand() -> None:
     hidden_layers, last = model.decoder[0], model.decoder[1]
     decoded = torch.relu(affine(hidden_layers[2], torch.relu(affine(hidden_layers[0], z))))  # eqs. 8-10
     torch.testing.assert_close(model.decode(z), torch.sigmoid(affine(last, decoded)))  # eqs. 11-12
+
+
+def test_prior_samples_decode_standard_normal_draws() -> None:
+    # Figure 4 decodes z ~ N(0, I): the same generator's normal draws, not any other noise of that shape.
+    model = VAE(hidden_dims=[8], latent_dim=2)
+    z = torch.randn(6, 2, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(model.sample(6, torch.Generator().manual_seed(3)), model.decode(z))
