@@ -147,3 +147,13 @@ def test_prior_samples_decode_standard_normal_draws() -> None:
     model = VAE(hidden_dims=[8], latent_dim=2)
     z = torch.randn(6, 2, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(model.sample(6, torch.Generator().manual_seed(3)), model.decode(z))
+
+
+def test_a_tied_layers_bias_is_initialised_like_nn_linear_of_its_own_fan_in() -> None:
+    # nn.Linear draws its bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)); a tied layer reading the code
+    # head's 400 x 20 matrix transposed takes 20 inputs: its bias spans +-0.22, not the +-0.05 of 400.
+    torch.manual_seed(0)
+    layer = TiedLinear(nn.Linear(400, 20))
+    bound = 20**-0.5
+    assert layer.bias.shape == (400,)
+    assert layer.bias.abs().max() <= bound and layer.bias.abs().max() > 0.9 * bound
