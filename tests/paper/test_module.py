@@ -192,3 +192,32 @@ def test_batches_a_dataloader_collates_from_a_tensor_dataset_train_and_score_as_
     assert listed["test/loss"] == pytest.approx(plain["test/loss"], rel=1e-6)
     with pytest.raises(ConfigError, match=r"^data: its batches are a dict; serve a tensor of images"):
         module.training_step({"image": images}, 0)
+
+
+def frozen_autoencoder() -> VAEModule:
+    """A deterministic autoencoder whose SGD steps change nothing (lr=0): every epoch's losses can be
+    recomputed from its weights afterwards."""
+    torch.manual_seed(0)
+    return VAEModule(model={"_target_": "vae_lightning.paper.model.Autoencoder", "hidden_dims": [8], "latent_dim": 2},
+                     loss={"_target_": "vae_lightning.paper.loss.VAELoss"},
+                     optim={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.0})
+
+
+def fit_one_epoch(module: VAEModule, train_loader: DataLoader, val_loader: DataLoader) -> dict[str, float]:
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+    return {name: float(value) for name, value in trainer.callback_metrics.items()}
+
+
+def test_epoch_losses_weigh_each_image_once_over_an_unequal_last_batch() -> None:
+    # 40 images in batches of 16, 16 and 8: a mean of the three batch means would weigh each image of
+    # the last batch twice. Both epoch means must be the loss of all 40 images at once.
+    module = frozen_autoencoder()
+    images = torch.rand(40, 784, generator=torch.Generator().manual_seed(0))
+    metrics = fit_one_epoch(module, DataLoader(images, batch_size=16), DataLoader(images, batch_size=16))
+    with torch.no_grad():
+        expected = module.loss(images, module.model(images))
+    for stage in ("train", "val"):
+        assert metrics[f"{stage}/loss"] == pytest.approx(expected.total.item(), rel=1e-6)
+        assert metrics[f"{stage}/reconstruction"] == pytest.approx(expected.reconstruction.item(), rel=1e-6)
