@@ -221,3 +221,18 @@ def test_epoch_losses_weigh_each_image_once_over_an_unequal_last_batch() -> None
     for stage in ("train", "val"):
         assert metrics[f"{stage}/loss"] == pytest.approx(expected.total.item(), rel=1e-6)
         assert metrics[f"{stage}/reconstruction"] == pytest.approx(expected.reconstruction.item(), rel=1e-6)
+
+
+def test_a_denoising_pair_trains_the_noisy_input_against_the_clean_target() -> None:
+    # (noisy input, clean target): the loss compares the reconstruction of the noisy image with the
+    # clean one, not with the noisy input (a plain autoencoder's job), nor the other way round.
+    module = frozen_autoencoder()
+    clean = torch.rand(32, 784, generator=torch.Generator().manual_seed(0))
+    noisy = clean + 0.5 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(1))
+    metrics = fit_one_epoch(module, DataLoader(TensorDataset(noisy, clean), batch_size=16),
+                            DataLoader(TensorDataset(noisy, clean), batch_size=16))
+    with torch.no_grad():
+        expected = module.loss(clean, module.model(noisy)).total.item()
+        assert module.loss(noisy, module.model(noisy)).total.item() != pytest.approx(expected, rel=1e-3)
+    assert metrics["train/loss"] == pytest.approx(expected, rel=1e-6)
+    assert metrics["val/loss"] == pytest.approx(expected, rel=1e-6)
