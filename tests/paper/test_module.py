@@ -236,3 +236,14 @@ def test_a_denoising_pair_trains_the_noisy_input_against_the_clean_target() -> N
         assert module.loss(noisy, module.model(noisy)).total.item() != pytest.approx(expected, rel=1e-3)
     assert metrics["train/loss"] == pytest.approx(expected, rel=1e-6)
     assert metrics["val/loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_optimizer_is_built_with_the_configs_learning_rate_and_momentum() -> None:
+    # Section 4.3's SGD runs differ by optim.lr and optim.momentum alone: both must reach the optimizer.
+    module = VAEModule(model={"_target_": "vae_lightning.paper.model.VAE", "hidden_dims": [8], "latent_dim": 2},
+                       loss={"_target_": "vae_lightning.paper.loss.VAELoss"},
+                       optim={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.05, "momentum": 0.9})
+    optimizer = module.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert [(group["lr"], group["momentum"]) for group in optimizer.param_groups] == [(0.05, 0.9)]
+    assert {id(p) for group in optimizer.param_groups for p in group["params"]} == {id(p) for p in module.parameters()}
