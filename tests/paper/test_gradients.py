@@ -1,5 +1,7 @@
 """Gradient statistics: what the module's clip (section 3.3) leaves and changes, against torch's own clipping."""
 
+from types import SimpleNamespace
+
 import lightning as L
 import pytest
 import torch
@@ -99,3 +101,36 @@ def test_the_steps_measured_are_the_first_every_nth_and_every_logged_one() -> No
     assert all(every.measures(SimpleNamespace(global_step=step, log_every_n_steps=50)) for step in range(60))
     with pytest.raises(ValueError, match="callbacks.gradients.every_n_steps=0"):
         GradientStatistics(every_n_steps=0)
+
+
+class RecordingLogger:
+    """Keeps what GradientStatistics writes to a logger: (step, metrics)."""
+
+    def __init__(self) -> None:
+        self.logged: list[tuple[int, dict]] = []
+
+    def log_metrics(self, metrics: dict, step: int) -> None:
+        self.logged.append((step, metrics))
+
+
+def take_step(statistics, trainer, values: list[float]) -> None:
+    """One measured optimizer step as Lightning runs it: the module holds its statistics after the clip,
+    and global_step has counted the step by the time the batch ends."""
+    trainer.global_step += 1
+    statistics.on_train_batch_end(trainer, SimpleNamespace(clip_statistics=torch.tensor(values)))
+
+
+def test_the_initial_gradient_is_logged_at_step_0_whatever_the_logging_interval() -> None:
+    # Step 0 is the initialisation's gradient, what Figures 1 and 2 start from: logged even when
+    # log_every_n_steps (50) would first write at step 49. Step 10 is measured for the means only.
+    from vae_lightning.paper.gradients import GradientStatistics
+
+    logger = RecordingLogger()
+    trainer = SimpleNamespace(global_step=0, log_every_n_steps=50, loggers=[logger], current_epoch=0)
+    statistics = GradientStatistics(every_n_steps=10)
+    statistics.on_train_epoch_start(trainer, None)
+    take_step(statistics, trainer, [3.0, 2.0, 1.0])
+    trainer.global_step = 10
+    take_step(statistics, trainer, [5.0, 4.0, 0.0])
+    assert logger.logged == [(0, {"train/grad_norm_step": 3.0, "train/grad_norm_clipped_step": 2.0,
+                                  "train/clip_fraction_step": 1.0, "epoch": 0})]
