@@ -134,3 +134,20 @@ def test_the_initial_gradient_is_logged_at_step_0_whatever_the_logging_interval(
     take_step(statistics, trainer, [5.0, 4.0, 0.0])
     assert logger.logged == [(0, {"train/grad_norm_step": 3.0, "train/grad_norm_clipped_step": 2.0,
                                   "train/clip_fraction_step": 1.0, "epoch": 0})]
+
+
+def test_each_epochs_means_are_of_its_own_steps_alone() -> None:
+    # The sums start again at each new epoch: epoch 1's mean gradient norm must not carry epoch 0's steps.
+    from vae_lightning.paper.gradients import GradientStatistics
+
+    trainer = SimpleNamespace(global_step=0, log_every_n_steps=0, loggers=[], current_epoch=0)
+    logged = []
+    module = SimpleNamespace(log_dict=lambda metrics, **_: logged.append({k: float(v) for k, v in metrics.items()}))
+    statistics = GradientStatistics(every_n_steps=1)
+    for epoch, norms in enumerate([[10.0, 20.0], [1.0, 2.0, 3.0]]):
+        trainer.current_epoch = epoch
+        statistics.on_train_epoch_start(trainer, module)
+        for norm in norms:
+            take_step(statistics, trainer, [norm, norm, 0.0])
+        statistics.on_train_epoch_end(trainer, module)
+    assert [means["train/grad_norm"] for means in logged] == [15.0, 2.0]
