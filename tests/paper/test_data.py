@@ -323,3 +323,12 @@ def test_a_header_promising_5e8_images_is_refused_before_any_payload_is_read(tmp
                else f"{images} holds {PROMISED} images, but the train split of MNIST has 60000")
     assert message in str(error.value) and str(images) in str(error.value)
     assert peak < 10_000_000  # no payload was read: 500 MB of labels would be a 500 MB bytes object
+
+
+def test_val_batches_are_the_val_images_in_order(mnist_root: Path) -> None:
+    # Evaluation reseeds its noise each epoch: served in the same order, each val image gets the same
+    # draws every epoch, and the val losses of two epochs differ by the model alone.
+    datamodule = make_datamodule(mnist_root)
+    first, again = torch.cat(list(datamodule.val_dataloader())), torch.cat(list(datamodule.val_dataloader()))
+    torch.testing.assert_close(first, datamodule.val_images, rtol=0, atol=0)
+    torch.testing.assert_close(again, datamodule.val_images, rtol=0, atol=0)
