@@ -332,3 +332,13 @@ def test_val_batches_are_the_val_images_in_order(mnist_root: Path) -> None:
     first, again = torch.cat(list(datamodule.val_dataloader())), torch.cat(list(datamodule.val_dataloader()))
     torch.testing.assert_close(first, datamodule.val_images, rtol=0, atol=0)
     torch.testing.assert_close(again, datamodule.val_images, rtol=0, atol=0)
+
+
+def test_the_training_order_is_fixed_by_shuffle_seed(mnist_root: Path) -> None:
+    def first_epoch(shuffle_seed: int) -> torch.Tensor:
+        loader = make_datamodule(mnist_root, shuffle_seed=shuffle_seed).train_dataloader()
+        loader.sampler.set_epoch(0)
+        return torch.cat(list(loader))
+
+    assert torch.equal(first_epoch(3), first_epoch(3))
+    assert not torch.equal(first_epoch(0), first_epoch(3))  # data.shuffle_seed changes the order, not the split
