@@ -53,3 +53,14 @@ def test_a_model_of_ones_own_with_the_grids_parts_gets_its_grids_logged(tmp_path
                               datamodule=SimpleNamespace(val_images=torch.rand(8, 784)))
     ImageGrids(count=4).on_validation_epoch_end(trainer, SimpleNamespace(model=own_classes.HeadedVAE()))
     assert [tag for tag, _ in logger.images] == ["samples", "reconstructions"]
+
+
+def test_the_callbacks_grids_are_count_samples_square_and_count_over_2_reconstructions(tmp_path) -> None:
+    # callbacks.images.count=16: a 4 x 4 grid of prior samples, and 8 validation images above their
+    # 8 reconstructions (one pair of rows of 8); 28-pixel images with 2-pixel borders.
+    logger = RecordingLogger(str(tmp_path))
+    trainer = SimpleNamespace(loggers=[logger], sanity_checking=False, current_epoch=0, global_step=3,
+                              datamodule=SimpleNamespace(val_images=torch.rand(32, 784)))
+    ImageGrids(count=16).on_validation_epoch_end(trainer, SimpleNamespace(model=VAE(hidden_dims=[8], latent_dim=2)))
+    square, row_of_8 = 4 * 28 + 5 * 2, 8 * 28 + 9 * 2
+    assert logger.images == [("samples", (3, square, square)), ("reconstructions", (3, 2 * 28 + 3 * 2, row_of_8))]
