@@ -64,3 +64,12 @@ def test_the_callbacks_grids_are_count_samples_square_and_count_over_2_reconstru
     ImageGrids(count=16).on_validation_epoch_end(trainer, SimpleNamespace(model=VAE(hidden_dims=[8], latent_dim=2)))
     square, row_of_8 = 4 * 28 + 5 * 2, 8 * 28 + 9 * 2
     assert logger.images == [("samples", (3, square, square)), ("reconstructions", (3, 2 * 28 + 3 * 2, row_of_8))]
+
+
+def test_grids_are_logged_at_the_x_of_the_epochs_scalars() -> None:
+    # Lightning logs an epoch's scalars at the index of its last step (global_step - 1), or at the epoch
+    # with x_axis=epoch: the images tab's slider must line up with the scalars'.
+    trainer = SimpleNamespace(global_step=12, current_epoch=2)
+    assert ImageGrids(x_axis="step").x_value(trainer) == 11
+    assert ImageGrids(x_axis="epoch").x_value(trainer) == 2
+    assert ImageGrids(x_axis="step").x_value(SimpleNamespace(global_step=0, current_epoch=0)) == 0
