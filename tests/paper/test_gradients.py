@@ -6,6 +6,7 @@ import lightning as L
 import pytest
 import torch
 
+from vae_lightning.paper.gradients import GradientStatistics
 from vae_lightning.paper.module import VAEModule
 
 
@@ -90,10 +91,6 @@ def test_without_a_clip_nothing_changes(algorithm: str | None, threshold: float 
 
 
 def test_the_steps_measured_are_the_first_every_nth_and_every_logged_one() -> None:
-    from types import SimpleNamespace
-
-    from vae_lightning.paper.gradients import GradientStatistics
-
     statistics = GradientStatistics(every_n_steps=10)
     measured = [step for step in range(60) if statistics.measures(SimpleNamespace(global_step=step, log_every_n_steps=25))]
     assert measured == [0, 10, 20, 24, 30, 40, 49, 50]  # 24 and 49: the steps train/loss_step is logged at
@@ -123,8 +120,6 @@ def take_step(statistics, trainer, values: list[float]) -> None:
 def test_the_initial_gradient_is_logged_at_step_0_whatever_the_logging_interval() -> None:
     # Step 0 is the initialisation's gradient, what Figures 1 and 2 start from: logged even when
     # log_every_n_steps (50) would first write at step 49. Step 10 is measured for the means only.
-    from vae_lightning.paper.gradients import GradientStatistics
-
     logger = RecordingLogger()
     trainer = SimpleNamespace(global_step=0, log_every_n_steps=50, loggers=[logger], current_epoch=0)
     statistics = GradientStatistics(every_n_steps=10)
@@ -138,8 +133,6 @@ def test_the_initial_gradient_is_logged_at_step_0_whatever_the_logging_interval(
 
 def test_each_epochs_means_are_of_its_own_steps_alone() -> None:
     # The sums start again at each new epoch: epoch 1's mean gradient norm must not carry epoch 0's steps.
-    from vae_lightning.paper.gradients import GradientStatistics
-
     trainer = SimpleNamespace(global_step=0, log_every_n_steps=0, loggers=[], current_epoch=0)
     logged = []
     module = SimpleNamespace(log_dict=lambda metrics, **_: logged.append({k: float(v) for k, v in metrics.items()}))
