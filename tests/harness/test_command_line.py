@@ -20,8 +20,8 @@ from hydra._internal.utils import get_args_parser  # only to compare: the packag
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from helpers import VAL_IMAGES, tiny_overrides
-from vae_lightning.harness.command_line import (check_command_line, check_jobs, command_line_parser, parse_command_line,
-                                                prepare, quoted, runs_nothing)
+from vae_lightning.harness.command_line import (check_command_line, check_jobs, command_line_parser, listed_globs,
+                                                parse_command_line, prepare, quoted, runs_nothing)
 from vae_lightning.harness.run import run_job
 from vae_lightning.errors import ConfigError
 from vae_lightning.configs import CONFIG_DIR
@@ -176,7 +176,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["callbacks.checkpoint.monitor=val/nope"],
          "callbacks.checkpoint.monitor=val/nope: no such metric is logged; choose one of val/loss, val/reconstruction"),
         (["-m", "search=sgd", "trainer.limit_val_batches=0"], "trainer.limit_val_batches=0 leaves a sweep's jobs"),
-        (["-m", "optim=glob(*)"], "optim=glob(*): glob(...) is not expanded here; list the options"),
+        (["-m", "optim.lr=glob(*)"], "optim.lr=glob(*): optim.lr is not a config group, and glob(...) chooses among "
+                                     "a group's options"),
+        (["-m", "optim=glob(z*)"], "optim=glob(z*): matches none of the options adam, adamw, sgd"),
         (["-m", "optim.lr=interval(0.01,0.1)"], "optim.lr=interval(0.01,0.1): an interval is sampled by "
                                                 "hydra/sweeper=optuna only"),
         (["-m", "search=sgd", "hydra.sweeper.sampler.seed=abc"], "hydra.sweeper.sampler.seed=abc: give a whole number"),
@@ -433,6 +435,21 @@ def test_sweep_jobs_are_named_by_what_the_config_and_the_command_line_vary(mnist
     assert "seed" not in excluded_from_job_names([*experiment, "seed=0,1"])
 
 
+def test_a_glob_sweeps_the_options_it_matches_and_hydra_is_given_them_listed(tmp_path: Path) -> None:
+    # As Hydra's basic sweeper expands it, with an option of a --config-dir folder among them; the sweep's
+    # multirun.yaml then names the options, which plot reads to know the jobs the sweep was asked for.
+    extra = own_optimizer(tmp_path / "mine")
+    arguments = ["-m", "-cd", str(extra), "optim=glob(*,exclude=adam*)", "seed=0,1",
+                 f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    assert listed_globs(parse_command_line(arguments), str(CONFIG_DIR)) == {"optim=glob(*,exclude=adam*)": "optim=mine,sgd"}
+    prepared, lock = prepare(arguments)
+    lock.close()
+    assert prepared[:6] == ["-m", "-cd", str(extra), "optim=mine,sgd", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    jobs = check_jobs(parse_command_line(prepared), str(CONFIG_DIR))[1]
+    assert [job.overrides for job in jobs] == [["optim=mine", "seed=0"], ["optim=mine", "seed=1"],
+                                               ["optim=sgd", "seed=0"], ["optim=sgd", "seed=1"]]
+
+
 def own_optimizer(folder: Path) -> Path:
     """A folder of one's own configs, as --config-dir takes: optim/mine.yaml, SGD at lr 0.02."""
     (folder / "optim").mkdir(parents=True)
@@ -642,6 +659,8 @@ def test_flags_that_only_print_run_no_job() -> None:
     (["-m", "--cfg", "job", "seed=0,1"], "--multirun and --cfg: Hydra takes one of --run, --multirun, --cfg, --info and "
                                          "--shell-completion; drop all but one"),
     (["--run", "--info"], "--run and --info: Hydra takes one of"),
+    (["--cfg", "job", "seed=0,1"], "seed=0,1 lists several values, and Hydra prints the config of one job"),
+    (["--help", "optim=glob(*)"], "optim=glob(*) lists several values, and Hydra prints the config of one job"),
 ])
 def test_a_flag_that_only_prints_is_one_line_where_hydra_would_fail(flags: list[str], line: str, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture) -> None:

@@ -42,3 +42,17 @@ def test_a_sweep_of_more_jobs_than_can_be_checked_is_refused_at_once(overrides: 
     with pytest.raises(ConfigError, match=refusal):
         sweeps.grid(overrides)
     assert len(sweeps.grid(["a=range(0,100)", "b=range(0,100)"])) == 10_000
+
+
+def test_a_glob_lists_the_options_it_matches_in_their_order() -> None:
+    options = {"optim": ["adam", "adamw", "sgd"], "model": ["ae", "linear_ae", "vae"]}.get
+    listed = sweeps.listed_globs(["optim=glob(*,exclude=adamw)", "+model=glob(*ae)", "seed=0,1", "clip=value"],
+                                 lambda group: options(group, []))
+    assert listed == {"optim=glob(*,exclude=adamw)": "optim=adam,sgd", "+model=glob(*ae)": "+model=ae,linear_ae,vae"}
+    with pytest.raises(ConfigError, match=r"^optim=glob\(x\*\): matches none of the options adam, adamw, sgd$"):
+        sweeps.listed_globs(["optim=glob(x*)"], lambda group: options(group, []))
+    with pytest.raises(ConfigError, match=r"^seed=glob\(\*\): seed is not a config group"):
+        sweeps.listed_globs(["seed=glob(*)"], lambda group: options(group, []))
+    # A config's sweep params (an experiment's) are read as they stand, where no glob was listed.
+    with pytest.raises(ConfigError, match=r"^model=glob\(\*\): glob\(...\) is expanded on the command line only"):
+        sweeps.jobs(["model=glob(*)"], "hydra._internal.core_plugins.basic_sweeper.BasicSweeper")

@@ -22,7 +22,7 @@ from hydra_plugins.vae_lightning_optuna._study import (CUT_FOLDER, DEFINITION, F
                                                       lock_storage, open_storage, search_space, trials_definition)
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import ConfigError
-from vae_lightning.harness.command_line import check_command_line, check_jobs, parse_command_line
+from vae_lightning.harness.command_line import check_command_line, check_jobs, parse_command_line, prepare
 
 
 def test_overrides_become_optuna_distributions_and_the_command_line_wins() -> None:
@@ -55,6 +55,31 @@ def test_each_pruner_and_sampler_of_conf_is_chosen_over_the_searchs_and_passes_t
     assert config.hydra.sweeper[group]._target_ == target and len(jobs) == 5
 
 
+def test_a_glob_is_searched_as_a_choice_of_the_options_it_matches(mnist_root: Path, tmp_path: Path) -> None:
+    # search=sgd searches optim.momentum, which Adam does not take: an SGD of one's own beside conf/'s.
+    (tmp_path / "mine" / "optim").mkdir(parents=True)
+    (tmp_path / "mine" / "optim" / "decayed.yaml").write_text(
+        (CONFIG_DIR / "optim" / "sgd.yaml").read_text() + "weight_decay: 0.0001\n")
+    arguments = ["-m", "-cd", str(tmp_path / "mine"), "search=sgd", "optim=glob(*,exclude=adam*)",
+                 *tiny_overrides(mnist_root), f"hydra.sweep.dir={tmp_path / 'search'}"]
+    prepared, lock = prepare(arguments)
+    lock.close()
+    assert "optim=decayed,sgd" in prepared and not any("=glob(" in argument for argument in prepared)
+    assert search_space(["optim=decayed,sgd"])[0] == {"optim": CategoricalDistribution(["decayed", "sgd"])}
+
+
+def test_a_glob_in_a_search_config_is_one_line(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture) -> None:
+    # Hydra would expand it with a config loader the search space has none of: a traceback.
+    (tmp_path / "mine" / "search").mkdir(parents=True)
+    (tmp_path / "mine" / "search" / "optims.yaml").write_text(
+        (CONFIG_DIR / "search" / "sgd.yaml").read_text().replace("params:", "params:\n      optim: glob(*)"))
+    monkeypatch.chdir(tmp_path)
+    said = check(["-m", "-cd", str(tmp_path / "mine"), "search=optims", *tiny_overrides(mnist_root)], capsys)
+    assert said == "error: optim=glob(*): glob(...) is not searched; list the options, e.g. optim=choice(a, b)"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine"]
+
+
 def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:
     """The command-line check of `python train.py ARGUMENTS`, which refuses them: its one line of error."""
     with pytest.raises(SystemExit) as exit_:
@@ -71,8 +96,6 @@ def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:
     # No whole number between the ends: Optuna's IntDistribution raised a traceback.
     ("trainer.max_epochs=tag(int,interval(1.2,1.8))", "trainer.max_epochs=tag(int,interval(1.2,1.8)): the interval "
                                                       "holds no whole number; widen it"),
-    # Hydra expands glob(...) with a config loader the search space has none of: a traceback.
-    ("optim=glob(*)", "optim=glob(*): glob(...) is not searched; list the options, e.g. optim=choice(a, b)"),
     # Optuna's categorical distribution has no scale: the tag was dropped without a word.
     ("optim.lr=tag(log,choice(0.001,0.1))", "optim.lr=tag(log,choice(0.001,0.1)): tag(log, ...) applies to "
                                             "interval(a, b) alone"),

@@ -459,6 +459,14 @@ def check_jobs(args: argparse.Namespace, config_dir: str) -> tuple[DictConfig, l
                               args.multirun)
 
 
+def listed_globs(args: argparse.Namespace, config_dir: str) -> dict[str, str]:
+    """The command line's `group=glob(...)` overrides, as the lists of the group's options they match."""
+    with primary_configs(args.config_path, config_dir, args.config_name):
+        searched, loader = search_path(args.config_dir), GlobalHydra.instance().config_loader()
+        return sweeps.listed_globs(args.overrides, lambda group: loader.get_group_options(
+            group, config_name=args.config_name or "config", overrides=searched))
+
+
 def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, list[Job]]:
     parsed = sweeps.parse(overrides)
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
@@ -569,10 +577,17 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
             raise ConfigError("--shell-completion: say what to do, e.g. python train.py --shell-completion install=bash "
                               "(or uninstall=bash; zsh and fish too)")
         if args.help or args.cfg or args.info and args.overrides:  # Hydra composes the config to print it
+            swept = [o.input_line for o in sweeps.parse(args.overrides) if o.is_sweep_override()]
+            if swept:  # Hydra's own refusal spans several lines
+                raise ConfigError(f"{swept[0]} lists several values, and Hydra prints the config of one job: give "
+                                  f"one value")
             with primary_configs(args.config_path, str(CONFIG_DIR), args.config_name):
-                fixed = [o.input_line for o in sweeps.parse(args.overrides) if not o.is_sweep_override()]
-                composed(args.config_name or "config", search_path(args.config_dir) + fixed)
+                composed(args.config_name or "config", search_path(args.config_dir) + args.overrides)
         return arguments, None
+    # Checked, run and written to multirun.yaml as the options a glob matched, as Hydra's sweeper would list them.
+    listed = listed_globs(args, str(CONFIG_DIR))
+    arguments = [listed.get(argument, argument) for argument in arguments]
+    args = parse_command_line(arguments)
     command_config, jobs = check_jobs(args, str(CONFIG_DIR))
     multirun = args.multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
     if multirun:

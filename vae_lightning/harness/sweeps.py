@@ -1,11 +1,11 @@
-"""The jobs a command line asks for, read with Hydra's public override parser, in its sweep syntax but
-glob(...): every job of a grid; for a sweeper that chooses its own (Optuna), jobs taking each value once."""
+"""The jobs a command line asks for, read with Hydra's public override parser, in its sweep syntax: every
+job of a grid; for a sweeper that chooses its own (Optuna), jobs taking each value once."""
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, RangeSweep, ValueType
@@ -66,14 +66,34 @@ def values(override: Override) -> list[str]:
     return [f"{key}={interval.start}", f"{key}={interval.end}"]
 
 
+def listed_globs(overrides: Iterable[str], options_of: Callable[[str], list[str]]) -> dict[str, str]:
+    """Each `group=glob(...)` override, as the list of the group's options it matches (`group=a,b`), which
+    `options_of(group)` names: as Hydra's basic sweeper expands it, but before the jobs are checked, so
+    that they, the sweep's multirun.yaml and its figures all name the options."""
+    listed = {}
+    for override in parse(overrides):
+        if override.value_type != ValueType.GLOB_CHOICE_SWEEP:
+            continue
+        group = override.get_key_element()
+        options = options_of(group.lstrip("+~"))
+        if not options:
+            raise ConfigError(f"{override.input_line}: {group.lstrip('+~')} is not a config group, and glob(...) "
+                              f"chooses among a group's options (optim=glob(*) runs each optim); list the values")
+        matched = override.value().filter(options)
+        if not matched:
+            raise ConfigError(f"{override.input_line}: matches none of the options {', '.join(options)}")
+        listed[override.input_line] = f"{group}={','.join(matched)}"
+    return listed
+
+
 def by_key(overrides: Iterable[str]) -> dict[str, list[str]]:
     """Each key's values, in order; a key given twice keeps its last value, as Hydra does. ConfigError
     for a sweep that gives a key no value (`range(3, 0)`) or that Hydra cannot expand."""
     found: dict[str, list[str]] = {}
     for override in parse(overrides):
         if override.value_type == ValueType.GLOB_CHOICE_SWEEP:
-            raise ConfigError(f"{override.input_line}: glob(...) is not expanded here; list the options, "
-                              f"e.g. {override.get_key_element()}=a,b")
+            raise ConfigError(f"{override.input_line}: glob(...) is expanded on the command line only; list the "
+                              f"options here, e.g. {override.get_key_element()}=a,b")
         try:
             found[override.get_key_element()] = values(override)
         except ValueError as error:  # range(0, 3, 0)
