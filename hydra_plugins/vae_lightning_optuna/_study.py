@@ -398,6 +398,10 @@ def check_settings(settings: DictConfig, params: list[str], resume: bool, sweep_
     space cannot ask for."""
     whole_number(settings, "n_trials", "the trials the study ends with, in total")
     whole_number(settings, "n_jobs", "trials asked for and run at a time")
+    rate = settings.get("max_failure_rate")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        raise ConfigError(f"{SETTINGS}.max_failure_rate={rate} is out of range: allowed a share in [0, 1] (of the "
+                          f"trials that may fail with the search still exiting 0)")
     if not settings.get("study_name"):  # Optuna's storage holds a study by its name: null would be "None"
         raise ConfigError(f"{SETTINGS}.study_name={settings.get('study_name')}: give the study a name, e.g. "
                           f"{SETTINGS}.study_name=search")

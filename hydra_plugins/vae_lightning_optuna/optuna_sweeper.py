@@ -16,7 +16,7 @@ class OptunaSweeper(Sweeper):
     study each one's val loss, or that it was pruned or failed, until `n_trials` trials have finished."""
 
     def __init__(self, *, direction: str, study_name: str, storage: str | None, n_trials: int, n_jobs: int,
-                 params: Any, sampler: Any, pruner: Any, trial_callback: Any) -> None:
+                 max_failure_rate: float, params: Any, sampler: Any, pruner: Any, trial_callback: Any) -> None:
         """conf/hydra/sweeper/optuna.yaml's settings, each named: the command-line check refuses a key
         the signature lacks (`+hydra.sweeper.n_trial=3` would otherwise run the default 20 trials)."""
         # Hydra imports every module of a plugin package at start-up, whatever the command: Optuna is
@@ -25,7 +25,7 @@ class OptunaSweeper(Sweeper):
 
         self.search = Search(OmegaConf.create({
             "direction": direction, "study_name": study_name, "storage": storage, "n_trials": n_trials,
-            "n_jobs": n_jobs, "params": params, "sampler": sampler, "pruner": pruner, "trial_callback": trial_callback,
+            "n_jobs": n_jobs, "max_failure_rate": max_failure_rate, "params": params, "sampler": sampler, "pruner": pruner, "trial_callback": trial_callback,
         }))
 
     @staticmethod

@@ -325,6 +325,38 @@ def test_a_sweep_ending_with_a_status_json_that_is_no_jobs_status_lists_the_job_
     assert not any(record.exc_info for record in caplog.records)
 
 
+@pytest.mark.parametrize("rate,statuses,exits", [
+    (None, ["failed"], True),  # Hydra's basic sweeper has no such setting: any failure fails the sweep
+    (0.0, ["failed"], True),
+    (0.2, ["failed"], False),  # 1 of the 6 jobs
+    (0.2, ["failed", "failed"], True),
+    (0.5, ["failed", "interrupted"], True),  # an interrupt is never a trial's own answer
+])
+def test_a_search_exits_zero_with_no_more_failed_trials_than_its_max_failure_rate(
+        rate: float | None, statuses: list[str], exits: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    ended = {("0.1", seed): {"status": status, "error": "loss is nan"} for seed, status in enumerate(statuses)}
+    sweep = write_sweep(tmp_path / "sweep", LOSSES, statuses=ended)
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}, "sweeper": {"max_failure_rate": rate}}})
+    if exits:
+        with pytest.raises(SystemExit) as exit:
+            SweepReport().on_multirun_end(config)
+        assert exit.value.code == 1
+    else:
+        SweepReport().on_multirun_end(config)
+        assert "1 of 6 jobs failed, within hydra.sweeper.max_failure_rate=0.2" in caplog.text
+    assert "failed: clip.value=0.1 seed=0: loss is nan" in caplog.text  # listed, tolerated or not
+    assert (sweep / "figure.png").exists()
+
+
+def test_a_search_whose_every_trial_failed_exits_non_zero_whatever_its_max_failure_rate(tmp_path: Path) -> None:
+    failed = {"status": "failed", "error": "loss is nan"}
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0]}, statuses={("0.1", 0): failed})
+    with pytest.raises(SystemExit):
+        SweepReport().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)},
+                                                                  "sweeper": {"max_failure_rate": 1.0}}}))
+
+
 def test_a_sweep_on_a_read_only_file_system_is_one_line_before_its_jobs_are_read(
         tmpfs, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     sweep = write_sweep(tmpfs("read-only") / "sweep", LOSSES)

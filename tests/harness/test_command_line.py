@@ -163,7 +163,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "seed=0,1", "hydra/launcher=parallel", "+hydra.launcher.n_job=3"],
          "hydra.launcher.n_job: no such key; allowed: n_jobs"),
         (["-m", "search=sgd", "+hydra.sweeper.n_trial=3"],
-         "hydra.sweeper.n_trial: no such key; allowed: direction, study_name, storage, n_trials, n_jobs, params"),
+         "hydra.sweeper.n_trial: no such key; allowed: direction, study_name, storage, n_trials, n_jobs, max_failure_rate, "
+         "params"),
         (["-m", "seed=0,1", "hydra/launcher=slurm", "+hydra.launcher.partitionn=x"],
          "hydra.launcher.partitionn: no such key; allowed: submitit_folder, timeout_min"),
         # A key the class takes and the option's file leaves out is added with `+`: AdamW takes amsgrad.

@@ -104,6 +104,9 @@ def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:
     ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 is out of range: allowed a whole number >= 1"),
     ("hydra.sweeper.n_trials=-3", "hydra.sweeper.n_trials=-3 is out of range"),
     ("hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0 is out of range"),
+    ("hydra.sweeper.max_failure_rate=1.5", "hydra.sweeper.max_failure_rate=1.5 is out of range: allowed a share in "
+                                          "[0, 1]"),
+    ("hydra.sweeper.max_failure_rate=true", "hydra.sweeper.max_failure_rate=True is out of range"),
     ("clip=none", "has no effect with clip=none"),
     ("++hydra.sweeper.pruner={_target_:os.system}", "os.system is not a class this project's configs name"),
     # /proc takes no new file: the search's lock beside the storage failed with a traceback, its sweep folder made.
