@@ -88,6 +88,15 @@ class Wide(VAE):
         super().__init__(hidden_dims=[width], latent_dim=latent_dim)
 
 
+class DropoutVAE(VAE):
+    """A VAE subclass with an argument of its own beside VAE's: its option extends conf/model/vae.yaml."""
+
+    def __init__(self, input_dim: int = 784, hidden_dims: tuple[int, ...] = (400,), latent_dim: int = 20,
+                 mc_samples: int = 1, tied_weights: bool = False, dropout: float = 0.0) -> None:
+        super().__init__(input_dim, hidden_dims, latent_dim, mc_samples, tied_weights)
+        self.dropout = nn.Dropout(dropout)
+
+
 class PriorVAE(VAE):
     """A VAE whose constructor reads one of its tensors' values, which a meta tensor has none of."""
 

@@ -254,7 +254,8 @@ def test_a_misspelled_key_inside_a_yaml_file_names_the_file(tmp_path: Path) -> N
     conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
     sgd = conf / "optim" / "sgd.yaml"
     sgd.write_text(sgd.read_text().replace("momentum: 0.9", "momentm: 0.9"))
-    with pytest.raises(ConfigError, match=r"optim.momentm \(in conf/optim/sgd.yaml\): no such key; allowed: lr, momentum"):
+    with pytest.raises(ConfigError, match=r"optim.momentm \(in conf/optim/sgd.yaml\): no such key; allowed: params, lr, "
+                                          r"momentum"):
         checked(conf=str(conf))
 
 
@@ -516,7 +517,8 @@ def test_a_new_option_is_one_yaml_file_and_its_misspelled_key_is_named(tmp_path:
     rmsprop.write_text("_target_: torch.optim.RMSprop\n_partial_: true\nlr: 0.001\nalpha: 0.9\n")
     assert checked("optim=rmsprop", "optim.lr=0.01", conf=str(conf)) == 1
     rmsprop.write_text("_target_: torch.optim.RMSprop\n_partial_: true\nlr: 0.001\nalpah: 0.9\n")
-    with pytest.raises(ConfigError, match=r"optim.alpah: no such key; allowed: params, lr, alpha"):
+    with pytest.raises(ConfigError, match=r"optim.alpah \(in conf/optim/rmsprop.yaml\): no such key; allowed: params, "
+                                          r"lr, alpha"):
         checked("optim=rmsprop", conf=str(conf))
     # Without `_partial_`, torch's own words named only a missing argument, `params`.
     rmsprop.write_text("_target_: torch.optim.RMSprop\nlr: 0.001\n")
@@ -540,6 +542,28 @@ def test_a_class_no_config_names_is_refused_before_anything_is_written(tmp_path:
         with pytest.raises(ConfigError, match=r"is not a class this project's configs name"):
             checked(override, f"hydra.run.dir={tmp_path / 'run'}")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_option_extending_a_shipped_one_for_a_subclass_takes_the_subclasss_own_argument(tmp_path: Path) -> None:
+    # Refused before: the shipped option's schema (VAE's signature) had no key for `dropout`.
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    extends = "defaults:\n  - vae\n  - _self_\n_target_: own_classes.DropoutVAE\n"
+    (tmp_path / "mine" / "model" / "dropout.yaml").write_text(extends + "dropout: 0.2\n")
+    HydraConfig.instance().cfg = None  # as in a fresh `python train.py`
+    arguments = parse_command_line(["-cd", str(tmp_path / "mine"), "model=dropout", "model.latent_dim=4"])
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        model = compose("config", overrides=[f"hydra.searchpath=[file://{tmp_path / 'mine'}]", "model=dropout",
+                                             "model.latent_dim=4"]).model
+    assert check_jobs(arguments, str(CONFIG_DIR))[1][0].definition["model.dropout"] == 0.2
+    assert model.dropout == 0.2 and model.latent_dim == 4 and model.hidden_dims == [400]  # the rest from vae.yaml
+    # Its own argument is typed and spelled by its own signature, as the shipped ones are by theirs.
+    (tmp_path / "mine" / "model" / "dropout.yaml").write_text(extends + "dropuot: 0.2\n")
+    with pytest.raises(ConfigError, match=r"^model.dropuot \(in .*mine/model/dropout.yaml\): no such key; allowed: "
+                                          r"input_dim, hidden_dims, latent_dim, mc_samples, tied_weights, dropout$"):
+        check_jobs(arguments, str(CONFIG_DIR))
+    (tmp_path / "mine" / "model" / "dropout.yaml").write_text(extends + "dropout: lots\n")
+    with pytest.raises(ConfigError, match=r"^model.dropout: Value 'lots' of type 'str' could not be converted to Float"):
+        check_jobs(arguments, str(CONFIG_DIR))
 
 
 def test_a_local_config_sets_this_machines_keys_once(tmp_path: Path) -> None:
@@ -859,12 +883,11 @@ def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothin
                        "`defaults: [default, _self_]` above to keep the default ones"),
     ("logger/flat.yaml", "_target_: lightning.pytorch.loggers.CSVLogger\nsave_dir: .\n", "logger=flat",
      "logger=flat: its file names one class at its top, but the logger group holds named ones"),
-    # A subclass's option extending the shipped one: its own argument was refused by the parent's schema, in a
-    # line that named conf/model/wide.yaml, a file that does not exist, and gave no way out.
+    # An option extending the shipped one for a class that does not take its keys: the line named
+    # conf/model/wide.yaml, a file that does not exist, and gave no way out.
     ("model/wide.yaml", "defaults:\n  - vae\n  - _self_\n_target_: own_classes.Wide\nwidth: 8\n", "model=wide",
-     "mine/model/wide.yaml): no such key; allowed: input_dim, hidden_dims, latent_dim, mc_samples, tied_weights "
-     "(those of model/vae, which its defaults list extends; for the keys of own_classes.Wide, give them all in this "
-     "file without that entry)"),
+     "model.input_dim (from model/vae, which wide.yaml extends): no such key; allowed: width, latent_dim; "
+     "own_classes.Wide does not take model/vae's keys: give its own in wide.yaml, without that defaults entry"),
 ])
 def test_a_mistake_in_a_config_dir_option_is_one_line_and_writes_nothing(
         file: str, content: str, chosen: str, said: str, mnist_root: Path, tmp_path: Path,

@@ -32,9 +32,9 @@ from vae_lightning.harness.definition import defines_the_run, run_definition
 from vae_lightning.harness.runs import (LOCK_FILE, claim_fresh_dir, holds_checkpoints, holds_run, job_overrides,
                                        lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name)
 from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_by_building,
-                                         check_ranges, check_structure, constructor_keys, register_schemas)
+                                         check_ranges, check_structure, constructor_keys, option_file, register_schemas)
 from vae_lightning import files
-from vae_lightning.configs import CONFIG_DIR, allowed_targets, check_allowed, instantiate_trusted, read_config_file
+from vae_lightning.configs import CONFIG_DIR, allowed_targets, check_allowed, instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
 
 # Flags with which Hydra only prints something or completes the shell: no job runs.
@@ -127,27 +127,10 @@ def allowed_keys(object_type: type | None, key: str) -> str:
     return "; allowed: " + ", ".join(names) if names else f"; {key.rpartition('.')[0] or 'it'} takes none"
 
 
-def option_file(name: str, overrides: list[str]) -> Path | None:
-    """The file of the config `name` (`model/vae`): conf/'s, else that of the --config-dir folder
-    (`search_path`'s override), which Hydra reads after conf/."""
+def config_folders(overrides: list[str]) -> list[Path]:
+    """conf/, then the --config-dir folder (`search_path`'s override), in the order Hydra reads them."""
     searched = sweeps.parse([override for override in overrides if override.startswith("hydra.searchpath=")])
-    added = [Path(source.removeprefix("file://")) for override in searched for source in override.value()]
-    found = [folder / f"{name}.yaml" for folder in [CONFIG_DIR, *added]]
-    return next((path for path in found if path.is_file()), None)
-
-
-def extends_another(path: Path) -> str:
-    """Advice for an option file that names a class of its own but extends another option of its group
-    (`defaults: [vae, _self_]`), whose schema, that option's class's signature, then types its keys."""
-    content = read_config_file(path, path.parent.parent)
-    if not isinstance(content, dict) or "_target_" not in content:
-        return ""
-    extended = [entry for entry in content.get("defaults") or [] if isinstance(entry, str)
-                and entry != "_self_" and not entry.startswith("/")]
-    if not extended:
-        return ""
-    return (f" (those of {path.parent.name}/{extended[0]}, which its defaults list extends; for the keys of "
-            f"{content['_target_']}, give them all in this file without that entry)")
+    return [CONFIG_DIR, *(Path(source.removeprefix("file://")) for override in searched for source in override.value())]
 
 
 def one_line(error: Exception, overrides: list[str] = ()) -> str:
@@ -163,7 +146,7 @@ def one_line(error: Exception, overrides: list[str] = ()) -> str:
     cause = error.__cause__ or error.__context__ or error
     # Hydra names the config file whose own content failed: "In 'optim/sgd': ..."
     found = re.match(r"In '([^']+)':", str(error))
-    file = option_file(found.group(1), list(overrides)) if found else None
+    file = option_file(found.group(1), config_folders(list(overrides))) if found else None
     shown = f"conf/{found.group(1)}.yaml" if found and (file is None or file.is_relative_to(CONFIG_DIR)) else file
     where = f" (in {shown})" if found else ""
     group = found.group(1).partition("/")[0] if found else None
@@ -177,7 +160,7 @@ def one_line(error: Exception, overrides: list[str] = ()) -> str:
             return f"{cause.full_key}: not set here; it comes from {owner}"
         # A node without a schema (hydra.sweeper.pruner) takes a key its class takes once `+` adds it.
         allowed = allowed_keys(cause.object_type, str(cause.full_key)) or f"; to add it: +{cause.full_key}=<value>"
-        return f"{cause.full_key}{where}: no such key{allowed}{extends_another(file) if file else ''}"
+        return f"{cause.full_key}{where}: no such key{allowed}"
     if isinstance(cause, ValidationError):
         return f"{cause.full_key}{where}: {str(cause.msg).splitlines()[0]}"
     return str(error).strip().splitlines()[0]

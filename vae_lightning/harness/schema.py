@@ -33,7 +33,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, read_write
 from omegaconf.errors import ValidationError
 from torch.utils.tensorboard import SummaryWriter
 
-from vae_lightning.configs import CONFIG_DIR, allowed_targets, instantiate_trusted, read_config_file
+from vae_lightning.configs import (CONFIG_DIR, allowed_targets, command_line_config_dirs, instantiate_trusted,
+                                  read_config_file)
 from vae_lightning.files import check_writable
 from vae_lightning.harness.checkpoints import with_mid_epoch_checkpoints
 from vae_lightning.errors import ConfigError
@@ -122,15 +123,19 @@ def signature_schema(cls: type, partial: bool = False) -> type:
 def register_schemas() -> None:
     """Store `/schema/<group>/<option>` in Hydra's ConfigStore for each YAML file of conf/ that builds
     one class. A file naming it first in its defaults list has every constructor argument as a typed
-    key, so a misspelled key or a wrong type fails as Hydra composes; a file without it (a new
-    option) is checked against the same signature after composing (`check_structure`)."""
+    key, so a wrong type fails as Hydra composes. The schema is open (not struct): a file that extends
+    the option and names a subclass (`defaults: [vae, _self_]`, `_target_: mine.BetaVAE`) adds that
+    class's own arguments. Every option's keys are checked against its final class's signature after
+    composing (`check_structure`), which also refuses a misspelled key."""
     store = ConfigStore.instance()
     store.store(name="run_schema", node=RunSchema)
     for option in ("value", "norm", "none"):
         store.store(group="schema/clip", name=option, node=ClipSchema)
     for group, options in group_options().items():
         for option, (cls, partial) in options.items():
-            store.store(group=f"schema/{group}", name=option, node=signature_schema(cls, partial))
+            schema = OmegaConf.structured(signature_schema(cls, partial))
+            OmegaConf.set_struct(schema, False)
+            store.store(group=f"schema/{group}", name=option, node=schema)
 
 
 def is_number(value: Any) -> bool:
@@ -258,9 +263,9 @@ def constructor_keys(target: str) -> list[str] | None:
     return None
 
 
-def check_node_keys(node: Any, key: str) -> None:
-    """Raise ConfigError for a key of the node at `key` that its constructor would not accept
-    (`+optim.lrr=0.1` and `++data.batchsize=64` add keys past the schema), or a value of a wrong type."""
+def check_node_keys(node: Any, key: str, file: Path | None = None) -> None:
+    """Raise ConfigError for a key of the node at `key` that its constructor would not accept (a
+    misspelling in its option's `file`, `+optim.lrr=0.1`), or a value of a wrong type."""
     if not isinstance(node, DictConfig) or str(node.get("_target_")) not in allowed_targets():
         return
     # A nested option (a callback, a logger) is read only here, once chosen: it names no class of its own.
@@ -273,13 +278,39 @@ def check_node_keys(node: Any, key: str) -> None:
         if key == "trainer" and name in OWNED_ELSEWHERE:
             raise ConfigError(f"trainer.{name}: not set here; it comes from {OWNED_ELSEWHERE[name]}")
         if allowed is not None and name not in allowed and name not in INSTANTIATE_KEYS:
-            raise ConfigError(f"{key}.{name}: no such key; allowed: {', '.join(allowed)}{set_locally(f'{key}.{name}')}")
+            where, advice = where_set(file, name, str(node._target_))
+            raise ConfigError(f"{key}.{name}{where}: no such key; allowed: {', '.join(allowed)}{advice}"
+                              f"{set_locally(f'{key}.{name}')}")
     schema = signature_schema(get_class(str(node._target_)))
     typed = [field.name for field in dataclasses.fields(schema) if field.name in node]
     try:  # and the values' types, also in a file that does not name its schema (a new option)
         OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.masked_copy(node, typed))
     except ValidationError as error:
         raise ConfigError(f"{key}.{error.full_key}: {str(error.msg).splitlines()[0]}") from None
+
+
+def option_file(name: str, folders: list[Path]) -> Path | None:
+    """The file of the config `name` (`model/vae`) in the first of the config `folders` that holds it."""
+    return next((folder / f"{name}.yaml" for folder in folders if (folder / f"{name}.yaml").is_file()), None)
+
+
+def where_set(file: Path | None, key: str, target: str) -> tuple[str, str]:
+    """Where the option's `file` gets `key` from, and what to do: ` (in conf/optim/sgd.yaml)`; or the option
+    its defaults list extends, whose keys its own class `target` need not take; nothing for an override's key."""
+    content = read_config_file(file, file.parent.parent) if file else None
+    if not isinstance(content, dict):
+        return "", ""
+    if key in content:
+        primary = command_line_config_dirs()[0]
+        shown = f"{primary.name}/{file.relative_to(primary)}" if file.is_relative_to(primary) else file
+        return f" (in {shown})", ""
+    extended = [entry for entry in content.get("defaults") or [] if isinstance(entry, str)
+                and entry != "_self_" and not entry.startswith("/")]
+    if not extended:
+        return "", ""
+    option = f"{file.parent.name}/{extended[0]}"
+    return (f" (from {option}, which {file.name} extends)",
+            f"; {target} does not take {option}'s keys: give its own in {file.name}, without that defaults entry")
 
 
 # This machine's settings, composed into every run (conf/config.yaml's `optional local: default`).
@@ -311,7 +342,8 @@ def check_structure(cfg: DictConfig) -> None:
     if unknown:
         raise ConfigError(f"clip.{sorted(unknown)[0]}: no such key; allowed: algorithm, value")
     for group in ("data", "model", "loss", "optim", "trainer"):
-        check_node_keys(cfg[group], group)
+        chosen = OmegaConf.select(cfg, f"hydra.runtime.choices.{group}", default=None)
+        check_node_keys(cfg[group], group, option_file(f"{group}/{chosen}", command_line_config_dirs()))
     for group in ("logger", "callbacks"):
         if "_target_" in (cfg.get(group) or {}):
             option = OmegaConf.select(cfg, f"hydra.runtime.choices.{group}", default="<option>")
