@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vae_lightning.analysis.statistics import (against_best, describe, equivalence, holm, paired_equivalence,
-                                               seeds_for_power, welch_p)
+from vae_lightning.analysis import statistics as statistics_module
+from vae_lightning.analysis.statistics import (against_best, describe, equivalence, equivalence_verdict, holm,
+                                               paired_equivalence, seeds_for_power, welch_p)
 
 MANY = [31.2, 30.9, 31.05, 31.4, 30.8]
 
@@ -54,6 +55,7 @@ def test_holm_by_hand() -> None:
     # Sorted: 0.005 x4 = 0.02, 0.01 x3 = 0.03, 0.03 x2 = 0.06, 0.04 x1 = 0.04 -> at least 0.06.
     assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert holm([0.5, 0.6]) == [1.0, 1.0]
+    assert holm([0.6, 0.7]) == [1.0, 1.0]  # 0.6 x 2 = 1.2: a probability is capped at 1
     assert holm([0.02]) == [0.02]
     assert holm([]) == []
 
@@ -146,3 +148,63 @@ def test_paired_equivalence_is_scipys_one_sample_t_on_the_seed_differences() -> 
     assert paired_equivalence(a, [value + 0.5 for value in a], 0.1).verdict == "different"
     with pytest.raises(ValueError, match="the same two or more seeds"):
         paired_equivalence(a, b[:4], 0.2)
+
+
+def power_of_welch_design(n: int, effect: float, alpha: float) -> float:
+    """Power of a two-sided two-sample t-test with n per side at `alpha`: the noncentral t, both tails."""
+    df, shift = 2 * n - 2, effect * math.sqrt(n / 2)
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    return stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
+
+
+def fewest_seeds(effect: float, alpha: float) -> int:
+    """The smallest n >= 2 with 80% power, counted up from 2 (no normal approximation to start from)."""
+    n = 2
+    while power_of_welch_design(n, effect, alpha) < 0.8:
+        n += 1
+    return n
+
+
+def test_seeds_needed_use_the_pooled_sd_and_alpha_over_the_points_tested() -> None:
+    # Two points tested against the best: the seeds asked for are at alpha 0.05 / 2, the spread the
+    # root mean square of the two sds, 0.05 and 0.3: 0.215, effect 0.1 / 0.215 = 0.465, 90 seeds
+    # (74 at alpha 0.05; 60 with the sds' plain mean, 0.175, as the spread).
+    best, close = [31.0, 31.05, 30.95], [31.1, 30.8, 31.4]
+    points = {"best": best, "close": close, "far": [35.0, 35.2, 34.9]}
+    verdicts = against_best(points)
+    assert verdicts["close"].verdict == "indistinguishable" and verdicts["far"].verdict == "worse"
+    pooled_sd = math.sqrt((np.var(best, ddof=1) + np.var(close, ddof=1)) / 2)
+    effect = abs(np.mean(close) - np.mean(best)) / pooled_sd
+    assert verdicts["close"].seeds_needed == fewest_seeds(effect, 0.05 / 2)
+    assert fewest_seeds(effect, 0.05 / 2) != fewest_seeds(effect, 0.05)  # the two levels ask for different seeds
+    rough_sd = (np.std(best, ddof=1) + np.std(close, ddof=1)) / 2
+    assert fewest_seeds(effect, 0.05 / 2) != fewest_seeds(abs(np.mean(close) - np.mean(best)) / rough_sd, 0.05 / 2)
+
+
+def test_a_corrected_p_of_exactly_alpha_is_not_worse(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "worse when the corrected p < 0.05": a p of 0.05 itself is not below it. No two samples give
+    # Welch's p of exactly 0.05, so the test's p is set here.
+    monkeypatch.setattr(statistics_module, "welch_p", lambda a, b: 0.05)
+    verdicts = against_best({"best": [31.0, 31.1], "other": [31.5, 31.7]})
+    assert (verdicts["other"].p_vs_best, verdicts["other"].verdict) == (0.05, "indistinguishable")
+
+
+def test_a_tost_p_of_exactly_alpha_is_not_equivalent_and_an_interval_touching_0_does_not_exclude_it() -> None:
+    assert equivalence_verdict(0.05, -0.1, 0.1) == "inconclusive"
+    assert equivalence_verdict(0.0499, -0.1, 0.1) == "equivalent"
+    assert equivalence_verdict(0.5, 0.0, 0.3) == "inconclusive" and equivalence_verdict(0.5, 1e-9, 0.3) == "different"
+    assert equivalence_verdict(0.5, -0.3, 0.0) == "inconclusive" and equivalence_verdict(0.5, -0.3, -1e-9) == "different"
+
+
+def test_a_constant_paired_difference_of_exactly_the_margin_is_not_equivalent() -> None:
+    # Every seed 0.5 worse (exact in binary) with a margin of 0.5: TOST's null, |difference| >= margin,
+    # holds, so the sweeps are not shown equivalent; the interval [0.5, 0.5] excludes 0: different.
+    result = paired_equivalence([1.0, 2.0, 3.0], [1.5, 2.5, 3.5], 0.5)
+    assert (result.difference, result.ci95, result.p_equivalence, result.verdict) == (0.5, (0.5, 0.5), 1.0, "different")
+    assert paired_equivalence([1.0, 2.0, 3.0], [1.25, 2.25, 3.25], 0.5).verdict == "equivalent"
+
+
+def test_a_paired_comparison_of_one_seed_is_refused() -> None:
+    # One difference has no spread to test: the same "two or more seeds" refusal as for unequal counts.
+    with pytest.raises(ValueError, match="the same two or more seeds"):
+        paired_equivalence([31.0], [31.1], 0.2)
