@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from vae_lightning.analysis.verdicts import judge_claims, markdown
 from vae_lightning.files import write_json
 
@@ -55,3 +57,40 @@ def test_a_missing_point_or_sweep_is_said_not_guessed(tmp_path: Path) -> None:
     verdicts = [row["verdict"] for row in judge_claims(folders)]
     assert verdicts[:2] == ["not run: clip.value=1.0", "not run: clip={algorithm:value,value:1.0}"]
     assert verdicts[2:] == ["not run: no summary.json"] * 2
+
+
+def test_the_measured_interval_is_the_mean_and_its_95_percent_t_interval(tmp_path: Path) -> None:
+    # 30.0, 30.1, 29.9: mean 30, sd 0.1, t(0.975, 2) = 4.3027, half-width 4.3027 * 0.1 / sqrt(3) = 0.2484.
+    rows = judge_claims(sweeps(tmp_path, {"clip.value=1.0": [30.0, 30.1, 29.9], "clip.value=0.1": [33.0, 33.1, 32.9]},
+                               {"clip={algorithm:value,value:1.0}": [31.0, 31.1]}, CLOSE))
+    assert rows[0]["measured"] == {"1.0": "30.00 [29.75, 30.25]"}
+
+
+def test_the_seeds_a_claim_is_not_separable_at_are_the_fewest_of_its_points(tmp_path: Path) -> None:
+    # One of the momenta has two seeds: "at 3 seeds" would overstate what was run.
+    momentum = {**CLOSE, "optim.momentum=0.85": [31.05, 31.0]}
+    rows = judge_claims(sweeps(tmp_path, {"clip.value=1.0": [30.0, 31.0]},
+                               {"clip={algorithm:value,value:1.0}": [30.0, 31.0]}, momentum))
+    assert [row["verdict"] for row in rows[2:]] == ["not separable at 2 seeds", "consistent: none separable at 2 seeds"]
+
+
+def test_a_named_point_of_one_seed_is_not_tested_and_one_without_completed_jobs_not_run(tmp_path: Path) -> None:
+    folders = sweeps(tmp_path, {"clip.value=1.0": [31.0], "clip.value=0.1": [30.0, 30.1]},
+                     {"clip={algorithm:value,value:1.0}": [], "clip={algorithm:norm,value:5.0}": [30.0, 30.1]}, CLOSE)
+    rows = judge_claims(folders)
+    assert rows[0]["verdict"] == "not tested: one seed" and rows[0]["p_vs_best"] == {"1.0": None}
+    # Every job of the named point failed: no numbers for it, and the point named (it crashed, KeyError).
+    assert rows[1]["verdict"].endswith(": clip={algorithm:value,value:1.0}") and "measured" not in rows[1]
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss occurred")  # scipy's, on the constant samples
+def test_the_markdown_row_shows_each_corrected_p_and_an_untested_point(tmp_path: Path) -> None:
+    # Two constant, different points: Welch's p is exactly 0, shown as 0, not as untested.
+    rows = judge_claims(sweeps(tmp_path, {"clip.value=1.0": [31.0, 31.0], "clip.value=0.1": [30.0, 30.0]},
+                               {"clip={algorithm:value,value:1.0}": [31.0], "clip={algorithm:norm,value:5.0}": [30.0, 30.1]},
+                               CLOSE))
+    lines = markdown(rows)
+    assert lines[2] == ("| clipping by value 1 gave the best results in experiment 1 | clip_value | 1.0: 31.00 [31.00, 31.00]; "
+                        "0.1: 30.00 [30.00, 30.00] | 1.0: 0 (best: 0.1) | refuted |")
+    assert lines[3].endswith("| {algorithm:value,value:1.0}: untested (best: {algorithm:norm,value:5.0}) | "
+                             "not tested: one seed |")
