@@ -33,19 +33,21 @@ def write_job(job: Path, overrides: list[str], final: float, status: dict | None
 
 
 def write_sweep(folder: Path, losses: dict[str, list[float]], key: str = "clip.value",
-                statuses: dict[tuple[str, int], dict] | None = None, epochs: int = EPOCHS) -> Path:
-    """A grid sweep of `key` over the values of `losses` and seeds 0..n-1, each job's final val loss
-    given by losses[value][seed]; statuses[(value, seed)] replaces that job's status.json."""
+                statuses: dict[tuple[str, int], dict] | None = None, epochs: int = EPOCHS,
+                seeds: list[int] | None = None) -> Path:
+    """A grid sweep of `key` over the values of `losses` and `seeds` (default 0..n-1, in the order given
+    on the command line), the job of seeds[i] with final val loss losses[value][i];
+    statuses[(value, seed)] replaces that job's status.json."""
     values = list(losses)
-    seeds = range(len(losses[values[0]]))
+    seeds = range(len(losses[values[0]])) if seeds is None else seeds
     folder.mkdir(parents=True, exist_ok=True)
     task = [f"{key}={','.join(values)}", f"seed={','.join(map(str, seeds))}"]
     multirun = {"hydra": {"sweeper": {"_target_": GRID_SWEEPER, "params": None}, "overrides": {"task": task}}}
     (folder / "multirun.yaml").write_text(yaml.safe_dump(multirun))
     for value in values:
-        for seed in seeds:
+        for index, seed in enumerate(seeds):
             status = (statuses or {}).get((value, seed))
-            write_job(folder / f"{key}={value},seed={seed}", [f"{key}={value}", f"seed={seed}"], losses[value][seed],
+            write_job(folder / f"{key}={value},seed={seed}", [f"{key}={value}", f"seed={seed}"], losses[value][index],
                       status, epochs)
     return folder
 

@@ -180,3 +180,50 @@ def test_sweeps_of_another_loss_than_the_papers_are_compared_under_its_name(tmp_
         (saved / "config.yaml").write_text("loss:\n  _target_: mine.BetaVAELoss\n")
     code, out, err = run(monkeypatch, capsys, a, b, "--out", tmp_path)
     assert code == 0 and "Final val loss (A: eq. 20; B: the loss of mine.BetaVAELoss, per image)" in out, err
+
+
+def test_seeds_are_paired_by_number_not_by_position(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    # B ran seed=4,3,2,1,0: its jobs come in that order, and each must meet A's job of its own seed.
+    shift = [0.01, 0.02, -0.01, 0.03, 0.0]  # B's seed s is A's seed s plus shift[s]
+    b_losses = {value: [losses[seed] + shift[seed] for seed in (4, 3, 2, 1, 0)] for value, losses in LOSSES.items()}
+    a = write_sweep(tmp_path / "a", LOSSES)
+    b = write_sweep(tmp_path / "b", b_losses, seeds=[4, 3, 2, 1, 0])
+    run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    points = {point["label"]: point for point in json.loads((tmp_path / "comparison.json").read_text())["points"]}
+    paired = stats.ttest_1samp(shift, 0.0).confidence_interval(0.95)
+    for value in LOSSES:
+        assert points[value]["test"] == "paired by seed"
+        assert points[value]["ci95"] == pytest.approx(list(paired), rel=1e-6)
+
+
+def test_as_many_seeds_but_other_ones_are_compared_by_welchs_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    # Seeds 0-4 against seeds 5-9: no job of B began from the weights of a job of A, so nothing pairs them.
+    a = write_sweep(tmp_path / "a", LOSSES)
+    b_losses = {"0.1": [31.2, 31.0, 31.1, 30.9, 31.05], "1.0": [31.4, 31.5, 31.6, 31.45, 31.55]}
+    b = write_sweep(tmp_path / "b", b_losses, seeds=[5, 6, 7, 8, 9])
+    run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    points = {point["label"]: point for point in json.loads((tmp_path / "comparison.json").read_text())["points"]}
+    for value in LOSSES:
+        welch = stats.ttest_ind(b_losses[value], LOSSES[value], equal_var=False)
+        assert points[value]["test"] == "Welch"
+        assert points[value]["ci95"] == pytest.approx(list(welch.confidence_interval(0.95)), rel=1e-9)
+
+
+def test_one_seed_on_one_side_only_is_inconclusive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    a = write_sweep(tmp_path / "a", {"0.1": [31.0]})
+    b = write_sweep(tmp_path / "b", {"0.1": [31.0, 31.1, 30.9]})
+    code, out, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    (point,) = json.loads((tmp_path / "comparison.json").read_text())["points"]
+    assert code == 1 and (point["verdict"], point["reason"]) == ("inconclusive", "fewer than 2 completed seeds on a side")
+    assert (point["a"]["n"], point["b"]["n"], point["difference"], point["ci95"]) == (1, 3, None, None)
+
+
+def test_one_point_not_equivalent_among_equivalent_ones_fails_the_comparison(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    a = write_sweep(tmp_path / "a", LOSSES)
+    b = write_sweep(tmp_path / "b", {"0.1": LOSSES["0.1"], "1.0": [loss + 2 for loss in LOSSES["1.0"]]})
+    code, _, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    assert code == 1 and verdicts(tmp_path) == {"0.1": "equivalent", "1.0": "different"}
