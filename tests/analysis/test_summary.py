@@ -4,6 +4,7 @@ against scipy, one and many seeds, ties, failed jobs, NaN losses, labels, bad fo
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -474,3 +475,63 @@ def test_a_sweep_of_a_loss_of_ones_own_is_not_labelled_as_the_papers_eq_20(tmp_p
     for saved in sweep.glob("*/.hydra/config.yaml"):  # the paper's loss, as conf/loss/vae.yaml names it
         saved.write_text("loss:\n  _target_: vae_lightning.paper.loss.VAELoss\n")
     assert plot.loss_named(sweep) == "eq. 20"
+
+
+def test_the_alpha_of_the_seeds_for_power_divides_by_the_points_tested_not_by_all_points(tmp_path: Path) -> None:
+    # Three points with three seeds: the best is not tested, so two are, and the level is 0.05/2.
+    keys, groups = collect(write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.3, 30.9], "1.0": [31.6, 31.4, 31.9],
+                                                             "5.0": [31.1, 31.4, 31.0]}))
+    summary = plot.summarise(groups, keys, "t")
+    assert summary["points_tested"] == 2
+    assert "α = 0.05/2 (the strictest level Holm's correction over 2 points may ask for)" in plot.summary_markdown(summary)
+
+
+def test_an_epoch_a_seed_logged_as_nan_is_left_out_of_that_epochs_mean() -> None:
+    # A seed whose first val loss was NaN and later ones finite: the band at epoch 0 is of the other seed alone.
+    samples = plot.by_epoch([{0: math.nan, 1: 2.0}, {0: 1.0, 1: 3.0}, {0: math.inf, 1: 4.0}])
+    assert [(epoch, sample.n, sample.mean) for epoch, sample in samples] == [(0, 1, 1.0), (1, 3, 3.0)]
+
+
+def test_the_gradient_table_is_geometric_means_of_norms_and_percentages_at_the_first_and_last_epoch() -> None:
+    # Two seeds; epoch -1 is the initialisation. By hand: norms at initialisation sqrt(2 * 8) = 4, at the
+    # last epoch sqrt(0.5 * 2) = 1, after clipping sqrt(0.25 * 1) = 0.5; clipped % at epoch 0
+    # 100 * (0.1 + 0.3) / 2 = 20, at the last 100 * (0.02 + 0.04) / 2 = 3.
+    group = plot.Group("0.1")
+    group.curves["train/grad_norm"] = [{-1: 2.0, 0: 1.0, 1: 0.5}, {-1: 8.0, 0: 4.0, 1: 2.0}]
+    group.curves["train/grad_norm_clipped"] = [{-1: 2.0, 0: 1.0, 1: 0.25}, {-1: 8.0, 0: 1.0, 1: 1.0}]
+    group.curves["train/clip_fraction"] = [{-1: 0.5, 0: 0.1, 1: 0.02}, {-1: 0.9, 0: 0.3, 1: 0.04}]
+    rows = [line for line in plot.summarise_gradients({("clip.value=0.1",): group}, ["clip.value"], "t").splitlines()
+            if line.startswith("| 0.1 |")]
+    assert rows == ["| 0.1 | 4 | 1 | 0.5 | 20 | 3 |"]
+
+
+def test_the_title_names_the_range_of_seeds_when_points_have_different_counts() -> None:
+    groups = {}
+    for label, count in (("0.1", 2), ("1.0", 3)):
+        groups[(label,)] = plot.Group(label, finals=[(str(seed), 31.0) for seed in range(count)])
+    assert seeds_title(groups, "t") == "t\nmean over 2-3 seeds, band: 95% confidence interval of the mean (Student's t)"
+    groups[("5.0",)] = plot.Group("5.0", finals=[("0", 31.0)])
+    assert seeds_title(groups, "t").endswith("mean over 1-3 seeds, band: 95% confidence interval of the mean "
+                                             "(Student's t); none for one seed")
+
+
+def test_a_job_folder_missing_from_the_sweep_is_named_not_dropped(tmp_path: Path) -> None:
+    # multirun.yaml asked for seed 1 of clip.value=1.0; its folder is gone: the point is of 2 seeds, and says so.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    shutil.rmtree(sweep / "clip.value=1.0,seed=1")
+    keys, groups = collect(sweep)
+    point = {found["label"]: found for found in plot.summarise(groups, keys, "t")["points"]}["1.0"]
+    assert (point["n"], point["mean"]) == (2, pytest.approx((31.6 + 31.9) / 2))
+    assert point["excluded"] == ["seed 1: missing (no job folder: never started, or deleted)"]
+
+
+def test_a_sweep_with_a_pruned_job_counts_it_apart_and_does_not_fail(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    # A search's pruner stopping a trial is the search working: no failure, and not counted as completed.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES, statuses={("1.0", 2): {"status": "pruned", "epoch": 1}})
+    with caplog.at_level(logging.INFO):
+        SweepReport().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    messages = [record.getMessage() for record in caplog.records]
+    assert f"sweep {sweep}: 5 of 6 jobs completed" in messages and "1 pruned, 0 failed" in messages
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
