@@ -1,6 +1,7 @@
 """`python -m vae_lightning.reproduce`'s refusals of where it would write and of what it reads, in this
 process and before anything trains."""
 
+import json
 import re
 import shutil
 import sys
@@ -297,3 +298,43 @@ def test_train_pys_refusal_of_a_sweep_is_reproduces_one_line_and_exit_2(
         f"error: {single_run} holds a single run, not a sweep; continue it without -m (hydra.run.dir={single_run} "
         f"resume=true), or choose another hydra.sweep.dir"]
     assert snapshot(out) == before
+
+
+def completed_with_val_loss(job: Path, loss: float) -> None:
+    """The job's status.json as train.py leaves a completed run: its best checkpoint's val loss in results."""
+    (job / "status.json").write_text(json.dumps({"status": "completed", "results": {"val": {"loss": loss}}}))
+
+
+def test_the_best_run_is_the_lowest_val_loss_across_the_sweeps(tmp_path: Path) -> None:
+    first = write_sweep(tmp_path / "first", {"0.1": [31.0, 31.3], "1.0": [31.6, 31.4]})
+    second = write_sweep(tmp_path / "second", {"0.5": [31.2, 31.5]})
+    for job, loss in [(first / "clip.value=0.1,seed=0", 31.0), (first / "clip.value=1.0,seed=1", 31.4),
+                      (second / "clip.value=0.5,seed=1", 30.7), (second / "clip.value=0.5,seed=0", 32.0)]:
+        completed_with_val_loss(job, loss)
+    # The other jobs' status.json hold no results (val_loss None): they are not candidates.
+    assert reproduce.best_run([first, second]) == second / "clip.value=0.5,seed=1"
+    assert reproduce.best_run([first]) == first / "clip.value=0.1,seed=0"
+
+
+def test_wall_times_are_minutes_to_one_decimal() -> None:
+    assert (reproduce.minutes(61.0), reproduce.minutes(90.0), reproduce.minutes(3600.0)) == (
+        "1.0 min", "1.5 min", "60.0 min")
+
+
+def test_results_md_numbers_the_figures_says_which_sweeps_failed_and_holds_each_table(tmp_path: Path) -> None:
+    out = tmp_path / "reproduction"
+    for name in reproduce.EXPERIMENTS:
+        (out / "sweeps" / name).mkdir(parents=True)
+        (out / "sweeps" / name / "figure.png").write_bytes(b"png of " + name.encode())
+        (out / "sweeps" / name / "summary.md").write_text(f"# {name}'s title\n\nexplanation of {name}\n\n| table |\n")
+    timings = {"clip_value": (61.0, 0), "clip_norm": (120.0, 1), "momentum": (30.0, 0)}
+    best = out / "sweeps" / "momentum" / "optim.momentum=0.9,seed=0"
+    results = reproduce.gather(out, timings, [], best, {"loss": 31.23456, "kl": 7.0}).read_text()
+    for index, name in enumerate(reproduce.EXPERIMENTS, start=1):
+        assert (out / f"figure{index}_{name}.png").read_bytes() == b"png of " + name.encode()
+        assert f"](figure{index}_{name}.png)" in results
+        assert f"\nexplanation of {name}\n\n| table |\n" in results and f"# {name}'s title" not in results
+    assert "`python train.py experiment=clip_value`: 1.0 min on this machine; all jobs completed." in results
+    assert "`python train.py experiment=clip_norm`: 2.0 min on this machine; some jobs failed (see the table)." in results
+    assert ("Best run by val loss: `momentum/optim.momentum=0.9,seed=0`; its test losses: loss 31.235, kl 7.000."
+            in results)
