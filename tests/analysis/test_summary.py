@@ -535,3 +535,28 @@ def test_a_sweep_with_a_pruned_job_counts_it_apart_and_does_not_fail(tmp_path: P
     assert f"sweep {sweep}: 5 of 6 jobs completed" in messages and "1 pruned, 0 failed" in messages
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
 
+
+def test_summary_md_rows_are_the_numbers_of_scipy_to_three_places(tmp_path: Path) -> None:
+    # The table a user copies into a paper: mean, sd (ddof=1), the t interval and Welch's p of each point.
+    keys, groups = collect(write_sweep(tmp_path / "sweep", LOSSES))
+    markdown = plot.summary_markdown(plot.summarise(groups, keys, "t"))
+    rows = {cells[0]: cells for cells in ([cell.strip() for cell in line.strip("|").split("|")]
+                                          for line in markdown.splitlines() if line.startswith("| 0.1 |")
+                                          or line.startswith("| 1.0 |"))}
+    for value, losses in LOSSES.items():
+        low, high = stats.t.interval(0.95, 2, loc=np.mean(losses), scale=stats.sem(losses))
+        assert rows[value][1:4] == [f"{np.mean(losses):.3f}", f"{np.std(losses, ddof=1):.3f}", f"[{low:.3f}, {high:.3f}]"]
+    p = stats.ttest_ind(LOSSES["1.0"], LOSSES["0.1"], equal_var=False).pvalue
+    assert rows["1.0"][4:8] == [f"{p:.3g}", "worse", "3", "3"] and rows["0.1"][4:6] == ["", "best"]
+
+
+def test_the_best_epoch_is_of_the_val_loss_not_the_train_loss(tmp_path: Path) -> None:
+    # Val loss lowest at the second of three epochs while the train loss still falls: best epoch 2, not 3.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    for metrics in sweep.glob("*/csv/metrics.csv"):
+        final = float(metrics.read_text().splitlines()[-1].split(",")[-1])
+        metrics.write_text("epoch,step,train/loss,val/loss\n" + "".join(
+            f"{epoch},{10 * epoch + 9},{train},{val}\n"
+            for epoch, (train, val) in enumerate([(final + 2, final + 1), (final + 1, final - 0.5), (final - 1, final)])))
+    keys, groups = collect(sweep)
+    assert [point["best_epoch"] for point in plot.summarise(groups, keys, "t")["points"]] == [2, 2]
