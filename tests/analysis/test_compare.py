@@ -99,7 +99,8 @@ def test_a_value_written_as_an_integer_is_the_same_point(tmp_path: Path, monkeyp
     assert "Only in" not in out
 
 
-@pytest.mark.parametrize("case", ["run folder", "missing", "no shared point", "bad margin", "a job's status a list"])
+@pytest.mark.parametrize("case", ["run folder", "missing", "no shared point", "bad margin", "zero margin",
+                                  "a job's status a list"])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture) -> None:
     sweep = write_sweep(tmp_path / "sweep", LOSSES)
@@ -111,6 +112,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(case: str, tmp_path: P
         "missing": ([tmp_path / "nothing", sweep], "is not a folder"),
         "no shared point": ([sweep, other], "share no point (their swept values: clip.value; optim.lr)"),
         "bad margin": ([sweep, sweep, "--margin", "-1"], "--margin -1: give a positive number of nats"),
+        # Equivalence within ±0 is no test: no interval lies inside an empty one.
+        "zero margin": ([sweep, sweep, "--margin", "0%"], "--margin 0%: give a positive number of nats"),
         "a job's status a list": ([sweep, broken], f"{broken / 'clip.value=0.1,seed=0' / 'status.json'} holds []"),
     }[case]
     out = tmp_path / "out"
