@@ -10,7 +10,7 @@ from torch.distributions import Normal
 
 from helpers import projector_files
 from vae_lightning.analysis.evaluate import load
-from vae_lightning.analysis.latent import manifold_grid, quantile_labels, write_projector
+from vae_lightning.analysis.latent import cell_centres, manifold_grid, quantile_labels, write_projector
 from vae_lightning.files import temporary_path
 
 
@@ -59,3 +59,10 @@ def test_the_manifold_decodes_the_prior_quantiles_in_plot_order(trained_runs: di
     bottom_left = module.model.decode(torch.tensor([[-quantile, -quantile]])).reshape(28, 28)
     torch.testing.assert_close(grid[0, :28, -28:], top_right.detach())
     torch.testing.assert_close(grid[0, -28:, :28], bottom_left.detach())
+
+
+def test_a_rows_tick_sits_at_the_centre_pixel_of_its_image() -> None:
+    # make_grid with padding 2: the first 28-pixel image spans pixels 2..29, centre (2 + 29) / 2 = 15.5;
+    # each next one is 30 pixels on. Unpadded, pixels 0..27: centre 13.5.
+    assert cell_centres(3, 28, 2) == [15.5, 45.5, 75.5]
+    assert cell_centres(2, 28, 0) == [13.5, 41.5]
