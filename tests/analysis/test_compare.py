@@ -230,3 +230,15 @@ def test_one_point_not_equivalent_among_equivalent_ones_fails_the_comparison(
     b = write_sweep(tmp_path / "b", {"0.1": LOSSES["0.1"], "1.0": [loss + 2 for loss in LOSSES["1.0"]]})
     code, _, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
     assert code == 1 and verdicts(tmp_path) == {"0.1": "equivalent", "1.0": "different"}
+
+
+def test_a_percentage_margin_of_a_negative_mean_is_positive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    # A loss of one's own (a Gaussian decoder with a learned variance, say) can be negative: 0.5% of
+    # a mean of -31.03 was a margin of -0.155, and a sweep against itself came out inconclusive, exit 1.
+    negative = {value: [-loss for loss in losses] for value, losses in LOSSES.items()}
+    sweep = write_sweep(tmp_path / "sweep", negative)
+    code, _, _ = run(monkeypatch, capsys, sweep, sweep, "--out", tmp_path)
+    points = {point["label"]: point for point in json.loads((tmp_path / "comparison.json").read_text())["points"]}
+    assert code == 0 and verdicts(tmp_path) == {"0.1": "equivalent", "1.0": "equivalent"}
+    assert points["0.1"]["margin"] == pytest.approx(0.005 * 31.03, rel=1e-12)

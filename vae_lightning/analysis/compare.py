@@ -74,7 +74,8 @@ def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[
             found |= {"difference": None, "ci95": None, "margin": None, "p_equivalence": None,
                       "verdict": "inconclusive", "reason": "fewer than 2 completed seeds on a side"}
         else:
-            nats = value / 100 * found["a"]["mean"] if percent else value
+            # Of the mean's size: a loss of one's own may be negative, and a margin never is.
+            nats = value / 100 * abs(found["a"]["mean"]) if percent else value
             seeds_a, seeds_b = dict(groups_a[point].finals), dict(groups_b[point].finals)
             paired = seeds_a.keys() == seeds_b.keys()
             result = (paired_equivalence([seeds_a[seed] for seed in seeds_a], [seeds_b[seed] for seed in seeds_a], nats)
