@@ -55,7 +55,7 @@ def test_a_missing_point_or_sweep_is_said_not_guessed(tmp_path: Path) -> None:
     folders = sweeps(tmp_path, {"clip.value=0.1": [30.0, 31.0]}, {"clip.value=0.1": [30.0]}, CLOSE)
     (folders["momentum"] / "summary.json").unlink()
     verdicts = [row["verdict"] for row in judge_claims(folders)]
-    assert verdicts[:2] == ["not run: clip.value=1.0", "not run: clip={algorithm:value,value:1.0}"]
+    assert verdicts[:2] == ["no completed job: clip.value=1.0", "no completed job: clip={algorithm:value,value:1.0}"]
     assert verdicts[2:] == ["not run: no summary.json"] * 2
 
 
