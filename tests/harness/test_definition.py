@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata
 
 from helpers import TRAIN_IMAGES, VAL_IMAGES, free_port, run_train, tiny_overrides
-from vae_lightning.harness.definition import hyperparameters
+from vae_lightning.harness.definition import changed_keys, defines_the_run, hyperparameters, run_definition
 from vae_lightning.harness.run import train
 
 
@@ -126,3 +126,70 @@ def test_a_key_that_copies_another_by_interpolation_is_not_a_column_of_its_own(c
     assert "data/shuffle_seed" not in hyperparameters(compose_config(["seed=3"]), 1)
     shown = hyperparameters(compose_config(["seed=3", "data.shuffle_seed=5"]), 1)
     assert shown["data/shuffle_seed"] == 5 and shown["seed"] == 3
+
+
+# One value of each kind of key that changes what a run computes (its loss curve, its weights), as a
+# command line would set it.
+DEFINING_OVERRIDES = ["clip.value=0.5", "seed=1", "trainer.precision=64-true", "data.val_size=100", "optim.momentum=0.5",
+                      "optim.lr=0.02", "data.batch_size=64", "data.split_seed=1", "model.latent_dim=3",
+                      "trainer.accumulate_grad_batches=2", "trainer.limit_train_batches=5", "x_axis=epoch"]
+
+
+@pytest.mark.parametrize("override", DEFINING_OVERRIDES)
+def test_a_key_that_changes_what_the_run_computes_is_named_when_changed(override: str, compose_config) -> None:
+    # Held to be only where or how the run runs, such a key would let resume=true continue a run as another.
+    key, _, value = override.partition("=")
+    saved, now = run_definition(compose_config([])), run_definition(compose_config([override]))
+    assert changed_keys(saved, now)[0].startswith(f"{key}={value}, but the run was trained with ")
+
+
+@pytest.mark.parametrize("override", ["data.root=/elsewhere", "data.download=false", "data.eval_batch_size=10",
+                                      "trainer.devices=2", "trainer.accelerator=cpu", "trainer=cpu",
+                                      "++trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",
+                                      "torch_threads=1", "logger=csv", "resume=true"])
+def test_a_key_of_where_or_how_the_run_runs_changes_nothing_it_computes(override: str, compose_config) -> None:
+    # Held to define the run, it would refuse a run resumed on another machine, and name its folder.
+    definition = run_definition(compose_config([override]))
+    assert changed_keys(run_definition(compose_config([])), definition) == []
+    assert not defines_the_run(override.lstrip("+").partition("=")[0])
+
+
+def test_an_override_that_adds_or_removes_a_key_is_read_by_its_key() -> None:
+    # `+model.mc_samples=2` names the run's folder as `model.mc_samples=2` would.
+    assert defines_the_run("+model.mc_samples") and defines_the_run("++clip.value") and defines_the_run("~optim.momentum")
+    assert not defines_the_run("+trainer.enable_progress_bar") and not defines_the_run("~data.root")
+
+
+def test_a_key_only_one_side_holds_is_a_change() -> None:
+    # A key the saved run did not have (an option's file gained it) or that the run now lacks changes what it computes.
+    saved = {"seed": 0, "clip.value": 1.0, "data.noise_std": 0.1}
+    assert changed_keys(saved, {"seed": 0, "clip.value": 1.0}) == ["data.noise_std=None, but the run was trained with 0.1"]
+    assert changed_keys({"seed": 0}, {"seed": 0, "optim.weight_decay": 0.01}) == [
+        "optim.weight_decay=0.01, but the run was trained with None"]
+
+
+def test_a_change_in_the_third_decimal_is_a_change() -> None:
+    assert changed_keys({"clip.value": 1.0}, {"clip.value": 1.01}) == ["clip.value=1.01, but the run was trained with 1.0"]
+    assert changed_keys({"optim.lr": 0.001}, {"optim.lr": 0.0011}) == ["optim.lr=0.0011, but the run was trained with 0.001"]
+
+
+@pytest.mark.parametrize("key", ["trainer.max_epochs", "trainer.max_steps"])
+def test_a_run_continues_with_more_or_unlimited_epochs_and_steps_and_not_fewer(key: str) -> None:
+    # -1 (and null, Lightning's default) lifts the limit: the run continues as far as the other one lets it.
+    for longer in (11, -1, None):
+        assert changed_keys({key: 10}, {key: longer}) == []
+    assert changed_keys({key: 10}, {key: 9}) == [f"{key}=9, but the run was trained with 10"]
+
+
+@pytest.mark.parametrize("key", ["seed", "data.batch_size", "model.latent_dim", "trainer.accumulate_grad_batches",
+                                 "trainer.limit_train_batches", "trainer.limit_val_batches"])
+def test_only_the_runs_length_may_grow_on_resume(key: str) -> None:
+    # A larger batch, latent space or share of the data is another run, not a longer one.
+    assert changed_keys({key: 4}, {key: 5}) == [f"{key}=5, but the run was trained with 4"]
+
+
+def test_a_run_trained_without_an_epoch_limit_resumed_with_one_is_named() -> None:
+    # null is Lightning's default (1000 epochs): a limit of 5 is fewer, and is said as such.
+    assert changed_keys({"trainer.max_epochs": None}, {"trainer.max_epochs": 5}) == [
+        "trainer.max_epochs=5, but the run was trained with None"]
+
