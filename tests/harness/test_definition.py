@@ -193,3 +193,10 @@ def test_a_run_trained_without_an_epoch_limit_resumed_with_one_is_named() -> Non
     assert changed_keys({"trainer.max_epochs": None}, {"trainer.max_epochs": 5}) == [
         "trainer.max_epochs=5, but the run was trained with None"]
 
+
+def test_a_key_set_by_a_resolver_is_a_column_of_its_own(compose_config, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only an interpolation of another defining key repeats a column: a learning rate read from the
+    # environment (`${oc.env:...}`) is the run's own, and a sweep over it must show it.
+    monkeypatch.setenv("VAE_LIGHTNING_TEST_LR", "0.05")
+    shown = hyperparameters(compose_config(["optim.lr=${oc.env:VAE_LIGHTNING_TEST_LR}"]), 1)
+    assert float(shown["optim/lr"]) == 0.05
