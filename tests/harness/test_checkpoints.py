@@ -2,6 +2,7 @@
 
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +18,7 @@ from omegaconf import OmegaConf
 import own_classes
 from vae_lightning.harness.checkpoints import (AtomicCheckpointIO, RandomState, RunDefinition, checkpoint_to_resume,
                                               reason_not_to_resume)
+from vae_lightning.paper.module import process_seed
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import ConfigError
 
@@ -146,6 +148,7 @@ def test_a_checkpoint_that_stored_how_its_nodes_are_built_still_resumes(tmp_path
     {"last_model_path": "{folder}/../victim.ckpt"},
     {"best_k_models": {"{folder}/../../victim": 1.0}},
     {"best_model_path": "s3://bucket/victim.ckpt"},
+    {"kth_best_model_path": "{folder}/../victim.ckpt"},  # the one Lightning deletes when a better checkpoint replaces it
 ])
 def test_a_checkpoint_naming_files_out_of_its_folder_is_refused(state: dict, tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
@@ -165,6 +168,8 @@ def test_a_checkpoint_naming_files_out_of_its_folder_is_refused(state: dict, tmp
     ("RandomState", {"torch": torch.zeros(3)}, r"its random state cannot be restored \(TypeError\)"),
     ("RandomState", {**RandomState(seed=0).state_dict(), RandomState.FURTHER: [{"torch": torch.zeros(3)}]},
      r"its random state cannot be restored \(TypeError\)"),
+    # A GPU machine would fail on it as it set CUDA's generators; on a CPU one it would pass unnoticed.
+    ("RandomState", {**RandomState(seed=0).state_dict(), "cuda": "x"}, r"its random state cannot be restored \(TypeError\)"),
     ("ModelCheckpoint{'monitor': 'val/loss'}", {"best_k_models": {"a.ckpt": 1.0}, "kth_best_model_path": "b.ckpt"},
      r"its ModelCheckpoint\{'monitor': 'val/loss'\} state does not hold its kth_best_model_path among its best_k_models"),
 ])
@@ -268,3 +273,43 @@ def test_resume_on_the_other_x_axis_is_refused_and_a_checkpoint_older_than_the_k
     assert checkpoint_to_resume(tmp_path, run_config(x_axis="step")) == folder / "last.ckpt"
     save_checkpoint_of(run_config(), folder / "last.ckpt")
     assert checkpoint_to_resume(tmp_path, run_config(x_axis="epoch")) == folder / "last.ckpt"
+
+
+def test_only_a_further_process_is_seeded_apart_and_only_as_it_starts_to_fit() -> None:
+    # The first process keeps the generators seed_everything and the model's initialisation left: reseeded,
+    # a run would draw other noise than a plain torch loop seeded alike. A validate or test is not reseeded.
+    def torch_draw_after_setup(rank: int, stage: str) -> torch.Tensor:
+        torch.manual_seed(123)
+        RandomState(seed=5).setup(SimpleNamespace(global_rank=rank, world_size=2), None, stage)
+        return torch.rand(3)
+
+    torch.manual_seed(123)
+    untouched = torch.rand(3)
+    torch.manual_seed(process_seed(5, 1))
+    seeded_apart = torch.rand(3)
+    assert torch.equal(torch_draw_after_setup(0, "fit"), untouched)
+    assert torch.equal(torch_draw_after_setup(1, "fit"), seeded_apart)
+    assert torch.equal(torch_draw_after_setup(1, "validate"), untouched)
+
+
+def test_every_checkpoint_records_how_many_processes_trained_the_run() -> None:
+    # Without the count, a run resumed on two devices would continue one trained on one (RECORDED_LATER lets
+    # a checkpoint without it pass), each step averaging twice the batches.
+    callback = RunDefinition(run_config())
+    callback.setup(SimpleNamespace(world_size=2), None, "fit")
+    assert callback.state_dict()["definition"]["processes"] == 2
+
+
+def test_a_checkpoint_naming_a_class_no_config_names_imports_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Data read from disk never decides what code runs: a checkpoint's `_target_` is compared as text, its
+    # module never imported (an import runs the module's code).
+    module = tmp_path / "planted_by_a_checkpoint.py"
+    module.write_text(f"open({str(tmp_path / 'marker')!r}, 'w').close()\nclass Model:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "planted_by_a_checkpoint", raising=False)
+    (tmp_path / "checkpoints").mkdir()
+    save_checkpoint_of(run_config(**{"model._target_": "planted_by_a_checkpoint.Model"}), tmp_path / "checkpoints" / "last.ckpt")
+    with pytest.raises(ConfigError, match=r"model._target_=vae_lightning.paper.model.VAE, but the run was trained with "
+                                          r"planted_by_a_checkpoint.Model"):
+        checkpoint_to_resume(tmp_path, run_config())
+    assert not (tmp_path / "marker").exists()
