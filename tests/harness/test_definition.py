@@ -200,3 +200,11 @@ def test_a_key_set_by_a_resolver_is_a_column_of_its_own(compose_config, monkeypa
     monkeypatch.setenv("VAE_LIGHTNING_TEST_LR", "0.05")
     shown = hyperparameters(compose_config(["optim.lr=${oc.env:VAE_LIGHTNING_TEST_LR}"]), 1)
     assert float(shown["optim/lr"]) == 0.05
+
+
+@pytest.mark.parametrize("key", ["trainer.max_epochs", "trainer.max_steps"])
+def test_a_run_trained_without_a_limit_resumed_with_one_is_refused(key: str) -> None:
+    # -1 is no limit, and every run's definition holds trainer.max_steps=-1: a run of 12 steps resumed with
+    # trainer.max_steps=3 trained nothing and was recorded as completed, under a limit it had trained past.
+    assert changed_keys({key: -1}, {key: 100}) == [f"{key}=100, but the run was trained with -1"]
+    assert changed_keys({key: -1}, {key: -1}) == []

@@ -80,7 +80,9 @@ def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
         then, value = saved.get(key), now.get(key)
         if then == value:
             continue
-        if key in EXTENDABLE and isinstance(then, int) and (value is None or value == -1 or value > then):
+        # -1 is no limit: a run trained without one continues only without one (every run's definition holds
+        # trainer.max_steps=-1, and a limit of 100 steps is fewer, not more).
+        if key in EXTENDABLE and isinstance(then, int) and (value is None or value == -1 or then != -1 and value > then):
             continue
         if key in RECORDED_LATER and None in (then, value):  # a checkpoint older than the key, or a check without it
             continue
