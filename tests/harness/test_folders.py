@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from vae_lightning.harness.runs import claim_fresh_dir, job_dir
+from vae_lightning.harness.runs import claim_fresh_dir, job_dir, run_name
 
 
 def test_a_fresh_folder_is_never_one_that_exists(tmp_path: Path) -> None:
@@ -32,3 +32,13 @@ def test_resolving_the_config_creates_no_folder(compose_config, tmp_path: Path) 
     before = set(Path.cwd().rglob("outputs"))
     compose_config([])
     assert set(Path.cwd().rglob("outputs")) == before
+
+
+def test_a_single_runs_folder_is_its_time_then_what_its_command_line_changed() -> None:
+    # Sorted, each key once by the value Hydra keeps (the last), read as its key with `+`, `++` or `~` before it.
+    assert run_name("2026-12-02_10-00-00", ["seed=1", "clip.value=0.2", "+model.mc_samples=2", "clip.value=0.5",
+                                            "++model.mc_samples=3"]) == \
+        "2026-12-02_10-00-00_++model.mc_samples=3,clip.value=0.5,seed=1"
+    assert run_name("2026-12-02_10-00-00", []) == "2026-12-02_10-00-00"  # the default run: its time alone
+    # A value with a slash stays one folder, not a folder within it.
+    assert run_name("2026-12-02_10-00-00", ["model._target_=a/b.VAE"]) == "2026-12-02_10-00-00_model._target_=a_b.VAE"
