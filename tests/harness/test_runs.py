@@ -1,5 +1,6 @@
 """RunRecord: what a run's status.json and exit code say, however the run ends."""
 
+import errno
 import logging
 import os
 import shutil
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from vae_lightning.harness.runs import (Interrupted, RunRecord, TrainingProcess, lock_holder, lock_run_dir, read_status,
-                                       val_loss, write_status)
+from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError
+from vae_lightning.harness.runs import (Interrupted, RunRecord, TrainingProcess, cause_of_death, failure, lock_holder,
+                                       lock_run_dir, read_status, record_death, refuse_if_taken, val_loss, write_status)
 
 
 def test_an_interrupt_inside_a_checkpoints_write_is_an_interrupt(tmp_path: Path) -> None:
@@ -141,3 +143,55 @@ def test_the_lock_file_names_its_holder_and_no_earlier_one(tmp_path: Path) -> No
     finally:
         lock.close()
 
+
+def test_a_busy_folder_is_refused_even_to_resume_it(tmp_path: Path) -> None:
+    lock = lock_run_dir(tmp_path)
+    try:
+        for resume in (False, True):
+            with pytest.raises(ConfigError, match=rf"{tmp_path} is in use by process {os.getpid()}; wait for it to end"):
+                refuse_if_taken(tmp_path, resume=resume)
+    finally:
+        lock.close()
+
+
+@pytest.mark.parametrize("left", ["results.json", "checkpoints/best.ckpt", "checkpoints/epoch=0.ckpt"])
+def test_a_folder_with_a_runs_results_or_any_checkpoint_holds_a_run(left: str, tmp_path: Path) -> None:
+    # A run with trainer.enable_checkpointing=false leaves only its results.json; a new run would overwrite it.
+    (tmp_path / left).parent.mkdir(exist_ok=True)
+    (tmp_path / left).write_text("{}")
+    with pytest.raises(ConfigError, match=rf"{tmp_path} already holds a run; pass resume=true to continue it"):
+        refuse_if_taken(tmp_path, resume=False)
+    refuse_if_taken(tmp_path, resume=True)
+
+
+def test_a_job_that_died_is_recorded_by_its_exit_and_a_recorded_outcome_stands(tmp_path: Path) -> None:
+    assert cause_of_death(-signal.SIGKILL) == "the job's process was killed by SIGKILL"
+    assert cause_of_death(1) == "the job's process exited with code 1 before recording its outcome"
+    assert cause_of_death(0) == "the job's process exited with code 0 before recording its outcome"
+    assert cause_of_death(None) == "the job's process exited with code None before recording its outcome"
+    for status in (None, "running"):
+        if status:
+            write_status(tmp_path, status)
+        record_death(tmp_path, -signal.SIGKILL)
+        assert read_status(tmp_path) == {"status": "failed", "error": "the job's process was killed by SIGKILL",
+                                         "exit_code": -signal.SIGKILL}
+    for outcome in ("completed", "interrupted"):
+        write_status(tmp_path, outcome)
+        record_death(tmp_path, 0)
+        assert read_status(tmp_path) == {"status": outcome}
+
+
+def test_a_failure_is_2_for_bad_input_3_for_a_non_finite_loss_and_1_for_a_full_disk_naming_its_file(
+        tmp_path: Path) -> None:
+    assert failure(ConfigError("clip.value: not a number"), tmp_path) == (2, "clip.value: not a number")
+    assert failure(DataError("no MNIST files"), tmp_path) == (2, "no MNIST files")
+    assert failure(NonFiniteLossError("loss is nan"), tmp_path) == (3, "loss is nan")
+    assert failure(RuntimeError("boom"), tmp_path) == (1, None)
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "checkpoints" / "last.ckpt"))
+    try:
+        raise RuntimeError("PytorchStreamWriter failed writing file") from full
+    except RuntimeError as wrapped:
+        assert failure(wrapped, tmp_path) == (1, f"no space left on device writing {tmp_path}/checkpoints/last.ckpt: free "
+                                                 f"some space, then resume=true")
+    unnamed = OSError(errno.ENOSPC, "No space left on device")
+    assert failure(unnamed, tmp_path)[1].startswith(f"no space left on device writing a file in {tmp_path}:")
