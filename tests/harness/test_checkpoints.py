@@ -72,16 +72,19 @@ def test_resume_takes_the_newest_checkpoint_that_loads(tmp_path: Path, caplog) -
     assert "not resuming from" in caplog.text and "last.ckpt" in caplog.text
 
 
-def test_a_last_checkpoint_of_another_model_falls_back_to_a_best_that_matches(tmp_path: Path) -> None:
+def test_resume_never_falls_back_past_the_newest_checkpoint_of_the_run_to_an_older_that_matches(tmp_path: Path) -> None:
+    # A run of 2 epochs extended to 5 and interrupted: its best checkpoint may still be of the 2-epoch run. Resumed
+    # with the old trainer.max_epochs=2, it went back to that best, "completed" at epoch 2, and wrote over the
+    # last checkpoint, losing the epochs trained past it.
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    save_checkpoint_of(run_config(latent_dim=2), folder / "best.ckpt")
-    save_checkpoint_of(run_config(latent_dim=8), folder / "last.ckpt")
+    save_checkpoint_of(run_config(), folder / "best.ckpt")
+    save_checkpoint_of(run_config(**{"trainer.max_epochs": 5}), folder / "last.ckpt")
     now = time.time()
     os.utime(folder / "best.ckpt", (now - 10, now - 10))
-    assert checkpoint_to_resume(tmp_path, run_config(latent_dim=2)) == folder / "best.ckpt"
-    with pytest.raises(ConfigError, match="model.latent_dim=3, but the run was trained with 8"):
-        checkpoint_to_resume(tmp_path, run_config(latent_dim=3))
+    with pytest.raises(ConfigError, match=r"trainer.max_epochs=2, but the run was trained with 5"):
+        checkpoint_to_resume(tmp_path, run_config())
+    assert checkpoint_to_resume(tmp_path, run_config(**{"trainer.max_epochs": 5})) == folder / "last.ckpt"
 
 
 def test_resume_without_any_checkpoint_starts_from_the_beginning(tmp_path: Path) -> None:
@@ -225,7 +228,7 @@ def test_a_checkpoint_that_is_not_plain_data_is_refused_without_advice_to_unpick
         torch.save({"state_dict": {}, "planted": Planted(tmp_path / "marker")}, checkpoint)
     else:
         checkpoint.write_text("not a checkpoint\n")
-    reason = reason_not_to_resume(checkpoint, {})
+    reason, _ = reason_not_to_resume(checkpoint, {})
     assert reason == "torch.load(weights_only=True) refuses it: not a file of tensors and plain data"
     assert not (tmp_path / "marker").exists()
 

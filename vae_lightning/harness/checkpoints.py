@@ -142,24 +142,25 @@ class RunDefinition(L.Callback):
         return {"definition": self.definition}
 
 
-def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> str | None:
-    """None when the checkpoint loads with `weights_only=True` and is of the run `definition`
-    defines; else why not, naming the first key that differs and both its values."""
+def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> tuple[str | None, bool]:
+    """(None, False) when the checkpoint loads with `weights_only=True` and is of the run `definition`
+    defines; else why not, and whether the reason is a key of the run that differs (named with both its
+    values) in a checkpoint that would otherwise do."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # torch's message advises weights_only=False, which would run its code
-        return "torch.load(weights_only=True) refuses it: not a file of tensors and plain data"
+        return "torch.load(weights_only=True) refuses it: not a file of tensors and plain data", False
     except Exception as error:  # any failure to load means: not this one
-        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", False
     try:
         then = saved["callbacks"][RunDefinition.__qualname__]["definition"]
         changed = changed_keys(dict(then), definition)
         leaving = [named for named in stored_checkpoint_paths(saved["callbacks"]) if leaves_its_folder(named)]
     except (KeyError, TypeError, ValueError, AttributeError):  # any malformed content
-        return "it holds no run definition of this project"
+        return "it holds no run definition of this project", False
     if leaving:
-        return f"it names the checkpoint {leaving[0]!r}, which leaves its folder (Lightning would delete or load it)"
-    return changed[0] if changed else unrestorable(saved["callbacks"])
+        return f"it names the checkpoint {leaving[0]!r}, which leaves its folder (Lightning would delete or load it)", False
+    return (changed[0], True) if changed else (unrestorable(saved["callbacks"]), False)
 
 
 def unrestorable(callback_states: dict[str, Any]) -> str | None:
@@ -210,11 +211,15 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | No
     )
     problems = []
     for path in candidates:
-        problem = reason_not_to_resume(path, definition)
+        problem, differs = reason_not_to_resume(path, definition)
         if problem is None:
             return path
         log.info("not resuming from %s: %s", path, problem)
         problems.append((path.name, problem))
+        if differs:
+            # The newest checkpoint of the run is where it stands: an older one that matches this command
+            # (the best of a run extended since) would train over the epochs past it.
+            break
     if not candidates and (run_dir / RESULTS_FILE).exists():
         raise ConfigError(f"resume=true, but {folder} holds no checkpoint of the run that wrote "
                           f"{run_dir / RESULTS_FILE}, which starting afresh would overwrite (its checkpoints were "
