@@ -564,6 +564,11 @@ def test_an_option_extending_a_shipped_one_for_a_subclass_takes_the_subclasss_ow
     (tmp_path / "mine" / "model" / "dropout.yaml").write_text(extends + "dropout: lots\n")
     with pytest.raises(ConfigError, match=r"^model.dropout: Value 'lots' of type 'str' could not be converted to Float"):
         check_jobs(arguments, str(CONFIG_DIR))
+    # Added on the command line, a key is named as the command line's: neither file holds it.
+    (tmp_path / "mine" / "model" / "dropout.yaml").write_text(extends + "dropout: 0.2\n")
+    added = parse_command_line(["-cd", str(tmp_path / "mine"), "model=dropout", "+model.dropuot=0.1"])
+    with pytest.raises(ConfigError, match=r"^model.dropuot: no such key; allowed: input_dim, .*, dropout$"):
+        check_jobs(added, str(CONFIG_DIR))
 
 
 def test_a_local_config_sets_this_machines_keys_once(tmp_path: Path) -> None:

@@ -306,9 +306,10 @@ def where_set(file: Path | None, key: str, target: str) -> tuple[str, str]:
         return f" (in {shown})", ""
     extended = [entry for entry in content.get("defaults") or [] if isinstance(entry, str)
                 and entry != "_self_" and not entry.startswith("/")]
-    if not extended:
-        return "", ""
-    option = f"{file.parent.name}/{extended[0]}"
+    option = f"{file.parent.name}/{extended[0]}" if extended else ""
+    extended_file = option_file(option, command_line_config_dirs()) if option else None
+    if extended_file is None or key not in (read_config_file(extended_file, extended_file.parent.parent) or {}):
+        return "", ""  # added by an override
     return (f" (from {option}, which {file.name} extends)",
             f"; {target} does not take {option}'s keys: give its own in {file.name}, without that defaults entry")
 
