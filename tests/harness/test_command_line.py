@@ -437,12 +437,12 @@ def test_sweep_jobs_are_named_by_what_the_config_and_the_command_line_vary(mnist
     assert "seed" not in excluded_from_job_names([*experiment, "seed=0,1"])
 
 
-def test_a_glob_sweeps_the_options_it_matches_and_hydra_is_given_them_listed(tmp_path: Path) -> None:
+def test_a_glob_sweeps_the_options_it_matches_and_hydra_is_given_them_listed(mnist_root: Path, tmp_path: Path) -> None:
     # As Hydra's basic sweeper expands it, with an option of a --config-dir folder among them; the sweep's
     # multirun.yaml then names the options, which plot reads to know the jobs the sweep was asked for.
     extra = own_optimizer(tmp_path / "mine")
     arguments = ["-m", "-cd", str(extra), "optim=glob(*,exclude=adam*)", "seed=0,1",
-                 f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+                 f"hydra.sweep.dir={tmp_path / 'sweep'}", *tiny_overrides(mnist_root)]
     assert listed_globs(parse_command_line(arguments), str(CONFIG_DIR)) == {"optim=glob(*,exclude=adam*)": "optim=mine,sgd"}
     prepared, lock = prepare(arguments)
     lock.close()
