@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError
-from vae_lightning.harness.runs import (Interrupted, RunRecord, TrainingProcess, cause_of_death, failure, lock_holder,
+from vae_lightning.harness.runs import (Interrupted, RunRecord, cause_of_death, failure, lock_holder,
                                        lock_run_dir, read_status, record_death, refuse_if_taken, val_loss, write_status)
 
 
@@ -73,7 +73,7 @@ def test_slurms_warning_ends_a_task_beside_the_first_as_the_first_while_that_one
         pass
 
     monkeypatch.setattr(signal, "getsignal", lambda signum: submitit_requeue if signum == signal.SIGUSR2 else None)
-    with TrainingProcess(tmp_path) as process:
+    with RunRecord(tmp_path, first=False) as process:
         os.kill(os.getpid(), signal.SIGUSR2)
         time.sleep(1)
     assert process.exit_code == 128 + signal.SIGUSR2 and read_status(tmp_path) is None

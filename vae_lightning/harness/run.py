@@ -33,8 +33,8 @@ from vae_lightning.harness.checkpoints import RunDefinition, checkpoint_to_resum
 from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.files import remove, remove_partial_writes, write_json
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
-from vae_lightning.harness.runs import (RESULTS_FILE, RunRecord, TrainingProcess, holds_checkpoints, register_resolvers,
-                                       run_isolated, val_loss)
+from vae_lightning.harness.runs import (RESULTS_FILE, RunRecord, holds_checkpoints, register_resolvers, run_isolated,
+                                       val_loss)
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
         with open_dict(cfg):
             cfg.resume = True
     if not is_first_process():
-        with TrainingProcess(run_dir) as process:
+        with RunRecord(run_dir, first=False) as process:
             train(cfg, run_dir)
         return process.exit_code
     try:

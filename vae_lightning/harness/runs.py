@@ -401,22 +401,36 @@ def failure(error: BaseException, run_dir: Path) -> tuple[int, str | None]:
     return 1, None
 
 
-class TrainingProcess:
-    """`with TrainingProcess(run_dir) as process:` how each process of a run takes signals and ends: within
-    the block SIGINT, SIGTERM, SIGHUP, and Slurm's SIGUSR2 through submitit's requeue, raise `Interrupted`
+class RunRecord:
+    """`with RunRecord(run_dir) as record:` how each process of a run takes signals and ends: within the
+    block SIGINT, SIGTERM, SIGHUP, and Slurm's SIGUSR2 through submitit's requeue, raise `Interrupted`
     at once (Lightning would turn Ctrl-C into `sys.exit(1)` and delay SIGTERM to the next batch), and
-    when it ends `process.exit_code` is the process's exit code, 0 when it completed. Used alone, by
-    the processes a distributed launcher starts beside the first, which reports and records the run:
-    such a process logs only what the first may never see: a crash's traceback, a full disk, its death."""
+    when it ends `record.exit_code` is the process's exit code, 0 when it completed.
 
-    def __init__(self, run_dir: Path) -> None:
+    The first process of a run holds the run folder, records `running` in its status.json and, when the
+    block ends, `completed` (after `record.complete(results)`), `interrupted` or `failed`, each said in
+    one line (a crash: its traceback). Raises ConfigError if another process holds the folder. With
+    `first=False`, used by the processes a distributed launcher starts beside the first, which reports
+    and records the run: such a process logs only what the first may never see: a crash's traceback, a
+    full disk, its death."""
+
+    def __init__(self, run_dir: Path, first: bool = True) -> None:
         self.run_dir = run_dir
+        self.first = first
         self.exit_code = 0
         self.handlers: dict[int, Any] = {}
         self.requeued = False
         self.completed = False
+        self.lock = lock_run_dir(run_dir) if first else None
+        self.previous = read_status(run_dir) if first else None
 
-    def __enter__(self) -> TrainingProcess:
+    def release(self) -> None:
+        """Free the run folder: once the run has ended, or without running (refused, or nothing left to do)."""
+        self.lock.close()
+
+    def __enter__(self) -> RunRecord:
+        if self.first:
+            write_status(self.run_dir, "running")
         self.handlers = {signum: signal.signal(signum, self.interrupt) for signum in STOPPING_SIGNALS}
         requeue = signal.getsignal(signal.SIGUSR2)
         if callable(requeue):  # submitit's: it requeues the Slurm job, then calls sys.exit
@@ -438,6 +452,13 @@ class TrainingProcess:
             self.handlers[signal.SIGUSR2](signum, frame)
         raise Interrupted(signum)
 
+    def complete(self, results: dict[str, Any]) -> None:
+        if results.get("pruned_epoch"):  # stopped by a search's pruner: scored, but not trained to the end
+            write_status(self.run_dir, "pruned", epoch=results["pruned_epoch"], results=results)
+        else:
+            write_status(self.run_dir, "completed", results=results)
+        self.completed = True
+
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> bool:
         for signum, handler in self.handlers.items():
@@ -448,76 +469,31 @@ class TrainingProcess:
         error = cause_matching(error, lambda cause: isinstance(cause, Interrupted)) or error
         if isinstance(error, Interrupted):
             self.exit_code = error.exit_code
-            if not self.completed:  # else the signal came as the block ended: the run's outcome stands
-                self.interrupted(error)
+            # A process beside the first has nothing to say: the first, signalled as this one, says it. When
+            # the run completed, the signal came as the block ended: the run's outcome stands.
+            if self.first and not self.completed:
+                log.error("interrupted by %s; resume=true continues from the last checkpoint", error.signal.name)
+                record_interrupt(self.run_dir, error)
             return True
         if not isinstance(error, (Exception, SystemExit)):
             return False
         self.exit_code = self.failed(error)
         return True
 
-    # False: bad input and a NaN loss are met by the first process too, which reports them; a process
-    # beside it says only what the first may never see (a full disk, perhaps its own alone, a death).
-    reports_the_run = False
-
-    def interrupted(self, interrupt: Interrupted) -> None:
-        """Nothing to say: the first process, signalled as this one, says it."""
-
     def failed(self, error: BaseException) -> int:
         """The failure's exit code, its line said (a crash: its traceback, which may be the only record
-        of why this process died) and recorded."""
+        of why this process died) and recorded, by the first process alone."""
+        if self.first and not self.run_dir.is_dir():  # nowhere left to record anything
+            log.error("%s was deleted while its run trained; nothing of it is left to resume", self.run_dir)
+            return 1
         code, message = failure(error, self.run_dir)
         if message is None:
             log.error("training failed", exc_info=error)
-        elif code == 1 or self.reports_the_run:
+        # Bad input and a NaN loss are met by the first process too, which reports them; a process beside
+        # it says only what the first may never see (a full disk, perhaps its own alone, a death).
+        elif code == 1 or self.first:
             log.error("%s", message)
-        self.record_failure(code, message or repr(error))
+        if self.first:
+            # On a full disk the failed write removed its temporary file: the few bytes of status.json fit.
+            write_status(self.run_dir, "failed", error=message or repr(error), exit_code=code)
         return code
-
-    def record_failure(self, code: int, error: str) -> None:
-        """Nothing to record: the first process records the run."""
-
-
-class RunRecord(TrainingProcess):
-    """`with RunRecord(run_dir) as record:` the first process of a run: holds the run folder, records
-    `running` in its status.json and, when the block ends, `completed` (after `record.complete(results)`),
-    `interrupted` (SIGINT, SIGTERM, SIGHUP, or Slurm's SIGUSR2 through submitit's requeue) or `failed`,
-    each said in one line (a crash: its traceback); signals and exit code as a `TrainingProcess`. Raises
-    ConfigError if another process holds the folder."""
-
-    reports_the_run = True
-
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__(run_dir)
-        self.lock = lock_run_dir(run_dir)
-        self.previous = read_status(run_dir)
-
-    def release(self) -> None:
-        """Free the run folder: once the run has ended, or without running (refused, or nothing left to do)."""
-        self.lock.close()
-
-    def __enter__(self) -> RunRecord:
-        write_status(self.run_dir, "running")
-        super().__enter__()
-        return self
-
-    def complete(self, results: dict[str, Any]) -> None:
-        if results.get("pruned_epoch"):  # stopped by a search's pruner: scored, but not trained to the end
-            write_status(self.run_dir, "pruned", epoch=results["pruned_epoch"], results=results)
-        else:
-            write_status(self.run_dir, "completed", results=results)
-        self.completed = True
-
-    def interrupted(self, interrupt: Interrupted) -> None:
-        log.error("interrupted by %s; resume=true continues from the last checkpoint", interrupt.signal.name)
-        record_interrupt(self.run_dir, interrupt)
-
-    def failed(self, error: BaseException) -> int:
-        if not self.run_dir.is_dir():  # nowhere left to record anything
-            log.error("%s was deleted while its run trained; nothing of it is left to resume", self.run_dir)
-            return 1
-        return super().failed(error)
-
-    def record_failure(self, code: int, error: str) -> None:
-        # On a full disk the failed write removed its temporary file: the few bytes of status.json fit.
-        write_status(self.run_dir, "failed", error=error, exit_code=code)
