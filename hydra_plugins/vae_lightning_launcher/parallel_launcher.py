@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -19,9 +18,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae_lightning.harness.runs import (CONTEXT, STOPPING_SIGNALS, Interrupted, cause_matching, cause_of_death,
-                                        read_status, record_death, record_interrupt, signals_forwarded, signals_held,
-                                        start_as_a_job, stop_the_sweep, take_signals_as_a_job)
+from vae_lightning.harness.runs import (CONTEXT, STOPPING_SIGNALS, cause_of_death, forked_job, record_death,
+                                        signals_forwarded, signals_held, start_as_a_job, stop_the_sweep)
 
 log = logging.getLogger(__name__)
 
@@ -105,26 +103,16 @@ class ParallelLauncher(Launcher):
         return RunningJob(process, receiver, list(overrides))
 
     def _run_job(self, index: int, overrides: Sequence[str], sender: Connection, sweep_pid: int) -> None:
-        # A signal that arrived while the job was forked was held and comes now. Before its run records
-        # itself (Hydra sets the job up first), the job records the interrupt in its folder, if it has one yet.
+        # Before its run records itself (Hydra sets the job up first), the job records an interrupt in its
+        # folder, if it has one yet.
         run_dir = None
-        try:
-            take_signals_as_a_job(sweep_pid)
+        with forked_job(sweep_pid, lambda: run_dir):
             sweep_config = self._job_config(index, overrides)
             run_dir = Path(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)
             sender.send(str(run_dir))
             result = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
                              job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
             sender.send_bytes(pickled(result))
-        except BaseException as error:
-            # Library code that the signal interrupts may raise an error of its own on the way out
-            # (OmegaConf, composing the job's config): the interrupt is then its cause.
-            interrupt = cause_matching(error, lambda cause: isinstance(cause, Interrupted))
-            if not isinstance(interrupt, Interrupted):
-                raise
-            if run_dir is not None and run_dir.is_dir() and (read_status(run_dir) or {}).get("status") in (None, "running"):
-                record_interrupt(run_dir, interrupt)
-            sys.exit(interrupt.exit_code)
 
     def _job_config(self, index: int, overrides: Sequence[str]) -> DictConfig:
         """The job's config, set as Hydra's current one."""

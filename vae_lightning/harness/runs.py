@@ -246,21 +246,38 @@ def record_death(run_dir: Path, exit_code: int | None) -> None:
 CONTEXT = multiprocessing.get_context("fork")
 
 
-def take_signals_as_a_job(sweep_pid: int) -> None:
-    """In a sweep's forked job: a process group of its own (the sweep passes each signal on once,
-    `signals_forwarded`), its signals taken as a run takes them, and, on Linux, SIGTERM when the
-    sweep's process dies (`kill -9`), where it would train on unwatched, holding the sweep's lock."""
-    os.setpgrp()
-    for signum in STOPPING_SIGNALS:
-        signal.signal(signum, raise_interrupted)
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != sweep_pid:  # it died before the request was made
-            os.kill(os.getpid(), signal.SIGTERM)
-    # The sweep's garbage (the check's Trainers) goes while the signals still wait: an interrupt raised
-    # in a __del__ would be printed and lost (5 ms).
-    gc.collect()
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING_SIGNALS)
+@contextmanager
+def forked_job(sweep_pid: int, run_dir: Callable[[], Path | None]) -> Iterator[None]:
+    """Within the block, a sweep's forked job: a process group of its own (the sweep passes each signal
+    on once, `signals_forwarded`), its signals taken as a run takes them, and, on Linux, SIGTERM when the
+    sweep's process dies (`kill -9`), where it would train on unwatched, holding the sweep's lock.
+
+    A signal that arrived while the job was forked was held and comes now. A signal that stops the job
+    before its run records itself ends it with the signal's exit code, the interrupt recorded in its
+    folder (`run_dir()`) if it has one yet, whose run recorded no outcome. Library code that the signal
+    interrupts may raise an error of its own on the way out (OmegaConf, composing the job's config): the
+    interrupt is then its cause."""
+    try:
+        os.setpgrp()
+        for signum in STOPPING_SIGNALS:
+            signal.signal(signum, raise_interrupted)
+        if sys.platform == "linux":
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != sweep_pid:  # it died before the request was made
+                os.kill(os.getpid(), signal.SIGTERM)
+        # The sweep's garbage (the check's Trainers) goes while the signals still wait: an interrupt raised
+        # in a __del__ would be printed and lost (5 ms).
+        gc.collect()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING_SIGNALS)
+        yield
+    except BaseException as error:
+        interrupt = cause_matching(error, lambda cause: isinstance(cause, Interrupted))
+        if not isinstance(interrupt, Interrupted):
+            raise
+        folder = run_dir()
+        if folder is not None and folder.is_dir() and (read_status(folder) or {}).get("status") in (None, "running"):
+            record_interrupt(folder, interrupt)
+        sys.exit(interrupt.exit_code)
 
 
 def start_as_a_job(process: multiprocessing.process.BaseProcess) -> None:
@@ -310,17 +327,12 @@ def stop_the_sweep(received: list[int], sweep_dir: Path, left: str = "") -> None
 
 def _run_in_child(job: Callable[[DictConfig, Path], int], config: dict, run_dir: str, logging_config: dict,
                   sweep_pid: int) -> None:
-    take_signals_as_a_job(sweep_pid)
-    # Inside the workers of Hydra's joblib launcher (hydra/launcher=joblib) the default start method
-    # is loky's, which a forked job cannot use for processes of its own: give it the platform's back.
-    multiprocessing.set_start_method(None, force=True)
-    configure_log(OmegaConf.create(logging_config))
-    try:
+    with forked_job(sweep_pid, lambda: Path(run_dir)):
+        # Inside the workers of Hydra's joblib launcher (hydra/launcher=joblib) the default start method
+        # is loky's, which a forked job cannot use for processes of its own: give it the platform's back.
+        multiprocessing.set_start_method(None, force=True)
+        configure_log(OmegaConf.create(logging_config))
         sys.exit(job(OmegaConf.create(config), Path(run_dir)))
-    except Interrupted as interrupt:  # before its run took the signals over
-        if Path(run_dir).is_dir() and (read_status(Path(run_dir)) or {}).get("status") in (None, "running"):
-            record_interrupt(Path(run_dir), interrupt)
-        sys.exit(interrupt.exit_code)
 
 
 def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_dir: Path, logging_config: Any) -> int:
