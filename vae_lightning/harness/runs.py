@@ -325,17 +325,18 @@ def stop_the_sweep(received: list[int], sweep_dir: Path, left: str = "") -> None
     raise SystemExit(128 + received[0])
 
 
-def _run_in_child(job: Callable[[DictConfig, Path], int], config: dict, run_dir: str, logging_config: dict,
+def _run_in_child(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_dir: Path, logging_config: DictConfig,
                   sweep_pid: int) -> None:
-    with forked_job(sweep_pid, lambda: Path(run_dir)):
+    with forked_job(sweep_pid, lambda: run_dir):
         # Inside the workers of Hydra's joblib launcher (hydra/launcher=joblib) the default start method
         # is loky's, which a forked job cannot use for processes of its own: give it the platform's back.
         multiprocessing.set_start_method(None, force=True)
-        configure_log(OmegaConf.create(logging_config))
-        sys.exit(job(OmegaConf.create(config), Path(run_dir)))
+        configure_log(logging_config)
+        sys.exit(job(cfg, run_dir))
 
 
-def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_dir: Path, logging_config: Any) -> int:
+def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_dir: Path,
+                 logging_config: DictConfig) -> int:
     """Run `job(cfg, run_dir)` in a child process; returns its exit code, never raises for its failure.
 
     For Hydra's basic launcher, which runs a sweep's jobs in the sweep's own process: a job that
@@ -344,11 +345,9 @@ def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_di
     it, after its job has recorded the interrupt. The parallel launcher and Slurm start each job
     in a process of its own already.
     """
-    # Unresolved, as a job of another launcher gets it (the HPARAMS tab tells a key that copies another by
-    # its interpolation); the fork keeps Hydra's state and resolvers for `${hydra:...}`.
-    config = OmegaConf.to_container(cfg, resolve=False)
-    logging_config = OmegaConf.to_container(logging_config, resolve=True)
-    process = CONTEXT.Process(target=_run_in_child, args=(job, config, str(run_dir), logging_config, os.getpid()))
+    # The fork hands the job `cfg` itself, unresolved, as a job of another launcher gets it (the HPARAMS tab
+    # tells a key that copies another by its interpolation), and keeps Hydra's state and resolvers for `${hydra:...}`.
+    process = CONTEXT.Process(target=_run_in_child, args=(job, cfg, run_dir, logging_config, os.getpid()))
     received: list[int] = []
     with signals_forwarded(lambda: [process.pid] if process.pid else [], received):
         with signals_held():  # a signal now reaches the job once it has its group
