@@ -336,8 +336,8 @@ def _run_in_child(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_d
 
 
 def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_dir: Path,
-                 logging_config: DictConfig) -> int:
-    """Run `job(cfg, run_dir)` in a child process; returns its exit code, never raises for its failure.
+                 logging_config: DictConfig) -> None:
+    """Run `job(cfg, run_dir)` in a child process; never raises for its failure.
 
     For Hydra's basic launcher, which runs a sweep's jobs in the sweep's own process: a job that
     raises, calls `sys.exit` or is killed takes only its own process down, and the sweep goes on
@@ -359,7 +359,6 @@ def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_di
         record_death(run_dir, process.exitcode)
     if received:
         stop_the_sweep(received, run_dir.parent)
-    return process.exitcode
 
 
 class Interrupted(BaseException):
