@@ -33,8 +33,8 @@ from vae_lightning.harness.checkpoints import RunDefinition, checkpoint_to_resum
 from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.files import remove, remove_partial_writes, write_json
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
-from vae_lightning.harness.runs import (RESULTS_FILE, RunRecord, holds_checkpoints, register_resolvers, run_isolated,
-                                       val_loss)
+from vae_lightning.harness.runs import (RESULTS_FILE, RunRecord, holds_checkpoints, read_status, register_resolvers,
+                                       run_isolated, val_loss)
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -198,16 +198,19 @@ def keep_previous_metrics(run_dir: Path) -> None:
         metrics.rename(metrics.with_name(f"metrics.{index}.csv"))
 
 
-def nothing_to_resume(cfg: DictConfig, run_dir: Path, previous: dict[str, Any] | None) -> bool:
-    """True for a completed run that `resume=true` has nothing to add to: as many epochs as asked for.
+def nothing_to_resume(cfg: DictConfig, run_dir: Path) -> bool:
+    """True, said, for a completed run that `resume=true` has nothing to add to: as many epochs as asked for.
     ConfigError when the run in `run_dir` was trained as another (a changed clip.value): a completed
     run whose checkpoints were deleted has nothing to compare with, and nothing to continue."""
     if not cfg.resume:
         return False
+    previous = read_status(run_dir)
     epochs, wanted = (previous or {}).get("results", {}).get("epochs", 0), cfg.trainer.get("max_epochs")
     completed = bool(previous and previous["status"] == "completed" and wanted not in (None, -1) and wanted <= epochs)
     if not completed or holds_checkpoints(run_dir):
         checkpoint_to_resume(run_dir, run_definition(cfg))
+    if completed:
+        log.info("%s completed already (epochs: %s); nothing to resume", run_dir, epochs)
     return completed
 
 
@@ -221,21 +224,18 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
         with RunRecord(run_dir, first=False) as process:
             train(cfg, run_dir)
         return process.exit_code
+    record = None
     try:
         record = RunRecord(run_dir)
+        completed = nothing_to_resume(cfg, run_dir)  # before status.json says anything: it keeps the run's outcome
     except ConfigError as error:
-        log.error("%s", error)
-        return 2
-    try:  # before status.json says anything: it keeps the run's outcome
-        completed = nothing_to_resume(cfg, run_dir, record.previous)
-    except ConfigError as error:
-        record.release()
+        if record is not None:
+            record.release()
         log.error("%s", error)
         return 2
     if completed:
         record.release()
         drop_resumed_config(run_dir)
-        log.info("%s completed already (epochs: %s); nothing to resume", run_dir, record.previous["results"]["epochs"])
         return 0
     with record:
         record.complete(train(cfg, run_dir))

@@ -432,7 +432,6 @@ class RunRecord:
         self.requeued = False
         self.completed = False
         self.lock = lock_run_dir(run_dir) if first else None
-        self.previous = read_status(run_dir) if first else None
 
     def release(self) -> None:
         """Free the run folder: once the run has ended, or without running (refused, or nothing left to do)."""
