@@ -61,7 +61,7 @@ def run_definition(cfg: DictConfig, processes: int | None = None) -> dict[str, A
     for prefix in DEFINING:
         node = OmegaConf.select(cfg, prefix, default=None)
         value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-        if value is not None or prefix in ("clip", "seed"):
+        if value is not None:
             found |= flatten(value, prefix)
     return {key: value for key, value in found.items() if defines_the_run(key)}
 
