@@ -155,7 +155,7 @@ def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> tuple[str | 
     try:
         then = saved["callbacks"][RunDefinition.__qualname__]["definition"]
         changed = changed_keys(dict(then), definition)
-        leaving = [named for named in stored_checkpoint_paths(saved["callbacks"]) if leaves_its_folder(named)]
+        leaving = paths_leaving_their_folder(saved["callbacks"])
     except (KeyError, TypeError, ValueError, AttributeError):  # any malformed content
         return "it holds no run definition of this project", False
     if leaving:
@@ -182,18 +182,14 @@ def unrestorable(callback_states: dict[str, Any]) -> str | None:
 CHECKPOINT_PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
 
 
-def stored_checkpoint_paths(callback_states: dict[str, Any]) -> list[Any]:
+def paths_leaving_their_folder(callback_states: dict[str, Any]) -> list[Any]:
+    """The files the states name that Lightning never writes there: a path with `..`, a URL, or no path at all."""
     paths = []
     for state in callback_states.values():
         if isinstance(state, dict):
             paths += [state.get(key) for key in CHECKPOINT_PATH_KEYS if state.get(key)]
             paths += list(state.get("best_k_models") or {})
-    return paths
-
-
-def leaves_its_folder(path: Any) -> bool:
-    """True for what Lightning never writes there: a path with `..`, a URL, or no path at all."""
-    return not isinstance(path, str) or "://" in path or ".." in Path(path).parts
+    return [path for path in paths if not isinstance(path, str) or "://" in path or ".." in Path(path).parts]
 
 
 def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | None:
