@@ -32,21 +32,18 @@ class JobProgressBar(TQDMProgressBar):
     each validated epoch is one line naming the job instead: the jobs' bars would take turns on the
     same terminal line, with nothing saying whose bar is shown."""
 
-    # The job's name once `setup` finds it runs beside others; None for a single run's bars.
-    job: str | None = None
-
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
-        self.job = job_beside_others()
-        if self.job is not None:
+        if job_beside_others() is not None:
             self.disable()
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
-        if self.job is None or trainer.sanity_checking or trainer.state.fn != "fit":
+        job = job_beside_others()
+        if job is None or trainer.sanity_checking or trainer.state.fn != "fit":
             return
         metrics: dict[str, Any] = trainer.callback_metrics
         loss = f", val/loss {float(metrics['val/loss']):.4f}" if "val/loss" in metrics else ""
         # Epochs counted from 0, as the bars of a single run count them.
         last = f" of 0-{trainer.max_epochs - 1}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
-        log.info("%s: Epoch %d%s validated%s", self.job, trainer.current_epoch, last, loss)
+        log.info("%s: Epoch %d%s validated%s", job, trainer.current_epoch, last, loss)
