@@ -467,7 +467,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
         if key in REQUIRED_GROUPS and isinstance(override.value(), list):
             raise ConfigError(f"{override.input_line}: a run takes one {key}; to run each, sweep them: "
                               f"-m {key}={','.join(map(str, override.value()))}")
-        if override.is_sweep_override() and sweeps.is_hydra_key(override):
+        if override.is_sweep_override() and override.is_hydra_override():
             raise ConfigError(f"{override.input_line}: hydra's own settings cannot be swept")
     command_config, world = compose_checked(config_name, fixed)
     # An experiment that sets hydra.mode to MULTIRUN is a sweep without -m, as Hydra runs it.
@@ -490,7 +490,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     configured = [f"{key}={value}" for key, value in params.items() if key not in given]
     check_settings = getattr(get_class(sweeper_target), "check_settings", None)
     if check_settings is not None:  # a sweeper that checks its own settings (hydra/sweeper=optuna)
-        arguments = [o.input_line for o in parsed if not sweeps.is_hydra_key(o)]
+        arguments = [o.input_line for o in parsed if not o.is_hydra_override()]
 
         def job_definition() -> dict[str, Any]:
             """What a job is, asked once the settings are sound: a study's trials are held against it."""
@@ -526,7 +526,7 @@ def job_naming(command_config: DictConfig, overrides: list[str]) -> list[str]:
     `hydra.job.override_dirname` (and so of the job's folder and TensorBoard run)."""
     params = command_config.hydra.sweeper.get("params") or {}
     configured = [f"{key}={value}" for key, value in params.items()]
-    command_line = [o for o in sweeps.parse(overrides) if not sweeps.is_hydra_key(o)]
+    command_line = [o for o in sweeps.parse(overrides) if not o.is_hydra_override()]
     swept = {o.get_key_element().lstrip("+~") for o in command_line if o.is_sweep_override()}
     fixed = {o.get_key_element().lstrip("+~") for o in [*command_line, *sweeps.parse(configured)]
              if not o.is_sweep_override()} - swept

@@ -43,10 +43,6 @@ def parse(overrides: Iterable[str]) -> list[Override]:
     return parsed
 
 
-def is_hydra_key(override: Override) -> bool:
-    return override.get_key_element().lstrip("+~").startswith("hydra")
-
-
 def values(override: Override) -> list[str]:
     """`key=value` for each value a sweep override can take (an interval: its two ends), written as
     Hydra writes each job's overrides (`data.download=False`)."""
