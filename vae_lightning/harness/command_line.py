@@ -216,7 +216,7 @@ def null_group(overrides: list[str]) -> str | None:
     """One line for the first override that sets a config group to null, which Hydra cannot compose."""
     loader = GlobalHydra.instance().config_loader()
     for override in sweeps.parse(overrides):
-        group = override.get_key_element().lstrip("+~")
+        group = override.key_or_group
         options = loader.get_group_options(group) if override.value() is None else []
         if options and group in REQUIRED_GROUPS:
             return f"{override.input_line}: a run needs one {group}; choose one of {', '.join(options)}"
@@ -455,7 +455,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     swept = [o.input_line for o in parsed if o.is_sweep_override()]
     for override in parsed:
-        key = override.get_key_element().lstrip("+~")
+        key = override.key_or_group
         if key.startswith("hydra.sweeper.params."):  # each dot would nest the key: {optim: {lr: ...}}
             raise ConfigError(f"{override.input_line}: give the searched key as itself, "
                               f"{key.removeprefix('hydra.sweeper.params.')}={override.input_line.partition('=')[2]} "
@@ -476,7 +476,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
         raise ConfigError(f"{swept[0]} lists several values: add -m to run them as a sweep")
     sweeper_target = str(command_config.hydra.sweeper._target_)
     if not multirun and not sweeps.expands_a_grid(sweeper_target):  # `search=sgd` would train one plain run
-        chosen = next((o.input_line for o in parsed if o.get_key_element().lstrip("+~") in ("search", "hydra/sweeper")),
+        chosen = next((o.input_line for o in parsed if o.key_or_group in ("search", "hydra/sweeper")),
                       f"hydra.sweeper._target_={sweeper_target}")
         raise ConfigError(f"{chosen} sets up a search, which runs its trials as a sweep: add -m")
     checked_data: dict[str, dict[str, int] | None] = {}
@@ -527,8 +527,8 @@ def job_naming(command_config: DictConfig, overrides: list[str]) -> list[str]:
     params = command_config.hydra.sweeper.get("params") or {}
     configured = [f"{key}={value}" for key, value in params.items()]
     command_line = [o for o in sweeps.parse(overrides) if not o.is_hydra_override()]
-    swept = {o.get_key_element().lstrip("+~") for o in command_line if o.is_sweep_override()}
-    fixed = {o.get_key_element().lstrip("+~") for o in [*command_line, *sweeps.parse(configured)]
+    swept = {o.key_or_group for o in command_line if o.is_sweep_override()}
+    fixed = {o.key_or_group for o in [*command_line, *sweeps.parse(configured)]
              if not o.is_sweep_override()} - swept
     excluded = list(command_config.hydra.job.config.override_dirname.exclude_keys)
     added = sorted(fixed - set(excluded))
@@ -581,7 +581,8 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     value = str(command_config.hydra.sweep.dir if multirun else command_config.hydra.run.dir)
     check_writable(value, key)
     folder = Path(value)
-    folder_given = any(override.lstrip("+~").startswith(f"{key}=") for override in args.overrides)
+    parsed = sweeps.parse(args.overrides)
+    folder_given = any(override.key_or_group == key for override in parsed)
     if command_config.resume and not multirun and not folder_given:
         # A fresh folder named by the time holds nothing to continue: the run would start from its beginning.
         raise ConfigError("resume=true continues a run: give its folder, hydra.run.dir=<run> (under outputs/runs/)")
@@ -594,7 +595,7 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
         refuse_unfit_folder(folder, sweep=multirun)
     else:
         if not multirun:
-            defining = [o.input_line for o in sweeps.parse(args.overrides) if defines_the_run(o.get_key_element())]
+            defining = [o.input_line for o in parsed if defines_the_run(o.get_key_element())]
             folder = folder.with_name(run_name(folder.name, defining))
         folder = claim_fresh_dir(folder)
         added.append(f"{key}={quoted(str(folder))}")

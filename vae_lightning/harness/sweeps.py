@@ -70,15 +70,14 @@ def listed_globs(overrides: Iterable[str], options_of: Callable[[str], list[str]
     for override in parse(overrides):
         if override.value_type != ValueType.GLOB_CHOICE_SWEEP:
             continue
-        group = override.get_key_element()
-        options = options_of(group.lstrip("+~"))
+        options = options_of(override.key_or_group)
         if not options:
-            raise ConfigError(f"{override.input_line}: {group.lstrip('+~')} is not a config group, and glob(...) "
+            raise ConfigError(f"{override.input_line}: {override.key_or_group} is not a config group, and glob(...) "
                               f"chooses among a group's options (optim=glob(*) runs each optim); list the values")
         matched = override.value().filter(options)
         if not matched:
             raise ConfigError(f"{override.input_line}: matches none of the options {', '.join(options)}")
-        listed[override.input_line] = f"{group}={','.join(matched)}"
+        listed[override.input_line] = f"{override.get_key_element()}={','.join(matched)}"
     return listed
 
 
