@@ -120,20 +120,13 @@ def refuse_pickled_config(args: argparse.Namespace) -> None:
                           f", or continue it with hydra.run.dir=<run> resume=true")
 
 
-def allowed_keys(object_type: type | None, key: str) -> str:
-    if object_type is None or not dataclasses.is_dataclass(object_type):
-        return ""
-    names = [field.name for field in dataclasses.fields(object_type) if not field.name.startswith("_")]
-    return "; allowed: " + ", ".join(names) if names else f"; {key.rpartition('.')[0] or 'it'} takes none"
-
-
 def config_folders(overrides: list[str]) -> list[Path]:
     """conf/, then the --config-dir folder (`search_path`'s override), in the order Hydra reads them."""
     searched = sweeps.parse([override for override in overrides if override.startswith("hydra.searchpath=")])
     return [CONFIG_DIR, *(Path(source.removeprefix("file://")) for override in searched for source in override.value())]
 
 
-def one_line(error: Exception, overrides: list[str] = ()) -> str:
+def one_line(error: Exception, config_name: str, overrides: list[str]) -> str:
     """What went wrong and what is allowed, in one line, from Hydra's and OmegaConf's errors."""
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         group, _, option = error.missing_cfg_file.rpartition("/")
@@ -146,7 +139,7 @@ def one_line(error: Exception, overrides: list[str] = ()) -> str:
     cause = error.__cause__ or error.__context__ or error
     # Hydra names the config file whose own content failed: "In 'optim/sgd': ..."
     found = re.match(r"In '([^']+)':", str(error))
-    file = option_file(found.group(1), config_folders(list(overrides))) if found else None
+    file = option_file(found.group(1), config_folders(overrides)) if found else None
     shown = f"conf/{found.group(1)}.yaml" if found and (file is None or file.is_relative_to(CONFIG_DIR)) else file
     where = f" (in {shown})" if found else ""
     group = found.group(1).partition("/")[0] if found else None
@@ -158,9 +151,7 @@ def one_line(error: Exception, overrides: list[str] = ()) -> str:
         owner = OWNED_ELSEWHERE.get(str(cause.full_key).removeprefix("trainer."))
         if owner:
             return f"{cause.full_key}: not set here; it comes from {owner}"
-        # A node without a schema (hydra.sweeper.pruner) takes a key its class takes once `+` adds it.
-        allowed = allowed_keys(cause.object_type, str(cause.full_key)) or f"; to add it: +{cause.full_key}=<value>"
-        return f"{cause.full_key}{where}: no such key{allowed}"
+        return f"{cause.full_key}{where}: no such key{allowed_keys(cause, config_name, overrides)}"
     if isinstance(cause, ValidationError):
         return f"{cause.full_key}{where}: {str(cause.msg).splitlines()[0]}"
     return str(error).strip().splitlines()[0]
@@ -171,7 +162,7 @@ def composed(config_name: str, overrides: list[str]) -> DictConfig:
     try:
         return compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     except (ConfigCompositionException, OverrideParseException) as error:
-        raise ConfigError(keys_its_class_takes(error, config_name, overrides) or one_line(error, overrides)) from None
+        raise ConfigError(one_line(error, config_name, overrides)) from None
     except ValueError as error:  # Hydra's own for `group=null`, which names no override
         raise ConfigError(null_group(overrides) or str(error)) from None
 
@@ -192,24 +183,27 @@ def compose_checked(config_name: str, overrides: list[str]) -> tuple[DictConfig,
                           f"a value") from None
 
 
-def keys_its_class_takes(error: Exception, config_name: str, overrides: list[str]) -> str | None:
-    """One line for an override of a key that an option without a schema (a new file, such as
-    conf/optim/adamw.yaml) lacks, naming the keys its class takes: Hydra knows only that it is not there."""
-    cause = error.__cause__ or error.__context__
-    if not isinstance(cause, (ConfigKeyError, ConfigAttributeError)) or dataclasses.is_dataclass(cause.object_type):
-        return None
+def allowed_keys(cause: ConfigKeyError | ConfigAttributeError, config_name: str, overrides: list[str]) -> str:
+    """What the node of the key `cause` names takes: its schema's fields; for an option without a schema
+    (a new file, such as conf/optim/adamw.yaml), the keys its class takes, where Hydra knows only that
+    the key is not there; else how to add it."""
     key = str(cause.full_key)
-    others = [override for override in overrides if override.lstrip("+~").partition("=")[0] != key]
+    if dataclasses.is_dataclass(cause.object_type):
+        names = [field.name for field in dataclasses.fields(cause.object_type) if not field.name.startswith("_")]
+        return "; allowed: " + ", ".join(names) if names else f"; {key.rpartition('.')[0] or 'it'} takes none"
+    # A node without a schema (hydra.sweeper.pruner) takes a key its class takes once `+` adds it.
+    added = f"; to add it: +{key}=<value>"
+    others = [override.input_line for override in sweeps.parse(overrides) if override.key_or_group != key]
     try:
         cfg = compose(config_name=config_name, overrides=others, return_hydra_config=True)
     except (ConfigCompositionException, OverrideParseException, ValueError):
-        return None
+        return added
     HydraConfig.instance().set_config(cfg)  # whose --config-dir folder's classes are allowed too
     node = OmegaConf.select(cfg, key.rpartition(".")[0])
     target = str(node.get("_target_")) if isinstance(node, DictConfig) else None
     keys = constructor_keys(target) if target in allowed_targets() else None
-    # A key its class takes, which the option's file leaves out, is added with `+` (one_line says so).
-    return f"{key}: no such key; allowed: {', '.join(keys)}" if keys and key.rpartition(".")[2] not in keys else None
+    # A key its class takes, which the option's file leaves out, is added with `+`.
+    return f"; allowed: {', '.join(keys)}" if keys and key.rpartition(".")[2] not in keys else added
 
 
 def null_group(overrides: list[str]) -> str | None:
