@@ -121,7 +121,7 @@ def refuse_pickled_config(args: argparse.Namespace) -> None:
 
 
 def config_folders(overrides: list[str]) -> list[Path]:
-    """conf/, then the --config-dir folder (`search_path`'s override), in the order Hydra reads them."""
+    """conf/, then the --config-dir folder (`primary_configs`' override), in the order Hydra reads them."""
     searched = sweeps.parse([override for override in overrides if override.startswith("hydra.searchpath=")])
     return [CONFIG_DIR, *(Path(source.removeprefix("file://")) for override in searched for source in override.value())]
 
@@ -397,51 +397,47 @@ def check_slurm_tasks(cfg: DictConfig) -> None:
 
 
 @contextmanager
-def primary_configs(config_path: str | None, default_dir: str, config_name: str | None) -> Iterator[None]:
-    """Hydra's compose API reading the configs `python train.py` reads: conf/, or --config-path."""
+def primary_configs(args: argparse.Namespace, default_dir: str) -> Iterator[tuple[str, list[str]]]:
+    """Hydra's compose API reading the configs `python train.py` reads: conf/ (`default_dir`), or
+    --config-path; yields the config's name and the overrides that add --config-dir's folder."""
+    config_path = args.config_path
     if config_path and config_path.startswith("pkg://"):
         module = config_path.removeprefix("pkg://").replace("/", ".")
-        with initialize_config_module(config_module=module, version_base="1.3"):
-            yield
-        return
-    if config_path and not os.path.isabs(config_path):
+        initialized = initialize_config_module(config_module=module, version_base="1.3")
+    elif config_path and not os.path.isabs(config_path):
         # Hydra reads a relative one as a Python package beside vae_lightning/harness/run.py.
         raise ConfigError(f"--config-path {config_path}: give an absolute path (--config-path $PWD/{config_path}), "
                           f"or add a folder of your own configs to conf/ with --config-dir {config_path}")
-    folder = config_path or default_dir
-    if not os.path.isdir(folder):
-        raise ConfigError(f"--config-path {folder}: no such folder; give the folder that holds config.yaml")
-    if config_name is None and not os.path.isfile(os.path.join(folder, "config.yaml")):
-        raise ConfigError(f"--config-path {folder}: holds no config.yaml; give the folder that holds it, or name the "
-                          f"config it holds with --config-name")
-    with initialize_config_dir(config_dir=folder, version_base="1.3"):
-        yield
-
-
-def search_path(config_dir: str | None) -> list[str]:
-    """--config-dir as an override of the compose API: Hydra adds the folder to where it looks for
-    configs, after the primary folder (whose configs win when both have one of a name)."""
-    if config_dir is None:
-        return []
-    folder = os.path.abspath(config_dir)
-    if not os.path.isdir(folder):
-        raise ConfigError(f"--config-dir {config_dir}: no such folder; give a folder of config groups (optim/, ...)")
-    return [f"hydra.searchpath=[file://{folder}]"]
+    else:
+        folder = config_path or default_dir
+        if not os.path.isdir(folder):
+            raise ConfigError(f"--config-path {folder}: no such folder; give the folder that holds config.yaml")
+        if args.config_name is None and not os.path.isfile(os.path.join(folder, "config.yaml")):
+            raise ConfigError(f"--config-path {folder}: holds no config.yaml; give the folder that holds it, or name "
+                              f"the config it holds with --config-name")
+        initialized = initialize_config_dir(config_dir=folder, version_base="1.3")
+    with initialized:
+        # --config-dir as an override of the compose API: Hydra adds the folder to where it looks for
+        # configs, after the primary folder (whose configs win when both have one of a name).
+        added = None if args.config_dir is None else os.path.abspath(args.config_dir)
+        if added is not None and not os.path.isdir(added):
+            raise ConfigError(f"--config-dir {args.config_dir}: no such folder; give a folder of config groups "
+                              f"(optim/, ...)")
+        yield args.config_name or "config", [] if added is None else [f"hydra.searchpath=[file://{added}]"]
 
 
 def check_jobs(args: argparse.Namespace, config_dir: str) -> tuple[DictConfig, list[Job]]:
     """Compose and check every job the command would run; returns the command's config and the jobs."""
-    with primary_configs(args.config_path, config_dir, args.config_name):
-        return check_each_job(args.config_name or "config", search_path(args.config_dir) + args.overrides,
-                              args.multirun)
+    with primary_configs(args, config_dir) as (config_name, searched):
+        return check_each_job(config_name, searched + args.overrides, args.multirun)
 
 
 def listed_globs(args: argparse.Namespace, config_dir: str) -> dict[str, str]:
     """The command line's `group=glob(...)` overrides, as the lists of the group's options they match."""
-    with primary_configs(args.config_path, config_dir, args.config_name):
-        searched, loader = search_path(args.config_dir), GlobalHydra.instance().config_loader()
+    with primary_configs(args, config_dir) as (config_name, searched):
+        loader = GlobalHydra.instance().config_loader()
         return sweeps.listed_globs(args.overrides, lambda group: loader.get_group_options(
-            group, config_name=args.config_name or "config", overrides=searched))
+            group, config_name=config_name, overrides=searched))
 
 
 def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, list[Job]]:
@@ -558,8 +554,8 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
             if swept:  # Hydra's own refusal spans several lines
                 raise ConfigError(f"{swept[0]} lists several values, and Hydra prints the config of one job: give "
                                   f"one value")
-            with primary_configs(args.config_path, str(CONFIG_DIR), args.config_name):
-                composed(args.config_name or "config", search_path(args.config_dir) + args.overrides)
+            with primary_configs(args, str(CONFIG_DIR)) as (config_name, searched):
+                composed(config_name, searched + args.overrides)
         return arguments, None
     # Checked, run and written to multirun.yaml as the options a glob matched, as Hydra's sweeper would list them.
     listed = listed_globs(args, str(CONFIG_DIR))
