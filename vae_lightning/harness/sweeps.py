@@ -114,18 +114,16 @@ def grid(overrides: Iterable[str]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*keys.values())]
 
 
-def each_value_once(overrides: Iterable[str]) -> list[list[str]]:
-    """Jobs that together take every value of every key once, the other keys at their first value: how
-    the jobs of a sweeper that chooses its own (Optuna's `interval(...)`, at both ends) are checked."""
+def jobs(overrides: Iterable[str], sweeper: str) -> list[list[str]]:
+    """The jobs to check for this sweeper: all of a grid's; for a sweeper that chooses its own (Optuna's
+    `interval(...)`, at both ends), jobs that together take every value of every key once, the other keys
+    at their first value."""
+    if expands_a_grid(sweeper):
+        return grid(overrides)
     keys = by_key(overrides)
     first = [options[0] for options in keys.values()]
-    jobs = [first]
+    checked = [first]
     for index, options in enumerate(keys.values()):
-        jobs += [first[:index] + [option] + first[index + 1 :] for option in options[1:]]
-    return jobs
-
-
-def jobs(overrides: Iterable[str], sweeper: str) -> list[list[str]]:
-    """The jobs to check for this sweeper: all of a grid's, or each value once for another sweeper."""
-    return grid(overrides) if expands_a_grid(sweeper) else each_value_once(overrides)
+        checked += [first[:index] + [option] + first[index + 1 :] for option in options[1:]]
+    return checked
 
