@@ -325,7 +325,15 @@ def check_launchable_in_a_sweep(cfg: DictConfig, world: int) -> None:
     refuse it before anything runs. On Slurm, Slurm starts the processes, one task per device: the
     numbers must agree."""
     if runs_on_slurm(cfg.hydra.launcher):
-        check_slurm_tasks(cfg)
+        # Lightning runs one process per Slurm task: tasks per node must equal trainer.devices, and
+        # nodes trainer.num_nodes, or the job would hang or run the same training twice.
+        for task_key, device_key in (("tasks_per_node", "devices"), ("nodes", "num_nodes")):
+            tasks, devices = cfg.hydra.launcher.get(task_key, 1), cfg.trainer.get(device_key, 1)
+            if tasks != devices:
+                raise ConfigError(
+                    f"hydra.launcher.{task_key}={tasks} but trainer.{device_key}={devices}: on Slurm each device "
+                    f"is one task; set both to the same number"
+                )
         return
     n_jobs = cfg.hydra.launcher.get("n_jobs", 1)
     if runs_in_its_own_process(cfg.hydra.launcher) and (type(n_jobs) is not int or n_jobs < 1):
@@ -381,19 +389,6 @@ def check_nodes(cfg: DictConfig, multirun: bool) -> None:
         raise ConfigError(f"trainer.num_nodes={nodes}: nothing here starts the other nodes, and the run would wait for "
                           f"them forever; sweep on Slurm (-m hydra/launcher=slurm hydra.launcher.nodes={nodes}), run "
                           f"under srun or torchrun, or set trainer.num_nodes=1")
-
-
-def check_slurm_tasks(cfg: DictConfig) -> None:
-    """Lightning runs one process per Slurm task: tasks per node must equal trainer.devices, and
-    nodes trainer.num_nodes, or the job would hang or run the same training twice."""
-    launcher, trainer = cfg.hydra.launcher, cfg.trainer
-    for task_key, device_key in (("tasks_per_node", "devices"), ("nodes", "num_nodes")):
-        tasks, devices = launcher.get(task_key, 1), trainer.get(device_key, 1)
-        if tasks != devices:
-            raise ConfigError(
-                f"hydra.launcher.{task_key}={tasks} but trainer.{device_key}={devices}: on Slurm each device "
-                f"is one task; set both to the same number"
-            )
 
 
 @contextmanager
