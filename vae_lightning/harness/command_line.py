@@ -264,13 +264,13 @@ def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int,
                 raise ConfigError(f"trainer.{key}={limit} keeps none of the {count} {split} batches{smallest}: give "
                                   f"at least {least}, or a number of batches (trainer.{key}=1)")
     interval = trainer.get("val_check_interval")
-    if type(interval) is int and trainer.get("check_val_every_n_epoch", 1) is not None and interval > kept["train"]:
+    per_epoch = trainer.get("check_val_every_n_epoch", 1) is not None
+    if type(interval) is int and per_epoch and interval > kept["train"]:
         raise ConfigError(f"trainer.val_check_interval={interval} is more than an epoch's {kept['train']} training "
                           f"batches{each}: give at most {kept['train']}, a fraction of an epoch (0.5), or "
                           f"trainer.check_val_every_n_epoch=null to count batches across epochs")
     # Lightning validates every `every` batches (of the epoch, or of the run with check_val_every_n_epoch=null).
     every = interval if type(interval) is int else max(1, int(kept["train"] * interval)) if type(interval) is float else None
-    per_epoch = trainer.get("check_val_every_n_epoch", 1) is not None
     if x_axis == "epoch" and every and (kept["train"] // every > 1 if per_epoch else every < kept["train"]):
         # Every validation of an epoch would be written at x = that epoch: TensorBoard keeps a curve's last
         # point at an x, so all but the epoch's last validation would vanish from its charts and images.
