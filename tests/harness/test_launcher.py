@@ -38,6 +38,7 @@ def test_a_job_process_that_dies_without_a_result_is_recorded_and_the_sweep_goes
     # Not a failed JobReturn, whose return_value would raise in Hydra's sweeper before the report.
     assert result.status == JobStatus.COMPLETED and result.return_value == float("inf")
     assert "seed=3: the job's process was killed by SIGKILL" in caplog.text
+    assert caplog.text.count("killed by SIGKILL") == 1  # said by the launcher, not again as it is recorded
     assert read_status(tmp_path) == {"status": "failed", "error": "the job's process was killed by SIGKILL",
                                      "exit_code": -9}
 

@@ -172,12 +172,12 @@ def test_a_job_that_died_is_recorded_by_its_exit_and_a_recorded_outcome_stands(t
     for status in (None, "running"):
         if status:
             write_status(tmp_path, status)
-        record_death(tmp_path, -signal.SIGKILL)
+        assert record_death(tmp_path, -signal.SIGKILL)
         assert read_status(tmp_path) == {"status": "failed", "error": "the job's process was killed by SIGKILL",
                                          "exit_code": -signal.SIGKILL}
     for outcome in ("completed", "interrupted"):
         write_status(tmp_path, outcome)
-        record_death(tmp_path, 0)
+        assert not record_death(tmp_path, 0)
         assert read_status(tmp_path) == {"status": outcome}
 
 

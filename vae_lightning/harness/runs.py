@@ -231,12 +231,14 @@ def cause_of_death(exit_code: int | None) -> str:
     return f"the job's process exited with code {exit_code} before recording its outcome"
 
 
-def record_death(run_dir: Path, exit_code: int | None) -> None:
-    """Mark a job whose process ended while its status said running (or before it had one) as failed."""
+def record_death(run_dir: Path, exit_code: int | None) -> bool:
+    """Mark a job whose process ended while its status said running (or before it had one) as failed;
+    True when it did, which the caller says."""
     status = read_status(run_dir)
     if status is None or status["status"] == "running":
         write_status(run_dir, "failed", error=cause_of_death(exit_code), exit_code=exit_code)
-        log.error("%s: %s", run_dir.name, cause_of_death(exit_code))
+        return True
+    return False
 
 
 # A job's process is a fork of the sweep's, which has imported everything and computed nothing
@@ -355,8 +357,8 @@ def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_di
                 start_as_a_job(process)
         if process.pid:
             process.join()
-    if process.pid:
-        record_death(run_dir, process.exitcode)
+    if process.pid and record_death(run_dir, process.exitcode):
+        log.error("%s: %s", run_dir.name, cause_of_death(process.exitcode))
     if received:
         stop_the_sweep(received, run_dir.parent)
 
