@@ -73,3 +73,20 @@ def test_grids_are_logged_at_the_x_of_the_epochs_scalars() -> None:
     assert ImageGrids(x_axis="step").x_value(trainer) == 11
     assert ImageGrids(x_axis="epoch").x_value(trainer) == 2
     assert ImageGrids(x_axis="step").x_value(SimpleNamespace(global_step=0, current_epoch=0)) == 0
+
+
+def test_the_callback_adds_its_grids_at_that_x(tmp_path) -> None:
+    # The x the grids are added at, not only the one x_value computes: at global_step they would sit one
+    # step past the epoch's scalars on the images tab's slider.
+    class StepsLogger(RecordingLogger):
+        @property
+        def experiment(self) -> SimpleNamespace:
+            return SimpleNamespace(add_image=lambda tag, grid, step: self.images.append((tag, step)))
+
+    model = SimpleNamespace(model=VAE(hidden_dims=[8], latent_dim=2))
+    for x_axis, x in (("step", 11), ("epoch", 2)):
+        logger = StepsLogger(str(tmp_path))
+        trainer = SimpleNamespace(loggers=[logger], sanity_checking=False, current_epoch=2, global_step=12,
+                                  datamodule=SimpleNamespace(val_images=torch.rand(8, 784)))
+        ImageGrids(count=4, x_axis=x_axis).on_validation_epoch_end(trainer, model)
+        assert logger.images == [("samples", x), ("reconstructions", x)]
