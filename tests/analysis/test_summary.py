@@ -350,6 +350,14 @@ def test_a_search_exits_zero_with_no_more_failed_trials_than_its_max_failure_rat
     assert (sweep / "figure.png").exists()
 
 
+def test_a_share_of_failed_trials_exactly_at_max_failure_rate_exits_zero(tmp_path: Path) -> None:
+    # 29 of 50 trials failed, at max_failure_rate=0.58: 29/50 is 0.58, where 0.58 * 50 is 28.999999999999996.
+    failed = {("0.1", seed): {"status": "failed", "error": "loss is nan"} for seed in range(29)}
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0 + seed / 100 for seed in range(50)]}, statuses=failed)
+    SweepReport().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)},
+                                                              "sweeper": {"max_failure_rate": 0.58}}}))
+
+
 def test_a_search_whose_every_trial_failed_exits_non_zero_whatever_its_max_failure_rate(tmp_path: Path) -> None:
     failed = {"status": "failed", "error": "loss is nan"}
     sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0]}, statuses={("0.1", 0): failed})

@@ -59,7 +59,7 @@ class SweepReport(Callback):
             outcome = "interrupted" if status and status["status"] == "interrupted" else "failed"
             log.error("%s: %s: %s", outcome, " ".join(job_overrides(job)) or job.name, error)
         tolerated = OmegaConf.select(config, "hydra.sweeper.max_failure_rate", default=None) or 0.0
-        within = (len(failed) <= tolerated * len(jobs) and len(failed) + len(pruned) < len(jobs)
+        within = (len(failed) / len(jobs) <= tolerated and len(failed) + len(pruned) < len(jobs)
                   and not any(status and status["status"] == "interrupted" for _, status in failed))
         if failed and within:
             log.info("%d of %d jobs failed, within hydra.sweeper.max_failure_rate=%s", len(failed), len(jobs), tolerated)
