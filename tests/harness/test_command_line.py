@@ -571,6 +571,18 @@ def test_an_option_extending_a_shipped_one_for_a_subclass_takes_the_subclasss_ow
         check_jobs(added, str(CONFIG_DIR))
 
 
+def test_a_misspelt_key_of_the_option_an_option_extends_is_named_in_that_options_file(tmp_path: Path) -> None:
+    # DropoutVAE takes every key of base.yaml's VAE: the line told to drop the defaults entry, naming child.yaml.
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    (tmp_path / "mine" / "model" / "base.yaml").write_text("_target_: vae_lightning.paper.model.VAE\nlatnt_dim: 3\n")
+    (tmp_path / "mine" / "model" / "child.yaml").write_text("defaults:\n  - base\n  - _self_\n"
+                                                            "_target_: own_classes.DropoutVAE\n")
+    HydraConfig.instance().cfg = None  # as in a fresh `python train.py`
+    with pytest.raises(ConfigError, match=r"^model.latnt_dim \(in .*mine/model/base.yaml\): no such key; allowed: "
+                                          r"input_dim, hidden_dims, latent_dim, mc_samples, tied_weights, dropout$"):
+        check_jobs(parse_command_line(["-cd", str(tmp_path / "mine"), "model=child"]), str(CONFIG_DIR))
+
+
 def test_a_local_config_sets_this_machines_keys_once(tmp_path: Path) -> None:
     conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
     (conf / "local").mkdir(exist_ok=True)

@@ -308,8 +308,12 @@ def where_set(file: Path | None, key: str, target: str) -> tuple[str, str]:
                 and entry != "_self_" and not entry.startswith("/")]
     option = f"{file.parent.name}/{extended[0]}" if extended else ""
     extended_file = option_file(option, command_line_config_dirs()) if option else None
-    if extended_file is None or key not in (read_config_file(extended_file, extended_file.parent.parent) or {}):
+    extended_content = read_config_file(extended_file, extended_file.parent.parent) if extended_file else None
+    if not isinstance(extended_content, dict) or key not in extended_content:
         return "", ""  # added by an override
+    extended_target = extended_content.get("_target_")
+    if extended_target in allowed_targets() and key not in (constructor_keys(extended_target) or [key]):
+        return where_set(extended_file, key, target)  # misspelt in that file: its own class does not take it either
     return (f" (from {option}, which {file.name} extends)",
             f"; {target} does not take {option}'s keys: give its own in {file.name}, without that defaults entry")
 
