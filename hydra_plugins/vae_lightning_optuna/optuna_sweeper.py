@@ -25,7 +25,8 @@ class OptunaSweeper(Sweeper):
 
         self.search = Search(OmegaConf.create({
             "direction": direction, "study_name": study_name, "storage": storage, "n_trials": n_trials,
-            "n_jobs": n_jobs, "max_failure_rate": max_failure_rate, "params": params, "sampler": sampler, "pruner": pruner, "trial_callback": trial_callback,
+            "n_jobs": n_jobs, "max_failure_rate": max_failure_rate, "params": params, "sampler": sampler,
+            "pruner": pruner, "trial_callback": trial_callback,
         }))
 
     @staticmethod
