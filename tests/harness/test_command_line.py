@@ -180,6 +180,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "optim.lr=glob(*)"], "optim.lr=glob(*): optim.lr is not a config group, and glob(...) chooses among "
                                      "a group's options"),
         (["-m", "optim=glob(z*)"], "optim=glob(z*): matches none of the options adam, adamw, sgd"),
+        # Named as given, not as the launchers the glob matched.
+        (["-m", "hydra/launcher=glob(*)"], "error: hydra/launcher=glob(*): hydra's own settings cannot be swept"),
         (["-m", "optim.lr=interval(0.01,0.1)"], "optim.lr=interval(0.01,0.1): an interval is sampled by "
                                                 "hydra/sweeper=optuna only"),
         (["-m", "search=sgd", "hydra.sweeper.sampler.seed=abc"], "hydra.sweeper.sampler.seed=abc: give a whole number"),

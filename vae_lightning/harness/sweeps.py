@@ -68,7 +68,7 @@ def listed_globs(overrides: Iterable[str], options_of: Callable[[str], list[str]
     that they, the sweep's multirun.yaml and its figures all name the options."""
     listed = {}
     for override in parse(overrides):
-        if override.value_type != ValueType.GLOB_CHOICE_SWEEP:
+        if override.value_type != ValueType.GLOB_CHOICE_SWEEP or override.is_hydra_override():  # refused as given
             continue
         options = options_of(override.key_or_group)
         if not options:
