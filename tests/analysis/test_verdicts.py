@@ -74,13 +74,13 @@ def test_the_seeds_a_claim_is_not_separable_at_are_the_fewest_of_its_points(tmp_
     assert [row["verdict"] for row in rows[2:]] == ["not separable at 2 seeds", "consistent: none separable at 2 seeds"]
 
 
-def test_a_named_point_of_one_seed_is_not_tested_and_one_without_completed_jobs_not_run(tmp_path: Path) -> None:
+def test_a_named_point_of_one_seed_is_not_tested_and_one_without_completed_jobs_is_named(tmp_path: Path) -> None:
     folders = sweeps(tmp_path, {"clip.value=1.0": [31.0], "clip.value=0.1": [30.0, 30.1]},
                      {"clip={algorithm:value,value:1.0}": [], "clip={algorithm:norm,value:5.0}": [30.0, 30.1]}, CLOSE)
     rows = judge_claims(folders)
     assert rows[0]["verdict"] == "not tested: one seed" and rows[0]["p_vs_best"] == {"1.0": None}
     # Every job of the named point failed: no numbers for it, and the point named (it crashed, KeyError).
-    assert rows[1]["verdict"].endswith(": clip={algorithm:value,value:1.0}") and "measured" not in rows[1]
+    assert rows[1]["verdict"] == "no completed job: clip={algorithm:value,value:1.0}" and "measured" not in rows[1]
 
 
 @pytest.mark.filterwarnings("ignore:Precision loss occurred")  # scipy's, on the constant samples
