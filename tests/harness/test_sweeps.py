@@ -56,3 +56,15 @@ def test_a_glob_lists_the_options_it_matches_in_their_order() -> None:
     # A config's sweep params (an experiment's) are read as they stand, where no glob was listed.
     with pytest.raises(ConfigError, match=r"^model=glob\(\*\): glob\(...\) is expanded on the command line only"):
         sweeps.jobs(["model=glob(*)"], "hydra._internal.core_plugins.basic_sweeper.BasicSweeper")
+
+
+def test_a_sweep_of_exactly_the_most_values_passes() -> None:
+    # MAX_JOBS is the most a sweep may list, not one more than it: a key of 10,000 values is a sweep of its own.
+    assert len(sweeps.grid(["seed=range(0,10000)"])) == 10_000
+
+
+def test_a_whole_number_interval_is_checked_at_the_whole_numbers_within_it() -> None:
+    # Optuna draws tag(int, interval(0.5, 3.5)) from 1 to 3: the check composes the jobs at both ends.
+    optuna = "hydra_plugins.vae_lightning_optuna.optuna_sweeper.OptunaSweeper"
+    jobs = sweeps.jobs(["x=tag(int,interval(0.5,3.5))"], optuna)
+    assert jobs == [["x=1"], ["x=3"]]
