@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from helpers import tiny_overrides
 from vae_lightning.errors import ConfigError
 from vae_lightning.harness import schema
+from vae_lightning.harness.command_line import check_command_line, check_jobs, parse_command_line
 from vae_lightning.harness.schema import check_ranges
 from vae_lightning.harness.run import build_module, build_trainer, run_job
 from vae_lightning.harness.runs import read_status
@@ -204,3 +205,74 @@ def test_a_key_this_machines_local_config_sets_is_said_to_come_from_there(monkey
     local.write_text("# @package _global_\nseed: 1\n")  # a key the command line or the option's file added
     with pytest.raises(ConfigError, match=r"^data.root: no such key; allowed: images, batch_size$"):
         schema.check_node_keys(node, "data")
+
+
+@pytest.mark.parametrize("arguments,line", [
+    (["torch_threads=0"], "torch_threads=0 is out of range: allowed a number >= 1 or null"),
+    (["data.eval_batch_size=0"], "data.eval_batch_size=0 is out of range: allowed a number >= 1"),
+    # A string of devices is Lightning's too: '0' is no device.
+    (["trainer.devices='0'"], "trainer.devices=0 is out of range: allowed a number >= 1, -1 (all)"),
+    (["+trainer.use_distributed_sampler=false"],
+     "trainer.use_distributed_sampler: not set here; it comes from the data module, which shards each epoch itself"),
+    (["+trainer.logger=false"], "trainer.logger: not set here; it comes from the logger group"),
+    (["trainer.max_time='00:12:00:00x'"], "trainer.max_time=00:12:00:00x is out of range: allowed DD:HH:MM:SS"),
+    # Any loss maximised keeps the worst checkpoint as the best, not only val/loss.
+    (["callbacks.checkpoint.monitor=val/reconstruction", "callbacks.checkpoint.mode=max"],
+     "callbacks.checkpoint.mode=max would keep the highest val/reconstruction as the best"),
+])
+def test_a_value_out_of_range_is_one_line_exit_2_and_writes_nothing(arguments: list[str], line: str, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(arguments)
+    assert exit_info.value.code == 2
+    (said,) = capsys.readouterr().err.strip().splitlines()
+    assert said.startswith("error: " + line), said
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_float16_mixed_precision_on_auto_is_refused_without_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    # trainer.accelerator=auto picks the CPU here, on which Lightning would run bf16-mixed instead.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["trainer.precision=16-mixed"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().startswith("error: trainer.precision=16-mixed: a CPU has no float16 mixed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_strategy_forking_its_processes_from_a_server_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "lightning.pytorch.strategies.DDPStrategy")
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["trainer.strategy={_target_:lightning.pytorch.strategies.DDPStrategy,"
+                            "start_method:forkserver}",
+                            "trainer.devices=2", "trainer.accelerator=cpu"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().startswith(
+        "error: trainer.strategy=lightning.pytorch.strategies.DDPStrategy: its processes, forkservered, keep the")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("overrides", [
+    ["optim.momentum=0"],  # plain SGD: [0, 1) holds 0
+    ["trainer.val_check_interval=1.0"],  # once an epoch, at its end
+    # max_steps ends the run first: the epochs after the last validated one never train.
+    ["trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2", "trainer.max_steps=10"],
+    # Without clipping, the fused kernel's own unscaling clips nothing.
+    ["optim=adam", "+optim.fused=true", "clip=none", "trainer.precision=bf16-mixed"],
+])
+def test_a_value_within_range_passes(overrides: list[str], mnist_root: Path, tmp_path: Path) -> None:
+    arguments = [*tiny_overrides(mnist_root), *overrides, f"hydra.run.dir={tmp_path / 'run'}"]
+    assert check_command_line(arguments) == (arguments, None)
+
+
+def test_a_clip_option_of_ones_own_with_a_misspelt_key_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "mine" / "clip").mkdir(parents=True)
+    (tmp_path / "mine" / "clip" / "mine.yaml").write_text("algorithm: norm\nvalue: 1.0\nvalu: 2.0\n")
+    with pytest.raises(ConfigError, match=r"^clip.valu: no such key; allowed: algorithm, value$"):
+        check_jobs(parse_command_line(["-cd", str(tmp_path / "mine"), "clip=mine"]), str(CONFIG_DIR))
