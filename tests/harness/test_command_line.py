@@ -969,3 +969,141 @@ def test_a_symbolic_link_within_a_sweeps_folder_is_its_own(mnist_root: Path, tmp
     arguments, sweep_lock = check_command_line(["-m", "seed=1,2", *tiny_overrides(mnist_root),
                                                 f"hydra.sweep.dir={folder}", "resume=true"])
     sweep_lock.close()
+
+
+@pytest.mark.parametrize("arguments,line", [
+    # Hydra opened the file "" with a traceback; the check names the flag, whatever file it names.
+    (["--experimental-rerun", ""], "--experimental-rerun : a pickled config can run any code"),
+    # --info with a value of its own, then an override: Hydra composes the config to print it.
+    (["--info", "config", "optim=adamm"], "optim=adamm: no such option; choose one of adam, adamw, sgd"),
+    (["hydra.run.dir='~alice/runs'"], "hydra.run.dir=~alice/runs: nothing expands '~' here"),
+    (["-m", "seed=0,1", "logger.csv.version=v1"], "logger: a sweep's summary and figures read each job's csv/"),
+    # Hydra's launcher is not used by a single run: nothing would start the other node.
+    (["hydra/launcher=slurm", "trainer.num_nodes=2"], "trainer.num_nodes=2: nothing here starts the other nodes"),
+])
+def test_more_bad_input_is_one_line_exit_2_and_writes_nothing(arguments: list[str], line: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(arguments)
+    assert exit_info.value.code == 2
+    (said,) = capsys.readouterr().err.strip().splitlines()
+    assert said.startswith("error: " + line), said
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_shell_completions_query_passes_to_hydra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert check_command_line(["--shell-completion", "query=bash"]) == (["--shell-completion", "query=bash"], None)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    # An int limit is a count of batches: 2 of the 4 an epoch has.
+    (["trainer.limit_train_batches=2", "trainer.val_check_interval=3"],
+     "trainer.val_check_interval=3 is more than an epoch's 2 training batches: give at most 2"),
+])
+def test_bad_batch_limits_are_refused_before_the_run_folder_exists(overrides, expected, mnist_root, tmp_path,
+                                                                  monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    arguments = [f"data.root={mnist_root}", "data.download=false", "data.val_size=56", "data.batch_size=64", *overrides,
+                 f"hydra.run.dir={tmp_path / 'run'}"]
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(arguments)
+    assert exit_info.value.code == 2
+    (said,) = capsys.readouterr().err.strip().splitlines()
+    assert expected in said, said
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_single_run_without_validation_passes(mnist_root: Path, tmp_path: Path) -> None:
+    # 0.0 of the val batches is no validation, which a single run may choose (a sweep may not).
+    arguments = [*tiny_overrides(mnist_root), "trainer.limit_val_batches=0.0", f"hydra.run.dir={tmp_path / 'run'}"]
+    assert check_command_line(arguments) == (arguments, None)
+
+
+def test_a_sweep_validating_at_its_last_epoch_only_passes() -> None:
+    # conf/trainer's max_epochs is 20: validating every 20 epochs still gives each job a val loss.
+    assert checked("-m", "seed=0,1", "trainer.check_val_every_n_epoch=20") == 2
+
+
+def test_an_experiments_seed_fixed_on_the_command_line_wins_over_its_sweep_params() -> None:
+    # conf/experiment/clip_value.yaml sweeps 6 thresholds and 5 seeds; seed=3 runs the 6 thresholds once.
+    assert checked("experiment=clip_value", "seed=3") == 6
+
+
+def test_a_config_path_without_config_yaml_passes_with_the_config_it_names(tmp_path: Path) -> None:
+    conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
+    (conf / "config.yaml").rename(conf / "main.yaml")
+    assert checked("-cp", str(conf), "-cn", "main") == 1
+
+
+def test_a_config_dir_that_is_no_folder_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["--config-dir", str(tmp_path / "nope")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: --config-dir {tmp_path / 'nope'}: no such folder; give a folder of config groups (optim/, ...)"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def fake_slurm(folder: Path, scontrol: str | None) -> None:
+    """A PATH of sbatch alone, or of sbatch and an scontrol running the shell line `scontrol`."""
+    folder.mkdir()
+    for name, line in (("sbatch", "exit 0"), ("scontrol", scontrol)):
+        if line is not None:
+            (folder / name).write_text(f"#!/bin/sh\n{line}\n")
+            (folder / name).chmod(0o755)
+
+
+@pytest.mark.parametrize("scontrol,said", [
+    (None, "this machine has no sbatch and scontrol on its PATH"),
+    # An scontrol ended by a signal (a negative return code) answered nothing.
+    ("kill -9 $$", "no Slurm controller answers here (scontrol ping: no output)"),
+])
+def test_a_slurm_sweep_without_a_working_scontrol_is_one_line_and_writes_nothing(
+        scontrol: str | None, said: str, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    fake_slurm(tmp_path / "bin", scontrol)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    written = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["-m", "hydra/launcher=slurm", "clip.value=0.1,1.0", *tiny_overrides(mnist_root),
+                            f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: hydra/launcher=slurm: {said}"), line
+    assert sorted(tmp_path.rglob("*")) == written
+
+
+def saved_grid(sweep: Path, values: dict[str, bool]) -> Path:
+    """A sweep's job folders of clip.value, each whose overrides.yaml holds that override alone (the
+    data set for every run elsewhere) and, where `values` says so, its results."""
+    for value, completed in values.items():
+        job = sweep / f"clip.value={value}"
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"clip.value={value}"]))
+        if completed:
+            (job / "results.json").write_text("{}")
+    return sweep
+
+
+@pytest.mark.parametrize("values,command", [
+    # A job whose saved overrides are exactly the job's own is that job.
+    ({"0.1": True, "1.0": True}, "clip.value=0.1,1.0"),
+    # A sweep of one job, completed: the command names it alone.
+    ({"0.1": True}, "clip.value=0.1"),
+    # A job folder that holds nothing yet (its job cut before it trained) may be left out.
+    ({"0.1": True, "1.0": False}, "clip.value=0.1,0.25"),
+])
+def test_a_sweep_resumed_with_each_job_it_ran_continues(values: dict[str, bool], command: str, mnist_root: Path,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    sweep = saved_grid(tmp_path / "sweep", values)
+    arguments, sweep_lock = check_command_line(["-m", *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}",
+                                                "resume=true", command])
+    sweep_lock.close()
