@@ -1107,3 +1107,16 @@ def test_a_sweep_resumed_with_each_job_it_ran_continues(values: dict[str, bool],
     arguments, sweep_lock = check_command_line(["-m", *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}",
                                                 "resume=true", command])
     sweep_lock.close()
+
+
+def test_a_folder_in_another_users_home_is_written_out_as_that_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    # The advice for hydra.run.dir=~root/runs was hydra.run.dir=$HOMEroot/runs, a folder of no one's.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["hydra.run.dir='~root/runs'"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: hydra.run.dir=~root/runs: nothing expands '~' here (a folder named '~' would be made); write the path "
+        f"out, e.g. hydra.run.dir={os.path.expanduser('~root/runs')}"]
+    assert list(tmp_path.iterdir()) == []

@@ -295,8 +295,11 @@ def check_writable(value: str, key: str) -> None:
         raise ConfigError(f"{key} is empty, which would write into the working folder; give the folder, "
                           f"e.g. {key}=outputs/my-run")
     if value.startswith("~"):
+        # ~user/... is that user's home, which this machine names (or, for a user it lacks, no example).
+        written = f"$HOME{value[1:]}" if value[1:2] in ("", "/") else os.path.expanduser(value)
+        example = f", e.g. {key}={written}" if written != value else ""
         raise ConfigError(f"{key}={value}: nothing expands '~' here (a folder named '~' would be made); "
-                          f"write the path out, e.g. {key}=$HOME{value[1:]}")
+                          f"write the path out{example}")
     files.check_writable(Path(value), f"{key}={value}", f"choose another {key}, or make it writable")
 
 
