@@ -276,3 +276,16 @@ def test_a_clip_option_of_ones_own_with_a_misspelt_key_is_refused(tmp_path: Path
     (tmp_path / "mine" / "clip" / "mine.yaml").write_text("algorithm: norm\nvalue: 1.0\nvalu: 2.0\n")
     with pytest.raises(ConfigError, match=r"^clip.valu: no such key; allowed: algorithm, value$"):
         check_jobs(parse_command_line(["-cd", str(tmp_path / "mine"), "clip=mine"]), str(CONFIG_DIR))
+
+
+def test_a_boolean_is_no_number_of_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture) -> None:
+    # The Trainer types val_check_interval as int or float, which a schema leaves untyped: true is True, and 1.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["trainer.val_check_interval=true"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: trainer.val_check_interval=True is out of range: allowed a fraction of an epoch in (0, 1], a number of "
+        "batches >= 1, or null"]
+    assert list(tmp_path.iterdir()) == []
