@@ -1120,3 +1120,14 @@ def test_a_folder_in_another_users_home_is_written_out_as_that_home(tmp_path: Pa
         "error: hydra.run.dir=~root/runs: nothing expands '~' here (a folder named '~' would be made); write the path "
         f"out, e.g. hydra.run.dir={os.path.expanduser('~root/runs')}"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_search_resumed_from_its_storage_needs_no_sweep_folder(mnist_root: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # conf/search/sgd.yaml: a study kept in a storage continues by the same command with resume=true; the
+    # sweep folder is needed only with storage: null.
+    monkeypatch.chdir(tmp_path)
+    arguments, sweep_lock = check_command_line(["-m", "search=sgd", *tiny_overrides(mnist_root), "resume=true",
+                                                f"hydra.sweeper.storage=sqlite:///{tmp_path / 'study.db'}"])
+    sweep_lock.close()
+    assert Path(sweep_lock.name).parent.parent == Path("outputs", "sweeps")  # a fresh folder, named by the time
