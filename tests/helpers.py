@@ -22,6 +22,7 @@ from google.protobuf import text_format
 from PIL import Image
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
+from vae_lightning.harness.command_line import check_command_line
 from vae_lightning.paper.module import VAEModule
 
 
@@ -131,6 +132,19 @@ def refusal(main: Callable[[], None], argv: list[str], monkeypatch: pytest.Monke
         main()
     assert exit_.value.code == 2
     return capsys.readouterr().err.splitlines()
+
+
+def command_line_refusal(arguments: list[str], folder: Path, monkeypatch: pytest.MonkeyPatch,
+                         capsys: pytest.CaptureFixture) -> str:
+    """The one line the command-line check prints on stderr as it refuses `arguments` run in `folder`;
+    asserts exit status 2 and that nothing was written there."""
+    monkeypatch.chdir(folder)
+    with pytest.raises(SystemExit) as exit_:
+        check_command_line(arguments)
+    assert exit_.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert list(folder.iterdir()) == []
+    return line
 
 
 TINY_MODULE = {"model": {"_target_": "vae_lightning.paper.model.VAE", "hidden_dims": [8], "latent_dim": 2},

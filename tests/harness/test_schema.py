@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from helpers import tiny_overrides
+from helpers import command_line_refusal, tiny_overrides
 from vae_lightning.errors import ConfigError
 from vae_lightning.harness import schema
 from vae_lightning.harness.command_line import check_command_line, check_jobs, parse_command_line
@@ -223,39 +223,26 @@ def test_a_key_this_machines_local_config_sets_is_said_to_come_from_there(monkey
 def test_a_value_out_of_range_is_one_line_exit_2_and_writes_nothing(arguments: list[str], line: str, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exit_info:
-        check_command_line(arguments)
-    assert exit_info.value.code == 2
-    (said,) = capsys.readouterr().err.strip().splitlines()
+    said = command_line_refusal(arguments, tmp_path, monkeypatch, capsys)
     assert said.startswith("error: " + line), said
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_float16_mixed_precision_on_auto_is_refused_without_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                   capsys: pytest.CaptureFixture) -> None:
     # trainer.accelerator=auto picks the CPU here, on which Lightning would run bf16-mixed instead.
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exit_info:
-        check_command_line(["trainer.precision=16-mixed"])
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip().startswith("error: trainer.precision=16-mixed: a CPU has no float16 mixed")
-    assert list(tmp_path.iterdir()) == []
+    said = command_line_refusal(["trainer.precision=16-mixed"], tmp_path, monkeypatch, capsys)
+    assert said.startswith("error: trainer.precision=16-mixed: a CPU has no float16 mixed")
 
 
 def test_a_strategy_forking_its_processes_from_a_server_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "lightning.pytorch.strategies.DDPStrategy")
-    with pytest.raises(SystemExit) as exit_info:
-        check_command_line(["trainer.strategy={_target_:lightning.pytorch.strategies.DDPStrategy,"
-                            "start_method:forkserver}",
-                            "trainer.devices=2", "trainer.accelerator=cpu"])
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip().startswith(
+    said = command_line_refusal(["trainer.strategy={_target_:lightning.pytorch.strategies.DDPStrategy,"
+                                 "start_method:forkserver}", "trainer.devices=2", "trainer.accelerator=cpu"],
+                                tmp_path, monkeypatch, capsys)
+    assert said.startswith(
         "error: trainer.strategy=lightning.pytorch.strategies.DDPStrategy: its processes, forkservered, keep the")
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("overrides", [
@@ -281,11 +268,7 @@ def test_a_clip_option_of_ones_own_with_a_misspelt_key_is_refused(tmp_path: Path
 def test_a_boolean_is_no_number_of_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture) -> None:
     # The Trainer types val_check_interval as int or float, which a schema leaves untyped: true is True, and 1.
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exit_info:
-        check_command_line(["trainer.val_check_interval=true"])
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines() == [
+    assert command_line_refusal(["trainer.val_check_interval=true"], tmp_path, monkeypatch, capsys) == (
         "error: trainer.val_check_interval=True is out of range: allowed a fraction of an epoch in (0, 1], a number of "
-        "batches >= 1, or null"]
+        "batches >= 1, or null")
     assert list(tmp_path.iterdir()) == []
