@@ -80,6 +80,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["clip=none", "clip.value=1"], "clip.value=1.0 has no effect with clip=none"),
         (["-m", "clip.value=0.5,-1"], "clip.value=-1.0 is out of range"),
         (["clip.value=0.5,1"], "clip.value=0.5,1 lists several values: add -m"),
+        # Named as typed, not as the options the glob matched.
+        (["optim=glob(*)"], "error: optim=glob(*) lists several values: add -m"),
         (["-m", "trainer=ddp", "trainer.devices=2", "seed=0,1"], "trainer.strategy=ddp cannot run inside a sweep (-m)"),
         (["-m", "hydra/launcher=parallel", "trainer=ddp", "trainer.devices=2", "seed=0,1"],
          "trainer.strategy=ddp cannot run inside a sweep (-m)"),

@@ -424,10 +424,12 @@ def primary_configs(args: argparse.Namespace, default_dir: str) -> Iterator[tupl
         yield args.config_name or "config", [] if added is None else [f"hydra.searchpath=[file://{added}]"]
 
 
-def check_jobs(args: argparse.Namespace, config_dir: str) -> tuple[DictConfig, list[Job]]:
-    """Compose and check every job the command would run; returns the command's config and the jobs."""
+def check_jobs(args: argparse.Namespace, config_dir: str,
+               typed: dict[str, str] | None = None) -> tuple[DictConfig, list[Job]]:
+    """Compose and check every job the command would run; returns the command's config and the jobs.
+    `typed` maps an override the command line's glob was expanded to back to the glob, for its errors."""
     with primary_configs(args, config_dir) as (config_name, searched):
-        return check_each_job(config_name, searched + args.overrides, args.multirun)
+        return check_each_job(config_name, searched + args.overrides, args.multirun, typed or {})
 
 
 def listed_globs(args: argparse.Namespace, config_dir: str) -> dict[str, str]:
@@ -438,7 +440,8 @@ def listed_globs(args: argparse.Namespace, config_dir: str) -> dict[str, str]:
             group, config_name=config_name, overrides=searched))
 
 
-def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, list[Job]]:
+def check_each_job(config_name: str, overrides: list[str], multirun: bool,
+                   typed: dict[str, str]) -> tuple[DictConfig, list[Job]]:
     parsed = sweeps.parse(overrides)
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     swept = [o.input_line for o in parsed if o.is_sweep_override()]
@@ -461,7 +464,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool) -> tu
     # An experiment that sets hydra.mode to MULTIRUN is a sweep without -m, as Hydra runs it.
     multirun = multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
     if swept and not multirun:
-        raise ConfigError(f"{swept[0]} lists several values: add -m to run them as a sweep")
+        raise ConfigError(f"{typed.get(swept[0], swept[0])} lists several values: add -m to run them as a sweep")
     sweeper_target = str(command_config.hydra.sweeper._target_)
     if not multirun and not sweeps.expands_a_grid(sweeper_target):  # `search=sgd` would train one plain run
         chosen = next((o.input_line for o in parsed if o.key_or_group in ("search", "hydra/sweeper")),
@@ -559,7 +562,7 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     listed = listed_globs(args, str(CONFIG_DIR))
     arguments = [listed.get(argument, argument) for argument in arguments]
     args = parse_command_line(arguments)
-    command_config, jobs = check_jobs(args, str(CONFIG_DIR))
+    command_config, jobs = check_jobs(args, str(CONFIG_DIR), {expanded: glob for glob, expanded in listed.items()})
     multirun = args.multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
     if multirun:
         check_slurm_answers(command_config.hydra.launcher)
