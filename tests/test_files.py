@@ -1,5 +1,8 @@
 """The one atomic writer: a reader sees the old file or the new one; a failed write leaves no junk."""
 
+import errno
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,31 @@ def test_links_placed_in_a_handed_over_folder_are_replaced_not_written_through(t
     assert target.read_text() == "untouched"
     assert not path.is_symlink() and path.read_text() == "the table"
     assert [p.name for p in folder.iterdir()] == ["summary.md"]
+
+
+def test_a_failed_write_that_names_no_file_names_the_file_it_was_writing(tmp_path: Path) -> None:
+    """An OSError from the file object (a full disk) is raised naming the file the write was for."""
+    path = tmp_path / "results.json"
+    with pytest.raises(OSError) as raised, files.atomic_file(path) as file:
+        file.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert raised.value.filename == str(path) and raised.value.errno == errno.ENOSPC
+
+
+def test_two_processes_never_share_a_temporary_file(tmp_path: Path) -> None:
+    """The temporary path is named by the writing process: another writer of the file uses another."""
+    path = tmp_path / "status.json"
+    theirs = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from vae_lightning.files "
+                             "import temporary_path; print(temporary_path(Path(sys.argv[1])))", str(path)],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    ours = files.temporary_path(path)
+    assert ours.parent == Path(theirs).parent == tmp_path and ours != Path(theirs)
+
+
+def test_only_the_writers_hidden_temporary_files_are_removed_as_partial_writes(tmp_path: Path) -> None:
+    """A file of the user's that merely ends in .tmp is no partial write: it stays."""
+    (tmp_path / ".last.ckpt.123.tmp").write_bytes(b"half a checkpoint")
+    (tmp_path / "notes.tmp").write_text("the user's")
+    assert [p.name for p in files.remove_partial_writes(tmp_path)] == [".last.ckpt.123.tmp"]
+    assert (tmp_path / "notes.tmp").read_text() == "the user's"
+
