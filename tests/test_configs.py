@@ -28,6 +28,19 @@ def test_targets_off_the_list_are_refused(target: str) -> None:
         check_targets({"optim": {"_target_": target, "f": "echo owned"}})
 
 
+def test_a_target_inside_a_list_is_checked_as_one_in_a_mapping() -> None:
+    """A `_target_` in a list (callbacks, a model's layers) is held to the list as any other."""
+    with pytest.raises(ConfigError, match=r"callbacks\[1\]._target_=os.system is not a class this project's configs"):
+        check_targets({"callbacks": [{"_target_": "vae_lightning.paper.loss.VAELoss"}, {"_target_": "os.system"}]})
+
+
+@pytest.mark.parametrize("value", [{0.1}, b"0.1", object()])
+def test_a_value_that_is_not_plain_data_is_refused(value: object) -> None:
+    """A set, bytes or any object in a config is refused: configs hold dicts, lists and scalars only."""
+    with pytest.raises(ConfigError, match=rf"^optim.lr is a {type(value).__name__}: configs and checkpoints hold plain"):
+        check_targets({"optim": {"_target_": "torch.optim.SGD", "lr": value}})
+
+
 def test_listed_classes_are_built_and_the_list_extends_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(instantiate_trusted({"_target_": "vae_lightning.paper.loss.VAELoss"}), torch.nn.Module)
     with pytest.raises(ConfigError, match="VAE_LIGHTNING_ALLOWED_TARGETS"):
