@@ -8,7 +8,7 @@ import pytest
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 
-from hydra_plugins.vae_lightning_optuna._study import REPEATS
+from hydra_plugins.vae_lightning_optuna._study import FOLDER, REPEATS
 from hydra_plugins.vae_lightning_optuna.pruning import TrialPruning
 
 
@@ -33,6 +33,23 @@ def test_only_trainings_validations_are_reported_as_the_trials_epochs(tmp_path: 
     trainer.validate(model, verbose=False)  # scoring after fit, as harness.run.score does
     assert study.trials[0].intermediate_values == {1: 1.0, 2: 0.5}
     assert pruning.pruned_epoch is None
+
+
+def test_the_searchs_pruner_decides_and_training_stops_after_the_epoch_it_prunes_in_the_named_folder(tmp_path: Path) -> None:
+    """The callback's pruner, not the study's default, judges each epoch; a pruned run stops after it."""
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()
+    # Epoch 1 scores 1.0, above the threshold; Optuna's default MedianPruner never prunes a study's only trial.
+    pruning = TrialPruning(storage, "s", trial.number, pruner=optuna.pruners.ThresholdPruner(upper=0.7))
+    trainer = L.Trainer(max_epochs=4, limit_train_batches=2, limit_val_batches=1, callbacks=[pruning], logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)
+    trainer.fit(ValLossFalls())
+    assert pruning.pruned_epoch == 1 and trainer.current_epoch == 1
+    assert study.trials[0].intermediate_values == {1: 1.0}
+    # The run names its folder in the trial, where the search finds its outcome after an interrupt.
+    assert study.trials[0].user_attrs[FOLDER] == str(tmp_path.resolve())
 
 
 def test_a_trial_resumed_from_a_cut_trials_checkpoint_takes_over_its_values_of_the_epochs_it_holds(
