@@ -84,6 +84,9 @@ def test_an_optuna_search_runs_its_trials_side_by_side(mnist_root: Path, tmp_pat
     assert statuses == ["completed"] * 4
     best = OmegaConf.load(sweep_dir / "optimization_results.yaml")
     assert 0 < best.best_value < float("inf") and "optim.lr" in best.best_params
+    # Where the best trial's run is: its folder in the sweep, whose status.json holds the best value.
+    assert Path(best.best_folder).parent == sweep_dir.resolve()
+    assert json.loads((Path(best.best_folder) / "status.json").read_text())["results"]["val"]["loss"] == best.best_value
 
 
 @pytest.mark.slow
