@@ -40,6 +40,15 @@ def test_a_whole_number_interval_is_checked_at_its_whole_ends(mnist_root: Path) 
     assert len(check_jobs(arguments, str(CONFIG_DIR))[1]) == 2  # seed=1 and seed=3
 
 
+def test_an_interval_that_holds_a_single_whole_number_is_searched(mnist_root: Path) -> None:
+    """tag(int, interval(2.5, 3.5)) holds 3 alone: a search of it is allowed, not refused as holding none."""
+    assert search_space(["seed=tag(int, interval(2.5, 3.5))"])[0] == {"seed": IntDistribution(3, 3)}
+    arguments = parse_command_line(["-m", "hydra/sweeper=optuna", "seed=tag(int, interval(2.5, 3.5))",
+                                    *tiny_overrides(mnist_root)])
+    # The check builds a job at each whole end: both are 3.
+    assert {job.definition["seed"] for job in check_jobs(arguments, str(CONFIG_DIR))[1]} == {3}
+
+
 @pytest.mark.parametrize("option,target", [
     ("hydra/sweeper/pruner=median", "optuna.pruners.MedianPruner"),
     ("hydra/sweeper/pruner=hyperband", "optuna.pruners.HyperbandPruner"),
@@ -103,10 +112,21 @@ def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:
     ("hydra.sweeper.study_name=null", "hydra.sweeper.study_name=None: give the study a name"),
     ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 is out of range: allowed a whole number >= 1"),
     ("hydra.sweeper.n_trials=-3", "hydra.sweeper.n_trials=-3 is out of range"),
+    # Not a whole number: the search's last batch would be of 0.5 trials, a traceback from range() mid-search.
+    ("hydra.sweeper.n_trials=2.5", "hydra.sweeper.n_trials=2.5 is out of range: allowed a whole number >= 1"),
     ("hydra.sweeper.n_jobs=0", "hydra.sweeper.n_jobs=0 is out of range"),
     ("hydra.sweeper.max_failure_rate=1.5", "hydra.sweeper.max_failure_rate=1.5 is out of range: allowed a share in "
                                           "[0, 1]"),
     ("hydra.sweeper.max_failure_rate=true", "hydra.sweeper.max_failure_rate=True is out of range"),
+    # The study minimises the val loss: maximize would report the worst trial as the best.
+    ("hydra.sweeper.direction=maximize", "hydra.sweeper.direction=maximize: a trial's value is its run's val loss, "
+                                         "which the study minimises; set hydra.sweeper.direction=minimize"),
+    # A metric validation never logs: the pruner would compare trials by nothing.
+    ("hydra.sweeper.trial_callback.monitor=train/loss", "hydra.sweeper.trial_callback.monitor=train/loss: the pruner "
+                                                        "compares trials by a metric each validation logs"),
+    ("hydra.sweeper.params=null", "hydra.sweeper.params: nothing to search; give a key an interval or a choice"),
+    ("hydra.sweeper.sampler.seed=4294967296", "hydra.sweeper.sampler.seed=4294967296: give a whole number in [0, "
+                                              "2^32)"),
     ("clip=none", "has no effect with clip=none"),
     ("++hydra.sweeper.pruner={_target_:os.system}", "os.system is not a class this project's configs name"),
     # /proc takes no new file: the search's lock beside the storage failed with a traceback, its sweep folder made.
@@ -121,6 +141,17 @@ def test_a_search_that_cannot_run_is_refused_in_one_line_before_anything_is_writ
     monkeypatch.chdir(tmp_path)
     assert expected in check(["-m", "search=sgd", *tiny_overrides(mnist_root), override], capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("rate", ["0", "1.0"])
+def test_a_max_failure_rate_at_either_end_of_0_to_1_is_allowed(rate: str, mnist_root: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ends of [0, 1] are shares the check allows: 0 lets no trial fail, 1.0 lets any fail."""
+    monkeypatch.chdir(tmp_path)
+    arguments, sweep_lock = check_command_line(["-m", "search=sgd", *tiny_overrides(mnist_root),
+                                                f"hydra.sweeper.max_failure_rate={rate}",
+                                                f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    sweep_lock.close()
 
 
 def test_a_study_needs_resume_to_continue_and_one_search_at_a_time(mnist_root: Path, tmp_path: Path,
