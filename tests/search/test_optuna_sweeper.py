@@ -13,12 +13,13 @@ from pathlib import Path
 
 import optuna
 import pytest
+from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
 from helpers import injected, run_train, start_train, tiny_overrides
-from hydra_plugins.vae_lightning_optuna._study import (CUT_FOLDER, DEFINITION, FOLDER, INTERRUPTED, Search,
+from hydra_plugins.vae_lightning_optuna._study import (CUT_FOLDER, DEFINITION, FOLDER, INTERRUPTED, REPEATS, Search,
                                                       lock_storage, open_storage, search_space, trials_definition)
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import ConfigError
@@ -462,6 +463,70 @@ def test_a_trial_whose_run_completed_before_the_interrupt_is_told_its_val_loss(s
     search.cut(study, trial)
     told = trials(storage)[0]
     assert told.state == TrialState.COMPLETE and told.value == 50.0 and INTERRUPTED not in told.user_attrs
+
+
+@pytest.mark.parametrize("n_trials,repeated", [(2, True), (1, False)])
+def test_a_trial_left_running_is_failed_as_cut_and_its_point_asked_again_once_within_n_trials(
+    n_trials: int, repeated: bool, tmp_path: Path
+) -> None:
+    """A trial a killed search left running is failed as interrupted; its point is enqueued once, if room."""
+    # A search killed with -9 tells its trials nothing: the next command finds them running.
+    storage = str(tmp_path / "study.log")
+    space, _ = search_space(SGD_SPACE)
+    study = optuna.create_study(study_name="sgd", storage=open_storage(storage))
+    study.tell(study.ask(space), 1.0)
+    left = study.ask(space)
+    left.set_user_attr(FOLDER, str(tmp_path / "1_run"))
+    search = a_search(tmp_path)
+    search.settings.n_trials = n_trials
+    search.storage = open_storage(storage)
+    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search.fail_cut_trials(study)
+    search.fail_cut_trials(study)  # a second resume before the repeat ran asks for it no more
+    found = trials(storage)
+    assert found[1].state == TrialState.FAIL and found[1].user_attrs[INTERRUPTED]
+    waiting = [trial for trial in found if trial.state == TrialState.WAITING]
+    if repeated:
+        assert [(trial.system_attrs["fixed_params"], trial.user_attrs) for trial in waiting] == [
+            (left.params, {REPEATS: 1, CUT_FOLDER: str(tmp_path / "1_run")})]
+    else:  # the study has its n_trials finished already
+        assert waiting == []
+
+
+def test_a_trial_whose_run_failed_before_reporting_its_folder_is_failed_with_its_jobs_folder(tmp_path: Path) -> None:
+    """A run that failed before its callback named its folder is told failed, with the folder of its job."""
+    storage = str(tmp_path / "study.log")
+    study = optuna.create_study(study_name="sgd", storage=open_storage(storage))
+    trial = study.ask(search_space(SGD_SPACE)[0])
+    folder = tmp_path / "0_run"
+    folder.mkdir()
+    (folder / "status.json").write_text(json.dumps({"status": "failed", "error": "RuntimeError: no data"}))
+    returned = JobReturn(overrides=[], status=JobStatus.COMPLETED,
+                         hydra_cfg=OmegaConf.create({"hydra": {"runtime": {"output_dir": str(folder)}}}))
+    search = a_search(tmp_path)
+    search.storage = open_storage(storage)
+    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search.tell(study, trial, returned)
+    told = trials(storage)[0]
+    assert told.state == TrialState.FAIL and told.user_attrs[FOLDER] == str(folder)
+
+
+@pytest.mark.parametrize("loss", [float("inf"), float("nan"), None])
+def test_a_run_completed_without_a_finite_val_loss_is_a_failed_trial(loss: float | None, tmp_path: Path) -> None:
+    """A diverged run (val loss inf or nan, or none) is failed in the study, never completed with that value."""
+    storage = str(tmp_path / "study.log")
+    study = optuna.create_study(study_name="sgd", storage=open_storage(storage))
+    trial = study.ask(search_space(SGD_SPACE)[0])
+    folder = tmp_path / "0_run"
+    folder.mkdir()
+    (folder / "status.json").write_text(json.dumps({"status": "completed", "results": {"val": {"loss": loss}}}))
+    search = a_search(tmp_path)
+    search.storage = open_storage(storage)
+    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search.set_attr(trial.number, FOLDER, str(folder))  # as the run's callback names its folder
+    search.tell(study, trial, JobReturn(overrides=[], status=JobStatus.COMPLETED))
+    told = trials(storage)[0]
+    assert told.state == TrialState.FAIL and told.value is None
 
 
 def test_a_trials_job_holds_only_its_search_spaces_keys_and_values(tmp_path: Path) -> None:
