@@ -318,6 +318,21 @@ def test_under_the_parallel_launcher_a_trial_starts_as_soon_as_one_ends(mnist_ro
 
 
 @pytest.mark.slow
+def test_under_the_parallel_launcher_the_sweepers_n_jobs_caps_the_trials_at_a_time(mnist_root: Path,
+                                                                                  tmp_path: Path) -> None:
+    """hydra.sweeper.n_jobs=1 runs one trial at a time, though the launcher's n_jobs=2 would run two."""
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    done = run_train(["-m", "search=sgd", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2",
+                      "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1", "hydra/sweeper/pruner=none",
+                      f"hydra.sweeper.storage={storage}", *tiny_overrides(mnist_root),
+                      f"hydra.sweep.dir={tmp_path / 'search'}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, second = trials(storage)
+    assert first.state == second.state == TrialState.COMPLETE
+    assert first.datetime_complete <= second.datetime_start  # asked for once the first was told
+
+
+@pytest.mark.slow
 def test_a_search_in_batches_repeats_trial_for_trial_with_its_sampler_seed(mnist_root: Path, tmp_path: Path) -> None:
     # Batches of 2 (Hydra's basic launcher, search=sgd's n_jobs); TPE past its 2 random trials, so that
     # the later points depend on the earlier trials' val losses, told in the same order each time.
@@ -330,6 +345,43 @@ def test_a_search_in_batches_repeats_trial_for_trial_with_its_sampler_seed(mnist
         assert done.returncode == 0, done.stderr[-3000:]
         studies.append([(trial.params, trial.value) for trial in trials(storage)])
     assert len(studies[0]) == 4 and studies[0] == studies[1]
+
+
+@pytest.mark.slow
+def test_a_study_continued_by_resume_asks_for_new_points_up_to_n_trials(mnist_root: Path, tmp_path: Path) -> None:
+    """Each command runs up to n_trials in all; a continued study's seeded sampler draws points it has not run."""
+    # A storage relative to the command's folder, as the user types it: every process reaches it by its full path.
+    command = ["-m", "search=sgd", "hydra/sweeper/pruner=none", "hydra.sweeper.storage=study.log",
+               *tiny_overrides(mnist_root), f"hydra.sweep.dir={tmp_path / 'search'}"]
+    first = run_train([*command, "hydra.sweeper.n_trials=1"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert len(trials(str(tmp_path / "study.log"))) == 1  # a batch of n_jobs=2 cut to the one trial to go
+    resumed = run_train([*command, "hydra.sweeper.n_trials=2", "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    found = trials(str(tmp_path / "study.log"))
+    assert [trial.state for trial in found] == [TrialState.COMPLETE] * 2
+    # The sampler's seed moves on by the trials the study holds: the same seed asked for the first point again.
+    assert found[0].params != found[1].params
+    results = OmegaConf.load(tmp_path / "search" / "optimization_results.yaml")
+    assert results.storage == str(tmp_path / "study.log") and results.completed == 2
+
+
+@pytest.mark.slow
+def test_an_interrupted_search_in_batches_fails_its_batch_as_cut(mnist_root: Path, tmp_path: Path) -> None:
+    """Under Hydra's launchers, Ctrl-C fails the running batch's trials as cut, to be asked again on resume."""
+    storage = str(tmp_path / "study.log")
+    sweep_dir = tmp_path / "search"
+    search = start_train(["-m", "search=sgd", "hydra.sweeper.n_trials=4", "hydra/sweeper/pruner=none",
+                          f"hydra.sweeper.storage={storage}", *tiny_overrides(mnist_root), "trainer.max_epochs=3",
+                          *injected("slow", "Slow", seconds=0.1), f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    while not list(sweep_dir.glob("*/checkpoints/last.ckpt")):
+        assert search.poll() is None, (tmp_path / "stderr.txt").read_text()[-3000:]
+        time.sleep(0.2)
+    search.send_signal(signal.SIGINT)
+    assert search.wait(timeout=300) == 130
+    cut = trials(storage)
+    # The batch's first trial ran; its second never started: both are cut, neither counts towards n_trials.
+    assert len(cut) == 2 and all(trial.state == TrialState.FAIL and trial.user_attrs.get(INTERRUPTED) for trial in cut)
 
 
 @pytest.mark.slow
