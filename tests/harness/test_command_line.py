@@ -254,6 +254,21 @@ def checked(*arguments: str, conf: str = str(CONFIG_DIR)) -> int:
     return len(check_jobs(parse_command_line(list(arguments)), conf)[1])
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_slurm_sweep_of_gpu_jobs_is_submitted_from_a_machine_without_one(mnist_root: Path) -> None:
+    """Its jobs run on the cluster's nodes, whose GPUs a login node lacks: the check builds them on its CPU."""
+    data = [f"data.root={mnist_root}", f"data.val_size={VAL_IMAGES}"]
+    assert checked("-m", "hydra/launcher=slurm", "hydra.launcher.gpus_per_node=1", "trainer=gpu", "seed=0,1", *data) == 2
+    # An experiment's sweep (its hydra.mode is MULTIRUN) runs there without -m too.
+    assert checked("hydra/launcher=slurm", "trainer=gpu", "experiment=momentum", *data) == 35
+    # Lightning's own refusal of an accelerator it does not know still comes before submitting.
+    with pytest.raises(ConfigError, match="trainer: You selected an invalid accelerator name: `accelerator='gpuu'`"):
+        checked("-m", "hydra/launcher=slurm", "trainer.accelerator=gpuu", "seed=0,1", *data)
+    for local in (["-m", "hydra/launcher=parallel", "seed=0,1"], ["hydra/launcher=slurm"]):
+        with pytest.raises(ConfigError, match="trainer.accelerator=gpu: this machine has none"):
+            checked(*local, "trainer=gpu", *data)
+
+
 def test_a_misspelled_key_inside_a_yaml_file_names_the_file(tmp_path: Path) -> None:
     conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
     sgd = conf / "optim" / "sgd.yaml"

@@ -167,17 +167,19 @@ def composed(config_name: str, overrides: list[str]) -> DictConfig:
         raise ConfigError(null_group(overrides) or str(error)) from None
 
 
-def compose_checked(config_name: str, overrides: list[str]) -> tuple[DictConfig, int]:
+def compose_checked(config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, int]:
     """The job's config, checked, and the processes it would train in (`check_by_building`)."""
     cfg = composed(config_name, overrides)
+    # A Slurm sweep's jobs run on the cluster's nodes: a login node without their GPUs submits them.
+    runs_here = not (runs_on_slurm(cfg.hydra.launcher) and (multirun or str(cfg.hydra.mode) == "RunMode.MULTIRUN"))
     # As within the run: the classes its config folders name are the ones it may build.
     HydraConfig.instance().set_config(cfg)
     check_allowed({key: value for key, value in OmegaConf.to_container(cfg).items() if key != "hydra"})
     try:
         check_structure(cfg)
         check_ranges(cfg)
-        check_accelerator(cfg)
-        return cfg, check_by_building(cfg)
+        check_accelerator(cfg, runs_here)
+        return cfg, check_by_building(cfg, runs_here)
     except InterpolationResolutionError as error:  # `optim.lr=${nope}`, `${oc.env:UNSET}`
         raise ConfigError(f"{error.full_key}: {str(error.msg).splitlines()[0]}; fix the interpolation, or give "
                           f"a value") from None
@@ -460,7 +462,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool,
                               f"-m {key}={','.join(map(str, override.value()))}")
         if override.is_sweep_override() and override.is_hydra_override():
             raise ConfigError(f"{override.input_line}: hydra's own settings cannot be swept")
-    command_config, world = compose_checked(config_name, fixed)
+    command_config, world = compose_checked(config_name, fixed, multirun)
     # An experiment that sets hydra.mode to MULTIRUN is a sweep without -m, as Hydra runs it.
     multirun = multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
     if swept and not multirun:
@@ -486,7 +488,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool,
         def job_definition() -> dict[str, Any]:
             """What a job is, asked once the settings are sound: a study's trials are held against it."""
             first = sweeps.jobs(configured + swept, sweeper_target)[0]
-            return run_definition(compose_checked(config_name, fixed + first)[0])
+            return run_definition(compose_checked(config_name, fixed + first, multirun)[0])
 
         check_settings(command_config.hydra.sweeper, configured + arguments, bool(command_config.resume),
                        Path(command_config.hydra.sweep.dir), job_definition)
@@ -500,7 +502,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool,
                                   f"give each value once (1 and 1.0 are one value)")
     sweeper, checked = OmegaConf.to_container(command_config.hydra.sweeper), []
     for job in jobs:
-        job_config, world = compose_checked(config_name, fixed + job)
+        job_config, world = compose_checked(config_name, fixed + job, multirun)
         if OmegaConf.to_container(job_config.hydra.sweeper) != sweeper:  # `-m experiment=clip_value,momentum`
             raise ConfigError(f"{' '.join(job)}: sets up a sweep of its own (hydra.sweeper), which cannot run as one "
                               f"job of this sweep; run a command for each: python train.py {' '.join(job)}")

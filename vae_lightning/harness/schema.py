@@ -377,11 +377,12 @@ def check_plugin_keys(node: DictConfig, key: str) -> None:
             raise ConfigError(f"{key}.{name}: no such key; {said}")
 
 
-def check_accelerator(cfg: DictConfig) -> None:
+def check_accelerator(cfg: DictConfig, runs_here: bool = True) -> None:
     """Raise ConfigError when `trainer.accelerator` names hardware this machine does not have, a
     strategy that spawns or forks its processes, or a float16 precision the run cannot have: float16
     alone overflows the loss (a test loss of inf, measured), and on a CPU Lightning runs bf16-mixed in
-    place of 16-mixed."""
+    place of 16-mixed. A job that runs elsewhere (`runs_here` False: a node of a Slurm cluster, which
+    a login node's hardware says nothing of) has its devices checked by Lightning as it starts there."""
     name = str(cfg.trainer.get("accelerator", "auto"))
     precision = str(cfg.trainer.get("precision"))
     if precision in ("16-true", "transformer-engine-float16"):
@@ -397,10 +398,12 @@ def check_accelerator(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.strategy={strategy if isinstance(strategy, str) else strategy._target_}: its "
                           f"processes, {start}ed, keep the epochs trained and the logged curves to themselves "
                           f"(results.json would say 0 epochs); use trainer.strategy=ddp")
-    gpu = CUDAAccelerator.is_available() or MPSAccelerator.is_available()
+    gpu = not runs_here or CUDAAccelerator.is_available() or MPSAccelerator.is_available()
     if precision in ("16", "16-mixed") and (name == "cpu" or name == "auto" and not gpu):
         raise ConfigError(f"trainer.precision={precision}: a CPU has no float16 mixed precision (Lightning would run "
                           f"bf16-mixed instead); use trainer.precision=bf16-mixed, or a GPU")
+    if not runs_here:
+        return
     if name == "gpu":
         available = gpu
     elif name in AcceleratorRegistry:
@@ -411,7 +414,7 @@ def check_accelerator(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.accelerator={name}: this machine has none; use trainer.accelerator=cpu or auto")
 
 
-def check_by_building(cfg: DictConfig) -> int:
+def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
     """Raise ConfigError for what the model, the loss, the optimizer, the Trainer or a callback refuses
     as it is built (`model.latent_dim=0`, `optim.eps=-1`, `trainer.limit_val_batches=-1`), before the
     run folder exists rather than as the run starts: each constructor is the one definition of its
@@ -419,7 +422,8 @@ def check_by_building(cfg: DictConfig) -> int:
     parameter, the Trainer without loggers or callbacks, and without the torch flags (deterministic,
     benchmark) it would set for this whole process; the callbacks as `check_callbacks` says.
     Returns the processes the run shares each epoch among, as the Trainer counts them (its world size:
-    devices, `auto` and `-1` resolved, times nodes)."""
+    devices, `auto` and `-1` resolved, times nodes). A job that runs elsewhere (`check_accelerator`) has
+    its Trainer built on the CPU here."""
     check_module(cfg)
     if cfg.optim.get("_partial_") is not True:  # else the optimizer's own "missing argument: 'params'"
         option = OmegaConf.select(cfg, "hydra.runtime.choices.optim", default="<option>")
@@ -434,6 +438,8 @@ def check_by_building(cfg: DictConfig) -> int:
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer.pop("plugins", None)
     trainer |= {"deterministic": None, "benchmark": None, "logger": False, "callbacks": [], "enable_checkpointing": False}
+    if not runs_here and trainer.get("accelerator", "auto") in {"gpu", *AcceleratorRegistry}:
+        trainer["accelerator"] = "cpu"  # a name the Trainer does not know is still refused here
     logging.disable(logging.INFO)  # the Trainer reports the hardware it finds; the run does so again
     try:
         with warnings.catch_warnings():
