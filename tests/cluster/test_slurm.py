@@ -69,6 +69,25 @@ def test_a_failing_job_fails_alone(slurm: Slurm, mnist_root: Path, tmp_path: Pat
     assert "1 of 3 jobs completed" in done.stdout
 
 
+@pytest.mark.parametrize("setting,refusal", [
+    ("hydra.launcher.partition=nosuch", "(sbatch: error: Batch job submission failed: Invalid partition name specified)"),
+    # The test cluster has no GPUs to give.
+    ("hydra.launcher.gpus_per_node=1", "(sbatch: error: Invalid generic resource (gres) specification)"),
+])
+def test_a_setting_sbatch_refuses_ends_the_sweep_in_one_line_with_exit_2(setting: str, refusal: str, slurm: Slurm,
+                                                                         mnist_root: Path, tmp_path: Path) -> None:
+    """sbatch's refusal is said in one line that names it, where Hydra printed submitit's traceback; no job runs."""
+    sweep_dir = tmp_path / "sweep"
+    done = run_train(slurm_sweep(slurm, mnist_root, sweep_dir, setting, "seed=0,1"), tmp_path, env=slurm.env)
+    assert done.returncode == 2, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    (line,) = [line for line in output.splitlines() if "hydra/launcher=slurm: sbatch refused the jobs" in line]
+    assert line.endswith(f"{refusal}; fix that setting of hydra.launcher (docs/cluster.md lists them), or ask the "
+                         f"cluster's admins what it takes")
+    assert job_folders(sweep_dir) == {}
+
+
 def test_a_ddp_job_runs_over_two_slurm_tasks_in_one_folder(slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     ddp = ["hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2"]

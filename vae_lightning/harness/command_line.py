@@ -25,7 +25,7 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasti
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, InterpolationResolutionError, ValidationError
 
-from hydra_plugins.vae_lightning_launcher import ParallelLauncher
+from hydra_plugins.vae_lightning_launcher import ParallelLauncher, SlurmLauncher
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
@@ -44,6 +44,7 @@ SHELL_COMPLETION = ("install", "uninstall", "query")
 # Hydra's submitit launchers start every job as a Slurm job (or a local process) of its own.
 SUBMITIT_PLUGIN = "hydra_plugins.hydra_submitit_launcher"
 PARALLEL_LAUNCHER = f"{ParallelLauncher.__module__}.{ParallelLauncher.__qualname__}"
+SLURM_LAUNCHER = f"{SlurmLauncher.__module__}.{SlurmLauncher.__qualname__}"
 
 
 class Job(NamedTuple):
@@ -374,7 +375,7 @@ def check_slurm_answers(launcher: Any) -> None:
 
 def runs_on_slurm(launcher: Any) -> bool:
     """True under one of Hydra's submitit launchers (`hydra/launcher=slurm`), where Slurm starts a job's processes."""
-    return str(launcher._target_).startswith(SUBMITIT_PLUGIN)
+    return str(launcher._target_).startswith(SUBMITIT_PLUGIN) or str(launcher._target_) == SLURM_LAUNCHER
 
 
 def runs_in_its_own_process(launcher: Any) -> bool:

@@ -25,7 +25,7 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hydra_plugins.vae_lightning_launcher import ParallelLauncher
+from hydra_plugins.vae_lightning_launcher import ParallelLauncher, SlurmLauncher
 from hydra_plugins.vae_lightning_optuna import OptunaSweeper
 from vae_lightning.configs import CONFIG_DIR, instantiate_trusted
 from vae_lightning.errors import ConfigError, NonFiniteLossError
@@ -288,6 +288,7 @@ def main() -> None:
     register_resolvers()
     # Hydra finds plugins by scanning the hydra_plugins package, which an editable install can hide.
     Plugins.instance().register(ParallelLauncher)
+    Plugins.instance().register(SlurmLauncher)
     Plugins.instance().register(OptunaSweeper)
     quiet_known_warnings()
     arguments, sweep_lock = check_command_line(sys.argv[1:], is_first_process())
