@@ -12,12 +12,12 @@ import lightning as L
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_started(pid: int | str = "self") -> float:
-    """A process's start (for a forked one, its fork), in seconds since the epoch, from /proc (Linux).
+def process_started() -> float:
+    """This process's start (for a forked one, its fork), in seconds since the epoch, from /proc (Linux).
 
     Counted back from now by the uptime, to the clock tick: /proc/stat's boot time is in whole seconds.
     """
-    ticks = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
+    ticks = int(Path("/proc/self/stat").read_text().rpartition(")")[2].split()[19])
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     return time.time() - (uptime - ticks / CLOCK_TICKS)
 
@@ -27,10 +27,9 @@ class Timeline(L.Callback):
 
     def __init__(self, run_dir: str) -> None:
         self.path = Path(run_dir) / "timeline.json"
-        # Under hydra/launcher=parallel the parent is the job's process, which the launcher forked:
-        # it composed the job's config and made its folder before forking this training process.
-        self.times = {"parent_started": process_started(os.getppid()), "process_started": process_started(),
-                      "built": time.time()}
+        # The job's process was forked: under hydra/launcher=parallel from the sweep's, before Hydra
+        # composed the job's config and made its folder in it.
+        self.times = {"process_started": process_started(), "built": time.time()}
         self.epoch_seconds: list[float] = []
 
     def _mark(self, name: str) -> None:
