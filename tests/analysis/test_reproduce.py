@@ -338,3 +338,15 @@ def test_results_md_numbers_the_figures_says_which_sweeps_failed_and_holds_each_
     assert "`python train.py experiment=clip_norm`: 2.0 min on this machine; some jobs failed (see the table)." in results
     assert ("Best run by val loss: `momentum/optim.momentum=0.9,seed=0`; its test losses: loss 31.235, kl 7.000."
             in results)
+
+
+def test_results_md_links_no_figure_a_sweep_did_not_draw(tmp_path: Path) -> None:
+    """A sweep none of whose jobs completed has no figure.png: results.md says so, and links none."""
+    out = tmp_path / "reproduction"
+    for name in reproduce.EXPERIMENTS:
+        (out / "sweeps" / name).mkdir(parents=True)
+    timings = {name: (60.0, 1) for name in reproduce.EXPERIMENTS}
+    best = out / "sweeps" / "momentum" / "optim.momentum=0.9,seed=0"
+    results = reproduce.gather(out, timings, [], best, {"loss": 31.0, "kl": 7.0}).read_text()
+    assert not [name for index, name in enumerate(reproduce.EXPERIMENTS, start=1) if f"figure{index}_" in results]
+    assert results.count("(no figure: no job of this sweep completed)") == len(reproduce.EXPERIMENTS)

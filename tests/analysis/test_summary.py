@@ -366,6 +366,18 @@ def test_a_search_whose_every_trial_failed_exits_non_zero_whatever_its_max_failu
                                                                   "sweeper": {"max_failure_rate": 1.0}}}))
 
 
+def test_a_sweep_without_a_completed_job_has_its_table_and_no_figure_of_empty_axes(tmp_path: Path) -> None:
+    """The table lists why each job failed; no figure is drawn, and an earlier plot's is removed."""
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    plot_sweep(sweep)
+    for status in sweep.glob("*/status.json"):
+        status.write_text('{"status": "failed", "error": "loss is nan"}')
+    written = plot_sweep(sweep)
+    assert written == [sweep / "summary.md", sweep / "summary.json"]
+    assert not (sweep / "figure.png").exists() and not (sweep / "figure.pdf").exists()
+    assert "seed 0: failed (loss is nan)" in (sweep / "summary.md").read_text()
+
+
 def test_a_sweep_on_a_read_only_file_system_is_one_line_before_its_jobs_are_read(
         tmpfs, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     sweep = write_sweep(tmpfs("read-only") / "sweep", LOSSES)

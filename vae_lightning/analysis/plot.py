@@ -600,8 +600,9 @@ def write_all(files: dict[Path, bytes], again: str) -> None:
 
 
 def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
-    """Write figure.png and .pdf, summary.md and summary.json into the sweep folder, and gradients.png,
-    .pdf and .md when its runs logged gradient statistics; returns the paths written.
+    """Write figure.png and .pdf (once a job completed: no empty axes), summary.md and summary.json into
+    the sweep folder, and gradients.png, .pdf and .md when its runs logged gradient statistics; returns
+    the paths written.
     Everything is drawn before the first file is written: a bad sweep folder leaves nothing behind."""
     check_sweep(sweep_dir)
     check_writable(sweep_dir, f"the sweep folder {sweep_dir}", "plot writes its figures and tables into it; copy the "
@@ -611,15 +612,17 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     title = title or f"{sweep_dir.name}: {', '.join(keys) or 'one setting'}"
     loss = loss_named(sweep_dir)
     summary = summarise(groups, keys, title, loss)
-    files = {**rendered(draw(groups, keys, title, loss), sweep_dir / "figure.png"),
-             sweep_dir / "summary.md": summary_markdown(summary, loss).encode(),
-             sweep_dir / "summary.json": json_bytes(summary)}
+    figures = [sweep_dir / f"figure.{suffix}" for suffix in ("png", "pdf")]
+    completed = any(group.finals for group in groups.values())
+    files = rendered(draw(groups, keys, title, loss), figures[0]) if completed else {}
+    files |= {sweep_dir / "summary.md": summary_markdown(summary, loss).encode(),
+              sweep_dir / "summary.json": json_bytes(summary)}
     gradients = [sweep_dir / f"gradients.{suffix}" for suffix in ("png", "pdf", "md")]
     if any(group.curves[STATISTICS[0]] for group in groups.values()):
         files |= rendered(draw_gradients(groups, keys, title), gradients[0])
         files[gradients[2]] = summarise_gradients(groups, keys, title, loss).encode()
     write_all(files, f"python -m vae_lightning.plot {sweep_dir}")
-    for stale in set(gradients) - set(files):  # an earlier plot's, of jobs no longer there to draw
+    for stale in set(figures + gradients) - set(files):  # an earlier plot's, of jobs no longer there to draw
         stale.unlink(missing_ok=True)
     return list(files)
 

@@ -92,7 +92,9 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], overrides: list[str
             if (sweep_dir / f"figure.{suffix}").exists():
                 copy_file(sweep_dir / f"figure.{suffix}", out / f"figure{index}_{name}.{suffix}")
         outcome = "all jobs completed" if code == 0 else "some jobs failed (see the table)"
-        lines += [f"## {title}", "", f"![{title}](figure{index}_{name}.png)", ""]
+        figure = f"![{title}](figure{index}_{name}.png)" if (sweep_dir / "figure.png").exists() else \
+            "(no figure: no job of this sweep completed)"
+        lines += [f"## {title}", "", figure, ""]
         if (sweep_dir / "figure.pdf").exists():  # copied above; a PDF of an earlier run in `out` is not this one
             lines += [f"For a paper, in vector form: [figure{index}_{name}.pdf](figure{index}_{name}.pdf).", ""]
         lines += [f"`python train.py experiment={name}`: {minutes(seconds)} on this machine; {outcome}.", ""]
