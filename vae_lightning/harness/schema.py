@@ -120,6 +120,12 @@ def signature_schema(cls: type, partial: bool = False) -> type:
     return builds(cls, populate_full_signature=True, zen_exclude=excluded, zen_partial=partial or None)
 
 
+@functools.cache
+def structured_schema(schema: type) -> DictConfig:
+    """`schema` as a config, made once for every job of a sweep: merging into it copies it."""
+    return OmegaConf.structured(schema)
+
+
 def register_schemas() -> None:
     """Store `/schema/<group>/<option>` in Hydra's ConfigStore for each YAML file of conf/ that builds
     one class. A file naming it first in its defaults list has every constructor argument as a typed
@@ -284,7 +290,7 @@ def check_node_keys(node: Any, key: str, file: Path | None = None) -> None:
     schema = signature_schema(get_class(str(node._target_)))
     typed = [field.name for field in dataclasses.fields(schema) if field.name in node]
     try:  # and the values' types, also in a file that does not name its schema (a new option)
-        OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.masked_copy(node, typed))
+        OmegaConf.merge(structured_schema(schema), OmegaConf.masked_copy(node, typed))
     except ValidationError as error:
         raise ConfigError(f"{key}.{error.full_key}: {str(error.msg).splitlines()[0]}") from None
 
