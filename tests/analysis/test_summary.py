@@ -580,3 +580,30 @@ def test_the_best_epoch_is_of_the_val_loss_not_the_train_loss(tmp_path: Path) ->
             for epoch, (train, val) in enumerate([(final + 2, final + 1), (final + 1, final - 0.5), (final - 1, final)])))
     keys, groups = collect(sweep)
     assert [point["best_epoch"] for point in plot.summarise(groups, keys, "t")["points"]] == [2, 2]
+
+
+def test_the_two_figures_render_side_by_side_in_two_processes(tmp_path: Path) -> None:
+    def pid(name: str):
+        return lambda: {tmp_path / name: str(os.getpid()).encode()}
+
+    files = plot.side_by_side(pid("first"), pid("second"))
+    assert files[tmp_path / "first"] == str(os.getpid()).encode() != files[tmp_path / "second"]
+
+
+def test_a_figure_that_fails_in_the_other_process_raises_its_error_here(tmp_path: Path) -> None:
+    def fails() -> dict:
+        raise ValueError("no such colour")
+
+    with pytest.raises(ValueError, match="no such colour"):
+        plot.side_by_side(lambda: {}, fails)
+
+
+def test_a_figures_process_that_dies_is_one_error_naming_its_exit_code() -> None:
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        plot.side_by_side(lambda: {}, lambda: os._exit(3))
+
+
+def test_on_one_core_both_figures_render_in_this_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    files = plot.side_by_side(lambda: {tmp_path / "a": b"1"}, lambda: {tmp_path / "b": str(os.getpid()).encode()})
+    assert files == {tmp_path / "a": b"1", tmp_path / "b": str(os.getpid()).encode()}

@@ -16,13 +16,15 @@ import io
 import json
 import logging
 import math
+import multiprocessing
 import os
 import statistics
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -599,6 +601,39 @@ def write_all(files: dict[Path, bytes], again: str) -> None:
             raise NoSpaceLeft(f"no space left on device writing {path}: free some space, then {again}") from None
 
 
+def side_by_side(first: Callable[[], dict[Path, bytes]], second: Callable[[], dict[Path, bytes]]) -> dict[Path, bytes]:
+    """What `first` and `second` render, `second` in a forked process while this one runs `first`: the
+    two figures' PNGs and PDFs took 0.7 s of a sweep's end one after the other, while its jobs' cores
+    stood idle (benchmarks/sweep_speed.py). One after the other where there is one core, or no fork."""
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return first() | second()
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(target=send_outcome, args=(second, sender), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        files = first()
+        outcome = receiver.recv()
+    except EOFError:  # the process died before it answered (killed, out of memory)
+        raise RuntimeError(f"the process drawing a figure ended with exit code {child.exitcode}") from None
+    finally:
+        child.join()
+        receiver.close()
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return files | outcome
+
+
+def send_outcome(render: Callable[[], dict[Path, bytes]], sender: Connection) -> None:
+    """Run `render` and send what it returns, or the exception it raised, to the process that forked this one."""
+    try:
+        outcome: Any = render()
+    except BaseException as error:  # the parent raises it, as if it had rendered the figure itself
+        outcome = error
+    sender.send(outcome)
+    sender.close()
+
+
 def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     """Write figure.png and .pdf (once a job completed: no empty axes), summary.md and summary.json into
     the sweep folder, and gradients.png, .pdf and .md when its runs logged gradient statistics; returns
@@ -613,13 +648,14 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     loss = loss_named(sweep_dir)
     summary = summarise(groups, keys, title, loss)
     figures = [sweep_dir / f"figure.{suffix}" for suffix in ("png", "pdf")]
+    gradients = [sweep_dir / f"gradients.{suffix}" for suffix in ("png", "pdf", "md")]
     completed = any(group.finals for group in groups.values())
-    files = rendered(draw(groups, keys, title, loss), figures[0]) if completed else {}
+    logged_gradients = any(group.curves[STATISTICS[0]] for group in groups.values())
+    files = side_by_side(lambda: rendered(draw(groups, keys, title, loss), figures[0]) if completed else {},
+                         lambda: rendered(draw_gradients(groups, keys, title), gradients[0]) if logged_gradients else {})
     files |= {sweep_dir / "summary.md": summary_markdown(summary, loss).encode(),
               sweep_dir / "summary.json": json_bytes(summary)}
-    gradients = [sweep_dir / f"gradients.{suffix}" for suffix in ("png", "pdf", "md")]
-    if any(group.curves[STATISTICS[0]] for group in groups.values()):
-        files |= rendered(draw_gradients(groups, keys, title), gradients[0])
+    if logged_gradients:
         files[gradients[2]] = summarise_gradients(groups, keys, title, loss).encode()
     write_all(files, f"python -m vae_lightning.plot {sweep_dir}")
     for stale in set(figures + gradients) - set(files):  # an earlier plot's, of jobs no longer there to draw
