@@ -615,6 +615,7 @@ def side_by_side(first: Callable[[], dict[Path, bytes]], second: Callable[[], di
         files = first()
         outcome = receiver.recv()
     except EOFError:  # the process died before it answered (killed, out of memory)
+        child.join()
         raise RuntimeError(f"the process drawing a figure ended with exit code {child.exitcode}") from None
     finally:
         child.join()
