@@ -153,7 +153,8 @@ def main() -> None:
     print(f"(c) naive, ToTensor + DataLoader:  {naive:.3f} s/epoch")
     matmul, rate = matmul_seconds_per_epoch(55_000)
     print(f"matrix products alone:             {matmul:.3f} s/epoch at {rate:.0f} GFLOP/s")
-    print(f"per-epoch project/floor ratios:     {' '.join(f'{p / f:.2f}' for p, f in zip(project_seconds, floor_seconds))}")
+    print("per-epoch project/floor ratios:     "
+          f"{' '.join(f'{p / f:.2f}' for p, f in zip(project_seconds, floor_seconds))}")
     print(f"ratio_project_vs_floor={paired_ratio:.2f} ratio_naive_vs_project={naive / project:.2f} "
           f"ratio_project_vs_matmul={project / matmul:.2f}")
 

@@ -70,7 +70,8 @@ class PairedFloor(L.Callback):
         self.order = iter(torch.randperm(len(self.images)).split(self.batch_size))
         self.floor_seconds.append(time.perf_counter() - started)
 
-    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object,
+                             batch_idx: int) -> None:
         started = time.perf_counter()
         index = next(self.order, None)
         if index is not None:

@@ -62,7 +62,8 @@ class StepBreakdown(PairedFloor):
         super().on_train_epoch_start(trainer, module)
         self.last = time.perf_counter()
 
-    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object,
+                             batch_idx: int) -> None:
         self._until_now(BETWEEN_STEPS)
         index = next(self.order, None)
         if index is not None and self.counting:

@@ -63,7 +63,8 @@ def run_project(jobs: int, epochs: int, data_root: str, sweep_dir: Path, launche
                "++trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep_dir}", f"+callbacks.timeline={timeline}"]
     environment = dict(os.environ, PYTHONPATH=str(BENCHMARKS), VAE_LIGHTNING_ALLOWED_TARGETS="sweep_timeline.Timeline")
     started = time.time()
-    subprocess.run(command, cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
+    subprocess.run(command, cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=environment)
     return started, time.time()
 
 

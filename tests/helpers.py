@@ -261,6 +261,7 @@ def projector_files(folder: Path) -> tuple[list[str], list[list[float]], Image.I
     config = text_format.Parse((folder / "projector_config.pbtxt").read_text(), ProjectorConfig())
     (embedding,) = config.embeddings
     labels = (folder / embedding.metadata_path).read_text().splitlines()
-    vectors = [[float(value) for value in line.split("\t")] for line in (folder / embedding.tensor_path).read_text().splitlines()]
+    vectors = [[float(value) for value in line.split("\t")]
+               for line in (folder / embedding.tensor_path).read_text().splitlines()]
     assert list(embedding.sprite.single_image_dim) == [28, 28]
     return labels, vectors, Image.open(folder / embedding.sprite.image_path)

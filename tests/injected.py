@@ -26,7 +26,8 @@ class Fault(L.Callback):
         if self.kind == "raise_in_validation" and trainer.global_step == self.at_step and not trainer.sanity_checking:
             raise RuntimeError(f"injected fault in the validation after step {self.at_step}")
 
-    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object,
+                             batch_idx: int) -> None:
         if trainer.global_step != self.at_step or self.kind in ("none", "raise_in_validation"):
             return
         if self.kind == "raise":
@@ -48,7 +49,8 @@ class Slow(L.Callback):
         self.seconds = seconds
         self.after = after
 
-    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object,
+                             batch_idx: int) -> None:
         if not self.after:
             time.sleep(self.seconds)
 
@@ -72,6 +74,7 @@ class Probe(L.Callback):
         name = f"probe.{trainer.global_rank}.json" if trainer.global_rank else "probe.json"
         (self.run_dir / name).write_text(json.dumps(probe))
 
-    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: torch.Tensor, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: torch.Tensor,
+                             batch_idx: int) -> None:
         with open(self.run_dir / "batches.jsonl", "a") as file:
             file.write(json.dumps({"epoch": trainer.current_epoch, "rows": batch.sum(dim=1).tolist()}) + "\n")

@@ -37,7 +37,8 @@ def test_a_target_inside_a_list_is_checked_as_one_in_a_mapping() -> None:
 @pytest.mark.parametrize("value", [{0.1}, b"0.1", object()])
 def test_a_value_that_is_not_plain_data_is_refused(value: object) -> None:
     """A set, bytes or any object in a config is refused: configs hold dicts, lists and scalars only."""
-    with pytest.raises(ConfigError, match=rf"^optim.lr is a {type(value).__name__}: configs and checkpoints hold plain"):
+    with pytest.raises(ConfigError, match=rf"^optim.lr is a {type(value).__name__}: "
+                                          rf"configs and checkpoints hold plain"):
         check_targets({"optim": {"_target_": "torch.optim.SGD", "lr": value}})
 
 
@@ -55,7 +56,8 @@ def test_an_allowed_class_whose_module_is_not_on_the_path_is_one_line(monkeypatc
     # A run's own model class, evaluated where its module is not importable: three tracebacks.
     monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "mymodel_not_on_this_path.WideVAE")
     with pytest.raises(ConfigError, match=r"^model: _target_ mymodel_not_on_this_path.WideVAE cannot be imported \(No "
-                                          r"module named 'mymodel_not_on_this_path'\); put its module on the PYTHONPATH$"):
+                                          r"module named 'mymodel_not_on_this_path'\); put its module on the "
+                                          r"PYTHONPATH$"):
         instantiate_trusted({"_target_": "mymodel_not_on_this_path.WideVAE"}, "model")
 
 
@@ -73,7 +75,8 @@ def evil_checkpoint(path: Path, marker: Path) -> Path:
 def test_a_checkpoint_cannot_start_a_process_through_load_from_checkpoint(tmp_path: Path) -> None:
     marker = tmp_path / "PWNED"
     checkpoint = evil_checkpoint(tmp_path / "run" / "checkpoints", marker)
-    with pytest.raises(ConfigError, match=f"model._target_={SUBPROCESS_HANDLER} is not a class this project's configs name"):
+    with pytest.raises(ConfigError, match=f"model._target_={SUBPROCESS_HANDLER} is not a class this project's "
+                                          f"configs name"):
         VAEModule.load_from_checkpoint(checkpoint, weights_only=True)
     assert not marker.exists()
 

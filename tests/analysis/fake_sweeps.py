@@ -60,7 +60,8 @@ def final_val_losses(sweep: Path, value: str) -> list[float]:
     """Each job's last val/loss, read from its csv/metrics.csv here, apart from the code under test."""
     finals = []
     for job in sorted(sweep.glob(f"clip.value={value},seed=*")):
-        rows = [row for row in csv.DictReader((job / "csv" / "metrics.csv").read_text().splitlines()) if row["val/loss"]]
+        rows = [row for row in csv.DictReader((job / "csv" / "metrics.csv").read_text().splitlines())
+                if row["val/loss"]]
         finals.append(float(rows[-1]["val/loss"]))
     return finals
 

@@ -61,7 +61,8 @@ def test_the_interval_is_of_seed_pairs_or_welchs_and_the_margin_half_a_percent_o
     fewer = write_sweep(tmp_path / "fewer", {value: losses[:4] for value, losses in shifted.items()})
     (tmp_path / "welch").mkdir()
     run(monkeypatch, capsys, a, fewer, "--out", tmp_path / "welch")
-    points = {point["label"]: point for point in json.loads((tmp_path / "welch" / "comparison.json").read_text())["points"]}
+    points = {point["label"]: point
+              for point in json.loads((tmp_path / "welch" / "comparison.json").read_text())["points"]}
     for value in LOSSES:
         welch = stats.ttest_ind(shifted[value][:4], LOSSES[value], equal_var=False)
         assert points[value]["test"] == "Welch"
@@ -71,7 +72,8 @@ def test_the_interval_is_of_seed_pairs_or_welchs_and_the_margin_half_a_percent_o
 def test_a_shift_beyond_the_margin_is_different_and_few_seeds_inconclusive(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     a = write_sweep(tmp_path / "a", LOSSES)
-    b = write_sweep(tmp_path / "b", {"0.1": [loss + 2 for loss in LOSSES["0.1"]], "1.0": [31.0, 32.0, 31.5, 30.6, 32.4]})
+    b = write_sweep(tmp_path / "b", {"0.1": [loss + 2 for loss in LOSSES["0.1"]],
+                                     "1.0": [31.0, 32.0, 31.5, 30.6, 32.4]})
     code, _, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
     assert code == 1 and verdicts(tmp_path) == {"0.1": "different", "1.0": "inconclusive"}
     # An absolute margin of 3 nats takes the shift of 2 as equivalent.
@@ -158,7 +160,8 @@ def test_an_out_that_cannot_be_written_is_one_line_exit_2(tmpfs, tmp_path: Path,
     out = tmpfs("read-only", read_only=True)
     code, _, err = run(monkeypatch, capsys, sweep, sweep, "--out", out)
     assert code == 2
-    assert err.splitlines() == [f"error: --out {out} cannot be written (Read-only file system): pass a folder you can write to"]
+    assert err.splitlines() == [f"error: --out {out} cannot be written (Read-only file system): pass a folder you can "
+                                f"write to"]
 
 
 @pytest.mark.slow
@@ -220,7 +223,8 @@ def test_one_seed_on_one_side_only_is_inconclusive(tmp_path: Path, monkeypatch: 
     b = write_sweep(tmp_path / "b", {"0.1": [31.0, 31.1, 30.9]})
     code, out, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
     (point,) = json.loads((tmp_path / "comparison.json").read_text())["points"]
-    assert code == 1 and (point["verdict"], point["reason"]) == ("inconclusive", "fewer than 2 completed seeds on a side")
+    assert code == 1 and (point["verdict"], point["reason"]) == ("inconclusive",
+                                                                 "fewer than 2 completed seeds on a side")
     assert (point["a"]["n"], point["b"]["n"], point["difference"], point["ci95"]) == (1, 3, None, None)
 
 

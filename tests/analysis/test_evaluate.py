@@ -42,7 +42,8 @@ def test_evaluate_writes_both_grids_and_the_test_losses(compose_config, mnist_ro
     grid = reconstruction_grid(module.model, inputs)  # 4 pairs of rows of 8: inputs above reconstructions
     assert grid.shape == (3, side, side)
     torch.testing.assert_close(grid[0, 2:30, 2:30], inputs[0].reshape(28, 28))
-    torch.testing.assert_close(grid[0, 32:60, 2:30], module.model.decode(module.model.encode(inputs[:1])[0])[0].reshape(28, 28))
+    torch.testing.assert_close(grid[0, 32:60, 2:30],
+                               module.model.decode(module.model.encode(inputs[:1])[0])[0].reshape(28, 28))
     for name in ("samples.png", "reconstructions.png"):  # the grids in a titled figure, drawn larger
         figure = Image.open(run_dir / name)
         assert figure.format == "PNG" and min(figure.size) > side
@@ -65,7 +66,8 @@ def test_evaluate_on_a_denoising_autoencoder(compose_config, mnist_root, tmp_pat
     assert figure.format == "PNG" and figure.size[1] > height
 
 
-def test_a_2d_vae_gets_the_manifold_the_latent_means_and_the_projector(trained_runs: dict[str, Path], mnist_root: Path) -> None:
+def test_a_2d_vae_gets_the_manifold_the_latent_means_and_the_projector(trained_runs: dict[str, Path],
+                                                                        mnist_root: Path) -> None:
     run_dir = trained_runs["vae2"]
     results = evaluate(run_dir, data_root=str(mnist_root))
     assert {"manifold.png", "latent.png", "projector/"} <= set(results["written"])
@@ -145,10 +147,13 @@ def renamed_weight(weights: dict) -> dict:
 @pytest.mark.parametrize(("changes", "refusal"), [
     # 160 GB of weights, claimed by 5 MB of checkpoint: refused before anything is allocated.
     ({"model__hidden_dims": [200000, 200000]}, "the weights lack model.decoder.0.2.bias"),
-    ({"model__hidden_dims": [200000]}, "the weights model.encoder.0.weight are [8, 784], but its hyper_parameters build [200000, 784]"),
-    ({"weights": lambda w: {**w, "model.mean_head.weight": torch.zeros(3, 8)}}, "the weights model.mean_head.weight are [3, 8]"),
+    ({"model__hidden_dims": [200000]},
+     "the weights model.encoder.0.weight are [8, 784], but its hyper_parameters build [200000, 784]"),
+    ({"weights": lambda w: {**w, "model.mean_head.weight": torch.zeros(3, 8)}},
+     "the weights model.mean_head.weight are [3, 8]"),
     ({"weights": lambda w: {**w, "model.stray": torch.zeros(1)}}, "the weights hold model.stray"),
-    ({"weights": lambda w: {k: v for k, v in w.items() if k != "model.mean_head.bias"}}, "the weights lack model.mean_head.bias"),
+    ({"weights": lambda w: {k: v for k, v in w.items() if k != "model.mean_head.bias"}},
+     "the weights lack model.mean_head.bias"),
     ({"weights": lambda w: {**w, "model.mean_head.bias": [0.0, 1.0]}}, "the weights model.mean_head.bias are list"),
     ({"model": "vae"}, "model='vae': expected a config with a _target_"),
     ({"eval_seed": "abc"}, "eval_seed='abc': expected a whole number >= 0"),
@@ -157,7 +162,8 @@ def renamed_weight(weights: dict) -> dict:
     ({"_instantiator": "os.system"}, "hyper_parameters._instantiator is no argument of VAEModule"),
 ])
 def test_a_checkpoint_that_asks_for_the_impossible_is_one_line_and_exit_2(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, changes: dict, refusal: str) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, changes: dict,
+        refusal: str) -> None:
     run_dir = tmp_path / "run"
     checkpoint_with(run_dir / "checkpoints", **changes)
     monkeypatch.setattr(sys, "argv", ["evaluate", str(run_dir)])
@@ -234,7 +240,8 @@ def test_under_slurm_the_test_losses_are_the_named_checkpoints(
     checkpoint_with(run_dir / "checkpoints")
     named = evaluate(run_dir, data_root=str(mnist_root), out=tmp_path / "plain")["test"]
     # A checkpoint Lightning itself could load, whose weights are all zero, where a requeued job leaves its own.
-    other = checkpoint_with(tmp_path / "other", weights=lambda weights: {k: torch.zeros_like(v) for k, v in weights.items()})
+    other = checkpoint_with(tmp_path / "other",
+                            weights=lambda weights: {k: torch.zeros_like(v) for k, v in weights.items()})
     other.rename(tmp_path / "hpc_ckpt_1.ckpt")
     monkeypatch.chdir(tmp_path)
     in_a_slurm_job(monkeypatch, ntasks)
@@ -262,7 +269,8 @@ def test_a_folder_that_cannot_be_written_is_one_line_before_anything_is_computed
     if case == "read-only run folder":
         (run_dir / ".lock").write_text("")  # as a run that ended leaves it
         run_dir, arguments = read_only_copy(tmpfs, run_dir), []
-        says = f"the run folder {run_dir} cannot be written (Read-only file system): pass --out with a folder you can write to"
+        says = (f"the run folder {run_dir} cannot be written (Read-only file system): pass --out with a folder you can "
+                f"write to")
     elif case == "--out within a file":
         out = tmp_path / "file" / "figures"
         arguments, says = ["--out", str(out)], f"--out {out}: {tmp_path / 'file'} is a file: {OUT_FIX}"
@@ -349,8 +357,8 @@ def test_a_likelihood_flag_without_nll_is_one_line_exit_2(flag: list[str], tmp_p
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["--images beyond the test set", "no MNIST at --data-root"])
-def test_a_refusal_of_the_test_data_is_the_only_line_on_stderr(case: str, trained_runs: dict[str, Path], mnist_root: Path,
-                                                                tmp_path: Path) -> None:
+def test_a_refusal_of_the_test_data_is_the_only_line_on_stderr(case: str, trained_runs: dict[str, Path],
+                                                                mnist_root: Path, tmp_path: Path) -> None:
     # A process of its own: Lightning's banner ("GPU available: ...") goes past pytest's capture of sys.stderr.
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -364,7 +372,8 @@ def test_a_refusal_of_the_test_data_is_the_only_line_on_stderr(case: str, traine
                                     f"or point --data-root at the folder that holds MNIST/raw"),
     }[case]
     done = subprocess.run([sys.executable, "-m", "vae_lightning.evaluate", str(trained_runs["vae"]), "--out",
-                           str(tmp_path / "out"), *arguments], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                           str(tmp_path / "out"), *arguments], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 2
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], done.stderr

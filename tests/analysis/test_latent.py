@@ -51,7 +51,8 @@ def test_the_manifolds_axis_labels_mirror_each_other_and_name_both_ends(per_side
     assert [index for index, label in enumerate(labels) if label and index <= half] == list(range(0, int(half) + 1, 2))
 
 
-def test_the_manifold_decodes_the_prior_quantiles_in_plot_order(trained_runs: dict[str, Path], mnist_root: Path) -> None:
+def test_the_manifold_decodes_the_prior_quantiles_in_plot_order(trained_runs: dict[str, Path],
+                                                                 mnist_root: Path) -> None:
     module, _, _, _ = load(trained_runs["vae2"], str(mnist_root))
     grid = manifold_grid(module.model, per_side=3)
     quantile = Normal(0.0, 1.0).icdf(torch.tensor(5 / 6)).item()  # the top row's z_2, the right column's z_1

@@ -88,7 +88,8 @@ def test_a_likelihood_of_other_weights_left_beside_an_evaluation_is_named_and_ke
     digest = hashlib.sha256((trained_runs["vae"] / "checkpoints" / "best.ckpt").read_bytes()).hexdigest()
     assert estimated["likelihood"]["weights_sha256"] == digest
     kept = (out / "likelihood.json").read_bytes()
-    assert evaluate(trained_runs["vae"], data_root=str(mnist_root), out=out)["other_likelihood"] is None  # the same weights
+    # The same weights.
+    assert evaluate(trained_runs["vae"], data_root=str(mnist_root), out=out)["other_likelihood"] is None
     other = evaluate(trained_runs["bce"], data_root=str(mnist_root), out=out)
     assert other["other_likelihood"] == (f"{out / 'likelihood.json'} is of other weights "
                                          f"({trained_runs['vae'] / 'checkpoints' / 'best.ckpt'}, as it was then)")
@@ -154,8 +155,8 @@ def test_nll_on_a_loss_that_names_no_likelihood_is_one_line_before_anything_is_w
     code = run_main([str(run_dir), "--data-root", str(mnist_root), "--nll", "--k", "10", "--images", "10"], monkeypatch)
     assert code == 2 and capsys.readouterr().err.splitlines() == [
         f"error: --nll takes the decoder's likelihood from the loss's reconstruction, mse (gaussian, variance 1/2) or "
-        f"bce (bernoulli): this run's loss (L1Loss) {has}; set its self.reconstruction to the one whose -log p(x|z) its "
-        f"reconstruction term is, or evaluate without --nll"]
+        f"bce (bernoulli): this run's loss (L1Loss) {has}; set its self.reconstruction to the one whose -log p(x|z) "
+        f"its reconstruction term is, or evaluate without --nll"]
     assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoints"]
 
 

@@ -19,8 +19,8 @@ def tiny_sweep(mnist_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """2 values x 3 seeds x 2 epochs, run as users run it; the sweep plots itself when it ends."""
     sweep_dir = tmp_path_factory.mktemp("sweeps") / "clip"
     done = subprocess.run(
-        [sys.executable, str(PROJECT / "train.py"), "-m", "clip.value=0.1,1.0", "seed=0,1,2", *tiny_overrides(mnist_root),
-         "trainer.max_epochs=2", f"hydra.sweep.dir={sweep_dir}"],
+        [sys.executable, str(PROJECT / "train.py"), "-m", "clip.value=0.1,1.0", "seed=0,1,2",
+         *tiny_overrides(mnist_root), "trainer.max_epochs=2", f"hydra.sweep.dir={sweep_dir}"],
         cwd=sweep_dir.parent, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -54,7 +54,8 @@ def test_the_sweeps_gradient_statistics_are_drawn_and_tabled(tiny_sweep: Path) -
     assert (tiny_sweep / "gradients.png").stat().st_size > 10_000
     lines = (tiny_sweep / "gradients.md").read_text().splitlines()
     rows = {cells[0]: [float(cell) for cell in cells[1:]]
-            for cells in ([cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| 0.") or line.startswith("| 1."))}
+            for cells in ([cell.strip() for cell in line.strip("|").split("|")]
+                          for line in lines if line.startswith("| 0.") or line.startswith("| 1."))}
     assert sorted(rows) == ["0.1", "1.0"]
     for at_start, last_epoch, clipped_norm, first_clipped, last_clipped in rows.values():
         assert at_start > 0 and last_epoch >= clipped_norm > 0 and 0 <= first_clipped <= 100

@@ -88,14 +88,14 @@ TIMINGS = '{"clip_value": [60.0, 0], "clip_norm": [60.0, 0], "momentum": [60.0, 
 
 @pytest.mark.parametrize("file,content,says", [
     ("timings.json", '{"clip_value": "x"}', "{out}/timings.json is not the timings reproduce writes (ValueError: "),
-    ("timings.json", '{"clip_value": [1], "clip_norm": [1, 0], "momentum": [1, 0]}', "{out}/timings.json is not the "
-                                                                                      "timings reproduce writes (IndexError"),
+    ("timings.json", '{"clip_value": [1], "clip_norm": [1, 0], "momentum": [1, 0]}',
+     "{out}/timings.json is not the timings reproduce writes (IndexError"),
     ("overrides.json", '{"debug": "fast"}', "{out}/overrides.json is not the list of overrides reproduce writes; "),
     ("overrides.json", "debug=fast", "{out}/overrides.json is not the list of overrides reproduce writes; "),
     ("sweeps/momentum/summary.json", "[1, 2]", "{out}/sweeps/momentum/summary.json is not a summary as plot writes it "
                                                "(TypeError: "),
-    ("sweeps/momentum/summary.json", '{"points": [{"label": 5, "mean": "x"}]}', "{out}/sweeps/momentum/summary.json "
-                                                                               "is not a summary as plot writes it (KeyError: "),
+    ("sweeps/momentum/summary.json", '{"points": [{"label": 5, "mean": "x"}]}',
+     "{out}/sweeps/momentum/summary.json is not a summary as plot writes it (KeyError: "),
 ])
 def test_replot_of_files_that_are_not_reproduces_is_one_line_naming_the_file(
         file: str, content: str, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -335,7 +335,8 @@ def test_results_md_numbers_the_figures_says_which_sweeps_failed_and_holds_each_
         assert f"](figure{index}_{name}.png)" in results
         assert f"\nexplanation of {name}\n\n| table |\n" in results and f"# {name}'s title" not in results
     assert "`python train.py experiment=clip_value`: 1.0 min on this machine; all jobs completed." in results
-    assert "`python train.py experiment=clip_norm`: 2.0 min on this machine; some jobs failed (see the table)." in results
+    assert ("`python train.py experiment=clip_norm`: 2.0 min on this machine; some jobs failed (see the table)."
+            in results)
     assert ("Best run by val loss: `momentum/optim.momentum=0.9,seed=0`; its test losses: loss 31.235, kl 7.000."
             in results)
 

@@ -193,7 +193,8 @@ def test_a_tost_p_of_exactly_alpha_is_not_equivalent_and_an_interval_touching_0_
     assert equivalence_verdict(0.05, -0.1, 0.1) == "inconclusive"
     assert equivalence_verdict(0.0499, -0.1, 0.1) == "equivalent"
     assert equivalence_verdict(0.5, 0.0, 0.3) == "inconclusive" and equivalence_verdict(0.5, 1e-9, 0.3) == "different"
-    assert equivalence_verdict(0.5, -0.3, 0.0) == "inconclusive" and equivalence_verdict(0.5, -0.3, -1e-9) == "different"
+    assert (equivalence_verdict(0.5, -0.3, 0.0) == "inconclusive"
+            and equivalence_verdict(0.5, -0.3, -1e-9) == "different")
 
 
 def test_a_constant_paired_difference_of_exactly_the_margin_is_not_equivalent() -> None:

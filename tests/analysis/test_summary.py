@@ -69,7 +69,8 @@ def test_more_points_than_colours_are_told_apart_by_marker_and_dashes(tmp_path: 
 def table(sweep: Path) -> dict[str, list[str]]:
     lines = (sweep / "summary.md").read_text().splitlines()
     header = lines.index(next(line for line in lines if line.startswith("|---")))
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[header + 1:] if line.startswith("|")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in lines[header + 1:] if line.startswith("|")]
     return {row[0]: row for row in rows}
 
 
@@ -283,9 +284,11 @@ def test_a_metrics_csv_that_is_not_numbers_is_one_line_naming_its_line(
     assert not (sweep / "figure.png").exists()
 
 
-@pytest.mark.parametrize("content,kind", [("- [seed=0]\n", "list"), ("[unclosed", "ParserError"), ("seed: 0\n", "dict")])
+@pytest.mark.parametrize("content,kind", [("- [seed=0]\n", "list"), ("[unclosed", "ParserError"),
+                                          ("seed: 0\n", "dict")])
 def test_overrides_that_are_not_hydras_list_are_one_line_naming_the_file(
-        content: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+        content: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     sweep = write_sweep(tmp_path / "sweep", LOSSES)
     overrides = next(sweep.glob("*/.hydra/overrides.yaml"))
     overrides.write_text(content)
@@ -503,7 +506,8 @@ def test_the_alpha_of_the_seeds_for_power_divides_by_the_points_tested_not_by_al
                                                              "5.0": [31.1, 31.4, 31.0]}))
     summary = plot.summarise(groups, keys, "t")
     assert summary["points_tested"] == 2
-    assert "α = 0.05/2 (the strictest level Holm's correction over 2 points may ask for)" in plot.summary_markdown(summary)
+    assert ("α = 0.05/2 (the strictest level Holm's correction over 2 points may ask for)"
+            in plot.summary_markdown(summary))
 
 
 def test_an_epoch_a_seed_logged_as_nan_is_left_out_of_that_epochs_mean() -> None:
@@ -565,7 +569,8 @@ def test_summary_md_rows_are_the_numbers_of_scipy_to_three_places(tmp_path: Path
                                           or line.startswith("| 1.0 |"))}
     for value, losses in LOSSES.items():
         low, high = stats.t.interval(0.95, 2, loc=np.mean(losses), scale=stats.sem(losses))
-        assert rows[value][1:4] == [f"{np.mean(losses):.3f}", f"{np.std(losses, ddof=1):.3f}", f"[{low:.3f}, {high:.3f}]"]
+        assert rows[value][1:4] == [f"{np.mean(losses):.3f}", f"{np.std(losses, ddof=1):.3f}",
+                                    f"[{low:.3f}, {high:.3f}]"]
     p = stats.ttest_ind(LOSSES["1.0"], LOSSES["0.1"], equal_var=False).pvalue
     assert rows["1.0"][4:8] == [f"{p:.3g}", "worse", "3", "3"] and rows["0.1"][4:6] == ["", "best"]
 
@@ -577,7 +582,8 @@ def test_the_best_epoch_is_of_the_val_loss_not_the_train_loss(tmp_path: Path) ->
         final = float(metrics.read_text().splitlines()[-1].split(",")[-1])
         metrics.write_text("epoch,step,train/loss,val/loss\n" + "".join(
             f"{epoch},{10 * epoch + 9},{train},{val}\n"
-            for epoch, (train, val) in enumerate([(final + 2, final + 1), (final + 1, final - 0.5), (final - 1, final)])))
+            for epoch, (train, val) in enumerate([(final + 2, final + 1), (final + 1, final - 0.5),
+                                                  (final - 1, final)])))
     keys, groups = collect(sweep)
     assert [point["best_epoch"] for point in plot.summarise(groups, keys, "t")["points"]] == [2, 2]
 

@@ -87,10 +87,11 @@ def test_a_named_point_of_one_seed_is_not_tested_and_one_without_completed_jobs_
 def test_the_markdown_row_shows_each_corrected_p_and_an_untested_point(tmp_path: Path) -> None:
     # Two constant, different points: Welch's p is exactly 0, shown as 0, not as untested.
     rows = judge_claims(sweeps(tmp_path, {"clip.value=1.0": [31.0, 31.0], "clip.value=0.1": [30.0, 30.0]},
-                               {"clip={algorithm:value,value:1.0}": [31.0], "clip={algorithm:norm,value:5.0}": [30.0, 30.1]},
+                               {"clip={algorithm:value,value:1.0}": [31.0],
+                                "clip={algorithm:norm,value:5.0}": [30.0, 30.1]},
                                CLOSE))
     lines = markdown(rows)
-    assert lines[2] == ("| clipping by value 1 gave the best results in experiment 1 | clip_value | 1.0: 31.00 [31.00, 31.00]; "
-                        "0.1: 30.00 [30.00, 30.00] | 1.0: 0 (best: 0.1) | refuted |")
+    assert lines[2] == ("| clipping by value 1 gave the best results in experiment 1 | clip_value | "
+                        "1.0: 31.00 [31.00, 31.00]; 0.1: 30.00 [30.00, 30.00] | 1.0: 0 (best: 0.1) | refuted |")
     assert lines[3].endswith("| {algorithm:value,value:1.0}: untested (best: {algorithm:norm,value:5.0}) | "
                              "not tested: one seed |")

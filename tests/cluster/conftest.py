@@ -40,7 +40,8 @@ def free_port() -> int:
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slurm]:
     missing = [name for name in DAEMONS if shutil.which(name) is None]
     if missing:
-        pytest.skip(f"no Slurm here ({', '.join(missing)} not found): run `bash tests/cluster/slurm.sh install` as root")
+        pytest.skip(f"no Slurm here ({', '.join(missing)} not found): run `bash tests/cluster/slurm.sh install` "
+                    f"as root")
     if os.geteuid() != 0:
         pytest.skip("the test cluster's daemons run as root (tests/cluster/README.md)")
     state_dir = tmp_path_factory.mktemp("slurm")

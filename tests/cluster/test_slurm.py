@@ -70,7 +70,8 @@ def test_a_failing_job_fails_alone(slurm: Slurm, mnist_root: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize("setting,refusal", [
-    ("hydra.launcher.partition=nosuch", "(sbatch: error: Batch job submission failed: Invalid partition name specified)"),
+    ("hydra.launcher.partition=nosuch",
+     "(sbatch: error: Batch job submission failed: Invalid partition name specified)"),
     # The test cluster has no GPUs to give.
     ("hydra.launcher.gpus_per_node=1", "(sbatch: error: Invalid generic resource (gres) specification)"),
 ])
@@ -168,17 +169,18 @@ def test_a_job_at_its_time_limit_is_requeued_and_resumes(tasks: int, slurm: Slur
     assert "Requeued job" in log and log.index("Requeued job") < log.index("resuming from")
 
 
-def test_an_optuna_study_on_slurm_prunes_through_a_journal_file_and_continues_with_resume(slurm: Slurm, mnist_root: Path,
-                                                                                            tmp_path: Path) -> None:
+def test_an_optuna_study_on_slurm_prunes_through_a_journal_file_and_continues_with_resume(
+        slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
     storage = tmp_path / "study.log"  # Optuna's journal file, on the file system the Slurm jobs share
     study = ["hydra/sweeper=optuna", "optim.lr=tag(log,interval(0.001,0.05))", f"hydra.sweeper.storage={storage}",
-             "hydra.sweeper.study_name=lr", "++hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,upper:1.0}",
-             "trainer.max_epochs=2"]
+             "hydra.sweeper.study_name=lr",
+             "++hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,upper:1.0}", "trainer.max_epochs=2"]
     first = run_train(slurm_sweep(slurm, mnist_root, tmp_path / "first", *study, "hydra.sweeper.n_trials=2"),
                       tmp_path, env=slurm.env)
     assert first.returncode == 0, first.stderr[-3000:]
     jobs = job_folders(tmp_path / "first")
-    assert len(jobs) == 2 and all(status(job)["status"] == "pruned" and status(job)["epoch"] == 1 for job in jobs.values())
+    assert len(jobs) == 2 and all(status(job)["status"] == "pruned" and status(job)["epoch"] == 1
+                                  for job in jobs.values())
     again = run_train(slurm_sweep(slurm, mnist_root, tmp_path / "again", *study, "hydra.sweeper.n_trials=3",
                                   "resume=true"), tmp_path, env=slurm.env)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -151,7 +151,8 @@ def test_a_checkpoint_that_stored_how_its_nodes_are_built_still_resumes(tmp_path
     {"last_model_path": "{folder}/../victim.ckpt"},
     {"best_k_models": {"{folder}/../../victim": 1.0}},
     {"best_model_path": "s3://bucket/victim.ckpt"},
-    {"kth_best_model_path": "{folder}/../victim.ckpt"},  # the one Lightning deletes when a better checkpoint replaces it
+    # The one Lightning deletes when a better checkpoint replaces it.
+    {"kth_best_model_path": "{folder}/../victim.ckpt"},
 ])
 def test_a_checkpoint_naming_files_out_of_its_folder_is_refused(state: dict, tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
@@ -167,14 +168,17 @@ def test_a_checkpoint_naming_files_out_of_its_folder_is_refused(state: dict, tmp
 
 
 @pytest.mark.parametrize("name,state,reason", [
-    ("RandomState", {**RandomState(seed=0).state_dict(), "python": "x"}, r"its random state cannot be restored \(ValueError\)"),
+    ("RandomState", {**RandomState(seed=0).state_dict(), "python": "x"},
+     r"its random state cannot be restored \(ValueError\)"),
     ("RandomState", {"torch": torch.zeros(3)}, r"its random state cannot be restored \(TypeError\)"),
     ("RandomState", {**RandomState(seed=0).state_dict(), RandomState.FURTHER: [{"torch": torch.zeros(3)}]},
      r"its random state cannot be restored \(TypeError\)"),
     # A GPU machine would fail on it as it set CUDA's generators; on a CPU one it would pass unnoticed.
-    ("RandomState", {**RandomState(seed=0).state_dict(), "cuda": "x"}, r"its random state cannot be restored \(TypeError\)"),
+    ("RandomState", {**RandomState(seed=0).state_dict(), "cuda": "x"},
+     r"its random state cannot be restored \(TypeError\)"),
     ("ModelCheckpoint{'monitor': 'val/loss'}", {"best_k_models": {"a.ckpt": 1.0}, "kth_best_model_path": "b.ckpt"},
-     r"its ModelCheckpoint\{'monitor': 'val/loss'\} state does not hold its kth_best_model_path among its best_k_models"),
+     r"its ModelCheckpoint\{'monitor': 'val/loss'\} state does not hold its kth_best_model_path among its "
+     r"best_k_models"),
 ])
 def test_a_checkpoint_whose_states_would_fail_the_resumed_run_is_refused_before_it(name: str, state: dict, reason: str,
                                                                                   tmp_path: Path) -> None:
@@ -185,7 +189,8 @@ def test_a_checkpoint_whose_states_would_fail_the_resumed_run_is_refused_before_
     torch.save({"callbacks": {"RunDefinition": {"definition": run_config()}, name: state}}, folder / "last.ckpt")
     with pytest.raises(ConfigError, match=rf"no checkpoint in .* will do \({reason}"):
         checkpoint_to_resume(tmp_path, run_config())
-    good = {"callbacks": {"RunDefinition": {"definition": run_config()}, "RandomState": RandomState(seed=0).state_dict()}}
+    good = {"callbacks": {"RunDefinition": {"definition": run_config()},
+                          "RandomState": RandomState(seed=0).state_dict()}}
     torch.save(good, folder / "last.ckpt")
     assert checkpoint_to_resume(tmp_path, run_config()) == folder / "last.ckpt"
     assert random.getstate() == before  # checking a state restores none
@@ -303,7 +308,8 @@ def test_every_checkpoint_records_how_many_processes_trained_the_run() -> None:
     assert callback.state_dict()["definition"]["processes"] == 2
 
 
-def test_a_checkpoint_naming_a_class_no_config_names_imports_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_checkpoint_naming_a_class_no_config_names_imports_nothing(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # Data read from disk never decides what code runs: a checkpoint's `_target_` is compared as text, its
     # module never imported (an import runs the module's code).
     module = tmp_path / "planted_by_a_checkpoint.py"
@@ -311,7 +317,8 @@ def test_a_checkpoint_naming_a_class_no_config_names_imports_nothing(tmp_path: P
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "planted_by_a_checkpoint", raising=False)
     (tmp_path / "checkpoints").mkdir()
-    save_checkpoint_of(run_config(**{"model._target_": "planted_by_a_checkpoint.Model"}), tmp_path / "checkpoints" / "last.ckpt")
+    save_checkpoint_of(run_config(**{"model._target_": "planted_by_a_checkpoint.Model"}),
+                       tmp_path / "checkpoints" / "last.ckpt")
     with pytest.raises(ConfigError, match=r"model._target_=vae_lightning.paper.model.VAE, but the run was trained with "
                                           r"planted_by_a_checkpoint.Model"):
         checkpoint_to_resume(tmp_path, run_config())

@@ -43,8 +43,10 @@ PROJECT = Path(__file__).resolve().parents[2]
                                                "version, log_graph, default_hp_metric, prefix, sub_dir, comment, "
                                                "purge_step, max_queue, flush_secs, filename_suffix"),
         (["+logger.tensorboard.log_dir=x"], "logger.tensorboard.log_dir: no such key; allowed: save_dir,"),
-        (["clip.value=-0.5"], "clip.value=-0.5 is out of range: allowed a finite number > 0 (clip=none turns clipping off)"),
-        (["clip.value=0"], "clip.value=0.0 is out of range: allowed a finite number > 0 (clip=none turns clipping off)"),
+        (["clip.value=-0.5"],
+         "clip.value=-0.5 is out of range: allowed a finite number > 0 (clip=none turns clipping off)"),
+        (["clip.value=0"],
+         "clip.value=0.0 is out of range: allowed a finite number > 0 (clip=none turns clipping off)"),
         (["+optim.lrr=0.1"], "optim.lrr: no such key; allowed: params, lr, momentum"),
         # An option without a schema (one file of its own): Hydra's advice was to add the key with `+`.
         (["optim=adamw", "optim.weight_decy=0.1"], "optim.weight_decy: no such key; allowed: params, lr, betas, eps, "
@@ -108,7 +110,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         # The third epoch trained, unvalidated, and the run was scored on the second's checkpoint.
         (["trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2"],
          "trainer.max_epochs=3 is not a multiple of trainer.check_val_every_n_epoch=2: its last 1 epoch(s) would train "
-         "unvalidated, for nothing (the run is scored on its best validated checkpoint); give trainer.max_epochs=2 or 4"),
+         "unvalidated, for nothing (the run is scored on its best validated checkpoint); "
+         "give trainer.max_epochs=2 or 4"),
         (["trainer.accumulate_grad_batches=0"], "trainer.accumulate_grad_batches=0 is out of range"),
         (["trainer.max_epochs=0"], "trainer.max_epochs=0 is out of range: allowed a number >= 1, -1 (no limit)"),
         (["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0 is out of range"),
@@ -130,19 +133,24 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["--cfg", "job", "clip.vlaue=1"], "clip.vlaue: no such key; allowed: algorithm, value"),
         (["resume=true"], "resume=true continues a run: give its folder, hydra.run.dir=<run> (under outputs/runs/)"),
         (["-m", "seed=range(0,3,0)"], "seed=range(0,3,0): range() arg 3 must not be zero"),
-        (["-m", "seed=range(0,100000000)"], "seed=range(0,100000000): more than 10,000 values, each a job of the sweep"),
+        (["-m", "seed=range(0,100000000)"],
+         "seed=range(0,100000000): more than 10,000 values, each a job of the sweep"),
         (["-m", "seed=range(3,0)"], "seed=range(3,0): gives no value, so the sweep would run nothing"),
         (["-m", "seed=0,1", "data.val_size=0"], "data.val_size=0 leaves a sweep's jobs no val loss"),
         (["-m", "seed=0,1", "~logger.csv"], "logger: a sweep's summary and figures read each job's csv/metrics.csv"),
         (["-m", "seed=0,1", "logger.csv.name=logs"], "logger: a sweep's summary and figures read each job's csv/"),
         (["-m", "seed=0,1", "trainer.check_val_every_n_epoch=21"],
          "trainer.check_val_every_n_epoch=21 is more than trainer.max_epochs=20, which leaves a sweep's jobs no val"),
-        (["callbacks.checkpoint.mode=max"], "callbacks.checkpoint.mode=max would keep the highest val/loss as the best"),
+        (["callbacks.checkpoint.mode=max"],
+         "callbacks.checkpoint.mode=max would keep the highest val/loss as the best"),
         (["optim.weight_decay=-1"], "optim: torch.optim.SGD refuses it: Invalid weight_decay value: -1"),
-        (["optim=adam", "optim.betas=[0.9,2]"], "optim: torch.optim.Adam refuses it: Invalid beta parameter at index 1"),
+        (["optim=adam", "optim.betas=[0.9,2]"],
+         "optim: torch.optim.Adam refuses it: Invalid beta parameter at index 1"),
         (["trainer.limit_val_batches=-1"], "trainer: You have passed invalid value -1 for limit_val_batches"),
-        (["callbacks.checkpoint.save_top_k=-2"], "callbacks.checkpoint: Invalid value for save_top_k=-2. Must be >= -1"),
-        (["+callbacks.checkpoint.every_n_train_steps=-3"], "callbacks.mid_epoch_checkpoint: Invalid value for every_n_"),
+        (["callbacks.checkpoint.save_top_k=-2"],
+         "callbacks.checkpoint: Invalid value for save_top_k=-2. Must be >= -1"),
+        (["+callbacks.checkpoint.every_n_train_steps=-3"],
+         "callbacks.mid_epoch_checkpoint: Invalid value for every_n_"),
         (["trainer.max_steps=0"], "trainer.max_steps=0 is out of range: allowed a number >= 1, -1 (no limit) or null"),
         (["trainer.val_check_interval=0"], "trainer.val_check_interval=0 is out of range"),
         # Nothing would start the other node: the run would wait for it forever, deaf to SIGTERM (measured).
@@ -155,9 +163,11 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["logger.tensorboard.save_dir=/proc/x"], "logger.tensorboard.save_dir=/proc/x cannot be written"),
         (["logger.csv.save_dir=/proc/x"], "logger.csv.save_dir=/proc/x cannot be written"),
         # Hydra's basic launcher runs one job at a time and takes no settings.
-        (["-m", "seed=0,1", "hydra.launcher.n_jobs=2"], "hydra.launcher.n_jobs: no such key; hydra.launcher takes none"),
+        (["-m", "seed=0,1", "hydra.launcher.n_jobs=2"],
+         "hydra.launcher.n_jobs: no such key; hydra.launcher takes none"),
         # Added with `+`, the basic launcher's failed after multirun.yaml was written, and a sweeper's was ignored.
-        (["-m", "seed=0,1", "+hydra.launcher.n_jobs=2"], "hydra.launcher.n_jobs: no such key; hydra.launcher takes none"),
+        (["-m", "seed=0,1", "+hydra.launcher.n_jobs=2"],
+         "hydra.launcher.n_jobs: no such key; hydra.launcher takes none"),
         (["-m", "seed=0,1", "hydra.launcher._target_=nope.Launcher"],
          "hydra.launcher: _target_ nope.Launcher is not a class that can be imported (No module named 'nope')"),
         (["-m", "seed=0,1", "hydra/launcher=parallel", "hydra.launcher.n_job=3"],
@@ -165,14 +175,15 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "seed=0,1", "hydra/launcher=parallel", "+hydra.launcher.n_job=3"],
          "hydra.launcher.n_job: no such key; allowed: n_jobs"),
         (["-m", "search=sgd", "+hydra.sweeper.n_trial=3"],
-         "hydra.sweeper.n_trial: no such key; allowed: direction, study_name, storage, n_trials, n_jobs, max_failure_rate, "
-         "params"),
+         "hydra.sweeper.n_trial: no such key; allowed: direction, study_name, storage, n_trials, n_jobs, "
+         "max_failure_rate, params"),
         (["-m", "seed=0,1", "hydra/launcher=slurm", "+hydra.launcher.partitionn=x"],
          "hydra.launcher.partitionn: no such key; allowed: submitit_folder, timeout_min"),
         # A key the class takes and the option's file leaves out is added with `+`: AdamW takes amsgrad.
         (["optim=adamw", "optim.amsgrad=true"], "optim.amsgrad: no such key; to add it: +optim.amsgrad=<value>"),
         (["logger.csv.flush_logs_every_n_steps=0"], "logger.csv.flush_logs_every_n_steps=0 is out of range"),
-        (["trainer.limit_test_batches=0"], "trainer.limit_test_batches=0 is out of range: allowed a fraction in (0, 1]"),
+        (["trainer.limit_test_batches=0"],
+         "trainer.limit_test_batches=0 is out of range: allowed a fraction in (0, 1]"),
         # Lightning's own ValueError, named by the key of the config it was built from.
         (["trainer.strategy=banana"], "error: trainer: You selected an invalid strategy name: `strategy='banana'`"),
         # Lightning would refuse it after the first epoch trained.
@@ -191,7 +202,8 @@ PROJECT = Path(__file__).resolve().parents[2]
          "hydra.sweeper.direction=maximize: a trial's value is its run's val loss, which the study minimises"),
         (["-m", "search=sgd", "hydra.sweeper.trial_callback.monitor=val/nope"],
          "hydra.sweeper.trial_callback.monitor=val/nope: the pruner compares trials by a metric each validation logs"),
-        (["-m", "search=sgd", "hydra.sweeper.sampler.seed=-1"], "hydra.sweeper.sampler.seed=-1: give a whole number in"),
+        (["-m", "search=sgd", "hydra.sweeper.sampler.seed=-1"],
+         "hydra.sweeper.sampler.seed=-1: give a whole number in"),
         (["-m", "search=sgd", "hydra.sweeper.pruner.n_warmup_steps=2"],
          "hydra.sweeper.pruner.n_warmup_steps: no such key; to add it: +hydra.sweeper.pruner.n_warmup_steps=<value>"),
         (["-m", "search=sgd", "hydra.sweeper.params.optim.lr=interval(0.01,0.1)"],
@@ -258,7 +270,8 @@ def checked(*arguments: str, conf: str = str(CONFIG_DIR)) -> int:
 def test_a_slurm_sweep_of_gpu_jobs_is_submitted_from_a_machine_without_one(mnist_root: Path) -> None:
     """Its jobs run on the cluster's nodes, whose GPUs a login node lacks: the check builds them on its CPU."""
     data = [f"data.root={mnist_root}", f"data.val_size={VAL_IMAGES}"]
-    assert checked("-m", "hydra/launcher=slurm", "hydra.launcher.gpus_per_node=1", "trainer=gpu", "seed=0,1", *data) == 2
+    assert checked("-m", "hydra/launcher=slurm", "hydra.launcher.gpus_per_node=1", "trainer=gpu", "seed=0,1",
+                   *data) == 2
     # An experiment's sweep (its hydra.mode is MULTIRUN) runs there without -m too.
     assert checked("hydra/launcher=slurm", "trainer=gpu", "experiment=momentum", *data) == 35
     # Lightning's own refusal of an accelerator it does not know still comes before submitting.
@@ -273,8 +286,8 @@ def test_a_misspelled_key_inside_a_yaml_file_names_the_file(tmp_path: Path) -> N
     conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
     sgd = conf / "optim" / "sgd.yaml"
     sgd.write_text(sgd.read_text().replace("momentum: 0.9", "momentm: 0.9"))
-    with pytest.raises(ConfigError, match=r"optim.momentm \(in conf/optim/sgd.yaml\): no such key; allowed: params, lr, "
-                                          r"momentum"):
+    with pytest.raises(ConfigError, match=r"optim.momentm \(in conf/optim/sgd.yaml\): no such key; allowed: params, "
+                                          r"lr, momentum"):
         checked(conf=str(conf))
 
 
@@ -370,11 +383,13 @@ def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: P
     # Under DDP each of the 2 processes gets 100 of the 200 train images: 2 batches.
     (["data.val_size=56", "data.batch_size=64", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
       "trainer.val_check_interval=3"],
-     "trainer.val_check_interval=3 is more than an epoch's 2 training batches in each of its 2 processes: give at most 2"),
+     "trainer.val_check_interval=3 is more than an epoch's 2 training batches in each of its 2 processes: "
+     "give at most 2"),
     # Lightning parses a string of devices: '2' is 2 processes, as the Trainer counts them.
     (["data.val_size=56", "data.batch_size=64", "trainer=ddp", "trainer.devices='2'", "trainer.accelerator=cpu",
       "trainer.val_check_interval=3"],
-     "trainer.val_check_interval=3 is more than an epoch's 2 training batches in each of its 2 processes: give at most 2"),
+     "trainer.val_check_interval=3 is more than an epoch's 2 training batches in each of its 2 processes: "
+     "give at most 2"),
     # 56 val images are 2 eval batches of 50, 200 train images 4 of 64: Lightning refuses both as fit starts.
     (["data.val_size=56", "data.eval_batch_size=50", "trainer.limit_val_batches=0.4"],
      "trainer.limit_val_batches=0.4 keeps none of the 2 val batches: give at least 0.5, or a number of batches"),
@@ -429,11 +444,12 @@ def test_a_read_only_output_folder_is_refused_before_anything_runs(tmpfs, mnist_
     read_only = tmpfs("read-only", read_only=True)
     for key in ("hydra.run.dir", "hydra.sweep.dir"):
         with pytest.raises(SystemExit) as exit_info:
-            check_command_line([*tiny_overrides(mnist_root), f"{key}={read_only / 'run'}"] + (["-m"] if "sweep" in key else []))
+            check_command_line([*tiny_overrides(mnist_root), f"{key}={read_only / 'run'}"]
+                               + (["-m"] if "sweep" in key else []))
         assert exit_info.value.code == 2
         assert capsys.readouterr().err.strip().splitlines() == [
-            f"error: {key}={read_only / 'run'} cannot be written (Read-only file system): choose another {key}, or make it "
-            f"writable"]
+            f"error: {key}={read_only / 'run'} cannot be written (Read-only file system): choose another {key}, or "
+            f"make it writable"]
 
 
 def excluded_from_job_names(arguments: list[str]) -> set[str]:
@@ -462,10 +478,12 @@ def test_a_glob_sweeps_the_options_it_matches_and_hydra_is_given_them_listed(mni
     extra = own_optimizer(tmp_path / "mine")
     arguments = ["-m", "-cd", str(extra), "optim=glob(*,exclude=adam*)", "seed=0,1",
                  f"hydra.sweep.dir={tmp_path / 'sweep'}", *tiny_overrides(mnist_root)]
-    assert listed_globs(parse_command_line(arguments), str(CONFIG_DIR)) == {"optim=glob(*,exclude=adam*)": "optim=mine,sgd"}
+    assert listed_globs(parse_command_line(arguments), str(CONFIG_DIR)) == {
+        "optim=glob(*,exclude=adam*)": "optim=mine,sgd"}
     prepared, lock = prepare(arguments)
     lock.close()
-    assert prepared[:6] == ["-m", "-cd", str(extra), "optim=mine,sgd", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    assert prepared[:6] == ["-m", "-cd", str(extra), "optim=mine,sgd", "seed=0,1",
+                            f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     jobs = check_jobs(parse_command_line(prepared), str(CONFIG_DIR))[1]
     assert [job.overrides for job in jobs] == [["optim=mine", "seed=0"], ["optim=mine", "seed=1"],
                                                ["optim=sgd", "seed=0"], ["optim=sgd", "seed=1"]]
@@ -514,7 +532,8 @@ def test_config_path_replaces_conf_and_must_be_absolute(tmp_path: Path) -> None:
 def test_config_path_may_name_a_python_package_of_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     package = shutil.copytree(CONFIG_DIR, tmp_path / "my_configs")
     (package / "__init__.py").write_text("")
-    (package / "clip" / "value.yaml").write_text((package / "clip" / "value.yaml").read_text().replace("value:", "vlaue:"))
+    (package / "clip" / "value.yaml").write_text(
+        (package / "clip" / "value.yaml").read_text().replace("value:", "vlaue:"))
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ConfigError, match=r"clip.vlaue .*no such key"):  # read from the package, not conf/
         checked("--config-path", "pkg://my_configs")
@@ -541,8 +560,8 @@ def test_a_new_option_is_one_yaml_file_and_its_misspelled_key_is_named(tmp_path:
         checked("optim=rmsprop", conf=str(conf))
     # Without `_partial_`, torch's own words named only a missing argument, `params`.
     rmsprop.write_text("_target_: torch.optim.RMSprop\nlr: 0.001\n")
-    with pytest.raises(ConfigError, match=r"^optim: the module builds the optimizer over the model's parameters, so its "
-                                          r"file \(optim=rmsprop\) needs `_partial_: true`$"):
+    with pytest.raises(ConfigError, match=r"^optim: the module builds the optimizer over the model's parameters, so "
+                                          r"its file \(optim=rmsprop\) needs `_partial_: true`$"):
         checked("optim=rmsprop", conf=str(conf))
 
 
@@ -581,7 +600,8 @@ def test_an_option_extending_a_shipped_one_for_a_subclass_takes_the_subclasss_ow
                                           r"input_dim, hidden_dims, latent_dim, mc_samples, tied_weights, dropout$"):
         check_jobs(arguments, str(CONFIG_DIR))
     (tmp_path / "mine" / "model" / "dropout.yaml").write_text(extends + "dropout: lots\n")
-    with pytest.raises(ConfigError, match=r"^model.dropout: Value 'lots' of type 'str' could not be converted to Float"):
+    with pytest.raises(ConfigError, match=r"^model.dropout: Value 'lots' of type 'str' could not be converted to "
+                                          r"Float"):
         check_jobs(arguments, str(CONFIG_DIR))
     # Added on the command line, a key is named as the command line's: neither file holds it.
     (tmp_path / "mine" / "model" / "dropout.yaml").write_text(extends + "dropout: 0.2\n")
@@ -624,7 +644,8 @@ def test_a_sweep_that_lists_a_job_twice_is_refused() -> None:
 
 @pytest.mark.parametrize("n_jobs", ["0", "-1", "abc"])
 def test_no_jobs_at_a_time_is_refused_before_the_sweep_folder_exists(n_jobs: str, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=rf"hydra.launcher.n_jobs={n_jobs} is out of range: allowed a whole number >= 1"):
+    with pytest.raises(ConfigError, match=rf"hydra.launcher.n_jobs={n_jobs} is out of range: allowed a whole number "
+                                          rf">= 1"):
         prepare(["-m", "hydra/launcher=parallel", f"hydra.launcher.n_jobs={n_jobs}", "seed=0,1",
                  f"hydra.sweep.dir={tmp_path / 'sweep'}"])
     assert not (tmp_path / "sweep").exists()
@@ -652,7 +673,8 @@ def test_a_path_the_system_refuses_is_one_line(key: str, mnist_root: Path, tmp_p
     with pytest.raises(SystemExit) as exit_:
         check_command_line([*tiny_overrides(mnist_root), f"{key}={too_long}"])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines() == [f"error: {too_long}: File name too long; choose another path"]
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {too_long}: File name too long; choose another path"]
 
 
 def test_a_single_runs_folder_says_what_its_command_line_changed(mnist_root: Path, tmp_path: Path,
@@ -661,7 +683,8 @@ def test_a_single_runs_folder_says_what_its_command_line_changed(mnist_root: Pat
     # A key given twice is named once, by the value that wins (the last, as Hydra reads it).
     arguments, _ = prepare([*tiny_overrides(mnist_root), "clip.value=0.2", "clip.value=0.5", "trainer.accelerator=cpu",
                             "debug=fast"])
-    (folder,) = [argument.partition("=")[2].strip("'") for argument in arguments if argument.startswith("hydra.run.dir=")]
+    (folder,) = [argument.partition("=")[2].strip("'") for argument in arguments
+                 if argument.startswith("hydra.run.dir=")]
     name = Path(folder).name
     # What defines the run names it; where its data is and what runs it do not.
     assert name.endswith("_clip.value=0.5,data.batch_size=32,data.val_size=64,debug=fast,model.hidden_dims=[32],"
@@ -716,9 +739,10 @@ def test_flags_that_only_print_run_no_job() -> None:
 @pytest.mark.parametrize("flags,line", [
     (["--help"], "--config-path {empty}: holds no config.yaml; give the folder that holds it"),
     (["--cfg", "job"], "--config-path {empty}: holds no config.yaml; give the folder that holds it"),
-    (["--shell-completion"], "--shell-completion: say what to do, e.g. python train.py --shell-completion install=bash"),
-    (["-m", "--cfg", "job", "seed=0,1"], "--multirun and --cfg: Hydra takes one of --run, --multirun, --cfg, --info and "
-                                         "--shell-completion; drop all but one"),
+    (["--shell-completion"],
+     "--shell-completion: say what to do, e.g. python train.py --shell-completion install=bash"),
+    (["-m", "--cfg", "job", "seed=0,1"], "--multirun and --cfg: Hydra takes one of --run, --multirun, --cfg, --info "
+                                         "and --shell-completion; drop all but one"),
     (["--run", "--info"], "--run and --info: Hydra takes one of"),
     (["--cfg", "job", "seed=0,1"], "seed=0,1 lists several values, and Hydra prints the config of one job"),
     (["--help", "optim=glob(*)"], "optim=glob(*) lists several values, and Hydra prints the config of one job"),
@@ -827,7 +851,8 @@ def completed_grid(sweep: Path, mnist_root: Path) -> Path:
     for value in ("0.1", "1.0"):
         job = sweep / f"clip.value={value}"
         (job / ".hydra").mkdir(parents=True)
-        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*tiny_overrides(mnist_root), f"clip.value={value}"]))
+        (job / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump([*tiny_overrides(mnist_root), f"clip.value={value}"]))
         (job / "results.json").write_text("{}")
     return sweep
 
@@ -902,7 +927,8 @@ def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothin
     ("model/mine.yaml", "_target_: vae_lightning.paper.model.VAE\n_partial_: true\nhidden_dims: [32]\nlatent_dim: 4\n",
      "model=mine",
      "model._partial_=true: only the optimizer is built partially (over the model's parameters); remove _partial_"),
-    ("logger/mine.yaml", "tb:\n  _target_: lightning.pytorch.loggers.TensorBoardLogger\n  save_dir: .\n  _partial_: true\n",
+    ("logger/mine.yaml",
+     "tb:\n  _target_: lightning.pytorch.loggers.TensorBoardLogger\n  save_dir: .\n  _partial_: true\n",
      "logger=mine", "logger.tb._partial_=true: only the optimizer is built partially"),
     # Without its package line, an experiment's keys landed under `experiment.`: the line named neither cause nor fix.
     ("experiment/mine.yaml", "optim:\n  lr: 0.05\n", "experiment=mine",

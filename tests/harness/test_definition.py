@@ -42,7 +42,8 @@ def test_a_resumed_runs_hparams_session_is_the_one_its_losses_belong_to(compose_
 
 @pytest.mark.parametrize("x_axis", ["epoch", pytest.param("step", marks=pytest.mark.slow)])
 def test_hparams_tab_and_epoch_aligned_curves(x_axis: str, compose_config, mnist_root) -> None:
-    cfg = compose_config([*tiny_overrides(mnist_root), "trainer.max_epochs=2", "optim.momentum=0.5", f"x_axis={x_axis}"])
+    cfg = compose_config([*tiny_overrides(mnist_root), "trainer.max_epochs=2", "optim.momentum=0.5",
+                          f"x_axis={x_axis}"])
     run_dir = Path(cfg.hydra.runtime.output_dir)
     results = train(cfg, run_dir)
     events = events_of(run_dir)
@@ -130,9 +131,10 @@ def test_a_key_that_copies_another_by_interpolation_is_not_a_column_of_its_own(c
 
 # One value of each kind of key that changes what a run computes (its loss curve, its weights), as a
 # command line would set it.
-DEFINING_OVERRIDES = ["clip.value=0.5", "seed=1", "trainer.precision=64-true", "data.val_size=100", "optim.momentum=0.5",
-                      "optim.lr=0.02", "data.batch_size=64", "data.split_seed=1", "model.latent_dim=3",
-                      "trainer.accumulate_grad_batches=2", "trainer.limit_train_batches=5", "x_axis=epoch"]
+DEFINING_OVERRIDES = ["clip.value=0.5", "seed=1", "trainer.precision=64-true", "data.val_size=100",
+                      "optim.momentum=0.5", "optim.lr=0.02", "data.batch_size=64", "data.split_seed=1",
+                      "model.latent_dim=3", "trainer.accumulate_grad_batches=2", "trainer.limit_train_batches=5",
+                      "x_axis=epoch"]
 
 
 @pytest.mark.parametrize("override", DEFINING_OVERRIDES)
@@ -156,21 +158,25 @@ def test_a_key_of_where_or_how_the_run_runs_changes_nothing_it_computes(override
 
 def test_an_override_that_adds_or_removes_a_key_is_read_by_its_key() -> None:
     # `+model.mc_samples=2` names the run's folder as `model.mc_samples=2` would.
-    assert defines_the_run("+model.mc_samples") and defines_the_run("++clip.value") and defines_the_run("~optim.momentum")
+    assert (defines_the_run("+model.mc_samples") and defines_the_run("++clip.value")
+            and defines_the_run("~optim.momentum"))
     assert not defines_the_run("+trainer.enable_progress_bar") and not defines_the_run("~data.root")
 
 
 def test_a_key_only_one_side_holds_is_a_change() -> None:
     # A key the saved run did not have (an option's file gained it) or that the run now lacks changes what it computes.
     saved = {"seed": 0, "clip.value": 1.0, "data.noise_std": 0.1}
-    assert changed_keys(saved, {"seed": 0, "clip.value": 1.0}) == ["data.noise_std=None, but the run was trained with 0.1"]
+    assert changed_keys(saved, {"seed": 0, "clip.value": 1.0}) == [
+        "data.noise_std=None, but the run was trained with 0.1"]
     assert changed_keys({"seed": 0}, {"seed": 0, "optim.weight_decay": 0.01}) == [
         "optim.weight_decay=0.01, but the run was trained with None"]
 
 
 def test_a_change_in_the_third_decimal_is_a_change() -> None:
-    assert changed_keys({"clip.value": 1.0}, {"clip.value": 1.01}) == ["clip.value=1.01, but the run was trained with 1.0"]
-    assert changed_keys({"optim.lr": 0.001}, {"optim.lr": 0.0011}) == ["optim.lr=0.0011, but the run was trained with 0.001"]
+    assert changed_keys({"clip.value": 1.0}, {"clip.value": 1.01}) == [
+        "clip.value=1.01, but the run was trained with 1.0"]
+    assert changed_keys({"optim.lr": 0.001}, {"optim.lr": 0.0011}) == [
+        "optim.lr=0.0011, but the run was trained with 0.001"]
 
 
 @pytest.mark.parametrize("key", ["trainer.max_epochs", "trainer.max_steps"])

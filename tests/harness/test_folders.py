@@ -22,7 +22,8 @@ def test_job_dir_is_a_pure_function_of_the_job() -> None:
 
 def test_jobs_of_a_sweeper_that_picks_its_own_values_are_numbered() -> None:
     assert job_dir("optim.lr=0.01", 3, "hydra._internal.core_plugins.basic_sweeper.BasicSweeper") == "optim.lr=0.01"
-    assert job_dir("optim.lr=0.01", 3, "hydra_plugins.vae_lightning_optuna.optuna_sweeper.OptunaSweeper") == "3_optim.lr=0.01"
+    assert job_dir("optim.lr=0.01", 3,
+                   "hydra_plugins.vae_lightning_optuna.optuna_sweeper.OptunaSweeper") == "3_optim.lr=0.01"
     sampled = "clip.value=0.7035737028722149,optim.lr=1.2520653814999465e-05,seed=12"
     assert job_dir(sampled, 4, "hydra_plugins.vae_lightning_optuna.optuna_sweeper.OptunaSweeper") == \
         "4_clip.value=0.7036,optim.lr=1.252e-05,seed=12"

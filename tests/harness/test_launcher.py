@@ -13,7 +13,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
 from helpers import injected, run_train, start_train, tiny_overrides
-from hydra_plugins.vae_lightning_launcher.parallel_launcher import CONTEXT, ParallelLauncher, RunningJob, job_return, pickled
+from hydra_plugins.vae_lightning_launcher.parallel_launcher import (CONTEXT, ParallelLauncher, RunningJob, job_return,
+                                                                    pickled)
 from vae_lightning.harness.runs import read_status, write_status
 
 

@@ -16,7 +16,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import read_write
 
-from helpers import INJECTED, INJECTED_ENVIRONMENT, INJECTED_TARGETS, PROJECT, TRAIN_IMAGES, VAL_IMAGES, injected, run_train, tiny_overrides
+from helpers import (INJECTED, INJECTED_ENVIRONMENT, INJECTED_TARGETS, PROJECT, TRAIN_IMAGES, VAL_IMAGES, injected,
+                     run_train, tiny_overrides)
 from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.harness.command_line import check_command_line
 from vae_lightning.harness.run import resume_point, run_job, train
@@ -31,7 +32,8 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def assert_same_run(first: Path, second: Path) -> None:
-    assert json.loads((first / "results.json").read_text())["test"] == json.loads((second / "results.json").read_text())["test"]
+    assert (json.loads((first / "results.json").read_text())["test"]
+            == json.loads((second / "results.json").read_text())["test"])
     a, b = weights(first), weights(second)
     assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
 
@@ -125,14 +127,18 @@ def test_resume_with_another_config_is_refused(compose_config, mnist_root, tmp_p
         train(compose_config(tiny_overrides(mnist_root) + ["resume=true", "optim.lr=0.5"]), tmp_path / "run")
 
 
-def test_a_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(compose_config, mnist_root, monkeypatch, tmp_path) -> None:
+def test_a_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(compose_config, mnist_root, monkeypatch,
+                                                                             tmp_path) -> None:
     monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
     step = STEPS_PER_EPOCH + 2
-    cfg = compose_config(tiny_overrides(mnist_root) + THREE_EPOCHS + injected("fault", "Fault", kind="poison", at_step=step))
+    cfg = compose_config(tiny_overrides(mnist_root) + THREE_EPOCHS
+                         + injected("fault", "Fault", kind="poison", at_step=step))
     run_dir = tmp_path / "run"
     last = run_dir / "checkpoints" / "last.ckpt"
     snapshots = []
-    monkeypatch.setattr(NonFiniteLossError, "__init__", lambda self, message: (snapshots.append(last.read_bytes()), Exception.__init__(self, message))[1])
+    monkeypatch.setattr(NonFiniteLossError, "__init__",
+                        lambda self, message: (snapshots.append(last.read_bytes()),
+                                               Exception.__init__(self, message))[1])
     assert run_job(cfg, run_dir) == 3
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "failed" and f"loss is nan at step {step} (epoch 1)" in status["error"]
@@ -192,7 +198,8 @@ def test_resume_from_any_mid_epoch_checkpoint_is_exact(compose_config, mnist_roo
     train(compose_config(base + ["resume=true"], run="cut"), cut)
     assert_same_run(tmp_path / "whole", cut)
     for name in ("best.ckpt", "last.ckpt"):
-        a, b = checkpoint_weights(tmp_path / "whole" / "checkpoints" / name), checkpoint_weights(cut / "checkpoints" / name)
+        a, b = (checkpoint_weights(tmp_path / "whole" / "checkpoints" / name),
+                checkpoint_weights(cut / "checkpoints" / name))
         assert all(torch.equal(a[key], b[key]) for key in a), name
 
 
@@ -205,8 +212,10 @@ def test_a_full_disk_fails_the_run_with_one_line_and_leaves_no_temporary_file(co
         assert run_job(compose_config(overrides, run=run_dir.name), run_dir) == 1
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "failed" and status["exit_code"] == 1
-    assert status["error"].startswith("no space left on device writing ") and status["error"].endswith("then resume=true")
-    assert f"writing {run_dir}/" in status["error"] or f"writing a file in {run_dir}:" in status["error"], status["error"]
+    assert (status["error"].startswith("no space left on device writing ")
+            and status["error"].endswith("then resume=true"))
+    assert (f"writing {run_dir}/" in status["error"]
+            or f"writing a file in {run_dir}:" in status["error"]), status["error"]
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == [status["error"]]
     assert not list(run_dir.rglob("*.tmp"))
 
@@ -270,7 +279,8 @@ def test_resume_of_a_run_that_kept_no_checkpoints_names_the_flag(compose_config,
     run_dir = tmp_path / "run"
     unchecked = [*tiny_overrides(mnist_root), "trainer.enable_checkpointing=false"]
     assert run_job(compose_config(unchecked), run_dir) == 0
-    with pytest.raises(ConfigError, match=r"which starting afresh would overwrite .*trainer.enable_checkpointing=false"):
+    with pytest.raises(ConfigError,
+                       match=r"which starting afresh would overwrite .*trainer.enable_checkpointing=false"):
         train(compose_config([*unchecked, "resume=true", "trainer.max_epochs=3"]), run_dir)
 
 
@@ -290,7 +300,8 @@ def test_resume_of_a_run_whose_checkpoints_were_deleted_is_refused_and_keeps_its
 
 def files_of(folder: Path) -> dict[Path, bytes]:
     """Every file under `folder` but the logs and locks a refused command may touch."""
-    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file() and path.name not in ("run.log", ".lock")}
+    return {path: path.read_bytes() for path in folder.rglob("*")
+            if path.is_file() and path.name not in ("run.log", ".lock")}
 
 
 def test_resume_into_a_folder_that_holds_no_run_starts_it_with_a_warning(compose_config, mnist_root, tmp_path,

@@ -59,7 +59,8 @@ def test_single_run_goes_to_outputs_runs_and_says_where(mnist_root: Path, tmp_pa
     assert "seed: 3" in (run_dir / ".hydra" / "config.yaml").read_text()
 
 
-def test_ddp_on_two_cpu_processes_trains_in_one_run_folder_and_resumes_in_as_many(mnist_root: Path, tmp_path: Path) -> None:
+def test_ddp_on_two_cpu_processes_trains_in_one_run_folder_and_resumes_in_as_many(mnist_root: Path,
+                                                                                  tmp_path: Path) -> None:
     # Lightning's DDP launcher starts train.py again for rank 1, in the same run folder: that
     # process must train beside rank 0, not refuse the folder rank 0 is writing.
     run_dir = tmp_path / "ddp"
@@ -71,8 +72,8 @@ def test_ddp_on_two_cpu_processes_trains_in_one_run_folder_and_resumes_in_as_man
     assert (run_dir / "checkpoints" / "last.ckpt").exists() and (run_dir / "train_ddp_process_1.log").exists()
     # Continued in one process, each step would average one batch where it averaged two.
     status = (run_dir / "status.json").read_text()
-    resumed = run_train([*tiny_overrides(mnist_root), "trainer.max_epochs=2", f"hydra.run.dir={run_dir}", "resume=true"],
-                        tmp_path)
+    resumed = run_train([*tiny_overrides(mnist_root), "trainer.max_epochs=2", f"hydra.run.dir={run_dir}",
+                         "resume=true"], tmp_path)
     assert resumed.returncode == 2 and len(resumed.stderr.strip().splitlines()) == 1, resumed.stderr[-3000:]
     assert "gives 1 training process(es), but the run was trained in 2" in resumed.stderr
     assert (run_dir / "status.json").read_text() == status and not list((run_dir / ".hydra").glob("resumed-*"))
@@ -89,8 +90,8 @@ def test_ddp_processes_draw_apart_and_a_resumed_ddp_run_ends_as_the_uninterrupte
     # seeded apart, each one's random state must also be kept by the checkpoint, which the first writes.
     ddp = [*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2"]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    done = run_train([*ddp, "trainer.max_epochs=2", f"hydra.run.dir={whole}", *injected("probe", "Probe", run_dir=whole)],
-                     tmp_path)
+    done = run_train([*ddp, "trainer.max_epochs=2", f"hydra.run.dir={whole}",
+                      *injected("probe", "Probe", run_dir=whole)], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     seeds = [json.loads((whole / name).read_text())["seed"] for name in ("probe.json", "probe.1.json")]
     assert seeds == [0, process_seed(0, 1)] and seeds[1] != 0
@@ -232,7 +233,8 @@ def test_the_console_says_nothing_untrue_or_useless(mnist_root: Path, tmp_path: 
     (run_dir / "status.json").write_text('{"status": "interrupted"}')
     again = run_train([*tiny_overrides(mnist_root), "resume=true", f"hydra.run.dir={run_dir}"], tmp_path, env=env)
     evaluated = subprocess.run([sys.executable, "-m", "vae_lightning.evaluate", str(run_dir), "--data-root",
-                                str(mnist_root)], capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+                                str(mnist_root)], capture_output=True, text=True, env={**os.environ, **env},
+                               timeout=300)
     for done in (first, again, evaluated):
         assert done.returncode == 0, done.stderr[-2000:]
         output = done.stdout + done.stderr

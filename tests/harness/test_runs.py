@@ -148,7 +148,8 @@ def test_a_busy_folder_is_refused_even_to_resume_it(tmp_path: Path) -> None:
     lock = lock_run_dir(tmp_path)
     try:
         for resume in (False, True):
-            with pytest.raises(ConfigError, match=rf"{tmp_path} is in use by process {os.getpid()}; wait for it to end"):
+            with pytest.raises(ConfigError,
+                               match=rf"{tmp_path} is in use by process {os.getpid()}; wait for it to end"):
                 refuse_if_taken(tmp_path, resume=resume)
     finally:
         lock.close()
@@ -191,7 +192,7 @@ def test_a_failure_is_2_for_bad_input_3_for_a_non_finite_loss_and_1_for_a_full_d
     try:
         raise RuntimeError("PytorchStreamWriter failed writing file") from full
     except RuntimeError as wrapped:
-        assert failure(wrapped, tmp_path) == (1, f"no space left on device writing {tmp_path}/checkpoints/last.ckpt: free "
-                                                 f"some space, then resume=true")
+        assert failure(wrapped, tmp_path) == (1, f"no space left on device writing {tmp_path}/checkpoints/last.ckpt: "
+                                                 f"free some space, then resume=true")
     unnamed = OSError(errno.ENOSPC, "No space left on device")
     assert failure(unnamed, tmp_path)[1].startswith(f"no space left on device writing a file in {tmp_path}:")

@@ -56,7 +56,8 @@ def test_defaults_are_the_papers_setting(compose_config) -> None:
 def test_only_an_option_built_partially_shows_partial(compose_config) -> None:
     # The schemas would otherwise add `_partial_: false` to every group a user reads (--cfg job, .hydra/).
     cfg = compose_config([])
-    shown = {group for group in cfg if group != "hydra" and isinstance(cfg[group], DictConfig) and "_partial_" in cfg[group]}
+    shown = {group for group in cfg
+             if group != "hydra" and isinstance(cfg[group], DictConfig) and "_partial_" in cfg[group]}
     assert shown == {"optim"} and cfg.optim._partial_ is True
     for option in ("adam", "adamw"):
         assert compose_config([f"optim={option}"]).optim._partial_ is True
@@ -79,7 +80,8 @@ def test_shell_overrides_reach_the_objects(compose_config, mnist_root) -> None:
 def test_the_flags_that_turn_off_checkpoints_or_the_bar_win_over_their_callbacks(compose_config, mnist_root: Path,
                                                                                   tmp_path: Path) -> None:
     cfg = compose_config([*tiny_overrides(mnist_root), "trainer.enable_checkpointing=false"])
-    assert not [callback for callback in build_trainer(cfg).callbacks if isinstance(callback, (ModelCheckpoint, ProgressBar))]
+    assert not [callback for callback in build_trainer(cfg).callbacks
+                if isinstance(callback, (ModelCheckpoint, ProgressBar))]
     # Scored on its final weights, as with no validation.
     assert run_job(cfg, tmp_path / "run") == 0
     assert read_status(tmp_path / "run")["results"]["checkpoint"] is None
@@ -158,7 +160,8 @@ def test_a_model_the_module_cannot_train_is_refused_as_it_is_built(model: str, s
 def test_a_metric_a_callback_of_ones_own_may_log_can_be_monitored(compose_config,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # Refused as "no such metric is logged", though the user's callback logged it.
-    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.LatentVariance,lightning.pytorch.callbacks.EarlyStopping")
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS",
+                       "own_classes.LatentVariance,lightning.pytorch.callbacks.EarlyStopping")
     stop = "+callbacks.stop={_target_:lightning.pytorch.callbacks.EarlyStopping,monitor:val/latent_var}"
     with pytest.raises(ConfigError, match=r"^callbacks.stop.monitor=val/latent_var: no such metric is logged"):
         schema.check_callbacks(compose_config([stop]))
@@ -168,7 +171,8 @@ def test_a_metric_a_callback_of_ones_own_may_log_can_be_monitored(compose_config
 def test_the_models_input_is_held_to_28x28_pixels_only_for_the_projects_data(compose_config) -> None:
     # A data module of one's own, serving 14x14 images, could not be used with the project's VAE.
     check_ranges(compose_config(["data._target_=own_data.Small", "model.input_dim=196"]))
-    with pytest.raises(ConfigError, match=r"^model.input_dim=196 is out of range: allowed 784, the pixels of the data's"):
+    with pytest.raises(ConfigError, match=r"^model.input_dim=196 is out of range: allowed 784, "
+                                          r"the pixels of the data's"):
         check_ranges(compose_config(["model.input_dim=196"]))
 
 

@@ -15,7 +15,8 @@ def test_a_grid_is_the_product_of_every_swept_key_in_order() -> None:
 
 def test_every_sweepers_syntax_is_read_and_each_value_checked_once() -> None:
     jobs = sweeps.jobs(["optim.lr=tag(log,interval(0.001,0.05))", "optim.momentum=choice(0.5,0.9)",
-                        "seed=range(0,3)", "+callbacks.x=1"], "hydra_plugins.vae_lightning_optuna.optuna_sweeper.OptunaSweeper")
+                        "seed=range(0,3)", "+callbacks.x=1"],
+                       "hydra_plugins.vae_lightning_optuna.optuna_sweeper.OptunaSweeper")
     values = {override for job in jobs for override in job}
     assert {"optim.lr=0.001", "optim.lr=0.05", "optim.momentum=0.5", "optim.momentum=0.9", "seed=0", "seed=2"} <= values
     assert len(jobs) == 1 + 1 + 1 + 2  # each further value once, not the product
@@ -35,7 +36,8 @@ def test_parse_errors() -> None:
 @pytest.mark.parametrize("overrides,refusal", [
     (["seed=range(0,100000000)"], r"seed=range\(0,100000000\): more than 10,000 values, each a job of the sweep"),
     (["seed=shuffle(range(0,100000000))"], r"seed=shuffle\(range\(0,100000000\)\): more than 10,000 values"),
-    (["a=range(0,200)", "b=range(0,200)"], r"a=range\(0,200\) b=range\(0,200\): a grid of 40,000 jobs, more than 10,000"),
+    (["a=range(0,200)", "b=range(0,200)"],
+     r"a=range\(0,200\) b=range\(0,200\): a grid of 40,000 jobs, more than 10,000"),
 ])
 def test_a_sweep_of_more_jobs_than_can_be_checked_is_refused_at_once(overrides: list[str], refusal: str) -> None:
     # A slip of a few zeros filled the memory (8 GB in 33 s) before a word was said.

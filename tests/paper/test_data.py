@@ -164,7 +164,8 @@ def test_a_damaged_test_file_stops_the_run_before_it_trains(tmp_path: Path) -> N
 
 def test_data_root_that_is_a_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    with pytest.raises(DataError, match="data.root=.*file is a file: point data.root at the folder that holds MNIST/raw"):
+    with pytest.raises(DataError, match="data.root=.*file is a file: "
+                                        "point data.root at the folder that holds MNIST/raw"):
         MNISTDataModule(root=str(tmp_path / "file"), download=False).check_files()
 
 
@@ -183,7 +184,8 @@ def test_data_moves_to_the_training_device_once_and_batches_stay_there(mnist_roo
     datamodule = MNISTDataModule(root=str(mnist_root), download=False, batch_size=32, val_size=64)
     datamodule.trainer = trainer
     datamodule.setup()
-    assert {images.device for images in (datamodule.train_images, datamodule.val_images, datamodule.test_images)} == {device}
+    assert {images.device for images in (datamodule.train_images, datamodule.val_images,
+                                         datamodule.test_images)} == {device}
     loader = datamodule.train_dataloader()
     loader.sampler.set_epoch(0)
     batches = list(loader) + list(datamodule.val_dataloader())
@@ -275,7 +277,8 @@ def test_images_of_another_size_are_named_before_anything_runs(tmp_path: Path, r
     write_mnist(tmp_path)
     path = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
     write_idx(path, np.zeros((TRAIN_IMAGES, rows, columns), dtype=np.uint8))
-    with pytest.raises(DataError, match=rf"holds images of {rows}x{columns} pixels; the model and the image grids take MNIST's 28x28"):
+    with pytest.raises(DataError, match=rf"holds images of {rows}x{columns} pixels; the model and the image grids "
+                                        rf"take MNIST's 28x28"):
         make_datamodule(tmp_path)
 
 
@@ -294,7 +297,8 @@ def test_a_data_root_that_leads_nowhere_is_named(tmp_path: Path, download: bool)
         datamodule = MNISTDataModule(root=str(root), download=download)
         # prepare_data only downloads: with data.download=false it has nothing to do
         for check in (datamodule.check_files, datamodule.prepare_data) if download else (datamodule.check_files,):
-            with pytest.raises(DataError, match=f"data.root={root} {problem}: point data.root at the folder that holds"):
+            with pytest.raises(DataError, match=f"data.root={root} {problem}: "
+                                                f"point data.root at the folder that holds"):
                 check()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "b", "dangling"]
 

@@ -92,7 +92,8 @@ def test_without_a_clip_nothing_changes(algorithm: str | None, threshold: float 
 
 def test_the_steps_measured_are_the_first_every_nth_and_every_logged_one() -> None:
     statistics = GradientStatistics(every_n_steps=10)
-    measured = [step for step in range(60) if statistics.measures(SimpleNamespace(global_step=step, log_every_n_steps=25))]
+    measured = [step for step in range(60)
+                if statistics.measures(SimpleNamespace(global_step=step, log_every_n_steps=25))]
     assert measured == [0, 10, 20, 24, 30, 40, 49, 50]  # 24 and 49: the steps train/loss_step is logged at
     every = GradientStatistics(every_n_steps=1)
     assert all(every.measures(SimpleNamespace(global_step=step, log_every_n_steps=50)) for step in range(60))

@@ -53,7 +53,8 @@ def clip_overrides(root: Path, clip: str) -> list[str]:
 def test_clip_by_value_bounds_every_entry(compose_config, mnist_root, monkeypatch) -> None:
     steps = gradients_at_optimizer_steps(compose_config(clip_overrides(mnist_root, "value")), monkeypatch)
     assert len(steps) == 3
-    assert max(g.abs().max().item() for grads in steps for g in grads) <= THRESHOLD * (1 + 1e-6)  # float32 rounding of 1e-3
+    # 1 + 1e-6: float32 rounding of 1e-3.
+    assert max(g.abs().max().item() for grads in steps for g in grads) <= THRESHOLD * (1 + 1e-6)
 
 
 def test_clip_by_norm_bounds_the_global_norm(compose_config, mnist_root, monkeypatch) -> None:
@@ -85,7 +86,8 @@ def test_gradient_statistics_see_the_gradient_before_lightning_clips_it(clip, co
     assert min(before) > 10 * max(applied)  # the raw gradient, which THRESHOLD shrinks
     # By value: the share of entries the optimizer received at the threshold; by norm: every step.
     at_threshold = torch.tensor(THRESHOLD, dtype=torch.float32)
-    clipped = [sum(int((g.abs() == at_threshold).sum()) for g in grads) / sum(g.numel() for g in grads) for grads in steps]
+    clipped = [sum(int((g.abs() == at_threshold).sum()) for g in grads) / sum(g.numel() for g in grads)
+               for grads in steps]
     expected = clipped if clip == "value" else [1.0] * 3
     assert logged_steps(run_dir, "train/clip_fraction_step") == pytest.approx(expected, abs=1e-6)
     (epoch_mean,) = logged_steps(run_dir, "train/grad_norm")

@@ -24,7 +24,8 @@ def test_only_trainings_validations_are_reported_as_the_trials_epochs(tmp_path: 
     study = optuna.create_study(storage=storage, study_name="s")
     trial = study.ask()
     # Prunes any value reported past epoch 2, as it would a spurious third point.
-    pruning = TrialPruning(storage, "s", trial.number, pruner=optuna.pruners.ThresholdPruner(upper=1.0, n_warmup_steps=2))
+    pruning = TrialPruning(storage, "s", trial.number,
+                           pruner=optuna.pruners.ThresholdPruner(upper=1.0, n_warmup_steps=2))
     trainer = L.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=1, callbacks=[pruning], logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         default_root_dir=tmp_path)
@@ -35,7 +36,8 @@ def test_only_trainings_validations_are_reported_as_the_trials_epochs(tmp_path: 
     assert pruning.pruned_epoch is None
 
 
-def test_the_searchs_pruner_decides_and_training_stops_after_the_epoch_it_prunes_in_the_named_folder(tmp_path: Path) -> None:
+def test_the_searchs_pruner_decides_and_training_stops_after_the_epoch_it_prunes_in_the_named_folder(
+        tmp_path: Path) -> None:
     """The callback's pruner, not the study's default, judges each epoch; a pruned run stops after it."""
     storage = f"sqlite:///{tmp_path / 's.db'}"
     study = optuna.create_study(storage=storage, study_name="s")

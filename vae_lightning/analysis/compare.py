@@ -59,7 +59,8 @@ def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[
         check_sweep(folder)
     keys_a, groups_a = collect(sweep_a)
     keys_b, groups_b = collect(sweep_b)
-    groups_a, groups_b = ({same_point(point): group for point, group in groups.items()} for groups in (groups_a, groups_b))
+    groups_a, groups_b = ({same_point(point): group for point, group in groups.items()}
+                          for groups in (groups_a, groups_b))
     shared = [point for point in groups_a if point in groups_b]
     if not shared:
         raise UserInputError(
@@ -107,8 +108,8 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         p = "n/a" if found["p_equivalence"] is None else f"{found['p_equivalence']:.3g}"
         verdict = found["verdict"] + (f" ({found['reason']})" if "reason" in found else "")
         rows.append(f"| {found['label']} | {a['n']} | {number(a['mean'])} | {b['n']} | {number(b['mean'])} | "
-                    f"{number(found['difference'])} | {interval} | {found.get('test', 'n/a')} | ±{number(found['margin'])} | "
-                    f"{p} | {verdict} |")
+                    f"{number(found['difference'])} | {interval} | {found.get('test', 'n/a')} | "
+                    f"±{number(found['margin'])} | {p} | {verdict} |")
     explanation = [
         f"A: {comparison['a']}", f"B: {comparison['b']}", "",
         f"Final val loss ({compared_loss(comparison)}, per image) after each completed job's last epoch, as in each "

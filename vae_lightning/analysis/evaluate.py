@@ -144,7 +144,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
                              f"that train.py wrote") from None
     if (not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("hyper_parameters"), dict)
             or not isinstance(checkpoint.get("state_dict"), dict)):
-        raise UserInputError(f"{path} is not a checkpoint of this project: pass a run folder or a .ckpt that train.py wrote")
+        raise UserInputError(f"{path} is not a checkpoint of this project: pass a run folder or a .ckpt that "
+                             f"train.py wrote")
     return checkpoint
 
 
@@ -152,7 +153,8 @@ def check_weights(path: Path, expected: dict[str, torch.Tensor], weights: dict[s
     """Raise UserInputError for the first weight missing, extra or of another shape than the
     checkpoint's own hyperparameters build."""
     for name in sorted(expected.keys() - weights.keys()):
-        raise UserInputError(f"{path}: the weights lack {name}, which its hyper_parameters build: the checkpoint is damaged")
+        raise UserInputError(f"{path}: the weights lack {name}, which its hyper_parameters build: "
+                             f"the checkpoint is damaged")
     for name in sorted(weights.keys() - expected.keys()):
         raise UserInputError(f"{path}: the weights hold {name}, which its hyper_parameters do not build: the "
                              f"checkpoint is damaged")
@@ -302,14 +304,15 @@ def check_out(out: Path | None, run_dir: Path) -> Path:
         refuse_links_out(run_dir, "evaluate", "pass --out with a folder of your own")
         return run_dir
     if out.resolve() != run_dir.resolve() and ((out / ".hydra").is_dir() or (out / "checkpoints").is_dir()):
-        raise UserInputError(f"--out {out} is another run's folder, whose own evaluation.json and images this one would "
-                             f"replace; give a folder of its own, e.g. --out {out / 'evaluation'}")
+        raise UserInputError(f"--out {out} is another run's folder, whose own evaluation.json and images this one "
+                             f"would replace; give a folder of its own, e.g. --out {out / 'evaluation'}")
     check_writable(out, f"--out {out}", "give a folder you can write to for the images and evaluation.json "
                                         "(made if missing)")
     return out
 
 
-def estimate_likelihood(module: VAEModule, datamodule: L.LightningDataModule, images: torch.Tensor, k: int) -> dict[str, Any]:
+def estimate_likelihood(module: VAEModule, datamodule: L.LightningDataModule, images: torch.Tensor,
+                        k: int) -> dict[str, Any]:
     with tqdm(total=len(images), unit="image", desc=f"importance sampling, k={k}") as bar:
         return negative_log_likelihood(
             module.model, decoder_likelihood(module.loss), images, k, eval_batch_size(datamodule),
@@ -370,7 +373,8 @@ def evaluate(
                      "Test images and their reconstructions (decoded from the mean z)", ["input", "reconstruction"],
                      cell=side)
     if hasattr(module.model, "sample"):
-        figure, _ = grid_figure(sample_grid(module.model, 64, seed), f"64 images decoded from z ~ N(0, I) (seed {seed})")
+        figure, _ = grid_figure(sample_grid(module.model, 64, seed),
+                                f"64 images decoded from z ~ N(0, I) (seed {seed})")
         save_figure(figure, out / "samples.png")
         written.append("samples.png")
     if getattr(datamodule, "noise_std", 0):
@@ -438,8 +442,10 @@ def main() -> None:
                         help="the folder of your own config groups the run was trained with (train.py's --config-dir)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the latent draws of samples.png")
     parser.add_argument("--out", type=Path, help="folder for the images and evaluation.json (default: the run's)")
-    parser.add_argument("--nll", action="store_true", help="estimate the test set's negative log-likelihood (likelihood.json)")
-    parser.add_argument("--k", type=int, default=DEFAULT_K, help=f"importance samples per image for --nll (default {DEFAULT_K})")
+    parser.add_argument("--nll", action="store_true",
+                        help="estimate the test set's negative log-likelihood (likelihood.json)")
+    parser.add_argument("--k", type=int, default=DEFAULT_K,
+                        help=f"importance samples per image for --nll (default {DEFAULT_K})")
     parser.add_argument("--images", type=int, help="--nll on the first N test images only (default: all)")
     args = parser.parse_args()
     quiet_known_warnings()

@@ -289,7 +289,8 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
             state = status["status"] if status else "no status.json"
             if state == "running" and lock_holder(job) is None:
                 state = "running when its process was killed; resume=true continues it"
-            group.problems.append(f"seed {seed}: {state}" + (f" ({status['error']})" if status and "error" in status else ""))
+            group.problems.append(f"seed {seed}: {state}"
+                                  + (f" ({status['error']})" if status and "error" in status else ""))
             continue
         curves = epoch_curves(job)
         if not curves["val"]:
@@ -536,8 +537,8 @@ def summarise(groups: dict[tuple[str, ...], Group], keys: list[str], title: str,
     # Python's sort is stable: of equal means, the best (the first given) stays first.
     points.sort(key=lambda found: math.inf if found["mean"] is None else found["mean"])
     tested = sum(found["p_vs_best"] is not None for found in points)
-    return {"title": title, "swept": keys, "loss": loss_description(loss), "interval": INTERVAL, "test": TEST, "alpha": ALPHA,
-            "power": POWER, "points_tested": tested, "points": points}
+    return {"title": title, "swept": keys, "loss": loss_description(loss), "interval": INTERVAL, "test": TEST,
+            "alpha": ALPHA, "power": POWER, "points_tested": tested, "points": points}
 
 
 def untested(n: int) -> str:
@@ -578,8 +579,8 @@ def summary_markdown(summary: dict[str, Any], loss: str = PAPER_LOSS_NAME) -> st
     after = ["Seeds for 80% power, where a point is indistinguishable from the best: a two-sided t-test at",
              f"α = {ALPHA}/{tested} (the strictest level Holm's correction over {tested} points may ask for), the two",
              "points' pooled sd as the spread:", *seeds_needed] if seeds_needed else []
-    columns = [", ".join(summary["swept"]) or "value", "final val loss", "sd", "95% interval", "p vs best (Holm)", "verdict",
-               "best epoch", "seeds", "problems"]
+    columns = [", ".join(summary["swept"]) or "value", "final val loss", "sd", "95% interval", "p vs best (Holm)",
+               "verdict", "best epoch", "seeds", "problems"]
     return table(summary["title"], explanation, columns, rows, after)
 
 
@@ -653,7 +654,8 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     completed = any(group.finals for group in groups.values())
     logged_gradients = any(group.curves[STATISTICS[0]] for group in groups.values())
     files = side_by_side(lambda: rendered(draw(groups, keys, title, loss), figures[0]) if completed else {},
-                         lambda: rendered(draw_gradients(groups, keys, title), gradients[0]) if logged_gradients else {})
+                         lambda: (rendered(draw_gradients(groups, keys, title), gradients[0]) if logged_gradients
+                                  else {}))
     files |= {sweep_dir / "summary.md": summary_markdown(summary, loss).encode(),
               sweep_dir / "summary.json": json_bytes(summary)}
     if logged_gradients:

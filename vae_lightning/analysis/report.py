@@ -62,6 +62,7 @@ class SweepReport(Callback):
         within = (len(failed) / len(jobs) <= tolerated and len(failed) + len(pruned) < len(jobs)
                   and not any(status and status["status"] == "interrupted" for _, status in failed))
         if failed and within:
-            log.info("%d of %d jobs failed, within hydra.sweeper.max_failure_rate=%s", len(failed), len(jobs), tolerated)
+            log.info("%d of %d jobs failed, within hydra.sweeper.max_failure_rate=%s", len(failed), len(jobs),
+                     tolerated)
         if failed and not within or not plotted:
             raise SystemExit(1)

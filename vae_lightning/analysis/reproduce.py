@@ -209,8 +209,8 @@ def main() -> None:
     with errors_said_in_one_line():
         flags = [override for override in overrides if override.startswith("-")]
         if flags:  # train.py would refuse it in each sweep, after the output folder was made
-            raise UserInputError(f"{flags[0]}: no such flag of reproduce (it takes --out and --replot); give train.py's "
-                                 f"overrides as key=value")
+            raise UserInputError(f"{flags[0]}: no such flag of reproduce (it takes --out and --replot); give "
+                                 f"train.py's overrides as key=value")
         owned = [override for override in overrides if override.lstrip("+~").partition("=")[0] in OWN_KEYS]
         if owned:
             raise UserInputError(f"{owned[0]}: reproduce runs the grid sweeps experiment=clip_value, clip_norm and "
@@ -220,8 +220,8 @@ def main() -> None:
             raise UserInputError("--replot needs --out, a folder where reproduce already ran (with timings.json)")
         ignored = [override for override in overrides if override.partition("=")[0] != "data.root"]
         if args.replot and ignored:
-            raise UserInputError(f"{ignored[0]}: --replot trains nothing, so this would change nothing; drop it (it takes "
-                                 f"data.root=<folder> only, where Figure 4's evaluation finds MNIST)")
+            raise UserInputError(f"{ignored[0]}: --replot trains nothing, so this would change nothing; drop it (it "
+                                 f"takes data.root=<folder> only, where Figure 4's evaluation finds MNIST)")
         out = output_folder(args.out)
         if not args.replot:
             check_command_lines(out, overrides)

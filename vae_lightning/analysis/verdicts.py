@@ -69,7 +69,8 @@ def judge_claim(claim: Claim, losses: dict[str, tuple[str, list[float]]]) -> dic
     """One row of the table: what was measured for the claim's points and the verdict."""
     missing = [point for point in claim.points if point not in losses]
     if missing:
-        return {"claim": claim.quote, "experiment": claim.experiment, "verdict": f"no completed job: {', '.join(missing)}"}
+        return {"claim": claim.quote, "experiment": claim.experiment,
+                "verdict": f"no completed job: {', '.join(missing)}"}
     compared = losses if claim.kind == "best" else {point: losses[point] for point in claim.points}
     verdicts = against_best({point: values for point, (_, values) in compared.items()})
     best = next(point for point, found in verdicts.items() if found.verdict == "best")

@@ -159,7 +159,8 @@ def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> tuple[str | 
     except (KeyError, TypeError, ValueError, AttributeError):  # any malformed content
         return "it holds no run definition of this project", False
     if leaving:
-        return f"it names the checkpoint {leaving[0]!r}, which leaves its folder (Lightning would delete or load it)", False
+        return (f"it names the checkpoint {leaving[0]!r}, which leaves its folder "
+                f"(Lightning would delete or load it)", False)
     return (changed[0], True) if changed else (unrestorable(saved["callbacks"]), False)
 
 
@@ -172,7 +173,8 @@ def unrestorable(callback_states: dict[str, Any]) -> str | None:
             except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:
                 return f"its random state cannot be restored ({type(error).__name__})"
         elif isinstance(state, dict) and state.get("best_k_models") and not (
-                isinstance(state["best_k_models"], dict) and state.get("kth_best_model_path") in state["best_k_models"]):
+                isinstance(state["best_k_models"], dict)
+                and state.get("kth_best_model_path") in state["best_k_models"]):
             return f"its {name} state does not hold its kth_best_model_path among its best_k_models, as Lightning does"
     return None
 

@@ -273,7 +273,8 @@ def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int,
                           f"batches{each}: give at most {kept['train']}, a fraction of an epoch (0.5), or "
                           f"trainer.check_val_every_n_epoch=null to count batches across epochs")
     # Lightning validates every `every` batches (of the epoch, or of the run with check_val_every_n_epoch=null).
-    every = interval if type(interval) is int else max(1, int(kept["train"] * interval)) if type(interval) is float else None
+    every = (interval if type(interval) is int
+             else max(1, int(kept["train"] * interval)) if type(interval) is float else None)
     if x_axis == "epoch" and every and (kept["train"] // every > 1 if per_epoch else every < kept["train"]):
         # Every validation of an epoch would be written at x = that epoch: TensorBoard keeps a curve's last
         # point at an x, so all but the epoch's last validation would vanish from its charts and images.
@@ -343,7 +344,8 @@ def check_launchable_in_a_sweep(cfg: DictConfig, world: int) -> None:
         return
     n_jobs = cfg.hydra.launcher.get("n_jobs", 1)
     if runs_in_its_own_process(cfg.hydra.launcher) and (type(n_jobs) is not int or n_jobs < 1):
-        raise ConfigError(f"hydra.launcher.n_jobs={n_jobs} is out of range: allowed a whole number >= 1 (jobs at a time)")
+        raise ConfigError(f"hydra.launcher.n_jobs={n_jobs} is out of range: allowed a whole number >= 1 "
+                          f"(jobs at a time)")
     strategy = str(cfg.trainer.get("strategy", "auto"))
     if world > 1:
         named = f"trainer.strategy={strategy}" if strategy != "auto" else \
@@ -551,8 +553,8 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     refuse_two_modes(args)
     if runs_nothing(args):
         if args.shell_completion and not any(o.partition("=")[0] in SHELL_COMPLETION for o in args.overrides):
-            raise ConfigError("--shell-completion: say what to do, e.g. python train.py --shell-completion install=bash "
-                              "(or uninstall=bash; zsh and fish too)")
+            raise ConfigError("--shell-completion: say what to do, e.g. python train.py --shell-completion "
+                              "install=bash (or uninstall=bash; zsh and fish too)")
         if args.help or args.cfg or args.info and args.overrides:  # Hydra composes the config to print it
             swept = [o.input_line for o in sweeps.parse(args.overrides) if o.is_sweep_override()]
             if swept:  # Hydra's own refusal spans several lines

@@ -75,14 +75,16 @@ def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     changed = []
     saved, now = with_defaults(saved), with_defaults(now)
     # Top-level keys first: a changed `seed` is named as itself, not as the data.shuffle_seed it sets.
-    keys = sorted((key for key in saved.keys() | now.keys() if defines_the_run(key)), key=lambda key: (key.count("."), key))
+    keys = sorted((key for key in saved.keys() | now.keys() if defines_the_run(key)),
+                  key=lambda key: (key.count("."), key))
     for key in keys:
         then, value = saved.get(key), now.get(key)
         if then == value:
             continue
         # -1 is no limit: a run trained without one continues only without one (every run's definition holds
         # trainer.max_steps=-1, and a limit of 100 steps is fewer, not more).
-        if key in EXTENDABLE and isinstance(then, int) and (value is None or value == -1 or then != -1 and value > then):
+        if key in EXTENDABLE and isinstance(then, int) and (
+                value is None or value == -1 or then != -1 and value > then):
             continue
         if key in RECORDED_LATER and None in (then, value):  # a checkpoint older than the key, or a check without it
             continue

@@ -89,7 +89,8 @@ def build_module(cfg: DictConfig) -> VAEModule:
 
 def resumed_step(checkpoint: str | None) -> int | None:
     """The training step a resumed run continues from (None for a fresh run)."""
-    return torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"] if checkpoint else None
+    return (torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"] if checkpoint
+            else None)
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int | None = None) -> L.Trainer:

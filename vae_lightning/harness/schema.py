@@ -77,7 +77,8 @@ def class_named(target: Any, where: str, advice: str) -> type:
         return get_class(str(target))
     except (ImportError, ValueError) as error:
         cause = str(error.__cause__ or error).splitlines()[0]
-        raise ConfigError(f"{where}: _target_ {target} is not a class that can be imported ({cause}); {advice}") from None
+        raise ConfigError(f"{where}: _target_ {target} is not a class that can be imported ({cause}); "
+                          f"{advice}") from None
     finally:
         hydra_log.disabled = False
 
@@ -239,7 +240,8 @@ def check_ranges(cfg: DictConfig) -> None:
                           f"optim.fused=false, or clip=none")
     if cfg.clip.algorithm is None and cfg.clip.value is not None:
         raise ConfigError(
-            f"clip.value={cfg.clip.value} has no effect with clip=none; choose clip=value or clip=norm, or drop clip.value"
+            f"clip.value={cfg.clip.value} has no effect with clip=none; choose clip=value or clip=norm, "
+            f"or drop clip.value"
         )
 
 
@@ -397,7 +399,8 @@ def check_accelerator(cfg: DictConfig, runs_here: bool = True) -> None:
     strategy = cfg.trainer.get("strategy", "auto")
     # A strategy's name (ddp_spawn: the registry's `get` would build it), or a node that builds one.
     named = isinstance(strategy, str) and strategy in StrategyRegistry
-    arguments = StrategyRegistry[strategy]["init_params"] if named else strategy if isinstance(strategy, DictConfig) else {}
+    arguments = (StrategyRegistry[strategy]["init_params"] if named
+                 else strategy if isinstance(strategy, DictConfig) else {})
     start = arguments.get("start_method")
     if start in ("spawn", "fork", "forkserver"):
         # Such processes return the weights but not the loop's progress, and rewrite metrics.csv as they test.
@@ -443,7 +446,8 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
         raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix that value of optim") from None
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer.pop("plugins", None)
-    trainer |= {"deterministic": None, "benchmark": None, "logger": False, "callbacks": [], "enable_checkpointing": False}
+    trainer |= {"deterministic": None, "benchmark": None, "logger": False, "callbacks": [],
+                "enable_checkpointing": False}
     if not runs_here and trainer.get("accelerator", "auto") in {"gpu", *AcceleratorRegistry}:
         trainer["accelerator"] = "cpu"  # a name the Trainer does not know is still refused here
     logging.disable(logging.INFO)  # the Trainer reports the hardware it finds; the run does so again

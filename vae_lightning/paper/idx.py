@@ -45,7 +45,8 @@ def parse_header(path: Path, magic: int) -> tuple[int, tuple[int, ...]]:
         found = struct.unpack(">I", file.read(4))[0]
         if found != magic:
             kind = "image" if magic == IMAGES else "label"
-            raise DataError(f"{path} is not an IDX {kind} file (magic 0x{found:08x}, expected 0x{magic:08x}): {REPLACE_IT}")
+            raise DataError(f"{path} is not an IDX {kind} file (magic 0x{found:08x}, expected 0x{magic:08x}): "
+                            f"{REPLACE_IT}")
         shape = struct.unpack(f">{dimensions}I", file.read(4 * dimensions))
     expected = header + math.prod(shape)
     if size != expected:

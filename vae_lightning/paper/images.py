@@ -62,7 +62,8 @@ def reconstruction_grid(model: Autoencoder, images: torch.Tensor, per_row: int =
 
 
 @torch.no_grad()
-def denoising_grid(model: Autoencoder, images: torch.Tensor, noise_std: float, seed: int = 0, per_row: int = 8) -> torch.Tensor:
+def denoising_grid(model: Autoencoder, images: torch.Tensor, noise_std: float, seed: int = 0,
+                   per_row: int = 8) -> torch.Tensor:
     """Noisy inputs, clean targets and outputs, row above row (a denoising autoencoder's job)."""
     generator = torch.Generator(images.device).manual_seed(seed)
     noisy = images + noise_std * torch.randn(images.shape, generator=generator, device=images.device)

@@ -87,7 +87,8 @@ class Autoencoder(nn.Module):
         super().__init__()
         if isinstance(hidden_dims, str) or not isinstance(hidden_dims, Sequence):
             example = hidden_dims if isinstance(hidden_dims, int) and not isinstance(hidden_dims, bool) else 400
-            raise ValueError(f"model.hidden_dims={hidden_dims} is not a list of sizes: write model.hidden_dims=[{example}]")
+            raise ValueError(f"model.hidden_dims={hidden_dims} is not a list of sizes: write "
+                             f"model.hidden_dims=[{example}]")
         hidden_dims = list(hidden_dims)
         check_sizes(input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim)
         check_choice("activation", activation, ACTIVATIONS)

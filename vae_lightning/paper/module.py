@@ -70,9 +70,11 @@ def inputs_and_targets(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     into a list, [images] or [inputs, targets], which is read as the same."""
     if isinstance(batch, torch.Tensor):
         return batch, batch
-    if isinstance(batch, (tuple, list)) and len(batch) in (1, 2) and all(isinstance(part, torch.Tensor) for part in batch):
+    if (isinstance(batch, (tuple, list)) and len(batch) in (1, 2)
+            and all(isinstance(part, torch.Tensor) for part in batch)):
         return batch[0], batch[-1]
-    kind = f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list)) else f"a {type(batch).__name__}"
+    kind = (f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list))
+            else f"a {type(batch).__name__}")
     raise ConfigError(f"data: its batches are {kind}; serve a tensor of images (batch, pixels), or an (input, target) "
                       f"pair of them")
 
