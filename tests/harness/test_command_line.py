@@ -125,6 +125,12 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["trainer.precision=16-mixed", "trainer.accelerator=cpu"],
          "trainer.precision=16-mixed: a CPU has no float16 mixed precision"),
         (["optim.lr=${nope}"], "optim.lr: Interpolation key 'nope' not found; fix the interpolation, or give a value"),
+        # Read outside the composed job's checks (the data module's, the folder's), these raised a traceback.
+        (["data.root=${oc.env:VAE_LIGHTNING_UNSET}"], "data.root: KeyError raised while resolving interpolation: "
+                                                      "\"Environment variable 'VAE_LIGHTNING_UNSET' not found\"; fix"),
+        (["resume=${oc.env:VAE_LIGHTNING_UNSET}"], "resume: KeyError raised while resolving interpolation"),
+        # Hydra's own error of it is empty: the check failed on an IndexError.
+        (["hydra.overrides.hydra=${now:}"], "hydra.overrides.hydra: TypeError raised while resolving interpolation"),
         (["--foo", "debug=fast"], "--foo: no such flag (python train.py --hydra-help lists Hydra's)"),
         (["debug=fast", "-m", "seed=0,1"], "seed=0,1: Hydra reads the overrides as one group of words"),
         (["search=sgd"], "search=sgd sets up a search, which runs its trials as a sweep: add -m"),

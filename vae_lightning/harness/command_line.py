@@ -138,6 +138,8 @@ def one_line(error: Exception, config_name: str, overrides: list[str]) -> str:
     if isinstance(error, OverrideParseException):
         return sweeps.unreadable(error)
     cause = error.__cause__ or error.__context__ or error
+    if isinstance(cause, InterpolationResolutionError):  # `hydra.overrides.task=${now:}`: Hydra's own says nothing
+        return unresolved(cause)
     # Hydra names the config file whose own content failed: "In 'optim/sgd': ..."
     found = re.match(r"In '([^']+)':", str(error))
     file = option_file(found.group(1), config_folders(overrides)) if found else None
@@ -182,8 +184,12 @@ def compose_checked(config_name: str, overrides: list[str], multirun: bool) -> t
         check_accelerator(cfg, runs_here)
         return cfg, check_by_building(cfg, runs_here)
     except InterpolationResolutionError as error:  # `optim.lr=${nope}`, `${oc.env:UNSET}`
-        raise ConfigError(f"{error.full_key}: {str(error.msg).splitlines()[0]}; fix the interpolation, or give "
-                          f"a value") from None
+        raise ConfigError(unresolved(error)) from None
+
+
+def unresolved(error: InterpolationResolutionError) -> str:
+    """One line for a value whose interpolation cannot be resolved, or resolves to a value of a wrong type."""
+    return f"{error.full_key}: {str(error.msg).splitlines()[0]}; fix the interpolation, or give a value"
 
 
 def allowed_keys(cause: ConfigKeyError | ConfigAttributeError, config_name: str, overrides: list[str]) -> str:
@@ -650,6 +656,9 @@ def check_command_line(arguments: list[str], first_process: bool = True) -> tupl
         return prepare(arguments, first_process)
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except InterpolationResolutionError as error:  # read outside compose_checked: data.root=${oc.env:UNSET}, resume
+        print(f"error: {unresolved(error)}", file=sys.stderr)
         raise SystemExit(2) from None
     except OSError as error:  # a path given on the command line that the system refuses
         print(f"error: {error.filename}: {error.strerror}; choose another path", file=sys.stderr)
