@@ -137,7 +137,8 @@ def instantiate_trusted(config: Any, config_key: str = "", **kwargs: Any) -> Any
             message = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
             raise ConfigError(message if message.startswith(config_key) else f"{config_key}: {message}") from None
         if isinstance(cause, TypeError):  # an argument the constructor does not take, or of a wrong kind
-            raise ConfigError(f"{config_key or 'config'}: {cause}") from None
+            # torch's own (a size past 64 bits, model.latent_dim=2**63) adds its C++ stack, over many lines.
+            raise ConfigError(f"{config_key or 'config'}: {str(cause).strip().splitlines()[0]}") from None
         if isinstance(cause, ImportError) and not str(error).startswith("Error locating target"):
             # The class imported, but its constructor needs a package this machine lacks (precision=transformer-engine).
             raise ConfigError(f"{config_key or 'config'}: {str(cause).splitlines()[0]}; or change the setting of "

@@ -150,6 +150,11 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["callbacks.checkpoint.mode=max"],
          "callbacks.checkpoint.mode=max would keep the highest val/loss as the best"),
         (["optim.weight_decay=-1"], "optim: torch.optim.SGD refuses it: Invalid weight_decay value: -1"),
+        (["optim.foreach=true", "optim.fused=true"], "optim: torch.optim.SGD refuses it: `fused` and `foreach` cannot "
+                                                      "be `True` together."),
+        # torch's TypeError went on with its C++ stack, over many lines.
+        (["model.latent_dim=9223372036854775808"],
+         "model: empty(): argument 'size' failed to unpack the object at pos 1"),
         (["optim=adam", "optim.betas=[0.9,2]"],
          "optim: torch.optim.Adam refuses it: Invalid beta parameter at index 1"),
         (["trainer.limit_val_batches=-1"], "trainer: You have passed invalid value -1 for limit_val_batches"),

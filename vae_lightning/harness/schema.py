@@ -441,7 +441,8 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
     optimizer = instantiate_trusted(OmegaConf.to_container(cfg.optim, resolve=True), "optim")
     try:
         optimizer([torch.nn.Parameter(torch.zeros(1))])
-    except (ValueError, TypeError, IndexError) as error:  # torch indexes some arguments: betas=[0.9] is an IndexError
+    # torch indexes some arguments (betas=[0.9] is an IndexError), and raises a RuntimeError for fused=true with foreach=true.
+    except (ValueError, TypeError, IndexError, RuntimeError) as error:
         refusal = str(error).splitlines()[0]
         raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix that value of optim") from None
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
