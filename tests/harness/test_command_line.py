@@ -158,10 +158,11 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["optim=adam", "optim.betas=[0.9,2]"],
          "optim: torch.optim.Adam refuses it: Invalid beta parameter at index 1"),
         (["trainer.limit_val_batches=-1"], "trainer: You have passed invalid value -1 for limit_val_batches"),
-        (["callbacks.checkpoint.save_top_k=-2"],
-         "callbacks.checkpoint: Invalid value for save_top_k=-2. Must be >= -1"),
-        (["+callbacks.checkpoint.every_n_train_steps=-3"],
-         "callbacks.mid_epoch_checkpoint: Invalid value for every_n_"),
+        # The check built the Trainer without them, and the run failed building them, its folder made.
+        (["trainer.plugins=-inf"], "trainer.plugins=-inf: give a list of plugins, each {_target_: ...}, or []"),
+        (["trainer.plugins.0=null"], "trainer.plugins=[None]: give a list of plugins"),
+        (["callbacks.checkpoint.save_top_k=-2"], "callbacks.checkpoint: Invalid value for save_top_k=-2. Must be >= -1"),
+        (["+callbacks.checkpoint.every_n_train_steps=-3"], "callbacks.mid_epoch_checkpoint: Invalid value for every_n_"),
         (["trainer.max_steps=0"], "trainer.max_steps=0 is out of range: allowed a number >= 1, -1 (no limit) or null"),
         (["trainer.val_check_interval=0"], "trainer.val_check_interval=0 is out of range"),
         # Nothing would start the other node: the run would wait for it forever, deaf to SIGTERM (measured).

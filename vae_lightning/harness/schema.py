@@ -446,9 +446,11 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
         refusal = str(error).splitlines()[0]
         raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix that value of optim") from None
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer.pop("plugins", None)
-    trainer |= {"deterministic": None, "benchmark": None, "logger": False, "callbacks": [],
-                "enable_checkpointing": False}
+    plugins = trainer.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(node, dict) for node in plugins):
+        # The run builds each item as a config of its own (`build_trainer`): a number, a name or null fails there.
+        raise ConfigError(f"trainer.plugins={plugins}: give a list of plugins, each {{_target_: ...}}, or []")
+    trainer |= {"deterministic": None, "benchmark": None, "logger": False, "callbacks": [], "enable_checkpointing": False}
     if not runs_here and trainer.get("accelerator", "auto") in {"gpu", *AcceleratorRegistry}:
         trainer["accelerator"] = "cpu"  # a name the Trainer does not know is still refused here
     logging.disable(logging.INFO)  # the Trainer reports the hardware it finds; the run does so again
