@@ -199,6 +199,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         # Lightning's own ValueError, named by the key of the config it was built from.
         (["trainer.strategy=banana"], "error: trainer: You selected an invalid strategy name: `strategy='banana'`"),
         # Lightning would refuse it after the first epoch trained.
+        # Not a name, it passed the check and failed the run after its first epoch.
+        (["callbacks.checkpoint.monitor=true"], "callbacks.checkpoint.monitor=True: no such metric is logged; choose one"),
+        (["callbacks.last_checkpoint.monitor=10"], "callbacks.last_checkpoint.monitor=10: no such metric is logged"),
         (["callbacks.checkpoint.monitor=val/nope"],
          "callbacks.checkpoint.monitor=val/nope: no such metric is logged; choose one of val/loss, val/reconstruction"),
         (["-m", "search=sgd", "trainer.limit_val_batches=0"], "trainer.limit_val_batches=0 leaves a sweep's jobs"),

@@ -565,7 +565,7 @@ def check_monitor(callback: Any, key: str, logged: tuple[str, ...] | None) -> No
     would keep the worst checkpoint as the best, which the run is then scored on. `logged`: the
     metrics the run logs, None where a callback of one's own may log others."""
     monitor, mode = getattr(callback, "monitor", None), getattr(callback, "mode", None)
-    if isinstance(monitor, str) and logged is not None and monitor not in logged:
+    if monitor is not None and logged is not None and monitor not in logged:  # a number too (monitor=true)
         raise ConfigError(f"{key}.monitor={monitor}: no such metric is logged; choose one of {', '.join(logged)}")
     if monitor in LOSSES and mode == "max":
         raise ConfigError(f"{key}.mode=max would keep the highest {monitor} as the best, and the run is scored on "
