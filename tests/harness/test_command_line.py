@@ -194,8 +194,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         # A key the class takes and the option's file leaves out is added with `+`: AdamW takes amsgrad.
         (["optim=adamw", "optim.amsgrad=true"], "optim.amsgrad: no such key; to add it: +optim.amsgrad=<value>"),
         (["logger.csv.flush_logs_every_n_steps=0"], "logger.csv.flush_logs_every_n_steps=0 is out of range"),
-        (["trainer.limit_test_batches=0"],
-         "trainer.limit_test_batches=0 is out of range: allowed a fraction in (0, 1]"),
+        # The job's folder, which Hydra sets as it runs the job, read null in the check: the run failed on it.
+        (["trainer.limit_train_batches=${hydra:runtime.output_dir}"], "trainer.limit_train_batches=/tmp/job_folder_"),
+        (["trainer.max_time=${hydra:runtime.output_dir}"], "is out of range: allowed DD:HH:MM:SS (00:12:00:00 is 12"),
+        (["trainer.limit_test_batches=0"], "trainer.limit_test_batches=0 is out of range: allowed a fraction in (0, 1]"),
         # Lightning's own ValueError, named by the key of the config it was built from.
         (["trainer.strategy=banana"], "error: trainer: You selected an invalid strategy name: `strategy='banana'`"),
         # Lightning would refuse it after the first epoch trained.

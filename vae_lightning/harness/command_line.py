@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.utils import get_class
 from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, read_write
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, InterpolationResolutionError, ValidationError
 
 from hydra_plugins.vae_lightning_launcher import ParallelLauncher, SlurmLauncher
@@ -179,12 +180,31 @@ def compose_checked(config_name: str, overrides: list[str], multirun: bool) -> t
     HydraConfig.instance().set_config(cfg)
     check_allowed({key: value for key, value in OmegaConf.to_container(cfg).items() if key != "hydra"})
     try:
-        check_structure(cfg)
-        check_ranges(cfg)
-        check_accelerator(cfg, runs_here)
-        return cfg, check_by_building(cfg, runs_here)
+        with in_a_job_folder(cfg):
+            check_structure(cfg)
+            check_ranges(cfg)
+            check_accelerator(cfg, runs_here)
+            return cfg, check_by_building(cfg, runs_here)
     except InterpolationResolutionError as error:  # `optim.lr=${nope}`, `${oc.env:UNSET}`
         raise ConfigError(unresolved(error)) from None
+
+
+@contextmanager
+def in_a_job_folder(cfg: DictConfig) -> Iterator[None]:
+    """Hydra sets the job's folder, `hydra.runtime.output_dir`, only as it runs the job; until then a key
+    that takes it (`${hydra:runtime.output_dir}`) reads null, which passed the ranges and the Trainer
+    (trainer.limit_train_batches, trainer.max_time) and failed the run. It is checked with a temporary
+    folder in its place, removed with whatever a constructor wrote in it."""
+    with tempfile.TemporaryDirectory(prefix="job_folder_") as output_dir:  # named so in an error that shows it
+        with read_write(cfg.hydra.runtime):
+            cfg.hydra.runtime.output_dir = output_dir
+        HydraConfig.instance().set_config(cfg)
+        try:
+            yield
+        finally:
+            with read_write(cfg.hydra.runtime):
+                cfg.hydra.runtime.output_dir = "???"
+            HydraConfig.instance().set_config(cfg)
 
 
 def unresolved(error: InterpolationResolutionError) -> str:
