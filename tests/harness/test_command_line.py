@@ -174,6 +174,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         # A logger failed with a traceback as the run started, its folder made.
         (["logger.tensorboard.save_dir=/proc/x"], "logger.tensorboard.save_dir=/proc/x cannot be written"),
         (["logger.csv.save_dir=/proc/x"], "logger.csv.save_dir=/proc/x cannot be written"),
+        # Kept by the constructors, they failed the run, its folder made.
+        (["callbacks.checkpoint.dirpath={}"], "callbacks.checkpoint.dirpath={}: a folder is named by its path; give one"),
+        (["logger.tensorboard.save_dir={}"], "logger.tensorboard.save_dir={}: a folder is named by its path; give one"),
         # Hydra's basic launcher runs one job at a time and takes no settings.
         (["-m", "seed=0,1", "hydra.launcher.n_jobs=2"],
          "hydra.launcher.n_jobs: no such key; hydra.launcher takes none"),

@@ -575,6 +575,8 @@ def check_monitor(callback: Any, key: str, logged: tuple[str, ...] | None) -> No
 def check_folder(folder: Any, key: str) -> None:
     """A checkpoint folder that cannot be written would fail the run at its first checkpoint, after an
     epoch of training; a logger's, with a traceback as the run starts, its folder already made."""
+    if isinstance(folder, (dict, list, DictConfig, ListConfig)):  # the constructors keep it, and the run fails on it
+        raise ConfigError(f"{key}={folder}: a folder is named by its path; give one, or leave it to the run's folder")
     if isinstance(folder, str):
         check_writable(Path(folder), f"{key}={folder}", f"choose another {key}, or leave it to the run's folder")
 
