@@ -117,6 +117,7 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0 is out of range"),
         (["model.input_dim=100"], "model.input_dim=100 is out of range: allowed 784"),
         (["seed=99999999999"], "seed=99999999999 is out of range: allowed a number in [0, 4294967295]"),
+        (["torch_threads=2147483648"], "torch_threads=2147483648 is out of range: allowed a number >= 1 or null (at most 2147483647"),
         (["callbacks.images.count=0"], "callbacks.images.count=0 is out of range"),
         (["callbacks.gradients.every_n_steps=0"], "callbacks.gradients.every_n_steps=0 is out of range"),
         (["optim.lr=inf"], "optim.lr=inf is out of range: allowed a finite number > 0"),

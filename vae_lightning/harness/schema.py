@@ -165,6 +165,7 @@ def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
 
 # Lightning seeds numpy, whose seeds are 32-bit.
 MAX_SEED = 2**32 - 1
+MAX_THREADS = 2**31 - 1
 # MNIST's and Fashion-MNIST's images, flattened: the model's input (a data module of one's own may
 # serve other sizes).
 IMAGE_PIXELS = 28 * 28
@@ -173,7 +174,9 @@ PROJECT_DATA = "vae_lightning.paper.data."
 # others are checked by building (`check_by_building`); data.val_size against the files, by the data module.
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (lambda value: is_number(value) and 0 <= value <= MAX_SEED, f"a number in [0, {MAX_SEED}]"),
-    "torch_threads": (lambda value: value is None or is_number(value) and value >= 1, "a number >= 1 or null"),
+    # torch.set_num_threads takes a C int: 2**31 failed the run ("Overflow when unpacking long").
+    "torch_threads": (lambda value: value is None or is_number(value) and 1 <= value <= MAX_THREADS,
+                      f"a number >= 1 or null (at most {MAX_THREADS}, torch's limit)"),
     "x_axis": one_of(*X_AXES),
     "clip.algorithm": one_of("value", "norm", None),
     # Lightning skips a threshold of 0 without a word: no clipping is said with clip=none.
