@@ -235,6 +235,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["debug=null"], "debug=null: a config group takes one of its options, not null; to run without it, remove it"),
         (["-m", "debug=fast,null"], "debug=null: a config group takes one of its options, not null"),
         (["optim=null"], "optim=null: a run needs one optim; choose one of adam, adamw, sgd"),
+        # Hydra's launcher and sweeper removed: the check read them with a traceback.
+        (["~hydra/sweeper"], "hydra.sweeper: has no value (???); give it one, or keep the option that sets it"),
+        (["-m", "seed=0,1", "~hydra/launcher"], "hydra.launcher: has no value (???); give it one"),
         # Each experiment is a sweep: as jobs of one, they would run once each, their own sweeps ignored.
         (["-m", "experiment=clip_value,momentum"], "experiment=clip_value: sets up a sweep of its own (hydra.sweeper)"),
         (["model.hidden_dims=400"], "model.hidden_dims=400 is not a list of sizes: write model.hidden_dims=[400]"),

@@ -24,7 +24,8 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from hydra.utils import get_class
 from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from omegaconf import DictConfig, OmegaConf, read_write
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, InterpolationResolutionError, ValidationError
+from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, InterpolationResolutionError, MissingMandatoryValue,
+                              ValidationError)
 
 from hydra_plugins.vae_lightning_launcher import ParallelLauncher, SlurmLauncher
 from vae_lightning.harness import sweeps
@@ -679,6 +680,9 @@ def check_command_line(arguments: list[str], first_process: bool = True) -> tupl
         raise SystemExit(2) from None
     except InterpolationResolutionError as error:  # read outside compose_checked: data.root=${oc.env:UNSET}, resume
         print(f"error: {unresolved(error)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except MissingMandatoryValue as error:  # `~hydra/sweeper`, `optim.lr=???`
+        print(f"error: {error.full_key}: has no value (???); give it one, or keep the option that sets it", file=sys.stderr)
         raise SystemExit(2) from None
     except OSError as error:  # a path given on the command line that the system refuses
         print(f"error: {error.filename}: {error.strerror}; choose another path", file=sys.stderr)
