@@ -117,7 +117,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0 is out of range"),
         (["model.input_dim=100"], "model.input_dim=100 is out of range: allowed 784"),
         (["seed=99999999999"], "seed=99999999999 is out of range: allowed a number in [0, 4294967295]"),
-        (["torch_threads=2147483648"], "torch_threads=2147483648 is out of range: allowed a number >= 1 or null (at most 2147483647"),
+        (["torch_threads=2147483648"],
+         "torch_threads=2147483648 is out of range: allowed a number >= 1 or null (at most 2147483647"),
         (["callbacks.images.count=0"], "callbacks.images.count=0 is out of range"),
         (["callbacks.gradients.every_n_steps=0"], "callbacks.gradients.every_n_steps=0 is out of range"),
         (["optim.lr=inf"], "optim.lr=inf is out of range: allowed a finite number > 0"),
@@ -162,8 +163,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         # The check built the Trainer without them, and the run failed building them, its folder made.
         (["trainer.plugins=-inf"], "trainer.plugins=-inf: give a list of plugins, each {_target_: ...}, or []"),
         (["trainer.plugins.0=null"], "trainer.plugins=[None]: give a list of plugins"),
-        (["callbacks.checkpoint.save_top_k=-2"], "callbacks.checkpoint: Invalid value for save_top_k=-2. Must be >= -1"),
-        (["+callbacks.checkpoint.every_n_train_steps=-3"], "callbacks.mid_epoch_checkpoint: Invalid value for every_n_"),
+        (["callbacks.checkpoint.save_top_k=-2"],
+         "callbacks.checkpoint: Invalid value for save_top_k=-2. Must be >= -1"),
+        (["+callbacks.checkpoint.every_n_train_steps=-3"],
+         "callbacks.mid_epoch_checkpoint: Invalid value for every_n_"),
         (["trainer.max_steps=0"], "trainer.max_steps=0 is out of range: allowed a number >= 1, -1 (no limit) or null"),
         (["trainer.val_check_interval=0"], "trainer.val_check_interval=0 is out of range"),
         # Nothing would start the other node: the run would wait for it forever, deaf to SIGTERM (measured).
@@ -176,7 +179,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["logger.tensorboard.save_dir=/proc/x"], "logger.tensorboard.save_dir=/proc/x cannot be written"),
         (["logger.csv.save_dir=/proc/x"], "logger.csv.save_dir=/proc/x cannot be written"),
         # Kept by the constructors, they failed the run, its folder made.
-        (["callbacks.checkpoint.dirpath={}"], "callbacks.checkpoint.dirpath={}: a folder is named by its path; give one"),
+        (["callbacks.checkpoint.dirpath={}"],
+         "callbacks.checkpoint.dirpath={}: a folder is named by its path; give one"),
         (["logger.tensorboard.save_dir={}"], "logger.tensorboard.save_dir={}: a folder is named by its path; give one"),
         # Hydra's basic launcher runs one job at a time and takes no settings.
         (["-m", "seed=0,1", "hydra.launcher.n_jobs=2"],
@@ -201,12 +205,14 @@ PROJECT = Path(__file__).resolve().parents[2]
         # The job's folder, which Hydra sets as it runs the job, read null in the check: the run failed on it.
         (["trainer.limit_train_batches=${hydra:runtime.output_dir}"], "trainer.limit_train_batches=/tmp/job_folder_"),
         (["trainer.max_time=${hydra:runtime.output_dir}"], "is out of range: allowed DD:HH:MM:SS (00:12:00:00 is 12"),
-        (["trainer.limit_test_batches=0"], "trainer.limit_test_batches=0 is out of range: allowed a fraction in (0, 1]"),
+        (["trainer.limit_test_batches=0"],
+         "trainer.limit_test_batches=0 is out of range: allowed a fraction in (0, 1]"),
         # Lightning's own ValueError, named by the key of the config it was built from.
         (["trainer.strategy=banana"], "error: trainer: You selected an invalid strategy name: `strategy='banana'`"),
         # Lightning would refuse it after the first epoch trained.
         # Not a name, it passed the check and failed the run after its first epoch.
-        (["callbacks.checkpoint.monitor=true"], "callbacks.checkpoint.monitor=True: no such metric is logged; choose one"),
+        (["callbacks.checkpoint.monitor=true"],
+         "callbacks.checkpoint.monitor=True: no such metric is logged; choose one"),
         (["callbacks.last_checkpoint.monitor=10"], "callbacks.last_checkpoint.monitor=10: no such metric is logged"),
         (["callbacks.checkpoint.monitor=val/nope"],
          "callbacks.checkpoint.monitor=val/nope: no such metric is logged; choose one of val/loss, val/reconstruction"),

@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.utils import get_class
 from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
-from omegaconf import DictConfig, OmegaConf, read_write
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, InterpolationResolutionError, MissingMandatoryValue,
                               ValidationError)
 
@@ -34,7 +33,8 @@ from vae_lightning.harness.definition import defines_the_run, run_definition
 from vae_lightning.harness.runs import (LOCK_FILE, claim_fresh_dir, holds_checkpoints, holds_run, job_overrides,
                                        lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name)
 from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_by_building,
-                                         check_ranges, check_structure, constructor_keys, option_file, register_schemas)
+                                         check_ranges, check_structure, constructor_keys, in_a_job_folder, option_file,
+                                         register_schemas)
 from vae_lightning import files
 from vae_lightning.configs import CONFIG_DIR, allowed_targets, check_allowed, instantiate_trusted
 from vae_lightning.errors import ConfigError, UserInputError
@@ -188,24 +188,6 @@ def compose_checked(config_name: str, overrides: list[str], multirun: bool) -> t
             return cfg, check_by_building(cfg, runs_here)
     except InterpolationResolutionError as error:  # `optim.lr=${nope}`, `${oc.env:UNSET}`
         raise ConfigError(unresolved(error)) from None
-
-
-@contextmanager
-def in_a_job_folder(cfg: DictConfig) -> Iterator[None]:
-    """Hydra sets the job's folder, `hydra.runtime.output_dir`, only as it runs the job; until then a key
-    that takes it (`${hydra:runtime.output_dir}`) reads null, which passed the ranges and the Trainer
-    (trainer.limit_train_batches, trainer.max_time) and failed the run. It is checked with a temporary
-    folder in its place, removed with whatever a constructor wrote in it."""
-    with tempfile.TemporaryDirectory(prefix="job_folder_") as output_dir:  # named so in an error that shows it
-        with read_write(cfg.hydra.runtime):
-            cfg.hydra.runtime.output_dir = output_dir
-        HydraConfig.instance().set_config(cfg)
-        try:
-            yield
-        finally:
-            with read_write(cfg.hydra.runtime):
-                cfg.hydra.runtime.output_dir = "???"
-            HydraConfig.instance().set_config(cfg)
 
 
 def unresolved(error: InterpolationResolutionError) -> str:
@@ -682,7 +664,8 @@ def check_command_line(arguments: list[str], first_process: bool = True) -> tupl
         print(f"error: {unresolved(error)}", file=sys.stderr)
         raise SystemExit(2) from None
     except MissingMandatoryValue as error:  # `~hydra/sweeper`, `optim.lr=???`
-        print(f"error: {error.full_key}: has no value (???); give it one, or keep the option that sets it", file=sys.stderr)
+        print(f"error: {error.full_key}: has no value (???); give it one, or keep the option that sets it",
+              file=sys.stderr)
         raise SystemExit(2) from None
     except OSError as error:  # a path given on the command line that the system refuses
         print(f"error: {error.filename}: {error.strerror}; choose another path", file=sys.stderr)

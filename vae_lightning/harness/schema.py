@@ -3,7 +3,6 @@ and the checks of what no type expresses (ranges, hardware, what the constructor
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import inspect
@@ -13,7 +12,8 @@ import re
 import tempfile
 import typing
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from numbers import Real
 from pathlib import Path
 from typing import Any, Optional
@@ -444,7 +444,8 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
     optimizer = instantiate_trusted(OmegaConf.to_container(cfg.optim, resolve=True), "optim")
     try:
         optimizer([torch.nn.Parameter(torch.zeros(1))])
-    # torch indexes some arguments (betas=[0.9] is an IndexError), and raises a RuntimeError for fused=true with foreach=true.
+    # torch indexes some arguments (betas=[0.9] is an IndexError), and raises a RuntimeError for fused=true with
+    # foreach=true.
     except (ValueError, TypeError, IndexError, RuntimeError) as error:
         refusal = str(error).splitlines()[0]
         raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix that value of optim") from None
@@ -453,7 +454,8 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
     if not isinstance(plugins, list) or not all(isinstance(node, dict) for node in plugins):
         # The run builds each item as a config of its own (`build_trainer`): a number, a name or null fails there.
         raise ConfigError(f"trainer.plugins={plugins}: give a list of plugins, each {{_target_: ...}}, or []")
-    trainer |= {"deterministic": None, "benchmark": None, "logger": False, "callbacks": [], "enable_checkpointing": False}
+    trainer |= {"deterministic": None, "benchmark": None, "logger": False, "callbacks": [],
+                "enable_checkpointing": False}
     if not runs_here and trainer.get("accelerator", "auto") in {"gpu", *AcceleratorRegistry}:
         trainer["accelerator"] = "cpu"  # a name the Trainer does not know is still refused here
     logging.disable(logging.INFO)  # the Trainer reports the hardware it finds; the run does so again
@@ -536,30 +538,42 @@ def on_blank_images(key: str, part: torch.nn.Module, pixels: int, call: Callable
                           f"model.input_dim") from None
 
 
+@contextmanager
+def in_a_job_folder(cfg: DictConfig) -> Iterator[None]:
+    """Hydra sets the job's folder, `hydra.runtime.output_dir`, only as it runs the job; until then a key
+    that takes it (`${hydra:runtime.output_dir}`) reads null, which passed the ranges and the Trainer
+    (trainer.limit_train_batches, trainer.max_time) and failed the run. Within the block it is a
+    temporary folder, removed with whatever a constructor wrote in it."""
+    if not OmegaConf.is_missing(cfg.hydra.runtime, "output_dir"):  # already within one
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="job_folder_") as output_dir:  # named so in an error that shows it
+        with read_write(cfg.hydra.runtime):
+            cfg.hydra.runtime.output_dir = output_dir
+        HydraConfig.instance().set_config(cfg)
+        try:
+            yield
+        finally:
+            with read_write(cfg.hydra.runtime):
+                cfg.hydra.runtime.output_dir = "???"
+            HydraConfig.instance().set_config(cfg)
+
+
 def check_callbacks(cfg: DictConfig) -> None:
     """Build each callback, as `check_by_building` does the rest (`callbacks.checkpoint.save_top_k=-2`),
-    and check the loggers' folders.
-    A callback may take the job's folder (`${hydra:runtime.output_dir}`), which Hydra sets only as it
-    runs the job: here it is a temporary folder, removed with whatever a constructor wrote in it."""
-    job = copy.deepcopy(cfg)
-    with tempfile.TemporaryDirectory() as output_dir:
-        with read_write(job.hydra.runtime):
-            job.hydra.runtime.output_dir = output_dir
-        HydraConfig.instance().set_config(job)
-        try:
-            callbacks = OmegaConf.to_container(job.callbacks, resolve=True) if job.get("callbacks") else {}
-            # A callback of one's own may log metrics of its own, which another may monitor.
-            own = any(not str(node.get("_target_")).startswith(("lightning.", "vae_lightning.")) for node in
-                      callbacks.values() if isinstance(node, dict))
-            for name, node in with_mid_epoch_checkpoints(callbacks).items():
-                callback = built(node, f"callbacks.{name}")
-                check_monitor(callback, f"callbacks.{name}", MONITORABLE if not own else None)
-                check_folder(getattr(callback, "dirpath", None), f"callbacks.{name}.dirpath")
-            loggers = OmegaConf.to_container(job.logger, resolve=True) if job.get("logger") else {}
-            for name, node in loggers.items():
-                check_folder(node.get("save_dir"), f"logger.{name}.save_dir")
-        finally:
-            HydraConfig.instance().set_config(cfg)
+    and check the loggers' folders, in a job folder of their own (`in_a_job_folder`)."""
+    with in_a_job_folder(cfg):
+        callbacks = OmegaConf.to_container(cfg.callbacks, resolve=True) if cfg.get("callbacks") else {}
+        # A callback of one's own may log metrics of its own, which another may monitor.
+        own = any(not str(node.get("_target_")).startswith(("lightning.", "vae_lightning.")) for node in
+                  callbacks.values() if isinstance(node, dict))
+        for name, node in with_mid_epoch_checkpoints(callbacks).items():
+            callback = built(node, f"callbacks.{name}")
+            check_monitor(callback, f"callbacks.{name}", MONITORABLE if not own else None)
+            check_folder(getattr(callback, "dirpath", None), f"callbacks.{name}.dirpath")
+        loggers = OmegaConf.to_container(cfg.logger, resolve=True) if cfg.get("logger") else {}
+        for name, node in loggers.items():
+            check_folder(node.get("save_dir"), f"logger.{name}.save_dir")
 
 
 def check_monitor(callback: Any, key: str, logged: tuple[str, ...] | None) -> None:
