@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, Timer
 from omegaconf import DictConfig, OmegaConf
 
 from helpers import command_line_refusal, tiny_overrides
@@ -75,6 +75,14 @@ def test_shell_overrides_reach_the_objects(compose_config, mnist_root) -> None:
     assert trainer.gradient_clip_algorithm == "norm" and trainer.gradient_clip_val == 2
     assert trainer.limit_train_batches == 3
     assert module.model.encoder[0].out_features == 24 and module.model.encoder[2].out_features == 12
+
+
+def test_a_max_time_given_as_a_mapping_reaches_the_trainer_as_its_duration(compose_config, mnist_root) -> None:
+    # The ranges' own advice, {hours: 12}: the Trainer got an OmegaConf node, not a dict, and failed as it was built.
+    cfg = compose_config([*tiny_overrides(mnist_root), "trainer.max_time={hours:12}"])
+    assert schema.check_by_building(cfg) == 1
+    timer = next(callback for callback in build_trainer(cfg).callbacks if isinstance(callback, Timer))
+    assert timer.time_remaining() == 12 * 3600
 
 
 def test_the_flags_that_turn_off_checkpoints_or_the_bar_win_over_their_callbacks(compose_config, mnist_root: Path,

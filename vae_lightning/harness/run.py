@@ -128,6 +128,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
         default_root_dir=run_dir,
         # The data module shards each epoch across processes itself.
         use_distributed_sampler=False,
+        # Plain dicts and lists, which Lightning tests for (trainer.max_time={hours: 12}), not OmegaConf's.
+        _convert_="all",
     )
 
 

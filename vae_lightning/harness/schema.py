@@ -455,7 +455,7 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
         # The run builds each item as a config of its own (`build_trainer`): a number, a name or null fails there.
         raise ConfigError(f"trainer.plugins={plugins}: give a list of plugins, each {{_target_: ...}}, or []")
     trainer |= {"deterministic": None, "benchmark": None, "logger": False, "callbacks": [],
-                "enable_checkpointing": False}
+                "enable_checkpointing": False, "_convert_": "all"}  # as the run builds it (`build_trainer`)
     if not runs_here and trainer.get("accelerator", "auto") in {"gpu", *AcceleratorRegistry}:
         trainer["accelerator"] = "cpu"  # a name the Trainer does not know is still refused here
     logging.disable(logging.INFO)  # the Trainer reports the hardware it finds; the run does so again
