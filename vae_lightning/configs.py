@@ -133,7 +133,8 @@ def instantiate_trusted(config: Any, config_key: str = "", **kwargs: Any) -> Any
         return instantiate(config, **kwargs)
     except InstantiationException as error:
         cause = error.__cause__
-        if isinstance(cause, ValueError):  # a constructor's own range check, named by its key unless it says it
+        if isinstance(cause, (ValueError, OverflowError)):  # a constructor's own range check, named by its key unless
+            # it says it; or a number past what torch or Lightning store it in (trainer.devices=2**63)
             message = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
             raise ConfigError(message if message.startswith(config_key) else f"{config_key}: {message}") from None
         if isinstance(cause, TypeError):  # an argument the constructor does not take, or of a wrong kind

@@ -210,12 +210,22 @@ PROJECT = Path(__file__).resolve().parents[2]
         # Lightning's own ValueError, named by the key of the config it was built from.
         (["trainer.strategy=banana"], "error: trainer: You selected an invalid strategy name: `strategy='banana'`"),
         # Lightning would refuse it after the first epoch trained.
+        (["callbacks.checkpoint.monitor=val/nope"],
+         "callbacks.checkpoint.monitor=val/nope: no such metric is logged; choose one of val/loss, val/reconstruction"),
         # Not a name, it passed the check and failed the run after its first epoch.
         (["callbacks.checkpoint.monitor=true"],
          "callbacks.checkpoint.monitor=True: no such metric is logged; choose one"),
         (["callbacks.last_checkpoint.monitor=10"], "callbacks.last_checkpoint.monitor=10: no such metric is logged"),
-        (["callbacks.checkpoint.monitor=val/nope"],
-         "callbacks.checkpoint.monitor=val/nope: no such metric is logged; choose one of val/loss, val/reconstruction"),
+        # Each of these failed the check with a traceback (found by fuzzing the command line).
+        (["~resume"], "error: resume: a run needs it; give it a value (resume=false) rather than removing it"),
+        (["~x_axis"], "error: x_axis: a run needs it; give it a value (x_axis=step)"),
+        (["~trainer._target_"], "error: trainer._target_: missing; it names the class its option builds"),
+        (["+logger.x=1"], "error: logger.x=1: each entry of logger builds one class, {_target_: ...}; to run without "
+                          "it: ~logger.x"),
+        (["callbacks.images=null"], "error: callbacks.images=null: each entry of callbacks builds one class"),
+        (["hydra.job.env_copy=[VAE_LIGHTNING_NO_SUCH_VARIABLE]"],
+         "error: hydra.job.env_copy: this environment has no variable VAE_LIGHTNING_NO_SUCH_VARIABLE to copy"),
+        (["trainer.devices=9223372036854775808"], "error: trainer: cannot fit 'int' into an index-sized integer"),
         (["-m", "search=sgd", "trainer.limit_val_batches=0"], "trainer.limit_val_batches=0 leaves a sweep's jobs"),
         (["-m", "optim.lr=glob(*)"], "optim.lr=glob(*): optim.lr is not a config group, and glob(...) chooses among "
                                      "a group's options"),

@@ -170,6 +170,9 @@ def composed(config_name: str, overrides: list[str]) -> DictConfig:
         raise ConfigError(one_line(error, config_name, overrides)) from None
     except ValueError as error:  # Hydra's own for `group=null`, which names no override
         raise ConfigError(null_group(overrides) or str(error)) from None
+    except KeyError as error:  # Hydra copies each of hydra.job.env_copy from the environment as it composes
+        raise ConfigError(f"hydra.job.env_copy: this environment has no variable {error.args[0]} to copy into the "
+                          f"jobs; set it, or leave it out of the list") from None
 
 
 def compose_checked(config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, int]:

@@ -350,10 +350,18 @@ def check_structure(cfg: DictConfig) -> None:
     for key in cfg:
         if key not in top_level and key != "hydra":
             raise ConfigError(f"{key}: no such key, nothing would read it; allowed: {', '.join(top_level)}")
+    for field in dataclasses.fields(RunSchema):  # the run reads each of its own keys: `~resume` failed it
+        if field.name not in cfg and field.name not in (*REQUIRED_GROUPS, "logger", "callbacks"):
+            default = OmegaConf.to_yaml({field.name: field.default}).strip()
+            raise ConfigError(f"{field.name}: a run needs it; give it a value ({default.replace(': ', '=')}) "
+                              f"rather than removing it")
     for group in REQUIRED_GROUPS:
         if cfg.get(group) is None:
             options = sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
             raise ConfigError(f"{group}: a run needs one; choose one of {', '.join(f'{group}={o}' for o in options)}")
+        if group != "clip" and "_target_" not in cfg[group]:  # `~trainer._target_`
+            raise ConfigError(f"{group}._target_: missing; it names the class its option builds: keep it, or choose "
+                              f"another option ({group}=<option>)")
     unknown = set(cfg.clip) - {field.name for field in dataclasses.fields(ClipSchema)}
     if unknown:
         raise ConfigError(f"clip.{sorted(unknown)[0]}: no such key; allowed: algorithm, value")
@@ -367,6 +375,10 @@ def check_structure(cfg: DictConfig) -> None:
                               f"named ones, as conf/{group}/default.yaml does: put its keys under a name (mine: "
                               f"{{_target_: ...}}), with `defaults: [default, _self_]` above to keep the default ones")
         for name, node in (cfg.get(group) or {}).items():
+            if not isinstance(node, DictConfig) or "_target_" not in node:  # `+logger.x=1`, `callbacks.images=null`
+                shown = "null" if node is None else node
+                raise ConfigError(f"{group}.{name}={shown}: each entry of {group} builds one class, {{_target_: ...}}; "
+                                  f"to run without it: ~{group}.{name}")
             check_node_keys(node, f"{group}.{name}")
     for key in ("hydra.launcher", "hydra.sweeper"):
         check_plugin_keys(cfg.hydra[key.partition(".")[2]], key)
