@@ -226,6 +226,11 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["hydra.job.env_copy=[VAE_LIGHTNING_NO_SUCH_VARIABLE]"],
          "error: hydra.job.env_copy: this environment has no variable VAE_LIGHTNING_NO_SUCH_VARIABLE to copy"),
         (["trainer.devices=9223372036854775808"], "error: trainer: cannot fit 'int' into an index-sized integer"),
+        # Each of these passed the check and failed the run, its folder made (fuzzing).
+        (["optim.weight_decay=18446744073709551617"],
+         "error: optim: torch.optim.SGD refuses it: int too big to convert"),
+        (["callbacks.images.seed=${hydra:runtime.output_dir}"],
+         "error: callbacks.images.seed: Value '/tmp/job_folder_"),
         (["-m", "search=sgd", "trainer.limit_val_batches=0"], "trainer.limit_val_batches=0 leaves a sweep's jobs"),
         (["-m", "optim.lr=glob(*)"], "optim.lr=glob(*): optim.lr is not a config group, and glob(...) chooses among "
                                      "a group's options"),

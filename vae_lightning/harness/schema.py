@@ -294,8 +294,9 @@ def check_node_keys(node: Any, key: str, file: Path | None = None) -> None:
                               f"{set_locally(f'{key}.{name}')}")
     schema = signature_schema(get_class(str(node._target_)))
     typed = [field.name for field in dataclasses.fields(schema) if field.name in node]
+    values = OmegaConf.to_container(node, resolve=True)  # as the run gets them: an interpolation's too
     try:  # and the values' types, also in a file that does not name its schema (a new option)
-        OmegaConf.merge(structured_schema(schema), OmegaConf.masked_copy(node, typed))
+        OmegaConf.merge(structured_schema(schema), {name: values[name] for name in typed})
     except ValidationError as error:
         raise ConfigError(f"{key}.{error.full_key}: {str(error.msg).splitlines()[0]}") from None
 
@@ -454,11 +455,14 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
         raise ConfigError(f"optim: the module builds the optimizer over the model's parameters, so its file "
                           f"(optim={option}) needs `_partial_: true`")
     optimizer = instantiate_trusted(OmegaConf.to_container(cfg.optim, resolve=True), "optim")
-    try:
-        optimizer([torch.nn.Parameter(torch.zeros(1))])
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    parameter.grad = torch.zeros(1)
+    try:  # and one step, where torch reads some values first (optim.weight_decay=2**64 overflowed there); with
+        # a closure, which some optimizers need (LBFGS)
+        optimizer([parameter]).step(lambda: torch.zeros(()))
     # torch indexes some arguments (betas=[0.9] is an IndexError), and raises a RuntimeError for fused=true with
     # foreach=true.
-    except (ValueError, TypeError, IndexError, RuntimeError) as error:
+    except (ValueError, TypeError, IndexError, RuntimeError, OverflowError) as error:
         refusal = str(error).splitlines()[0]
         raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix that value of optim") from None
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
