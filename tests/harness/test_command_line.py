@@ -231,6 +231,9 @@ PROJECT = Path(__file__).resolve().parents[2]
          "error: optim: torch.optim.SGD refuses it: int too big to convert"),
         (["callbacks.images.seed=${hydra:runtime.output_dir}"],
          "error: callbacks.images.seed: Value '/tmp/job_folder_"),
+        # Left to the constructor's default (optim.lr), or a traceback naming `root`.
+        (["optim.lr=???"], "error: optim.lr: has no value (???); give it one: optim.lr=<value>"),
+        (["data.root=???"], "error: data.root: has no value (???)"),
         (["-m", "search=sgd", "trainer.limit_val_batches=0"], "trainer.limit_val_batches=0 leaves a sweep's jobs"),
         (["-m", "optim.lr=glob(*)"], "optim.lr=glob(*): optim.lr is not a config group, and glob(...) chooses among "
                                      "a group's options"),
@@ -440,6 +443,9 @@ def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: P
      "trainer.limit_val_batches=0.4 keeps none of the 2 val batches: give at least 0.5, or a number of batches"),
     (["data.val_size=56", "data.batch_size=64", "trainer.limit_train_batches=0.2"],
      "trainer.limit_train_batches=0.2 keeps none of the 4 train batches: give at least 0.25"),
+    # Lightning's limit of both train and val where it is set: it failed the run as fit started.
+    (["data.val_size=56", "data.batch_size=64", "trainer.overfit_batches=0.2"],
+     "trainer.overfit_batches=0.2 keeps none of the 4 train batches: give at least 0.25"),
     # Under DDP, a process without a val batch failed as fit started; 41 val images over 2 are 3 batches and 2.
     (["data.val_size=1", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"],
      "data.val_size=1 leaves some of the 2 processes no val image"),

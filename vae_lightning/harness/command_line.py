@@ -178,6 +178,12 @@ def composed(config_name: str, overrides: list[str]) -> DictConfig:
 def compose_checked(config_name: str, overrides: list[str], multirun: bool) -> tuple[DictConfig, int]:
     """The job's config, checked, and the processes it would train in (`check_by_building`)."""
     cfg = composed(config_name, overrides)
+    try:  # `optim.lr=???`, which the run would have left to the constructor's default
+        for key in cfg:
+            if key != "hydra" and OmegaConf.is_config(cfg[key]):
+                OmegaConf.to_container(cfg[key], throw_on_missing=True)
+    except MissingMandatoryValue as error:
+        raise ConfigError(f"{error.full_key}: has no value (???); give it one: {error.full_key}=<value>") from None
     # A Slurm sweep's jobs run on the cluster's nodes: a login node without their GPUs submits them.
     runs_here = not (runs_on_slurm(cfg.hydra.launcher) and (multirun or str(cfg.hydra.mode) == "RunMode.MULTIRUN"))
     # As within the run: the classes its config folders name are the ones it may build.
@@ -267,8 +273,10 @@ def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int,
     with `x_axis` epoch, one that validates more than once an epoch."""
     kept, each = dict(batches), f" in each of its {world} processes" if world > 1 else ""
     smallest = f" in the smallest share of its {world} processes" if world > 1 else ""
+    # Lightning takes trainer.overfit_batches, where it is set, as the limit of both train and val.
+    overfit = trainer.get("overfit_batches") or 0
     for split, count in batches.items():
-        key = f"limit_{split}_batches"
+        key = "overfit_batches" if overfit and split in ("train", "val") else f"limit_{split}_batches"
         limit = trainer.get(key)
         if isinstance(limit, int):
             kept[split] = min(count, limit)
