@@ -229,6 +229,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         # Each of these passed the check and failed the run, its folder made (fuzzing).
         (["optim.weight_decay=18446744073709551617"],
          "error: optim: torch.optim.SGD refuses it: int too big to convert"),
+        (["optim=adamw", "+optim.capturable=true"],
+         "error: optim: torch.optim.AdamW refuses it: If capturable=True, params and state_steps must be on supported"),
         (["callbacks.images.seed=${hydra:runtime.output_dir}"],
          "error: callbacks.images.seed: Value '/tmp/job_folder_"),
         # Left to the constructor's default (optim.lr), or a traceback naming `root`.

@@ -460,9 +460,9 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
     try:  # and one step, where torch reads some values first (optim.weight_decay=2**64 overflowed there); with
         # a closure, which some optimizers need (LBFGS)
         optimizer([parameter]).step(lambda: torch.zeros(()))
-    # torch indexes some arguments (betas=[0.9] is an IndexError), and raises a RuntimeError for fused=true with
-    # foreach=true.
-    except (ValueError, TypeError, IndexError, RuntimeError, OverflowError) as error:
+    # torch indexes some arguments (betas=[0.9] is an IndexError), raises a RuntimeError for fused=true with
+    # foreach=true, and asserts that capturable=true has its parameters on a GPU.
+    except (ValueError, TypeError, IndexError, RuntimeError, OverflowError, AssertionError) as error:
         refusal = str(error).splitlines()[0]
         raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix that value of optim") from None
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
