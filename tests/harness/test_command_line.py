@@ -448,6 +448,9 @@ def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: P
     # Lightning's limit of both train and val where it is set: it failed the run as fit started.
     (["data.val_size=56", "data.batch_size=64", "trainer.overfit_batches=0.2"],
      "trainer.overfit_batches=0.2 keeps none of the 4 train batches: give at least 0.25"),
+    # Lightning takes a whole float past 1 as a count: all 4 batches (the check's int(4 * 1e308) overflowed).
+    (["data.val_size=56", "data.batch_size=64", "trainer.overfit_batches=1e308", "trainer.val_check_interval=5"],
+     "trainer.val_check_interval=5 is more than an epoch's 4 training batches: give at most 4"),
     # Under DDP, a process without a val batch failed as fit started; 41 val images over 2 are 3 batches and 2.
     (["data.val_size=1", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"],
      "data.val_size=1 leaves some of the 2 processes no val image"),

@@ -278,6 +278,8 @@ def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int,
     for split, count in batches.items():
         key = "overfit_batches" if overfit and split in ("train", "val") else f"limit_{split}_batches"
         limit = trainer.get(key)
+        if isinstance(limit, float) and limit > 1:  # Lightning takes a whole float past 1 as a count (1e308 too)
+            limit = int(limit)
         if isinstance(limit, int):
             kept[split] = min(count, limit)
         elif isinstance(limit, float):
