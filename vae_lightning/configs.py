@@ -137,6 +137,13 @@ def instantiate_trusted(config: Any, config_key: str = "", **kwargs: Any) -> Any
             # it says it; or a number past what torch or Lightning store it in (trainer.devices=2**63)
             message = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
             raise ConfigError(message if message.startswith(config_key) else f"{config_key}: {message}") from None
+        if isinstance(cause, MemoryError) and isinstance(config, Mapping):  # a count it makes a list of: the Trainer's
+            # list of devices (trainer.devices=2**32); named by the largest whole number the config gives
+            numbers = {key: value for key, value in config.items() if type(value) is int}
+            largest = max(numbers, key=lambda key: abs(numbers[key]), default=None)
+            named = f"{config_key}.{largest}={numbers[largest]}" if largest is not None else config_key or "config"
+            raise ConfigError(f"{named}: {config.get('_target_')} ran out of memory building it; give a smaller "
+                              f"number") from None
         if isinstance(cause, TypeError):  # an argument the constructor does not take, or of a wrong kind
             # torch's own (a size past 64 bits, model.latent_dim=2**63) adds its C++ stack, over many lines.
             raise ConfigError(f"{config_key or 'config'}: {str(cause).strip().splitlines()[0]}") from None

@@ -226,6 +226,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["hydra.job.env_copy=[VAE_LIGHTNING_NO_SUCH_VARIABLE]"],
          "error: hydra.job.env_copy: this environment has no variable VAE_LIGHTNING_NO_SUCH_VARIABLE to copy"),
         (["trainer.devices=9223372036854775808"], "error: trainer: cannot fit 'int' into an index-sized integer"),
+        # 2**61 devices: the Trainer's list of them is past any memory (a MemoryError, with a traceback).
+        (["trainer.devices=2305843009213693952"],
+         "error: trainer.devices=2305843009213693952: lightning.Trainer ran out of memory building it"),
         # Each of these passed the check and failed the run, its folder made (fuzzing).
         (["optim.weight_decay=18446744073709551617"],
          "error: optim: torch.optim.SGD refuses it: int too big to convert"),
