@@ -232,6 +232,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         # Each of these passed the check and failed the run, its folder made (fuzzing).
         (["optim.weight_decay=18446744073709551617"],
          "error: optim: torch.optim.SGD refuses it: int too big to convert"),
+        # Seeds of torch generators, past 64 bits: the run failed at its first batch (or its split).
+        (["data.shuffle_seed=99999999999999999999999999"],
+         "error: data.shuffle_seed=99999999999999999999999999 is out of range: allowed a number in [0, 4294967295]"),
+        (["data.split_seed=99999999999999999999999999"], "error: data.split_seed=99999999999999999999999999 is out of"),
         (["optim=adamw", "+optim.capturable=true"],
          "error: optim: torch.optim.AdamW refuses it: If capturable=True, params and state_steps must be on supported"),
         (["callbacks.images.seed=${hydra:runtime.output_dir}"],

@@ -166,6 +166,7 @@ def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
 # Lightning seeds numpy, whose seeds are 32-bit.
 MAX_SEED = 2**32 - 1
 MAX_THREADS = 2**31 - 1
+SEED_RANGE = (lambda value: is_number(value) and 0 <= value <= MAX_SEED, f"a number in [0, {MAX_SEED}]")
 # MNIST's and Fashion-MNIST's images, flattened: the model's input (a data module of one's own may
 # serve other sizes).
 IMAGE_PIXELS = 28 * 28
@@ -173,7 +174,11 @@ PROJECT_DATA = "vae_lightning.paper.data."
 # Ranges of the keys no constructor checks itself: whether a value is allowed, and what is. The
 # others are checked by building (`check_by_building`); data.val_size against the files, by the data module.
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "seed": (lambda value: is_number(value) and 0 <= value <= MAX_SEED, f"a number in [0, {MAX_SEED}]"),
+    "seed": SEED_RANGE,
+    # The data module seeds torch generators with these (the train order with shuffle_seed + epoch): past 64 bits
+    # the run failed at its first batch ("Overflow when unpacking long long"). 32 bits, as the `seed` that sets them.
+    "data.split_seed": SEED_RANGE,
+    "data.shuffle_seed": SEED_RANGE,
     # torch.set_num_threads takes a C int: 2**31 failed the run ("Overflow when unpacking long").
     "torch_threads": (lambda value: value is None or is_number(value) and 1 <= value <= MAX_THREADS,
                       f"a number >= 1 or null (at most {MAX_THREADS}, torch's limit)"),
