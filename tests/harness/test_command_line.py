@@ -236,6 +236,7 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["data.shuffle_seed=99999999999999999999999999"],
          "error: data.shuffle_seed=99999999999999999999999999 is out of range: allowed a number in [0, 4294967295]"),
         (["data.split_seed=99999999999999999999999999"], "error: data.split_seed=99999999999999999999999999 is out of"),
+        (["trainer.profiler=[1,2]"], "error: trainer.profiler=[1, 2] is out of range: allowed a name (simple, "),
         (["optim=adamw", "+optim.capturable=true"],
          "error: optim: torch.optim.AdamW refuses it: If capturable=True, params and state_steps must be on supported"),
         (["callbacks.images.seed=${hydra:runtime.output_dir}"],

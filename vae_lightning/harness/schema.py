@@ -219,6 +219,10 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     # Lightning divides by it at the first logged step (ZeroDivisionError, measured).
     "logger.csv.flush_logs_every_n_steps": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
     "callbacks.gradients.every_n_steps": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
+    # Lightning's Optional[Union[Profiler, str]]: its constructor keeps any other value ([1,2], 5), and the run
+    # failed at fit's first hook ("'list' object has no attribute 'profile'").
+    "trainer.profiler": (lambda value: value is None or isinstance(value, (str, DictConfig)),
+                         "a name (simple, advanced, pytorch), a profiler's {_target_: ...}, or null"),
     "trainer.precision": one_of(*literal_values(typing.get_type_hints(L.Trainer.__init__)["precision"])),
 }
 # The epoch-level metrics a callback may monitor: the module's loss terms and the gradients' statistics.
