@@ -237,6 +237,9 @@ PROJECT = Path(__file__).resolve().parents[2]
          "error: data.shuffle_seed=99999999999999999999999999 is out of range: allowed a number in [0, 4294967295]"),
         (["data.split_seed=99999999999999999999999999"], "error: data.split_seed=99999999999999999999999999 is out of"),
         (["trainer.profiler=[1,2]"], "error: trainer.profiler=[1, 2] is out of range: allowed a name (simple, "),
+        # Lightning's limit of train and val as it is given: as a float past 1, the run's count overflowed.
+        (["trainer.overfit_batches=1e308"],
+         "error: trainer.overfit_batches=1e+308 is out of range: allowed a fraction in [0, 1], or a number >= 0"),
         (["optim=adamw", "+optim.capturable=true"],
          "error: optim: torch.optim.AdamW refuses it: If capturable=True, params and state_steps must be on supported"),
         (["callbacks.images.seed=${hydra:runtime.output_dir}"],
@@ -456,8 +459,9 @@ def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: P
     # Lightning's limit of both train and val where it is set: it failed the run as fit started.
     (["data.val_size=56", "data.batch_size=64", "trainer.overfit_batches=0.2"],
      "trainer.overfit_batches=0.2 keeps none of the 4 train batches: give at least 0.25"),
-    # Lightning takes a whole float past 1 as a count: all 4 batches (the check's int(4 * 1e308) overflowed).
-    (["data.val_size=56", "data.batch_size=64", "trainer.overfit_batches=1e308", "trainer.val_check_interval=5"],
+    # Lightning takes a whole float past 1 as a count: all 2 val batches (the check's int(2 * 1e308) overflowed).
+    (["data.val_size=56", "data.batch_size=64", "data.eval_batch_size=50", "trainer.limit_val_batches=1e308",
+      "trainer.val_check_interval=5"],
      "trainer.val_check_interval=5 is more than an epoch's 4 training batches: give at most 4"),
     # Under DDP, a process without a val batch failed as fit started; 41 val images over 2 are 3 batches and 2.
     (["data.val_size=1", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"],

@@ -209,6 +209,10 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     # Lightning reads a float as a fraction of the batches and an int as a count: 0 trains nothing.
     "trainer.limit_train_batches": (lambda value: value is None or is_number(value) and (
         0 < value <= 1 if isinstance(value, float) else value >= 1), "a fraction in (0, 1], a number >= 1, or null"),
+    # Lightning gives this float as it is to the train and val limits, as a fraction: past 1 it counts no batches
+    # (1e308 overflowed the run's count of them as fit started), though its own parse of it took a whole float.
+    "trainer.overfit_batches": (lambda value: is_number(value) and (
+        0 <= value <= 1 if isinstance(value, float) else value >= 0), "a fraction in [0, 1], or a number >= 0"),
     # 0 would score no test image: the run would end without its test loss.
     "trainer.limit_test_batches": (lambda value: value is None or is_number(value) and (
         0 < value <= 1 if isinstance(value, float) else value >= 1), "a fraction in (0, 1], a number >= 1, or null"),
