@@ -52,10 +52,21 @@ def read_config_file(path: Path, config_dir: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where} ({getattr(error, 'problem', None) or error}); fix the "
-                          f"file, or move it out of {config_dir}") from None
+        raise not_yaml(error, config_dir, path=path) from None
+    except UnicodeDecodeError as error:  # a file saved in another encoding (latin-1)
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8, or move "
+                          f"it out of {config_dir}") from None
+
+
+def not_yaml(error: yaml.YAMLError, *config_dirs: Path, path: Path | None = None) -> ConfigError:
+    """The ConfigError for a file, of one of `config_dirs`, that is not YAML, in one line naming it and the line:
+    ours reading it (`read_config_file`), or Hydra's as it composes (a duplicate key, which ours lets pass)."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark else ""
+    path = path or Path(mark.name if mark else getattr(error, "name", ""))
+    folder = next((folder for folder in config_dirs if path.is_relative_to(folder)), path.parent)
+    problem = getattr(error, "problem", None) or str(error).strip().splitlines()[0]  # a ReaderError's: a NUL byte
+    return ConfigError(f"{path}: not valid YAML{where} ({problem}); fix the file, or move it out of {folder}")
 
 
 def command_line_config_dirs() -> list[Path]:

@@ -352,6 +352,27 @@ def test_a_misspelled_key_inside_a_yaml_file_names_the_file(tmp_path: Path) -> N
         checked(conf=str(conf))
 
 
+@pytest.mark.parametrize("file,text,overrides,expected", [
+    # Read by Hydra as it composed: a key given twice, and a file not in UTF-8, were tracebacks.
+    ("optim/mine.yaml", b"_target_: torch.optim.SGD\nlr: 0.1\nlr: 0.2\n", ["optim=mine"],
+     "optim/mine.yaml: not valid YAML at line 3 (found duplicate key lr); fix the file, or move it out of "),
+    ("optim/mine.yaml", b"lr: 0.1 # \xe9\n", ["optim=mine"], "optim/mine.yaml: not UTF-8 text (invalid continuation"),
+    ("optim/mine.yaml", b"lr: [0.1\n", ["optim=mine"], "optim/mine.yaml: not valid YAML at line 2 (expected ','"),
+    # Hydra reads an optional local/default.yaml in every command.
+    ("local/default.yaml", b"seed: [1\n", [], "local/default.yaml: not valid YAML at line 2"),
+    # A NUL byte: the check's own reading said it over two lines, and named no file.
+    ("optim/mine.yaml", b"lr: 0.1\x00\n", [], "optim/mine.yaml: not valid YAML (unacceptable character #x0000"),
+])
+def test_a_config_dir_file_that_is_not_yaml_is_named_in_one_line(file, text, overrides, expected, tmp_path,
+                                                                 monkeypatch, capsys) -> None:
+    (tmp_path / "mine" / file).parent.mkdir(parents=True)
+    (tmp_path / "mine" / file).write_bytes(text)
+    (tmp_path / "cwd").mkdir()
+    said = command_line_refusal(["--config-dir", str(tmp_path / "mine"), *overrides], tmp_path / "cwd", monkeypatch,
+                                capsys)
+    assert said.startswith(f"error: {tmp_path / 'mine' / file}: ") and expected in said, said
+
+
 def test_good_input_passes_and_counts_the_sweep_jobs() -> None:
     assert checked() == 1
 

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+import yaml
+
 from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -36,7 +38,8 @@ from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, chec
                                          check_ranges, check_structure, constructor_keys, in_a_job_folder, option_file,
                                          register_schemas)
 from vae_lightning import files
-from vae_lightning.configs import CONFIG_DIR, allowed_targets, check_allowed, instantiate_trusted
+from vae_lightning.configs import (CONFIG_DIR, allowed_targets, check_allowed, configured_targets, instantiate_trusted,
+                                   not_yaml)
 from vae_lightning.errors import ConfigError, UserInputError
 
 # Flags with which Hydra only prints something or completes the shell: no job runs.
@@ -170,6 +173,8 @@ def composed(config_name: str, overrides: list[str]) -> DictConfig:
         raise ConfigError(one_line(error, config_name, overrides)) from None
     except ValueError as error:  # Hydra's own for `group=null`, which names no override
         raise ConfigError(null_group(overrides) or str(error)) from None
+    except yaml.YAMLError as error:  # Hydra's reading of an option's file (a --config-dir's, or the optional local/)
+        raise not_yaml(error, *config_folders(overrides)) from None
     except KeyError as error:  # Hydra copies each of hydra.job.env_copy from the environment as it composes
         raise ConfigError(f"hydra.job.env_copy: this environment has no variable {error.args[0]} to copy into the "
                           f"jobs; set it, or leave it out of the list") from None
@@ -448,6 +453,8 @@ def primary_configs(args: argparse.Namespace, default_dir: str) -> Iterator[tupl
         if added is not None and not os.path.isdir(added):
             raise ConfigError(f"--config-dir {args.config_dir}: no such folder; give a folder of config groups "
                               f"(optim/, ...)")
+        if added is not None:  # each of its files read as YAML, naming one that is not, before Hydra reads some
+            configured_targets(Path(added))
         yield args.config_name or "config", [] if added is None else [f"hydra.searchpath=[file://{added}]"]
 
 
