@@ -240,6 +240,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         # Lightning's limit of train and val as it is given: as a float past 1, the run's count overflowed.
         (["trainer.overfit_batches=1e308"],
          "error: trainer.overfit_batches=1e+308 is out of range: allowed a fraction in [0, 1], or a number >= 0"),
+        # A newline given in a value: the line said it back, over two lines.
+        (["optim.lr=a\nb"], "error: optim.lr=a\\nb: Hydra cannot read this override"),
+        (["-m", "optim.lr='a\nb',1"], "error: optim.lr=a\\nb is out of range: allowed a finite number > 0"),
         (["optim=adamw", "+optim.capturable=true"],
          "error: optim: torch.optim.AdamW refuses it: If capturable=True, params and state_steps must be on supported"),
         (["callbacks.images.seed=${hydra:runtime.output_dir}"],

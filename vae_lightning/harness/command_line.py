@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, NoReturn
 
 import yaml
 
@@ -671,6 +671,12 @@ def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
                 checkpoint_to_resume(job_dir, job.definition)
 
 
+def refuse(message: str) -> NoReturn:
+    """Exit with status 2 and `message` in one line on stderr: a newline a value was given with shows as \\n."""
+    print(f"error: {message}".replace("\n", "\\n"), file=sys.stderr)
+    raise SystemExit(2) from None
+
+
 def check_command_line(arguments: list[str], first_process: bool = True) -> tuple[list[str], IO[str] | None]:
     """Register the config tree's schemas and `prepare`, or exit with status 2 and one line on stderr
     if the command cannot run as given."""
@@ -678,15 +684,10 @@ def check_command_line(arguments: list[str], first_process: bool = True) -> tupl
         register_schemas()
         return prepare(arguments, first_process)
     except UserInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        refuse(str(error))
     except InterpolationResolutionError as error:  # read outside compose_checked: data.root=${oc.env:UNSET}, resume
-        print(f"error: {unresolved(error)}", file=sys.stderr)
-        raise SystemExit(2) from None
+        refuse(unresolved(error))
     except MissingMandatoryValue as error:  # `~hydra/sweeper`, `optim.lr=???`
-        print(f"error: {error.full_key}: has no value (???); give it one, or keep the option that sets it",
-              file=sys.stderr)
-        raise SystemExit(2) from None
+        refuse(f"{error.full_key}: has no value (???); give it one, or keep the option that sets it")
     except OSError as error:  # a path given on the command line that the system refuses
-        print(f"error: {error.filename}: {error.strerror}; choose another path", file=sys.stderr)
-        raise SystemExit(2) from None
+        refuse(f"{error.filename}: {error.strerror}; choose another path")
