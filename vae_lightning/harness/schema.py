@@ -30,7 +30,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.strategies import StrategyRegistry
 from omegaconf import DictConfig, ListConfig, OmegaConf, read_write
-from omegaconf.errors import ValidationError
+from omegaconf.errors import ConfigTypeError, ValidationError
 from torch.utils.tensorboard import SummaryWriter
 
 from vae_lightning.configs import (CONFIG_DIR, allowed_targets, command_line_config_dirs, instantiate_trusted,
@@ -312,6 +312,13 @@ def check_node_keys(node: Any, key: str, file: Path | None = None) -> None:
         OmegaConf.merge(structured_schema(schema), {name: values[name] for name in typed})
     except ValidationError as error:
         raise ConfigError(f"{key}.{error.full_key}: {str(error.msg).splitlines()[0]}") from None
+    except ConfigTypeError as error:  # a mapping for a list (model.hidden_dims=${data}), which it names no key of
+        for name in typed:
+            try:
+                OmegaConf.merge(structured_schema(schema), {name: values[name]})
+            except ConfigTypeError:
+                raise ConfigError(f"{key}.{name}: {str(error).splitlines()[0]}; give a value of its type") from None
+        raise
 
 
 def option_file(name: str, folders: list[Path]) -> Path | None:
