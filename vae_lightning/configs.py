@@ -155,7 +155,9 @@ def instantiate_trusted(config: Any, config_key: str = "", **kwargs: Any) -> Any
             named = f"{config_key}.{largest}={numbers[largest]}" if largest is not None else config_key or "config"
             raise ConfigError(f"{named}: {config.get('_target_')} ran out of memory building it; give a smaller "
                               f"number") from None
-        if isinstance(cause, TypeError):  # an argument the constructor does not take, or of a wrong kind
+        # An argument the constructor does not take, or of a wrong kind: a config built in its place too
+        # (trainer.max_time=${data}: "'MNISTDataModule' object has no attribute 'total_seconds'").
+        if isinstance(cause, (TypeError, AttributeError)):
             # torch's own (a size past 64 bits, model.latent_dim=2**63) adds its C++ stack, over many lines.
             raise ConfigError(f"{config_key or 'config'}: {str(cause).strip().splitlines()[0]}") from None
         if isinstance(cause, ImportError) and not str(error).startswith("Error locating target"):

@@ -243,9 +243,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         # A newline given in a value: the line said it back, over two lines.
         (["optim.lr=a\nb"], "error: optim.lr=a\\nb: Hydra cannot read this override"),
         (["-m", "optim.lr='a\nb',1"], "error: optim.lr=a\\nb is out of range: allowed a finite number > 0"),
-        # A config where a list goes, which OmegaConf's merge refused naming no key.
+        # A config where a list goes, which OmegaConf's merge refused naming no key; one built where a duration goes.
         (["model.hidden_dims=${data}"], "error: model.hidden_dims: Cannot merge DictConfig with ListConfig; give a "
                                         "value of its type"),
+        (["trainer.max_time=${data}"], "error: trainer: 'MNISTDataModule' object has no attribute 'total_seconds'"),
         (["optim=adamw", "+optim.capturable=true"],
          "error: optim: torch.optim.AdamW refuses it: If capturable=True, params and state_steps must be on supported"),
         (["callbacks.images.seed=${hydra:runtime.output_dir}"],
