@@ -247,6 +247,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["model.hidden_dims=${data}"], "error: model.hidden_dims: Cannot merge DictConfig with ListConfig; give a "
                                         "value of its type"),
         (["trainer.max_time=${data}"], "error: trainer: 'MNISTDataModule' object has no attribute 'total_seconds'"),
+        (["-m", "hydra/launcher=parallel", "hydra.launcher=null"],
+         "error: hydra.launcher=null: Hydra runs every command with one; choose an option of hydra/launcher"),
+        (["hydra.sweeper=null"], "error: hydra.sweeper=null: Hydra runs every command with one"),
         (["optim=adamw", "+optim.capturable=true"],
          "error: optim: torch.optim.AdamW refuses it: If capturable=True, params and state_steps must be on supported"),
         (["callbacks.images.seed=${hydra:runtime.output_dir}"],

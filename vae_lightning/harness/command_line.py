@@ -189,6 +189,10 @@ def compose_checked(config_name: str, overrides: list[str], multirun: bool) -> t
                 OmegaConf.to_container(cfg[key], throw_on_missing=True)
     except MissingMandatoryValue as error:
         raise ConfigError(f"{error.full_key}: has no value (???); give it one: {error.full_key}=<value>") from None
+    for plugin in ("launcher", "sweeper"):  # Hydra runs every command with both (hydra.launcher=null: a traceback)
+        if not OmegaConf.is_missing(cfg.hydra, plugin) and cfg.hydra[plugin] is None:  # `~hydra/launcher` is ???
+            raise ConfigError(f"hydra.{plugin}=null: Hydra runs every command with one; choose an option of "
+                              f"hydra/{plugin}, or drop the override")
     # A Slurm sweep's jobs run on the cluster's nodes: a login node without their GPUs submits them.
     runs_here = not (runs_on_slurm(cfg.hydra.launcher) and (multirun or str(cfg.hydra.mode) == "RunMode.MULTIRUN"))
     # As within the run: the classes its config folders name are the ones it may build.
