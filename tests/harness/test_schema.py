@@ -77,6 +77,14 @@ def test_shell_overrides_reach_the_objects(compose_config, mnist_root) -> None:
     assert module.model.encoder[0].out_features == 24 and module.model.encoder[2].out_features == 12
 
 
+def test_an_optimizers_gpu_only_option_passes_for_a_job_that_runs_on_a_gpu_elsewhere(compose_config) -> None:
+    # The check's test step over a CPU tensor refuses capturable=true, which a GPU run takes (a Slurm node's).
+    cfg = compose_config(["trainer=gpu", "optim=adamw", "+optim.capturable=true"])
+    assert schema.check_by_building(cfg, runs_here=False) == 1
+    with pytest.raises(ConfigError, match="optim: torch.optim.AdamW refuses it: If capturable=True"):
+        schema.check_by_building(compose_config(["optim=adamw", "+optim.capturable=true"]))
+
+
 def test_a_max_time_given_as_a_mapping_reaches_the_trainer_as_its_duration(compose_config, mnist_root) -> None:
     # The ranges' own advice, {hours: 12}: the Trainer got an OmegaConf node, not a dict, and failed as it was built.
     cfg = compose_config([*tiny_overrides(mnist_root), "trainer.max_time={hours:12}"])

@@ -27,7 +27,7 @@ from hydra.utils import get_class
 from hydra_zen import builds
 from lightning.fabric.loggers import TensorBoardLogger
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
+from lightning.pytorch.accelerators import AcceleratorRegistry, CPUAccelerator, CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.strategies import StrategyRegistry
 from omegaconf import DictConfig, ListConfig, OmegaConf, read_write
 from omegaconf.errors import ConfigTypeError, ValidationError
@@ -474,17 +474,11 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
         option = OmegaConf.select(cfg, "hydra.runtime.choices.optim", default="<option>")
         raise ConfigError(f"optim: the module builds the optimizer over the model's parameters, so its file "
                           f"(optim={option}) needs `_partial_: true`")
-    optimizer = instantiate_trusted(OmegaConf.to_container(cfg.optim, resolve=True), "optim")
     parameter = torch.nn.Parameter(torch.zeros(1))
     parameter.grad = torch.zeros(1)
-    try:  # and one step, where torch reads some values first (optim.weight_decay=2**64 overflowed there); with
-        # a closure, which some optimizers need (LBFGS)
-        optimizer([parameter]).step(lambda: torch.zeros(()))
-    # torch indexes some arguments (betas=[0.9] is an IndexError), raises a RuntimeError for fused=true with
-    # foreach=true, and asserts that capturable=true has its parameters on a GPU.
-    except (ValueError, TypeError, IndexError, RuntimeError, OverflowError, AssertionError) as error:
-        refusal = str(error).splitlines()[0]
-        raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix that value of optim") from None
+    build_optimizer = instantiate_trusted(OmegaConf.to_container(cfg.optim, resolve=True), "optim")
+    with said_as_the_optimizers_refusal(cfg):
+        optimizer = build_optimizer([parameter])
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
     plugins = trainer.get("plugins") or []
     if not isinstance(plugins, list) or not all(isinstance(node, dict) for node in plugins):
@@ -498,11 +492,29 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            world_size = built(trainer, "trainer").world_size
+            built_trainer = built(trainer, "trainer")
     finally:
         logging.disable(logging.NOTSET)
+    if runs_here and isinstance(built_trainer.accelerator, CPUAccelerator):
+        # One step, where torch reads some values first (optim.weight_decay=2**64 overflowed there), with a
+        # closure, which some optimizers need (LBFGS). On the CPU only: a GPU's options (capturable=true) want
+        # its tensors, and CUDA used in the sweep's process would fail its forked jobs.
+        with said_as_the_optimizers_refusal(cfg):
+            optimizer.step(lambda: torch.zeros(()))
     check_callbacks(cfg)
-    return world_size
+    return built_trainer.world_size
+
+
+@contextmanager
+def said_as_the_optimizers_refusal(cfg: DictConfig) -> Iterator[None]:
+    """Within the block, what the optimizer raises is ConfigError, in one line naming it."""
+    try:
+        yield
+    # torch indexes some arguments (betas=[0.9] is an IndexError), raises a RuntimeError for fused=true with
+    # foreach=true, and asserts that capturable=true has its parameters on a GPU.
+    except (ValueError, TypeError, IndexError, RuntimeError, OverflowError, AssertionError) as error:
+        refusal = str(error).splitlines()[0]
+        raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix that value of optim") from None
 
 
 def check_module(cfg: DictConfig) -> None:
