@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.collections import LineCollection
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 from scipy import stats
@@ -22,6 +23,7 @@ from vae_lightning.analysis import plot
 from vae_lightning.analysis.plot import NoSpaceLeft, collect, draw, draw_curves, plot_sweep, seeds_title
 from vae_lightning.analysis.report import SweepReport
 from vae_lightning.harness.runs import lock_run_dir
+from vae_lightning.paper.gradients import STATISTICS
 
 LOSSES = {"0.1": [31.0, 31.3, 30.9], "1.0": [31.6, 31.4, 31.9]}
 
@@ -613,3 +615,22 @@ def test_on_one_core_both_figures_render_in_this_process(tmp_path: Path, monkeyp
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     files = plot.side_by_side(lambda: {tmp_path / "a": b"1"}, lambda: {tmp_path / "b": str(os.getpid()).encode()})
     assert files == {tmp_path / "a": b"1", tmp_path / "b": str(os.getpid()).encode()}
+
+
+def test_every_title_and_axis_label_of_both_figures_lies_within_the_figure(tmp_path: Path) -> None:
+    # The gradient figure's y label, longer than its axes are high, was cut off at both ends.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    for metrics in sweep.glob("*/csv/metrics.csv"):
+        header, *rows = metrics.read_text().splitlines()
+        metrics.write_text("\n".join([f"{header},{','.join(STATISTICS)}", *(f"{row},2.0,1.0,0.1" for row in rows)]))
+    keys, groups = collect(sweep)
+    for figure in (draw(groups, keys, "title"), plot.draw_gradients(groups, keys, "title")):
+        FigureCanvasAgg(figure).draw()
+        texts = [*figure.texts, *(text for axis in figure.axes for text in
+                                  (axis.title, axis.xaxis.label, axis.yaxis.label))]  # suptitle, supxlabel: texts
+        assert len(figure.texts) >= 2
+        for text in texts:
+            if text.get_text():
+                extent = text.get_window_extent()
+                assert figure.bbox.x0 <= extent.x0 and extent.x1 <= figure.bbox.x1, text.get_text()
+                assert figure.bbox.y0 <= extent.y0 and extent.y1 <= figure.bbox.y1, text.get_text()

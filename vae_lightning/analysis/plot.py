@@ -457,7 +457,7 @@ def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title:
         axis.set_title(panel_title)
     for axis in axes[:2]:
         log_scale(axis)
-    axes[0].set_ylabel("global L2 norm (epoch mean; epoch 0: initialisation); log scale")
+    axes[0].set_ylabel("global L2 norm, log scale\n(epoch mean; epoch 0: initialisation)")
     epoch_label(figure)
     axes[2].set_ylabel("% (epoch mean) = 100 × train/clip_fraction")
     legend(figure, axes[2], keys)
