@@ -464,7 +464,8 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
     as it is built (`model.latent_dim=0`, `optim.eps=-1`, `trainer.limit_val_batches=-1`), before the
     run folder exists rather than as the run starts: each constructor is the one definition of its
     ranges. The model and loss on the meta device (no memory, no weights), the optimizer over one
-    parameter, the Trainer without loggers or callbacks, and without the torch flags (deterministic,
+    parameter (and one step of it where the run trains on this machine's CPU), the Trainer without
+    loggers or callbacks, and without the torch flags (deterministic,
     benchmark) it would set for this whole process; the callbacks as `check_callbacks` says.
     Returns the processes the run shares each epoch among, as the Trainer counts them (its world size:
     devices, `auto` and `-1` resolved, times nodes). A job that runs elsewhere (`check_accelerator`) has
