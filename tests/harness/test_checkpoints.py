@@ -2,8 +2,10 @@
 
 import os
 import random
+import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,8 +18,8 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 from omegaconf import OmegaConf
 
 import own_classes
-from vae_lightning.harness.checkpoints import (AtomicCheckpointIO, RandomState, RunDefinition, checkpoint_to_resume,
-                                              reason_not_to_resume)
+from vae_lightning.harness.checkpoints import (AtomicCheckpointIO, RandomState, RunDefinition, RunFolder,
+                                              checkpoint_to_resume, reason_not_to_resume)
 from vae_lightning.paper.module import process_seed
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import ConfigError
@@ -214,6 +216,34 @@ def test_last_ckpt_holds_the_last_epoch_when_the_val_loss_does_not_improve(tmp_p
     last = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert (last["epoch"], last["global_step"]) == (2, 6)
 
+
+
+def fit_rising(folder: Path, epochs: int, resumed_from: Path | None = None) -> L.Trainer:
+    """`ValLossRises` fitted with the project's checkpoint callbacks in `folder`/checkpoints."""
+    callbacks = OmegaConf.load(CONFIG_DIR / "callbacks" / "default.yaml")
+    checkpoints = [instantiate({**OmegaConf.to_container(callbacks[name]), "dirpath": str(folder / "checkpoints")})
+                   for name in ("checkpoint", "last_checkpoint")]
+    trainer = L.Trainer(max_epochs=epochs, limit_train_batches=2, limit_val_batches=1, default_root_dir=folder,
+                        callbacks=[*checkpoints, RunFolder()], logger=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    trainer.fit(ValLossRises(), ckpt_path=resumed_from, weights_only=True)
+    return trainer
+
+
+@pytest.mark.parametrize("how", [shutil.move, shutil.copytree])
+def test_a_run_folder_moved_or_copied_keeps_its_best_checkpoint_when_resumed_there(how, tmp_path: Path) -> None:
+    # Lightning's states name their files by absolute path: in the new folder it forgot the best val loss
+    # and kept the resumed epoch's worse checkpoint as best.ckpt, or (copied) named the old folder's.
+    fit_rising(tmp_path / "before", epochs=2)
+    how(tmp_path / "before", tmp_path / "after")
+    checkpoints = tmp_path / "after" / "checkpoints"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*dirpath has changed")
+        trainer = fit_rising(tmp_path / "after", epochs=3, resumed_from=checkpoints / "last.ckpt")
+    assert torch.load(checkpoints / "best.ckpt", weights_only=True)["epoch"] == 0
+    assert trainer.checkpoint_callback.best_model_path == str(checkpoints / "best.ckpt")
+    assert trainer.checkpoint_callback.best_model_score == 0
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 2
 
 class Planted:
     """A pickle that, loaded in full, would create `marker`."""

@@ -142,6 +142,40 @@ class RunDefinition(L.Callback):
         return {"definition": self.definition}
 
 
+class RunFolder(L.Callback):
+    """Stores the run's folder (the Trainer's `default_root_dir`) in every checkpoint. A run resumed in
+    another folder (moved or copied since) has the checkpoints its ModelCheckpoint states name, which
+    Lightning stores as absolute paths, named in the folder it now runs in: Lightning would otherwise
+    forget the best val loss so far, and keep the next validation's checkpoint as the best however
+    much worse, or score the old folder's best.ckpt."""
+
+    folder: str | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"folder": self.folder}
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.folder = str(Path(trainer.default_root_dir).absolute())
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        before = (checkpoint.get("callbacks") or {}).get(type(self).__qualname__, {}).get("folder")
+        if not before or before == self.folder:  # a checkpoint written before the folder was stored: as it was
+            return
+        for state in checkpoint["callbacks"].values():
+            if isinstance(state, dict) and "best_k_models" in state:
+                for key in ("dirpath", *CHECKPOINT_PATH_KEYS):
+                    state[key] = relocated(state.get(key), Path(before), Path(self.folder))
+                state["best_k_models"] = {relocated(path, Path(before), Path(self.folder)): score
+                                          for path, score in state["best_k_models"].items()}
+
+
+def relocated(path: Any, before: Path, now: Path) -> Any:
+    """`path` at the same place under `now` when it lies under `before`; anything else as it is."""
+    if not isinstance(path, str) or not path or not Path(path).is_relative_to(before):
+        return path
+    return str(now / Path(path).relative_to(before))
+
+
 def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> tuple[str | None, bool]:
     """(None, False) when the checkpoint loads with `weights_only=True` and is of the run `definition`
     defines; else why not, and whether the reason is a key of the run that differs (named with both its

@@ -29,7 +29,7 @@ from hydra_plugins.vae_lightning_launcher import ParallelLauncher, SlurmLauncher
 from hydra_plugins.vae_lightning_optuna import OptunaSweeper
 from vae_lightning.configs import CONFIG_DIR, instantiate_trusted
 from vae_lightning.errors import ConfigError, NonFiniteLossError
-from vae_lightning.harness.checkpoints import RunDefinition, checkpoint_to_resume, with_mid_epoch_checkpoints
+from vae_lightning.harness.checkpoints import RunDefinition, RunFolder, checkpoint_to_resume, with_mid_epoch_checkpoints
 from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.files import remove, remove_partial_writes, write_json
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
@@ -122,7 +122,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
         gradient_clip_algorithm=cfg.clip.algorithm,
         logger=loggers or False,
         # Said once training starts, when Lightning's DDP launcher has set its count.
-        callbacks=[*callbacks, RunDefinition(run_definition(cfg)), LambdaCallback(
+        callbacks=[*callbacks, RunDefinition(run_definition(cfg)), RunFolder(), LambdaCallback(
             on_fit_start=lambda trainer, module: log.info("torch uses %d threads", torch.get_num_threads()))],
         plugins=plugins,
         default_root_dir=run_dir,
