@@ -225,10 +225,26 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["callbacks.images=null"], "error: callbacks.images=null: each entry of callbacks builds one class"),
         (["hydra.job.env_copy=[VAE_LIGHTNING_NO_SUCH_VARIABLE]"],
          "error: hydra.job.env_copy: this environment has no variable VAE_LIGHTNING_NO_SUCH_VARIABLE to copy"),
-        (["trainer.devices=9223372036854775808"], "error: trainer: cannot fit 'int' into an index-sized integer"),
+        # Submitted to Slurm, whose nodes' cores the check cannot count: the Trainer's own refusals, one line each.
+        (["-m", "hydra/launcher=slurm", "trainer.devices=9223372036854775808", "seed=0,1"],
+         "error: trainer: cannot fit 'int' into an index-sized integer"),
         # 2**61 devices: the Trainer's list of them is past any memory (a MemoryError, with a traceback).
-        (["trainer.devices=2305843009213693952"],
+        (["-m", "hydra/launcher=slurm", "trainer.devices=2305843009213693952", "seed=0,1"],
          "error: trainer.devices=2305843009213693952: lightning.Trainer ran out of memory building it"),
+        # Trained here, on the CPU: a process per device, 1,000 on two cores (2**31 took 90 s to refuse).
+        (["trainer.devices=100000"], "error: trainer.devices=100000: on a CPU each device is a training process, and "
+                                     "this machine has"),
+        (["trainer.devices=9223372036854775808"], "error: trainer.devices=9223372036854775808: on a CPU each device"),
+        (["trainer.accelerator=cpu", "trainer.devices='100000'"], "error: trainer.devices=100000: on a CPU each"),
+        # Accepted, they failed the run: at its first non-finite loss; out of the run folder; out of memory.
+        (["optim.weight_decay=nan"], "error: optim.weight_decay=nan is not a number; give one"),
+        (["model.hidden_dims=[400,nan]"], "error: model.hidden_dims.1=nan is not a number"),
+        (["callbacks.checkpoint.filename=${hydra:runtime.output_dir}"],
+         "error: callbacks.checkpoint.filename=/tmp/job_folder_"),
+        (["callbacks.last_checkpoint.filename=../last"], "error: callbacks.last_checkpoint.filename=../last: it would "
+                                                         "put the checkpoint out of its folder"),
+        (["callbacks.images.count=9223372036854775808"], "error: callbacks.images.count=9223372036854775808 is out of "
+                                                         "range: allowed a number in [1, 10000]"),
         # Each of these passed the check and failed the run, its folder made (fuzzing).
         (["optim.weight_decay=18446744073709551617"],
          "error: optim: torch.optim.SGD refuses it: int too big to convert"),

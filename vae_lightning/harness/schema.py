@@ -8,6 +8,7 @@ import functools
 import inspect
 import logging
 import math
+import os
 import re
 import tempfile
 import typing
@@ -166,6 +167,7 @@ def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
 # Lightning seeds numpy, whose seeds are 32-bit.
 MAX_SEED = 2**32 - 1
 MAX_THREADS = 2**31 - 1
+MAX_GRID_IMAGES = 10_000
 SEED_RANGE = (lambda value: is_number(value) and 0 <= value <= MAX_SEED, f"a number in [0, {MAX_SEED}]")
 # MNIST's and Fashion-MNIST's images, flattened: the model's input (a data module of one's own may
 # serve other sizes).
@@ -219,7 +221,9 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.max_time": (lambda value: value is None or isinstance(value, DictConfig)
                          or isinstance(value, str) and re.fullmatch(r"\d+:\d\d:\d\d:\d\d", value) is not None,
                          "DD:HH:MM:SS (00:12:00:00 is 12 hours), {hours: 12}, or null"),
-    "callbacks.images.count": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
+    # Drawn and laid out as one grid each validation: 2**31 exhausted memory, 2**63 failed the run in torch.
+    "callbacks.images.count": (lambda value: is_number(value) and 1 <= value <= MAX_GRID_IMAGES,
+                               f"a number in [1, {MAX_GRID_IMAGES}] (a grid of 100 x 100 images)"),
     # Lightning divides by it at the first logged step (ZeroDivisionError, measured).
     "logger.csv.flush_logs_every_n_steps": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
     "callbacks.gradients.every_n_steps": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
@@ -244,6 +248,10 @@ def check_ranges(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default="<absent>")
         if value != "<absent>" and not accepts(value):
             raise ConfigError(f"{key}={value} is out of range: allowed {allowed}")
+    for key in cfg:
+        if key != "hydra":
+            check_numbers(OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key])
+                          else cfg[key], str(key))
     input_dim = cfg.model.get("input_dim", IMAGE_PIXELS)
     if str(cfg.data.get("_target_")).startswith(PROJECT_DATA) and input_dim != IMAGE_PIXELS:
         raise ConfigError(f"model.input_dim={input_dim} is out of range: allowed {IMAGE_PIXELS}, the pixels of the "
@@ -259,6 +267,19 @@ def check_ranges(cfg: DictConfig) -> None:
             f"clip.value={cfg.clip.value} has no effect with clip=none; choose clip=value or clip=norm, "
             f"or drop clip.value"
         )
+
+
+def check_numbers(node: Any, key: str) -> None:
+    """Raise ConfigError for a NaN anywhere in the run's config: no constructor means anything by it, and
+    some take it (`optim.weight_decay=nan` trained, to fail the run at its first non-finite loss)."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            check_numbers(value, f"{key}.{name}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            check_numbers(value, f"{key}.{index}")
+    elif isinstance(node, float) and math.isnan(node):
+        raise ConfigError(f"{key}=nan is not a number; give one")
 
 
 def check_last_epoch_validated(trainer: DictConfig) -> None:
@@ -449,6 +470,13 @@ def check_accelerator(cfg: DictConfig, runs_here: bool = True) -> None:
                           f"bf16-mixed instead); use trainer.precision=bf16-mixed, or a GPU")
     if not runs_here:
         return
+    devices = cfg.trainer.get("devices", "auto")
+    count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if (name == "cpu" or name == "auto" and not gpu) and is_number(count) and count > cores:
+        # Lightning starts that many processes (2**31 took 90 s to list before the check refused it).
+        raise ConfigError(f"trainer.devices={devices}: on a CPU each device is a training process, and this machine "
+                          f"has {cores} cores; give at most {cores}")
     if name == "gpu":
         available = gpu
     elif name in AcceleratorRegistry:
@@ -620,6 +648,7 @@ def check_callbacks(cfg: DictConfig) -> None:
             callback = built(node, f"callbacks.{name}")
             check_monitor(callback, f"callbacks.{name}", MONITORABLE if not own else None)
             check_folder(getattr(callback, "dirpath", None), f"callbacks.{name}.dirpath")
+            check_file_name(getattr(callback, "filename", None), f"callbacks.{name}")
         loggers = OmegaConf.to_container(cfg.logger, resolve=True) if cfg.get("logger") else {}
         for name, node in loggers.items():
             check_folder(node.get("save_dir"), f"logger.{name}.save_dir")
@@ -645,6 +674,14 @@ def check_folder(folder: Any, key: str) -> None:
         raise ConfigError(f"{key}={folder}: a folder is named by its path; give one, or leave it to the run's folder")
     if isinstance(folder, str):
         check_writable(Path(folder), f"{key}={folder}", f"choose another {key}, or leave it to the run's folder")
+
+
+def check_file_name(name: Any, key: str) -> None:
+    """A checkpoint's file name that would put it out of its folder: Lightning joins the name to the folder,
+    and an absolute one (`${hydra:runtime.output_dir}`) replaces it, where resume=true never looks."""
+    if isinstance(name, str) and (Path(name).is_absolute() or ".." in Path(name).parts):
+        raise ConfigError(f"{key}.filename={name}: it would put the checkpoint out of its folder, {key}.dirpath; "
+                          f"give a name within it (best), and the folder as {key}.dirpath")
 
 
 def built(config: dict[str, Any], key: str) -> Any:
