@@ -535,7 +535,15 @@ class Search:
         """The trial's run folder, as its run wrote it to the storage from its own process: a Trial's
         `user_attrs` are those it was asked with (Optuna caches them), which never hold it."""
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
-        return self.storage.get_trial_user_attrs(trial_id).get(FOLDER)
+        return self.located(self.storage.get_trial_user_attrs(trial_id).get(FOLDER))
+
+    def located(self, folder: str | None) -> str | None:
+        """A trial's folder as its run named it, or the folder of that name in this sweep's folder where
+        the sweep's folder was moved or copied since: named by its trial's number, it is no other trial's."""
+        name = Path(folder).name if folder else ""
+        here = self.sweep_dir / name
+        moved = name not in ("", ".", "..") and Path(folder).parent != self.sweep_dir and here.is_dir()
+        return str(here) if moved else folder
 
     def fail_cut_trials(self, study: optuna.Study) -> None:
         """Trials an interrupt left running (this command holds the storage: nothing else runs them) are
@@ -551,8 +559,8 @@ class Search:
                if trial.user_attrs.get(INTERRUPTED) and trial.number not in repeated]
         room = self.settings.n_trials - len(finished(study.trials))  # a finished study asks for none
         for trial in cut[:max(room, 0)]:
-            study.enqueue_trial(trial.params,
-                                user_attrs={REPEATS: trial.number, CUT_FOLDER: trial.user_attrs.get(FOLDER)})
+            folder = self.located(trial.user_attrs.get(FOLDER))
+            study.enqueue_trial(trial.params, user_attrs={REPEATS: trial.number, CUT_FOLDER: folder})
             log.info("trial %d was cut by an interrupt: its point is asked for again", trial.number)
 
     def job(self, trial: Trial, space: dict[str, BaseDistribution], fixed: list[str], address: str) -> list[str]:
@@ -573,7 +581,7 @@ class Search:
         overrides = [*(f"{key}={value}" for key, value in point.items()), *fixed,
                      f"+{TRIAL_CALLBACK}={override_value(callback)}",
                      f"hydra.job.config.override_dirname.exclude_keys=[{','.join(unnamed)}]"]
-        earlier = trial.user_attrs.get(CUT_FOLDER)
+        earlier = self.located(trial.user_attrs.get(CUT_FOLDER))
         # A folder name holding `${` would be resolved as an interpolation (quoting does not stop it);
         # `<sweep>/..` is the sweep's parent, out of it.
         if earlier and Path(earlier).parent == self.sweep_dir and Path(earlier).name != ".." and "${" not in earlier:
@@ -658,10 +666,11 @@ class Search:
             log.error("no trial of study %s completed: it has no best parameters", study.study_name)
         else:
             best = study.best_trial
+            folder = self.located(best.user_attrs.get(FOLDER))
             results |= {"best_trial": best.number, "best_value": best.value, "best_params": best.params,
-                        "best_folder": best.user_attrs.get(FOLDER)}
+                        "best_folder": folder}
             log.info("best trial %d: val loss %.4f with %s, in %s", best.number, best.value,
-                     " ".join(f"{key}={value}" for key, value in best.params.items()), best.user_attrs.get(FOLDER))
+                     " ".join(f"{key}={value}" for key, value in best.params.items()), folder)
         if counts["complete"] >= 2:
             try:
                 importances = optuna.importance.get_param_importances(study)

@@ -1,13 +1,15 @@
 """The sweep figure, table and statistics from a tiny real sweep, including one with a job missing."""
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from analysis.fake_sweeps import check_against_scipy
+from analysis.fake_sweeps import check_against_scipy, write_job
 from helpers import PROJECT, injected, run_train, tiny_overrides
 from vae_lightning.analysis.plot import epoch_curves, plot_sweep
 
@@ -158,3 +160,18 @@ def test_a_run_resumed_ten_times_takes_each_epoch_from_its_latest_metrics_file(t
         (job / "csv" / f"metrics.{index}.csv").write_text(f"epoch,step,train/loss,val/loss\n0,9,5.0,{index}.0\n")
     (job / "csv" / "metrics.csv").write_text("epoch,step,train/loss,val/loss\n1,19,4.0,3.0\n")
     assert epoch_curves(job)["val"] == {0: 10.0, 1: 3.0}
+
+
+def test_a_searchs_points_are_told_apart_by_what_names_its_jobs_not_by_an_override_every_trial_gets(
+        tmp_path: Path) -> None:
+    # A search moved between its trials gave the trials before and after the move the trial callback
+    # with two storage paths: the plot labelled its points with both.
+    for number, (lr, storage) in enumerate([("0.01", "/old/optuna.log"), ("0.02", "/new/optuna.log")]):
+        job = write_job(tmp_path / f"{number}_optim.lr={lr}", [f"optim.lr={lr}", "search=sgd",
+                        f"+callbacks.optuna_trial={{storage:'{storage}'}}"], final=50.0 + number)
+        hydra = {"hydra": {"job": {"config": {"override_dirname": {"exclude_keys": ["search",
+                                                                                     "callbacks.optuna_trial"]}}}}}
+        (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+    plot_sweep(tmp_path)
+    assert {point["label"] for point in json.loads((tmp_path / "summary.json").read_text())["points"]} == {
+        "0.01", "0.02"}

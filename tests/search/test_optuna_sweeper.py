@@ -432,6 +432,33 @@ def test_an_interrupted_study_resumed_ends_with_n_trials_finished_and_none_runni
 
 
 @pytest.mark.slow
+def test_an_interrupted_search_moved_to_another_folder_resumes_its_cut_trials_there(mnist_root: Path,
+                                                                                    tmp_path: Path) -> None:
+    # Its trials' folders are stored as their runs named them: moved, the cut trials were repeated in new
+    # folders, the best trial was named at the old place, and the plot labelled each point with the
+    # storage's path, which the trial callback of the trials before and after the move differed in.
+    before, after = tmp_path / "before", tmp_path / "after"
+    command = ["-m", "search=sgd", "hydra.sweeper.n_trials=2", "hydra/sweeper/pruner=none",
+               *tiny_overrides(mnist_root), "trainer.max_epochs=3", *injected("slow", "Slow", seconds=0.1)]
+    search = start_train([*command, f"hydra.sweep.dir={before}"], tmp_path)
+    while not list(before.glob("*/checkpoints/last.ckpt")):
+        assert search.poll() is None, (tmp_path / "stderr.txt").read_text()[-3000:]
+        time.sleep(0.2)
+    search.send_signal(signal.SIGINT)
+    assert search.wait(timeout=300) == 130
+    before.rename(after)
+    resumed = run_train([*command, "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={after}", "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # The batch's first trial ran until the interrupt, from its checkpoint; its second never started.
+    started = [trial for trial in trials(str(after / "optuna.log"))
+               if trial.user_attrs.get(INTERRUPTED) and trial.user_attrs.get(FOLDER)]
+    assert len(started) == 1 and Path(started[0].user_attrs[FOLDER]).parent == before
+    assert "resuming from" in (after / Path(started[0].user_attrs[FOLDER]).name / "run.log").read_text()
+    assert len(list(after.glob("*/.hydra"))) == 3  # the started trial again in its folder, and two more
+    assert Path(OmegaConf.load(after / "optimization_results.yaml").best_folder).parent == after
+    assert "optuna_trial" not in (after / "summary.md").read_text()
+
+@pytest.mark.slow
 def test_a_second_search_on_a_storage_in_use_is_refused_in_one_line(mnist_root: Path, tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     first_dir = tmp_path / "first"
@@ -602,6 +629,19 @@ def test_a_cut_trial_repeats_in_its_folder_unless_the_folder_name_is_an_interpol
         job = a_search(tmp_path).job(repeat, space, fixed, "study.log")
         assert [line for line in job if line.startswith("hydra.sweep.subdir")] == subdir
 
+
+def test_a_trials_folder_named_at_the_sweeps_old_place_is_found_at_its_new_one(tmp_path: Path) -> None:
+    space, fixed = search_space(SGD_SPACE)
+    before, after = tmp_path / "before", tmp_path / "after"
+    (after / "1_run").mkdir(parents=True)
+    search = a_search(after)
+    repeat = optuna.trial.create_trial(state=TrialState.RUNNING, params=A_POINT, distributions=space,
+                                       user_attrs={CUT_FOLDER: str(before / "1_run")})
+    job = search.job(repeat, space, fixed, "study.log")
+    assert [line for line in job if line.startswith("hydra.sweep.subdir")] == ["hydra.sweep.subdir='1_run'"]
+    assert search.located(str(before / "1_run")) == str(after / "1_run")
+    assert search.located(str(before / "2_run")) == str(before / "2_run")  # not in this sweep: as named
+    assert search.located(str(before / "..")) == str(before / "..")
 
 @pytest.mark.parametrize("storage,held,expected", [
     ("notes.txt", b"a user's notes\n", "is not an Optuna journal (a JSON record per line)"),

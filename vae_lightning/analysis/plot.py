@@ -183,6 +183,18 @@ def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
     return [without_resume(job) for job in sweeps.grid(arguments)]
 
 
+def unnamed_keys(job: Path) -> set[str]:
+    """The keys the job's folder name leaves out, as its .hydra/hydra.yaml says (Hydra's
+    `override_dirname.exclude_keys`): what its sweep does not vary, such as the callback a search
+    gives every trial, which names the study's storage (moved with the sweep's folder, trials run
+    before and after the move differed in it). Nothing where its file says nothing readable."""
+    try:
+        hydra = OmegaConf.to_container(OmegaConf.load(job / ".hydra" / "hydra.yaml"), resolve=False)["hydra"]
+        return set(hydra["job"]["config"]["override_dirname"]["exclude_keys"])
+    except Exception:  # a file of another shape names nothing to leave out
+        return set()
+
+
 def swept_keys(jobs: list[list[str]]) -> list[str]:
     """The override keys whose value differs between jobs."""
     values: dict[str, set[str]] = defaultdict(set)
@@ -267,8 +279,12 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
     jobs = {job: without_resume(job_overrides(job)) for job in sorted(sweep_dir.glob("*/"))
             if (job / ".hydra").is_dir()}
     # Without a grid, the jobs found are the points, their keys in the order of the first job's overrides.
-    expected = expected_jobs(sweep_dir) or list(jobs.values())
+    grid = expected_jobs(sweep_dir)
+    expected = grid or list(jobs.values())
     swept = swept_keys(expected)
+    if grid is None:  # a key that varies between the jobs, but not one that names them, tells no point apart
+        unnamed = set().union(*map(unnamed_keys, jobs))
+        swept = [key for key in swept if key.lstrip("+~") not in unnamed]
     # A job is known by what the sweep varies: a sweep continued with a setting that does not vary
     # (a larger trainer.max_epochs, another data.root) keeps its jobs' first overrides.
     found = {varied(overrides, swept): job for job, overrides in jobs.items()}
