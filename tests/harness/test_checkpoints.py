@@ -181,6 +181,8 @@ def test_a_checkpoint_naming_files_out_of_its_folder_is_refused(state: dict, tmp
     ("ModelCheckpoint{'monitor': 'val/loss'}", {"best_k_models": {"a.ckpt": 1.0}, "kth_best_model_path": "b.ckpt"},
      r"its ModelCheckpoint\{'monitor': 'val/loss'\} state does not hold its kth_best_model_path among its "
      r"best_k_models"),
+    ("RunFolder", {"folder": 5}, "its run folder is not named by a path"),
+    ("RunFolder", ["folder"], "its run folder is not named by a path"),
 ])
 def test_a_checkpoint_whose_states_would_fail_the_resumed_run_is_refused_before_it(name: str, state: dict, reason: str,
                                                                                   tmp_path: Path) -> None:
@@ -230,10 +232,15 @@ def fit_rising(folder: Path, epochs: int, resumed_from: Path | None = None) -> L
     return trainer
 
 
-@pytest.mark.parametrize("how", [shutil.move, shutil.copytree])
+def linked(folder: Path, link: Path) -> None:
+    link.symlink_to(folder)
+
+
+@pytest.mark.parametrize("how", [shutil.move, shutil.copytree, linked])
 def test_a_run_folder_moved_or_copied_keeps_its_best_checkpoint_when_resumed_there(how, tmp_path: Path) -> None:
     # Lightning's states name their files by absolute path: in the new folder it forgot the best val loss
     # and kept the resumed epoch's worse checkpoint as best.ckpt, or (copied) named the old folder's.
+    # Reached through a link (a cluster's /home to /gpfs/home), the run is where it was.
     fit_rising(tmp_path / "before", epochs=2)
     how(tmp_path / "before", tmp_path / "after")
     checkpoints = tmp_path / "after" / "checkpoints"
@@ -241,7 +248,7 @@ def test_a_run_folder_moved_or_copied_keeps_its_best_checkpoint_when_resumed_the
         warnings.filterwarnings("error", message=".*dirpath has changed")
         trainer = fit_rising(tmp_path / "after", epochs=3, resumed_from=checkpoints / "last.ckpt")
     assert torch.load(checkpoints / "best.ckpt", weights_only=True)["epoch"] == 0
-    assert trainer.checkpoint_callback.best_model_path == str(checkpoints / "best.ckpt")
+    assert trainer.checkpoint_callback.best_model_path == os.path.realpath(checkpoints / "best.ckpt")
     assert trainer.checkpoint_callback.best_model_score == 0
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import pickle
 import random
 from pathlib import Path
@@ -155,25 +156,32 @@ class RunFolder(L.Callback):
         return {"folder": self.folder}
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self.folder = str(Path(trainer.default_root_dir).absolute())
+        # Links resolved, as Lightning names its checkpoints' folders: a run resumed through a link is in place.
+        self.folder = os.path.realpath(trainer.default_root_dir)
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        before = (checkpoint.get("callbacks") or {}).get(type(self).__qualname__, {}).get("folder")
-        if not before or before == self.folder:  # a checkpoint written before the folder was stored: as it was
+        states = checkpoint.get("callbacks") or {}
+        before = states.get(type(self).__qualname__, {}).get("folder")
+        if before is None or before == self.folder:  # a checkpoint written before the folder was stored: as it was
             return
-        for state in checkpoint["callbacks"].values():
-            if isinstance(state, dict) and "best_k_models" in state:
-                for key in ("dirpath", *CHECKPOINT_PATH_KEYS):
-                    state[key] = relocated(state.get(key), Path(before), Path(self.folder))
-                state["best_k_models"] = {relocated(path, Path(before), Path(self.folder)): score
+        for callback in trainer.checkpoint_callbacks:
+            state = states.get(callback.state_key)
+            # Only a state whose folder moved with the run's into the callback's own: one set elsewhere stays.
+            if not isinstance(state, dict) or relocated(state.get("dirpath"), before, self.folder) != callback.dirpath:
+                continue
+            for key in ("dirpath", *CHECKPOINT_PATH_KEYS):
+                if key in state:
+                    state[key] = relocated(state[key], before, self.folder)
+            if isinstance(state.get("best_k_models"), dict):
+                state["best_k_models"] = {relocated(path, before, self.folder): score
                                           for path, score in state["best_k_models"].items()}
 
 
-def relocated(path: Any, before: Path, now: Path) -> Any:
+def relocated(path: Any, before: str, now: str) -> Any:
     """`path` at the same place under `now` when it lies under `before`; anything else as it is."""
     if not isinstance(path, str) or not path or not Path(path).is_relative_to(before):
         return path
-    return str(now / Path(path).relative_to(before))
+    return str(Path(now) / Path(path).relative_to(before))
 
 
 def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> tuple[str | None, bool]:
@@ -206,6 +214,8 @@ def unrestorable(callback_states: dict[str, Any]) -> str | None:
                 RandomState.check(state)
             except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:
                 return f"its random state cannot be restored ({type(error).__name__})"
+        elif name == RunFolder.__qualname__ and not (isinstance(state, dict) and isinstance(state.get("folder"), str)):
+            return "its run folder is not named by a path"
         elif isinstance(state, dict) and state.get("best_k_models") and not (
                 isinstance(state["best_k_models"], dict)
                 and state.get("kth_best_model_path") in state["best_k_models"]):
