@@ -243,6 +243,7 @@ PROJECT = Path(__file__).resolve().parents[2]
          "error: callbacks.checkpoint.filename=/tmp/job_folder_"),
         (["callbacks.last_checkpoint.filename=../last"], "error: callbacks.last_checkpoint.filename=../last: it would "
                                                          "put the checkpoint out of its folder"),
+        (["callbacks.checkpoint.filename=epochs/best"], "error: callbacks.checkpoint.filename=epochs/best: it would"),
         (["callbacks.images.count=9223372036854775808"], "error: callbacks.images.count=9223372036854775808 is out of "
                                                          "range: allowed a number in [1, 10000]"),
         # Each of these passed the check and failed the run, its folder made (fuzzing).
@@ -351,6 +352,21 @@ def test_an_accelerator_the_machine_lacks_is_refused_before_anything_is_written(
 def checked(*arguments: str, conf: str = str(CONFIG_DIR)) -> int:
     """How many jobs `python train.py <arguments>` would run, once the check has passed them."""
     return len(check_jobs(parse_command_line(list(arguments)), conf)[1])
+
+
+@pytest.mark.parametrize("launcher", [{"SLURM_NTASKS": "9", "SLURM_NTASKS_PER_NODE": "9", "SLURM_JOB_NAME": "train",
+                                       "SLURM_NODELIST": "localhost", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
+                                       "SLURM_NODEID": "0"},
+                                      {"TORCHELASTIC_RUN_ID": "1", "LOCAL_RANK": "0", "GROUP_RANK": "0",
+                                       "WORLD_SIZE": "9", "RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                                       "MASTER_PORT": "29500"}])
+def test_processes_srun_or_torchrun_start_are_not_held_to_the_cores_of_the_first(launcher: dict[str, str],
+                                                                               mnist_root: Path, monkeypatch) -> None:
+    # srun --ntasks-per-node=9 --cpus-per-task=1: the first process sees its one core, and Lightning starts none.
+    for name, value in launcher.items():
+        monkeypatch.setenv(name, value)
+    assert checked("trainer.accelerator=cpu", "trainer.devices=9", f"data.root={mnist_root}",
+                   f"data.val_size={VAL_IMAGES}") == 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")

@@ -29,6 +29,8 @@ from hydra_zen import builds
 from lightning.fabric.loggers import TensorBoardLogger
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import AcceleratorRegistry, CPUAccelerator, CUDAAccelerator, MPSAccelerator
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from lightning.pytorch.strategies import StrategyRegistry
 from omegaconf import DictConfig, ListConfig, OmegaConf, read_write
 from omegaconf.errors import ConfigTypeError, ValidationError
@@ -475,7 +477,10 @@ def check_accelerator(cfg: DictConfig, runs_here: bool = True) -> None:
     devices = cfg.trainer.get("devices", "auto")
     count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if (name == "cpu" or name == "auto" and not gpu) and is_number(count) and count > PROCESSES_PER_CORE * cores:
+    # Started by srun or torchrun instead, the processes are theirs, each with cores of its own.
+    launched_by_lightning = not (SLURMEnvironment.detect() or TorchElasticEnvironment.detect())
+    if (name == "cpu" or name == "auto" and not gpu) and launched_by_lightning and is_number(count) \
+            and count > PROCESSES_PER_CORE * cores:
         # Lightning starts that many processes (2**31 took 90 s to list before the check refused it). A few
         # more than cores still test DDP (tests/harness/test_run.py runs 3 on 2 cores).
         raise ConfigError(f"trainer.devices={devices}: on a CPU each device is a training process, and this machine "
@@ -652,7 +657,8 @@ def check_callbacks(cfg: DictConfig) -> None:
             callback = built(node, f"callbacks.{name}")
             check_monitor(callback, f"callbacks.{name}", MONITORABLE if not own else None)
             check_folder(getattr(callback, "dirpath", None), f"callbacks.{name}.dirpath")
-            check_file_name(getattr(callback, "filename", None), f"callbacks.{name}")
+            if isinstance(callback, ModelCheckpoint):
+                check_file_name(callback.filename, f"callbacks.{name}")
         loggers = OmegaConf.to_container(cfg.logger, resolve=True) if cfg.get("logger") else {}
         for name, node in loggers.items():
             check_folder(node.get("save_dir"), f"logger.{name}.save_dir")
@@ -681,11 +687,11 @@ def check_folder(folder: Any, key: str) -> None:
 
 
 def check_file_name(name: Any, key: str) -> None:
-    """A checkpoint's file name that would put it out of its folder: Lightning joins the name to the folder,
-    and an absolute one (`${hydra:runtime.output_dir}`) replaces it, where resume=true never looks."""
-    if isinstance(name, str) and (Path(name).is_absolute() or ".." in Path(name).parts):
+    """A checkpoint's file name that would put it out of its folder, where resume=true never looks: Lightning
+    joins the name to the folder, and an absolute one (`${hydra:runtime.output_dir}`) replaces it."""
+    if isinstance(name, str) and len(Path(name).parts) > 1:
         raise ConfigError(f"{key}.filename={name}: it would put the checkpoint out of its folder, {key}.dirpath; "
-                          f"give a name within it (best), and the folder as {key}.dirpath")
+                          f"give a file name (best), and the folder as {key}.dirpath")
 
 
 def built(config: dict[str, Any], key: str) -> Any:
