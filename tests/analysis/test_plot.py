@@ -175,3 +175,18 @@ def test_a_searchs_points_are_told_apart_by_what_names_its_jobs_not_by_an_overri
     plot_sweep(tmp_path)
     assert {point["label"] for point in json.loads((tmp_path / "summary.json").read_text())["points"]} == {
         "0.01", "0.02"}
+
+
+def test_a_key_one_command_left_out_of_its_job_names_still_tells_apart_the_jobs_another_varied(
+        tmp_path: Path) -> None:
+    # Without multirun.yaml: `seed=0,1 clip.value=0.5` named its jobs by the seed alone, a later command
+    # `seed=0,1 clip.value=0.5,1.0` by both. Left out for all, the two values were one point.
+    for value, excluded in [("0.5", ["clip.value"]), ("1.0", [])]:
+        for seed in (0, 1):
+            job = write_job(tmp_path / f"clip.value={value},seed={seed}", [f"clip.value={value}", f"seed={seed}"],
+                            final=50.0 + seed + float(value))
+            hydra = {"hydra": {"job": {"config": {"override_dirname": {"exclude_keys": excluded}}}}}
+            (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+    plot_sweep(tmp_path)
+    points = json.loads((tmp_path / "summary.json").read_text())["points"]
+    assert sorted((point["label"], point["n"]) for point in points) == [("0.5", 2), ("1.0", 2)]

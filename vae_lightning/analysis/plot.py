@@ -282,8 +282,8 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
     grid = expected_jobs(sweep_dir)
     expected = grid or list(jobs.values())
     swept = swept_keys(expected)
-    if grid is None:  # a key that varies between the jobs, but not one that names them, tells no point apart
-        unnamed = set().union(*map(unnamed_keys, jobs))
+    if grid is None:  # a key that varies between the jobs, but names none of them, tells no point apart
+        unnamed = set.intersection(*map(unnamed_keys, jobs)) if jobs else set()
         swept = [key for key in swept if key.lstrip("+~") not in unnamed]
     # A job is known by what the sweep varies: a sweep continued with a setting that does not vary
     # (a larger trainer.max_epochs, another data.root) keeps its jobs' first overrides.
