@@ -89,6 +89,19 @@ def test_resume_never_falls_back_past_the_newest_checkpoint_of_the_run_to_an_old
     assert checkpoint_to_resume(tmp_path, run_config(**{"trainer.max_epochs": 5})) == folder / "last.ckpt"
 
 
+def test_resume_takes_the_checkpoint_of_the_latest_step_whatever_times_a_copy_gave_the_files(tmp_path: Path) -> None:
+    # A copy that keeps no modification times (cp -r, rsync -r, a download) dates each file by when it was
+    # copied: best.ckpt of the first epoch, copied after last.ckpt, was resumed from, and the epochs past it
+    # trained again.
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for name, step in (("last.ckpt", 6), ("best.ckpt", 2)):
+        torch.save({"global_step": step, "callbacks": {"RunDefinition": {"definition": run_config()}}}, folder / name)
+    now = time.time()
+    os.utime(folder / "last.ckpt", (now - 10, now - 10))
+    assert checkpoint_to_resume(tmp_path, run_config()) == folder / "last.ckpt"
+
+
 def test_resume_without_any_checkpoint_starts_from_the_beginning(tmp_path: Path) -> None:
     assert checkpoint_to_resume(tmp_path, run_config()) is None
 

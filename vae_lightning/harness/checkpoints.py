@@ -238,9 +238,20 @@ def paths_leaving_their_folder(callback_states: dict[str, Any]) -> list[Any]:
     return [path for path in paths if not isinstance(path, str) or "://" in path or ".." in Path(path).parts]
 
 
+def saved_step(path: Path) -> int:
+    """The training step the checkpoint was saved at, -1 when it does not say: which of a run's checkpoints is
+    the newest. Not the file's time alone: a copy that keeps none (cp -r, a download) dates each file by when
+    it was copied, in any order, and an older best.ckpt would then be resumed from, its later epochs trained again."""
+    try:
+        step = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step")
+    except Exception:  # a checkpoint that does not load is passed over below, with its reason
+        return -1
+    return step if isinstance(step, int) else -1
+
+
 def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | None:
-    """The newest checkpoint of the run that loads and is of the run `definition` defines; None when
-    there is none at all (the run died before its first one, and starts again from its beginning).
+    """The newest checkpoint (by its training step) of the run that loads and is of the run `definition`
+    defines; None when there is none at all (the run died before its first one, and starts again from its beginning).
 
     Raises ConfigError when there are checkpoints but none will do, or none of a run that wrote its
     results, so that `resume=true` never silently starts afresh over a run's work.
@@ -248,7 +259,7 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | No
     folder = run_dir / "checkpoints"
     candidates = sorted(
         (path for path in folder.glob("*.ckpt") if not path.name.startswith(".")),
-        key=lambda path: path.stat().st_mtime,
+        key=lambda path: (saved_step(path), path.stat().st_mtime),
         reverse=True,
     )
     problems = []
