@@ -18,6 +18,8 @@ from vae_lightning.errors import ConfigError
 # conf/ at the project's top: the user's interface, beside train.py.
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 ALLOWED_TARGETS_VARIABLE = "VAE_LIGHTNING_ALLOWED_TARGETS"
+# What the project's code adds to a config, not a file: the checkpoint `callbacks.checkpoint.every_n_train_steps` adds.
+GENERATED_TARGETS = frozenset({"vae_lightning.harness.checkpoints.MidEpochCheckpoint"})
 # What OmegaConf reads as an interpolation (or a resolver call) inside any string.
 INTERPOLATION = "${"
 PLAIN_SCALARS = (str, int, float, bool, type(None))
@@ -83,7 +85,7 @@ def allowed_targets() -> frozenset[str]:
     extra = {name.strip() for name in os.environ.get(ALLOWED_TARGETS_VARIABLE, "").split(",") if name.strip()}
     for folder in command_line_config_dirs():
         extra |= configured_targets(folder)
-    return configured_targets() | extra
+    return configured_targets() | GENERATED_TARGETS | extra
 
 
 def allow_config_dir(folder: Path) -> None:

@@ -191,11 +191,12 @@ def test_mid_epoch_checkpoints_change_neither_the_best_checkpoint_nor_the_result
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind,at_step,saved_at", [("raise", 9, 8), ("raise_in_validation", 12, 12), ("raise", 17, 16)])
+@pytest.mark.parametrize("kind,at_step,saved_at", [("raise", 9, 8), ("raise_in_validation", 12, 8), ("raise", 17, 16)])
 def test_resume_from_any_mid_epoch_checkpoint_is_exact(compose_config, mnist_root, monkeypatch, tmp_path, kind, at_step,
                                                        saved_at) -> None:
     monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
-    # Step 12 is the last batch of epoch 1: its checkpoint is written before that epoch's validation.
+    # Step 12 is the last batch of epoch 1: no checkpoint is written there, before that epoch's validation, which
+    # Lightning resumed from it would skip (MidEpochCheckpoint); stopped in that validation, it resumes from step 8.
     base = tiny_overrides(mnist_root) + THREE_EPOCHS + ["+callbacks.checkpoint.every_n_train_steps=4"]
     train(compose_config(base, run="whole"), tmp_path / "whole")
     cut = tmp_path / "cut"
@@ -208,6 +209,31 @@ def test_resume_from_any_mid_epoch_checkpoint_is_exact(compose_config, mnist_roo
         a, b = (checkpoint_weights(tmp_path / "whole" / "checkpoints" / name),
                 checkpoint_weights(cut / "checkpoints" / name))
         assert all(torch.equal(a[key], b[key]) for key in a), name
+
+
+def val_losses(run_dir: Path) -> list[tuple[int, float]]:
+    """The val losses TensorBoard shows for the run, by step."""
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return [(event.step, event.value) for event in events.Scalars("val/loss")]
+
+
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_a_run_stopped_in_a_validation_validates_that_epoch_when_resumed(compose_config, mnist_root, monkeypatch,
+                                                                          tmp_path, epoch: int) -> None:
+    # Every 3 steps of 6 an epoch, last.ckpt was also written on an epoch's last batch, before its validation;
+    # Lightning, resumed from it, skipped that validation: stopped in the last one, the run "completed" scoring
+    # the best checkpoint of the epoch before; stopped in another, TensorBoard never showed that epoch's val loss.
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
+    base = tiny_overrides(mnist_root) + THREE_EPOCHS + ["+callbacks.checkpoint.every_n_train_steps=3"]
+    train(compose_config(base, run="whole"), tmp_path / "whole")
+    cut = tmp_path / "cut"
+    fault = injected("fault", "Fault", kind="raise_in_validation", at_step=(epoch + 1) * STEPS_PER_EPOCH)
+    with pytest.raises(RuntimeError, match="injected fault"):
+        train(compose_config(base + fault, run="cut"), cut)
+    train(compose_config(base + ["resume=true"], run="cut"), cut)
+    assert_same_run(tmp_path / "whole", cut)
+    assert val_losses(cut) == val_losses(tmp_path / "whole")
 
 
 def test_a_full_disk_fails_the_run_with_one_line_and_leaves_no_temporary_file(compose_config, mnist_root, tmpfs,

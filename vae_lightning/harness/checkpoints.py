@@ -13,6 +13,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from vae_lightning.harness.definition import PROCESSES, changed_keys, with_defaults
@@ -34,7 +35,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, file)
 
 
-MODEL_CHECKPOINT = "lightning.pytorch.callbacks.ModelCheckpoint"
+MID_EPOCH_CHECKPOINT = "vae_lightning.harness.checkpoints.MidEpochCheckpoint"
 # `callbacks.checkpoint.every_n_train_steps=N`: how often, in training steps, last.ckpt is also written mid-epoch.
 STEPS_KEY = "every_n_train_steps"
 
@@ -50,9 +51,20 @@ def with_mid_epoch_checkpoints(callbacks: dict[str, Any]) -> dict[str, Any]:
     steps = checkpoint.pop(STEPS_KEY, None)
     if not steps:
         return callbacks
-    mid_epoch = {"_target_": MODEL_CHECKPOINT, "dirpath": checkpoint.get("dirpath"), "save_top_k": 0,
+    mid_epoch = {"_target_": MID_EPOCH_CHECKPOINT, "dirpath": checkpoint.get("dirpath"), "save_top_k": 0,
                  "save_last": True, STEPS_KEY: steps, "enable_version_counter": False}
     return {**callbacks, "checkpoint": checkpoint, "mid_epoch_checkpoint": mid_epoch}
+
+
+class MidEpochCheckpoint(ModelCheckpoint):
+    """The ModelCheckpoint of `every_n_train_steps`, which writes nothing on an epoch's last batch: Lightning,
+    resumed from a checkpoint written there, before the epoch's validation, skips that validation (a run stopped
+    in its last one completed scored on the epoch before's best). A run stopped there resumes from the one before."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if not trainer.is_last_batch:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
 
 class RandomState(L.Callback):
