@@ -545,6 +545,12 @@ class Search:
         moved = name not in ("", ".", "..") and Path(folder).parent != self.sweep_dir and here.is_dir()
         return str(here) if moved else folder
 
+    def numbered(self, number: int) -> str | None:
+        """The job folder Hydra made for trial `number` in this sweep (`job_dir`: `<number>_<its values>`): where
+        a run cut before its callback named its folder (before the Trainer's setup) recorded its outcome."""
+        made = [path for path in self.sweep_dir.glob(f"{number}_*") if (path / ".hydra").is_dir()]
+        return str(made[0]) if len(made) == 1 else None
+
     def fail_cut_trials(self, study: optuna.Study) -> None:
         """Trials an interrupt left running (this command holds the storage: nothing else runs them) are
         failed as interrupted; the interrupted trials' points are asked for again (as many as trials
@@ -559,7 +565,7 @@ class Search:
                if trial.user_attrs.get(INTERRUPTED) and trial.number not in repeated]
         room = self.settings.n_trials - len(finished(study.trials))  # a finished study asks for none
         for trial in cut[:max(room, 0)]:
-            folder = self.located(trial.user_attrs.get(FOLDER))
+            folder = self.located(trial.user_attrs.get(FOLDER)) or self.numbered(trial.number)
             study.enqueue_trial(trial.params, user_attrs={REPEATS: trial.number, CUT_FOLDER: folder})
             log.info("trial %d was cut by an interrupt: its point is asked for again", trial.number)
 
@@ -627,7 +633,7 @@ class Search:
 
     def cut(self, study: optuna.Study, trial: Trial) -> None:
         """An interrupt stopped the batch: whatever its run recorded, the trial is asked again on resume."""
-        state, value, why = outcome(self.folder(trial))
+        state, value, why = outcome(self.folder(trial) or self.numbered(trial.number))
         if state is TrialState.COMPLETE:
             study.tell(trial, value)
             log.info("trial %d: val loss %.4f (completed before the interrupt)", trial.number, value)

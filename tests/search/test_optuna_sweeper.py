@@ -572,6 +572,30 @@ def test_a_trial_left_running_is_failed_as_cut_and_its_point_asked_again_once_wi
         assert waiting == []
 
 
+def test_a_trial_cut_before_its_run_named_its_folder_repeats_in_its_jobs_folder(tmp_path: Path) -> None:
+    # Ctrl-C before the run's Trainer set up (its callback names the folder then): the resumed search repeated
+    # the trial in a new folder, and the first, left `interrupted`, made every later resume exit 1 naming it.
+    storage = str(tmp_path / "study.log")
+    space, fixed = search_space(SGD_SPACE)
+    study = optuna.create_study(study_name="sgd", storage=open_storage(storage))
+    trial = study.ask(space)
+    folder = tmp_path / "0_clip.value=1.0"
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / "status.json").write_text(json.dumps({"status": "interrupted", "error": "interrupted by SIGINT"}))
+    search = a_search(tmp_path)
+    search.settings.n_trials = 1
+    search.storage = open_storage(storage)
+    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search.cut(study, trial)
+    search.fail_cut_trials(study)
+    repeat = next(trial for trial in trials(storage) if trial.state == TrialState.WAITING)
+    assert repeat.user_attrs == {REPEATS: 0, CUT_FOLDER: str(folder)}
+    asked = optuna.trial.create_trial(state=TrialState.RUNNING, params=repeat.system_attrs["fixed_params"],
+                                      distributions=space, user_attrs=repeat.user_attrs)
+    job = search.job(asked, space, fixed, storage)
+    assert [line for line in job if line.startswith("hydra.sweep.subdir")] == ["hydra.sweep.subdir='0_clip.value=1.0'"]
+
+
 def test_a_trial_whose_run_failed_before_reporting_its_folder_is_failed_with_its_jobs_folder(tmp_path: Path) -> None:
     """A run that failed before its callback named its folder is told failed, with the folder of its job."""
     storage = str(tmp_path / "study.log")
