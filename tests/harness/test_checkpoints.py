@@ -265,6 +265,22 @@ def test_a_run_folder_moved_or_copied_keeps_its_best_checkpoint_when_resumed_the
     assert trainer.checkpoint_callback.best_model_score == 0
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 2
 
+
+def test_a_run_folder_reached_through_a_symbolic_link_keeps_its_best_checkpoint_when_copied(tmp_path: Path) -> None:
+    # Lightning names its files by the real path (os.path.realpath), and the folder was stored as reached: on
+    # macOS, /tmp itself is a link. Copied, the run forgot its best val loss, as before RunFolder.
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    fit_rising(tmp_path / "link" / "before", epochs=2)
+    shutil.copytree(tmp_path / "real" / "before", tmp_path / "after")
+    checkpoints = tmp_path / "after" / "checkpoints"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*dirpath has changed")
+        trainer = fit_rising(tmp_path / "after", epochs=3, resumed_from=checkpoints / "last.ckpt")
+    assert torch.load(checkpoints / "best.ckpt", weights_only=True)["epoch"] == 0
+    assert trainer.checkpoint_callback.best_model_score == 0
+
+
 class Planted:
     """A pickle that, loaded in full, would create `marker`."""
 
