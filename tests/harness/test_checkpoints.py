@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 from omegaconf import OmegaConf
 
 import own_classes
-from vae_lightning.harness.checkpoints import (AtomicCheckpointIO, RandomState, RunDefinition, RunFolder,
-                                              checkpoint_to_resume, reason_not_to_resume)
+from vae_lightning.harness.checkpoints import (AtomicCheckpointIO, MidEpochCheckpoint, RandomState, RunDefinition,
+                                              RunFolder, checkpoint_to_resume, reason_not_to_resume)
 from vae_lightning.paper.module import process_seed
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import ConfigError
@@ -279,6 +280,15 @@ def test_a_run_folder_reached_through_a_symbolic_link_keeps_its_best_checkpoint_
         trainer = fit_rising(tmp_path / "after", epochs=3, resumed_from=checkpoints / "last.ckpt")
     assert torch.load(checkpoints / "best.ckpt", weights_only=True)["epoch"] == 0
     assert trainer.checkpoint_callback.best_model_score == 0
+
+
+def test_the_mid_epoch_checkpoint_keeps_the_state_key_of_the_modelcheckpoint_that_wrote_older_runs(
+        tmp_path: Path) -> None:
+    # Lightning finds a callback's state in a checkpoint by its key: as a class of its own, a run resumed from a
+    # checkpoint of before warned to add the ModelCheckpoint, and restored nothing of its state.
+    arguments = {"dirpath": str(tmp_path), "save_top_k": 0, "save_last": True, "every_n_train_steps": 2,
+                 "enable_version_counter": False}
+    assert MidEpochCheckpoint(**arguments).state_key == ModelCheckpoint(**arguments).state_key
 
 
 class Planted:

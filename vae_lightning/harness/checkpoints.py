@@ -66,6 +66,11 @@ class MidEpochCheckpoint(ModelCheckpoint):
         if not trainer.is_last_batch:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
+    @property
+    def state_key(self) -> str:
+        # A ModelCheckpoint's, which wrote the checkpoints of runs before this class: they resume with its state.
+        return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
 
 class RandomState(L.Callback):
     """Seeds each further DDP process apart from the first (`process_seed`), stores every process's
