@@ -236,6 +236,16 @@ def test_a_run_stopped_in_a_validation_validates_that_epoch_when_resumed(compose
     assert val_losses(cut) == val_losses(tmp_path / "whole")
 
 
+def test_results_name_the_best_checkpoint_in_a_run_folder_reached_through_a_symbolic_link(compose_config, mnist_root,
+                                                                                           tmp_path) -> None:
+    # Lightning names its checkpoints by their real path: taken relative to the folder as reached, results.json
+    # named ../../real/run/checkpoints/best.ckpt, the old place once the folder was moved.
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    results = train(compose_config(tiny_overrides(mnist_root), run="link/run"), tmp_path / "link" / "run")
+    assert results["checkpoint"] == "checkpoints/best.ckpt"
+
+
 def test_a_full_disk_fails_the_run_with_one_line_and_leaves_no_temporary_file(compose_config, mnist_root, tmpfs,
                                                                               caplog) -> None:
     run_dir = tmpfs("full", size="1m")

@@ -69,7 +69,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "test": test,
         "epochs": trainer.current_epoch,
         "train_seconds": round(train_seconds, 3),
-        "checkpoint": os.path.relpath(best, run_dir) if best else None,
+        # Of the real folder, as Lightning names its checkpoints: not `../../<real>/...` under a symbolic link.
+        "checkpoint": os.path.relpath(best, run_dir.resolve()) if best else None,
     }
     # A search's pruner stopped the run after this epoch (hydra_plugins/vae_lightning_optuna/pruning.py).
     pruned = [callback.pruned_epoch for callback in trainer.callbacks if getattr(callback, "pruned_epoch", None)]
