@@ -531,7 +531,7 @@ class Search:
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
         self.storage.set_trial_user_attr(trial_id, key, value)
 
-    def folder(self, trial: Trial) -> str | None:
+    def folder(self, trial: Trial | FrozenTrial) -> str | None:
         """The trial's run folder, as its run wrote it to the storage from its own process: a Trial's
         `user_attrs` are those it was asked with (Optuna caches them), which never hold it."""
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
@@ -545,11 +545,13 @@ class Search:
         moved = name not in ("", ".", "..") and Path(folder).parent != self.sweep_dir and here.is_dir()
         return str(here) if moved else folder
 
-    def numbered(self, number: int) -> str | None:
-        """The job folder Hydra made for trial `number` in this sweep (`job_dir`: `<number>_<its values>`): where
-        a run cut before its callback named its folder (before the Trainer's setup) recorded its outcome."""
-        made = [path for path in self.sweep_dir.glob(f"{number}_*") if (path / ".hydra").is_dir()]
-        return str(made[0]) if len(made) == 1 else None
+    def job_folder(self, trial: Trial | FrozenTrial) -> str | None:
+        """The trial's folder, also where its run was cut before its callback named it (before the Trainer's
+        setup): the folder of the cut trial it repeats, or the one Hydra made for its number in this sweep
+        (`job_dir`: `<number>_<its values>`)."""
+        made = [path for path in self.sweep_dir.glob(f"{trial.number}_*") if (path / ".hydra").is_dir()]
+        return (self.folder(trial) or self.located(trial.user_attrs.get(CUT_FOLDER))
+                or (str(made[0]) if len(made) == 1 else None))
 
     def fail_cut_trials(self, study: optuna.Study) -> None:
         """Trials an interrupt left running (this command holds the storage: nothing else runs them) are
@@ -565,7 +567,7 @@ class Search:
                if trial.user_attrs.get(INTERRUPTED) and trial.number not in repeated]
         room = self.settings.n_trials - len(finished(study.trials))  # a finished study asks for none
         for trial in cut[:max(room, 0)]:
-            folder = self.located(trial.user_attrs.get(FOLDER)) or self.numbered(trial.number)
+            folder = self.job_folder(trial)
             study.enqueue_trial(trial.params, user_attrs={REPEATS: trial.number, CUT_FOLDER: folder})
             log.info("trial %d was cut by an interrupt: its point is asked for again", trial.number)
 
@@ -633,7 +635,7 @@ class Search:
 
     def cut(self, study: optuna.Study, trial: Trial) -> None:
         """An interrupt stopped the batch: whatever its run recorded, the trial is asked again on resume."""
-        state, value, why = outcome(self.folder(trial) or self.numbered(trial.number))
+        state, value, why = outcome(self.job_folder(trial))
         if state is TrialState.COMPLETE:
             study.tell(trial, value)
             log.info("trial %d: val loss %.4f (completed before the interrupt)", trial.number, value)

@@ -596,6 +596,29 @@ def test_a_trial_cut_before_its_run_named_its_folder_repeats_in_its_jobs_folder(
     assert [line for line in job if line.startswith("hydra.sweep.subdir")] == ["hydra.sweep.subdir='0_clip.value=1.0'"]
 
 
+def test_a_repeat_of_a_cut_trial_cut_again_before_its_run_named_its_folder_repeats_in_that_folder(
+        tmp_path: Path) -> None:
+    # The repeat runs in the cut trial's folder, not one of its own number: cut again as it started, it was
+    # repeated in a new folder, the first left `interrupted`.
+    storage = str(tmp_path / "study.log")
+    space, _ = search_space(SGD_SPACE)
+    study = optuna.create_study(study_name="sgd", storage=open_storage(storage))
+    study.tell(study.ask(space), state=TrialState.FAIL)
+    folder = tmp_path / "0_clip.value=1.0"
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / "status.json").write_text(json.dumps({"status": "interrupted", "error": "interrupted by SIGINT"}))
+    study.enqueue_trial(A_POINT, user_attrs={REPEATS: 0, CUT_FOLDER: str(folder)})
+    repeat = study.ask(space)
+    search = a_search(tmp_path)
+    search.settings.n_trials = 2
+    search.storage = open_storage(storage)
+    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search.cut(study, repeat)
+    search.fail_cut_trials(study)
+    again = next(trial for trial in trials(storage) if trial.state == TrialState.WAITING)
+    assert again.user_attrs == {REPEATS: repeat.number, CUT_FOLDER: str(folder)}
+
+
 def test_a_trial_whose_run_failed_before_reporting_its_folder_is_failed_with_its_jobs_folder(tmp_path: Path) -> None:
     """A run that failed before its callback named its folder is told failed, with the folder of its job."""
     storage = str(tmp_path / "study.log")
