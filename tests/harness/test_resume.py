@@ -236,6 +236,20 @@ def test_a_run_stopped_in_a_validation_validates_that_epoch_when_resumed(compose
     assert val_losses(cut) == val_losses(tmp_path / "whole")
 
 
+def test_an_epoch_ending_without_a_validation_keeps_its_last_batchs_checkpoint(compose_config, mnist_root, monkeypatch,
+                                                                                tmp_path) -> None:
+    # Only a validation at the epoch's end makes that checkpoint one to skip; without one (check_val_every_n_epoch=2)
+    # no other callback writes a checkpoint there, and a run stopped in the next epoch started over.
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
+    base = tiny_overrides(mnist_root) + ["trainer.max_epochs=2", "trainer.check_val_every_n_epoch=2",
+                                         f"+callbacks.checkpoint.every_n_train_steps={STEPS_PER_EPOCH}"]
+    cut = tmp_path / "cut"
+    with pytest.raises(RuntimeError, match="injected fault"):
+        train(compose_config(base + injected("fault", "Fault", kind="raise", at_step=STEPS_PER_EPOCH + 2), run="cut"),
+              cut)
+    assert torch.load(cut / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == STEPS_PER_EPOCH
+
+
 def test_results_name_the_best_checkpoint_in_a_run_folder_reached_through_a_symbolic_link(compose_config, mnist_root,
                                                                                            tmp_path) -> None:
     # Lightning names its checkpoints by their real path: taken relative to the folder as reached, results.json

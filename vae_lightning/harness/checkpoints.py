@@ -57,13 +57,16 @@ def with_mid_epoch_checkpoints(callbacks: dict[str, Any]) -> dict[str, Any]:
 
 
 class MidEpochCheckpoint(ModelCheckpoint):
-    """The ModelCheckpoint of `every_n_train_steps`, which writes nothing on an epoch's last batch: Lightning,
-    resumed from a checkpoint written there, before the epoch's validation, skips that validation (a run stopped
-    in its last one completed scored on the epoch before's best). A run stopped there resumes from the one before."""
+    """The ModelCheckpoint of `every_n_train_steps`, which writes nothing on the last batch of an epoch that
+    ends with a validation: Lightning, resumed from a checkpoint written there, skips that validation (a run
+    stopped in its last one completed scored on the epoch before's best). A run stopped there resumes from the
+    one before; an epoch that ends without one (trainer.check_val_every_n_epoch) keeps its last batch's."""
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        if not trainer.is_last_batch:
+        validates = trainer.enable_validation and (trainer.current_epoch + 1) % (
+            trainer.check_val_every_n_epoch or 1) == 0
+        if not (trainer.is_last_batch and validates):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     @property
