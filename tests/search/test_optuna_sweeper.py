@@ -513,11 +513,16 @@ def test_optuna_dashboard_shows_a_study_of_its_storage(tmp_path: Path) -> None:
         dashboard.wait(timeout=30)
 
 
-def a_search(sweep_dir: Path) -> Search:
-    """The sweeper's search of `search=sgd`, as set up in `sweep_dir`, without a launcher."""
-    search = Search(OmegaConf.create({"study_name": "sgd", "pruner": None, "trial_callback": {"_target_": "x.Y"}}))
+def a_search(sweep_dir: Path, storage: str | None = None, n_trials: int | None = None) -> Search:
+    """The sweeper's search of `search=sgd`, as set up in `sweep_dir`, without a launcher; on the study
+    sgd of `storage` when given, as its `run` opens it."""
+    search = Search(OmegaConf.create({"study_name": "sgd", "pruner": None, "trial_callback": {"_target_": "x.Y"},
+                                      "n_trials": n_trials}))
     search.config = OmegaConf.create({"hydra": {"job": {"config": {"override_dirname": {"exclude_keys": []}}}}})
     search.sweep_dir = sweep_dir
+    if storage is not None:
+        search.storage = open_storage(storage)
+        search.study_id = search.storage.get_study_id_from_name("sgd")
     return search
 
 
@@ -536,9 +541,7 @@ def test_a_trial_whose_run_completed_before_the_interrupt_is_told_its_val_loss(s
     run_side = open_storage(storage)  # the run's callback, in a process of its own
     run_side.set_trial_user_attr(run_side.get_trial_id_from_study_id_trial_number(
         run_side.get_study_id_from_name("sgd"), trial.number), FOLDER, str(folder))
-    search = a_search(tmp_path)
-    search.storage = open_storage(storage)
-    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search = a_search(tmp_path, storage)
     search.cut(study, trial)
     told = trials(storage)[0]
     assert told.state == TrialState.COMPLETE and told.value == 50.0 and INTERRUPTED not in told.user_attrs
@@ -556,10 +559,7 @@ def test_a_trial_left_running_is_failed_as_cut_and_its_point_asked_again_once_wi
     study.tell(study.ask(space), 1.0)
     left = study.ask(space)
     left.set_user_attr(FOLDER, str(tmp_path / "1_run"))
-    search = a_search(tmp_path)
-    search.settings.n_trials = n_trials
-    search.storage = open_storage(storage)
-    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search = a_search(tmp_path, storage, n_trials=n_trials)
     search.fail_cut_trials(study)
     search.fail_cut_trials(study)  # a second resume before the repeat ran asks for it no more
     found = trials(storage)
@@ -582,10 +582,7 @@ def test_a_trial_cut_before_its_run_named_its_folder_repeats_in_its_jobs_folder(
     folder = tmp_path / "0_clip.value=1.0"
     (folder / ".hydra").mkdir(parents=True)
     (folder / "status.json").write_text(json.dumps({"status": "interrupted", "error": "interrupted by SIGINT"}))
-    search = a_search(tmp_path)
-    search.settings.n_trials = 1
-    search.storage = open_storage(storage)
-    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search = a_search(tmp_path, storage, n_trials=1)
     search.cut(study, trial)
     search.fail_cut_trials(study)
     repeat = next(trial for trial in trials(storage) if trial.state == TrialState.WAITING)
@@ -609,10 +606,7 @@ def test_a_repeat_of_a_cut_trial_cut_again_before_its_run_named_its_folder_repea
     (folder / "status.json").write_text(json.dumps({"status": "interrupted", "error": "interrupted by SIGINT"}))
     study.enqueue_trial(A_POINT, user_attrs={REPEATS: 0, CUT_FOLDER: str(folder)})
     repeat = study.ask(space)
-    search = a_search(tmp_path)
-    search.settings.n_trials = 2
-    search.storage = open_storage(storage)
-    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search = a_search(tmp_path, storage, n_trials=2)
     search.cut(study, repeat)
     search.fail_cut_trials(study)
     again = next(trial for trial in trials(storage) if trial.state == TrialState.WAITING)
@@ -629,9 +623,7 @@ def test_a_trial_whose_run_failed_before_reporting_its_folder_is_failed_with_its
     (folder / "status.json").write_text(json.dumps({"status": "failed", "error": "RuntimeError: no data"}))
     returned = JobReturn(overrides=[], status=JobStatus.COMPLETED,
                          hydra_cfg=OmegaConf.create({"hydra": {"runtime": {"output_dir": str(folder)}}}))
-    search = a_search(tmp_path)
-    search.storage = open_storage(storage)
-    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search = a_search(tmp_path, storage)
     search.tell(study, trial, returned)
     told = trials(storage)[0]
     assert told.state == TrialState.FAIL and told.user_attrs[FOLDER] == str(folder)
@@ -646,9 +638,7 @@ def test_a_run_completed_without_a_finite_val_loss_is_a_failed_trial(loss: float
     folder = tmp_path / "0_run"
     folder.mkdir()
     (folder / "status.json").write_text(json.dumps({"status": "completed", "results": {"val": {"loss": loss}}}))
-    search = a_search(tmp_path)
-    search.storage = open_storage(storage)
-    search.study_id = search.storage.get_study_id_from_name("sgd")
+    search = a_search(tmp_path, storage)
     search.set_attr(trial.number, FOLDER, str(folder))  # as the run's callback names its folder
     search.tell(study, trial, JobReturn(overrides=[], status=JobStatus.COMPLETED))
     told = trials(storage)[0]
