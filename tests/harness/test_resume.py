@@ -211,11 +211,11 @@ def test_resume_from_any_mid_epoch_checkpoint_is_exact(compose_config, mnist_roo
         assert all(torch.equal(a[key], b[key]) for key in a), name
 
 
-def val_losses(run_dir: Path) -> list[tuple[int, float]]:
-    """The val losses TensorBoard shows for the run, by step."""
+def logged(run_dir: Path, tag: str = "val/loss") -> list[tuple[int, float]]:
+    """The values of `tag` TensorBoard shows for the run, by step."""
     events = EventAccumulator(str(run_dir))
     events.Reload()
-    return [(event.step, event.value) for event in events.Scalars("val/loss")]
+    return [(event.step, event.value) for event in events.Scalars(tag)]
 
 
 @pytest.mark.parametrize("epoch", [1, 2])
@@ -233,21 +233,26 @@ def test_a_run_stopped_in_a_validation_validates_that_epoch_when_resumed(compose
         train(compose_config(base + fault, run="cut"), cut)
     train(compose_config(base + ["resume=true"], run="cut"), cut)
     assert_same_run(tmp_path / "whole", cut)
-    assert val_losses(cut) == val_losses(tmp_path / "whole")
+    assert logged(cut) == logged(tmp_path / "whole")
 
 
-def test_an_epoch_ending_without_a_validation_keeps_its_last_batchs_checkpoint(compose_config, mnist_root, monkeypatch,
-                                                                                tmp_path) -> None:
-    # Only a validation at the epoch's end makes that checkpoint one to skip; without one (check_val_every_n_epoch=2)
-    # no other callback writes a checkpoint there, and a run stopped in the next epoch started over.
+def test_an_epoch_ending_without_a_validation_is_checkpointed_at_its_end(compose_config, mnist_root, monkeypatch,
+                                                                          tmp_path) -> None:
+    # Without a validation (check_val_every_n_epoch=2) no other callback writes a checkpoint at the epoch's end, and a
+    # run stopped in the next epoch started over. Written on its last batch instead, Lightning resumed from it without
+    # resetting its running means: the next epoch's train/loss averaged both epochs' batches.
     monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
-    base = tiny_overrides(mnist_root) + ["trainer.max_epochs=2", "trainer.check_val_every_n_epoch=2",
+    base = tiny_overrides(mnist_root) + ["trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2",
                                          f"+callbacks.checkpoint.every_n_train_steps={STEPS_PER_EPOCH}"]
+    train(compose_config(base, run="whole"), tmp_path / "whole")
     cut = tmp_path / "cut"
     with pytest.raises(RuntimeError, match="injected fault"):
         train(compose_config(base + injected("fault", "Fault", kind="raise", at_step=STEPS_PER_EPOCH + 2), run="cut"),
               cut)
     assert torch.load(cut / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == STEPS_PER_EPOCH
+    train(compose_config(base + ["resume=true"], run="cut"), cut)
+    assert_same_run(tmp_path / "whole", cut)
+    assert logged(cut, "train/loss") == logged(tmp_path / "whole", "train/loss")
 
 
 def test_results_name_the_best_checkpoint_in_a_run_folder_reached_through_a_symbolic_link(compose_config, mnist_root,

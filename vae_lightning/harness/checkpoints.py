@@ -57,22 +57,37 @@ def with_mid_epoch_checkpoints(callbacks: dict[str, Any]) -> dict[str, Any]:
 
 
 class MidEpochCheckpoint(ModelCheckpoint):
-    """The ModelCheckpoint of `every_n_train_steps`, which writes nothing on the last batch of an epoch that
-    ends with a validation: Lightning, resumed from a checkpoint written there, skips that validation (a run
-    stopped in its last one completed scored on the epoch before's best). A run stopped there resumes from the
-    one before; an epoch that ends without one (trainer.check_val_every_n_epoch) keeps its last batch's."""
+    """The ModelCheckpoint of `every_n_train_steps`, which writes nothing on an epoch's last batch, and
+    writes last.ckpt at the end of an epoch that ends without a validation (trainer.check_val_every_n_epoch).
+
+    Lightning, resumed from a checkpoint of an epoch's last batch, skips what follows it: the epoch's
+    validation (a run stopped in its last one completed scored on the epoch before's best), and the
+    reset of its running means (the next epoch's train averages took in this epoch's batches too). A
+    run stopped in a validation resumes from the checkpoint before it.
+    """
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        validates = trainer.enable_validation and (trainer.current_epoch + 1) % (
-            trainer.check_val_every_n_epoch or 1) == 0
-        if not (trainer.is_last_batch and validates):
+        if not trainer.is_last_batch:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if ends_with_a_validation(trainer):
+            super().on_train_epoch_end(trainer, pl_module)
+            return
+        # Without it, a run stopped in the next epoch would start over from the epoch's beginning.
+        self.last_model_path = self.format_checkpoint_name({}, self.CHECKPOINT_NAME_LAST)
+        trainer.save_checkpoint(self.last_model_path)
 
     @property
     def state_key(self) -> str:
         # A ModelCheckpoint's, which wrote the checkpoints of runs before this class: they resume with its state.
         return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
+
+def ends_with_a_validation(trainer: L.Trainer) -> bool:
+    """Whether the epoch the trainer is in ends with a validation."""
+    return trainer.enable_validation and (trainer.current_epoch + 1) % (trainer.check_val_every_n_epoch or 1) == 0
 
 
 class RandomState(L.Callback):
