@@ -637,6 +637,14 @@ def test_config_dir_adds_a_folder_of_ones_own_configs(tmp_path: Path) -> None:
         checked("-cd", str(tmp_path / "nowhere"))
 
 
+@pytest.mark.parametrize("name", ["a,b", "a]b", "it's"])
+def test_a_config_dir_is_read_whatever_its_name_holds(name: str, tmp_path: Path) -> None:
+    # The check handed Hydra the folder unquoted, as an override: `,` split it in two, `]` and `'` were
+    # refused as an override the command did not hold, where Hydra's own --config-dir reads it.
+    extra = own_optimizer(tmp_path / name)
+    assert checked("--config-dir", str(extra), "optim=mine", "optim.momentum=0.5") == 1
+
+
 def test_a_misspelt_key_of_a_config_dir_class_names_the_keys_it_takes(tmp_path: Path) -> None:
     # A class only the --config-dir folder names: the line advised adding the misspelt key with `+`.
     (tmp_path / "mine" / "optim").mkdir(parents=True)

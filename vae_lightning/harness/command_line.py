@@ -459,7 +459,8 @@ def primary_configs(args: argparse.Namespace, default_dir: str) -> Iterator[tupl
                               f"(optim/, ...)")
         if added is not None:  # each of its files read as YAML, naming one that is not, before Hydra reads some
             configured_targets(Path(added))
-        yield args.config_name or "config", [] if added is None else [f"hydra.searchpath=[file://{added}]"]
+        # Quoted: a folder's name may hold what the override grammar reads (`,`, `]`, `'`).
+        yield args.config_name or "config", [] if added is None else [f"hydra.searchpath=[{quoted(f'file://{added}')}]"]
 
 
 def check_jobs(args: argparse.Namespace, config_dir: str,
