@@ -140,8 +140,6 @@ def one_line(error: Exception, config_name: str, overrides: list[str]) -> str:
         if not group:  # the primary config
             return f"--config-name {option}: no such config in the config folder; drop the flag to use config.yaml"
         return f"{group}={option}: no such option" + (f"; choose one of {choices}" if choices else "")
-    if isinstance(error, OverrideParseException):
-        return sweeps.unreadable(error)
     cause = error.__cause__ or error.__context__ or error
     if isinstance(cause, InterpolationResolutionError):  # `hydra.overrides.task=${now:}`: Hydra's own says nothing
         return unresolved(cause)
@@ -169,7 +167,7 @@ def composed(config_name: str, overrides: list[str]) -> DictConfig:
     """The job's config as Hydra composes it; ConfigError, in one line, where it cannot."""
     try:
         return compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
-    except (ConfigCompositionException, OverrideParseException) as error:
+    except ConfigCompositionException as error:
         raise ConfigError(one_line(error, config_name, overrides)) from None
     except ValueError as error:  # Hydra's own for `group=null`, which names no override
         raise ConfigError(null_group(overrides) or str(error)) from None
