@@ -183,6 +183,19 @@ def test_a_checkpoint_naming_files_out_of_its_folder_is_refused(state: dict, tmp
         checkpoint_to_resume(tmp_path, run_config())
 
 
+@pytest.mark.parametrize("saved", [
+    {"state_dict": {}},  # a plain Lightning checkpoint, of another project
+    {"callbacks": ["RunDefinition"]},
+    {"callbacks": {"RunDefinition": {"definition": 5}}},
+])
+def test_a_checkpoint_without_this_projects_run_definition_is_refused(saved: dict, tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    torch.save(saved, folder / "last.ckpt")
+    with pytest.raises(ConfigError, match=r"no checkpoint in .* will do \(it holds no run definition of this project"):
+        checkpoint_to_resume(tmp_path, run_config())
+
+
 @pytest.mark.parametrize("name,state,reason", [
     ("RandomState", {**RandomState(seed=0).state_dict(), "python": "x"},
      r"its random state cannot be restored \(ValueError\)"),
