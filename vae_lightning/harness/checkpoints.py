@@ -132,10 +132,8 @@ class RandomState(L.Callback):
     @classmethod
     def check(cls, state_dict: dict[str, Any]) -> None:
         """Raise what `load_state_dict` would, on generators of its own: this process's are left as they are."""
-        further = state_dict.get(cls.FURTHER, [])
-        if not isinstance(further, list):
-            raise TypeError(f"{cls.FURTHER}: {type(further).__name__}")
-        for state in [state_dict, *further]:
+        # Read as load_state_dict reads them: a value that is no list of states fails below.
+        for state in [state_dict, *(state_dict.get(cls.FURTHER) or [])]:
             torch.Generator().set_state(state["torch"])
             if not isinstance(state["cuda"], list):
                 raise TypeError(f"cuda: {type(state['cuda']).__name__}")
