@@ -174,3 +174,34 @@ class Unlabelled(Images):
     def setup(self, stage: str | None = None) -> None:
         super().setup(stage)
         del self.test_labels
+
+
+class FailingVAE(VAE):
+    """A forward that fails on any images, as a bug in one's own model does."""
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> VAEOutput:
+        raise ValueError("a bug of its own")
+
+
+class ReadingVAE(VAE):
+    """A forward that reads a value of its input, which the meta device has none of."""
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> VAEOutput:
+        if float(x.max()) > 1:
+            raise ValueError("images past 1")
+        return super().forward(x, generator)
+
+
+class DrawlessVAE(VAE):
+    """Returns its reconstruction without the draws axis, (batch, pixels), which VAEOutput asks for."""
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> VAEOutput:
+        output = super().forward(x, generator)
+        return VAEOutput(output.reconstruction[0], output.mean, output.log_variance)
+
+
+class TotalLoss(L1Loss):
+    """Returns its total alone, a tensor, not the LossTerms the run logs."""
+
+    def forward(self, x: torch.Tensor, output: VAEOutput) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, output).total

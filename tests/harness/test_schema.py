@@ -209,6 +209,31 @@ def test_a_model_whose_forward_the_run_cannot_use_is_refused_by_the_check(model:
         schema.check_module(compose_config([f"model._target_={model}"]))
 
 
+@pytest.mark.parametrize("overrides,says", [
+    (["model._target_=own_classes.FailingVAE"], "model: FailingVAE fails on a batch of 2 blank images of "
+                                                "model.input_dim=784 pixels (ValueError: a bug of its own); fix its "
+                                                "code, or model.input_dim"),
+    (["loss._target_=own_classes.TotalLoss"], "loss: TotalLoss.forward returns a Tensor; return a "
+                                              "vae_lightning.paper.loss.LossTerms(total, reconstruction, kl)"),
+    # The loss's own refusal, said as it is, not as a failure of the loss's code.
+    (["model._target_=own_classes.DrawlessVAE"], "model: its reconstruction has shape [2, 784] for images of [2, 784]; "
+                                                 "return it as (draws, batch, pixels)"),
+])
+def test_a_model_or_loss_that_fails_on_blank_images_is_refused_by_the_check(overrides: list[str], says: str,
+                                                                           compose_config,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", ",".join(override.partition("=")[2] for override in overrides))
+    with pytest.raises(ConfigError, match=f"^{re.escape(says)}"):
+        schema.check_module(compose_config(overrides))
+
+
+def test_a_model_that_reads_a_value_of_its_input_is_left_to_the_run(compose_config,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The meta device has no values to read: the check cannot judge such a forward, and lets it run.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.ReadingVAE")
+    schema.check_module(compose_config(["model._target_=own_classes.ReadingVAE"]))
+
+
 def test_a_key_this_machines_local_config_sets_is_said_to_come_from_there(monkeypatch: pytest.MonkeyPatch,
                                                                           tmp_path: Path) -> None:
     # The README has conf/local/default.yaml set data.root for every run; with a data module of one's own that
