@@ -89,7 +89,7 @@ def shown(address: str) -> str:
     ~/.pgpass or MySQL's option files rather than in the URL)."""
     try:
         url = make_url(address) if "://" in address else None
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
         url = None
     return address if url is None or url.password is None else url.render_as_string(hide_password=True)
 
@@ -130,7 +130,7 @@ def database_url(address: str) -> URL:
     which two searches of one study could not be kept apart."""
     try:
         url = make_url(address)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise ConfigError(f"{SETTINGS}.storage={shown(address)} is neither a file nor a database URL "
                           f"(dialect://user@host/database)") from None
     if url.get_backend_name() not in SERVER_LOCKS:

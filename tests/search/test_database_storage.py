@@ -28,6 +28,7 @@ SUPPORTED = ("is not supported: a search keeps other searches off its study by a
     ("sqlite://", SUPPORTED),  # in memory: the trials' processes could not reach it either
     ("postgresql+psycopg://postgres@/studies?host=/nonexistent", "cannot use the database: (psycopg.OperationalError)"),
     ("postgresql ://postgres@db/studies", "is neither a file nor a database URL (dialect://user@host/database)"),
+    ("postgresql://postgres@db:54x2/studies", "is neither a file nor a database URL (dialect://user@host/database)"),
 ])
 def test_a_database_the_sweeper_cannot_lock_is_refused_in_one_line_before_anything_is_written(
     storage: str, expected: str, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
