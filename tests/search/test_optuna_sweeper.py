@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -20,7 +21,8 @@ from optuna.trial import TrialState
 
 from helpers import injected, run_train, start_train, tiny_overrides
 from hydra_plugins.vae_lightning_optuna._study import (CUT_FOLDER, DEFINITION, FOLDER, INTERRUPTED, REPEATS, Search,
-                                                      lock_storage, open_storage, search_space, trials_definition)
+                                                      lock_storage, open_storage, override_value, search_space,
+                                                      trials_definition)
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import ConfigError
 from vae_lightning.harness.command_line import check_command_line, check_jobs, parse_command_line, prepare
@@ -724,3 +726,11 @@ def test_a_journal_whose_last_record_a_stopped_process_left_unfinished_is_a_stud
     arguments, sweep_lock = check_command_line(["-m", "search=sgd", *tiny_overrides(mnist_root),
                                                 f"hydra.sweeper.storage={journal}", "resume=true"])
     sweep_lock.close()
+
+
+def test_the_trial_callbacks_node_reaches_each_trial_as_it_is_configured() -> None:
+    # A pruner of one's own may take a list: one of mappings, or of a path with a backslash, written as
+    # Python writes it, was no override Hydra could read, or not the same value.
+    node = {"pruner": {"_target_": "own.Pruner", "steps": [{"at": 1, "keep": True}, "C:\\runs", None, 0.5]},
+            "storage": "${hydra:sweeper.storage}"}
+    assert OverridesParser.create().parse_overrides([f"+callback={override_value(node)}"])[0].value() == node
