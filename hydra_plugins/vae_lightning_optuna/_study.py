@@ -445,15 +445,13 @@ def override_value(value: Any) -> str:
     """`value` in Hydra's override grammar: the callback's node travels to each trial as one override."""
     if isinstance(value, dict):
         return "{" + ",".join(f"{key}:{override_value(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):
         return "[" + ",".join(override_value(item) for item in value) + "]"
     if isinstance(value, str):
         return quoted(value)
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return repr(value)
+    return repr(value)  # Hydra reads True and False as Python writes them
 
 
 def finished(trials: list[FrozenTrial]) -> list[FrozenTrial]:
