@@ -13,7 +13,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata
 
 from helpers import TRAIN_IMAGES, VAL_IMAGES, free_port, run_train, tiny_overrides
-from vae_lightning.harness.definition import changed_keys, defines_the_run, hyperparameters, run_definition
+from vae_lightning.harness.definition import (HPARAMS_SUFFIX, changed_keys, defines_the_run, hyperparameters,
+                                              run_definition)
 from vae_lightning.harness.run import train
 
 
@@ -38,6 +39,15 @@ def test_a_resumed_runs_hparams_session_is_the_one_its_losses_belong_to(compose_
         if metadata.SESSION_START_INFO_TAG in content:
             sessions.append(metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG]))
     assert [session.hparams["trainer/max_epochs"].number_value for session in sessions] == [2]
+
+
+def test_a_run_without_a_val_or_test_loss_writes_no_hparams_session(compose_config, mnist_root) -> None:
+    # A session without metrics: TensorBoard's HPARAMS tab would list the run with no loss to compare it by.
+    cfg = compose_config([*tiny_overrides(mnist_root), "trainer.limit_val_batches=0", "trainer.limit_test_batches=0"])
+    run_dir = Path(cfg.hydra.runtime.output_dir)
+    results = train(cfg, run_dir)
+    assert "loss" not in results["val"] and "loss" not in results["test"]
+    assert list(run_dir.rglob("events.out.tfevents.*")) and not list(run_dir.rglob(f"*{HPARAMS_SUFFIX}"))
 
 
 @pytest.mark.parametrize("x_axis", ["epoch", pytest.param("step", marks=pytest.mark.slow)])
