@@ -112,6 +112,7 @@ def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:
     ("optim.lr=tag(log,choice(0.001,0.1))", "optim.lr=tag(log,choice(0.001,0.1)): tag(log, ...) applies to "
                                             "interval(a, b) alone"),
     ("seed=tag(log,range(1,5))", "seed=tag(log,range(1,5)): tag(log, ...) applies to interval(a, b) alone"),
+    ("seed=range(5,1)", "seed=range(5,1): no value to choose from"),
     ("hydra.sweeper.study_name=null", "hydra.sweeper.study_name=None: give the study a name"),
     ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 is out of range: allowed a whole number >= 1"),
     ("hydra.sweeper.n_trials=-3", "hydra.sweeper.n_trials=-3 is out of range"),
