@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import optuna
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep, Override, Transformer, ValueType
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
-from hydra.errors import OverrideParseException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -35,6 +33,7 @@ from sqlalchemy.pool import NullPool
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError
 from vae_lightning.files import check_writable
+from vae_lightning.harness import sweeps
 from vae_lightning.harness.command_line import quoted
 from vae_lightning.harness.definition import PROCESSES, run_definition, within
 from vae_lightning.harness.runs import pid_holding, read_status
@@ -191,11 +190,7 @@ def lock_storage(address: str, study_name: str) -> IO[str] | Connection:
 
 def parse(params: list[str]) -> dict[str, Override]:
     """Each key's override; a key given twice keeps its last one (the command line's, after the config's)."""
-    try:
-        parsed = OverridesParser.create().parse_overrides(params)
-    except OverrideParseException as error:
-        raise ConfigError(str(error).strip().splitlines()[0]) from None
-    return {override.get_key_element(): override for override in parsed}
+    return {override.get_key_element(): override for override in sweeps.parse(params)}
 
 
 def interval_distribution(override: Override) -> BaseDistribution:

@@ -113,6 +113,8 @@ def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:
                                             "interval(a, b) alone"),
     ("seed=tag(log,range(1,5))", "seed=tag(log,range(1,5)): tag(log, ...) applies to interval(a, b) alone"),
     ("seed=range(5,1)", "seed=range(5,1): no value to choose from"),
+    # The search's own params, which the command line's parse never read.
+    ("hydra.sweeper.params={optim.lr:'interval(0.1'}", "error: optim.lr=interval(0.1: Hydra cannot read this override"),
     ("hydra.sweeper.study_name=null", "hydra.sweeper.study_name=None: give the study a name"),
     ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 is out of range: allowed a whole number >= 1"),
     ("hydra.sweeper.n_trials=-3", "hydra.sweeper.n_trials=-3 is out of range"),
