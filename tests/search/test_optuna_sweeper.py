@@ -737,3 +737,18 @@ def test_the_trial_callbacks_node_reaches_each_trial_as_it_is_configured() -> No
     node = {"pruner": {"_target_": "own.Pruner", "steps": [{"at": 1, "keep": True}, "C:\\runs", None, 0.5]},
             "storage": "${hydra:sweeper.storage}"}
     assert OverridesParser.create().parse_overrides([f"+callback={override_value(node)}"])[0].value() == node
+
+
+@pytest.mark.parametrize("epochs,allowed", [(2, True), (4, False), (2.0, False), (True, False)])
+def test_a_searched_whole_number_is_asked_for_only_as_a_whole_number_within_its_interval(epochs: object,
+                                                                                         allowed: bool,
+                                                                                         tmp_path: Path) -> None:
+    space, fixed = search_space([*SGD_SPACE, "trainer.max_epochs=tag(int, interval(1, 3))"])
+    stored = space if allowed else space | {"trainer.max_epochs": CategoricalDistribution([epochs])}
+    trial = optuna.trial.create_trial(state=TrialState.RUNNING, params=A_POINT | {"trainer.max_epochs": epochs},
+                                      distributions=stored)
+    if allowed:
+        assert f"trainer.max_epochs={epochs}" in a_search(tmp_path).job(trial, space, fixed, "study.log")
+        return
+    with pytest.raises(ConfigError, match=rf"holds trainer.max_epochs={epochs!r}, which this search's space does not"):
+        a_search(tmp_path).job(trial, space, fixed, "study.log")
