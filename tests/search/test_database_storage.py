@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
 
 from harness.test_signals import alive
 from helpers import injected, run_train, start_train, tiny_overrides
-from hydra_plugins.vae_lightning_optuna._study import INTERRUPTED, lock_storage
+from hydra_plugins.vae_lightning_optuna._study import INTERRUPTED, lock_key, lock_storage
 from search.test_optuna_sweeper import check, trials
 from vae_lightning.errors import ConfigError
 from vae_lightning.harness.command_line import check_command_line
@@ -40,6 +41,16 @@ def test_a_database_the_sweeper_cannot_lock_is_refused_in_one_line_before_anythi
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ConfigError, match="hydra.sweeper.storage="):  # and when the sweeper runs
         lock_storage(storage, "sgd")
+
+
+@pytest.mark.parametrize("dialect", ["mysql+pymysql", "mariadb+mariadbconnector"])
+def test_a_mysql_servers_lock_is_named_by_the_database_and_study_within_its_64_characters(dialect: str) -> None:
+    # MySQL's GET_LOCK takes a name, server-wide, of at most 64 characters, where PostgreSQL's lock takes a number.
+    key = lock_key(make_url(f"{dialect}://alice@db/studies"), "sgd")
+    assert isinstance(key, str) and len(key) <= 64
+    assert lock_key(make_url(f"{dialect}://bob@db.example.org:3307/studies"), "sgd") == key
+    assert key not in (lock_key(make_url(f"{dialect}://alice@db/studies"), "adam"),
+                       lock_key(make_url(f"{dialect}://alice@db/others"), "sgd"))
 
 
 def test_a_storage_urls_password_is_not_shown_in_messages(mnist_root: Path, tmp_path: Path,
