@@ -2,6 +2,7 @@
 runs, pruning through a real sweep, a study that survives an interrupt, and optuna-dashboard on a study."""
 
 import json
+import os
 import re
 import signal
 import socket
@@ -752,3 +753,14 @@ def test_a_searched_whole_number_is_asked_for_only_as_a_whole_number_within_its_
         return
     with pytest.raises(ConfigError, match=rf"holds trainer.max_epochs={epochs!r}, which this search's space does not"):
         a_search(tmp_path).job(trial, space, fixed, "study.log")
+
+
+def test_a_storage_file_another_search_took_since_the_check_is_refused_as_the_search_starts(tmp_path: Path) -> None:
+    # The check found it free; another command's search took it before this one's sweeper ran.
+    journal = str(tmp_path / "study.log")
+    first = lock_storage(journal, "sgd")
+    with pytest.raises(ConfigError, match=rf"storage={re.escape(journal)} is in use by another search \(process "
+                                          rf"{os.getpid()}\)"):
+        lock_storage(journal, "sgd")
+    first.close()
+    lock_storage(journal, "sgd").close()
