@@ -260,6 +260,8 @@ def test_a_key_this_machines_local_config_sets_is_said_to_come_from_there(monkey
     (["+trainer.use_distributed_sampler=false"],
      "trainer.use_distributed_sampler: not set here; it comes from the data module, which shards each epoch itself"),
     (["+trainer.logger=false"], "trainer.logger: not set here; it comes from the logger group"),
+    # Lightning's own name for the clip, given as a key of the run's config.
+    (["gradient_clip_val=1"], "gradient_clip_val: not set here; it comes from clip.value"),
     (["trainer.max_time='00:12:00:00x'"], "trainer.max_time=00:12:00:00x is out of range: allowed DD:HH:MM:SS"),
     # Any loss maximised keeps the worst checkpoint as the best, not only val/loss.
     (["callbacks.checkpoint.monitor=val/reconstruction", "callbacks.checkpoint.mode=max"],
