@@ -78,6 +78,8 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["clip.algorithm=clamp"], "clip.algorithm=clamp is out of range: allowed one of value, norm, null"),
         (["clip=vaule"], "clip=vaule: no such option; choose one of none, norm, value"),
         (["seeed=1"], "seeed: no such key; allowed: seed"),
+        # Hydra's own line, where the config names no key or file of its failure.
+        (["~seeed"], "Could not delete from config. 'seeed' does not exist."),
         (["trainer.gradient_clip_val=2"], "trainer.gradient_clip_val: not set here; it comes from clip.value"),
         (["clip=none", "clip.value=1"], "clip.value=1.0 has no effect with clip=none"),
         (["-m", "clip.value=0.5,-1"], "clip.value=-1.0 is out of range"),
