@@ -19,12 +19,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra._internal.utils import get_args_parser  # only to compare: the package itself never imports it
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from helpers import VAL_IMAGES, command_line_refusal, tiny_overrides
+from helpers import TRAIN_IMAGES, VAL_IMAGES, command_line_refusal, tiny_overrides, write_mnist
 from vae_lightning.harness.command_line import (check_command_line, check_jobs, command_line_parser, listed_globs,
                                                 parse_command_line, prepare, quoted, runs_nothing)
 from vae_lightning.harness.run import run_job
 from vae_lightning.errors import ConfigError
 from vae_lightning.configs import CONFIG_DIR
+from vae_lightning.paper.data import MNISTDataModule
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -338,6 +339,21 @@ def test_offline_the_first_run_is_one_line_and_leaves_no_folder(tmp_path: Path, 
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: MNIST is not in {Path('data/here/MNIST/raw')} (download failed: ")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_files_the_check_downloads_are_checked_before_anything_runs(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    # A download that completes may still not serve the run: here fewer training images than data.val_size.
+    monkeypatch.setattr(MNISTDataModule, "prepare_data", lambda datamodule: write_mnist(datamodule.root))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["~local", "debug=fast", "data.root=data/here", "data.download=true",
+                            f"data.val_size={TRAIN_IMAGES}"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: data.val_size={TRAIN_IMAGES} must be in [0, {TRAIN_IMAGES}): {Path('data/here/MNIST/raw')} holds "
+        f"{TRAIN_IMAGES} training images"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
