@@ -312,11 +312,10 @@ def constructor_keys(target: str) -> list[str] | None:
     return None
 
 
-def check_node_keys(node: Any, key: str, file: Path | None = None) -> None:
+def check_node_keys(node: DictConfig, key: str, file: Path | None = None) -> None:
     """Raise ConfigError for a key of the node at `key` that its constructor would not accept (a
-    misspelling in its option's `file`, `+optim.lrr=0.1`), or a value of a wrong type."""
-    if not isinstance(node, DictConfig) or str(node.get("_target_")) not in allowed_targets():
-        return
+    misspelling in its option's `file`, `+optim.lrr=0.1`), or a value of a wrong type. The node names its class
+    (`check_structure`), which the command line's check has allowed (`check_allowed`)."""
     # A nested option (a callback, a logger) is read only here, once chosen: it names no class of its own.
     class_named(node._target_, key, "fix its file, or put its module on the PYTHONPATH")
     if node.get("_partial_") is True and key != "optim":
