@@ -1258,11 +1258,15 @@ def fake_slurm(folder: Path, scontrol: str | None) -> None:
     (None, "this machine has no sbatch and scontrol on its PATH"),
     # An scontrol ended by a signal (a negative return code) answered nothing.
     ("kill -9 $$", "no Slurm controller answers here (scontrol ping: no output)"),
+    # A controller that never answers: the wait is cut to 3 s here, from the check's 120.
+    ("exec /bin/sleep 60", "scontrol ping had no answer in 120 s"),
 ])
 def test_a_slurm_sweep_without_a_working_scontrol_is_one_line_and_writes_nothing(
         scontrol: str | None, said: str, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture) -> None:
     monkeypatch.chdir(tmp_path)
+    run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: run(*args, **{**kwargs, "timeout": 3}))
     fake_slurm(tmp_path / "bin", scontrol)
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     written = sorted(tmp_path.rglob("*"))
