@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -764,3 +765,26 @@ def test_a_storage_file_another_search_took_since_the_check_is_refused_as_the_se
         lock_storage(journal, "sgd")
     first.close()
     lock_storage(journal, "sgd").close()
+
+
+class ForkFails:
+    """hydra/launcher=parallel whose fork of the second job fails (the machine out of memory, say)."""
+
+    def launch_as_they_come(self, next_job: Callable[[], object], ended: Callable[..., None],
+                            at_a_time: int | None = None) -> None:
+        next_job()
+        next_job()
+        raise OSError("Cannot allocate memory")
+
+
+def test_trials_a_launcher_error_leaves_unfinished_are_cut_and_asked_again_on_resume(tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.log")
+    study = optuna.create_study(study_name="sgd", storage=open_storage(storage))
+    search = a_search(tmp_path, storage, n_trials=4)
+    search.settings.n_jobs = 2
+    search.launcher = ForkFails()
+    space, fixed = search_space(SGD_SPACE)
+    with pytest.raises(OSError, match="Cannot allocate memory"):
+        search.run_as_they_come(study, space, fixed, storage)
+    assert [(trial.state, trial.user_attrs.get(INTERRUPTED)) for trial in trials(storage)] == [
+        (TrialState.FAIL, True), (TrialState.FAIL, True)]
