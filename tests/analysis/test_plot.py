@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.fake_sweeps import check_against_scipy, write_job, write_sweep
+from analysis.fake_sweeps import check_against_scipy, write_job
 from helpers import PROJECT, injected, run_train, tiny_overrides
 from vae_lightning.analysis.plot import epoch_curves, plot_sweep
 
@@ -190,13 +190,3 @@ def test_a_key_one_command_left_out_of_its_job_names_still_tells_apart_the_jobs_
     plot_sweep(tmp_path)
     points = json.loads((tmp_path / "summary.json").read_text())["points"]
     assert sorted((point["label"], point["n"]) for point in points) == [("0.5", 2), ("1.0", 2)]
-
-
-def test_a_job_folder_without_its_overrides_is_named_missing_and_the_rest_still_plotted(tmp_path: Path) -> None:
-    # Hydra writes the job's .hydra/ a file at a time: a job killed as it started may have no overrides.yaml.
-    sweep = write_sweep(tmp_path / "sweep", {"0.1": [1.0, 2.0], "1.0": [3.0, 4.0]})
-    (sweep / "clip.value=1.0,seed=1" / ".hydra" / "overrides.yaml").unlink()
-    plot_sweep(sweep)
-    rows = {row[0]: row for row in table_rows(sweep / "summary.md")}
-    assert rows["1.0"][7] == "1" and rows["1.0"][8].startswith("seed 1: missing")
-    assert rows["0.1"][7] == "2"

@@ -634,3 +634,13 @@ def test_every_title_and_axis_label_of_both_figures_lies_within_the_figure(tmp_p
                 extent = text.get_window_extent()
                 assert figure.bbox.x0 <= extent.x0 and extent.x1 <= figure.bbox.x1, text.get_text()
                 assert figure.bbox.y0 <= extent.y0 and extent.y1 <= figure.bbox.y1, text.get_text()
+
+
+def test_a_job_folder_without_its_overrides_is_named_missing_and_the_rest_still_plotted(tmp_path: Path) -> None:
+    # Hydra writes the job's .hydra/ a file at a time: a job killed as it started may have no overrides.yaml.
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [1.0, 2.0], "1.0": [3.0, 4.0]})
+    (sweep / "clip.value=1.0,seed=1" / ".hydra" / "overrides.yaml").unlink()
+    plot_sweep(sweep)
+    points = summary_points(sweep)
+    assert (points["0.1"]["n"], points["1.0"]["n"]) == (2, 1)
+    assert points["1.0"]["excluded"][0].startswith("seed 1: missing")
