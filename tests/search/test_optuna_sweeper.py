@@ -788,3 +788,20 @@ def test_trials_a_launcher_error_leaves_unfinished_are_cut_and_asked_again_on_re
         search.run_as_they_come(study, space, fixed, storage)
     assert [(trial.state, trial.user_attrs.get(INTERRUPTED)) for trial in trials(storage)] == [
         (TrialState.FAIL, True), (TrialState.FAIL, True)]
+
+
+def test_the_report_names_the_best_trial_and_the_parameters_importances(tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.log")
+    study = optuna.create_study(study_name="sgd", storage=open_storage(storage),
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for number in range(5):
+        trial = study.ask({"optim.lr": FloatDistribution(1e-4, 1, log=True),
+                           "optim.momentum": FloatDistribution(0, 0.99)})
+        trial.set_user_attr(FOLDER, str(tmp_path / f"{number}_lr={trial.params['optim.lr']}"))
+        study.tell(trial, (trial.params["optim.lr"] - 0.01) ** 2)
+    a_search(tmp_path, storage).report(study, storage)
+    results = OmegaConf.load(tmp_path / "optimization_results.yaml")
+    assert results.completed == 5 and results.best_trial == study.best_trial.number
+    assert results.best_folder == study.best_trial.user_attrs[FOLDER]
+    assert set(results.importances) == {"optim.lr", "optim.momentum"}
+    assert sum(results.importances.values()) == pytest.approx(1, abs=1e-3)
