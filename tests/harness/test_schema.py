@@ -274,6 +274,14 @@ def test_a_value_out_of_range_is_one_line_exit_2_and_writes_nothing(arguments: l
     assert said.startswith("error: " + line), said
 
 
+def test_the_trainer_keys_a_misspelling_is_told_to_choose_from_leave_out_those_other_groups_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # Listed, trainer.logger or trainer.gradient_clip_val would only be refused in turn.
+    said = command_line_refusal(["trainer.loger=1"], tmp_path, monkeypatch, capsys)
+    allowed = said.partition("; allowed: ")[2].split(", ")
+    assert "max_epochs" in allowed and not set(allowed) & set(schema.OWNED_ELSEWHERE), said
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_float16_mixed_precision_on_auto_is_refused_without_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                   capsys: pytest.CaptureFixture) -> None:

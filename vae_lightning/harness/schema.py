@@ -322,6 +322,8 @@ def check_node_keys(node: DictConfig, key: str, file: Path | None = None) -> Non
         raise ConfigError(f"{key}._partial_=true: only the optimizer is built partially (over the model's "
                           f"parameters); remove _partial_ from its file")
     allowed = constructor_keys(str(node._target_))
+    if key == "trainer" and allowed is not None:
+        allowed = [name for name in allowed if name not in OWNED_ELSEWHERE]
     for name in node:
         if key == "trainer" and name in OWNED_ELSEWHERE:
             raise ConfigError(f"trainer.{name}: not set here; it comes from {OWNED_ELSEWHERE[name]}")
