@@ -74,6 +74,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["model.hidden_dims=[400,0]"], "model.hidden_dims=[400, 0] is out of range"),
         (["model.hidden_dims=abc"], "model.hidden_dims=abc is not a list of sizes: write model.hidden_dims=[400]"),
         (["model.hidden_dims=[1.5]"], "model.hidden_dims=[1.5] is out of range: allowed a list of whole numbers"),
+        # A key into a list: OmegaConf's own line named no override.
+        (["seed=1", "model.hidden_dims.x=1"], "model.hidden_dims.x=1: cannot be set (invalid literal for int() with "
+                                              "base 10: 'x'); a list's entries are set by number (key.0), or whole"),
         (["model.hidden_dims=[400,abc]"], "model.hidden_dims=[400, 'abc'] is out of range: allowed a list of whole"),
         (["data.noise_std=inf"], "data.noise_std=inf is out of range: allowed a finite number >= 0"),
         (["clip.algorithm=clamp"], "clip.algorithm=clamp is out of range: allowed one of value, norm, null"),

@@ -169,8 +169,8 @@ def composed(config_name: str, overrides: list[str]) -> DictConfig:
         return compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     except ConfigCompositionException as error:
         raise ConfigError(one_line(error, config_name, overrides)) from None
-    except ValueError as error:  # Hydra's own for `group=null`, which names no override
-        raise ConfigError(null_group(overrides) or str(error)) from None
+    except ValueError as error:  # Hydra's own for `group=null`, and OmegaConf's, which name no override
+        raise ConfigError(null_group(overrides) or unappliable(config_name, overrides, error)) from None
     except yaml.YAMLError as error:  # Hydra's reading of an option's file (a --config-dir's, or the optional local/)
         raise not_yaml(error, *config_folders(overrides)) from None
     except KeyError as error:  # Hydra copies each of hydra.job.env_copy from the environment as it composes
@@ -246,6 +246,20 @@ def null_group(overrides: list[str]) -> str | None:
             return (f"{override.input_line}: a config group takes one of its options, not null; to run without "
                     f"it, remove it: ~{group}")
     return None
+
+
+def unappliable(config_name: str, overrides: list[str], error: ValueError) -> str:
+    """One line naming the first override Hydra cannot apply even alone, for a ValueError of OmegaConf's
+    that names none (`trainer.plugins.x=1`: a key into a list)."""
+    for override in overrides:
+        try:
+            compose(config_name=config_name, overrides=[override], return_hydra_config=True)
+        except ValueError:
+            listed = "; a list's entries are set by number (key.0), or whole" if "int()" in str(error) else ""
+            return f"{override}: cannot be set ({error}){listed}"
+        except (ConfigCompositionException, OverrideParseException):  # its own error, said once the other is mended
+            continue
+    return str(error)
 
 
 def check_data(cfg: DictConfig, world: int, checked: dict[str, dict[str, int] | None]) -> Callable[[], Any] | None:
