@@ -72,7 +72,8 @@ class MidEpochCheckpoint(ModelCheckpoint):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if ends_with_a_validation(trainer):
+        every = trainer.check_val_every_n_epoch or 1
+        if trainer.enable_validation and (trainer.current_epoch + 1) % every == 0:
             super().on_train_epoch_end(trainer, pl_module)
             return
         # Without it, a run stopped in the next epoch would start over from the epoch's beginning.
@@ -83,11 +84,6 @@ class MidEpochCheckpoint(ModelCheckpoint):
     def state_key(self) -> str:
         # A ModelCheckpoint's, which wrote the checkpoints of runs before this class: they resume with its state.
         return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
-
-
-def ends_with_a_validation(trainer: L.Trainer) -> bool:
-    """Whether the epoch the trainer is in ends with a validation."""
-    return trainer.enable_validation and (trainer.current_epoch + 1) % (trainer.check_val_every_n_epoch or 1) == 0
 
 
 class RandomState(L.Callback):
