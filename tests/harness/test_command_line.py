@@ -666,6 +666,14 @@ def test_a_config_dir_is_read_whatever_its_name_holds(name: str, tmp_path: Path)
     assert checked("--config-dir", str(extra), "optim=mine", "optim.momentum=0.5") == 1
 
 
+def test_a_config_dir_whose_path_holds_an_interpolation_is_refused_naming_it(tmp_path: Path) -> None:
+    # Hydra read the folder's `${x}` as an interpolation, and failed on a key of its own runtime config.
+    extra = own_optimizer(tmp_path / "a${x}")
+    with pytest.raises(ConfigError, match=r"^--config-dir .*a\$\{x\}: Hydra reads '\$\{' in a folder's path as an "
+                                          r"interpolation; rename the folder"):
+        checked("--config-dir", str(extra), "optim=mine")
+
+
 def test_a_misspelt_key_of_a_config_dir_class_names_the_keys_it_takes(tmp_path: Path) -> None:
     # A class only the --config-dir folder names: the line advised adding the misspelt key with `+`.
     (tmp_path / "mine" / "optim").mkdir(parents=True)
@@ -850,6 +858,19 @@ def test_a_single_runs_folder_says_what_its_command_line_changed(mnist_root: Pat
     assert name.endswith("_clip.value=0.5,data.batch_size=32,data.val_size=64,debug=fast,model.hidden_dims=[32],"
                          "model.latent_dim=4,trainer.max_epochs=1")
     assert (tmp_path / folder).is_dir() and Path(folder).parent == Path("outputs", "runs")
+
+
+def test_a_single_runs_folder_names_an_interpolation_by_its_value(mnist_root: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Named `seed=${oc.env:SEED}`, the claimed folder stayed empty: Hydra resolved the `${` in hydra.run.dir
+    # again and ran in a folder of its own, `seed=3`.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEED", "3")
+    arguments, _ = prepare([*tiny_overrides(mnist_root), "seed=${oc.env:SEED}", "trainer.accelerator=cpu"])
+    (override,) = OverridesParser.create().parse_overrides([argument for argument in arguments
+                                                            if argument.startswith("hydra.run.dir=")])
+    assert ",seed=3," in Path(override.value()).name
+    assert list((tmp_path / "outputs" / "runs").iterdir()) == [tmp_path / override.value()]
 
 
 def test_a_quoted_folder_reads_back_whole_through_hydras_parser() -> None:

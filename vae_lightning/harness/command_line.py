@@ -466,6 +466,9 @@ def primary_configs(args: argparse.Namespace, default_dir: str) -> Iterator[tupl
         # --config-dir as an override of the compose API: Hydra adds the folder to where it looks for
         # configs, after the primary folder (whose configs win when both have one of a name).
         added = None if args.config_dir is None else os.path.abspath(args.config_dir)
+        if added is not None and "${" in added:
+            raise ConfigError(f"--config-dir {args.config_dir}: Hydra reads '${{' in a folder's path as an "
+                              f"interpolation; rename the folder, or link to it from a path without one")
         if added is not None and not os.path.isdir(added):
             raise ConfigError(f"--config-dir {args.config_dir}: no such folder; give a folder of config groups "
                               f"(optim/, ...)")
@@ -637,7 +640,11 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
         refuse_unfit_folder(folder, sweep=multirun)
     else:
         if not multirun:
-            defining = [o.input_line for o in parsed if defines_the_run(o.get_key_element())]
+            # An interpolation by its value (`seed=${oc.env:SEED}` as seed=3): Hydra would resolve a `${` in the
+            # folder's path again, and run in another folder than the one claimed.
+            defining = [f"{o.get_key_element()}={OmegaConf.select(command_config, o.key_or_group)}"
+                        if "${" in o.input_line else o.input_line
+                        for o in parsed if defines_the_run(o.get_key_element())]
             folder = folder.with_name(run_name(folder.name, defining))
         folder = claim_fresh_dir(folder)
         added.append(f"{key}={quoted(str(folder))}")

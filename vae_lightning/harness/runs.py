@@ -25,7 +25,7 @@ from hydra.core.utils import configure_log
 from omegaconf import DictConfig, OmegaConf
 
 from vae_lightning.files import read_json, refuse_links_out, write_json
-from vae_lightning.harness.sweeps import GRID_SWEEPER, expands_a_grid, parse
+from vae_lightning.harness.sweeps import GRID_SWEEPER, expands_a_grid
 from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def run_name(timestamp: str, defining_overrides: list[str]) -> str:
     """A single run's folder: its time, then what its command line changed of what defines a run
     (`2026-12-02_10-00-00_clip.value=0.5`), so that TensorBoard's run list tells runs apart. A key
     given twice is named by its last value, the one Hydra keeps."""
-    last = {override.key_or_group: override.input_line for override in parse(defining_overrides)}
+    last = {override.partition("=")[0].lstrip("+~"): override for override in defining_overrides}
     label = ",".join(sorted(last.values())).replace(os.sep, "_")[:MAX_NAME_LENGTH]
     return f"{timestamp}_{label}" if label else timestamp
 
