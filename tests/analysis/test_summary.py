@@ -58,6 +58,14 @@ def test_the_pdf_embeds_truetype_fonts_which_journals_accept(tmp_path: Path, cap
     assert not [record for record in caplog.records if record.name.startswith("fontTools")]  # its subsetting's report
 
 
+def test_labels_holding_dollar_signs_are_drawn_as_written(tmp_path: Path) -> None:
+    # matplotlib read a label between two `$` as mathtext: a swept interpolation failed the sweep's plot.
+    sweep = write_sweep(tmp_path / "sweep$1$", {"'${oc.decode:${oc.env:LR}}'": [31.0, 31.3], "0.1": [31.6, 31.4]},
+                        key="optim.lr")
+    assert sweep / "figure.png" in plot_sweep(sweep)
+    assert set(summary_points(sweep)) == {"'${oc.decode:${oc.env:LR}}'", "0.1"}
+
+
 def test_more_points_than_colours_are_told_apart_by_marker_and_dashes(tmp_path: Path) -> None:
     # Matplotlib's 10 colours repeat: points 0.001 and 0.011 were drawn alike, in the figure and its legend.
     values = [f"{0.001 * step:g}" for step in range(1, 13)]

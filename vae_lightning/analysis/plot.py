@@ -669,9 +669,11 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     gradients = [sweep_dir / f"gradients.{suffix}" for suffix in ("png", "pdf", "md")]
     completed = any(group.finals for group in groups.values())
     logged_gradients = any(group.curves[STATISTICS[0]] for group in groups.values())
-    files = side_by_side(lambda: rendered(draw(groups, keys, title, loss), figures[0]) if completed else {},
-                         lambda: (rendered(draw_gradients(groups, keys, title), gradients[0]) if logged_gradients
-                                  else {}))
+    # Labels are drawn as written: matplotlib would read one between two `$` (a swept `${oc.env:...}`) as math.
+    with matplotlib.rc_context({"text.parse_math": False}):
+        files = side_by_side(lambda: rendered(draw(groups, keys, title, loss), figures[0]) if completed else {},
+                             lambda: (rendered(draw_gradients(groups, keys, title), gradients[0]) if logged_gradients
+                                      else {}))
     files |= {sweep_dir / "summary.md": summary_markdown(summary, loss).encode(),
               sweep_dir / "summary.json": json_bytes(summary)}
     if logged_gradients:
