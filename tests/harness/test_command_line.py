@@ -330,6 +330,21 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_number_an_environment_variable_gives_as_text_is_said_to_be_text(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # The line said only that 0.02 is out of a range of numbers > 0.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LR", "0.02")
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["optim.lr=${oc.env:LR}"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: optim.lr=0.02 is out of range: allowed a finite number > 0; '0.02' is text, as ${oc.env:...} gives "
+        "it: read it as a number with ${oc.decode:${oc.env:...}}"]
+    assert list(tmp_path.iterdir()) == []
+    assert checked("optim.lr='${oc.decode:${oc.env:LR}}'") == 1
+
+
 def test_offline_the_first_run_is_one_line_and_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture) -> None:
     # The README's first command on a machine without network: it made the run folder, then data/,

@@ -251,7 +251,7 @@ def check_ranges(cfg: DictConfig) -> None:
     for key, (accepts, allowed) in RANGES.items():
         value = OmegaConf.select(cfg, key, default="<absent>")
         if value != "<absent>" and not accepts(value):
-            raise ConfigError(f"{key}={value} is out of range: allowed {allowed}")
+            raise ConfigError(f"{key}={value} is out of range: allowed {allowed}{said_as_text(value)}")
     for key in cfg:
         if key != "hydra":
             check_numbers(OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key])
@@ -271,6 +271,15 @@ def check_ranges(cfg: DictConfig) -> None:
             f"clip.value={cfg.clip.value} has no effect with clip=none; choose clip=value or clip=norm, "
             f"or drop clip.value"
         )
+
+
+def said_as_text(value: Any) -> str:
+    """Why a number written as text is out of a number's range: `${oc.env:LR}` gives the text '0.02'."""
+    try:
+        float(value if isinstance(value, str) else "")
+    except ValueError:
+        return ""
+    return f"; '{value}' is text, as ${{oc.env:...}} gives it: read it as a number with ${{oc.decode:${{oc.env:...}}}}"
 
 
 def check_numbers(node: Any, key: str) -> None:
