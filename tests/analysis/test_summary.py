@@ -66,6 +66,18 @@ def test_labels_holding_dollar_signs_are_drawn_as_written(tmp_path: Path) -> Non
     assert set(summary_points(sweep)) == {"'${oc.decode:${oc.env:LR}}'", "0.1"}
 
 
+@pytest.mark.parametrize("given", [".", "./", "jobs/..", "link"])
+def test_a_sweep_given_as_dot_or_through_a_link_is_titled_by_its_own_folders_name(
+        given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `cd SWEEP; python -m vae_lightning.plot .` titled the figure and summary.md ": clip.value".
+    sweep = write_sweep(tmp_path / "my_sweep", LOSSES)
+    (sweep / "jobs").mkdir()
+    (tmp_path / "link").symlink_to(sweep)
+    monkeypatch.chdir(sweep if given != "link" else tmp_path)
+    plot_sweep(Path(given))
+    assert (sweep / "summary.md").read_text().splitlines()[0] == "# my_sweep: clip.value"
+
+
 def test_more_points_than_colours_are_told_apart_by_marker_and_dashes(tmp_path: Path) -> None:
     # Matplotlib's 10 colours repeat: points 0.001 and 0.011 were drawn alike, in the figure and its legend.
     values = [f"{0.001 * step:g}" for step in range(1, 13)]

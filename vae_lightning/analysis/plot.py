@@ -662,7 +662,8 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
                    "sweep to a folder you can write to, and plot the copy")
     refuse_links_out(sweep_dir, "plot", "plot a copy of the sweep")
     keys, groups = collect(sweep_dir)
-    title = title or f"{sweep_dir.name}: {', '.join(keys) or 'one setting'}"
+    # The folder's own name: `.` and `jobs/..` have none of their own, and a link's is not the sweep's.
+    title = title or f"{sweep_dir.resolve().name}: {', '.join(keys) or 'one setting'}"
     loss = loss_named(sweep_dir)
     summary = summarise(groups, keys, title, loss)
     figures = [sweep_dir / f"figure.{suffix}" for suffix in ("png", "pdf")]
