@@ -4,6 +4,7 @@ process and before anything trains."""
 import json
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from analysis.fake_sweeps import write_sweep
 from helpers import refusal, tiny_overrides
 from vae_lightning.analysis import reproduce
 from vae_lightning.analysis.plot import SweepError
+from vae_lightning.harness import sweeps
 
 OUT_FIX = "give a folder you can write to for the sweeps, figures and results.md (made if missing)"
 
@@ -268,6 +270,35 @@ def test_a_first_sweep_train_py_refuses_leaves_no_empty_output_folder(tmp_path: 
         reproduce.main()
     assert exit_.value.code == 2
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["r,p", "a=b", "it's", "back\\", "two words", "50% [x] {y}", "a$b"])
+def test_an_out_whose_path_holds_hydras_grammar_is_given_to_train_py_as_that_one_folder(
+        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # --out "runs/lr=0.1,clip" reached train.py as hydra.sweep.dir=runs/lr=0.1,clip, which it refused as a sweep of
+    # hydra's own settings, or as an override it cannot read, naming a folder the user never typed as an override.
+    commands = []
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda command: commands.append(command) or
+                        subprocess.CompletedProcess(command, 0))
+    sweep_dir = tmp_path / name / "sweeps" / "clip_value"
+    reproduce.run_experiment("clip_value", sweep_dir, ["seed=0"])
+    [folder] = [override for override in sweeps.parse(commands[0][2:]) if override.key_or_group == "hydra.sweep.dir"]
+    assert not folder.is_sweep_override() and folder.value() == str(sweep_dir)
+
+
+def test_an_out_whose_path_holds_an_interpolation_is_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    # Hydra would resolve the ${...} in hydra.sweep.dir, and train in another folder than --out.
+    out = tmp_path / "a${now:%H}"
+    monkeypatch.setattr(reproduce, "run_all", lambda *args: pytest.fail("ran the sweeps"))
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out)])
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main()
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --out {out}: Hydra reads '${{' in a folder's path as an interpolation, and the sweeps would run in "
+        f"another folder; give a folder whose path holds no '${{'"]
+    assert not out.exists()
 
 
 def test_a_resumed_reproductions_wall_times_add_to_the_earlier_passes(tmp_path: Path,

@@ -26,7 +26,7 @@ from vae_lightning.analysis.verdicts import judge_claims, markdown
 from vae_lightning.files import check_writable, copy_file, read_json, refuse_links_out, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import UserInputError
-from vae_lightning.harness.command_line import check_jobs
+from vae_lightning.harness.command_line import check_jobs, quoted
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import refuse_if_taken, register_resolvers
 from vae_lightning.harness.command_line import parse_command_line
@@ -50,8 +50,9 @@ EXPERIMENTS = {
 def run_experiment(name: str, sweep_dir: Path, overrides: list[str]) -> tuple[float, int]:
     """(wall seconds, exit code) of one experiment's sweep; a failed job does not stop the others."""
     started = time.perf_counter()
-    command = [sys.executable, str(PROJECT / "train.py"), f"experiment={name}", f"hydra.sweep.dir={sweep_dir}",
-               *overrides]
+    # Quoted: a folder's `,`, `=` or `'` would otherwise be read as Hydra's grammar (`,` as a sweep of the folder).
+    command = [sys.executable, str(PROJECT / "train.py"), f"experiment={name}",
+               f"hydra.sweep.dir={quoted(str(sweep_dir))}", *overrides]
     # In the user's folder, as the check and Figure 4's evaluation read the overrides: a relative data.root is theirs.
     code = subprocess.run(command).returncode
     return time.perf_counter() - started, code
@@ -177,6 +178,9 @@ def output_folder(out: Path | None) -> Path:
         default = PROJECT / "outputs" / "reproduce" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
         check_writable(default, f"the output folder {default}", "pass --out with a folder you can write to")
         return default
+    if "${" in str(out):  # Hydra resolves it in hydra.sweep.dir, quoted or not: the sweeps would run elsewhere
+        raise UserInputError(f"--out {out}: Hydra reads '${{' in a folder's path as an interpolation, and the sweeps "
+                             f"would run in another folder; give a folder whose path holds no '${{'")
     check_writable(out, f"--out {out}", "give a folder you can write to for the sweeps, figures and results.md "
                                         "(made if missing)")
     if out.is_dir():
