@@ -456,6 +456,33 @@ def test_a_run_of_a_data_module_of_ones_own_is_evaluated(tmp_path: Path, monkeyp
     assert not (tmp_path / "out2").exists()
 
 
+def test_a_link_to_a_runs_checkpoint_is_evaluated_as_that_run_into_its_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # `ln -s RUN/checkpoints/best.ckpt mine.ckpt; evaluate mine.ckpt` took the link's folder for the run: it scored
+    # the weights on MNIST, not the run's own data (a FashionMNIST run's, say), wrote projector/, the images and
+    # evaluation.json into the working folder, and did not see the run was still training.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Images")
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints")
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text("data:\n  _target_: own_classes.Images\n")
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "mine.ckpt").symlink_to(run_dir / "checkpoints" / "best.ckpt")
+    monkeypatch.chdir(here)
+    lock = lock_run_dir(run_dir)  # as train.py holds it
+    try:
+        assert refusal(main, ["evaluate", "mine.ckpt"], monkeypatch, capsys) == [
+            f"error: {run_dir} is in use by process {os.getpid()}, which is still training it; evaluate it once it "
+            f"ends, or pass --out to score its best checkpoint so far elsewhere"]
+    finally:
+        lock.close()
+    monkeypatch.setattr(sys, "argv", ["evaluate", "mine.ckpt"])
+    main()
+    assert json.loads((run_dir / "evaluation.json").read_text())["test_images"] == 32  # own_classes.Images's
+    assert sorted(path.name for path in here.iterdir()) == ["mine.ckpt"]
+
+
 def test_the_figures_are_labelled_at_their_images_whatever_their_size(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     # With 14x14 images the rows were labelled as if 28 pixels high: 4 labels for 8 rows, the second row of

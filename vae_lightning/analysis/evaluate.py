@@ -57,7 +57,9 @@ EVALUATION_KEYS = ("written", "checkpoint", "weights_sha256", "test", "test_imag
 def find_checkpoint(path: Path) -> tuple[Path, Path]:
     """(checkpoint, run folder) for a run folder or a checkpoint inside one."""
     if path.is_file():
-        return path, path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        # Where the file is, not where a link to it is: the run's folder holds its config, data class and lock.
+        real = path.resolve()
+        return path, real.parent.parent if real.parent.name == "checkpoints" else real.parent
     if not path.exists():
         raise UserInputError(f"{path}: no such file or folder; pass a run folder or a .ckpt file")
     for name in ("best.ckpt", "last.ckpt"):
