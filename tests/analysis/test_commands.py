@@ -2,9 +2,11 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from analysis.fake_sweeps import write_sweep
 from vae_lightning.analysis import compare, evaluate, plot, reproduce
 
 
@@ -34,3 +36,31 @@ def test_a_mistaken_argument_is_one_line_and_no_flag_is_guessed(module, argument
     assert exit_.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: {said}")
+
+
+def test_a_folder_given_after_an_equals_sign_with_a_tilde_is_the_home_folders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # No shell expands the ~ of `--out=~/cmp`: compare said "--out ~/cmp is not a folder; create it" of a folder that
+    # existed, and evaluate and reproduce would have written into a folder named ~ in the working folder.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.3], "1.0": [31.6, 31.4]})
+    (tmp_path / "cmp").mkdir()
+    monkeypatch.setattr(sys, "argv", ["plot", "--title=t", "~/sweep"])
+    plot.main()
+    monkeypatch.setattr(sys, "argv", ["compare", "~/sweep", "~/sweep/", "--out=~/cmp"])
+    compare.main()
+    assert (tmp_path / "cmp" / "comparison.json").is_file()
+
+    given = {}
+    monkeypatch.setattr(evaluate, "evaluate", lambda path, data_root, seed, out, *args: given.update(
+        path=path, data_root=data_root, out=out) or pytest.fail("reached evaluate"))
+    monkeypatch.setattr(sys, "argv", ["evaluate", "~/run", "--out=~/ev", "--data-root=~/data"])
+    with pytest.raises(pytest.fail.Exception):
+        evaluate.main()
+    assert given == {"path": tmp_path / "run", "data_root": str(tmp_path / "data"), "out": tmp_path / "ev"}
+    monkeypatch.setattr(reproduce, "check_command_lines", lambda out, overrides: pytest.fail(f"checked {out}"))
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--out=~/reproduction"])
+    with pytest.raises(pytest.fail.Exception, match=f"checked {tmp_path / 'reproduction'}$"):
+        reproduce.main()
+    assert not (tmp_path / "~").exists()

@@ -14,7 +14,7 @@ from typing import Any
 
 from vae_lightning.files import check_writable, read_json
 from vae_lightning.analysis.plot import (CommandParser, check_sweep, collect, errors_said_in_one_line, is_number,
-                                         json_bytes, loss_named, table, write_all)
+                                         json_bytes, loss_named, table, user_path, write_all)
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
 
@@ -145,11 +145,12 @@ def default_out(sweep_a: Path, sweep_b: Path) -> Path:
 
 def main() -> None:
     parser = CommandParser("python -m vae_lightning.compare", __doc__.split("\n\n")[0])
-    parser.add_argument("sweep_a", type=Path, help="the reference sweep (a folder made by `python train.py -m ...`)")
-    parser.add_argument("sweep_b", type=Path, help="the sweep compared with it")
+    parser.add_argument("sweep_a", type=user_path,
+                        help="the reference sweep (a folder made by `python train.py -m ...`)")
+    parser.add_argument("sweep_b", type=user_path, help="the sweep compared with it")
     parser.add_argument("--margin", default=DEFAULT_MARGIN,
                         help="equivalence margin: nats (0.2) or a percentage of A's mean (default %(default)s)")
-    parser.add_argument("--out", type=Path,
+    parser.add_argument("--out", type=user_path,
                         help="folder for comparison.md and comparison.json (default: "
                              "outputs/comparisons/<A's name>_vs_<B's name>, made if missing)")
     args = parser.parse_args()

@@ -40,7 +40,7 @@ from vae_lightning.analysis.latent import (
     write_projector,
 )
 from vae_lightning.analysis.likelihood import check_has_posterior, decoder_likelihood, negative_log_likelihood
-from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line
+from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line, user_path
 from vae_lightning.files import check_writable, read_json, refuse_links_out, write_json
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import lock_holder
@@ -438,12 +438,13 @@ def evaluate_as_asked(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = CommandParser("python -m vae_lightning.evaluate", __doc__.split("\n\n")[0])
-    parser.add_argument("path", type=Path, help="a run folder (its best checkpoint) or a .ckpt file")
-    parser.add_argument("--data-root", help="where MNIST/raw is, if not where the run found it")
-    parser.add_argument("--config-dir", "-cd", type=Path,
+    parser.add_argument("path", type=user_path, help="a run folder (its best checkpoint) or a .ckpt file")
+    parser.add_argument("--data-root", type=lambda text: str(user_path(text)),
+                        help="where MNIST/raw is, if not where the run found it")
+    parser.add_argument("--config-dir", "-cd", type=user_path,
                         help="the folder of your own config groups the run was trained with (train.py's --config-dir)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the latent draws of samples.png")
-    parser.add_argument("--out", type=Path, help="folder for the images and evaluation.json (default: the run's)")
+    parser.add_argument("--out", type=user_path, help="folder for the images and evaluation.json (default: the run's)")
     parser.add_argument("--nll", action="store_true",
                         help="estimate the test set's negative log-likelihood (likelihood.json)")
     parser.add_argument("--k", type=int, default=DEFAULT_K,

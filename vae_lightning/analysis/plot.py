@@ -98,6 +98,11 @@ class CommandParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def user_path(text: str) -> Path:
+    """A path argument with its `~` as the home folder: no shell expands the one of `--out=~/results`."""
+    return Path(text).expanduser()
+
+
 @dataclass
 class Group:
     """One point of the sweep: its completed jobs' per-epoch curves and final val losses (by seed),
@@ -687,7 +692,7 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
 
 def main() -> None:
     parser = CommandParser("python -m vae_lightning.plot", __doc__.split("\n\n")[0])
-    parser.add_argument("sweep_dir", type=Path, help="a folder made by `python train.py -m ...`")
+    parser.add_argument("sweep_dir", type=user_path, help="a folder made by `python train.py -m ...`")
     parser.add_argument("--title", help="the figure's title (default: the folder and the swept keys)")
     args = parser.parse_args()
     with errors_said_in_one_line():

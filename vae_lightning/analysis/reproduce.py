@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from vae_lightning.analysis.evaluate import evaluate
-from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line, job_status, plot_sweep
+from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line, job_status, plot_sweep, user_path
 from vae_lightning.analysis.verdicts import judge_claims, markdown
 from vae_lightning.files import check_writable, copy_file, read_json, refuse_links_out, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
@@ -205,7 +205,7 @@ def refuse_a_run(out: Path) -> None:
 
 def main() -> None:
     parser = CommandParser("python -m vae_lightning.reproduce", __doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, help="folder for the sweeps, figures and results.md")
+    parser.add_argument("--out", type=user_path, help="folder for the sweeps, figures and results.md")
     parser.add_argument("--replot", action="store_true",
                         help="train nothing: re-plot the sweeps already in --out and write results.md again")
     args, overrides = parser.parse_known_args()
