@@ -301,6 +301,27 @@ def test_an_out_whose_path_holds_an_interpolation_is_one_line_exit_2(tmp_path: P
     assert not out.exists()
 
 
+@pytest.mark.parametrize("given,name", [("data.root=${oc.env:MNIST_HOME}", "my data, v=1"),
+                                        ("data.root='{folder}'", "my data, v=1"), ("data.root={folder}", "my data")])
+def test_figure_4_is_evaluated_on_the_data_root_train_py_read(given: str, name: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Figure 4's evaluation took the override's text as the folder: after an hour of sweeps that read MNIST from
+    # ${oc.env:MNIST_HOME}, it refused "data.root='${oc.env:MNIST_HOME}' holds an interpolation", and wrote no
+    # results.md; a quoted folder's quotes were taken for part of its name.
+    folder = tmp_path / name
+    monkeypatch.setenv("MNIST_HOME", str(folder))
+    out = a_reproduction(tmp_path / "reproduction")
+    completed_with_val_loss(out / "sweeps" / "clip_value" / "clip.value=0.1,seed=0", 31.0)
+    evaluated = []
+    monkeypatch.setattr(reproduce, "evaluate", lambda best, data_root, out: evaluated.append(data_root) or
+                        pytest.fail("evaluated"))
+    override = given.replace("{folder}", str(folder))
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--replot", "--out", str(out), override])
+    with pytest.raises(pytest.fail.Exception, match="evaluated"):
+        reproduce.main()
+    assert evaluated == [str(folder)]
+
+
 def test_a_resumed_reproductions_wall_times_add_to_the_earlier_passes(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # results.md said "0.1 min on this machine" for sweeps that had trained for an hour before the resume.

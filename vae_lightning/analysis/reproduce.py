@@ -20,12 +20,15 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from vae_lightning.analysis.evaluate import evaluate
 from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line, job_status, plot_sweep, user_path
 from vae_lightning.analysis.verdicts import judge_claims, markdown
 from vae_lightning.files import check_writable, copy_file, read_json, refuse_links_out, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import UserInputError
+from vae_lightning.harness import sweeps
 from vae_lightning.harness.command_line import check_jobs, quoted
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import refuse_if_taken, register_resolvers
@@ -172,6 +175,19 @@ def check_command_lines(out: Path, overrides: list[str]) -> None:
                             "another --out")
 
 
+def data_root_given(overrides: list[str]) -> str | None:
+    """The data.root the overrides set, as the sweeps' train.py read it: unquoted (`data.root='/data/a,b'`), its
+    interpolations resolved (`${oc.env:MNIST_HOME}`); Figure 4's evaluation takes a folder, not Hydra's grammar."""
+    given = [override for override in sweeps.parse(overrides)
+             if override.key_or_group == "data.root" and not override.is_sweep_override()]
+    if not given:
+        return None
+    try:
+        return str(OmegaConf.create({"root": given[-1].value()}).root)
+    except Exception as error:  # whatever OmegaConf raises resolving it: an unset variable, an unknown resolver
+        raise UserInputError(f"{given[-1].input_line}: {error}; give the folder that holds MNIST/raw") from None
+
+
 def output_folder(out: Path | None) -> Path:
     """--out, or else a new folder of outputs/reproduce named by the time, once it is known to take files."""
     if out is None:
@@ -248,8 +264,7 @@ def main() -> None:
         best = best_run([out / "sweeps" / name for name in EXPERIMENTS])
         test: dict[str, float] = {}
         if best is not None:
-            data_root = next((o.split("=", 1)[1] for o in overrides if o.startswith("data.root=")), None)
-            evaluation = evaluate(best, data_root=data_root, out=out / "best")
+            evaluation = evaluate(best, data_root=data_root_given(overrides), out=out / "best")
             test = evaluation["test"]
             for name in ("samples", "reconstructions"):
                 copy_file(out / "best" / f"{name}.png", out / f"figure4_{name}.png")
