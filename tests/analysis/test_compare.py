@@ -91,6 +91,15 @@ def test_one_seed_is_inconclusive_and_points_in_one_sweep_are_listed(
     assert "Only in A (not compared): 0.5." in out and "Only in B (not compared): 2.0." in out
 
 
+def test_a_point_not_tested_has_no_margin_in_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    # Its margin cell read "±n/a", as if n/a were a margin's size.
+    a = write_sweep(tmp_path / "a", {"0.1": [31.0], "1.0": [31.5]})
+    code, out, _ = run(monkeypatch, capsys, a, a, "--out", tmp_path)
+    assert code == 1 and "±n/a" not in out
+    assert "| 0.1 | 1 | 31.000 | 1 | 31.000 | n/a | n/a | n/a | n/a | n/a | inconclusive (" in out
+
+
 def test_a_value_written_as_an_integer_is_the_same_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture) -> None:
     # clip.value=1 and clip.value=1.0 compose to the same config.
