@@ -78,6 +78,14 @@ def test_a_sweep_given_as_dot_or_through_a_link_is_titled_by_its_own_folders_nam
     assert (sweep / "summary.md").read_text().splitlines()[0] == "# my_sweep: clip.value"
 
 
+def test_null_is_shown_as_none_only_where_it_is_the_value(tmp_path: Path) -> None:
+    # Every `null` within a value was replaced: data.root=/data/nullable was labelled /data/noneable.
+    sweep = write_sweep(tmp_path / "sweep", {"/data/nullable": [31.0, 31.3], "null": [31.6, 31.4]}, key="data.root")
+    plot_sweep(sweep)
+    assert set(summary_points(sweep)) == {"/data/nullable", "none"}
+    assert plot.readable("clip={algorithm:norm,value:null}") == "clip=norm none"
+
+
 def test_more_points_than_colours_are_told_apart_by_marker_and_dashes(tmp_path: Path) -> None:
     # Matplotlib's 10 colours repeat: points 0.001 and 0.011 were drawn alike, in the figure and its legend.
     values = [f"{0.001 * step:g}" for step in range(1, 13)]

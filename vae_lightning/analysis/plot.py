@@ -242,8 +242,11 @@ def readable(override: str) -> str:
     """`clip.value=null` -> `clip.value=none`; `clip={algorithm:norm,value:0.5}` -> `clip=norm 0.5`."""
     key, _, value = override.partition("=")
     if value.startswith("{") and value.endswith("}"):
-        value = " ".join(item.partition(":")[2] for item in value[1:-1].split(","))
-    return f"{key}={value.replace('null', 'none')}"
+        values = [item.partition(":")[2] for item in value[1:-1].split(",")]
+    else:
+        values = [value]
+    # Only a whole value that is null: a folder such as /data/nullable keeps its name.
+    return f"{key}={' '.join('none' if item == 'null' else item for item in values)}"
 
 
 def point_label(point: tuple[str, ...], shown: dict[str, str]) -> str:
