@@ -125,6 +125,16 @@ def test_a_path_that_holds_no_run_says_what_to_pass(layout: list[str], refusal: 
     assert str(refused.value).startswith(refusal.format(path=path))
 
 
+@pytest.mark.parametrize("given", ["run", "run/checkpoints", "run/checkpoints/"])
+def test_a_runs_checkpoints_folder_is_its_best_checkpoint_as_the_run_folder_is(
+        given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `evaluate RUN/checkpoints` (a tab completion short) said it "holds no checkpoints/best.ckpt or last.ckpt".
+    checkpoint = checkpoint_with(tmp_path / "run" / "checkpoints")
+    (checkpoint.parent / "last.ckpt").write_bytes(checkpoint.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert evaluate_module.find_checkpoint(Path(given)) == (checkpoint.relative_to(tmp_path), Path("run"))
+
+
 @pytest.mark.parametrize("content,problem", [("- a\n", "list"), ("data: 5\n", "its data is a int"),
                                              ("data: [unclosed", "ParserError")])
 def test_a_saved_config_that_is_not_hydras_is_one_line_naming_it(content: str, problem: str, tmp_path: Path) -> None:

@@ -62,9 +62,11 @@ def find_checkpoint(path: Path) -> tuple[Path, Path]:
         return path, real.parent.parent if real.parent.name == "checkpoints" else real.parent
     if not path.exists():
         raise UserInputError(f"{path}: no such file or folder; pass a run folder or a .ckpt file")
+    # A run's checkpoints/ folder, given for the run (a tab completion short), is the run's too.
+    run = path.parent if path.name == "checkpoints" and not (path / "checkpoints").is_dir() else path
     for name in ("best.ckpt", "last.ckpt"):
-        if (path / "checkpoints" / name).is_file():
-            return path / "checkpoints" / name, path
+        if (run / "checkpoints" / name).is_file():
+            return run / "checkpoints" / name, run
     jobs = sorted(job.parent for job in path.glob("*/checkpoints"))
     if (path / "multirun.yaml").exists() and jobs:
         raise UserInputError(f"{path} is a sweep's folder; pass one of its jobs' folders, e.g. {jobs[0]}")
