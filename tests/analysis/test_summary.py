@@ -86,6 +86,13 @@ def test_null_is_shown_as_none_only_where_it_is_the_value(tmp_path: Path) -> Non
     assert plot.readable("clip={algorithm:norm,value:null}") == "clip=norm none"
 
 
+def test_a_title_of_two_lines_heads_the_tables_in_one(tmp_path: Path) -> None:
+    # `--title $'Figure 1\nclipping'` headed summary.md with "# Figure 1", its second line a paragraph of its own.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    plot_sweep(sweep, "Figure 1\nclipping")
+    assert (sweep / "summary.md").read_text().splitlines()[:2] == ["# Figure 1 clipping", ""]
+
+
 def test_more_points_than_colours_are_told_apart_by_marker_and_dashes(tmp_path: Path) -> None:
     # Matplotlib's 10 colours repeat: points 0.001 and 0.011 were drawn alike, in the figure and its legend.
     values = [f"{0.001 * step:g}" for step in range(1, 13)]

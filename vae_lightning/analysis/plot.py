@@ -499,8 +499,9 @@ def mean_at(curves: list[dict[int, float]], epoch: int, geometric: bool = False)
 
 
 def table(heading: str, explanation: list[str], columns: list[str], rows: list[str], after: list[str] = ()) -> str:
-    """A markdown page: a heading, lines of explanation, a table, and lines after it."""
-    return "\n".join([f"# {heading}", "", *explanation, "", f"| {' | '.join(columns)} |",
+    """A markdown page: a heading, lines of explanation, a table, and lines after it. The heading is one
+    line, whatever lines a figure's title (`--title`) has: a second would be a paragraph of its own."""
+    return "\n".join([f"# {' '.join(heading.splitlines())}", "", *explanation, "", f"| {' | '.join(columns)} |",
                       "|" + "---|" * len(columns), *rows, *([""] + list(after) if after else []), ""])
 
 
