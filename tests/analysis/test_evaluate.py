@@ -493,6 +493,21 @@ def test_a_link_to_a_runs_checkpoint_is_evaluated_as_that_run_into_its_folder(
     assert sorted(path.name for path in here.iterdir()) == ["mine.ckpt"]
 
 
+def test_a_checkpoint_copied_out_of_its_run_is_scored_on_the_data_its_run_trained_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without the run's .hydra/config.yaml beside it, evaluate took MNIST: a FashionMNIST run's best.ckpt, copied
+    # out to hand over, was scored on the other data set without a word. Its checkpoint names its data class.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Images")
+    path = checkpoint_with(tmp_path / "copied")
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["callbacks"] = {"RunDefinition": {"definition": {"data._target_": "own_classes.Images", "seed": 0}}}
+    torch.save(checkpoint, path)
+    monkeypatch.chdir(tmp_path)  # whose data/ holds no MNIST
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(path), "--out", str(tmp_path / "out")])
+    main()
+    assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["test_images"] == 32  # own_classes.Images's
+
+
 def test_the_figures_are_labelled_at_their_images_whatever_their_size(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     # With 14x14 images the rows were labelled as if 28 pixels high: 4 labels for 8 rows, the second row of

@@ -43,6 +43,7 @@ from vae_lightning.analysis.likelihood import check_has_posterior, decoder_likel
 from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line, user_path
 from vae_lightning.files import check_writable, read_json, refuse_links_out, write_json
 from vae_lightning.harness.run import quiet_known_warnings
+from vae_lightning.harness.checkpoints import RunDefinition
 from vae_lightning.harness.runs import lock_holder
 from vae_lightning.harness.schema import constructor_keys
 from vae_lightning.configs import allow_config_dir, allowed_targets, check_targets, instantiate_trusted, targets
@@ -95,13 +96,25 @@ def saved_data_target(saved: Path) -> str | None:
                          f"(evaluate then reads MNIST, with the checkpoint's data arguments)")
 
 
+def recorded_data_target(checkpoint: dict[str, Any]) -> str | None:
+    """The data class the checkpoint's run definition names (`data._target_`), which travels with a checkpoint
+    copied out of its run folder; None in a checkpoint written before runs recorded it."""
+    states = checkpoint.get("callbacks")
+    state = states.get(RunDefinition.__qualname__) if isinstance(states, dict) else None
+    definition = state.get("definition") if isinstance(state, dict) else None
+    target = definition.get("data._target_") if isinstance(definition, dict) else None
+    return target if isinstance(target, str) else None
+
+
 def data_module(run_dir: Path, checkpoint: dict[str, Any], data_root: str | None) -> L.LightningDataModule:
-    """The run's data module: its class from the run's .hydra/config.yaml, its arguments from the
-    checkpoint, as plain data; never downloading, wherever the checkpoint says the data is."""
-    target = DEFAULT_DATA
+    """The run's data module: its class as the checkpoint records it (else as the run's .hydra/config.yaml
+    names it), its arguments from the checkpoint, as plain data; never downloading, wherever the
+    checkpoint says the data is."""
+    target = recorded_data_target(checkpoint)
     saved = run_dir / ".hydra" / "config.yaml"
-    if saved.is_file():
-        target = saved_data_target(saved) or target
+    if target is None and saved.is_file():
+        target = saved_data_target(saved)
+    target = target or DEFAULT_DATA
     arguments = checkpoint.get("datamodule_hyper_parameters", {})
     if not isinstance(arguments, dict):
         raise UserInputError(f"{saved.parent.parent}: the checkpoint's datamodule_hyper_parameters are not a mapping")
