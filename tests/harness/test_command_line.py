@@ -2,6 +2,7 @@
 our reading of its flags against Hydra's own parser, which fails here first if Hydra changes it."""
 
 import argparse
+import inspect
 import os
 import pickle
 import shutil
@@ -253,8 +254,11 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["callbacks.images.count=9223372036854775808"], "error: callbacks.images.count=9223372036854775808 is out of "
                                                          "range: allowed a number in [1, 10000]"),
         # Each of these passed the check and failed the run, its folder made (fuzzing).
-        (["optim.weight_decay=18446744073709551617"],
-         "error: optim: torch.optim.SGD refuses it: int too big to convert"),
+        pytest.param(["optim.weight_decay=18446744073709551617"],
+                     "error: optim: torch.optim.SGD refuses it: int too big to convert", marks=pytest.mark.skipif(
+                         inspect.signature(torch.optim.SGD).parameters["weight_decay"].annotation is float,
+                         reason="this torch types SGD's weight_decay as float alone, so the schema reads 2**64+1 as "
+                                "1.8e19, a float torch takes")),
         # Seeds of torch generators, past 64 bits: the run failed at its first batch (or its split).
         (["data.shuffle_seed=99999999999999999999999999"],
          "error: data.shuffle_seed=99999999999999999999999999 is out of range: allowed a number in [0, 4294967295]"),
