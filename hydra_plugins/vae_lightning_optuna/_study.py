@@ -666,7 +666,8 @@ class Search:
         if counts["complete"] == 0:
             log.error("no trial of study %s completed: it has no best parameters", study.study_name)
         else:
-            best = study.best_trial
+            # Not study.best_trial: before Optuna 4.5 its query fails on PostgreSQL through psycopg 3 (optuna#6096).
+            best = min((trial for trial in trials if trial.state is TrialState.COMPLETE), key=lambda trial: trial.value)
             folder = self.located(best.user_attrs.get(FOLDER))
             results |= {"best_trial": best.number, "best_value": best.value, "best_params": best.params,
                         "best_folder": folder}
