@@ -12,6 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from tensorboard.summary.writer import event_file_writer
 
 from helpers import tiny_overrides, write_mnist
 from vae_lightning.harness.runs import register_resolvers
@@ -30,6 +31,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     one worker waiting and the others idle (pyproject.toml: --no-loadscope-reorder keeps this order)."""
     tests_in = Counter(item.path for item in items)
     items.sort(key=lambda item: ("cluster" not in item.path.parts, -tests_in[item.path]))
+
+
+@pytest.fixture(autouse=True)
+def event_files_named_in_written_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TensorBoard reads a run's event files in the order of their names: the second, the host, the
+    process, then the process's count of writers, compared as text. A run resumed in a test's own
+    process within the second its interrupted part started sorted first once that count gained a
+    digit (`.101` before `.99`), and TensorBoard dropped the earlier points (a flaky test_resume.py).
+    Counted from 10**6, the count keeps its width. Runs of train.py are processes of their own."""
+    monkeypatch.setattr(event_file_writer, "_global_uid", event_file_writer.AtomicCounter(10**6))
 
 
 @pytest.fixture(scope="session")
