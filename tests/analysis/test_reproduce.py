@@ -291,11 +291,7 @@ def test_an_out_whose_path_holds_an_interpolation_is_one_line_exit_2(tmp_path: P
     # Hydra would resolve the ${...} in hydra.sweep.dir, and train in another folder than --out.
     out = tmp_path / "a${now:%H}"
     monkeypatch.setattr(reproduce, "run_all", lambda *args: pytest.fail("ran the sweeps"))
-    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out)])
-    with pytest.raises(SystemExit) as exit_:
-        reproduce.main()
-    assert exit_.value.code == 2
-    assert capsys.readouterr().err.splitlines() == [
+    assert refusal(reproduce.main, ["reproduce", "--out", str(out)], monkeypatch, capsys) == [
         f"error: --out {out}: Hydra reads '${{' in a folder's path as an interpolation, and the sweeps would run in "
         f"another folder; give a folder whose path holds no '${{'"]
     assert not out.exists()
