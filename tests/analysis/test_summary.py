@@ -4,6 +4,7 @@ against scipy, one and many seeds, ties, failed jobs, NaN losses, labels, bad fo
 import logging
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -91,6 +92,15 @@ def test_a_title_of_two_lines_heads_the_tables_in_one(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path / "sweep", LOSSES)
     plot_sweep(sweep, "Figure 1\nclipping")
     assert (sweep / "summary.md").read_text().splitlines()[:2] == ["# Figure 1 clipping", ""]
+
+
+def test_a_label_holding_a_pipe_stays_in_its_cell(tmp_path: Path) -> None:
+    # Markdown ends a table's cell at `|`: data.root=/data|2's row had a column too many, every cell after it shifted.
+    sweep = write_sweep(tmp_path / "sweep", {"/data|2": [31.0, 31.3], "/data": [31.6, 31.4]}, key="data.root")
+    plot_sweep(sweep)
+    lines = [line for line in (sweep / "summary.md").read_text().splitlines() if line.startswith("|")]
+    assert len({len(re.split(r"(?<!\\)\|", line)) for line in lines}) == 1
+    assert any(line.startswith("| /data\\|2 | ") for line in lines)
 
 
 def test_more_points_than_colours_are_told_apart_by_marker_and_dashes(tmp_path: Path) -> None:

@@ -108,9 +108,8 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         p = "n/a" if found["p_equivalence"] is None else f"{found['p_equivalence']:.3g}"
         verdict = found["verdict"] + (f" ({found['reason']})" if "reason" in found else "")
         margin = "n/a" if found["margin"] is None else f"±{number(found['margin'])}"  # a point not tested has none
-        rows.append(f"| {found['label']} | {a['n']} | {number(a['mean'])} | {b['n']} | {number(b['mean'])} | "
-                    f"{number(found['difference'])} | {interval} | {found.get('test', 'n/a')} | "
-                    f"{margin} | {p} | {verdict} |")
+        rows.append([found["label"], a["n"], number(a["mean"]), b["n"], number(b["mean"]), number(found["difference"]),
+                     interval, found.get("test", "n/a"), margin, p, verdict])
     explanation = [
         f"A: {comparison['a']}", f"B: {comparison['b']}", "",
         f"Final val loss ({compared_loss(comparison)}, per image) after each completed job's last epoch, as in each "

@@ -498,11 +498,14 @@ def mean_at(curves: list[dict[int, float]], epoch: int, geometric: bool = False)
     return f"{statistics.fmean(values):.4g}" if values else "n/a"
 
 
-def table(heading: str, explanation: list[str], columns: list[str], rows: list[str], after: list[str] = ()) -> str:
-    """A markdown page: a heading, lines of explanation, a table, and lines after it. The heading is one
-    line, whatever lines a figure's title (`--title`) has: a second would be a paragraph of its own."""
-    return "\n".join([f"# {' '.join(heading.splitlines())}", "", *explanation, "", f"| {' | '.join(columns)} |",
-                      "|" + "---|" * len(columns), *rows, *([""] + list(after) if after else []), ""])
+def table(heading: str, explanation: list[str], columns: list[str], rows: list[list[str]],
+          after: list[str] = ()) -> str:
+    """A markdown page: a heading, lines of explanation, a table of `rows` (each a list of cells), and lines
+    after it. The heading is one line, whatever lines a figure's title (`--title`) has: a second would be a
+    paragraph of its own. A `|` within a cell (a label's `data.root=/a|b`) is escaped: it would end the cell."""
+    lines = ["| " + " | ".join(str(cell).replace("|", r"\|") for cell in row) + " |" for row in [columns, *rows]]
+    return "\n".join([f"# {' '.join(heading.splitlines())}", "", *explanation, "", lines[0],
+                      "|" + "---|" * len(columns), *lines[1:], *([""] + list(after) if after else []), ""])
 
 
 def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title: str,
@@ -513,9 +516,8 @@ def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], t
         norms = group.curves[STATISTICS[0]]
         last = max((epoch for curve in norms for epoch in curve), default=INITIALISATION)
         fractions = [{epoch: 100 * value for epoch, value in curve.items()} for curve in group.curves[STATISTICS[2]]]
-        rows.append(f"| {group.label} | {mean_at(norms, INITIALISATION, True)} | {mean_at(norms, last, True)} | "
-                    f"{mean_at(group.curves[STATISTICS[1]], last, True)} | {mean_at(fractions, 0)} | "
-                    f"{mean_at(fractions, last)} |")
+        rows.append([group.label, mean_at(norms, INITIALISATION, True), mean_at(norms, last, True),
+                     mean_at(group.curves[STATISTICS[1]], last, True), mean_at(fractions, 0), mean_at(fractions, last)])
     explanation = [
         "Over seeds: norms' geometric means, clipped %'s means, as gradients.png draws them.",
         f"Norms: global L2 norm of the gradient of {loss} before and after clipping;",
@@ -584,8 +586,7 @@ def summary_markdown(summary: dict[str, Any], loss: str = PAPER_LOSS_NAME) -> st
             "" if found["verdict"] == "best" else untested(n))
         verdict = found["verdict"] or "untested"
         best_epoch = found["best_epoch"] or "n/a"
-        rows.append(f"| {found['label']} | {mean} | {sd} | {interval} | {p} | {verdict} | {best_epoch} | {n} | "
-                    f"{'; '.join(found['excluded'])} |")
+        rows.append([found["label"], mean, sd, interval, p, verdict, best_epoch, n, "; ".join(found["excluded"])])
         if found["verdict"] == "indistinguishable":
             difference = found["mean"] - best["mean"]
             needed = found["seeds_for_80pct_power"]
