@@ -29,7 +29,7 @@ from vae_lightning.files import check_writable, copy_file, read_json, refuse_lin
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness import sweeps
-from vae_lightning.harness.command_line import check_jobs, quoted
+from vae_lightning.harness.command_line import check_jobs, quoted, refuse_interpolated_folder
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.runs import refuse_if_taken, register_resolvers
 from vae_lightning.harness.command_line import parse_command_line
@@ -194,9 +194,8 @@ def output_folder(out: Path | None) -> Path:
         default = PROJECT / "outputs" / "reproduce" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
         check_writable(default, f"the output folder {default}", "pass --out with a folder you can write to")
         return default
-    if "${" in str(out):  # Hydra resolves it in hydra.sweep.dir, quoted or not: the sweeps would run elsewhere
-        raise UserInputError(f"--out {out}: Hydra reads '${{' in a folder's path as an interpolation, and the sweeps "
-                             f"would run in another folder; give a folder whose path holds no '${{'")
+    refuse_interpolated_folder(str(out), f"--out {out}", ", and the sweeps would run in another folder; give a "
+                                                        "folder whose path holds no '${'")
     check_writable(out, f"--out {out}", "give a folder you can write to for the sweeps, figures and results.md "
                                         "(made if missing)")
     if out.is_dir():

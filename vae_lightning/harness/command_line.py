@@ -466,9 +466,9 @@ def primary_configs(args: argparse.Namespace, default_dir: str) -> Iterator[tupl
         # --config-dir as an override of the compose API: Hydra adds the folder to where it looks for
         # configs, after the primary folder (whose configs win when both have one of a name).
         added = None if args.config_dir is None else os.path.abspath(args.config_dir)
-        if added is not None and "${" in added:
-            raise ConfigError(f"--config-dir {args.config_dir}: Hydra reads '${{' in a folder's path as an "
-                              f"interpolation; rename the folder, or link to it from a path without one")
+        if added is not None:
+            refuse_interpolated_folder(added, f"--config-dir {args.config_dir}",
+                                       "; rename the folder, or link to it from a path without one")
         if added is not None and not os.path.isdir(added):
             raise ConfigError(f"--config-dir {args.config_dir}: no such folder; give a folder of config groups "
                               f"(optim/, ...)")
@@ -476,6 +476,13 @@ def primary_configs(args: argparse.Namespace, default_dir: str) -> Iterator[tupl
             configured_targets(Path(added))
         # Quoted: a folder's name may hold what the override grammar reads (`,`, `]`, `'`).
         yield args.config_name or "config", [] if added is None else [f"hydra.searchpath=[{quoted(f'file://{added}')}]"]
+
+
+def refuse_interpolated_folder(folder: str, given: str, advice: str) -> None:
+    """Raise ConfigError for a folder whose path holds `${`: Hydra reads it as an interpolation, quoted or
+    not, wherever it keeps the path in its config. `given`: the flag as typed; `advice`: what to do."""
+    if "${" in folder:
+        raise ConfigError(f"{given}: Hydra reads '${{' in a folder's path as an interpolation{advice}")
 
 
 def check_jobs(args: argparse.Namespace, config_dir: str,

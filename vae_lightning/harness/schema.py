@@ -275,8 +275,10 @@ def check_ranges(cfg: DictConfig) -> None:
 
 def said_as_text(value: Any) -> str:
     """Why a number written as text is out of a number's range: `${oc.env:LR}` gives the text '0.02'."""
+    if not isinstance(value, str):
+        return ""
     try:
-        float(value if isinstance(value, str) else "")
+        float(value)
     except ValueError:
         return ""
     return f"; '{value}' is text, as ${{oc.env:...}} gives it: read it as a number with ${{oc.decode:${{oc.env:...}}}}"
