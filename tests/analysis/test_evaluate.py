@@ -135,6 +135,13 @@ def test_a_runs_checkpoints_folder_is_its_best_checkpoint_as_the_run_folder_is(
     assert evaluate_module.find_checkpoint(Path(given)) == (checkpoint.relative_to(tmp_path), Path("run"))
 
 
+def test_dot_from_inside_a_runs_checkpoints_folder_is_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `cd RUN/checkpoints; evaluate .` said "." "holds no checkpoints/best.ckpt or last.ckpt".
+    checkpoint = checkpoint_with(tmp_path / "run" / "checkpoints")
+    monkeypatch.chdir(checkpoint.parent)
+    assert evaluate_module.find_checkpoint(Path(".")) == (Path("..", "checkpoints", "best.ckpt"), Path(".."))
+
+
 @pytest.mark.parametrize("content,problem", [("- a\n", "list"), ("data: 5\n", "its data is a int"),
                                              ("data: [unclosed", "ParserError")])
 def test_a_saved_config_that_is_not_hydras_is_one_line_naming_it(content: str, problem: str, tmp_path: Path) -> None:
@@ -324,6 +331,19 @@ def test_an_out_that_is_another_runs_folder_is_refused_before_anything_is_comput
         f"error: --out {other} is another run's folder, whose own evaluation.json and images this one would replace; "
         f"give a folder of its own, e.g. --out {other / 'evaluation'}"]
     assert (other / "evaluation.json").read_text() == "{}"
+
+
+def test_an_out_that_is_a_sweeps_folder_is_refused_before_anything_is_computed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # `evaluate RUN --out SWEEP` wrote the run's images and evaluation.json among the sweep's jobs and figures.
+    run_dir, sweep = tmp_path / "run", tmp_path / "sweep"
+    checkpoint_with(run_dir / "checkpoints")
+    (sweep / "clip.value=0.5" / ".hydra").mkdir(parents=True)
+    monkeypatch.setattr("vae_lightning.analysis.evaluate.load", lambda *args: pytest.fail("loaded the checkpoint"))
+    assert refusal(main, ["evaluate", str(run_dir), "--out", str(sweep)], monkeypatch, capsys) == [
+        f"error: --out {sweep} is a sweep's folder, which holds its jobs' folders and figures only; give a folder of "
+        f"its own, e.g. --out {sweep / 'evaluation'}"]
+    assert sorted(path.name for path in sweep.iterdir()) == ["clip.value=0.5"]
 
 
 def test_evaluate_on_a_full_disk_is_one_line(tmpfs, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

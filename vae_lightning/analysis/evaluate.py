@@ -63,8 +63,9 @@ def find_checkpoint(path: Path) -> tuple[Path, Path]:
         return path, real.parent.parent if real.parent.name == "checkpoints" else real.parent
     if not path.exists():
         raise UserInputError(f"{path}: no such file or folder; pass a run folder or a .ckpt file")
-    # A run's checkpoints/ folder, given for the run (a tab completion short), is the run's too.
-    run = path.parent if path.name == "checkpoints" and not (path / "checkpoints").is_dir() else path
+    # A run's checkpoints/ folder, given for the run (a tab completion short, or `.` from inside it), is the run's too.
+    inside_checkpoints = path.resolve().name == "checkpoints" and not (path / "checkpoints").is_dir()
+    run = (path.parent if path.name == "checkpoints" else path / "..") if inside_checkpoints else path
     for name in ("best.ckpt", "last.ckpt"):
         if (run / "checkpoints" / name).is_file():
             return run / "checkpoints" / name, run
@@ -323,6 +324,9 @@ def check_out(out: Path | None, run_dir: Path) -> Path:
     if out.resolve() != run_dir.resolve() and ((out / ".hydra").is_dir() or (out / "checkpoints").is_dir()):
         raise UserInputError(f"--out {out} is another run's folder, whose own evaluation.json and images this one "
                              f"would replace; give a folder of its own, e.g. --out {out / 'evaluation'}")
+    if (out / "multirun.yaml").exists() or any(out.glob("*/.hydra/")):
+        raise UserInputError(f"--out {out} is a sweep's folder, which holds its jobs' folders and figures only; give "
+                             f"a folder of its own, e.g. --out {out / 'evaluation'}")
     check_writable(out, f"--out {out}", "give a folder you can write to for the images and evaluation.json "
                                         "(made if missing)")
     return out
