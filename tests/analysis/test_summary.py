@@ -208,6 +208,15 @@ def test_a_running_job_whose_process_is_gone_says_it_was_killed(tmp_path: Path) 
         "seed 0: running", "seed 1: running when its process was killed; resume=true continues it"]
 
 
+def test_a_sweep_without_seeds_names_a_points_failed_job_as_its_job(tmp_path: Path) -> None:
+    # `-m clip.value=0.1,1.0` (one job a point) listed a failure as "seed default: failed".
+    sweep = tmp_path / "sweep"
+    write_job(sweep / "clip.value=0.1", ["clip.value=0.1"], 31.0, {"status": "failed", "error": "boom"})
+    write_job(sweep / "clip.value=1.0", ["clip.value=1.0"], 31.5)
+    plot_sweep(sweep)
+    assert summary_points(sweep)["0.1"]["excluded"] == ["its job: failed (boom)"]
+
+
 def test_a_point_whose_jobs_all_failed_is_listed_last(tmp_path: Path) -> None:
     failed = {"status": "failed", "error": "boom"}
     sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.2], "1.0": [31.5, 31.6]},

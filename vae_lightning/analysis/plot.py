@@ -304,25 +304,26 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
         point = tuple(by_key[key] for key in keys if key in by_key)  # in one key order for every job
         group = groups.setdefault(point, Group(point_label(point, shown)))
         seed = next((o.partition("=")[2] for o in overrides if o.startswith(f"{SEED}=")), "default")
+        who = f"seed {seed}" if SEED in swept else "its job"  # a sweep of one seed per point names none
         job = found.get(varied(overrides, swept))
         if job is None:
-            group.problems.append(f"seed {seed}: missing (no job folder: never started, or deleted)")
+            group.problems.append(f"{who}: missing (no job folder: never started, or deleted)")
             continue
         status = job_status(job)
         if status is None or status["status"] != "completed":
             state = status["status"] if status else "no status.json"
             if state == "running" and lock_holder(job) is None:
                 state = "running when its process was killed; resume=true continues it"
-            group.problems.append(f"seed {seed}: {state}"
+            group.problems.append(f"{who}: {state}"
                                   + (f" ({status['error']})" if status and "error" in status else ""))
             continue
         curves = epoch_curves(job)
         if not curves["val"]:
-            group.problems.append(f"seed {seed}: completed, but its csv/metrics.csv holds no val loss")
+            group.problems.append(f"{who}: completed, but its csv/metrics.csv holds no val loss")
             continue
         final = curves["val"][max(curves["val"])]
         if not math.isfinite(final):
-            group.problems.append(f"seed {seed}: final val loss is {final}")
+            group.problems.append(f"{who}: final val loss is {final}")
             continue
         group.finals.append((seed, final))
         for key, curve in curves.items():
