@@ -512,13 +512,19 @@ def test_no_space_left_names_the_file(tmp_path: Path, monkeypatch: pytest.Monkey
         plot.write_all({tmp_path / "summary.md": b"x"}, "again")
 
 
-def labelled_ticks(low: float, high: float) -> list[tuple[float, str]]:
-    """The y ticks a log axis of curves from `low` to `high` labels within its view, major and minor."""
+def drawn_log_axis(low: float, high: float):
+    """A drawn log axis of curves from `low` to `high`."""
     figure = Figure()
     axis = figure.subplots()
     axis.plot([1, 2], [low, high])
     plot.log_scale(axis)
     figure.canvas.draw()
+    return axis
+
+
+def labelled_ticks(low: float, high: float) -> list[tuple[float, str]]:
+    """The y ticks a log axis of curves from `low` to `high` labels within its view, major and minor."""
+    axis = drawn_log_axis(low, high)
     bottom, top = axis.get_ylim()
     ticks = [*zip(axis.get_yticks(), axis.get_yticklabels()), *zip(axis.get_yticks(minor=True),
                                                                  axis.get_yticklabels(minor=True))]
@@ -530,6 +536,18 @@ def test_a_log_axis_within_a_decade_is_labelled_over_its_whole_range() -> None:
     labelled = labelled_ticks(60, 165)
     assert len([tick for tick, _ in labelled if tick > 100]) >= 2 and len(labelled) >= 4
     assert all(text == f"{tick:g}" for tick, text in labelled)
+
+
+@pytest.mark.parametrize("low,high", [(31, 49), (30.05, 38.6), (61, 165), (0.31, 0.95)])
+def test_each_end_of_a_log_axis_within_a_decade_is_within_half_a_step_of_a_labelled_tick(low: float,
+                                                                                          high: float) -> None:
+    # Figure 1's axis ran from 30.3 to 51 and was labelled 35 to 50: its curves' final values, near 31, had no
+    # tick to be read against.
+    axis = drawn_log_axis(low, high)
+    bottom, top = axis.get_ylim()
+    labelled = [tick for tick in axis.get_yticks() if bottom <= tick <= top]
+    step = labelled[1] - labelled[0]
+    assert labelled[0] - bottom <= step / 2 and top - labelled[-1] <= step / 2
 
 
 def test_a_log_axis_over_decades_labels_plain_numbers_and_no_crowd_of_minor_ticks() -> None:

@@ -31,7 +31,7 @@ from typing import Any, NoReturn
 import matplotlib
 import yaml
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, MaxNLocator, NullLocator
 from omegaconf import OmegaConf
 
 from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best, describe
@@ -383,7 +383,14 @@ def log_scale(axis) -> None:
     axis.set_yscale("log")
     low, high = axis.get_ylim()
     if high < 10 * low:
-        axis.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+        ticks = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+        step = ticks[1] - ticks[0]
+        inside = ticks[(ticks >= low) & (ticks <= high)]
+        # The final losses lie at the bottom of falling curves: an end more than half a step from a labelled
+        # tick (30.2-47 was labelled from 35 up) is moved out to the next tick, less than half a step away.
+        axis.set_ylim(ticks[ticks <= low].max() if inside.min() - low > step / 2 else low,
+                      ticks[ticks >= high].min() if high - inside.max() > step / 2 else high)
+        axis.yaxis.set_major_locator(FixedLocator(ticks))
         axis.yaxis.set_minor_locator(NullLocator())
         axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         return
