@@ -829,6 +829,21 @@ def test_a_sweep_that_lists_a_job_twice_is_refused() -> None:
         checked("-m", "clip.value=1,1.0")
 
 
+def test_a_sweep_whose_two_jobs_would_share_a_folder_is_refused(tmp_path: Path) -> None:
+    # A job's folder writes a value's '/' as '_': the second job ran over the first, and the sweep counted one job.
+    first, second = tmp_path / "a" / "b", tmp_path / "a_b"
+    with pytest.raises(ConfigError, match=rf"^data.root={first} and data.root={second}: both jobs would run in the "
+                                          rf"folder data.root={str(second).replace('/', '_')}, the second over the "
+                                          rf"first \(a job's folder names the values the sweep varies, a '/' written "
+                                          rf"'_', less hydra.job.config.override_dirname.exclude_keys\)"):
+        checked("-m", f"data.root={first},{second}", "seed=0")
+    with pytest.raises(ConfigError, match=r"^seed=0 clip.value=0.5 and seed=1 clip.value=0.5: both jobs would run in "
+                                          r"the folder clip.value=0.5, the second"):
+        checked("-m", "seed=0,1", "clip.value=0.5,1", "hydra.job.config.override_dirname.exclude_keys=[seed]")
+    # Each seed's folder names its data.root too: they differ.
+    assert checked("-m", f"data.root={first},{tmp_path / 'c'}", "seed=0,1") == 4
+
+
 @pytest.mark.parametrize("n_jobs", ["0", "-1", "abc"])
 def test_no_jobs_at_a_time_is_refused_before_the_sweep_folder_exists(n_jobs: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=rf"hydra.launcher.n_jobs={n_jobs} is out of range: allowed a whole number "

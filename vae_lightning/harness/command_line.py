@@ -34,6 +34,7 @@ from vae_lightning.harness.checkpoints import checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
 from vae_lightning.harness.runs import (LOCK_FILE, claim_fresh_dir, holds_checkpoints, holds_run, job_overrides,
                                        lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name)
+from vae_lightning.harness.runs import job_dir as job_folder_name
 from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_by_building,
                                          check_ranges, check_structure, constructor_keys, in_a_job_folder, option_file,
                                          register_schemas)
@@ -559,6 +560,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool,
             if valued[index] in valued[:index]:
                 raise ConfigError(f"{' '.join(job)}: the sweep lists this job twice, which would run it twice; "
                                   f"give each value once (1 and 1.0 are one value)")
+        refuse_shared_folders(command_config, configured + swept, jobs, sweeper_target)
     sweeper, checked = OmegaConf.to_container(command_config.hydra.sweeper), []
     for job in jobs:
         job_config, world = compose_checked(config_name, fixed + job, multirun)
@@ -570,6 +572,25 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool,
         check_launchable_in_a_sweep(job_config, world)
         checked.append(Job(job, run_definition(job_config, world), check_data(job_config, world, checked_data)))
     return command_config, checked
+
+
+def refuse_shared_folders(command_config: DictConfig, swept: list[str], jobs: list[list[str]], sweeper: str) -> None:
+    """Raise ConfigError for two jobs of a grid whose folders would have one name: a job's folder names
+    the values it varies with each '/' written '_' (`job_dir`), so data.root=/a/b and /a_b ran in one
+    folder, the second over the first's checkpoints and results, and the sweep counted one job."""
+    naming = command_config.hydra.job.config.override_dirname
+    # The keys `job_naming` leaves in a job's name: those the sweep varies, less any the config excludes.
+    varied = {o.key_or_group for o in sweeps.parse(swept) if o.is_sweep_override()} - set(naming.exclude_keys)
+    named: dict[str, list[str]] = {}
+    for number, job in enumerate(jobs):
+        lines = sorted(o.input_line for o in sweeps.parse(job) if o.key_or_group in varied)
+        name = job_folder_name(str(naming.item_sep).join(lines).replace("=", str(naming.kv_sep)), number, sweeper)
+        if name in named:
+            raise ConfigError(f"{' '.join(named[name])} and {' '.join(job)}: both jobs would run in the folder {name}, "
+                              f"the second over the first (a job's folder names the values the sweep varies, a '/' "
+                              f"written '_', less hydra.job.config.override_dirname.exclude_keys); give values whose "
+                              f"folders differ, or sweep them in two commands")
+        named[name] = job
 
 
 def job_naming(command_config: DictConfig, overrides: list[str]) -> list[str]:
