@@ -144,7 +144,7 @@ def test_a_key_that_copies_another_by_interpolation_is_not_a_column_of_its_own(c
 DEFINING_OVERRIDES = ["clip.value=0.5", "seed=1", "trainer.precision=64-true", "data.val_size=100",
                       "optim.momentum=0.5", "optim.lr=0.02", "data.batch_size=64", "data.split_seed=1",
                       "model.latent_dim=3", "trainer.accumulate_grad_batches=2", "trainer.limit_train_batches=5",
-                      "x_axis=epoch"]
+                      "x_axis=epoch", "trainer.overfit_batches=2"]
 
 
 @pytest.mark.parametrize("override", DEFINING_OVERRIDES)
@@ -153,6 +153,14 @@ def test_a_key_that_changes_what_the_run_computes_is_named_when_changed(override
     key, _, value = override.partition("=")
     saved, now = run_definition(compose_config([])), run_definition(compose_config([override]))
     assert changed_keys(saved, now)[0].startswith(f"{key}={value}, but the run was trained with ")
+
+
+def test_a_run_saved_before_overfit_batches_defined_runs_resumes_without_it(compose_config) -> None:
+    # trainer.overfit_batches=1 resumed a run of every batch on one batch, without a word; a checkpoint
+    # written before the key was recorded is not held to it.
+    now = run_definition(compose_config([]))
+    assert changed_keys({key: value for key, value in now.items() if key != "trainer.overfit_batches"}, now) == []
+    assert defines_the_run("trainer.overfit_batches")
 
 
 @pytest.mark.parametrize("override", ["data.root=/elsewhere", "data.download=false", "data.eval_batch_size=10",

@@ -23,16 +23,17 @@ PROCESSES = "processes"
 # The groups and keys whose values decide what a run computes, and `x_axis`, what its curves are drawn
 # against: resumed on the other axis, a run's new points would sit at an x below its old ones, and
 # TensorBoard drops a curve's points past an x that goes back. `debug` (debug=fast) sets some of the
-# trainer's: it names the run's folder, and its values are compared as the trainer's.
+# trainer's: it names the run's folder, and its values are compared as the trainer's. Lightning takes
+# `overfit_batches`, where set, as the limit of train and val batches (and stops shuffling).
 DEFINING = (PROCESSES, "seed", "x_axis", "data", "model", "loss", "optim", "clip", "debug", "trainer.max_epochs",
             "trainer.max_steps", "trainer.precision", "trainer.accumulate_grad_batches", "trainer.limit_train_batches",
-            "trainer.limit_val_batches", "trainer.limit_test_batches")
+            "trainer.limit_val_batches", "trainer.limit_test_batches", "trainer.overfit_batches")
 # Within them, the keys that say only where the data is or how much of it is scored at once.
 CIRCUMSTANTIAL = ("data.root", "data.download", "data.eval_batch_size")
 # The name's end of the event file that holds a run's HPARAMS session (`log_hparams`).
 HPARAMS_SUFFIX = ".hparams"
 # Defining keys that older checkpoints do not record: such a checkpoint is not held to them.
-RECORDED_LATER = (PROCESSES, "x_axis")
+RECORDED_LATER = (PROCESSES, "x_axis", "trainer.overfit_batches")
 # Defining keys a run may be continued with a larger value of: a longer run continues a shorter one.
 EXTENDABLE = ("trainer.max_epochs", "trainer.max_steps")
 
