@@ -154,6 +154,10 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "seed=0,1", "data.val_size=0"], "data.val_size=0 leaves a sweep's jobs no val loss"),
         (["-m", "seed=0,1", "~logger.csv"], "logger: a sweep's summary and figures read each job's csv/metrics.csv"),
         (["-m", "seed=0,1", "logger.csv.name=logs"], "logger: a sweep's summary and figures read each job's csv/"),
+        # Lightning turned the loggers off: the sweep wrote no figure and a summary of no value, and exited 0.
+        (["-m", "seed=0,1", "trainer.fast_dev_run=true"],
+         "trainer.fast_dev_run=True runs each job without its loggers, but a sweep's summary and figures read each "
+         "job's csv/metrics.csv; check a setup with debug=fast, or run single runs"),
         (["-m", "seed=0,1", "trainer.check_val_every_n_epoch=21"],
          "trainer.check_val_every_n_epoch=21 is more than trainer.max_epochs=20, which leaves a sweep's jobs no val"),
         (["callbacks.checkpoint.mode=max"],

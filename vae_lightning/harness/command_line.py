@@ -363,6 +363,11 @@ def check_validated(cfg: DictConfig) -> None:
     if every is not None and type(epochs) is int and 1 <= epochs < every:
         raise ConfigError(f"trainer.check_val_every_n_epoch={every} is more than trainer.max_epochs={epochs}, which "
                           f"leaves a sweep's jobs no val curve for the summary and figures; give at most {epochs}")
+    fast_dev_run = cfg.trainer.get("fast_dev_run")
+    if fast_dev_run:  # Lightning's check of a setup: it turns every logger off, csv/metrics.csv too
+        raise ConfigError(f"trainer.fast_dev_run={fast_dev_run} runs each job without its loggers, but a sweep's "
+                          f"summary and figures read each job's csv/metrics.csv; check a setup with debug=fast, "
+                          f"or run single runs")
     loggers = (cfg.get("logger") or {}).values()
     if not any(str(node.get("_target_")).endswith(".CSVLogger") and node.get("name") == "csv"
                and node.get("version") == "" for node in loggers):
