@@ -146,6 +146,14 @@ PROJECT = Path(__file__).resolve().parents[2]
         # Hydra composes them to print them: a traceback, or its own lines, without the check.
         (["--help", "optim=adamm"], "optim=adamm: no such option; choose one of adam, adamw, sgd"),
         (["--cfg", "job", "clip.vlaue=1"], "clip.vlaue: no such key; allowed: algorithm, value"),
+        # Hydra's traceback as it printed the config; its exit 1; its traceback, the run's folder claimed, left empty.
+        (["--cfg", "job", "--resolve", "optim.lr=${nope}"],
+         "error: optim.lr: Interpolation key 'nope' not found; fix the interpolation, or give a value"),
+        (["--cfg", "all", "--resolve", "model.hidden_dims=[8,${oc.env:VAE_LIGHTNING_UNSET}]"],
+         "error: model.hidden_dims[1]: KeyError raised while resolving interpolation"),
+        (["--cfg", "job", "-p", "optimm"], "error: --package optimm: no such key in the config --cfg job prints"),
+        (["--resolve", "debug=fast"], "error: --resolve resolves the config that --cfg or --help prints, and this "
+                                      "command prints none; add --cfg job, or drop --resolve"),
         (["resume=true"], "resume=true continues a run: give its folder, hydra.run.dir=<run> (under outputs/runs/)"),
         (["-m", "seed=range(0,3,0)"], "seed=range(0,3,0): range() arg 3 must not be zero"),
         (["-m", "seed=range(0,100000000)"],

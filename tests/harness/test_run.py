@@ -50,6 +50,14 @@ def test_help_starts_with_the_commands_users_start_from_and_writes_nothing(tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+def test_hydras_config_prints_resolved_and_writes_nothing(tmp_path: Path) -> None:
+    # Hydra resolves hydra's keys alone, and conf/config.yaml's output_subdir read `resume`: a traceback.
+    done = run_train(["--cfg", "hydra", "--resolve"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "  output_subdir: .hydra" in done.stdout.splitlines()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_single_run_goes_to_outputs_runs_and_says_where(mnist_root: Path, tmp_path: Path) -> None:
     done = run_train([*tiny_overrides(mnist_root), "seed=3"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -4,6 +4,7 @@ and checked, one line per mistake and exit 2 before any folder, log or checkpoin
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import math
 import os
@@ -24,9 +25,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.utils import get_class
 from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, InterpolationResolutionError, MissingMandatoryValue,
-                              ValidationError)
+from omegaconf import DictConfig, ListConfig, OmegaConf, flag_override
+from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, InterpolationResolutionError,
+                              InterpolationToMissingValueError, MissingMandatoryValue, ValidationError)
 
 from hydra_plugins.vae_lightning_launcher import ParallelLauncher, SlurmLauncher
 from vae_lightning.harness import sweeps
@@ -113,6 +114,49 @@ def refuse_two_modes(args: argparse.Namespace) -> None:
     if len(given) > 1:
         raise ConfigError(f"{' and '.join(given)}: Hydra takes one of --run, --multirun, --cfg, --info and "
                           f"--shell-completion; drop all but one")
+
+
+def refuse_resolve_alone(args: argparse.Namespace) -> None:
+    """Raise ConfigError for --resolve without the --cfg or --help whose config it resolves: Hydra raised a
+    traceback once the check had claimed the run's folder, which stayed behind, empty."""
+    if args.resolve and args.cfg is None and not args.help:
+        raise ConfigError("--resolve resolves the config that --cfg or --help prints, and this command prints none; "
+                          "add --cfg job, or drop --resolve")
+
+
+def check_printed(cfg: DictConfig, args: argparse.Namespace) -> None:
+    """Select and resolve the part of `cfg` that --cfg (job, hydra or all; --help: the job's) prints, as
+    Hydra will: a --package it lacks was Hydra's exit 1, and an interpolation that --resolve cannot resolve
+    (`optim.lr=${nope}`) Hydra's traceback; InterpolationResolutionError names the key."""
+    HydraConfig.instance().set_config(cfg)  # for ${hydra:...}
+    kept = {"hydra": ["hydra"], "all": list(cfg)}.get(args.cfg, [key for key in cfg if key != "hydra"])
+    printed = copy.deepcopy(cfg)
+    OmegaConf.set_readonly(printed.hydra, None)  # as Hydra's show_cfg
+    with flag_override(printed, ["struct", "readonly"], [False, False]):
+        for key in [key for key in printed if key not in kept]:
+            del printed[key]
+    node = printed
+    if args.cfg and args.package not in (None, "_global_"):
+        node = OmegaConf.select(printed, args.package)
+        if node is None:
+            raise ConfigError(f"--package {args.package}: no such key in the config --cfg {args.cfg} prints; give "
+                              f"one of its keys (-p optim), or drop the flag")
+    if args.resolve and OmegaConf.is_config(node):
+        resolve_each(node)
+
+
+def resolve_each(node: DictConfig | ListConfig) -> None:
+    """Resolve every value within `node` as OmegaConf.resolve does, which leaves ??? a value that
+    interpolates one still ??? (hydra.job.num, before a job runs), but raise the error with its key."""
+    # The job's keys before hydra's, whose hydra.overrides repeat the command line's values as text.
+    keys = sorted(node.keys(), key=lambda key: key == "hydra") if isinstance(node, DictConfig) else range(len(node))
+    for key in keys:
+        try:
+            value = node[key]
+        except (InterpolationToMissingValueError, MissingMandatoryValue):
+            continue
+        if OmegaConf.is_config(value):
+            resolve_each(value)
 
 
 def runs_nothing(args: argparse.Namespace) -> bool:
@@ -633,6 +677,7 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
         return arguments, None
     refuse_unread(arguments)
     refuse_two_modes(args)
+    refuse_resolve_alone(args)
     if runs_nothing(args):
         if args.shell_completion and not any(o.partition("=")[0] in SHELL_COMPLETION for o in args.overrides):
             raise ConfigError("--shell-completion: say what to do, e.g. python train.py --shell-completion "
@@ -643,7 +688,7 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
                 raise ConfigError(f"{swept[0]} lists several values, and Hydra prints the config of one job: give "
                                   f"one value")
             with primary_configs(args, str(CONFIG_DIR)) as (config_name, searched):
-                composed(config_name, searched + args.overrides)
+                check_printed(composed(config_name, searched + args.overrides), args)
         return arguments, None
     # Checked, run and written to multirun.yaml as the options a glob matched, as Hydra's sweeper would list them.
     listed = listed_globs(args, str(CONFIG_DIR))
