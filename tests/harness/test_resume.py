@@ -282,6 +282,23 @@ def test_a_full_disk_fails_the_run_with_one_line_and_leaves_no_temporary_file(co
     assert not list(run_dir.rglob("*.tmp"))
 
 
+def test_resume_without_the_callback_that_restores_the_random_state_is_refused(compose_config, mnist_root, tmp_path,
+                                                                              capsys: pytest.CaptureFixture) -> None:
+    # Lightning only warned that no callback loads the checkpoint's RandomState: the run went on with other
+    # latent noise, its losses not those of the run it continued (56.15 against 55.99 after 2 epochs).
+    run_dir = tmp_path / "run"
+    assert run_job(compose_config(tiny_overrides(mnist_root), run="run"), run_dir) == 0
+    kept = files_of(run_dir)
+    with pytest.raises(SystemExit) as exit_:
+        check_command_line([*tiny_overrides(mnist_root), "trainer.max_epochs=2", "~callbacks.random_state",
+                            "resume=true", f"hydra.run.dir={run_dir}"])
+    assert exit_.value.code == 2
+    assert ("(it holds the run's random generators, which only callbacks.random_state restores, and this command has "
+            "none: the run would go on drawing other noise than it stopped with; keep callbacks.random_state)"
+            in capsys.readouterr().err)
+    assert files_of(run_dir) == kept
+
+
 def test_resume_on_the_other_x_axis_is_refused_before_anything_is_written(compose_config, mnist_root, tmp_path,
                                                                           capsys: pytest.CaptureFixture) -> None:
     # Logged by step, then resumed with x_axis=epoch, the run's new epochs sat at x below its old ones,

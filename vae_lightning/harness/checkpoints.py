@@ -213,10 +213,12 @@ def relocated(path: Any, before: str, now: str) -> Any:
     return str(Path(now) / Path(path).relative_to(before))
 
 
-def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> tuple[str | None, bool]:
+def reason_not_to_resume(path: Path, definition: dict[str, Any],
+                         restores_random: bool = True) -> tuple[str | None, bool]:
     """(None, False) when the checkpoint loads with `weights_only=True` and is of the run `definition`
     defines; else why not, and whether the reason is a key of the run that differs (named with both its
-    values) in a checkpoint that would otherwise do."""
+    values), or a random state that nothing would restore (not `restores_random`), in a checkpoint that
+    would otherwise do."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # torch's message advises weights_only=False, which would run its code
@@ -232,7 +234,14 @@ def reason_not_to_resume(path: Path, definition: dict[str, Any]) -> tuple[str | 
     if leaving:
         return (f"it names the checkpoint {leaving[0]!r}, which leaves its folder "
                 f"(Lightning would delete or load it)", False)
-    return (changed[0], True) if changed else (unrestorable(saved["callbacks"]), False)
+    if changed:
+        return changed[0], True
+    if not restores_random and RandomState.__qualname__ in saved["callbacks"]:
+        # Lightning only warns of a callback state nothing loads: the run went on, off the uninterrupted run's losses.
+        return ("it holds the run's random generators, which only callbacks.random_state restores, and this command "
+                "has none: the run would go on drawing other noise than it stopped with; keep callbacks.random_state"
+                ), True
+    return unrestorable(saved["callbacks"]), False
 
 
 def unrestorable(callback_states: dict[str, Any]) -> str | None:
@@ -278,9 +287,10 @@ def saved_step(path: Path) -> int:
     return step if isinstance(step, int) else -1
 
 
-def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | None:
+def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any], restores_random: bool = True) -> Path | None:
     """The newest checkpoint (by its training step) of the run that loads and is of the run `definition`
-    defines; None when there is none at all (the run died before its first one, and starts again from its beginning).
+    defines, whose random state a callback restores where it holds one (`restores_random`); None when
+    there is none at all (the run died before its first one, and starts again from its beginning).
 
     Raises ConfigError when there are checkpoints but none will do, or none of a run that wrote its
     results, so that `resume=true` never silently starts afresh over a run's work.
@@ -293,7 +303,7 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any]) -> Path | No
     )
     problems = []
     for path in candidates:
-        problem, differs = reason_not_to_resume(path, definition)
+        problem, differs = reason_not_to_resume(path, definition, restores_random)
         if problem is None:
             return path
         log.info("not resuming from %s: %s", path, problem)

@@ -31,7 +31,7 @@ from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, Interpolatio
 
 from hydra_plugins.vae_lightning_launcher import ParallelLauncher, SlurmLauncher
 from vae_lightning.harness import sweeps
-from vae_lightning.harness.checkpoints import checkpoint_to_resume
+from vae_lightning.harness.checkpoints import RandomState, checkpoint_to_resume
 from vae_lightning.harness.definition import defines_the_run, run_definition
 from vae_lightning.harness.runs import (LOCK_FILE, claim_fresh_dir, holds_checkpoints, holds_run, job_overrides,
                                        lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name)
@@ -56,11 +56,13 @@ SLURM_LAUNCHER = f"{SlurmLauncher.__module__}.{SlurmLauncher.__qualname__}"
 
 class Job(NamedTuple):
     """A job the command would run: its overrides within the sweep (none for a single run), what it is,
-    and its data's download when its files are still to fetch (`check_data`)."""
+    its data's download when its files are still to fetch (`check_data`), and whether a callback of it
+    restores the random generators a checkpoint holds (`restores_random_state`)."""
 
     overrides: list[str]
     definition: dict[str, Any]
     download: Callable[[], Any] | None = None
+    restores_random: bool = True
 
 
 def command_line_parser() -> argparse.ArgumentParser:
@@ -585,7 +587,8 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool,
     if not multirun:
         check_nodes(command_config, multirun)
         download = check_data(command_config, world, checked_data)
-        return command_config, [Job([], run_definition(command_config, world), download)]
+        return command_config, [Job([], run_definition(command_config, world), download,
+                                    restores_random_state(command_config))]
     params = command_config.hydra.sweeper.get("params") or {}
     # Sweepers read the config's params, then the command line: a key the command line sets is its.
     given = {o.get_key_element() for o in parsed}
@@ -619,7 +622,8 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool,
         check_validated(job_config)
         check_nodes(job_config, multirun)
         check_launchable_in_a_sweep(job_config, world)
-        checked.append(Job(job, run_definition(job_config, world), check_data(job_config, world, checked_data)))
+        checked.append(Job(job, run_definition(job_config, world), check_data(job_config, world, checked_data),
+                           restores_random_state(job_config)))
     return command_config, checked
 
 
@@ -640,6 +644,13 @@ def refuse_shared_folders(command_config: DictConfig, swept: list[str], jobs: li
                               f"written '_', less hydra.job.config.override_dirname.exclude_keys); give values whose "
                               f"folders differ, or sweep them in two commands")
         named[name] = job
+
+
+def restores_random_state(cfg: DictConfig) -> bool:
+    """True when a callback of the job's (callbacks.random_state, conf/callbacks/default.yaml's) restores the
+    random generators its checkpoints hold: without it a resumed run draws other noise than it stopped with."""
+    targets = [node.get("_target_") for node in (cfg.get("callbacks") or {}).values() if isinstance(node, DictConfig)]
+    return any(isinstance(target, str) and issubclass(get_class(target), RandomState) for target in targets)
 
 
 def job_naming(command_config: DictConfig, overrides: list[str]) -> list[str]:
@@ -750,7 +761,7 @@ def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
     that `resume=true` would continue was trained as another: a sweep's job is the folder whose saved
     overrides hold the job's own. Refused so, a sweep's command is not written over its multirun.yaml."""
     if sweeper is None:
-        checkpoint_to_resume(folder, jobs[0].definition)
+        checkpoint_to_resume(folder, jobs[0].definition, jobs[0].restores_random)
         return
     if not sweeps.expands_a_grid(sweeper):  # a search asks for new trials, or repeats cut ones as they were
         return
@@ -770,7 +781,7 @@ def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
                               f"hydra.sweep.dir")
         for job in resumed:
             if holds_checkpoints(job_dir):
-                checkpoint_to_resume(job_dir, job.definition)
+                checkpoint_to_resume(job_dir, job.definition, job.restores_random)
 
 
 def refuse(message: str) -> NoReturn:
