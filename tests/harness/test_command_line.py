@@ -163,6 +163,12 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "seed=0,1", "~logger.csv"], "logger: a sweep's summary and figures read each job's csv/metrics.csv"),
         (["-m", "seed=0,1", "logger.csv.name=logs"], "logger: a sweep's summary and figures read each job's csv/"),
         # Lightning turned the loggers off: the sweep wrote no figure and a summary of no value, and exited 0.
+        # The sweep ran its jobs, then said it ran none and wrote no figure, exit 0; a resumed run's config
+        # overwrote the original's.
+        (["-m", "seed=0,1", "hydra.output_subdir=null"],
+         "error: hydra.output_subdir=null: each run keeps its config in .hydra/ (a resumed run's in "
+         ".hydra/resumed-<time>/ beside it), where resume=true and a sweep's summary find it; drop the override"),
+        (["hydra.output_subdir=meta"], "error: hydra.output_subdir=meta: each run keeps its config in .hydra/"),
         (["-m", "seed=0,1", "trainer.fast_dev_run=true"],
          "trainer.fast_dev_run=True runs each job without its loggers, but a sweep's summary and figures read each "
          "job's csv/metrics.csv; check a setup with debug=fast, or run single runs"),

@@ -382,6 +382,18 @@ def check_a_folder_per_job(command_config: DictConfig) -> None:
                           f"job's, e.g. hydra.sweep.subdir='${{hydra.job.num}}', or leave it to conf/config.yaml")
 
 
+def check_config_subdir(command_config: DictConfig) -> None:
+    """Raise ConfigError for a hydra.output_subdir other than conf/config.yaml's: a sweep's report and
+    resume=true find each job's config in .hydra/ (with null, or another folder, the sweep said it ran no
+    jobs and wrote no figure, exit 0), and a resumed run's goes beside the original, which it overwrote."""
+    subdir = OmegaConf.to_container(command_config.hydra, resolve=False)["output_subdir"]
+    if "${config_subdir:" not in str(subdir):
+        given = "null" if subdir is None else subdir
+        raise ConfigError(f"hydra.output_subdir={given}: each run keeps its config in .hydra/ (a resumed run's in "
+                          f".hydra/resumed-<time>/ beside it), where resume=true and a sweep's summary find it; drop "
+                          f"the override")
+
+
 def check_writable(value: str, key: str) -> None:
     """Raise ConfigError unless the folder `value` names, or the nearest folder above it that exists, can
     be written: an empty value would be the working folder, and nothing expands `~` but a shell."""
@@ -711,6 +723,7 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
         check_slurm_answers(command_config.hydra.launcher)
     if multirun and len(jobs) > 1:
         check_a_folder_per_job(command_config)
+    check_config_subdir(command_config)
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     value = str(command_config.hydra.sweep.dir if multirun else command_config.hydra.run.dir)
     check_writable(value, key)
