@@ -1109,6 +1109,26 @@ def test_a_sweep_resumed_without_a_job_it_ran_is_refused_and_with_new_values_con
 
 
 
+@pytest.mark.parametrize("swept,said", [
+    # Both told to list every value the sweep ran, which the command had done.
+    (["clip.value=0.1,1"], "but its job clip.value=1.0 ran with clip.value=1.0, which this command gives as "
+                           "clip.value=1 (another folder): give each value as the sweep ran it, or give another "
+                           "hydra.sweep.dir"),
+    (["clip.value=0.1,1.0", "seed=0,1"], "but sweeps seed, which its job clip.value=0.1 ran without: sweep the keys "
+                                         "the sweep swept (its multirun.yaml holds its command), or give another "
+                                         "hydra.sweep.dir"),
+])
+def test_a_sweep_resumed_with_its_values_written_otherwise_or_another_key_is_told_which(
+        swept: list[str], said: str, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    sweep = completed_grid(tmp_path / "sweep", mnist_root)
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["-m", *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}", "resume=true", *swept])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: resume=true continues the sweep in {sweep}, {said}"
+
+
 def test_a_sweep_resumed_with_a_command_that_sweeps_nothing_is_told_to_list_its_values(
         mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     # `-m clip.value=0.1` was matched to the 1.0 job's folder: "clip.value=0.1, but the run was trained with 1.0".

@@ -789,12 +789,28 @@ def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
         resumed = [job for job in jobs if set(job.overrides) <= saved]
         if not resumed and holds_run(job_dir):
             # Hydra would write this command's jobs alone into multirun.yaml, and plot would drop the job.
-            raise ConfigError(f"resume=true continues the sweep in {folder}, but leaves out its job {job_dir.name}: "
-                              f"list every value the sweep ran (adding new ones is fine), or give another "
-                              f"hydra.sweep.dir")
+            raise ConfigError(f"resume=true continues the sweep in {folder}, but {left_out(job_dir, jobs)}, or give "
+                              f"another hydra.sweep.dir")
         for job in resumed:
             if holds_checkpoints(job_dir):
                 checkpoint_to_resume(job_dir, job.definition, job.restores_random)
+
+
+def left_out(job_dir: Path, jobs: list[Job]) -> str:
+    """Why none of the command's `jobs` is the sweep's job in `job_dir`, and what to do: a key swept that the
+    job ran without, or a value of it written otherwise (1.0 for 1), which the line had told to list."""
+    ran = {o.key_or_group: o for o in sweeps.parse(job_overrides(job_dir))}
+    added = sorted({o.key_or_group for job in jobs for o in sweeps.parse(job.overrides)} - ran.keys())
+    if added:  # each job's folder would be named by them too: none would be the job's
+        return (f"sweeps {', '.join(added)}, which its job {job_dir.name} ran without: sweep the keys the sweep "
+                f"swept (its multirun.yaml holds its command)")
+    for job in jobs:
+        given = sweeps.parse(job.overrides)
+        if all(o.value() == ran[o.key_or_group].value() for o in given):
+            written = next(o for o in given if o.input_line != ran[o.key_or_group].input_line)
+            return (f"its job {job_dir.name} ran with {ran[written.key_or_group].input_line}, which this command "
+                    f"gives as {written.input_line} (another folder): give each value as the sweep ran it")
+    return f"leaves out its job {job_dir.name}: list every value the sweep ran (adding new ones is fine)"
 
 
 def refuse(message: str) -> NoReturn:
