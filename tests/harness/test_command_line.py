@@ -600,6 +600,13 @@ def test_train_py_never_unpickles_a_config_in_any_process(rank: str, tmp_path: P
     (["data.val_size=56", "data.batch_size=64", "x_axis=epoch", "trainer.val_check_interval=3",
       "trainer.check_val_every_n_epoch=null"],
      "trainer.val_check_interval=3 validates more than once in an epoch of 4 training batches"),
+    # Counted across epochs, past the run's last batch: no validation in training, so no checkpoint either.
+    (["data.val_size=56", "data.batch_size=64", "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=null",
+      "trainer.val_check_interval=9"],
+     "trainer.val_check_interval=9 with trainer.check_val_every_n_epoch=null validates every 9 training batches of "
+     "the run, which trains 8: it would never validate, nor keep a checkpoint; give at most 8"),
+    (["data.val_size=56", "data.batch_size=64", "trainer.max_steps=3", "trainer.check_val_every_n_epoch=null",
+      "trainer.val_check_interval=4"], "validates every 4 training batches of the run, which trains 3"),
 ])
 def test_bad_data_is_refused_before_the_run_folder_exists(overrides, expected, mnist_root, tmp_path, monkeypatch,
                                                           capsys) -> None:
@@ -622,7 +629,11 @@ def test_bad_data_is_refused_before_the_run_folder_exists(overrides, expected, m
                                        ["x_axis=epoch", "trainer.val_check_interval=3"],
                                        ["x_axis=epoch", "trainer.val_check_interval=0.75"],
                                        ["x_axis=epoch", "trainer.val_check_interval=4",
-                                        "trainer.check_val_every_n_epoch=null"]])
+                                        "trainer.check_val_every_n_epoch=null"],
+                                       ["trainer.max_epochs=2", "trainer.val_check_interval=8",
+                                        "trainer.check_val_every_n_epoch=null"],
+                                       ["trainer.max_steps=4", "trainer.accumulate_grad_batches=2",
+                                        "trainer.val_check_interval=8", "trainer.check_val_every_n_epoch=null"]])
 def test_a_val_check_interval_within_an_epoch_or_across_epochs_passes(overrides, mnist_root, tmp_path) -> None:
     arguments = [f"data.root={mnist_root}", "data.download=false", "data.val_size=56", "data.batch_size=64",
                  *overrides, f"hydra.run.dir={tmp_path / 'run'}"]

@@ -362,6 +362,12 @@ def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int,
         raise ConfigError(f"trainer.val_check_interval={interval} is more than an epoch's {kept['train']} training "
                           f"batches{each}: give at most {kept['train']}, a fraction of an epoch (0.5), or "
                           f"trainer.check_val_every_n_epoch=null to count batches across epochs")
+    trained = run_batches(trainer, kept["train"])
+    if type(interval) is int and not per_epoch and trained is not None and interval > trained:
+        # No validation in training: no val curve, and no checkpoint (each is saved as a validation ends).
+        raise ConfigError(f"trainer.val_check_interval={interval} with trainer.check_val_every_n_epoch=null validates "
+                          f"every {interval} training batches of the run, which trains {trained}{each}: it would "
+                          f"never validate, nor keep a checkpoint; give at most {trained}")
     # Lightning validates every `every` batches (of the epoch, or of the run with check_val_every_n_epoch=null).
     every = (interval if type(interval) is int
              else max(1, int(kept["train"] * interval)) if type(interval) is float else None)
@@ -371,6 +377,16 @@ def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int,
         raise ConfigError(f"x_axis=epoch puts each validation at its epoch, but trainer.val_check_interval={interval} "
                           f"validates more than once in an epoch of {kept['train']} training batches{each}, and "
                           f"TensorBoard would show only the last of them: use x_axis=step, or validate once an epoch")
+
+
+def run_batches(trainer: DictConfig, per_epoch: int) -> int | None:
+    """The training batches the whole run takes, `per_epoch` an epoch, within trainer.max_epochs and
+    max_steps (optimizer steps of accumulate_grad_batches batches); None when neither bounds it."""
+    epochs, steps = trainer.get("max_epochs"), trainer.get("max_steps")
+    bounds = [epochs * per_epoch] if type(epochs) is int and epochs >= 1 else []
+    if type(steps) is int and steps >= 1:
+        bounds.append(steps * trainer.get("accumulate_grad_batches", 1))
+    return min(bounds, default=None)
 
 
 def check_a_folder_per_job(command_config: DictConfig) -> None:
