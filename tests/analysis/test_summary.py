@@ -546,8 +546,15 @@ def test_each_end_of_a_log_axis_within_a_decade_is_within_half_a_step_of_a_label
     axis = drawn_log_axis(low, high)
     bottom, top = axis.get_ylim()
     labelled = [tick for tick in axis.get_yticks() if bottom <= tick <= top]
-    step = labelled[1] - labelled[0]
+    step = max(np.diff(labelled))
     assert labelled[0] - bottom <= step / 2 and top - labelled[-1] <= step / 2
+    assert low / 1.1 < bottom and top < high * 1.1  # the axis is not stretched to reach a tick
+
+
+def test_a_log_axis_with_curves_from_29_to_140_is_not_stretched_down_to_20() -> None:
+    # Moving the bottom out to the tick below (20, a step of 20) left a quarter of Figure 2's panels empty.
+    axis = drawn_log_axis(30.5, 128)
+    assert axis.get_ylim()[0] > 28 and 30 in axis.get_yticks()
 
 
 def test_a_log_axis_over_decades_labels_plain_numbers_and_no_crowd_of_minor_ticks() -> None:

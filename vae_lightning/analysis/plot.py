@@ -376,6 +376,10 @@ def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: flo
     axis.grid(True, which="both", alpha=0.3)
 
 
+# Matplotlib's round tick steps, within each power of ten.
+ROUND_STEPS = [1, 2, 2.5, 5, 10]
+
+
 def log_scale(axis) -> None:
     """A log y axis labelled at round values. Within less than a decade, matplotlib's log ticks may
     label only the part below the one power of ten (60-90 of 60-165): there, ticks are spaced as
@@ -383,14 +387,16 @@ def log_scale(axis) -> None:
     axis.set_yscale("log")
     low, high = axis.get_ylim()
     if high < 10 * low:
-        ticks = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+        ticks = MaxNLocator(nbins=6, steps=ROUND_STEPS).tick_values(low, high)
         step = ticks[1] - ticks[0]
         inside = ticks[(ticks >= low) & (ticks <= high)]
-        # The final losses lie at the bottom of falling curves: an end more than half a step from a labelled
-        # tick (30.2-47 was labelled from 35 up) is moved out to the next tick, less than half a step away.
-        axis.set_ylim(ticks[ticks <= low].max() if inside.min() - low > step / 2 else low,
-                      ticks[ticks >= high].min() if high - inside.max() > step / 2 else high)
-        axis.yaxis.set_major_locator(FixedLocator(ticks))
+        finer = MaxNLocator(nbins=24, steps=ROUND_STEPS).tick_values(low, high)
+        # The final losses lie at the bottom of falling curves: an end more than half a step from a labelled tick
+        # (30.2-47 was labelled from 35 up) gets a tick of its own, at the round value nearest it within the axis.
+        # Moving the end out to the next tick instead left a quarter of Figure 2's panels empty.
+        ends = [finer[finer >= low].min()] if inside.min() - low > step / 2 else []
+        ends += [finer[finer <= high].max()] if high - inside.max() > step / 2 else []
+        axis.yaxis.set_major_locator(FixedLocator(sorted([*ticks, *ends])))
         axis.yaxis.set_minor_locator(NullLocator())
         axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         return
