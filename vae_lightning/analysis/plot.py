@@ -383,7 +383,7 @@ ROUND_STEPS = [1, 2, 2.5, 5, 10]
 def log_scale(axis) -> None:
     """A log y axis labelled at round values. Within less than a decade, matplotlib's log ticks may
     label only the part below the one power of ten (60-90 of 60-165): there, ticks are spaced as
-    on a linear axis."""
+    on a linear axis, with one near the bottom."""
     axis.set_yscale("log")
     low, high = axis.get_ylim()
     if high < 10 * low:
@@ -391,12 +391,12 @@ def log_scale(axis) -> None:
         step = ticks[1] - ticks[0]
         inside = ticks[(ticks >= low) & (ticks <= high)]
         finer = MaxNLocator(nbins=24, steps=ROUND_STEPS).tick_values(low, high)
-        # The final losses lie at the bottom of falling curves: an end more than half a step from a labelled tick
-        # (30.2-47 was labelled from 35 up) gets a tick of its own, at the round value nearest it within the axis.
-        # Moving the end out to the next tick instead left a quarter of Figure 2's panels empty.
-        ends = [finer[finer >= low].min()] if inside.min() - low > step / 2 else []
-        ends += [finer[finer <= high].max()] if high - inside.max() > step / 2 else []
-        axis.yaxis.set_major_locator(FixedLocator(sorted([*ticks, *ends])))
+        # The final losses lie at the bottom of falling curves: a bottom more than half a step below the first
+        # labelled tick (30.2-47 was labelled from 35 up) gets a tick of its own, at the round value nearest it
+        # within the axis. Moving the bottom down to the next tick instead left a quarter of Figure 2's panels
+        # empty; at the top, where the log scale packs the labels, one more crowded them.
+        bottom = [finer[finer >= low].min()] if inside.min() - low > step / 2 else []
+        axis.yaxis.set_major_locator(FixedLocator(sorted([*ticks, *bottom])))
         axis.yaxis.set_minor_locator(NullLocator())
         axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         return
