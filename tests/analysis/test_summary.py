@@ -1,11 +1,14 @@
 """summary.json, summary.md and figure.png of sweep folders made by hand (no training): the statistics
 against scipy, one and many seeds, ties, failed jobs, NaN losses, labels, bad folders and a full disk."""
 
+import contextlib
 import logging
 import math
+import multiprocessing
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -688,6 +691,48 @@ def test_a_figure_that_fails_in_the_other_process_raises_its_error_here(tmp_path
 def test_a_figures_process_that_dies_is_one_error_naming_its_exit_code() -> None:
     with pytest.raises(RuntimeError, match="exit code 3"):
         plot.side_by_side(lambda: {}, lambda: os._exit(3))
+
+
+def test_an_interrupt_while_the_figures_render_ends_the_other_figures_process(tmp_path: Path) -> None:
+    # `kill -INT <sweep>` as the sweep drew its figures hung it for ever, holding its folder's lock: it joined
+    # the process drawing the other figure, which waited in `send` for it to read that figure's bytes.
+    def interrupted() -> dict:
+        raise KeyboardInterrupt
+
+    def drawn() -> dict:
+        (tmp_path / "pid").write_text(str(os.getpid()))
+        return {tmp_path / "figure.pdf": bytes(1 << 20)}  # more than a pipe holds
+
+    def plots() -> None:
+        with pytest.raises(KeyboardInterrupt):
+            plot.side_by_side(interrupted, drawn)
+
+    process = multiprocessing.get_context("fork").Process(target=plots)
+    process.start()
+    process.join(30)
+    hung = process.is_alive()
+    process.kill()
+    process.join()
+    drawing = (tmp_path / "pid").read_text() if (tmp_path / "pid").exists() else ""
+    if drawing.isdigit():  # a hung one holds the pipe to pytest's output open
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(drawing), signal.SIGKILL)
+    assert not hung and process.exitcode == 0
+
+
+def test_ctrl_c_as_a_sweep_plots_is_one_line_naming_the_command_that_plots_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+
+    def interrupted(sweep_dir: Path) -> list[Path]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("vae_lightning.analysis.report.plot_sweep", interrupted)
+    with pytest.raises(SystemExit) as exit:
+        SweepReport().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    assert exit.value.code == 130
+    assert [record.getMessage() for record in caplog.records if record.levelname == "ERROR"] == [
+        f"interrupted while plotting {sweep}; python -m vae_lightning.plot {sweep} writes its figures and tables"]
 
 
 def test_on_one_core_both_figures_render_in_this_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -658,6 +658,11 @@ def side_by_side(first: Callable[[], dict[Path, bytes]], second: Callable[[], di
     except EOFError:  # the process died before it answered (killed, out of memory)
         child.join()
         raise RuntimeError(f"the process drawing a figure ended with exit code {child.exitcode}") from None
+    except BaseException:
+        # Ctrl-C sent to this process alone (or an error drawing `first`): nothing will read the child's
+        # figures, whose bytes fill the pipe, so it would wait in `send` and the join below for ever.
+        child.kill()
+        raise
     finally:
         child.join()
         receiver.close()

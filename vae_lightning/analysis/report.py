@@ -44,6 +44,10 @@ class SweepReport(Callback):
             plotted = True
         except (NoSpaceLeft, UserInputError) as error:
             log.error("%s", error)
+        except KeyboardInterrupt:  # Ctrl-C as the sweep ends: its jobs have their results, the figures wait
+            log.error("interrupted while plotting %s; python -m vae_lightning.plot %s writes its figures and "
+                      "tables", sweep_dir, sweep_dir)
+            raise SystemExit(130) from None
         except Exception:
             log.exception("could not plot %s; run python -m vae_lightning.plot %s", sweep_dir, sweep_dir)
         statuses = [(job, reported_status(job)) for job in jobs]
