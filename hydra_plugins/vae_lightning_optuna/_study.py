@@ -96,7 +96,9 @@ def shown(address: str) -> str:
 def storage_file(address: str) -> Path | None:
     """The file that holds the study (an SQLite database or a journal), None for a database server."""
     if address.startswith("sqlite:///"):
-        return Path(address.removeprefix("sqlite:///"))
+        # Less the URL's query (`?timeout=60`), which names no other file: with it, the study in the database
+        # was not found (and continued without resume=true, unchecked) and the lock beside it was another's.
+        return Path(address.removeprefix("sqlite:///").partition("?")[0])
     return None if "://" in address else Path(address)
 
 
