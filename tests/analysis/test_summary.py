@@ -285,6 +285,18 @@ def test_an_optuna_sweeps_labels_are_short_and_in_one_key_order(tmp_path: Path) 
         "0.01234, 0.912", "0.01235, 0.5"]
 
 
+def test_two_trials_of_a_search_at_one_point_are_each_counted_once(tmp_path: Path) -> None:
+    # A search asks a point twice (choice(...)): the table counted the second trial's folder twice, so a
+    # point whose first trial completed and second was pruned showed "pruned; pruned" and no val loss.
+    sweep = tmp_path / "optuna"  # no grid: the jobs found are the points
+    write_job(sweep / "0_optim.lr=0.01", ["optim.lr=0.01"], 31.0)
+    write_job(sweep / "1_optim.lr=0.01", ["optim.lr=0.01"], 33.0, {"status": "pruned", "epoch": 1})
+    write_job(sweep / "2_optim.lr=0.1", ["optim.lr=0.1"], 32.0)
+    _, groups = collect(sweep)
+    assert [(group.label, group.finals, group.problems) for group in groups.values()] == [
+        ("0.01", [("default", 31.0)], ["its job: pruned"]), ("0.1", [("default", 32.0)], [])]
+
+
 def test_a_run_folder_or_an_empty_one_is_refused_in_one_line_and_nothing_written(
         tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     run = write_job(tmp_path / "run", ["optim.lr=0.1"], 31.0)

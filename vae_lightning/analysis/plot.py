@@ -298,14 +298,18 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
     found = {varied(overrides, swept): job for job, overrides in jobs.items()}
     keys = [key for key in swept if key != SEED]
     shown = shown_values(expected, keys)
+    if grid:
+        entries = [(overrides, found.get(varied(overrides, swept))) for overrides in grid]
+    else:  # each job folder as itself: two trials of a search at one point share their overrides, by which
+        # one job was counted twice and the other not at all (a completed trial hidden by a pruned one)
+        entries = [(overrides, job) for job, overrides in jobs.items()]
     groups: dict[tuple[str, ...], Group] = {}
-    for overrides in expected:
+    for overrides, job in entries:
         by_key = {override.partition("=")[0]: override for override in overrides}
         point = tuple(by_key[key] for key in keys if key in by_key)  # in one key order for every job
         group = groups.setdefault(point, Group(point_label(point, shown)))
         seed = next((o.partition("=")[2] for o in overrides if o.startswith(f"{SEED}=")), "default")
         who = f"seed {seed}" if SEED in swept else "its job"  # a sweep of one seed per point names none
-        job = found.get(varied(overrides, swept))
         if job is None:
             group.problems.append(f"{who}: missing (no job folder: never started, or deleted)")
             continue
