@@ -3,6 +3,7 @@ Optuna's ask-and-tell interface for trials, runs them with the sweep's launcher 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -32,7 +33,7 @@ from sqlalchemy.pool import NullPool
 
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError
-from vae_lightning.files import check_writable
+from vae_lightning.files import check_writable, write_text
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.command_line import quoted
 from vae_lightning.harness.definition import PROCESSES, run_definition, within
@@ -686,4 +687,12 @@ class Search:
                 results["importances"] = {key: round(value, 4) for key, value in importances.items()}
                 log.info("parameter importances (Optuna's PED-ANOVA): %s",
                          ", ".join(f"{key} {value:.3f}" for key, value in importances.items()))
-        OmegaConf.save(OmegaConf.create(results), self.sweep_dir / "optimization_results.yaml")
+        path = self.sweep_dir / "optimization_results.yaml"
+        try:  # whole or not at all: OmegaConf.save emptied the earlier file on a full disk, with a traceback
+            write_text(path, OmegaConf.to_yaml(OmegaConf.create(results)))
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            # The sweep's report still lists its jobs, then fails writing its own files on the same disk.
+            log.error("no space left on device writing %s: free some space, then the same command with "
+                      "resume=true writes it again", path)

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 import optuna
@@ -808,6 +809,25 @@ def test_trials_a_launcher_error_leaves_unfinished_are_cut_and_asked_again_on_re
         search.run_as_they_come(study, space, fixed, storage)
     assert [(trial.state, trial.user_attrs.get(INTERRUPTED)) for trial in trials(storage)] == [
         (TrialState.FAIL, True), (TrialState.FAIL, True)]
+
+
+def test_a_report_on_a_full_disk_keeps_the_earlier_one_and_says_so_in_one_line(
+        tmpfs, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # OmegaConf.save emptied the earlier optimization_results.yaml, and the sweep ended in a traceback.
+    storage = str(tmp_path / "study.log")
+    study = optuna.create_study(study_name="sgd", storage=open_storage(storage))
+    trial = study.ask({"optim.lr": FloatDistribution(1e-4, 1, log=True)})
+    study.tell(trial, 31.0)
+    full = tmpfs("full", size="64k")
+    (full / "optimization_results.yaml").write_text("completed: 1\n")
+    with suppress(OSError), open(full / "filler", "wb") as filler:  # until the disk is full
+        filler.write(bytes(1 << 20))
+    a_search(full, storage).report(study, storage)
+    assert (full / "optimization_results.yaml").read_text() == "completed: 1\n"
+    assert sorted(path.name for path in full.iterdir()) == ["filler", "optimization_results.yaml"]
+    assert [record.getMessage() for record in caplog.records if record.levelname == "ERROR"] == [
+        f"no space left on device writing {full / 'optimization_results.yaml'}: free some space, then the same "
+        f"command with resume=true writes it again"]
 
 
 def test_the_report_names_the_best_trial_and_the_parameters_importances(tmp_path: Path) -> None:
