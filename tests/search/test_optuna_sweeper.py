@@ -163,14 +163,17 @@ def test_a_max_failure_rate_at_either_end_of_0_to_1_is_allowed(rate: str, mnist_
     sweep_lock.close()
 
 
-def test_a_study_needs_resume_to_continue_and_one_search_at_a_time(mnist_root: Path, tmp_path: Path,
+@pytest.mark.parametrize("query", ["", "?timeout=10"])
+def test_a_study_needs_resume_to_continue_and_one_search_at_a_time(query: str, mnist_root: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture) -> None:
+    # With a URL's query (`?timeout=10`) the study in study.db was not found: the search continued it without
+    # resume=true (and with other settings than its trials ran with), beside a search holding `sqlite:///study.db`.
     monkeypatch.chdir(tmp_path)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     study = optuna.create_study(study_name="sgd", storage=storage)
     study.tell(study.ask(), 1.0)
-    command = ["-m", "search=sgd", *tiny_overrides(mnist_root), f"hydra.sweeper.storage={storage}",
+    command = ["-m", "search=sgd", *tiny_overrides(mnist_root), f"hydra.sweeper.storage='{storage}{query}'",
                f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     assert "already holds study sgd (1 trials); pass resume=true" in check(command, capsys)
     lock = lock_storage(storage, "sgd")
@@ -180,26 +183,7 @@ def test_a_study_needs_resume_to_continue_and_one_search_at_a_time(mnist_root: P
         lock.close()
     arguments, sweep_lock = check_command_line([*command, "resume=true"])
     sweep_lock.close()
-
-
-def test_an_sqlite_url_with_a_query_is_the_study_of_its_file(mnist_root: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture) -> None:
-    # With `?timeout=10` the study in study.db was not found: the search continued it without resume=true (and
-    # with other settings than its trials ran with), beside a search holding `sqlite:///study.db`.
-    monkeypatch.chdir(tmp_path)
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    study = optuna.create_study(study_name="sgd", storage=storage)
-    study.tell(study.ask(), 1.0)
-    command = ["-m", "search=sgd", *tiny_overrides(mnist_root), f"hydra.sweeper.storage='{storage}?timeout=10'",
-               f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-    assert "already holds study sgd (1 trials); pass resume=true" in check(command, capsys)
-    lock = lock_storage(storage, "sgd")
-    try:
-        assert "is in use by another search (process" in check([*command, "resume=true"], capsys)
-    finally:
-        lock.close()
-    assert sorted(tmp_path.iterdir()) == [tmp_path / "study.db", tmp_path / "study.db.search.lock"]
+    assert not list(tmp_path.glob("*timeout*"))  # no lock of its own beside the database
 
 
 def test_resume_of_a_study_that_does_not_exist_says_the_search_starts_afresh(
