@@ -20,6 +20,13 @@ def test_job_dir_is_a_pure_function_of_the_job() -> None:
     assert len(job_dir("x=" + "9" * 300, 7)) < 220
 
 
+def test_a_cut_jobs_folder_keeps_its_name_when_a_resumed_sweep_shifts_its_number() -> None:
+    # A value added to a resumed sweep (data.root=a,c to a,b,c) renumbers the jobs after it.
+    long = "data.root=" + "x" * 300
+    assert job_dir(long, 1) == job_dir(long, 2)
+    assert job_dir(long, 1).startswith(long[:200]) and job_dir(long, 1) != job_dir(long + "y", 1)
+
+
 def test_jobs_of_a_sweeper_that_picks_its_own_values_are_numbered() -> None:
     assert job_dir("optim.lr=0.01", 3, "hydra._internal.core_plugins.basic_sweeper.BasicSweeper") == "optim.lr=0.01"
     assert job_dir("optim.lr=0.01", 3,

@@ -7,6 +7,7 @@ import ctypes
 import errno
 import fcntl
 import gc
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -62,12 +63,13 @@ def job_dir(override_dirname: str, job_num: int, sweeper: str = GRID_SWEEPER) ->
     file name; `job<N>` when it varies nothing. Under a sweeper that chooses its own values (Optuna),
     which may choose the same ones twice, the job's number comes first, and its sampled numbers are
     named by 4 significant digits (`optim.lr=0.01252`; the job's .hydra/overrides.yaml and the study
-    keep every digit)."""
+    keep every digit). A name longer than MAX_NAME_LENGTH is cut and ends in a hash of the whole, not the
+    job's number, which a value added to a resumed sweep shifts: the job keeps its folder."""
     name = override_dirname.replace(os.sep, "_") or f"job{job_num}"
     if not expands_a_grid(sweeper) and override_dirname:
         name = f"{job_num}_" + re.sub(r"\d+\.\d{5,}(e-?\d+)?", lambda number: f"{float(number[0]):.4g}", name)
     if len(name) > MAX_NAME_LENGTH:
-        name = f"{name[:MAX_NAME_LENGTH]}...job{job_num}"
+        name = f"{name[:MAX_NAME_LENGTH]}...{hashlib.sha256(override_dirname.encode()).hexdigest()[:12]}"
     return name
 
 
