@@ -1066,6 +1066,29 @@ def test_a_single_run_into_a_sweeps_folder_and_a_sweep_into_a_runs_are_refused(
     assert sorted(folder.rglob("*")) == written
 
 
+@pytest.mark.parametrize("outer,multirun", [("runs/2026-12-04_10-00-00", False), ("runs/2026-12-04_10-00-00", True),
+                                            ("sweeps/2026-12-04_10-00-00/seed=1", False)])
+def test_a_run_or_sweep_within_a_runs_folder_is_refused(
+    outer: str, multirun: bool, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture
+) -> None:
+    # Nested, the inner run's metrics.csv was moved aside by the outer's resume=true, which finds them by rglob.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / outer / ".hydra").mkdir(parents=True)
+    (tmp_path / outer / "results.json").write_text("{}")
+    written = sorted(tmp_path.rglob("*"))
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line([*(["-m", "seed=1,2"] if multirun else []), *tiny_overrides(mnist_root),
+                            f"{key}='{outer}/sub'"])  # quoted: a job's folder name holds '='
+    assert exit_info.value.code == 2
+    kind = "sweep" if multirun else "run"
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path / outer} holds a run, and {key}={outer}/sub would nest this {kind} in it (resume=true of "
+        f"that run would move its metrics.csv aside); choose a {key} outside it")
+    assert sorted(tmp_path.rglob("*")) == written
+
+
 @pytest.mark.parametrize("multirun", [False, True])
 def test_the_folder_of_all_runs_is_refused_and_a_refused_sweep_leaves_no_lock(
     multirun: bool, mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture

@@ -172,10 +172,16 @@ def lock_run_dir(run_dir: Path) -> IO[str]:
 
 
 def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
-    """Refuse a single run into a sweep's folder or a sweep into a single run's, and a folder handed over
-    with a symbolic link out of it (the run would write through it: its log, lock, checkpoints, Hydra's
-    saved config) or a Lightning HPC checkpoint (`trainer.fit` would load it under Slurm, unasked)."""
+    """Refuse a single run into a sweep's folder or a sweep into a single run's, a folder within a run's
+    (resume=true of that run moves aside every metrics.csv under it, plot and evaluate read its files), and
+    a folder handed over with a symbolic link out of it (the run would write through it: its log, lock,
+    checkpoints, Hydra's saved config) or a Lightning HPC checkpoint (`trainer.fit` would load it under
+    Slurm, unasked)."""
     key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
+    outer = next((parent for parent in folder.resolve().parents if (parent / ".hydra").is_dir()), None)
+    if outer is not None:
+        raise ConfigError(f"{outer} holds a run, and {key}={folder} would nest this {'sweep' if sweep else 'run'} in "
+                          f"it (resume=true of that run would move its metrics.csv aside); choose a {key} outside it")
     if any(folder.glob("*/*/.hydra/")):  # `outputs`, which holds runs/ and sweeps/
         raise ConfigError(f"{folder} holds folders of runs and sweeps, not a {'sweep' if sweep else 'run'}; give "
                           f"this one a folder of its own, e.g. {key}={folder / ('my-sweep' if sweep else 'my-run')}")
