@@ -67,6 +67,22 @@ def test_single_run_goes_to_outputs_runs_and_says_where(mnist_root: Path, tmp_pa
     assert "seed: 3" in (run_dir / ".hydra" / "config.yaml").read_text()
 
 
+def test_a_sweeps_job_continued_as_a_single_run_says_how_to_draw_the_sweeps_summary_again(
+    mnist_root: Path, tmp_path: Path
+) -> None:
+    # Its summary.md and figure.png still showed the job's first epoch alone, and nothing said so.
+    sweep = tmp_path / "sweep"
+    done = run_train(["-m", "seed=0,1", *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    job = sweep / "seed=1"
+    done = run_train([*tiny_overrides(mnist_root), "seed=1", f"hydra.run.dir='{job}'", "resume=true",
+                      "trainer.max_epochs=2"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((job / "results.json").read_text())["epochs"] == 2
+    assert (f"[WARNING] - seed=1 is a job of the sweep in {sweep}, whose summary.md and figures show the job as it "
+            f"was when they were drawn; python -m vae_lightning.plot {sweep} draws them again") in done.stdout
+
+
 def test_ddp_on_two_cpu_processes_trains_in_one_run_folder_and_resumes_in_as_many(mnist_root: Path,
                                                                                   tmp_path: Path) -> None:
     # Lightning's DDP launcher starts train.py again for rank 1, in the same run folder: that

@@ -266,12 +266,23 @@ def hydra_main(cfg: DictConfig) -> float:
         code = run_job(cfg, run_dir)
         if code and hydra_config.mode != RunMode.MULTIRUN:
             raise SystemExit(code)
+        if hydra_config.mode != RunMode.MULTIRUN:
+            name_its_sweep(run_dir)
         if code == 128 + signal.SIGUSR2:  # requeued on Slurm: end without a result, the requeue runs it
             raise SystemExit(code)
     else:
         run_isolated(run_job, cfg, run_dir, hydra_config.job_logging)
     loss = val_loss(run_dir)
     return float("inf") if loss is None else loss
+
+
+def name_its_sweep(run_dir: Path) -> None:
+    """Say where to draw a sweep's summary and figures again, which a job of it continued as a single run
+    (`hydra.run.dir=<sweep>/<job> resume=true`) leaves as they were drawn."""
+    sweep = run_dir.parent
+    if (sweep / "multirun.yaml").exists() and is_first_process():
+        log.warning("%s is a job of the sweep in %s, whose summary.md and figures show the job as it was when they "
+                    "were drawn; python -m vae_lightning.plot %s draws them again", run_dir.name, sweep, sweep)
 
 
 def quiet_known_warnings() -> None:
