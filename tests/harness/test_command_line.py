@@ -856,6 +856,9 @@ def test_a_sweep_that_lists_a_job_twice_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"^clip.value=1.0: the sweep lists this job twice, which would run it "
                                           r"twice; give each value once \(1 and 1.0 are one value\)$"):
         checked("-m", "clip.value=1,1.0")
+    # A boolean as the command line writes it: Hydra writes each job's as Python's (data.download=False).
+    with pytest.raises(ConfigError, match=r"^data.download=false: the sweep lists this job twice"):
+        checked("-m", "data.download=false,false")
 
 
 def test_a_sweep_whose_two_jobs_would_share_a_folder_is_refused(tmp_path: Path) -> None:
@@ -869,6 +872,8 @@ def test_a_sweep_whose_two_jobs_would_share_a_folder_is_refused(tmp_path: Path) 
     with pytest.raises(ConfigError, match=r"^seed=0 clip.value=0.5 and seed=1 clip.value=0.5: both jobs would run in "
                                           r"the folder clip.value=0.5, the second"):
         checked("-m", "seed=0,1", "clip.value=0.5,1", "hydra.job.config.override_dirname.exclude_keys=[seed]")
+    with pytest.raises(ConfigError, match=r"^seed=0 data.download=false and seed=1 data.download=false: both jobs"):
+        checked("-m", "seed=0,1", "data.download=false,true", "hydra.job.config.override_dirname.exclude_keys=[seed]")
     # Each seed's folder names its data.root too: they differ.
     assert checked("-m", f"data.root={first},{tmp_path / 'c'}", "seed=0,1") == 4
 

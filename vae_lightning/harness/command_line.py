@@ -638,7 +638,7 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool,
         valued = [[(o.get_key_element(), o.value()) for o in sweeps.parse(job)] for job in jobs]
         for index, job in enumerate(jobs):
             if valued[index] in valued[:index]:
-                raise ConfigError(f"{' '.join(job)}: the sweep lists this job twice, which would run it twice; "
+                raise ConfigError(f"{as_written(job)}: the sweep lists this job twice, which would run it twice; "
                                   f"give each value once (1 and 1.0 are one value)")
         refuse_shared_folders(command_config, configured + swept, jobs, sweeper_target)
     sweeper, checked = OmegaConf.to_container(command_config.hydra.sweeper), []
@@ -667,11 +667,17 @@ def refuse_shared_folders(command_config: DictConfig, swept: list[str], jobs: li
         lines = sorted(o.input_line for o in sweeps.parse(job) if o.key_or_group in varied)
         name = job_folder_name(str(naming.item_sep).join(lines).replace("=", str(naming.kv_sep)), number, sweeper)
         if name in named:
-            raise ConfigError(f"{' '.join(named[name])} and {' '.join(job)}: both jobs would run in the folder {name}, "
-                              f"the second over the first (a job's folder names the values the sweep varies, a '/' "
-                              f"written '_', less hydra.job.config.override_dirname.exclude_keys); give values whose "
-                              f"folders differ, or sweep them in two commands")
+            raise ConfigError(f"{as_written(named[name])} and {as_written(job)}: both jobs would run in the folder "
+                              f"{name}, the second over the first (a job's folder names the values the sweep varies, a "
+                              f"'/' written '_', less hydra.job.config.override_dirname.exclude_keys); give values "
+                              f"whose folders differ, or sweep them in two commands")
         named[name] = job
+
+
+def as_written(job: list[str]) -> str:
+    """A job's overrides as a command line writes them: Hydra writes a job's booleans as Python prints them (False)."""
+    return " ".join(f"{o.get_key_element()}={str(o.value()).lower()}" if isinstance(o.value(), bool) else o.input_line
+                    for o in sweeps.parse(job))
 
 
 def restores_random_state(cfg: DictConfig) -> bool:
