@@ -355,6 +355,19 @@ def test_a_metrics_csv_that_is_not_numbers_is_one_line_naming_its_line(
     assert not (sweep / "figure.png").exists()
 
 
+def test_a_metrics_csv_cut_short_is_one_line_not_a_final_val_loss(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its last line cut within the val loss, which CSVLogger's columns, in name order, put before
+    # val/reconstruction: 30.9 was read as 3, and the point's mean taken from it.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    metrics = sweep / "clip.value=0.1,seed=2" / "csv" / "metrics.csv"
+    metrics.write_text("epoch,step,train/loss,val/loss,val/reconstruction\n0,9,32.4,31.9,31.0\n1,19,31.4,3")
+    (line,) = refusal(plot.main, ["plot", str(sweep)], monkeypatch, capsys)
+    assert line == (f"error: {metrics}, line 3: not as many fields as its header, as in a file cut short; restore "
+                    "it, or delete it to leave the job out")
+    assert not (sweep / "summary.json").exists()
+
+
 @pytest.mark.parametrize("content,kind", [("- [seed=0]\n", "list"), ("[unclosed", "ParserError"),
                                           ("seed: 0\n", "dict")])
 def test_overrides_that_are_not_hydras_list_are_one_line_naming_the_file(
