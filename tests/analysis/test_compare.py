@@ -149,6 +149,23 @@ def test_another_comparison_in_out_is_kept_and_the_same_ones_replaced(tmp_path: 
     assert json.loads((out / "comparison.json").read_text())["margin"] == "0.2"
 
 
+def test_the_same_comparison_from_another_working_folder_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    # comparison.json named the sweeps as given, `a` and `b`: from tmp_path's parent, `tmp/a` and `tmp/b`
+    # were taken for two other sweeps than the ones it compared, and the command refused.
+    for name in ("a", "b"):
+        write_sweep(tmp_path / name, LOSSES)
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert run(monkeypatch, capsys, "a", "b", "--out", "out")[0] == 0
+    assert json.loads((tmp_path / "out" / "comparison.json").read_text())["a"] == str(tmp_path / "a")
+    monkeypatch.chdir(tmp_path.parent)
+    folder = tmp_path.name
+    code, _, err = run(monkeypatch, capsys, f"{folder}/a", f"{folder}/b", "--out", f"{folder}/out", "--margin", "0.2")
+    assert (code, err) == (0, "")
+    assert json.loads((tmp_path / "out" / "comparison.json").read_text())["margin"] == "0.2"
+
+
 def test_without_out_the_comparison_goes_under_outputs_and_a_refusal_makes_no_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     a, b = write_sweep(tmp_path / "a", LOSSES), write_sweep(tmp_path / "b", LOSSES)

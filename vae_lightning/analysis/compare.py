@@ -85,7 +85,10 @@ def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[
                       "p_equivalence": result.p_equivalence, "verdict": result.verdict,
                       "test": "paired by seed" if paired else "Welch"}
         points.append(found)
-    return {"a": str(sweep_a), "b": str(sweep_b), "margin": margin, "test": TEST, "alpha": ALPHA, "points": points,
+    # Absolute: a relative path in comparison.json would name other folders (or none) from another working
+    # folder, and a later command there was refused as comparing two other sweeps.
+    return {"a": str(sweep_a.absolute()), "b": str(sweep_b.absolute()), "margin": margin, "test": TEST, "alpha": ALPHA,
+            "points": points,
             "only_in_a": [groups_a[point].label for point in groups_a if point not in groups_b],
             "only_in_b": [groups_b[point].label for point in groups_b if point not in groups_a]}
 
