@@ -513,6 +513,20 @@ def test_a_link_to_a_runs_checkpoint_is_evaluated_as_that_run_into_its_folder(
     assert sorted(path.name for path in here.iterdir()) == ["mine.ckpt"]
 
 
+def test_evaluation_json_names_the_checkpoint_by_its_absolute_path(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # `evaluate run` from tmp_path wrote "checkpoint": "run/checkpoints/best.ckpt" into run/evaluation.json.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Images")
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints")
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text("data:\n  _target_: own_classes.Images\n")
+    monkeypatch.chdir(tmp_path)
+    evaluate(Path("run"))
+    assert json.loads((run_dir / "evaluation.json").read_text())["checkpoint"] == str(
+        run_dir / "checkpoints" / "best.ckpt")
+
+
 def test_a_checkpoint_copied_out_of_its_run_is_scored_on_the_data_its_run_trained_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Without the run's .hydra/config.yaml beside it, evaluate took MNIST: a FashionMNIST run's best.ckpt, copied

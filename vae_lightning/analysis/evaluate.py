@@ -404,7 +404,9 @@ def evaluate(
                          ["noisy input", "clean target", "output"], cell=side)
         written.append("denoising.png")
     written += write_latent_pictures(module, datamodule, out)
-    weights = {"checkpoint": str(checkpoint_path), "weights_sha256": weights_digest(checkpoint_path)}
+    # Absolute: the run folder's evaluation.json named `run/checkpoints/best.ckpt`, relative to wherever
+    # evaluate was started, a path that from the run folder itself names no file.
+    weights = {"checkpoint": str(checkpoint_path.absolute()), "weights_sha256": weights_digest(checkpoint_path)}
     results = {
         "written": written,
         **weights,
