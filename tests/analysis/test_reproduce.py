@@ -13,7 +13,7 @@ import pytest
 from analysis.fake_sweeps import write_sweep
 from helpers import refusal, tiny_overrides
 from vae_lightning.analysis import reproduce
-from vae_lightning.analysis.plot import SweepError
+from vae_lightning.analysis.plot import SweepError, plot_sweep
 from vae_lightning.harness import sweeps
 
 OUT_FIX = "give a folder you can write to for the sweeps, figures and results.md (made if missing)"
@@ -387,6 +387,20 @@ def test_results_md_numbers_the_figures_says_which_sweeps_failed_and_holds_each_
             in results)
     assert ("Best run by val loss: `momentum/optim.momentum=0.9,seed=0`; its test losses: loss 31.235, kl 7.000."
             in results)
+
+
+def test_results_md_says_a_sweep_whose_failed_job_was_resumed_since_completed(tmp_path: Path) -> None:
+    # timings.json keeps the exit code of the sweep's first pass: --replot after `train.py ... resume=true` said
+    # "some jobs failed (see the table)" beside a table in which every job had completed.
+    out = tmp_path / "reproduction"
+    for name in reproduce.EXPERIMENTS:
+        failed = {("0.1", 1): {"status": "failed", "error": "loss is nan"}} if name == "clip_value" else None
+        plot_sweep(write_sweep(out / "sweeps" / name, {"0.1": [31.0, 31.2], "1.0": [31.5, 31.4]}, statuses=failed))
+    timings = {"clip_value": (60.0, 1), "clip_norm": (60.0, 1), "momentum": (60.0, 0)}
+    results = reproduce.gather(out, timings, [], None, {}).read_text()
+    assert ("`python train.py experiment=clip_value`: 1.0 min on this machine; some jobs failed (see the table)."
+            in results)
+    assert "`python train.py experiment=clip_norm`: 1.0 min on this machine; all jobs completed." in results
 
 
 def test_results_md_links_no_figure_a_sweep_did_not_draw(tmp_path: Path) -> None:

@@ -84,6 +84,17 @@ def settings(overrides: list[str] | None) -> str:
             f"experiment=<name>`: `{shlex.join(overrides)}`.")
 
 
+def failed_jobs(sweep_dir: Path, code: int) -> bool:
+    """Whether the sweep's table names a job left out, or, where it has none, whether its train.py failed.
+    The table first: `--replot` after a failed job was resumed with train.py read the exit code timings.json
+    recorded before, and said some jobs failed beside a table in which all had completed."""
+    summary = read_json(sweep_dir / "summary.json")
+    points = summary.get("points") if isinstance(summary, dict) else None
+    if not isinstance(points, list):
+        return code != 0
+    return any(isinstance(point, dict) and point.get("excluded") for point in points)
+
+
 def gather(out: Path, timings: dict[str, tuple[float, int]], overrides: list[str] | None, best: Path | None,
            test: dict[str, float]) -> Path:
     """Copy each sweep's figure, and write results.md with the overrides the sweeps ran with, the three
@@ -95,7 +106,7 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], overrides: list[str
         for suffix in ("png", "pdf"):  # the PDF, in vector form, for a paper
             if (sweep_dir / f"figure.{suffix}").exists():
                 copy_file(sweep_dir / f"figure.{suffix}", out / f"figure{index}_{name}.{suffix}")
-        outcome = "all jobs completed" if code == 0 else "some jobs failed (see the table)"
+        outcome = "some jobs failed (see the table)" if failed_jobs(sweep_dir, code) else "all jobs completed"
         figure = f"![{title}](figure{index}_{name}.png)" if (sweep_dir / "figure.png").exists() else \
             "(no figure: no job of this sweep completed)"
         lines += [f"## {title}", "", figure, ""]
