@@ -413,3 +413,16 @@ def test_results_md_links_no_figure_a_sweep_did_not_draw(tmp_path: Path) -> None
     results = reproduce.gather(out, timings, [], best, {"loss": 31.0, "kl": 7.0}).read_text()
     assert not [name for index, name in enumerate(reproduce.EXPERIMENTS, start=1) if f"figure{index}_" in results]
     assert results.count("(no figure: no job of this sweep completed)") == len(reproduce.EXPERIMENTS)
+
+
+def test_a_figure_an_earlier_pass_gathered_goes_once_its_sweep_draws_none(tmp_path: Path) -> None:
+    # --replot once no job of a sweep was left to draw: figure2_clip_norm.png and .pdf, and Figure 4's images,
+    # stayed in --out from the pass before, beside a results.md saying there was no figure.
+    out = tmp_path / "reproduction"
+    for name in reproduce.EXPERIMENTS:
+        (out / "sweeps" / name).mkdir(parents=True)
+    earlier = ["figure2_clip_norm.png", "figure2_clip_norm.pdf", "figure4_samples.png", "figure4_reconstructions.png"]
+    for name in earlier:
+        (out / name).write_bytes(b"an earlier pass's")
+    reproduce.gather(out, {name: (60.0, 1) for name in reproduce.EXPERIMENTS}, [], None, {})
+    assert [name for name in earlier if (out / name).exists()] == []

@@ -106,6 +106,8 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], overrides: list[str
         for suffix in ("png", "pdf"):  # the PDF, in vector form, for a paper
             if (sweep_dir / f"figure.{suffix}").exists():
                 copy_file(sweep_dir / f"figure.{suffix}", out / f"figure{index}_{name}.{suffix}")
+            else:  # an earlier pass's, of jobs no longer there to draw: beside results.md, it would pass for this one's
+                (out / f"figure{index}_{name}.{suffix}").unlink(missing_ok=True)
         outcome = "some jobs failed (see the table)" if failed_jobs(sweep_dir, code) else "all jobs completed"
         figure = f"![{title}](figure{index}_{name}.png)" if (sweep_dir / "figure.png").exists() else \
             "(no figure: no job of this sweep completed)"
@@ -123,6 +125,8 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], overrides: list[str
                   "![Samples](figure4_samples.png)", "", "![Reconstructions](figure4_reconstructions.png)", ""]
     else:
         lines.append("No run completed.")
+        for name in ("samples", "reconstructions"):  # an earlier pass's best run's
+            (out / f"figure4_{name}.png").unlink(missing_ok=True)
     claims = judge_claims({name: out / "sweeps" / name for name in EXPERIMENTS})
     write_json(out / "verdicts.json", claims)
     lines += ["", "## The paper's conclusions (section 5), tested", "", *markdown(claims)]
