@@ -527,6 +527,26 @@ def test_evaluation_json_names_the_checkpoint_by_its_absolute_path(tmp_path: Pat
         run_dir / "checkpoints" / "best.ckpt")
 
 
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture) -> None:
+    # `timeout -s INT 25 python -m vae_lightning.evaluate RUN --nll` printed a traceback through torch.
+    def interrupted(*arguments: object) -> dict:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate_module, "evaluate", interrupted)
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(tmp_path), "--nll"])
+    code = 0
+    try:
+        main()
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C reached the interpreter, which prints its traceback")
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 130
+    assert capsys.readouterr().err == ("error: interrupted; the files written before it are kept: run the command "
+                                       "again for the rest\n")
+
+
 def test_a_checkpoint_copied_out_of_its_run_is_scored_on_the_data_its_run_trained_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Without the run's .hydra/config.yaml beside it, evaluate took MNIST: a FashionMNIST run's best.ckpt, copied

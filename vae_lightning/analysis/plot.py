@@ -64,17 +64,21 @@ class NoSpaceLeft(Exception):
 
 @contextmanager
 def errors_said_in_one_line() -> Iterator[None]:
-    """Within the block, bad input ends the command with its one line and exit 2, a full disk with
-    its one line and exit 1 (also where a write other than `write_all`'s found it full). A reader that
-    stops reading (`plot ... | head`) ends the command quietly, with exit 1, as Python's own advice
-    does: what is printed is flushed within the block, so that it is not the interpreter's last flush
-    that fails."""
+    """Within the block, bad input ends the command with its one line and exit 2, Ctrl-C with its one line
+    and exit 130 (as train.py's), a full disk with its one line and exit 1 (also where a write other than
+    `write_all`'s found it full). A reader that stops reading (`plot ... | head`) ends the command quietly,
+    with exit 1, as Python's own advice does: what is printed is flushed within the block, so that it is
+    not the interpreter's last flush that fails."""
     try:
         yield
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
+    except KeyboardInterrupt:  # Ctrl-C on a long `evaluate --nll` printed a traceback through torch
+        print("error: interrupted; the files written before it are kept: run the command again for the rest",
+              file=sys.stderr)
+        raise SystemExit(130) from None
     except (UserInputError, NoSpaceLeft) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2 if isinstance(error, UserInputError) else 1) from None
