@@ -385,6 +385,20 @@ def test_a_likelihood_flag_without_nll_is_one_line_exit_2(flag: list[str], tmp_p
         f"error: {flag[0]} applies to --nll only, which estimates the likelihood; add --nll, or leave {flag[0]} out"]
 
 
+@pytest.mark.parametrize("seed", ["99999999999999999999999", "-1"])
+def test_a_seed_out_of_train_pys_range_is_one_line_before_anything_is_written(
+        seed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # Past 64 bits torch's generator raised "Overflow when unpacking long long", after reconstructions.png.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Images")
+    run_dir = tmp_path / "run"
+    checkpoint_with(run_dir / "checkpoints")
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text("data:\n  _target_: own_classes.Images\n")
+    assert refusal(main, ["evaluate", str(run_dir), "--seed", seed], monkeypatch, capsys) == [
+        f"error: --seed {seed} is out of range: give a number in [0, 4294967295], as train.py's seed"]
+    assert sorted(path.name for path in run_dir.iterdir()) == [".hydra", "checkpoints"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["--images beyond the test set", "no MNIST at --data-root"])
 def test_a_refusal_of_the_test_data_is_the_only_line_on_stderr(case: str, trained_runs: dict[str, Path],

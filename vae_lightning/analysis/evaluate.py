@@ -45,7 +45,7 @@ from vae_lightning.files import check_writable, read_json, refuse_links_out, wri
 from vae_lightning.harness.run import quiet_known_warnings
 from vae_lightning.harness.checkpoints import RunDefinition
 from vae_lightning.harness.runs import lock_holder
-from vae_lightning.harness.schema import constructor_keys
+from vae_lightning.harness.schema import MAX_SEED, constructor_keys
 from vae_lightning.configs import allow_config_dir, allowed_targets, check_targets, instantiate_trusted, targets
 from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError, UserInputError
 from vae_lightning.paper.images import GRID_PARTS, denoising_grid, lacking_grid_part, reconstruction_grid, sample_grid
@@ -448,6 +448,9 @@ def evaluate_as_asked(args: argparse.Namespace) -> dict[str, Any]:
         flag = "--images" if args.images is not None else "--k"
         raise UserInputError(f"{flag} applies to --nll only, which estimates the likelihood; add --nll, or leave "
                              f"{flag} out")
+    if not 0 <= args.seed <= MAX_SEED:  # past 64 bits torch's generator failed, once reconstructions.png was written
+        raise UserInputError(f"--seed {args.seed} is out of range: give a number in [0, {MAX_SEED}], as train.py's "
+                             f"seed")
     if args.config_dir is not None:
         allow_config_dir(args.config_dir)
     try:
