@@ -166,6 +166,19 @@ def test_the_same_comparison_from_another_working_folder_is_replaced(tmp_path: P
     assert json.loads((tmp_path / "out" / "comparison.json").read_text())["margin"] == "0.2"
 
 
+def test_an_empty_out_is_one_line_not_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    # `--out "$OUT"`, OUT unset: Path("") is ".", and comparison.md and .json were written into the working folder.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, _, err = run(monkeypatch, capsys, sweep, sweep, "--out", "")
+    assert (code, err) == (2, "error: argument --out: an empty path (an unset shell variable?); give the folder or "
+                              "file; python -m vae_lightning.compare --help lists what it takes\n")
+    assert list(work.iterdir()) == []
+
+
 def test_without_out_the_comparison_goes_under_outputs_and_a_refusal_makes_no_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     a, b = write_sweep(tmp_path / "a", LOSSES), write_sweep(tmp_path / "b", LOSSES)

@@ -103,7 +103,11 @@ class CommandParser(argparse.ArgumentParser):
 
 
 def user_path(text: str) -> Path:
-    """A path argument with its `~` as the home folder: no shell expands the one of `--out=~/results`."""
+    """A path argument with its `~` as the home folder: no shell expands the one of `--out=~/results`. An
+    empty one is refused: as Path("") it was the working folder, into which `--out "$OUT"`, with OUT unset,
+    wrote the results."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?); give the folder or file")
     return Path(text).expanduser()
 
 
