@@ -116,6 +116,16 @@ def test_more_points_than_colours_are_told_apart_by_marker_and_dashes(tmp_path: 
     assert len(looks) == 12 and len(set(looks)) == 12
 
 
+def test_a_point_no_job_of_which_completed_is_named_in_the_figures_legend(tmp_path: Path) -> None:
+    # `-m optim.lr=0.01,1e6`, every job of 1e6 diverged: its figure's legend listed 0.01 alone, a sweep of one value.
+    failed = {("1e6", seed): {"status": "failed", "error": "loss is nan"} for seed in (0, 1)}
+    sweep = write_sweep(tmp_path / "sweep", {"0.01": [31.0, 31.2], "1e6": [31.0, 31.2]}, key="optim.lr",
+                        statuses=failed)
+    keys, groups = collect(sweep)
+    (shown,) = draw(groups, keys, "title").legends
+    assert [text.get_text() for text in shown.get_texts()] == ["0.01", "1e+06: no job completed"]
+
+
 def table(sweep: Path) -> dict[str, list[str]]:
     lines = (sweep / "summary.md").read_text().splitlines()
     header = lines.index(next(line for line in lines if line.startswith("|---")))

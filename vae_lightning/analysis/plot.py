@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 import matplotlib
 import yaml
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, MaxNLocator, NullLocator
 from omegaconf import OmegaConf
 
@@ -452,10 +453,15 @@ def seeds_title(groups: dict[tuple[str, ...], Group], title: str, band: str = BA
     return f"{title}\n" + band.format(seeds=seeds) + ("; none for one seed" if counts[0] == 1 else "")
 
 
-def legend(figure: Figure, axis, keys: list[str]) -> None:
+def legend(figure: Figure, axis, keys: list[str], groups: dict[tuple[str, ...], Group]) -> None:
     """The points' legend beside the panels, never over the curves, in columns of LEGEND_ROWS; the
-    figure widens by a column's width for each column after the first."""
+    figure widens by a column's width for each column after the first. A point none of whose jobs
+    completed, which has no curve, is listed as such: left out, a sweep of 0.01 and 1e6 whose 1e6
+    diverged read as a sweep of 0.01 alone."""
     handles, labels = axis.get_legend_handles_labels()
+    undrawn = [group.label for group in groups.values() if not group.finals]
+    handles += [Line2D([], [], linestyle="none") for _ in undrawn]
+    labels += [f"{label}: no job completed" for label in undrawn]
     if labels:
         columns = math.ceil(len(labels) / LEGEND_ROWS)
         figure.legend(handles, labels, loc="outside right", title=", ".join(keys) or None, fontsize="small",
@@ -492,7 +498,7 @@ def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str, loss
         log_scale(axis)
     axes[0].set_ylabel(f"loss ({loss}), per image; log scale")
     epoch_label(figure)
-    legend(figure, axes[1], keys)
+    legend(figure, axes[1], keys, groups)
     figure.suptitle(seeds_title(groups, title))
     return figure
 
@@ -515,7 +521,7 @@ def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title:
     axes[0].set_ylabel("global L2 norm, log scale\n(epoch mean; epoch 0: initialisation)")
     epoch_label(figure)
     axes[2].set_ylabel("% (epoch mean) = 100 × train/clip_fraction")
-    legend(figure, axes[2], keys)
+    legend(figure, axes[2], keys, groups)
     figure.suptitle(seeds_title(groups, title, GRADIENT_BANDS))
     return figure
 
