@@ -126,6 +126,16 @@ def test_a_point_no_job_of_which_completed_is_named_in_the_figures_legend(tmp_pa
     assert [text.get_text() for text in shown.get_texts()] == ["0.01", "1e+06: no job completed"]
 
 
+def test_a_status_json_that_is_not_json_is_named_as_such_not_as_missing(tmp_path: Path) -> None:
+    # An emptied status.json was listed as "seed 1: no status.json", beside the file.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    (sweep / "clip.value=0.1,seed=1" / "status.json").write_text("")
+    (sweep / "clip.value=1.0,seed=1" / "status.json").unlink()
+    plot_sweep(sweep)
+    assert summary_points(sweep)["0.1"]["excluded"] == ["seed 1: its status.json is not JSON"]
+    assert summary_points(sweep)["1.0"]["excluded"] == ["seed 1: no status.json"]
+
+
 def table(sweep: Path) -> dict[str, list[str]]:
     lines = (sweep / "summary.md").read_text().splitlines()
     header = lines.index(next(line for line in lines if line.startswith("|---")))

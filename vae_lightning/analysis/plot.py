@@ -329,7 +329,10 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
             continue
         status = job_status(job)
         if status is None or status["status"] != "completed":
-            state = status["status"] if status else "no status.json"
+            # An empty or cut status.json reads as none; named "no status.json", it sent the user looking for a file
+            # that is there.
+            state = status["status"] if status else (
+                f"its {STATUS_FILE} is not JSON" if (job / STATUS_FILE).exists() else f"no {STATUS_FILE}")
             if state == "running" and lock_holder(job) is None:
                 state = "running when its process was killed; resume=true continues it"
             group.problems.append(f"{who}: {state}"
