@@ -375,6 +375,18 @@ def test_a_metrics_csv_that_is_not_numbers_is_one_line_naming_its_line(
     assert not (sweep / "figure.png").exists()
 
 
+def test_a_metrics_csv_that_cannot_be_read_is_one_line_naming_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A folder in its place (or, for another user, a file without read permission) ended plot in a traceback.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    metrics = sweep / "clip.value=0.1,seed=2" / "csv" / "metrics.csv"
+    metrics.unlink()
+    metrics.mkdir()
+    (line,) = refusal(plot.main, ["plot", str(sweep)], monkeypatch, capsys)
+    assert line == f"error: {metrics} cannot be read (Is a directory); restore it, or delete it to leave the job out"
+    assert not (sweep / "summary.json").exists()
+
+
 def test_a_metrics_csv_cut_short_is_one_line_not_a_final_val_loss(
         tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     # Its last line cut within the val loss, which CSVLogger's columns, in name order, put before

@@ -156,7 +156,12 @@ def epoch_curves(job: Path) -> dict[str, dict[int, float]]:
     later files win), and each gradient statistic's value at step 0 under INITIALISATION."""
     curves: dict[str, dict[int, float]] = {key: {} for key in COLUMNS}
     for path in sorted(job.glob("csv/metrics*.csv"), key=resumption_order):
-        with open(path, newline="") as file:
+        try:
+            file = open(path, newline="")
+        except OSError as error:  # a folder of that name, or a file of another user's without read permission
+            raise SweepError(f"{path} cannot be read ({error.strerror}); restore it, or delete it to leave the job "
+                             f"out") from None
+        with file:
             rows = csv.DictReader(file)
             try:
                 for row in rows:
