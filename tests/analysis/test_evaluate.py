@@ -304,15 +304,19 @@ def test_a_folder_that_cannot_be_written_is_one_line_before_anything_is_computed
     assert (tmp_path / "file").read_text() == "mine"
 
 
-def test_a_run_still_training_is_refused_before_anything_is_computed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("out", [None, "run", "run/."])
+def test_a_run_still_training_is_refused_before_anything_is_computed(out: str | None, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
                                                                       capsys: pytest.CaptureFixture) -> None:
     # Its best checkpoint may change yet: the images and evaluation.json would describe other weights.
+    # `--out RUN`, the run folder by name, wrote them there all the same.
     run_dir = tmp_path / "run"
     checkpoint_with(run_dir / "checkpoints")
     monkeypatch.setattr("vae_lightning.analysis.evaluate.load", lambda *args: pytest.fail("loaded the checkpoint"))
     lock = lock_run_dir(run_dir)  # as train.py holds it
+    arguments = [] if out is None else ["--out", str(tmp_path / out)]
     try:
-        assert refusal(main, ["evaluate", str(run_dir)], monkeypatch, capsys) == [
+        assert refusal(main, ["evaluate", str(run_dir), *arguments], monkeypatch, capsys) == [
             f"error: {run_dir} is in use by process {os.getpid()}, which is still training it; evaluate it once it "
             f"ends, or pass --out to score its best checkpoint so far elsewhere"]
     finally:

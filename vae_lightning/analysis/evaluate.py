@@ -313,7 +313,8 @@ def score_test_set(module: VAEModule, datamodule: L.LightningDataModule) -> dict
 
 def check_out(out: Path | None, run_dir: Path) -> Path:
     """The folder to write into, `out` or else the run folder, once it is known to take files."""
-    if out is None:
+    # --out naming the run folder itself is the run folder: it wrote into a run still training.
+    if out is None or out.resolve() == run_dir.resolve():
         check_writable(run_dir, f"the run folder {run_dir}", "pass --out with a folder you can write to")
         holder = lock_holder(run_dir)
         if holder is not None:  # its best checkpoint may change yet, and the images with it
