@@ -136,6 +136,13 @@ def test_a_status_json_that_is_not_json_is_named_as_such_not_as_missing(tmp_path
     assert summary_points(sweep)["1.0"]["excluded"] == ["seed 1: no status.json"]
 
 
+@pytest.mark.parametrize("title", ["", " ", "\n"])
+def test_a_blank_title_is_the_default_one(title: str, tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    plot_sweep(sweep, title)
+    assert (sweep / "summary.md").read_text().splitlines()[0] == "# sweep: clip.value"
+
+
 def table(sweep: Path) -> dict[str, list[str]]:
     lines = (sweep / "summary.md").read_text().splitlines()
     header = lines.index(next(line for line in lines if line.startswith("|---")))

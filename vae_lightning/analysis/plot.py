@@ -723,7 +723,8 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     refuse_links_out(sweep_dir, "plot", "plot a copy of the sweep")
     keys, groups = collect(sweep_dir)
     # The folder's own name: `.` and `jobs/..` have none of their own, and a link's is not the sweep's.
-    title = title or f"{sweep_dir.resolve().name}: {', '.join(keys) or 'one setting'}"
+    # A blank --title (" ") as none, as "" is: it drew no title and headed summary.md with an empty `# `.
+    title = (title or "").strip() or f"{sweep_dir.resolve().name}: {', '.join(keys) or 'one setting'}"
     loss = loss_named(sweep_dir)
     summary = summarise(groups, keys, title, loss)
     figures = [sweep_dir / f"figure.{suffix}" for suffix in ("png", "pdf")]
