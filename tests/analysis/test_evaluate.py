@@ -26,6 +26,15 @@ from vae_lightning.harness.runs import lock_run_dir
 from vae_lightning.paper.model import VAE
 
 
+def own_data_run(run_dir: Path, monkeypatch: pytest.MonkeyPatch, *classes: str) -> Path:
+    """A run folder whose config names the first of tests/own_classes.py's `classes` as its data, each allowed."""
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", ",".join(f"own_classes.{name}" for name in classes))
+    checkpoint_with(run_dir / "checkpoints")
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text(f"data:\n  _target_: own_classes.{classes[0]}\n")
+    return run_dir
+
+
 def test_evaluate_writes_both_grids_and_the_test_losses(compose_config, mnist_root, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     assert run_job(compose_config(tiny_overrides(mnist_root)), run_dir) == 0
@@ -393,11 +402,7 @@ def test_a_likelihood_flag_without_nll_is_one_line_exit_2(flag: list[str], tmp_p
 def test_a_seed_out_of_train_pys_range_is_one_line_before_anything_is_written(
         seed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     # Past 64 bits torch's generator raised "Overflow when unpacking long long", after reconstructions.png.
-    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Images")
-    run_dir = tmp_path / "run"
-    checkpoint_with(run_dir / "checkpoints")
-    (run_dir / ".hydra").mkdir()
-    (run_dir / ".hydra" / "config.yaml").write_text("data:\n  _target_: own_classes.Images\n")
+    run_dir = own_data_run(tmp_path / "run", monkeypatch, "Images")
     assert refusal(main, ["evaluate", str(run_dir), "--seed", seed], monkeypatch, capsys) == [
         f"error: --seed {seed} is out of range: give a number in [0, 4294967295], as train.py's seed"]
     assert sorted(path.name for path in run_dir.iterdir()) == [".hydra", "checkpoints"]
@@ -485,11 +490,7 @@ def test_a_run_of_a_data_module_of_ones_own_is_evaluated(tmp_path: Path, monkeyp
                                                          capsys: pytest.CaptureFixture) -> None:
     # evaluate passed any data module the project's shuffle_seed and download: "data: Images.__init__() got an
     # unexpected keyword argument 'shuffle_seed'", and it read an eval_batch_size such a module may not have.
-    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Images,own_classes.Unlabelled")
-    run_dir = tmp_path / "run"
-    checkpoint_with(run_dir / "checkpoints")
-    (run_dir / ".hydra").mkdir()
-    (run_dir / ".hydra" / "config.yaml").write_text("data:\n  _target_: own_classes.Images\n")
+    run_dir = own_data_run(tmp_path / "run", monkeypatch, "Images", "Unlabelled")
     monkeypatch.setattr(sys, "argv", ["evaluate", str(run_dir), "--out", str(tmp_path / "out")])
     main()
     assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["test_images"] == 32
@@ -509,11 +510,7 @@ def test_a_link_to_a_runs_checkpoint_is_evaluated_as_that_run_into_its_folder(
     # `ln -s RUN/checkpoints/best.ckpt mine.ckpt; evaluate mine.ckpt` took the link's folder for the run: it scored
     # the weights on MNIST, not the run's own data (a FashionMNIST run's, say), wrote projector/, the images and
     # evaluation.json into the working folder, and did not see the run was still training.
-    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Images")
-    run_dir = tmp_path / "run"
-    checkpoint_with(run_dir / "checkpoints")
-    (run_dir / ".hydra").mkdir()
-    (run_dir / ".hydra" / "config.yaml").write_text("data:\n  _target_: own_classes.Images\n")
+    run_dir = own_data_run(tmp_path / "run", monkeypatch, "Images")
     here = tmp_path / "here"
     here.mkdir()
     (here / "mine.ckpt").symlink_to(run_dir / "checkpoints" / "best.ckpt")
@@ -534,11 +531,7 @@ def test_a_link_to_a_runs_checkpoint_is_evaluated_as_that_run_into_its_folder(
 def test_evaluation_json_names_the_checkpoint_by_its_absolute_path(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # `evaluate run` from tmp_path wrote "checkpoint": "run/checkpoints/best.ckpt" into run/evaluation.json.
-    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Images")
-    run_dir = tmp_path / "run"
-    checkpoint_with(run_dir / "checkpoints")
-    (run_dir / ".hydra").mkdir()
-    (run_dir / ".hydra" / "config.yaml").write_text("data:\n  _target_: own_classes.Images\n")
+    run_dir = own_data_run(tmp_path / "run", monkeypatch, "Images")
     monkeypatch.chdir(tmp_path)
     evaluate(Path("run"))
     assert json.loads((run_dir / "evaluation.json").read_text())["checkpoint"] == str(
