@@ -1071,6 +1071,25 @@ def test_a_single_run_into_a_sweeps_folder_and_a_sweep_into_a_runs_are_refused(
     assert sorted(folder.rglob("*")) == written
 
 
+def test_a_new_single_run_beside_a_sweeps_jobs_is_refused_and_a_job_continued_alone_is_not(
+    mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # Accepted, the run was read by plot as one of the sweep's jobs, and ended saying it was "a job of the sweep".
+    monkeypatch.chdir(tmp_path)
+    sweep = tmp_path / "sweep"
+    (sweep / "seed=1" / ".hydra").mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text("{}")
+    written = sorted(sweep.rglob("*"))
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line([*tiny_overrides(mnist_root), f"hydra.run.dir={sweep / 'mine'}"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {sweep} holds a sweep, and hydra.run.dir={sweep / 'mine'} would put this run among its jobs (plot "
+        f"would read it as one); choose a hydra.run.dir outside the sweep's folder")
+    assert sorted(sweep.rglob("*")) == written
+    check_command_line([*tiny_overrides(mnist_root), f"hydra.run.dir='{sweep / 'seed=1'}'", "resume=true"])
+
+
 @pytest.mark.parametrize("outer,multirun", [("runs/2026-12-04_10-00-00", False), ("runs/2026-12-04_10-00-00", True),
                                             ("sweeps/2026-12-04_10-00-00/seed=1", False)])
 def test_a_run_or_sweep_within_a_runs_folder_is_refused(

@@ -172,11 +172,11 @@ def lock_run_dir(run_dir: Path) -> IO[str]:
 
 
 def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
-    """Refuse a single run into a sweep's folder or a sweep into a single run's, a folder within a run's
-    (resume=true of that run moves aside every metrics.csv under it, plot and evaluate read its files), and
-    a folder handed over with a symbolic link out of it (the run would write through it: its log, lock,
-    checkpoints, Hydra's saved config) or a Lightning HPC checkpoint (`trainer.fit` would load it under
-    Slurm, unasked)."""
+    """Refuse a single run into a sweep's folder or beside its jobs, a sweep into a single run's, a folder
+    within a run's (resume=true of that run moves aside every metrics.csv under it, plot and evaluate read
+    its files), and a folder handed over with a symbolic link out of it (the run would write through it:
+    its log, lock, checkpoints, Hydra's saved config) or a Lightning HPC checkpoint (`trainer.fit` would
+    load it under Slurm, unasked)."""
     key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
     outer = next((parent for parent in folder.resolve().parents if (parent / ".hydra").is_dir()), None)
     if outer is not None:
@@ -191,6 +191,10 @@ def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
     if not sweep and ((folder / "multirun.yaml").exists() or any(folder.glob("*/.hydra/"))):
         raise ConfigError(f"{folder} holds a sweep, not a single run; continue it with -m "
                           f"(hydra.sweep.dir={folder} resume=true), or choose another {key}")
+    # A job of the sweep (its .hydra/) may be continued alone; a new folder beside its jobs would be read as one.
+    if not sweep and (folder.parent / "multirun.yaml").exists() and not (folder / ".hydra").is_dir():
+        raise ConfigError(f"{folder.parent} holds a sweep, and {key}={folder} would put this run among its jobs "
+                          f"(plot would read it as one); choose a {key} outside the sweep's folder")
     refuse_links_out(folder, "the run", f"choose another {key}")
     planted = next(folder.rglob("hpc_ckpt_*"), None)
     if planted is not None:
