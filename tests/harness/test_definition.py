@@ -182,12 +182,23 @@ def test_an_override_that_adds_or_removes_a_key_is_read_by_its_key() -> None:
 
 
 def test_a_key_only_one_side_holds_is_a_change() -> None:
-    # A key the saved run did not have (an option's file gained it) or that the run now lacks changes what it computes.
+    # A key the saved run did not have (an option's file gained it) or that the run now lacks changes what it
+    # computes, and is said so: "trained with None" named a value no command line writes.
     saved = {"seed": 0, "clip.value": 1.0, "data.noise_std": 0.1}
     assert changed_keys(saved, {"seed": 0, "clip.value": 1.0}) == [
-        "data.noise_std=None, but the run was trained with 0.1"]
+        "data.noise_std is not set, but the run was trained with 0.1"]
     assert changed_keys({"seed": 0}, {"seed": 0, "optim.weight_decay": 0.01}) == [
-        "optim.weight_decay=0.01, but the run was trained with None"]
+        "optim.weight_decay=0.01, but the run was trained without optim.weight_decay"]
+
+
+def test_values_are_named_as_the_command_line_writes_them() -> None:
+    # Python's words (True, None) were printed: model.tied_weights=True, but the run was trained with False.
+    assert changed_keys({"model.tied_weights": False}, {"model.tied_weights": True}) == [
+        "model.tied_weights=true, but the run was trained with false"]
+    assert changed_keys({"data.noise_std": 0.5}, {"data.noise_std": None}) == [
+        "data.noise_std=null, but the run was trained with 0.5"]
+    assert changed_keys({"model.hidden_dims": [400]}, {"model.hidden_dims": [400, 200]}) == [
+        "model.hidden_dims=[400, 200], but the run was trained with [400]"]
 
 
 def test_a_change_in_the_third_decimal_is_a_change() -> None:
@@ -215,7 +226,7 @@ def test_only_the_runs_length_may_grow_on_resume(key: str) -> None:
 def test_a_run_trained_without_an_epoch_limit_resumed_with_one_is_named() -> None:
     # null is Lightning's default (1000 epochs): a limit of 5 is fewer, and is said as such.
     assert changed_keys({"trainer.max_epochs": None}, {"trainer.max_epochs": 5}) == [
-        "trainer.max_epochs=5, but the run was trained with None"]
+        "trainer.max_epochs=5, but the run was trained with null"]
 
 
 def test_a_key_set_by_a_resolver_is_a_column_of_its_own(compose_config, monkeypatch: pytest.MonkeyPatch) -> None:

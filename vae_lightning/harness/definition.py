@@ -4,6 +4,7 @@ The resume check, TensorBoard's HPARAMS tab (written here) and the sweep jobs' n
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,16 @@ def changed_keys(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
             changed.append(f"trainer.devices x trainer.num_nodes gives {value} training process(es), but the run was "
                            f"trained in {then}, and each step averages one batch per process")
             continue
-        changed.append(f"{key}={value}, but the run was trained with {then}")
+        # A key of DEFINING's own (trainer.max_epochs) is left out of a definition where it is null.
+        now_said = f"{key}={as_written(value)}" if key in now or key in DEFINING else f"{key} is not set"
+        then_said = f"with {as_written(then)}" if key in saved or key in DEFINING else f"without {key}"
+        changed.append(f"{now_said}, but the run was trained {then_said}")
     return changed
+
+
+def as_written(value: Any) -> str:
+    """A value as the command line writes it (true, null, [400, 200]), not as Python prints it (True, None)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def constructor_defaults(target: Any) -> dict[str, Any]:
