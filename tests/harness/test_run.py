@@ -1,5 +1,6 @@
 """`python train.py` as users run it: single runs and multiruns in subprocesses, folders, results."""
 
+import csv
 import gc
 import json
 import os
@@ -125,6 +126,25 @@ def test_ddp_processes_draw_apart_and_a_resumed_ddp_run_ends_as_the_uninterrupte
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     results = [json.loads((folder / "results.json").read_text()) for folder in (whole, cut)]
     assert (results[1]["val"], results[1]["test"]) == (results[0]["val"], results[0]["test"])
+
+
+def test_a_ddp_run_resumed_mid_epoch_logs_that_epochs_train_loss_as_the_uninterrupted_one(mnist_root: Path,
+                                                                                          tmp_path: Path) -> None:
+    # The checkpoint, which the first process writes, held the first's terms of the epoch so far alone: resumed
+    # with them, the other process's epoch mean mixed the first's batches with its own (train/loss 54.09 for 53.93).
+    ddp = [*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2",
+           "+callbacks.checkpoint.every_n_train_steps=1"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    done = run_train([*ddp, f"hydra.run.dir={whole}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # 3 steps an epoch in each process: stopped before the last, resumed from the checkpoint after the second.
+    first = run_train([*ddp, f"hydra.run.dir={cut}", *injected("fault", "Fault", kind="raise", at_step=2)], tmp_path)
+    assert first.returncode == 1, first.stderr[-3000:]
+    resumed = run_train([*ddp, f"hydra.run.dir={cut}", "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    rows = [list(csv.DictReader((folder / "csv" / "metrics.csv").open())) for folder in (whole, cut)]
+    losses = [[row["train/loss"] for row in run if row["train/loss"]] for run in rows]
+    assert losses[1] == losses[0] and len(losses[0]) == 1
 
 
 def test_ddp_over_shares_of_unequal_size_scores_the_mean_over_each_test_image_once(mnist_root: Path,

@@ -195,12 +195,23 @@ class VAEModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A run resumed mid-epoch must still log that whole epoch's means.
         terms, sizes = self._stacked_train_terms() if self._train_terms else (torch.zeros(0, 3), torch.zeros(0))
+        if self.trainer.world_size > 1:
+            # Every process builds the checkpoint and the first writes it: resumed with the first's terms, each
+            # other process logged a mean of the first's batches and its own. Each process has as many steps.
+            # (Not LightningModule.all_gather, whose torch function warns at each checkpoint that it is deprecated.)
+            rows = torch.cat([terms, sizes[:, None].to(terms.dtype)], dim=1).to(self.device)
+            gathered = [torch.empty_like(rows) for _ in range(self.trainer.world_size)]
+            torch.distributed.all_gather(gathered, rows)
+            terms, sizes = torch.stack(gathered)[..., :3], torch.stack(gathered)[..., 3]
         checkpoint["train_epoch_terms"] = {"epoch": self._train_terms_epoch, "terms": terms, "sizes": sizes}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("train_epoch_terms", {"epoch": -1, "terms": torch.zeros(0, 3), "sizes": []})
+        terms, sizes = saved["terms"], saved["sizes"]
+        if terms.dim() == 3:  # a row per process (older DDP checkpoints hold the first's alone)
+            terms, sizes = terms[self.global_rank], sizes[self.global_rank]
         self._train_terms_epoch = saved["epoch"]
-        self._train_terms = [(LossTerms(*terms), int(size)) for terms, size in zip(saved["terms"], saved["sizes"])]
+        self._train_terms = [(LossTerms(*step), int(size)) for step, size in zip(terms, sizes)]
 
     def _start_eval_epoch(self) -> None:
         # Evaluation draws its own, fixed noise: its losses compare across epochs without sampling
