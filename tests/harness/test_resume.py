@@ -74,6 +74,22 @@ def test_a_resumed_run_shows_each_logged_step_once_in_tensorboard(compose_config
     assert steps == sorted(set(steps)) and 2 * STEPS_PER_EPOCH + 1 in steps
 
 
+def test_a_run_started_again_by_resume_shows_each_logged_step_once_in_tensorboard(compose_config, mnist_root,
+                                                                                 monkeypatch, tmp_path) -> None:
+    # Stopped before its first checkpoint, the run starts again from step 0 under resume=true, and its first
+    # attempt's event file still held steps 0 and 1: TensorBoard drew each of them twice.
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
+    base = tiny_overrides(mnist_root) + ["trainer.log_every_n_steps=1"]
+    cut = tmp_path / "cut"
+    with pytest.raises(RuntimeError, match="injected fault"):
+        train(compose_config(base + injected("fault", "Fault", kind="raise", at_step=2), run="cut"), cut)
+    train(compose_config(base + ["resume=true"], run="cut"), cut)
+    events = EventAccumulator(str(cut))
+    events.Reload()
+    steps = [event.step for event in events.Scalars("train/loss_step")]
+    assert steps == list(range(STEPS_PER_EPOCH))
+
+
 def test_resume_mid_epoch_sees_each_image_once_and_is_exact(compose_config, mnist_root, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
     base = tiny_overrides(mnist_root) + THREE_EPOCHS + ["+callbacks.checkpoint.every_n_train_steps=1"]

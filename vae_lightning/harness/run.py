@@ -55,7 +55,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate_trusted(resolved(cfg.data), "data")
     module = build_module(cfg)
-    trainer = build_trainer(cfg, run_dir, resumed_at=resumed_step(checkpoint))
+    trainer = build_trainer(cfg, run_dir, resumed_at=resumed_step(checkpoint, bool(cfg.resume)))
 
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
@@ -88,10 +88,12 @@ def build_module(cfg: DictConfig) -> VAEModule:
                      x_axis=cfg.x_axis)
 
 
-def resumed_step(checkpoint: str | None) -> int | None:
-    """The training step a resumed run continues from (None for a fresh run)."""
-    return (torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"] if checkpoint
-            else None)
+def resumed_step(checkpoint: str | None, resume: bool) -> int | None:
+    """The training step a resumed run continues from (None for a fresh run). A run resume=true starts again,
+    having no checkpoint yet, continues from step 0: TensorBoard showed its earlier attempt's steps twice."""
+    if checkpoint is None:
+        return 0 if resume else None
+    return torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"]
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int | None = None) -> L.Trainer:
