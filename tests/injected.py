@@ -14,13 +14,15 @@ import torch
 
 
 class Fault(L.Callback):
-    """At training step `at_step`: `raise` an error, `exit` through sys.exit, `kill` -9 the process,
-    or `poison` the weights with NaN (the loss of that step is then NaN); `raise_in_validation`
-    raises when a validation starts after step `at_step`, before it saves any checkpoint."""
+    """At training step `at_step`: `raise` an error, `exit` through sys.exit, `kill` -9 the process, `term`
+    it (SIGTERM), or `poison` the weights with NaN (the loss of that step is then NaN); `raise_in_validation`
+    raises when a validation starts after step `at_step`, before it saves any checkpoint. With `rank`, in
+    that DDP process alone."""
 
-    def __init__(self, kind: str = "none", at_step: int = 0) -> None:
+    def __init__(self, kind: str = "none", at_step: int = 0, rank: int | None = None) -> None:
         self.kind = kind
         self.at_step = at_step
+        self.rank = rank
 
     def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.kind == "raise_in_validation" and trainer.global_step == self.at_step and not trainer.sanity_checking:
@@ -30,12 +32,16 @@ class Fault(L.Callback):
                              batch_idx: int) -> None:
         if trainer.global_step != self.at_step or self.kind in ("none", "raise_in_validation"):
             return
+        if self.rank is not None and trainer.global_rank != self.rank:
+            return
         if self.kind == "raise":
             raise RuntimeError(f"injected fault at step {self.at_step}")
         if self.kind == "exit":
             sys.exit(4)
         if self.kind == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.kind == "term":
+            os.kill(os.getpid(), signal.SIGTERM)
         if self.kind == "poison":
             with torch.no_grad():
                 next(module.parameters()).fill_(float("nan"))

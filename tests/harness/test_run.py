@@ -147,6 +147,20 @@ def test_a_ddp_run_resumed_mid_epoch_logs_that_epochs_train_loss_as_the_uninterr
     assert losses[1] == losses[0] and len(losses[0]) == 1
 
 
+def test_a_ddp_process_beside_the_first_stopped_alone_by_sigterm_ends_the_run(mnist_root: Path,
+                                                                             tmp_path: Path) -> None:
+    # Lightning's own SIGTERM handler, run before the run's, waited for the first process in a broadcast,
+    # and the first for it in the next exchange of gradients: both waited forever, the run "running".
+    run_dir = tmp_path / "run"
+    ddp = [*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2", "trainer.max_epochs=2",
+           f"hydra.run.dir={run_dir}"]
+    done = run_train([*ddp, *injected("fault", "Fault", kind="term", at_step=4, rank=1)], tmp_path, timeout=120)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "failed"
+    resumed = run_train([*ddp, "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+
 def test_ddp_over_shares_of_unequal_size_scores_the_mean_over_each_test_image_once(mnist_root: Path,
                                                                                    tmp_path: Path) -> None:
     # 64 test images over 3 processes: DistributedSampler padded them to 66, and Lightning's mean across

@@ -118,6 +118,11 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
     if SLURMEnvironment.detect():
         # Hydra's submitit launcher requeues jobs itself, and two requeuers fight over the signal.
         plugins.append(SLURMEnvironment(auto_requeue=False))
+    # As each stage starts, Lightning puts its own SIGTERM handler before the run's, which waits for the first
+    # process in a broadcast: a DDP process beside the first, signalled alone, waited there forever, and so
+    # did the first, in its next exchange of gradients. The run's own (RunRecord's) is put back.
+    own_sigterm = signal.getsignal(signal.SIGTERM)
+    keep_own_sigterm = lambda *_: signal.signal(signal.SIGTERM, own_sigterm)  # noqa: E731
     return instantiate_trusted(
         trainer_config,
         "trainer",
@@ -126,7 +131,9 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
         logger=loggers or False,
         # Said once training starts, when Lightning's DDP launcher has set its count.
         callbacks=[*callbacks, RunDefinition(run_definition(cfg)), RunFolder(), LambdaCallback(
-            on_fit_start=lambda trainer, module: log.info("torch uses %d threads", torch.get_num_threads()))],
+            on_fit_start=lambda trainer, module: log.info("torch uses %d threads", torch.get_num_threads()),
+            on_sanity_check_start=keep_own_sigterm, on_train_start=keep_own_sigterm,
+            on_validation_start=keep_own_sigterm, on_test_start=keep_own_sigterm)],
         plugins=plugins,
         default_root_dir=run_dir,
         # The data module shards each epoch across processes itself.
