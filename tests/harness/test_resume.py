@@ -252,6 +252,26 @@ def test_a_run_stopped_in_a_validation_validates_that_epoch_when_resumed(compose
     assert logged(cut) == logged(tmp_path / "whole")
 
 
+@pytest.mark.parametrize("every_n_epoch", [1, None])
+def test_a_run_stopped_in_a_mid_epoch_validation_validates_there_when_resumed(
+    compose_config, mnist_root, monkeypatch, tmp_path, every_n_epoch: int | None
+) -> None:
+    # With trainer.val_check_interval=3, last.ckpt was also written on the batch a validation follows, before it;
+    # Lightning, resumed from it, skipped that validation: TensorBoard never showed its val loss, nor its images.
+    monkeypatch.setenv(INJECTED, INJECTED_TARGETS)
+    base = tiny_overrides(mnist_root) + THREE_EPOCHS + [
+        "+callbacks.checkpoint.every_n_train_steps=1", "trainer.val_check_interval=3",
+        f"trainer.check_val_every_n_epoch={every_n_epoch or 'null'}"]
+    train(compose_config(base, run="whole"), tmp_path / "whole")
+    cut = tmp_path / "cut"
+    fault = injected("fault", "Fault", kind="raise_in_validation", at_step=STEPS_PER_EPOCH + 3)
+    with pytest.raises(RuntimeError, match="injected fault"):
+        train(compose_config(base + fault, run="cut"), cut)
+    train(compose_config(base + ["resume=true"], run="cut"), cut)
+    assert_same_run(tmp_path / "whole", cut)
+    assert logged(cut) == logged(tmp_path / "whole") and len(logged(cut)) == 6
+
+
 def test_an_epoch_ending_without_a_validation_is_checkpointed_at_its_end(compose_config, mnist_root, monkeypatch,
                                                                           tmp_path) -> None:
     # Without a validation (check_val_every_n_epoch=2) no other callback writes a checkpoint at the epoch's end, and a

@@ -57,18 +57,24 @@ def with_mid_epoch_checkpoints(callbacks: dict[str, Any]) -> dict[str, Any]:
 
 
 class MidEpochCheckpoint(ModelCheckpoint):
-    """The ModelCheckpoint of `every_n_train_steps`, which writes nothing on an epoch's last batch, and
-    writes last.ckpt at the end of an epoch that ends without a validation (trainer.check_val_every_n_epoch).
+    """The ModelCheckpoint of `every_n_train_steps`, which writes nothing on an epoch's last batch nor on
+    one a validation follows (trainer.val_check_interval), and writes last.ckpt at the end of an epoch
+    that ends without a validation (trainer.check_val_every_n_epoch).
 
     Lightning, resumed from a checkpoint of an epoch's last batch, skips what follows it: the epoch's
     validation (a run stopped in its last one completed scored on the epoch before's best), and the
-    reset of its running means (the next epoch's train averages took in this epoch's batches too). A
-    run stopped in a validation resumes from the checkpoint before it.
+    reset of its running means (the next epoch's train averages took in this epoch's batches too); of a
+    batch a validation follows mid-epoch, that validation (its val loss and images were missing). A run
+    stopped in a validation resumes from the checkpoint before it.
     """
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        if not trainer.is_last_batch:
+        # Counted as Lightning counts them to validate: across epochs without check_val_every_n_epoch.
+        counted = batch_idx if trainer.check_val_every_n_epoch else trainer.fit_loop.epoch_loop.total_batch_idx
+        every = trainer.val_check_batch
+        validated = isinstance(every, int) and (counted + 1) % every == 0
+        if not trainer.is_last_batch and not validated:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
