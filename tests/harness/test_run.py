@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from helpers import PROJECT, free_port, injected, run_train, start_train, tiny_overrides
 from vae_lightning.analysis.evaluate import load
+from vae_lightning.analysis.plot import plot_sweep
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.harness.run import run_job
 from vae_lightning.harness.runs import lock_holder
@@ -82,6 +83,12 @@ def test_a_sweeps_job_continued_as_a_single_run_says_how_to_draw_the_sweeps_summ
     assert json.loads((job / "results.json").read_text())["epochs"] == 2
     assert (f"[WARNING] - seed=1 is a job of the sweep in {sweep}, whose summary.md and figures show the job as it "
             f"was when they were drawn; python -m vae_lightning.plot {sweep} draws them again") in done.stdout
+    # Drawn again, the summary shows the job as it is: a resume with nothing to add has nothing to say of it.
+    plot_sweep(sweep)
+    done = run_train([*tiny_overrides(mnist_root), "seed=1", f"hydra.run.dir='{job}'", "resume=true",
+                      "trainer.max_epochs=2"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "completed already" in done.stdout and "is a job of the sweep" not in done.stdout
 
 
 def test_ddp_on_two_cpu_processes_trains_in_one_run_folder_and_resumes_in_as_many(mnist_root: Path,

@@ -33,8 +33,8 @@ from vae_lightning.harness.checkpoints import RunDefinition, RunFolder, checkpoi
 from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.files import remove, remove_partial_writes, write_json
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
-from vae_lightning.harness.runs import (RESULTS_FILE, RunRecord, holds_checkpoints, read_status, register_resolvers,
-                                       run_isolated, val_loss)
+from vae_lightning.harness.runs import (RESULTS_FILE, STATUS_FILE, RunRecord, holds_checkpoints, read_status,
+                                       register_resolvers, run_isolated, val_loss)
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -287,9 +287,11 @@ def hydra_main(cfg: DictConfig) -> float:
 
 def name_its_sweep(run_dir: Path) -> None:
     """Say where to draw a sweep's summary and figures again, which a job of it continued as a single run
-    (`hydra.run.dir=<sweep>/<job> resume=true`) leaves as they were drawn."""
-    sweep = run_dir.parent
-    if (sweep / "multirun.yaml").exists() and is_first_process():
+    (`hydra.run.dir=<sweep>/<job> resume=true`) leaves as they were drawn: unless drawn since the job's outcome."""
+    sweep, summary = run_dir.parent, run_dir.parent / "summary.md"
+    if not (sweep / "multirun.yaml").exists() or not is_first_process():
+        return
+    if not summary.exists() or summary.stat().st_mtime < (run_dir / STATUS_FILE).stat().st_mtime:
         log.warning("%s is a job of the sweep in %s, whose summary.md and figures show the job as it was when they "
                     "were drawn; python -m vae_lightning.plot %s draws them again", run_dir.name, sweep, sweep)
 
