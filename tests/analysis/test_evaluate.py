@@ -558,6 +558,22 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path, monkeypatch: pytest.Mon
                                        "again for the rest\n")
 
 
+def test_an_evaluation_stopped_part_way_leaves_no_evaluation_json_of_the_images_before(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C after the new grids were written left the earlier evaluation.json beside them, naming other weights.
+    run_dir = own_data_run(tmp_path / "run", monkeypatch, "Images")
+    evaluate(run_dir)
+    assert (run_dir / "evaluation.json").exists()
+
+    def interrupted(*arguments: object) -> list[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate_module, "write_latent_pictures", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(run_dir)
+    assert (run_dir / "reconstructions.png").exists() and not (run_dir / "evaluation.json").exists()
+
+
 def test_a_checkpoint_copied_out_of_its_run_is_scored_on_the_data_its_run_trained_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Without the run's .hydra/config.yaml beside it, evaluate took MNIST: a FashionMNIST run's best.ckpt, copied

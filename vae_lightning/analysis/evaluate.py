@@ -388,6 +388,8 @@ def evaluate(
     metrics = score_test_set(module, datamodule)
     check_finite(metrics, checkpoint_path)
     out.mkdir(parents=True, exist_ok=True)
+    # It describes the files written before, which this replaces: stopped part way, none would be this one's.
+    (out / "evaluation.json").unlink(missing_ok=True)
     first_images = datamodule.test_images[:32]
     side = math.isqrt(first_images.shape[-1])  # each row's label sits at its images: 28 pixels for MNIST's
     written = ["reconstructions.png"]
