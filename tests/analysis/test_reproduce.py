@@ -417,12 +417,14 @@ def test_results_md_links_no_figure_a_sweep_did_not_draw(tmp_path: Path) -> None
 
 def test_a_figure_an_earlier_pass_gathered_goes_once_its_sweep_draws_none(tmp_path: Path) -> None:
     # --replot once no job of a sweep was left to draw: figure2_clip_norm.png and .pdf, and Figure 4's images,
-    # stayed in --out from the pass before, beside a results.md saying there was no figure.
+    # stayed in --out from the pass before, beside a results.md saying there was no figure; so did best/.
     out = tmp_path / "reproduction"
     for name in reproduce.EXPERIMENTS:
         (out / "sweeps" / name).mkdir(parents=True)
     earlier = ["figure2_clip_norm.png", "figure2_clip_norm.pdf", "figure4_samples.png", "figure4_reconstructions.png"]
+    earlier.append("best/evaluation.json")
+    (out / "best").mkdir()
     for name in earlier:
         (out / name).write_bytes(b"an earlier pass's")
     reproduce.gather(out, {name: (60.0, 1) for name in reproduce.EXPERIMENTS}, [], None, {})
-    assert [name for name in earlier if (out / name).exists()] == []
+    assert [name for name in earlier if (out / name).exists()] == [] and not (out / "best").exists()

@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 from vae_lightning.analysis.evaluate import evaluate
 from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line, job_status, plot_sweep, user_path
 from vae_lightning.analysis.verdicts import judge_claims, markdown
-from vae_lightning.files import check_writable, copy_file, read_json, refuse_links_out, write_json, write_text
+from vae_lightning.files import check_writable, copy_file, read_json, refuse_links_out, remove, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness import sweeps
@@ -127,6 +127,7 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], overrides: list[str
         lines.append("No run completed.")
         for name in ("samples", "reconstructions"):  # an earlier pass's best run's
             (out / f"figure4_{name}.png").unlink(missing_ok=True)
+        remove(out / "best")  # and its evaluation, which results.md no longer names
     claims = judge_claims({name: out / "sweeps" / name for name in EXPERIMENTS})
     write_json(out / "verdicts.json", claims)
     lines += ["", "## The paper's conclusions (section 5), tested", "", *markdown(claims)]
