@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from scipy import stats
 
 from vae_lightning.analysis.verdicts import judge_claims, markdown
 from vae_lightning.files import write_json
@@ -95,3 +96,15 @@ def test_the_markdown_row_shows_each_corrected_p_and_an_untested_point(tmp_path:
                         "1.0: 31.00 [31.00, 31.00]; 0.1: 30.00 [30.00, 30.00] | 1.0: 0 (best: 0.1) | refuted |")
     assert lines[3].endswith("| {algorithm:value,value:1.0}: untested (best: {algorithm:norm,value:5.0}) | "
                              "not tested: one seed |")
+
+
+def test_a_lowest_mean_not_separable_from_the_others_or_of_one_seed_is_not_confirmed(tmp_path: Path) -> None:
+    # 1.0 has the lowest mean of experiment 1, but 0.1 lies within the seeds' spread (Welch's p 0.63, as
+    # scipy.stats.ttest_ind gives); in experiment 2 the named point is one lucky run, tested against nothing.
+    rows = judge_claims(sweeps(
+        tmp_path,
+        clip_value={"clip.value=1.0": [30.0, 30.1, 29.9], "clip.value=0.1": [30.05, 30.15, 29.95]},
+        clip_norm={"clip={algorithm:value,value:1.0}": [29.0], "clip={algorithm:norm,value:5.0}": [30.0, 30.1]},
+        momentum=CLOSE))
+    assert stats.ttest_ind([30.05, 30.15, 29.95], [30.0, 30.1, 29.9], equal_var=False).pvalue > 0.05
+    assert [row["verdict"] for row in rows[:2]] == ["lowest mean, not separable at 3 seeds", "not tested: one seed"]

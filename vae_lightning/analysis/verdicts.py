@@ -17,9 +17,10 @@ MOMENTA_CLOSE_TO_09 = tuple(f"optim.momentum={value}" for value in ("0.8", "0.85
 
 @dataclass(frozen=True)
 class Claim:
-    """A sentence of the paper and how it is tested. `best`: the named point has the lowest mean of
-    its sweep; refuted when another point is better with corrected p < ALPHA. `alike`: the named
-    points differ little; tested among themselves against the best of them, refuted when any is worse."""
+    """A sentence of the paper and how it is tested. `best`: the named point has the lowest mean of its
+    sweep, confirmed when every other point is worse with corrected p < ALPHA; refuted when another point
+    is better with corrected p < ALPHA. `alike`: the named points differ little; tested among themselves
+    against the best of them, refuted when any is worse."""
 
     quote: str
     experiment: str
@@ -57,7 +58,11 @@ def interval(values: Sequence[float]) -> str:
 def verdict_of(claim: Claim, verdicts: dict[str, Verdict], n: int) -> str:
     named = [verdicts[point] for point in claim.points]
     if claim.kind == "best" and named[0].verdict == "best":
-        return "confirmed"
+        # The lowest mean alone is no evidence: only every other point significantly worse confirms it.
+        others = [found.verdict for found in verdicts.values() if found.verdict != "best"]
+        if "indistinguishable" in others:
+            return f"lowest mean, not separable at {n} seeds"
+        return "not tested: one seed" if None in others else "confirmed"
     if any(found.verdict == "worse" for found in named):
         return "refuted"
     if any(found.verdict is None for found in named):
@@ -108,6 +113,7 @@ def markdown(rows: list[dict[str, Any]]) -> list[str]:
         tested = f"{p_values} (best: {row['best']})" if "best" in row else "n/a"
         lines.append(f"| {row['claim']} | {row['experiment']} | {measured or 'n/a'} | {tested} | {row['verdict']} |")
     return lines + ["", f"Test: {TEST}; worse when the corrected p < {ALPHA}. A claim that one point is best is "
-                    "confirmed when it has the lowest mean, refuted when a better point differs significantly, "
-                    "and not separable otherwise; the claim of small differences is tested among its own points: "
-                    "refuted when any of them is significantly worse than the best of them."]
+                    "confirmed when it has the lowest mean and every other point is significantly worse, refuted "
+                    "when a better point differs significantly, and not separable otherwise; the claim of small "
+                    "differences is tested among its own points: refuted when any of them is significantly worse "
+                    "than the best of them."]
