@@ -285,3 +285,13 @@ def test_a_percentage_margin_of_a_negative_mean_is_positive(tmp_path: Path, monk
     points = {point["label"]: point for point in json.loads((tmp_path / "comparison.json").read_text())["points"]}
     assert code == 0 and verdicts(tmp_path) == {"0.1": "equivalent", "1.0": "equivalent"}
     assert points["0.1"]["margin"] == pytest.approx(0.005 * 31.03, rel=1e-12)
+
+
+def test_a_small_loss_is_compared_to_the_digits_its_margin_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    # 0.5% of a loss of one's own of 0.0124 is a margin of 0.000062: at 3 decimals the table read
+    # "±0.000", with a difference and an interval of 0.000 too.
+    small = {"0.1": [0.01231, 0.01244, 0.01238], "1.0": [0.01262, 0.01270, 0.01258]}
+    sweep = write_sweep(tmp_path / "sweep", small)
+    _, out, _ = run(monkeypatch, capsys, sweep, sweep, "--out", tmp_path)
+    assert "| 0.1 | 3 | 0.012377 | 3 | 0.012377 | 0.000000 | [0.000000, 0.000000] | paired by seed | ±0.000062 |" in out

@@ -832,3 +832,19 @@ def test_a_job_folder_without_its_overrides_is_named_missing_and_the_rest_still_
     points = summary_points(sweep)
     assert (points["0.1"]["n"], points["1.0"]["n"]) == (2, 1)
     assert points["1.0"]["excluded"][0].startswith("seed 1: missing")
+
+
+def test_a_small_loss_is_shown_to_the_digits_its_spread_needs(tmp_path: Path) -> None:
+    # A loss of one's own of 0.012: at 3 decimals every sd read 0.000, and each interval [0.012, 0.013],
+    # while 1.0 is significantly worse than 0.1.
+    losses = {"0.1": [0.01231, 0.01244, 0.01238], "1.0": [0.01262, 0.01270, 0.01258]}
+    sweep = write_sweep(tmp_path / "sweep", losses)
+    plot_sweep(sweep)
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in (sweep / "summary.md").read_text().splitlines()
+            if line.startswith("| 0.1 ") or line.startswith("| 1.0 ")}
+    assert summary_points(sweep)["1.0"]["verdict"] == "worse"
+    for value, found in losses.items():
+        interval = stats.t.interval(0.95, 2, loc=np.mean(found), scale=stats.sem(found))
+        assert rows[f"| {value}"][1:4] == [f"{np.mean(found):.6f}", f"{np.std(found, ddof=1):.6f}",
+                                          "[{:.6f}, {:.6f}]".format(*interval)]
+    assert rows["| 0.1"][2] == "0.000065"

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from vae_lightning.files import check_writable, read_json
-from vae_lightning.analysis.plot import (CommandParser, check_sweep, collect, errors_said_in_one_line, is_number,
-                                         json_bytes, loss_named, table, user_path, write_all)
+from vae_lightning.analysis.plot import (CommandParser, check_sweep, collect, decimals, errors_said_in_one_line,
+                                         is_number, json_bytes, loss_named, table, user_path, write_all)
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
 
@@ -105,14 +105,18 @@ def compared_loss(comparison: dict[str, Any]) -> str:
 
 def comparison_markdown(comparison: dict[str, Any]) -> str:
     rows = []
+    # The margin is the scale the differences are read against: a 0.5% margin of a 0.012 loss read as ±0.000.
+    digits = decimals([found["margin"] for found in comparison["points"]])
     for found in comparison["points"]:
         a, b = found["a"], found["b"]
-        interval = "n/a" if found["ci95"] is None else "[{:.3f}, {:.3f}]".format(*found["ci95"])
+        interval = "n/a" if found["ci95"] is None else "[{:.{digits}f}, {:.{digits}f}]".format(*found["ci95"],
+                                                                                             digits=digits)
         p = "n/a" if found["p_equivalence"] is None else f"{found['p_equivalence']:.3g}"
         verdict = found["verdict"] + (f" ({found['reason']})" if "reason" in found else "")
-        margin = "n/a" if found["margin"] is None else f"±{number(found['margin'])}"  # a point not tested has none
-        rows.append([found["label"], a["n"], number(a["mean"]), b["n"], number(b["mean"]), number(found["difference"]),
-                     interval, found.get("test", "n/a"), margin, p, verdict])
+        # A point not tested has no margin.
+        margin = "n/a" if found["margin"] is None else f"±{number(found['margin'], digits)}"
+        rows.append([found["label"], a["n"], number(a["mean"], digits), b["n"], number(b["mean"], digits),
+                     number(found["difference"], digits), interval, found.get("test", "n/a"), margin, p, verdict])
     explanation = [
         f"A: {comparison['a']}", f"B: {comparison['b']}", "",
         f"Final val loss ({compared_loss(comparison)}, per image) after each completed job's last epoch, as in each "

@@ -613,6 +613,13 @@ def summarise(groups: dict[tuple[str, ...], Group], keys: list[str], title: str,
             "alpha": ALPHA, "power": POWER, "points_tested": tested, "points": points}
 
 
+def decimals(spreads: list[float | None]) -> int:
+    """Decimals for a table's losses: 3, or as many more as show each nonzero spread to two significant
+    digits. At 3 a loss of one's own of 0.012 ± 0.00007 read as sd 0.000, and two means that differ
+    significantly printed as one."""
+    return max([3, *(1 - math.floor(math.log10(spread)) for spread in spreads if spread)])
+
+
 def untested(n: int) -> str:
     """Why a point that is not the best has no p-value: no seed, one seed, or one at the best."""
     return {0: "n/a", 1: "no test: 1 seed"}.get(n, "no test: the best has 1 seed")
@@ -622,11 +629,12 @@ def summary_markdown(summary: dict[str, Any], loss: str = PAPER_LOSS_NAME) -> st
     """summary.md: the table of summary.json, and the seeds that would separate indistinguishable points."""
     best = next((found for found in summary["points"] if found["verdict"] == "best"), None)
     rows, seeds_needed = [], []
+    digits = decimals([found["sd"] for found in summary["points"]])
     for found in summary["points"]:
         n = found["n"]
-        mean = f"{found['mean']:.3f}" if n else "n/a"
-        sd = f"{found['sd']:.3f}" if n > 1 else ("none: 1 seed" if n else "n/a")
-        interval = "[{:.3f}, {:.3f}]".format(*found["ci95"]) if found["ci95"] else sd
+        mean = f"{found['mean']:.{digits}f}" if n else "n/a"
+        sd = f"{found['sd']:.{digits}f}" if n > 1 else ("none: 1 seed" if n else "n/a")
+        interval = "[{:.{digits}f}, {:.{digits}f}]".format(*found["ci95"], digits=digits) if found["ci95"] else sd
         p = f"{found['p_vs_best']:.3g}" if found["p_vs_best"] is not None else (
             "" if found["verdict"] == "best" else untested(n))
         verdict = found["verdict"] or "untested"
@@ -636,7 +644,7 @@ def summary_markdown(summary: dict[str, Any], loss: str = PAPER_LOSS_NAME) -> st
             difference = found["mean"] - best["mean"]
             needed = found["seeds_for_80pct_power"]
             seeds_needed.append(
-                f"- {found['label']}: {difference:.3f} above {best['label']}; "
+                f"- {found['label']}: {difference:.{digits}f} above {best['label']}; "
                 + (f"about {needed} seeds per point would find a difference of that size" if needed else
                    "equal means: no number of seeds separates them"))
     explanation = [
