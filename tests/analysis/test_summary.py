@@ -848,3 +848,7 @@ def test_a_small_loss_is_shown_to_the_digits_its_spread_needs(tmp_path: Path) ->
         assert rows[f"| {value}"][1:4] == [f"{np.mean(found):.6f}", f"{np.std(found, ddof=1):.6f}",
                                           "[{:.6f}, {:.6f}]".format(*interval)]
     assert rows["| 0.1"][2] == "0.000065"
+    # Seeds of one loss: the sd of three equal 0.1s is the arithmetic's 1.7e-17, which asked for 18 decimals.
+    equal = write_sweep(tmp_path / "equal", {"0.1": [0.1, 0.1, 0.1], "1.0": [0.2, 0.3, 0.25]})
+    plot_sweep(equal)
+    assert "| 0.1 | 0.100 | 0.000 | [0.100, 0.100] |" in (equal / "summary.md").read_text()

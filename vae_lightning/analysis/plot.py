@@ -613,11 +613,15 @@ def summarise(groups: dict[tuple[str, ...], Group], keys: list[str], title: str,
             "alpha": ALPHA, "power": POWER, "points_tested": tested, "points": points}
 
 
+# A spread below this is the arithmetic's, not the seeds': three equal 0.1s have an sd of 1.7e-17.
+FLOAT_NOISE = 1e-9
+
+
 def decimals(spreads: list[float | None]) -> int:
     """Decimals for a table's losses: 3, or as many more as show each nonzero spread to two significant
     digits. At 3 a loss of one's own of 0.012 ± 0.00007 read as sd 0.000, and two means that differ
     significantly printed as one."""
-    return max([3, *(1 - math.floor(math.log10(spread)) for spread in spreads if spread)])
+    return max([3, *(1 - math.floor(math.log10(spread)) for spread in spreads if spread and spread > FLOAT_NOISE)])
 
 
 def untested(n: int) -> str:
