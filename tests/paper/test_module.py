@@ -196,6 +196,17 @@ def test_batches_a_dataloader_collates_from_a_tensor_dataset_train_and_score_as_
         module.training_step({"image": images}, 0)
 
 
+def test_batches_of_images_unflattened_or_with_labels_are_refused_naming_data() -> None:
+    # A data module of one's own in torchvision's way: (batch, 1, 28, 28) images failed the first step
+    # with a traceback of the model's matrix product, and (images, labels) pairs were blamed on the model.
+    module = frozen_autoencoder()
+    images = torch.rand(16, 784)
+    with pytest.raises(ConfigError, match=r"^data: its batches hold images of shape \[16, 1, 28, 28\], .*flatten"):
+        module.training_step([images.view(16, 1, 28, 28)], 0)
+    with pytest.raises(ConfigError, match=r"^data: the second tensor of its batches, of shape \[16\], .*labels"):
+        module.validation_step([images, torch.zeros(16, dtype=torch.long)], 0)
+
+
 def frozen_autoencoder() -> VAEModule:
     """A deterministic autoencoder whose SGD steps change nothing (lr=0): every epoch's losses can be
     recomputed from its weights afterwards."""

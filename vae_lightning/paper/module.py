@@ -64,19 +64,30 @@ def check_fit(model: torch.nn.Module, loss: torch.nn.Module) -> None:
                           f"model.output_activation=sigmoid, or loss.reconstruction=mse")
 
 
-def inputs_and_targets(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def inputs_and_targets(batch: Any, pixels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(model input, image the loss compares with) of a batch: a tensor of images is both; a pair is
     (noisy input, clean target). A DataLoader over a Dataset of tuples (TensorDataset) collates them
-    into a list, [images] or [inputs, targets], which is read as the same."""
+    into a list, [images] or [inputs, targets], which is read as the same. ConfigError naming `data` for
+    batches of another shape: the model would fail in a traceback (images of 28 x 28), or the loss would
+    blame the model (an (images, labels) pair, its labels read as the target)."""
     if isinstance(batch, torch.Tensor):
-        return batch, batch
-    if (isinstance(batch, (tuple, list)) and len(batch) in (1, 2)
+        inputs, targets = batch, batch
+    elif (isinstance(batch, (tuple, list)) and len(batch) in (1, 2)
             and all(isinstance(part, torch.Tensor) for part in batch)):
-        return batch[0], batch[-1]
-    kind = (f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list))
-            else f"a {type(batch).__name__}")
-    raise ConfigError(f"data: its batches are {kind}; serve a tensor of images (batch, pixels), or an (input, target) "
-                      f"pair of them")
+        inputs, targets = batch[0], batch[-1]
+    else:
+        kind = (f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list))
+                else f"a {type(batch).__name__}")
+        raise ConfigError(f"data: its batches are {kind}; serve a tensor of images (batch, pixels), or an (input, "
+                          f"target) pair of them")
+    if inputs.dim() != 2 or inputs.shape[1] != pixels:
+        raise ConfigError(f"data: its batches hold images of shape {list(inputs.shape)}, but the model takes flat "
+                          f"pixel rows (batch, {pixels}); serve images.flatten(1)")
+    if targets.shape != inputs.shape:
+        raise ConfigError(f"data: the second tensor of its batches, of shape {list(targets.shape)}, is read as the "
+                          f"clean target of inputs of {list(inputs.shape)}; serve [images] alone (labels are not "
+                          f"trained on), or a target of the inputs' shape")
+    return inputs, targets
 
 
 class VAEModule(L.LightningModule):
@@ -138,7 +149,7 @@ class VAEModule(L.LightningModule):
             self._train_terms, self._train_terms_epoch = [], self.current_epoch
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        inputs, targets = inputs_and_targets(batch)
+        inputs, targets = inputs_and_targets(batch, self.model.input_dim)
         terms = self.loss(targets, self.model(inputs))
         total_loss = terms.total.item()  # a float: checking it costs a fifth of `torch.isfinite`
         if not math.isfinite(total_loss):
@@ -249,7 +260,7 @@ class VAEModule(L.LightningModule):
         self._log_eval_means("test")
 
     def _score(self, batch: Any) -> None:
-        inputs, targets = inputs_and_targets(batch)
+        inputs, targets = inputs_and_targets(batch, self.model.input_dim)
         # Weighed by its images: len() of a [images] list would be 1.
         self._add_eval_terms(self.loss(targets, self.model(inputs, generator=self._eval_generator)), len(targets))
 
