@@ -373,6 +373,24 @@ def test_resume_with_more_epochs_continues_a_completed_run(compose_config, mnist
     assert json.loads((run_dir / "results.json").read_text()) == results
 
 
+def test_resume_of_a_run_early_stopping_ended_trains_it_no_further(compose_config, mnist_root, monkeypatch,
+                                                                  tmp_path) -> None:
+    # Each resume=true of the completed run trained one more epoch, its EarlyStopping's patience restored spent.
+    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "lightning.pytorch.callbacks.EarlyStopping")
+    stop = ["trainer.max_epochs=3",
+            "+callbacks.stop={_target_: lightning.pytorch.callbacks.EarlyStopping, monitor: val/loss, "
+            "stopping_threshold: 1.0e9}"]
+    run_dir = tmp_path / "run"
+    assert run_job(compose_config([*tiny_overrides(mnist_root), *stop]), run_dir) == 0
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["epochs"] == 1 and results["stopped_early"] == {"max_epochs": 3}
+    assert run_job(compose_config([*tiny_overrides(mnist_root), *stop, "resume=true"]), run_dir) == 0
+    assert json.loads((run_dir / "results.json").read_text()) == results
+    assert run_job(compose_config([*tiny_overrides(mnist_root), *stop, "trainer.max_epochs=4", "resume=true"]),
+                   run_dir) == 0  # a larger limit continues it, as a run that was not stopped early
+    assert json.loads((run_dir / "results.json").read_text())["epochs"] == 2
+
+
 def test_a_run_resumed_after_its_last_checkpoint_keeps_its_val_results(compose_config, mnist_root, tmp_path) -> None:
     """Interrupted during the final test: the resumed run trains nothing, and must still score val."""
     run_dir = tmp_path / "run"

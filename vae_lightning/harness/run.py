@@ -19,7 +19,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from hydra.types import RunMode
 from hydra.utils import get_class
-from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, LambdaCallback, ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities import rank_zero_only
@@ -76,6 +77,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     pruned = [callback.pruned_epoch for callback in trainer.callbacks if getattr(callback, "pruned_epoch", None)]
     if pruned:
         results["pruned_epoch"] = pruned[0]
+    if trainer.current_epoch < trainer.max_epochs and any(
+            isinstance(callback, EarlyStopping) and callback.stopping_reason is not EarlyStoppingReason.NOT_STOPPED
+            for callback in trainer.callbacks):
+        # Resumed with as many epochs, the restored EarlyStopping, its patience spent, would stop the run again
+        # after one more epoch: each `resume=true` of the completed run trained it further (nothing_to_resume).
+        results["stopped_early"] = {"max_epochs": trainer.max_epochs}
     log_hparams(trainer, cfg, results)
     if trainer.is_global_zero:
         write_json(run_dir / RESULTS_FILE, results)
@@ -218,8 +225,11 @@ def nothing_to_resume(cfg: DictConfig, run_dir: Path) -> bool:
     if not cfg.resume:
         return False
     previous = read_status(run_dir)
-    epochs, wanted = (previous or {}).get("results", {}).get("epochs", 0), cfg.trainer.get("max_epochs")
-    completed = bool(previous and previous["status"] == "completed" and wanted not in (None, -1) and wanted <= epochs)
+    results = (previous or {}).get("results", {})
+    epochs, wanted = results.get("epochs", 0), cfg.trainer.get("max_epochs")
+    # A run EarlyStopping ended has all the epochs it asked for; only a larger limit gives it more.
+    limit = max(epochs, results.get("stopped_early", {}).get("max_epochs", 0))
+    completed = bool(previous and previous["status"] == "completed" and wanted not in (None, -1) and wanted <= limit)
     if not completed or holds_checkpoints(run_dir):
         checkpoint_to_resume(run_dir, run_definition(cfg))
     if completed:
