@@ -452,6 +452,21 @@ def test_a_misspelled_key_inside_a_yaml_file_names_the_file(tmp_path: Path) -> N
         checked(conf=str(conf))
 
 
+@pytest.mark.parametrize("text,expected", [
+    ("trainer:\n  max_epoch: 2\n", r"trainer.max_epoch \(in conf/experiment/typo.yaml\): no such key"),
+    ("hydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      model.latnt_dim: 2,4\n",
+     r"model.latnt_dim \(in conf/experiment/typo.yaml\): no such key"),
+])
+def test_a_misspelled_key_in_an_experiment_names_its_file(text: str, expected: str, tmp_path: Path) -> None:
+    # Said as if it were on the command line, which does not hold it: the user was left to guess where it was.
+    conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
+    (conf / "experiment" / "typo.yaml").write_text(f"# @package _global_\n{text}")
+    with pytest.raises(ConfigError, match=expected):
+        checked("experiment=typo", conf=str(conf))
+    with pytest.raises(ConfigError, match=r"^model.foo: no such key"):  # on the command line: no file to name
+        checked("experiment=typo", "model.foo=1", conf=str(conf))
+
+
 @pytest.mark.parametrize("file,text,overrides,expected", [
     # Read by Hydra as it composed: a key given twice, and a file not in UTF-8, were tracebacks.
     ("optim/mine.yaml", b"_target_: torch.optim.SGD\nlr: 0.1\nlr: 0.2\n", ["optim=mine"],

@@ -323,10 +323,10 @@ def constructor_keys(target: str) -> list[str] | None:
     return None
 
 
-def check_node_keys(node: DictConfig, key: str, file: Path | None = None) -> None:
+def check_node_keys(node: DictConfig, key: str, file: Path | None = None, experiment: Path | None = None) -> None:
     """Raise ConfigError for a key of the node at `key` that its constructor would not accept (a
-    misspelling in its option's `file`, `+optim.lrr=0.1`), or a value of a wrong type. The node names its class
-    (`check_structure`), which the command line's check has allowed (`check_allowed`)."""
+    misspelling in its option's `file` or the `experiment` file, `+optim.lrr=0.1`), or a value of a wrong type.
+    The node names its class (`check_structure`), which the command line's check has allowed (`check_allowed`)."""
     # A nested option (a callback, a logger) is read only here, once chosen: it names no class of its own.
     class_named(node._target_, key, "fix its file, or put its module on the PYTHONPATH")
     if node.get("_partial_") is True and key != "optim":
@@ -340,6 +340,7 @@ def check_node_keys(node: DictConfig, key: str, file: Path | None = None) -> Non
             raise ConfigError(f"trainer.{name}: not set here; it comes from {OWNED_ELSEWHERE[name]}")
         if allowed is not None and name not in allowed and name not in INSTANTIATE_KEYS:
             where, advice = where_set(file, name, str(node._target_))
+            where = where or set_by_experiment(experiment, f"{key}.{name}")
             raise ConfigError(f"{key}.{name}{where}: no such key; allowed: {', '.join(allowed)}{advice}"
                               f"{set_locally(f'{key}.{name}')}")
     schema = signature_schema(get_class(str(node._target_)))
@@ -370,9 +371,7 @@ def where_set(file: Path | None, key: str, target: str) -> tuple[str, str]:
     if not isinstance(content, dict):
         return "", ""
     if key in content:
-        primary = command_line_config_dirs()[0]
-        shown = f"{primary.name}/{file.relative_to(primary)}" if file.is_relative_to(primary) else file
-        return f" (in {shown})", ""
+        return f" (in {shown(file)})", ""
     extended = [entry for entry in content.get("defaults") or [] if isinstance(entry, str)
                 and entry != "_self_" and not entry.startswith("/")]
     option = f"{file.parent.name}/{extended[0]}" if extended else ""
@@ -385,6 +384,27 @@ def where_set(file: Path | None, key: str, target: str) -> tuple[str, str]:
         return where_set(extended_file, key, target)  # misspelt in that file: its own class does not take it either
     return (f" (from {option}, which {file.name} extends)",
             f"; {target} does not take {option}'s keys: give its own in {file.name}, without that defaults entry")
+
+
+def shown(file: Path) -> str:
+    """A config file as the user knows it: `conf/optim/sgd.yaml`, or a --config-dir folder's in full."""
+    primary = command_line_config_dirs()[0]
+    return f"{primary.name}/{file.relative_to(primary)}" if file.is_relative_to(primary) else str(file)
+
+
+def set_by_experiment(file: Path | None, key: str) -> str:
+    """` (in <file>)` where the experiment `file` sets `key` or sweeps it: a misspelling there was said as if it
+    were on the command line, which does not hold it."""
+    content = read_config_file(file, file.parent.parent) if file else None
+    if not isinstance(content, dict):
+        return ""
+    swept = ((content.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
+    node = content
+    for part in key.split("."):  # in the plain data: a value may be null, or an interpolation not to resolve here
+        if not isinstance(node, dict) or part not in node:
+            return f" (in {shown(file)})" if key in swept else ""
+        node = node[part]
+    return f" (in {shown(file)})"
 
 
 # This machine's settings, composed into every run (conf/config.yaml's `optional local: default`).
@@ -423,9 +443,12 @@ def check_structure(cfg: DictConfig) -> None:
     unknown = set(cfg.clip) - {field.name for field in dataclasses.fields(ClipSchema)}
     if unknown:
         raise ConfigError(f"clip.{sorted(unknown)[0]}: no such key; allowed: algorithm, value")
+    experiment = OmegaConf.select(cfg, "hydra.runtime.choices.experiment", default=None)
+    experiment_file = option_file(f"experiment/{experiment}", command_line_config_dirs()) if experiment else None
     for group in ("data", "model", "loss", "optim", "trainer"):
         chosen = OmegaConf.select(cfg, f"hydra.runtime.choices.{group}", default=None)
-        check_node_keys(cfg[group], group, option_file(f"{group}/{chosen}", command_line_config_dirs()))
+        check_node_keys(cfg[group], group, option_file(f"{group}/{chosen}", command_line_config_dirs()),
+                        experiment_file)
     for group in ("logger", "callbacks"):
         if "_target_" in (cfg.get(group) or {}):
             option = OmegaConf.select(cfg, f"hydra.runtime.choices.{group}", default="<option>")
@@ -437,7 +460,7 @@ def check_structure(cfg: DictConfig) -> None:
                 shown = "null" if node is None else node
                 raise ConfigError(f"{group}.{name}={shown}: each entry of {group} builds one class, {{_target_: ...}}; "
                                   f"to run without it: ~{group}.{name}")
-            check_node_keys(node, f"{group}.{name}")
+            check_node_keys(node, f"{group}.{name}", experiment=experiment_file)
     for key in ("hydra.launcher", "hydra.sweeper"):
         check_plugin_keys(cfg.hydra[key.partition(".")[2]], key)
 
