@@ -425,7 +425,8 @@ def test_an_interrupted_study_resumed_ends_with_n_trials_finished_and_none_runni
     assert len(cut) == 2 and all(trial.state == TrialState.FAIL and trial.user_attrs[INTERRUPTED] for trial in cut)
 
     resumed = run_train([*command, "resume=true"], tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # The sweep's report (on stdout) names a job that failed, and why: once in CI, under load, it exited 1.
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     found = trials(storage)
     assert not [trial for trial in found if trial.state == TrialState.RUNNING]
     done = [trial for trial in found if trial.state == TrialState.COMPLETE]
