@@ -407,6 +407,19 @@ def test_a_metrics_csv_cut_short_is_one_line_not_a_final_val_loss(
     assert not (sweep / "summary.json").exists()
 
 
+def test_a_line_cut_short_by_an_interrupted_run_that_resumed_since_is_left_out(tmp_path: Path) -> None:
+    # An interrupted run's last write, cut short in its metrics file, which its resumption moved aside
+    # (metrics.0.csv) before logging that epoch again: plot refused the whole sweep, and the resumed
+    # sweep's report exited 1.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    folder = sweep / "clip.value=0.1,seed=2" / "csv"
+    header = "epoch,step,train/loss,val/loss,val/reconstruction\n"
+    (folder / "metrics.0.csv").write_text(header + "0,9,32.4,31.9,31.0\n1,19,31.4,3")
+    (folder / "metrics.csv").write_text(header + "1,19,31.4,30.9,30.1\n")
+    plot_sweep(sweep)
+    assert 30.9 in [found["val_loss"] for found in summary_points(sweep)["0.1"]["values"]]
+
+
 @pytest.mark.parametrize("content,kind", [("- [seed=0]\n", "list"), ("[unclosed", "ParserError"),
                                           ("seed: 0\n", "dict")])
 def test_overrides_that_are_not_hydras_list_are_one_line_naming_the_file(

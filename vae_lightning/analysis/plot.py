@@ -155,7 +155,8 @@ def epoch_curves(job: Path) -> dict[str, dict[int, float]]:
     """Per-epoch values of every COLUMNS curve from the job's csv/metrics*.csv (on a resumed run,
     later files win), and each gradient statistic's value at step 0 under INITIALISATION."""
     curves: dict[str, dict[int, float]] = {key: {} for key in COLUMNS}
-    for path in sorted(job.glob("csv/metrics*.csv"), key=resumption_order):
+    paths = sorted(job.glob("csv/metrics*.csv"), key=resumption_order)
+    for path in paths:
         try:
             file = open(path, newline="")
         except OSError as error:  # a folder of that name, or a file of another user's without read permission
@@ -167,6 +168,8 @@ def epoch_curves(job: Path) -> dict[str, dict[int, float]]:
                 for row in rows:
                     # A line cut short (a copy or a disk that stopped mid-write) still parses: its last
                     # field, `66.17` cut to `6`, would be taken as the job's final val loss.
+                    if (None in row.values() or None in row) and path != paths[-1]:
+                        continue  # an interrupted run's last write: its resumption logged that epoch again
                     if None in row.values() or None in row:
                         raise SweepError(f"{path}, line {rows.line_num}: not as many fields as its header, as in "
                                          "a file cut short; restore it, or delete it to leave the job out")
