@@ -168,9 +168,10 @@ def epoch_curves(job: Path) -> dict[str, dict[int, float]]:
                 for row in rows:
                     # A line cut short (a copy or a disk that stopped mid-write) still parses: its last
                     # field, `66.17` cut to `6`, would be taken as the job's final val loss.
-                    if (None in row.values() or None in row) and path != paths[-1]:
+                    cut = None in row.values() or None in row
+                    if cut and path != paths[-1]:
                         continue  # an interrupted run's last write: its resumption logged that epoch again
-                    if None in row.values() or None in row:
+                    if cut:
                         raise SweepError(f"{path}, line {rows.line_num}: not as many fields as its header, as in "
                                          "a file cut short; restore it, or delete it to leave the job out")
                     for key, column in COLUMNS.items():

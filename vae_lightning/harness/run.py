@@ -129,7 +129,10 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
     # process in a broadcast: a DDP process beside the first, signalled alone, waited there forever, and so
     # did the first, in its next exchange of gradients. The run's own (RunRecord's) is put back.
     own_sigterm = signal.getsignal(signal.SIGTERM)
-    keep_own_sigterm = lambda *_: signal.signal(signal.SIGTERM, own_sigterm)  # noqa: E731
+
+    def keep_own_sigterm(*_: Any) -> None:
+        signal.signal(signal.SIGTERM, own_sigterm)
+
     return instantiate_trusted(
         trainer_config,
         "trainer",
