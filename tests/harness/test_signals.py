@@ -128,6 +128,26 @@ def test_kill_9_of_a_parallel_job_records_it_failed_and_the_others_finish(mnist_
     assert not alive(job)
 
 
+def importing_torch(pid: int) -> bool:
+    """True once torch's library is mapped into the process: a `python train.py` that goes on importing
+    torch, then Lightning, for seconds (a signal's traceback ran through whichever import it cut short)."""
+    return "libtorch_cpu" in Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_train_py_imports_ends_it_in_one_line(signum: signal.Signals, mnist_root: Path,
+                                                             tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    # A fresh interpreter, which imports torch and Lightning itself (the ForkServer's children have them).
+    run = start_train([*tiny_overrides(mnist_root), f"hydra.run.dir={run_dir}"], tmp_path, env={"FRESH": "1"})
+    wait_for(lambda: importing_torch(run.pid), run, tmp_path, pause=0.001)
+    run.send_signal(signum)
+    assert run.wait(timeout=120) == 128 + signum, output(tmp_path)[-3000:]
+    assert output(tmp_path).strip().splitlines() == [
+        f"error: interrupted by {signum.name} before the run started; nothing ran"], output(tmp_path)[-3000:]
+    assert not run_dir.exists()
+
+
 def writing(folder: Path, at_least: int) -> bool:
     """True while a checkpoint's temporary file (files.atomic_file's) holds `at_least` bytes."""
     for path in folder.glob(f".*{TEMPORARY_SUFFIX}"):

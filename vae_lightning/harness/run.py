@@ -322,8 +322,9 @@ def quiet_known_warnings() -> None:
     )
 
 
-def main() -> None:
-    """`python train.py [overrides]`: every job's config is checked before anything is written."""
+def main(handlers_before_start: dict[int, Any] | None = None) -> None:
+    """`python train.py [overrides]`: every job's config is checked before anything is written. The
+    signal handlers train.py replaced while it started are put back once the check has passed."""
     register_resolvers()
     # Hydra finds plugins by scanning the hydra_plugins package, which an editable install can hide.
     Plugins.instance().register(ParallelLauncher)
@@ -331,6 +332,8 @@ def main() -> None:
     Plugins.instance().register(OptunaSweeper)
     quiet_known_warnings()
     arguments, sweep_lock = check_command_line(sys.argv[1:], is_first_process())
+    for signum, handler in (handlers_before_start or {}).items():
+        signal.signal(signum, handler)
     sys.argv = [sys.argv[0], *arguments]
     hydra_main()
     if sweep_lock is not None:
