@@ -265,3 +265,14 @@ def projector_files(folder: Path) -> tuple[list[str], list[list[float]], Image.I
                for line in (folder / embedding.tensor_path).read_text().splitlines()]
     assert list(embedding.sprite.single_image_dim) == [28, 28]
     return labels, vectors, Image.open(folder / embedding.sprite.image_path)
+
+
+def importing_torch(pid: int) -> bool:
+    """True once torch's library is mapped into the process: a `python train.py` that goes on importing
+    torch, then Lightning, for seconds (a signal's traceback ran through whichever import it cut short)."""
+    return "libtorch_cpu" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def interrupted_as_it_started(signum: int) -> str:
+    """The line a command says when a signal ends it as it starts (vae_lightning/startup.py)."""
+    return f"error: interrupted by {signal.Signals(signum).name} as the command started; it ran nothing"

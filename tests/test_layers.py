@@ -8,8 +8,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "vae_lightning"
 # A layer may import the layers listed before it, never one after it.
 LAYERS = ("paper", "harness", "analysis")
-# Beneath them: building objects from configs and the errors users see, which every layer uses.
-BASE = ("vae_lightning", "vae_lightning.configs", "vae_lightning.errors", "vae_lightning.files")
+# Beneath them, used by every layer: building objects from configs, the errors users see, writing files, and
+# how a command takes Ctrl-C as it starts.
+BASE = ("vae_lightning", "vae_lightning.configs", "vae_lightning.errors", "vae_lightning.files",
+        "vae_lightning.startup")
 # Whose private modules (a name part starting with "_", as hydra._internal) the package must not import.
 LIBRARIES = ("hydra", "lightning", "omegaconf", "torch", "torchvision")
 

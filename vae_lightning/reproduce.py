@@ -1,6 +1,8 @@
 """`python -m vae_lightning.reproduce`: runs `vae_lightning.analysis.reproduce`, where the code lives."""
 
-from vae_lightning.analysis.reproduce import main
+from vae_lightning.startup import stopped_in_one_line
 
 if __name__ == "__main__":
+    with stopped_in_one_line():
+        from vae_lightning.analysis.reproduce import main
     main()

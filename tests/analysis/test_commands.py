@@ -1,12 +1,15 @@
 """The analysis commands' --help: each prints its module's whole first paragraph and its arguments."""
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from analysis.fake_sweeps import write_sweep
+from helpers import importing_torch, interrupted_as_it_started
 from vae_lightning.analysis import compare, evaluate, plot, reproduce
 
 
@@ -18,6 +21,23 @@ def test_help_prints_the_whole_first_paragraph(module) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: python -m {command} ")
     assert " ".join(module.__doc__.split("\n\n")[0].split()) in " ".join(result.stdout.split())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", [plot, evaluate, compare, reproduce], ids=lambda module: module.__name__)
+def test_ctrl_c_as_a_command_imports_torch_is_one_line(module) -> None:
+    # A traceback through whichever import the interrupt cut short, or an ImportError (exit 1) where a
+    # library caught it mid-import.
+    command = module.__name__.replace(".analysis", "")
+    started = subprocess.Popen([sys.executable, "-m", command, "--help"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    while not importing_torch(started.pid):
+        assert started.poll() is None, started.communicate()
+        time.sleep(0.001)
+    started.send_signal(signal.SIGINT)
+    stdout, stderr = started.communicate(timeout=120)
+    assert started.returncode == 130, stderr[-3000:]
+    assert (stdout, stderr.splitlines()) == ("", [interrupted_as_it_started(signal.SIGINT)])
 
 
 @pytest.mark.parametrize("module,arguments,said", [

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import injected, run_train, start_train, tiny_overrides
+from helpers import importing_torch, interrupted_as_it_started, injected, run_train, start_train, tiny_overrides
 from vae_lightning.files import TEMPORARY_SUFFIX
 from vae_lightning.harness.runs import lock_holder
 
@@ -128,12 +128,6 @@ def test_kill_9_of_a_parallel_job_records_it_failed_and_the_others_finish(mnist_
     assert not alive(job)
 
 
-def importing_torch(pid: int) -> bool:
-    """True once torch's library is mapped into the process: a `python train.py` that goes on importing
-    torch, then Lightning, for seconds (a signal's traceback ran through whichever import it cut short)."""
-    return "libtorch_cpu" in Path(f"/proc/{pid}/maps").read_text()
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_while_train_py_imports_ends_it_in_one_line(signum: signal.Signals, mnist_root: Path,
                                                              tmp_path: Path) -> None:
@@ -144,7 +138,7 @@ def test_a_signal_while_train_py_imports_ends_it_in_one_line(signum: signal.Sign
     run.send_signal(signum)
     assert run.wait(timeout=120) == 128 + signum, output(tmp_path)[-3000:]
     assert output(tmp_path).strip().splitlines() == [
-        f"error: interrupted by {signum.name} before the run started; nothing ran"], output(tmp_path)[-3000:]
+        interrupted_as_it_started(signum)], output(tmp_path)[-3000:]
     assert not run_dir.exists()
 
 

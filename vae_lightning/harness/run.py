@@ -33,6 +33,7 @@ from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.harness.checkpoints import RunDefinition, RunFolder, checkpoint_to_resume, with_mid_epoch_checkpoints
 from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.files import remove, remove_partial_writes, write_json
+from vae_lightning.startup import stopped_in_one_line
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
 from vae_lightning.harness.runs import (RESULTS_FILE, STATUS_FILE, RunRecord, holds_checkpoints, read_status,
                                        register_resolvers, run_isolated, val_loss)
@@ -322,18 +323,16 @@ def quiet_known_warnings() -> None:
     )
 
 
-def main(handlers_before_start: dict[int, Any] | None = None) -> None:
-    """`python train.py [overrides]`: every job's config is checked before anything is written. The
-    signal handlers train.py replaced while it started are put back once the check has passed."""
-    register_resolvers()
-    # Hydra finds plugins by scanning the hydra_plugins package, which an editable install can hide.
-    Plugins.instance().register(ParallelLauncher)
-    Plugins.instance().register(SlurmLauncher)
-    Plugins.instance().register(OptunaSweeper)
-    quiet_known_warnings()
-    arguments, sweep_lock = check_command_line(sys.argv[1:], is_first_process())
-    for signum, handler in (handlers_before_start or {}).items():
-        signal.signal(signum, handler)
+def main() -> None:
+    """`python train.py [overrides]`: every job's config is checked before anything is written."""
+    with stopped_in_one_line():  # until the check has passed, from which on a run records its signals
+        register_resolvers()
+        # Hydra finds plugins by scanning the hydra_plugins package, which an editable install can hide.
+        Plugins.instance().register(ParallelLauncher)
+        Plugins.instance().register(SlurmLauncher)
+        Plugins.instance().register(OptunaSweeper)
+        quiet_known_warnings()
+        arguments, sweep_lock = check_command_line(sys.argv[1:], is_first_process())
     sys.argv = [sys.argv[0], *arguments]
     hydra_main()
     if sweep_lock is not None:
