@@ -1276,6 +1276,18 @@ def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothin
     ("model/wide.yaml", "defaults:\n  - vae\n  - _self_\n_target_: own_classes.Wide\nwidth: 8\n", "model=wide",
      "model.input_dim (from model/vae, which wide.yaml extends): no such key; allowed: width, latent_dim; "
      "own_classes.Wide does not take model/vae's keys: give its own in wide.yaml, without that defaults entry"),
+    # A misspelt key of a callback's or logger's option: the line named the key but not the file that holds it.
+    ("callbacks/mine.yaml",
+     "defaults: [default, _self_]\nearly:\n  _target_: lightning.pytorch.callbacks.EarlyStopping\n  monitr: val/loss\n",
+     "callbacks=mine",
+     "callbacks.early.monitr (in {options}/callbacks/mine.yaml): no such key; allowed: monitor,"),
+    ("logger/mine.yaml", "defaults: [default, _self_]\ncsv:\n  flush_logs_every_n_step: 2\n", "logger=mine",
+     "logger.csv.flush_logs_every_n_step (in {options}/logger/mine.yaml): no such key; allowed: save_dir,"),
+    # A callback of another class under a default one's name: the line named neither the file nor the way out.
+    ("callbacks/mine.yaml",
+     "defaults: [default, _self_]\ncheckpoint:\n  _target_: lightning.pytorch.callbacks.EarlyStopping\n",
+     "callbacks=mine", "EarlyStopping does not take callbacks/default's keys of checkpoint: give it a name of its "
+                       "own in mine.yaml"),
 ])
 def test_a_mistake_in_a_config_dir_option_is_one_line_and_writes_nothing(
         file: str, content: str, chosen: str, said: str, mnist_root: Path, tmp_path: Path,
@@ -1289,7 +1301,7 @@ def test_a_mistake_in_a_config_dir_option_is_one_line_and_writes_nothing(
         check_command_line(["-cd", str(options), chosen, *tiny_overrides(mnist_root)])
     assert exit_info.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert said in line, line
+    assert said.replace("{options}", str(options)) in line, line
     assert sorted(tmp_path.rglob("*")) == written
 
 

@@ -339,7 +339,7 @@ def check_node_keys(node: DictConfig, key: str, file: Path | None = None, experi
         if key == "trainer" and name in OWNED_ELSEWHERE:
             raise ConfigError(f"trainer.{name}: not set here; it comes from {OWNED_ELSEWHERE[name]}")
         if allowed is not None and name not in allowed and name not in INSTANTIATE_KEYS:
-            where, advice = where_set(file, name, str(node._target_))
+            where, advice = where_set(file, name, str(node._target_), key.partition(".")[2])
             where = where or set_by_experiment(experiment, f"{key}.{name}")
             raise ConfigError(f"{key}.{name}{where}: no such key; allowed: {', '.join(allowed)}{advice}"
                               f"{set_locally(f'{key}.{name}')}")
@@ -364,26 +364,40 @@ def option_file(name: str, folders: list[Path]) -> Path | None:
     return next((folder / f"{name}.yaml" for folder in folders if (folder / f"{name}.yaml").is_file()), None)
 
 
-def where_set(file: Path | None, key: str, target: str) -> tuple[str, str]:
+def where_set(file: Path | None, key: str, target: str, entry: str = "") -> tuple[str, str]:
     """Where the option's `file` gets `key` from, and what to do: ` (in conf/optim/sgd.yaml)`; or the option
-    its defaults list extends, whose keys its own class `target` need not take; nothing for an override's key."""
+    its defaults list extends, whose keys its own class `target` need not take; nothing for an override's key.
+    `entry`: the named node of a callbacks or logger option that holds `key` (`early`), "" for a group's own."""
     content = read_config_file(file, file.parent.parent) if file else None
     if not isinstance(content, dict):
         return "", ""
-    if key in content:
+    if key in entry_of(content, entry):
         return f" (in {shown(file)})", ""
-    extended = [entry for entry in content.get("defaults") or [] if isinstance(entry, str)
-                and entry != "_self_" and not entry.startswith("/")]
+    extended = [item for item in content.get("defaults") or [] if isinstance(item, str)
+                and item != "_self_" and not item.startswith("/")]
     option = f"{file.parent.name}/{extended[0]}" if extended else ""
     extended_file = option_file(option, command_line_config_dirs()) if option else None
     extended_content = read_config_file(extended_file, extended_file.parent.parent) if extended_file else None
-    if not isinstance(extended_content, dict) or key not in extended_content:
+    extended_node = entry_of(extended_content, entry)
+    if key not in extended_node:
         return "", ""  # added by an override
-    extended_target = extended_content.get("_target_")
+    extended_target = extended_node.get("_target_")
     if extended_target in allowed_targets() and key not in (constructor_keys(extended_target) or [key]):
-        return where_set(extended_file, key, target)  # misspelt in that file: its own class does not take it either
+        # misspelt in that file: its own class does not take it either
+        return where_set(extended_file, key, target, entry)
+    if entry:  # the group's other entries are kept by that defaults entry
+        return (f" (from {option}, which {file.name} extends)",
+                f"; {target} does not take {option}'s keys of {entry}: give it a name of its own in {file.name}")
     return (f" (from {option}, which {file.name} extends)",
             f"; {target} does not take {option}'s keys: give its own in {file.name}, without that defaults entry")
+
+
+def entry_of(content: Any, entry: str) -> dict[str, Any]:
+    """The node named `entry` in a config file's plain data (the whole file for ""); {} where it holds none."""
+    node = content
+    for part in filter(None, entry.split(".")):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
 
 
 def shown(file: Path) -> str:
@@ -450,8 +464,8 @@ def check_structure(cfg: DictConfig) -> None:
         check_node_keys(cfg[group], group, option_file(f"{group}/{chosen}", command_line_config_dirs()),
                         experiment_file)
     for group in ("logger", "callbacks"):
+        option = OmegaConf.select(cfg, f"hydra.runtime.choices.{group}", default="<option>")
         if "_target_" in (cfg.get(group) or {}):
-            option = OmegaConf.select(cfg, f"hydra.runtime.choices.{group}", default="<option>")
             raise ConfigError(f"{group}={option}: its file names one class at its top, but the {group} group holds "
                               f"named ones, as conf/{group}/default.yaml does: put its keys under a name (mine: "
                               f"{{_target_: ...}}), with `defaults: [default, _self_]` above to keep the default ones")
@@ -460,7 +474,8 @@ def check_structure(cfg: DictConfig) -> None:
                 shown = "null" if node is None else node
                 raise ConfigError(f"{group}.{name}={shown}: each entry of {group} builds one class, {{_target_: ...}}; "
                                   f"to run without it: ~{group}.{name}")
-            check_node_keys(node, f"{group}.{name}", experiment=experiment_file)
+            check_node_keys(node, f"{group}.{name}", option_file(f"{group}/{option}", command_line_config_dirs()),
+                            experiment_file)
     for key in ("hydra.launcher", "hydra.sweeper"):
         check_plugin_keys(cfg.hydra[key.partition(".")[2]], key)
 
