@@ -287,6 +287,19 @@ def test_a_percentage_margin_of_a_negative_mean_is_positive(tmp_path: Path, monk
     assert points["0.1"]["margin"] == pytest.approx(0.005 * 31.03, rel=1e-12)
 
 
+def test_a_percentage_margin_of_a_mean_of_zero_is_no_margin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    # A loss of one's own whose mean is 0: the table read a margin of ±0.000 and a TOST p of 0.892.
+    a = write_sweep(tmp_path / "a", {"0.1": [-0.1, 0.1, 0.05, -0.05]})
+    b = write_sweep(tmp_path / "b", {"0.1": [-0.1, 0.12, 0.05, -0.04]})
+    code, out, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    (point,) = json.loads((tmp_path / "comparison.json").read_text())["points"]
+    assert code == 1 and point["margin"] is None and point["p_equivalence"] is None
+    assert point["difference"] == pytest.approx(0.0075) and point["verdict"] == "inconclusive"
+    assert ("| paired by seed | n/a | n/a | inconclusive (no margin: 0.5% of A's mean of 0 is undefined; give --margin "
+            "in nats) |") in out
+
+
 def test_a_small_loss_is_compared_to_the_digits_its_margin_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture) -> None:
     # 0.5% of a loss of one's own of 0.0124 is a margin of 0.000062: at 3 decimals the table read

@@ -86,6 +86,10 @@ def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[
             found |= {"difference": result.difference, "ci95": list(result.ci95), "margin": result.margin,
                       "p_equivalence": result.p_equivalence, "verdict": result.verdict,
                       "test": "paired by seed" if paired else "Welch"}
+            if percent and found["a"]["mean"] == 0:
+                # A percentage of 0 is no margin: the table read ±0.000 and a TOST p, as if equivalence were tested.
+                found |= {"margin": None, "p_equivalence": None,
+                          "reason": f"no margin: {margin} of A's mean of 0 is undefined; give --margin in nats"}
         points.append(found)
     # Absolute: a relative path in comparison.json would name other folders (or none) from another working
     # folder, and a later command there was refused as comparing two other sweeps.
