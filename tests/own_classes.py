@@ -168,6 +168,25 @@ class Images(L.LightningDataModule):
         return torch.utils.data.DataLoader(self.test_images, batch_size=16)
 
 
+
+class RandomImages(L.LightningDataModule):
+    """A data module of one's own that trains, as one that reads a .npz does: no root or download, its
+    train, val and test loaders over random images."""
+
+    def __init__(self, images: int = 32, batch_size: int = 16) -> None:
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        self.val_images = torch.rand(images, 784, generator=torch.Generator().manual_seed(0))
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(self.val_images, batch_size=self.hparams.batch_size)
+
+    def val_dataloader(self) -> torch.utils.data.DataLoader:
+        return self.train_dataloader()
+
+    def test_dataloader(self) -> torch.utils.data.DataLoader:
+        return self.train_dataloader()
+
 class Unlabelled(Images):
     """Images without the test images' classes."""
 

@@ -3,6 +3,7 @@ our reading of its flags against Hydra's own parser, which fails here first if H
 
 import argparse
 import inspect
+import json
 import os
 import pickle
 import shutil
@@ -20,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra._internal.utils import get_args_parser  # only to compare: the package itself never imports it
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from helpers import TRAIN_IMAGES, VAL_IMAGES, command_line_refusal, tiny_overrides, write_mnist
+from helpers import TRAIN_IMAGES, VAL_IMAGES, command_line_refusal, run_train, tiny_overrides, write_mnist
 from vae_lightning.harness.command_line import (check_command_line, check_jobs, command_line_parser, listed_globs,
                                                 parse_command_line, prepare, quoted, runs_nothing)
 from vae_lightning.harness.run import run_job
@@ -861,6 +862,37 @@ def test_a_local_config_sets_this_machines_keys_once(tmp_path: Path) -> None:
         cfg = compose(config_name="config", overrides=["seed=1"])
         assert cfg.data.root == str(tmp_path / "mnist")
         assert compose(config_name="config", overrides=["data.root=elsewhere"]).data.root == "elsewhere"
+
+
+def conf_with_local_data(tmp_path: Path, root: Path) -> Path:
+    """A copy of conf/ whose local/default.yaml says where MNIST is, as the README has users write it, and
+    with data=random, a data module of one's own that takes no root or download."""
+    conf = shutil.copytree(CONFIG_DIR, tmp_path / "conf")
+    (conf / "local").mkdir(exist_ok=True)
+    (conf / "local" / "default.yaml").write_text(f"# @package _global_\ndata:\n  root: {root}\n  download: false\n")
+    (conf / "data" / "random.yaml").write_text("_target_: own_classes.RandomImages\nimages: 32\n")
+    return conf
+
+
+def test_a_local_configs_data_keys_reach_only_a_data_module_that_takes_them(mnist_root: Path, tmp_path: Path) -> None:
+    # data.root and data.download of conf/local/default.yaml refused every command of a data module without them.
+    conf = conf_with_local_data(tmp_path, mnist_root)
+    assert checked("data=random", "trainer.max_epochs=1", conf=str(conf)) == 1
+    # Given on the command line, they are the user's own mistake.
+    with pytest.raises(ConfigError, match=r"^data.root: no such key; allowed: images, batch_size$"):
+        checked("data=random", "data.root=/data", conf=str(conf))
+    # MNIST still reads them: it is found where the file says (the default, data/ with a download, is not there).
+    here = [override for override in tiny_overrides(mnist_root) if not override.startswith(("data.root", "data.down"))]
+    assert checked(*here, conf=str(conf)) == 1
+
+
+@pytest.mark.slow
+def test_a_data_module_without_root_trains_with_a_local_config_present(mnist_root: Path, tmp_path: Path) -> None:
+    conf = conf_with_local_data(tmp_path, mnist_root)
+    done = run_train(["-cp", str(conf), "data=random", "trainer.max_epochs=1", "trainer.accelerator=cpu",
+                      f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["epochs"] == 1
 
 
 def test_a_sweep_that_lists_a_job_twice_is_refused() -> None:

@@ -234,24 +234,6 @@ def test_a_model_that_reads_a_value_of_its_input_is_left_to_the_run(compose_conf
     schema.check_module(compose_config(["model._target_=own_classes.ReadingVAE"]))
 
 
-def test_a_key_this_machines_local_config_sets_is_said_to_come_from_there(monkeypatch: pytest.MonkeyPatch,
-                                                                          tmp_path: Path) -> None:
-    # The README has conf/local/default.yaml set data.root for every run; with a data module of one's own that
-    # takes none, "data.root: no such key" named a key the user had never written, and no way out.
-    local = tmp_path / "default.yaml"
-    local.write_text("# @package _global_\ndata:\n  root: /data\n  download: false\n")
-    monkeypatch.setattr(schema, "LOCAL_CONFIG", local)
-    monkeypatch.setenv("VAE_LIGHTNING_ALLOWED_TARGETS", "own_classes.Pixels")
-    node = OmegaConf.create({"_target_": "own_classes.Pixels", "images": 8, "root": "/data"})
-    said = ("data.root: no such key; allowed: images, batch_size (set for every run by conf/local/default.yaml, this "
-            "machine's settings: drop it with ~data.root)")
-    with pytest.raises(ConfigError, match=f"^{re.escape(said)}$"):
-        schema.check_node_keys(node, "data")
-    local.write_text("# @package _global_\nseed: 1\n")  # a key the command line or the option's file added
-    with pytest.raises(ConfigError, match=r"^data.root: no such key; allowed: images, batch_size$"):
-        schema.check_node_keys(node, "data")
-
-
 @pytest.mark.parametrize("arguments,line", [
     (["torch_threads=0"], "torch_threads=0 is out of range: allowed a number >= 1 or null"),
     (["data.eval_batch_size=0"], "data.eval_batch_size=0 is out of range: allowed a number >= 1"),

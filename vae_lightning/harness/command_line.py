@@ -37,8 +37,8 @@ from vae_lightning.harness.runs import (LOCK_FILE, claim_fresh_dir, holds_checkp
                                        lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name)
 from vae_lightning.harness.runs import job_dir as job_folder_name
 from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_by_building,
-                                         check_ranges, check_structure, constructor_keys, in_a_job_folder, option_file,
-                                         register_schemas)
+                                         check_ranges, check_structure, constructor_keys, drop_local_keys_not_taken,
+                                         in_a_job_folder, option_file, register_schemas)
 from vae_lightning import files
 from vae_lightning.configs import (CONFIG_DIR, allowed_targets, check_allowed, configured_targets, instantiate_trusted,
                                    not_yaml)
@@ -245,6 +245,7 @@ def compose_checked(config_name: str, overrides: list[str], multirun: bool) -> t
     check_allowed({key: value for key, value in OmegaConf.to_container(cfg).items() if key != "hydra"})
     try:
         with in_a_job_folder(cfg):
+            drop_local_keys_not_taken(cfg, cfg.hydra)
             check_structure(cfg)
             check_ranges(cfg)
             check_accelerator(cfg, runs_here)

@@ -35,6 +35,7 @@ from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.files import remove, remove_partial_writes, write_json
 from vae_lightning.startup import stopped_in_one_line
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
+from vae_lightning.harness.schema import drop_local_keys_not_taken
 from vae_lightning.harness.runs import (RESULTS_FILE, STATUS_FILE, RunRecord, holds_checkpoints, read_status,
                                        register_resolvers, run_isolated, val_loss)
 from vae_lightning.paper.module import VAEModule, stage_metrics
@@ -284,6 +285,7 @@ def drop_resumed_config(run_dir: Path) -> None:
 def hydra_main(cfg: DictConfig) -> float:
     """One job; returns its val loss, for Hydra's optimising sweepers (inf for a failed job)."""
     hydra_config = HydraConfig.get()
+    drop_local_keys_not_taken(cfg, hydra_config)  # as the check did
     run_dir = Path(hydra_config.runtime.output_dir)
     if hydra_config.mode != RunMode.MULTIRUN or runs_in_its_own_process(hydra_config.launcher):
         code = run_job(cfg, run_dir)

@@ -32,7 +32,7 @@ from lightning.pytorch.accelerators import AcceleratorRegistry, CPUAccelerator, 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from lightning.pytorch.strategies import StrategyRegistry
-from omegaconf import DictConfig, ListConfig, OmegaConf, read_write
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import ConfigTypeError, ValidationError
 from torch.utils.tensorboard import SummaryWriter
 
@@ -341,8 +341,7 @@ def check_node_keys(node: DictConfig, key: str, file: Path | None = None, experi
         if allowed is not None and name not in allowed and name not in INSTANTIATE_KEYS:
             where, advice = where_set(file, name, str(node._target_), key.partition(".")[2])
             where = where or set_by_experiment(experiment, f"{key}.{name}")
-            raise ConfigError(f"{key}.{name}{where}: no such key; allowed: {', '.join(allowed)}{advice}"
-                              f"{set_locally(f'{key}.{name}')}")
+            raise ConfigError(f"{key}.{name}{where}: no such key; allowed: {', '.join(allowed)}{advice}")
     schema = signature_schema(get_class(str(node._target_)))
     typed = [field.name for field in dataclasses.fields(schema) if field.name in node]
     values = OmegaConf.to_container(node, resolve=True)  # as the run gets them: an interpolation's too
@@ -421,18 +420,31 @@ def set_by_experiment(file: Path | None, key: str) -> str:
     return f" (in {shown(file)})"
 
 
-# This machine's settings, composed into every run (conf/config.yaml's `optional local: default`).
-LOCAL_CONFIG = CONFIG_DIR / "local" / "default.yaml"
+def drop_local_keys_not_taken(cfg: DictConfig, hydra: DictConfig) -> None:
+    """Remove from `cfg.data` the keys this machine's local file (conf/local/default.yaml, as `hydra`'s choices and
+    config folders find it) sets that the chosen data module does not take, unless the command line gives them too.
+    The README has that file set data.root and data.download for every run: a data module of one's own without
+    them was refused, and each of its commands needed `~data.root ~data.download`."""
+    for key in local_keys_not_taken(cfg, hydra):
+        with open_dict(cfg.data):
+            cfg.data.pop(key)
 
 
-def set_locally(key: str) -> str:
-    """Where conf/local/default.yaml sets `key`, what to say about it: the README has that file set
-    data.root and data.download, which every run then holds, also with a data module of one's own that
-    takes neither; the user, who never wrote them on the command line, was left to guess where they came from."""
-    content = read_config_file(LOCAL_CONFIG, CONFIG_DIR) if LOCAL_CONFIG.is_file() else None
-    if not isinstance(content, dict) or OmegaConf.select(OmegaConf.create(content), key, default=None) is None:
-        return ""
-    return f" (set for every run by conf/local/default.yaml, this machine's settings: drop it with ~{key})"
+def local_keys_not_taken(cfg: DictConfig, hydra: DictConfig) -> list[str]:
+    choice = OmegaConf.select(hydra, "runtime.choices.local", default=None)
+    folders = [Path(source.path) for source in hydra.runtime.config_sources if source.schema == "file"]
+    file = option_file(f"local/{choice}", folders) if choice and isinstance(cfg.get("data"), DictConfig) else None
+    content = read_config_file(file, file.parent.parent) if file else None
+    local_data = content.get("data") if isinstance(content, dict) else None
+    if not isinstance(local_data, dict) or "_target_" not in cfg.data:
+        return []
+    try:
+        taken = constructor_keys(str(cfg.data._target_))
+    except (ImportError, ValueError):  # refused, naming it, by the check (`check_node_keys`)
+        return []
+    given = {override.lstrip("~+").partition("=")[0] for override in hydra.overrides.task}
+    return [key for key in local_data if key in cfg.data and taken is not None and key not in taken
+            and key not in INSTANTIATE_KEYS and f"data.{key}" not in given]
 
 
 def check_structure(cfg: DictConfig) -> None:
