@@ -271,6 +271,35 @@ def test_the_band_is_the_final_losses_95_percent_interval_and_one_epoch_shows(tm
     assert seeds_title(groups, "t") == "t\nmean over 3 seeds, band: 95% confidence interval of the mean (Student's t)"
 
 
+def test_a_points_curve_ends_where_its_first_seed_stopped_and_its_legend_says_so(tmp_path: Path) -> None:
+    # Seed 1 stopped early (EarlyStopping) after 3 of 6 epochs: past it the mean was seed 0's alone, and rose from
+    # 32.6 at epoch 3 to 33.0 at epoch 4, with no band and nothing to say so.
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.2], "1.0": [31.5, 31.7]}, epochs=6)
+    shutil.rmtree(sweep / "clip.value=0.1,seed=1")
+    write_job(sweep / "clip.value=0.1,seed=1", ["clip.value=0.1", "seed=1"], 31.2, epochs=3)
+    keys, groups = collect(sweep)
+    axis = Figure().subplots()
+    draw_curves(axis, groups, "val")
+    stopped, together = axis.lines
+    assert list(stopped.get_xdata()) == [1, 2, 3] and list(stopped.get_ydata()) == pytest.approx([34.6, 33.6, 32.6])
+    assert list(together.get_xdata()) == [1, 2, 3, 4, 5, 6]
+    (shown,) = draw(groups, keys, "title").legends
+    assert [text.get_text() for text in shown.get_texts()] == [
+        "0.1 (to epoch 3, where the first of its 2 seeds stopped)", "1.0"]
+    plot_sweep(sweep)  # the table is still of each seed's own final val loss
+    assert summary_points(sweep)["0.1"]["values"][1] == {"seed": "1", "val_loss": 31.2}
+
+
+def test_the_gradient_tables_last_epoch_is_the_last_all_seeds_reached() -> None:
+    # Its "last epoch" column was the longest seed's alone, where the other had stopped two epochs before.
+    group = plot.Group("0.1")
+    for name in STATISTICS:
+        group.curves[name] = [{-1: 4.0, 0: 2.0, 1: 1.0, 2: 9.0, 3: 9.0}, {-1: 4.0, 0: 2.0, 1: 4.0}]
+    group.finals = [("0", 31.0), ("1", 31.2)]
+    row = plot.summarise_gradients({("0.1",): group}, ["clip.value"], "t").splitlines()[-1]
+    assert row == "| 0.1 | 4 | 2 | 2 | 200 | 250 |"
+
+
 def test_a_band_over_one_epoch_is_drawn_as_a_bar(tmp_path: Path) -> None:
     # fill_between over one x has no width: the title's band would not show.
     _, groups = collect(write_sweep(tmp_path / "sweep", LOSSES, epochs=1))

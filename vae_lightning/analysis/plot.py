@@ -369,19 +369,31 @@ def by_epoch(curves: list[dict[int, float]]) -> list[tuple[int, Sample]]:
     return [(epoch, describe(found)) for epoch, found in zip(epochs, values) if found]
 
 
+def shortest_end(curves: list[dict[int, float]]) -> int | None:
+    """The last epoch every seed's curve reached, where they end at different ones (EarlyStopping, a pruner);
+    None where they end together. Past it the mean and its band would be over the seeds still running: the
+    curve jumped as each seed stopped, and its band narrowed or vanished, with nothing to say so."""
+    ends = {max(curve) for curve in curves if curve}
+    return min(ends) if len(ends) > 1 else None
+
+
 LINE_STYLES = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))
 
 
 def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: float = 1.0, geometric: bool = False,
                 within: tuple[float, float] = (-math.inf, math.inf)) -> None:
     """Each point's mean curve of `key` over its seeds, with the band of the mean's 95% interval
-    where two seeds or more reached the epoch, cut to the values `key` can take (`within`, after
+    where two seeds or more reached the epoch, up to the last epoch all its seeds reached (`shortest_end`,
+    which its legend entry names), cut to the values `key` can take (`within`, after
     `scale`); markers, so that a curve of one epoch shows. `geometric`: the geometric mean, and the
     interval of the logarithms' mean mapped back, which stays above zero on a log axis (the
     arithmetic interval of two seeds can reach below it)."""
     back = math.exp if geometric else float
     for index, group in enumerate(groups.values()):
         curves = group.curves[key]
+        end = shortest_end(curves)
+        if end is not None:
+            curves = [{epoch: value for epoch, value in curve.items() if epoch <= end} for curve in curves]
         if geometric:  # a norm of exactly 0 has no logarithm, and no place on a log axis
             curves = [{epoch: math.log(value) for epoch, value in curve.items() if value > 0} for curve in curves]
         samples = by_epoch(curves)
@@ -391,7 +403,9 @@ def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: flo
         means = [scale * back(sample.mean) for _, sample in samples]
         # Matplotlib's colours repeat after 10: each further 10 points get a marker and dashes of their own.
         marker, dashes = LINE_STYLES[index // 10 % len(LINE_STYLES)]
-        line = axis.plot(epochs, means, label=group.label, linewidth=1.5, marker=marker, markersize=3,
+        label = group.label if end is None else (f"{group.label} (to epoch {end + 1}, where the first of its "
+                                                 f"{len(curves)} seeds stopped)")
+        line = axis.plot(epochs, means, label=label, linewidth=1.5, marker=marker, markersize=3,
                          linestyle=dashes)[0]
         low = [max(within[0], scale * back(sample.ci95[0])) if sample.ci95 else mean
                for (_, sample), mean in zip(samples, means)]
@@ -563,7 +577,10 @@ def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], t
     rows = []
     for group in groups.values():
         norms = group.curves[STATISTICS[0]]
-        last = max((epoch for curve in norms for epoch in curve), default=INITIALISATION)
+        # Where its seeds stopped at different epochs, the last all reached, as the figure's curves end there.
+        last = shortest_end(norms)
+        if last is None:
+            last = max((epoch for curve in norms for epoch in curve), default=INITIALISATION)
         fractions = [{epoch: 100 * value for epoch, value in curve.items()} for curve in group.curves[STATISTICS[2]]]
         rows.append([group.label, mean_at(norms, INITIALISATION, True), mean_at(norms, last, True),
                      mean_at(group.curves[STATISTICS[1]], last, True), mean_at(fractions, 0), mean_at(fractions, last)])
@@ -572,7 +589,8 @@ def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], t
         f"Norms: global L2 norm of the gradient of {loss} before and after clipping;",
         "clipped: % of gradient entries the clip changed (by value) or % of steps it rescaled (by norm): 100 × "
         "TensorBoard's train/clip_fraction. Epochs count from 1, the first trained (TensorBoard counts from 0).",
-        "Initialisation: the first step; last epoch: the mean over its steps.",
+        "Initialisation: the first step; last epoch: the mean over its steps, of the last epoch all the point's "
+        "seeds reached.",
     ]
     columns = [", ".join(keys) or "value", "norm at initialisation", "norm, last epoch", "after clipping, last epoch",
                "clipped %, first epoch", "clipped %, last epoch"]
