@@ -1,4 +1,4 @@
-"""The jobs a command line asks for, read with Hydra's public override parser, in its sweep syntax: every
+"""The jobs a command line asks for, read with Hydra's override parser, in its sweep syntax: every
 job of a grid; for a sweeper that chooses its own (Optuna), jobs taking each value once."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ import itertools
 import math
 from collections.abc import Callable, Iterable
 
+# hydra.core.override_parser: Hydra exports its override grammar nowhere else; its own sweeper plugins (and
+# the example plugin its documentation builds on) read the command line through these same classes.
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, RangeSweep, ValueType
 from hydra.errors import OverrideParseException
@@ -33,6 +35,7 @@ def unreadable(error: OverrideParseException) -> str:
 
 
 def parse(overrides: Iterable[str]) -> list[Override]:
+    """The overrides as Hydra's parser reads them; ConfigError for one outside its grammar or without a key."""
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except OverrideParseException as error:
@@ -107,7 +110,7 @@ def grid(overrides: Iterable[str]) -> list[list[str]]:
             raise ConfigError(f"{override.input_line}: an interval is sampled by hydra/sweeper=optuna only; add "
                               f"it (or search=sgd), or list the values: {override.get_key_element()}=a,b,c")
     keys = by_key(overrides)
-    count = math.prod(len(values) for values in keys.values())
+    count = math.prod(len(options) for options in keys.values())
     if count > MAX_JOBS:
         raise ConfigError(f"{' '.join(overrides)}: a grid of {count:,} jobs, more than {MAX_JOBS:,}; sweep fewer "
                           f"values at once, or search them with hydra/sweeper=optuna")
