@@ -329,7 +329,8 @@ def main() -> None:
     """`python train.py [overrides]`: every job's config is checked before anything is written."""
     with stopped_in_one_line():  # until the check has passed, from which on a run records its signals
         register_resolvers()
-        # Hydra finds plugins by scanning the hydra_plugins package, which an editable install can hide.
+        # Hydra finds plugins by scanning the hydra_plugins package, which an editable install can hide; it has
+        # no public way to add one, and its plugin registry (hydra.core.plugins) is where the scan puts them.
         Plugins.instance().register(ParallelLauncher)
         Plugins.instance().register(SlurmLauncher)
         Plugins.instance().register(OptunaSweeper)

@@ -22,6 +22,8 @@ from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import IO, Any
 
+# hydra.core.utils.configure_log: how a launcher plugin sets up a job's logging as Hydra configures it
+# (Hydra's example launcher calls it); Hydra offers no other entry to its hydra.job_logging settings.
 from hydra.core.utils import configure_log
 from omegaconf import DictConfig, OmegaConf
 
