@@ -13,6 +13,8 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+# Below SummaryWriter, whose add_hparams writes an experiment summary too (which `log_hparams` must not), into
+# a folder of its own: these write the session alone, into the run's folder.
 from torch.utils.tensorboard.summary import hparams
 from torch.utils.tensorboard.writer import FileWriter
 
