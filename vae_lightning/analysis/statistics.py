@@ -148,8 +148,8 @@ def equivalence(a: Sequence[float], b: Sequence[float], margin: float) -> Differ
     a, b = finite(a), finite(b)
     if len(a) < 2 or len(b) < 2:
         raise ValueError("a comparison needs at least two seeds on each side")
-    result = stats.ttest_ind(b, a, equal_var=False)
-    interval = result.confidence_interval(CONFIDENCE)
+    welch = stats.ttest_ind(b, a, equal_var=False)
+    interval = welch.confidence_interval(CONFIDENCE)
     low, high = float(interval.low), float(interval.high)
     above_lower = welch_p([value + margin for value in b], a, alternative="greater")
     below_upper = welch_p([value - margin for value in b], a, alternative="less")

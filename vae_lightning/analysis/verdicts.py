@@ -55,19 +55,22 @@ def interval(values: Sequence[float]) -> str:
     return f"{sample.mean:.2f}" if sample.ci95 is None else "{:.2f} [{:.2f}, {:.2f}]".format(sample.mean, *sample.ci95)
 
 
-def verdict_of(claim: Claim, verdicts: dict[str, Verdict], n: int) -> str:
+def verdict_of(claim: Claim, verdicts: dict[str, Verdict], seeds: int) -> str:
+    """The claim's verdict from its points' verdicts against the best; `seeds`: the fewest of a point compared."""
     named = [verdicts[point] for point in claim.points]
     if claim.kind == "best" and named[0].verdict == "best":
         # The lowest mean alone is no evidence: only every other point significantly worse confirms it.
         others = [found.verdict for found in verdicts.values() if found.verdict != "best"]
         if "indistinguishable" in others:
-            return f"lowest mean, not separable at {n} seeds"
+            return f"lowest mean, not separable at {seeds} seeds"
         return "not tested: one seed" if None in others else "confirmed"
     if any(found.verdict == "worse" for found in named):
         return "refuted"
     if any(found.verdict is None for found in named):
         return "not tested: one seed"
-    return f"consistent: none separable at {n} seeds" if claim.kind == "alike" else f"not separable at {n} seeds"
+    if claim.kind == "alike":
+        return f"consistent: none separable at {seeds} seeds"
+    return f"not separable at {seeds} seeds"
 
 
 def judge_claim(claim: Claim, losses: dict[str, tuple[str, list[float]]]) -> dict[str, Any]:
