@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "vae_lightning"
+# The project's Hydra plugins, held to the same rule on private modules.
+PLUGINS = PACKAGE.parent / "hydra_plugins"
 # A layer may import the layers listed before it, never one after it.
 LAYERS = ("paper", "harness", "analysis")
 # Beneath them, used by every layer: building objects from configs, the errors users see, writing files, and
@@ -13,7 +15,7 @@ LAYERS = ("paper", "harness", "analysis")
 BASE = ("vae_lightning", "vae_lightning.configs", "vae_lightning.errors", "vae_lightning.files",
         "vae_lightning.startup")
 # Whose private modules (a name part starting with "_", as hydra._internal) the package must not import.
-LIBRARIES = ("hydra", "lightning", "omegaconf", "torch", "torchvision")
+LIBRARIES = ("hydra", "lightning", "omegaconf", "optuna", "torch", "torchvision")
 
 
 def module_name(path: Path) -> str:
@@ -88,13 +90,17 @@ def private(name: str) -> bool:
 
 
 def test_no_private_module_of_a_library_is_imported() -> None:
-    found = {(module_name(path), name) for path in PACKAGE.rglob("*.py") for name in imports(path) if private(name)}
+    sources = [*PACKAGE.rglob("*.py"), *PLUGINS.rglob("*.py")]
+    assert any(path.parent.name == "vae_lightning_optuna" for path in sources)  # the plugins are read too
+    found = {(module_name(path), name) for path in sources for name in imports(path) if private(name)}
     assert found == set()
 
 
 def test_private_names_are_recognised() -> None:  # the check above would pass if none were
     assert private("hydra._internal.utils") and private("lightning.pytorch.utilities._pytree")
+    assert private("optuna.storages._rdb.storage")
     assert not private("hydra.core.utils") and not private("vae_lightning._x")
+    assert not private("hydra_plugins.vae_lightning_optuna._study")  # the project's own
 
 
 def test_the_graph_sees_real_imports() -> None:  # the checks above would pass on an empty graph
