@@ -20,6 +20,9 @@ from typing import IO, Any, NamedTuple, NoReturn
 import yaml
 
 from hydra import compose, initialize_config_dir, initialize_config_module
+# hydra.core: the compose API gives no way to list a group's options (the config loader of GlobalHydra does,
+# as Hydra's --help and glob() do), nor to resolve ${hydra:...} outside a run but by setting HydraConfig's
+# config, as Hydra itself does before a job runs.
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
@@ -314,24 +317,25 @@ def check_data(cfg: DictConfig, world: int, checked: dict[str, dict[str, int] | 
     """Let the data module check its files (both splits) and data.val_size, once per data config, and
     check the trainer's batch limits against the batches it serves each of the run's `world` processes.
     Returns its download, then its check, where the files are still to fetch (data.download=true)."""
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    if cfg.hydra.job.chdir and "root" in data and not os.path.isabs(data["root"]):
+    data_config = OmegaConf.to_container(cfg.data, resolve=True)
+    if cfg.hydra.job.chdir and "root" in data_config and not os.path.isabs(data_config["root"]):
         # The check reads the data from here, the job from its output folder.
-        raise ConfigError(f"data.root={data['root']} is relative, but hydra.job.chdir=true runs each job in its own "
-                          f"folder: give an absolute data.root, e.g. data.root=$PWD/{data['root']}")
-    if repr((data, world)) not in checked:
-        datamodule = instantiate_trusted(data, "data")
+        raise ConfigError(f"data.root={data_config['root']} is relative, but hydra.job.chdir=true runs each job in its "
+                          f"own folder: give an absolute data.root, e.g. data.root=$PWD/{data_config['root']}")
+    checked_as = repr((data_config, world))
+    if checked_as not in checked:
+        datamodule = instantiate_trusted(data_config, "data")
         check_files = getattr(datamodule, "check_files", None)
-        checked[repr((data, world))] = check_files(world) if check_files is not None else None
-        if check_files is not None and checked[repr((data, world))] is None:
+        checked[checked_as] = check_files(world) if check_files is not None else None
+        if check_files is not None and checked[checked_as] is None:
 
             def download() -> None:
                 datamodule.prepare_data()
                 check_files(world)
 
             return download
-    if checked[repr((data, world))]:
-        check_batch_limits(cfg.trainer, checked[repr((data, world))], world, cfg.get("x_axis", "step"))
+    if checked[checked_as]:
+        check_batch_limits(cfg.trainer, checked[checked_as], world, cfg.get("x_axis", "step"))
     return None
 
 
