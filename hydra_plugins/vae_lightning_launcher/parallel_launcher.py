@@ -12,6 +12,8 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+# hydra.core.*: the launcher plugin API, as Hydra's example launcher uses it (a job's config set as the current
+# one, its logging, its run); Hydra exports it nowhere else.
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunningJob:
+    """A job the launcher started and has not yet heard the end of."""
+
     process: BaseProcess
     receiver: Connection  # the job's folder as it starts, then its JobReturn, arrive here pickled
     overrides: list[str]
@@ -110,9 +114,9 @@ class ParallelLauncher(Launcher):
             sweep_config = self._job_config(index, overrides)
             run_dir = Path(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)
             sender.send(str(run_dir))
-            result = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
-                             job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
-            sender.send_bytes(pickled(result))
+            returned = run_job(hydra_context=self.hydra_context, task_function=self.task_function,
+                               config=sweep_config, job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+            sender.send_bytes(pickled(returned))
 
     def _job_config(self, index: int, overrides: Sequence[str]) -> DictConfig:
         """The job's config, set as Hydra's current one."""
@@ -135,16 +139,16 @@ def picklable(config: DictConfig | None) -> DictConfig | None:
     return None if config is None else OmegaConf.create(OmegaConf.to_container(config))
 
 
-def pickled(result: JobReturn) -> bytes:
+def pickled(returned: JobReturn) -> bytes:
     """The job's JobReturn as bytes for the sweep's process; a return value that cannot be pickled
     (an exception holding an open file, say) arrives as its text."""
-    result.cfg, result.hydra_cfg = picklable(result.cfg), picklable(result.hydra_cfg)
+    returned.cfg, returned.hydra_cfg = picklable(returned.cfg), picklable(returned.hydra_cfg)
     try:
-        return pickle.dumps(result)
+        return pickle.dumps(returned)
     except Exception as error:
-        result.status = JobStatus.FAILED
-        result.return_value = RuntimeError(f"the job's result could not be sent to the sweep: {error!r}")
-        return pickle.dumps(result)
+        returned.status = JobStatus.FAILED
+        returned.return_value = RuntimeError(f"the job's result could not be sent to the sweep: {error!r}")
+        return pickle.dumps(returned)
 
 
 def finished(running: dict[int, RunningJob]) -> list[int]:
@@ -171,17 +175,17 @@ def job_return(job: RunningJob) -> JobReturn:
     """What the job's process sent back. One that ended without sending it is recorded as failed in
     its folder's status.json, and returned as a job with no val loss (inf), so that the sweep goes on
     to its report, which lists it."""
-    result = None
+    returned = None
     try:
         if job.run_dir is None:
             job.run_dir = job.receiver.recv()
-        result = pickle.loads(job.receiver.recv_bytes())
+        returned = pickle.loads(job.receiver.recv_bytes())
     except EOFError:  # the process ended without sending
         pass
     job.process.join()
     job.receiver.close()
-    if isinstance(result, JobReturn):
-        return result
+    if isinstance(returned, JobReturn):
+        return returned
     interrupts = {128 + signum: signum.name for signum in STOPPING_SIGNALS}
     if job.process.exitcode in interrupts:  # it recorded the interrupt itself, where it had a folder
         log.error("%s: interrupted by %s", " ".join(job.overrides), interrupts[job.process.exitcode])
