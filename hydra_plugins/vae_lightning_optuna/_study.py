@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import optuna
+# hydra.core.*: the sweeper plugin API, as Hydra's own sweepers use it (the override grammar's types,
+# the launcher built from the sweep's config, a job's outcome); Hydra exports it nowhere else.
 from hydra.core.override_parser.types import IntervalSweep, Override, Transformer, ValueType
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
@@ -373,6 +375,8 @@ def check_points_to_ask(trials: list[FrozenTrial], space: dict[str, BaseDistribu
     """The points a resumed study will run: its waiting trials', and those of the trials an interrupt cut."""
     for trial in trials:
         if trial.state == TrialState.WAITING:
+            # A waiting trial has no params yet: its point is in the system attribute `enqueue_trial` writes,
+            # which no public accessor of Optuna's reads before the trial is asked for.
             checked_point(trial.params | trial.system_attrs.get("fixed_params", {}), space, trial.number, address)
         elif trial.state == TrialState.RUNNING or trial.user_attrs.get(INTERRUPTED):
             checked_point(trial.params, space, trial.number, address)
@@ -631,14 +635,14 @@ class Search:
 
     def cut(self, study: optuna.Study, trial: Trial) -> None:
         """An interrupt stopped the batch: whatever its run recorded, the trial is asked again on resume."""
-        state, value, why = outcome(self.job_folder(trial))
+        state, value, reason = outcome(self.job_folder(trial))
         if state is TrialState.COMPLETE:
             study.tell(trial, value)
             log.info("trial %d: val loss %.4f (completed before the interrupt)", trial.number, value)
             return
         trial.set_user_attr(INTERRUPTED, True)
         study.tell(trial, state=TrialState.FAIL)
-        log.error("trial %d: cut by the interrupt (%s); resume=true asks for its point again", trial.number, why)
+        log.error("trial %d: cut by the interrupt (%s); resume=true asks for its point again", trial.number, reason)
 
     def tell(self, study: optuna.Study, trial: Trial, returned: JobReturn) -> None:
         # The run names its folder in the trial as it starts; one that failed before has it in its JobReturn.
@@ -646,15 +650,15 @@ class Search:
         if folder is None and returned.hydra_cfg is not None:
             folder = str(returned.hydra_cfg.hydra.runtime.output_dir)
             trial.set_user_attr(FOLDER, folder)
-        state, value, why = outcome(folder)
-        if why.startswith("interrupted"):
+        state, value, reason = outcome(folder)
+        if reason.startswith("interrupted"):
             trial.set_user_attr(INTERRUPTED, True)
         if state is TrialState.COMPLETE:
             study.tell(trial, value)
             log.info("trial %d: val loss %.4f", trial.number, value)
         else:
             study.tell(trial, state=state)
-            (log.info if state is TrialState.PRUNED else log.error)("trial %d: %s", trial.number, why)
+            (log.info if state is TrialState.PRUNED else log.error)("trial %d: %s", trial.number, reason)
 
     def report(self, study: optuna.Study, address: str) -> None:
         """Log and save (optimization_results.yaml) the counts, the best trial, its folder, and Optuna's
