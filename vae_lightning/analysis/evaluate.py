@@ -170,11 +170,12 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 def check_weights(path: Path, expected: dict[str, torch.Tensor], weights: dict[str, Any]) -> None:
     """Raise UserInputError for the first weight missing, extra or of another shape than the
     checkpoint's own hyperparameters build."""
-    for name in sorted(expected.keys() - weights.keys()):
-        raise UserInputError(f"{path}: the weights lack {name}, which its hyper_parameters build: "
+    missing, extra = sorted(expected.keys() - weights.keys()), sorted(weights.keys() - expected.keys())
+    if missing:
+        raise UserInputError(f"{path}: the weights lack {missing[0]}, which its hyper_parameters build: "
                              f"the checkpoint is damaged")
-    for name in sorted(weights.keys() - expected.keys()):
-        raise UserInputError(f"{path}: the weights hold {name}, which its hyper_parameters do not build: the "
+    if extra:
+        raise UserInputError(f"{path}: the weights hold {extra[0]}, which its hyper_parameters do not build: the "
                              f"checkpoint is damaged")
     for name, tensor in expected.items():
         weight = weights[name]
@@ -322,7 +323,7 @@ def check_out(out: Path | None, run_dir: Path) -> Path:
                                  f"once it ends, or pass --out to score its best checkpoint so far elsewhere")
         refuse_links_out(run_dir, "evaluate", "pass --out with a folder of your own")
         return run_dir
-    if out.resolve() != run_dir.resolve() and ((out / ".hydra").is_dir() or (out / "checkpoints").is_dir()):
+    if (out / ".hydra").is_dir() or (out / "checkpoints").is_dir():
         raise UserInputError(f"--out {out} is another run's folder, whose own evaluation.json and images this one "
                              f"would replace; give a folder of its own, e.g. --out {out / 'evaluation'}")
     if (out / "multirun.yaml").exists() or any(out.glob("*/.hydra/")):
@@ -331,6 +332,27 @@ def check_out(out: Path | None, run_dir: Path) -> Path:
     check_writable(out, f"--out {out}", "give a folder you can write to for the images and evaluation.json "
                                         "(made if missing)")
     return out
+
+
+def write_grids(module: VAEModule, datamodule: L.LightningDataModule, seed: int, out: Path) -> list[str]:
+    """reconstructions.png; samples.png for a model with a prior; denoising.png for a denoising run."""
+    first_images = datamodule.test_images[:32]
+    side = math.isqrt(first_images.shape[-1])  # each row's label sits at its images: 28 pixels for MNIST's
+    written = ["reconstructions.png"]
+    save_rows_figure(reconstruction_grid(module.model, first_images), out / "reconstructions.png",
+                     "Test images and their reconstructions (decoded from the mean z)", ["input", "reconstruction"],
+                     cell=side)
+    if hasattr(module.model, "sample"):
+        figure, _ = grid_figure(sample_grid(module.model, 64, seed),
+                                f"64 images decoded from z ~ N(0, I) (seed {seed})")
+        save_figure(figure, out / "samples.png")
+        written.append("samples.png")
+    if getattr(datamodule, "noise_std", 0):
+        save_rows_figure(denoising_grid(module.model, first_images[:24], datamodule.noise_std, seed),
+                         out / "denoising.png", f"Denoising: noise of std {datamodule.noise_std} added to test images",
+                         ["noisy input", "clean target", "output"], cell=side)
+        written.append("denoising.png")
+    return written
 
 
 def estimate_likelihood(module: VAEModule, datamodule: L.LightningDataModule, images: torch.Tensor,
@@ -390,23 +412,7 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     # It describes the files written before, which this replaces: stopped part way, none would be this one's.
     (out / "evaluation.json").unlink(missing_ok=True)
-    first_images = datamodule.test_images[:32]
-    side = math.isqrt(first_images.shape[-1])  # each row's label sits at its images: 28 pixels for MNIST's
-    written = ["reconstructions.png"]
-    save_rows_figure(reconstruction_grid(module.model, first_images), out / "reconstructions.png",
-                     "Test images and their reconstructions (decoded from the mean z)", ["input", "reconstruction"],
-                     cell=side)
-    if hasattr(module.model, "sample"):
-        figure, _ = grid_figure(sample_grid(module.model, 64, seed),
-                                f"64 images decoded from z ~ N(0, I) (seed {seed})")
-        save_figure(figure, out / "samples.png")
-        written.append("samples.png")
-    if getattr(datamodule, "noise_std", 0):
-        save_rows_figure(denoising_grid(module.model, first_images[:24], datamodule.noise_std, seed),
-                         out / "denoising.png", f"Denoising: noise of std {datamodule.noise_std} added to test images",
-                         ["noisy input", "clean target", "output"], cell=side)
-        written.append("denoising.png")
-    written += write_latent_pictures(module, datamodule, out)
+    written = write_grids(module, datamodule, seed, out) + write_latent_pictures(module, datamodule, out)
     # Absolute: the run folder's evaluation.json named `run/checkpoints/best.ckpt`, relative to wherever
     # evaluate was started, a path that from the run folder itself names no file.
     weights = {"checkpoint": str(checkpoint_path.absolute()), "weights_sha256": weights_digest(checkpoint_path)}
