@@ -189,9 +189,9 @@ def test_batches_a_dataloader_collates_from_a_tensor_dataset_train_and_score_as_
                 val_dataloaders=DataLoader(TensorDataset(images), batch_size=16))
     assert trainer.global_step == 3
     # Each batch weighs by its images, not by len() of the list (1): the same loss as tensor batches.
-    (listed,) = trainer.test(module, DataLoader(TensorDataset(images), batch_size=20), verbose=False)
-    (plain,) = trainer.test(module, DataLoader(images, batch_size=20), verbose=False)
-    assert listed["test/loss"] == pytest.approx(plain["test/loss"], rel=1e-6)
+    (of_lists,) = trainer.test(module, DataLoader(TensorDataset(images), batch_size=20), verbose=False)
+    (of_tensors,) = trainer.test(module, DataLoader(images, batch_size=20), verbose=False)
+    assert of_lists["test/loss"] == pytest.approx(of_tensors["test/loss"], rel=1e-6)
     with pytest.raises(ConfigError, match=r"^data: its batches are a dict; serve a tensor of images"):
         module.training_step({"image": images}, 0)
 

@@ -382,7 +382,7 @@ class Interrupted(BaseException):
     terminal closed), or Slurm's warning before a time limit (SIGUSR2, the job requeued). A
     BaseException, as KeyboardInterrupt, so that nothing on the way catches it."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signal = signal.Signals(signum)
         self.exit_code = 128 + signum  # what a shell reports for a process a signal stopped

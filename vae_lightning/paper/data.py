@@ -41,7 +41,7 @@ class TensorBatches:
 
     def __init__(
         self, images: torch.Tensor, batch_size: int, sampler: DistributedSampler | None = None, noise_std: float = 0.0
-    ):
+    ) -> None:
         self.images = images
         self.batch_size = batch_size
         self.sampler = sampler

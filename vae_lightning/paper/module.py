@@ -100,7 +100,7 @@ class VAEModule(L.LightningModule):
     """
 
     def __init__(self, model: dict[str, Any], loss: dict[str, Any], optim: dict[str, Any], eval_seed: int = 0,
-                 x_axis: str = "step"):
+                 x_axis: str = "step") -> None:
         super().__init__()
         check_arguments(model=model, loss=loss, optim=optim, eval_seed=eval_seed, x_axis=x_axis)
         # The full run config is logged once by train.py; logging these again would duplicate it.
