@@ -22,9 +22,10 @@ import yaml
 from hydra import compose, initialize_config_dir, initialize_config_module
 # hydra.core: the compose API gives no way to list a group's options (the config loader of GlobalHydra does,
 # as Hydra's --help and glob() do), nor to resolve ${hydra:...} outside a run but by setting HydraConfig's
-# config, as Hydra itself does before a job runs.
+# config, as Hydra itself does before a job runs; Override is what the override parser (`sweeps`) returns.
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.types import Override
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.utils import get_class
 from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
@@ -586,11 +587,10 @@ def listed_globs(args: argparse.Namespace, config_dir: str) -> dict[str, str]:
             group, config_name=config_name, overrides=searched))
 
 
-def check_each_job(config_name: str, overrides: list[str], multirun: bool,
-                   typed: dict[str, str]) -> tuple[DictConfig, list[Job]]:
-    parsed = sweeps.parse(overrides)
-    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    swept = [o.input_line for o in parsed if o.is_sweep_override()]
+def refuse_misplaced_keys(parsed: list[Override]) -> None:
+    """Raise ConfigError for an override no run or sweep takes as written: a searched key under
+    hydra.sweeper.params, a schema/ group, a list of options of a group a run takes one of, or a swept
+    setting of Hydra's own."""
     for override in parsed:
         key = override.key_or_group
         if key.startswith("hydra.sweeper.params."):  # each dot would nest the key: {optim: {lr: ...}}
@@ -606,6 +606,15 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool,
                               f"-m {key}={','.join(map(str, override.value()))}")
         if override.is_sweep_override() and override.is_hydra_override():
             raise ConfigError(f"{override.input_line}: hydra's own settings cannot be swept")
+
+
+def check_each_job(config_name: str, overrides: list[str], multirun: bool,
+                   typed: dict[str, str]) -> tuple[DictConfig, list[Job]]:
+    """`check_jobs` within the configs it reads: the command's config, then each job's, composed and checked."""
+    parsed = sweeps.parse(overrides)
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    swept = [o.input_line for o in parsed if o.is_sweep_override()]
+    refuse_misplaced_keys(parsed)
     command_config, world = compose_checked(config_name, fixed, multirun)
     # An experiment that sets hydra.mode to MULTIRUN is a sweep without -m, as Hydra runs it.
     multirun = multirun or str(command_config.hydra.mode) == "RunMode.MULTIRUN"
@@ -716,6 +725,22 @@ def quoted(value: str) -> str:
     return "'" + re.sub(r"(\\+)(?='|$)", r"\1\1", value).replace("'", "\\'") + "'"
 
 
+def check_print_only(args: argparse.Namespace) -> None:
+    """Raise ConfigError for a command that only prints (--help, --cfg, --info, --shell-completion) but that
+    Hydra would refuse in a traceback: a shell completion that says not what to do, or a config to print
+    that is several jobs' or does not compose."""
+    if args.shell_completion and not any(o.partition("=")[0] in SHELL_COMPLETION for o in args.overrides):
+        raise ConfigError("--shell-completion: say what to do, e.g. python train.py --shell-completion "
+                          "install=bash (or uninstall=bash; zsh and fish too)")
+    if args.help or args.cfg or args.info and args.overrides:  # Hydra composes the config to print it
+        swept = [o.input_line for o in sweeps.parse(args.overrides) if o.is_sweep_override()]
+        if swept:  # Hydra's own refusal spans several lines
+            raise ConfigError(f"{swept[0]} lists several values, and Hydra prints the config of one job: give "
+                              f"one value")
+        with primary_configs(args, str(CONFIG_DIR)) as (config_name, searched):
+            check_printed(composed(config_name, searched + args.overrides), args)
+
+
 def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str], IO[str] | None]:
     """Check the command line; returns it with the claimed folder and the job-naming keys added, and
     for a sweep the lock on its folder, which the sweep's process holds until it ends: a sweep
@@ -729,16 +754,7 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     refuse_two_modes(args)
     refuse_resolve_alone(args)
     if runs_nothing(args):
-        if args.shell_completion and not any(o.partition("=")[0] in SHELL_COMPLETION for o in args.overrides):
-            raise ConfigError("--shell-completion: say what to do, e.g. python train.py --shell-completion "
-                              "install=bash (or uninstall=bash; zsh and fish too)")
-        if args.help or args.cfg or args.info and args.overrides:  # Hydra composes the config to print it
-            swept = [o.input_line for o in sweeps.parse(args.overrides) if o.is_sweep_override()]
-            if swept:  # Hydra's own refusal spans several lines
-                raise ConfigError(f"{swept[0]} lists several values, and Hydra prints the config of one job: give "
-                                  f"one value")
-            with primary_configs(args, str(CONFIG_DIR)) as (config_name, searched):
-                check_printed(composed(config_name, searched + args.overrides), args)
+        check_print_only(args)
         return arguments, None
     # Checked, run and written to multirun.yaml as the options a glob matched, as Hydra's sweeper would list them.
     listed = listed_globs(args, str(CONFIG_DIR))
