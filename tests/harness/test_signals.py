@@ -165,6 +165,7 @@ def test_ctrl_c_while_a_checkpoint_is_written_leaves_whole_checkpoints_and_resum
     folder = run_dir / "checkpoints"
     wait_for(lambda: (folder / "last.ckpt").exists(), run, tmp_path)
     size = (folder / "last.ckpt").stat().st_size
+    written = {path.name for path in folder.glob("*.ckpt")}
     # The next write, caught as it starts (share 0) or half written (share 0.5).
     wait_for(lambda: writing(folder, max(1, int(share * size))), run, tmp_path, pause=0.001)
     run.send_signal(signal.SIGINT)
@@ -174,7 +175,11 @@ def test_ctrl_c_while_a_checkpoint_is_written_leaves_whole_checkpoints_and_resum
                                "exit_code": 130}
     assert "Traceback" not in output(tmp_path)
     assert not list(folder.glob(f".*{TEMPORARY_SUFFIX}"))
-    for checkpoint in folder.glob("*.ckpt"):  # the old one or the new one, each whole
+    # Each checkpoint there before the interrupted write still is, the one it replaces too: without it the
+    # loop below would pass, and the resumed run would start from an older checkpoint, or afresh, and complete.
+    left = sorted(folder.glob("*.ckpt"))
+    assert written <= {path.name for path in left}, (written, left)
+    for checkpoint in left:  # the old one or the new one, each whole
         assert torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"] > 0
     resumed = run_train([*command, "resume=true"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
