@@ -70,7 +70,8 @@ class MidEpochCheckpoint(ModelCheckpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        # Counted as Lightning counts them to validate: across epochs without check_val_every_n_epoch.
+        # Counted as Lightning counts them to validate: across epochs without check_val_every_n_epoch. Its fit
+        # loop's count and val_check_batch are what its own validation check reads; no public property says either.
         counted = batch_idx if trainer.check_val_every_n_epoch else trainer.fit_loop.epoch_loop.total_batch_idx
         every = trainer.val_check_batch
         validated = isinstance(every, int) and (counted + 1) % every == 0
