@@ -111,11 +111,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
     Whatever Lightning writes by default (its own checkpoints, without the checkpoint callback) goes
     into `run_dir`, never the working folder. A run resumed at step `resumed_at` logs again what it
     logged past it: TensorBoard is told to drop those earlier points (torch's `purge_step`)."""
-    loggers = []
-    for name, node in (cfg.get("logger") or {}).items():
-        purge = {"purge_step": resumed_at} if resumed_at is not None and issubclass(
-            get_class(node._target_), TensorBoardLogger) else {}
-        loggers.append(instantiate_trusted(resolved(node), f"logger.{name}", **purge))
+    loggers = build_loggers(cfg, resumed_at)
     callbacks_config = with_mid_epoch_checkpoints(resolved(cfg.callbacks) if cfg.get("callbacks") else {})
     callbacks = [instantiate_trusted(node, f"callbacks.{name}") for name, node in callbacks_config.items()]
     for flag, kind in (("enable_progress_bar", ProgressBar), ("enable_checkpointing", ModelCheckpoint)):
@@ -153,6 +149,17 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
         # Plain dicts and lists, which Lightning tests for (trainer.max_time={hours: 12}), not OmegaConf's.
         _convert_="all",
     )
+
+
+def build_loggers(cfg: DictConfig, resumed_at: int | None) -> list[Any]:
+    """The loggers of `cfg.logger` (`~logger`: none); a TensorBoard logger of a run resumed at step
+    `resumed_at` drops its points past it, which the run logs again (torch's `purge_step`)."""
+    loggers = []
+    for name, node in (cfg.get("logger") or {}).items():
+        purge = {"purge_step": resumed_at} if resumed_at is not None and issubclass(
+            get_class(node._target_), TensorBoardLogger) else {}
+        loggers.append(instantiate_trusted(resolved(node), f"logger.{name}", **purge))
+    return loggers
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:
