@@ -101,6 +101,19 @@ def test_the_steps_measured_are_the_first_every_nth_and_every_logged_one() -> No
         GradientStatistics(every_n_steps=0)
 
 
+def test_an_epoch_shorter_than_the_interval_still_has_a_measured_step() -> None:
+    # Epochs of 5 steps, every 10th measured: the second epoch (steps 5-9) holds no 10th step.
+    statistics = GradientStatistics(every_n_steps=10)
+    trainer = SimpleNamespace(global_step=5, log_every_n_steps=50, loggers=[], current_epoch=1)
+    module = SimpleNamespace(measure_clip=False)
+    statistics.on_train_epoch_start(trainer, module)
+    statistics.on_train_batch_start(trainer, module)
+    assert module.measure_clip
+    take_step(statistics, trainer, [3.0, 2.0, 1.0])
+    statistics.on_train_batch_start(trainer, module)
+    assert not module.measure_clip
+
+
 class RecordingLogger:
     """Keeps what GradientStatistics writes to a logger: (step, metrics)."""
 

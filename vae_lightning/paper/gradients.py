@@ -15,7 +15,7 @@ STATISTICS = ("train/grad_norm", "train/grad_norm_clipped", "train/clip_fraction
 class GradientStatistics(L.Callback):
     """Logs STATISTICS of the optimizer steps: the step's values at step 0 (the initialisation) and
     every `trainer.log_every_n_steps` steps, and at each epoch's end the mean over the steps measured
-    (every `every_n_steps`-th, and the logged ones; `every_n_steps=1`: every step).
+    (every `every_n_steps`-th, the logged ones and each epoch's first; `every_n_steps=1`: every step).
 
     The module measures them where it clips (`VAEModule.configure_gradient_clipping`), on the steps
     this callback asks for before each batch.
@@ -43,7 +43,9 @@ class GradientStatistics(L.Callback):
             self.epoch, self.sums, self.steps = trainer.current_epoch, torch.zeros(len(STATISTICS)), 0
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
-        module.measure_clip = self.measures(trainer)
+        # An epoch shorter than every_n_steps (a few batches, as debug runs train) would otherwise
+        # have no measured step, and so no epoch means for the sweep's gradients.md to report.
+        module.measure_clip = self.measures(trainer) or not self.steps
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
         values, module.clip_statistics = module.clip_statistics, None
