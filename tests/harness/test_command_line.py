@@ -975,6 +975,15 @@ def test_a_single_runs_folder_says_what_its_command_line_changed(mnist_root: Pat
     assert (tmp_path / folder).is_dir() and Path(folder).parent == Path("outputs", "runs")
 
 
+def test_a_fast_dev_run_names_its_folder(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # It trains a batch and writes results.json: in a folder named by its time alone it read as a full run's.
+    monkeypatch.chdir(tmp_path)
+    arguments, _ = prepare([*tiny_overrides(mnist_root), "trainer.fast_dev_run=true"])
+    (folder,) = [argument.partition("=")[2].strip("'") for argument in arguments
+                 if argument.startswith("hydra.run.dir=")]
+    assert "trainer.fast_dev_run=true" in Path(folder).name
+
+
 def test_a_single_runs_folder_names_an_interpolation_by_its_value(mnist_root: Path, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # Named `seed=${oc.env:SEED}`, the claimed folder stayed empty: Hydra resolved the `${` in hydra.run.dir

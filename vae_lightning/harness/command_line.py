@@ -36,7 +36,7 @@ from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, Interpolatio
 from hydra_plugins.vae_lightning_launcher import ParallelLauncher, SlurmLauncher
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import RandomState, checkpoint_to_resume
-from vae_lightning.harness.definition import defines_the_run, run_definition
+from vae_lightning.harness.definition import names_the_run, run_definition
 from vae_lightning.harness.runs import (LOCK_FILE, claim_fresh_dir, holds_checkpoints, holds_run, job_overrides,
                                        lock_run_dir, refuse_if_taken, refuse_unfit_folder, run_name)
 from vae_lightning.harness.runs import job_dir as job_folder_name
@@ -789,7 +789,7 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
             # folder's path again, and run in another folder than the one claimed.
             defining = [f"{o.get_key_element()}={OmegaConf.select(command_config, o.key_or_group)}"
                         if "${" in o.input_line else o.input_line
-                        for o in parsed if defines_the_run(o.get_key_element())]
+                        for o in parsed if names_the_run(o.get_key_element())]
             folder = folder.with_name(run_name(folder.name, defining))
         folder = claim_fresh_dir(folder)
         added.append(f"{key}={quoted(str(folder))}")

@@ -39,6 +39,9 @@ HPARAMS_SUFFIX = ".hparams"
 RECORDED_LATER = (PROCESSES, "x_axis", "trainer.overfit_batches")
 # Defining keys a run may be continued with a larger value of: a longer run continues a shorter one.
 EXTENDABLE = ("trainer.max_epochs", "trainer.max_steps")
+# Lightning's fast_dev_run trains a few batches with checkpoints and loggers off: nothing to resume or to
+# compare, so it defines no run, but a single run's folder it scored must not read as a full run's.
+NAMING_ONLY = ("trainer.fast_dev_run",)
 
 
 def within(key: str, prefixes: tuple[str, ...]) -> bool:
@@ -50,6 +53,12 @@ def defines_the_run(key: str) -> bool:
     `_partial_` says only how its node is built."""
     key = key.lstrip("+~")
     return within(key, DEFINING) and not within(key, CIRCUMSTANTIAL) and not key.endswith("._partial_")
+
+
+def names_the_run(key: str) -> bool:
+    """True for an override's key that a single run's folder name carries: what defines the run, and
+    NAMING_ONLY's."""
+    return defines_the_run(key) or within(key.lstrip("+~"), NAMING_ONLY)
 
 
 def flatten(config: Any, prefix: str) -> dict[str, Any]:
