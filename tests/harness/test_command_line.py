@@ -921,8 +921,9 @@ def test_a_sweep_whose_two_jobs_would_share_a_folder_is_refused(tmp_path: Path) 
         checked("-m", "seed=0,1", "clip.value=0.5,1", "hydra.job.config.override_dirname.exclude_keys=[seed]")
     with pytest.raises(ConfigError, match=r"^seed=0 data.download=false and seed=1 data.download=false: both jobs"):
         checked("-m", "seed=0,1", "data.download=false,true", "hydra.job.config.override_dirname.exclude_keys=[seed]")
-    # Each seed's folder names its data.root too: they differ.
-    assert checked("-m", f"data.root={first},{tmp_path / 'c'}", "seed=0,1") == 4
+    # Each seed's folder names its data.root too: they differ. (data.download=true: the folders hold no MNIST,
+    # and a machine's conf/local/default.yaml may turn the download off, as README advises.)
+    assert checked("-m", f"data.root={first},{tmp_path / 'c'}", "seed=0,1", "data.download=true") == 4
 
 
 @pytest.mark.parametrize("n_jobs", ["0", "-1", "abc"])
