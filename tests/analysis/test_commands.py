@@ -40,6 +40,16 @@ def test_ctrl_c_as_a_command_imports_torch_is_one_line(module) -> None:
     assert (stdout, stderr.splitlines()) == ("", [interrupted_as_it_started(signal.SIGINT)])
 
 
+@pytest.mark.parametrize("module", [plot, evaluate, compare, reproduce], ids=lambda module: module.__name__)
+def test_help_names_the_command_as_its_usage_and_the_docs_do(module, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    # The description said `python -m vae_lightning.analysis.plot` under `usage: python -m vae_lightning.plot`.
+    monkeypatch.setattr(sys, "argv", [module.__name__, "--help"])
+    with pytest.raises(SystemExit):
+        module.main()
+    assert "vae_lightning.analysis." not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("module,arguments,said", [
     (evaluate, ["run", "--nl"], "unrecognized arguments: --nl"),  # was taken for --nll: a long estimate
     (evaluate, ["run", "--k", "abc"], "argument --k: invalid int value: 'abc'"),

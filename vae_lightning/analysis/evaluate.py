@@ -1,4 +1,4 @@
-"""`python -m vae_lightning.analysis.evaluate RUN_DIR|CHECKPOINT [--nll]`: Figure 4's samples and
+"""`python -m vae_lightning.evaluate RUN_DIR|CHECKPOINT [--nll]`: Figure 4's samples and
 reconstructions, the test losses, the latent space and (with --nll) the test set's likelihood.
 
 Writes samples.png (an 8x8 grid decoded from z ~ N(0, I); a VAE's only, an autoencoder has no

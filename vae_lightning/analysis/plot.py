@@ -1,4 +1,4 @@
-"""`python -m vae_lightning.analysis.plot SWEEP_DIR`: a sweep's loss curves (figure.png, figure.pdf), table
+"""`python -m vae_lightning.plot SWEEP_DIR`: a sweep's loss curves (figure.png, figure.pdf), table
 (summary.md) and statistics (summary.json), and its gradient statistics (gradients.png/.pdf/.md).
 
 Jobs are grouped into points by the values they sweep (every override that varies across the jobs,

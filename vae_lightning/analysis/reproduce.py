@@ -1,4 +1,4 @@
-"""`python -m vae_lightning.analysis.reproduce [overrides]`: the paper's three sweeps and Figure 4, in one folder.
+"""`python -m vae_lightning.reproduce [overrides]`: the paper's three sweeps and Figure 4, in one folder.
 
 Runs `python train.py experiment=<name>` for clip_value, clip_norm and momentum (Figures 1-3),
 picks the run with the lowest val loss across all three, evaluates it (Figure 4), and gathers
