@@ -95,8 +95,9 @@ def finish(variant: str, process: subprocess.Popen, run_dir: Path) -> dict:
 
 
 def describe(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else float("nan")
-    return f"{statistics.mean(values):.3f} ± {sd:.3f} (n={len(values)})"
+    if len(values) < 2:
+        return f"{statistics.mean(values):.3f} (n={len(values)}, no sd)"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f} (n={len(values)})"
 
 
 def report(runs: list[dict], epochs: int) -> None:
@@ -117,10 +118,12 @@ def report(runs: list[dict], epochs: int) -> None:
     if not_last:
         print(f"best checkpoint not the last epoch (results.json's test loss is an earlier epoch's): "
               f"{', '.join(not_last)}")
-    print(f"paired by seed ({len(seeds)} seeds with every variant):")
-    for a, b in itertools.combinations(variants, 2):
-        if len(seeds) < 2:
-            break
+    pairs = list(itertools.combinations(variants, 2)) if len(seeds) >= 2 else []
+    if pairs:
+        print(f"paired by seed ({len(seeds)} seeds with every variant):")
+    else:
+        print(f"paired by seed: none ({len(seeds)} seed with every variant; the tests need 2)")
+    for a, b in pairs:
         x, y = [losses[a][s] for s in seeds], [losses[b][s] for s in seeds]
         d = [p - q for p, q in zip(x, y)]
         same = sum(abs(v) < 1e-3 for v in d)  # the test loss itself is summed differently by the plain loop
@@ -144,7 +147,8 @@ def report(runs: list[dict], epochs: int) -> None:
                   f"Welch p={welch:.3g}, Levene (equal spread) p={levene:.3g}")
     seconds = {v: [s for r in runs if r["variant"] == v for s in (r["epoch_seconds"][1:] or r["epoch_seconds"])]
                for v in variants}
-    print("seconds per epoch (median, validation included, first epoch dropped): "
+    warmup = "first epoch dropped" if epochs > 1 else "1 epoch: the warm-up included"
+    print(f"seconds per epoch (median, validation included, {warmup}): "
           + ", ".join(f"{v} {statistics.median(s):.2f}" for v, s in seconds.items() if s))
     if seconds.get("unfused") and seconds.get("fused"):
         ratio = statistics.median(seconds["fused"]) / statistics.median(seconds["unfused"])
