@@ -18,7 +18,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from paired_floor import run_train_with
+from paired_floor import epochs_after_warmup, run_train_with
 
 # Without the project's checkpoint callback Lightning adds its own, unless told not to.
 NO_CHECKPOINTS = ["~callbacks.checkpoint", "~callbacks.random_state", "++trainer.enable_checkpointing=false"]
@@ -50,7 +50,7 @@ def ratio(callback: str, overrides: list[str], data_root: str, epochs: int, thre
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--epochs", type=int, default=4, help="epochs per run; the first is a warm-up")
+    parser.add_argument("--epochs", type=epochs_after_warmup, default=4, help="epochs per run; the first is a warm-up")
     parser.add_argument("--repeats", type=int, default=3, help="alternated with/without pairs for each")
     parser.add_argument("--only", choices=sorted(MEASURED), action="append", help="measure just this one (repeatable)")
     parser.add_argument("--threads", type=int, default=1)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from paired_floor import epochs_after_warmup
+
 BATCH = 128
 LR = 0.01
 
@@ -127,8 +129,10 @@ def matmul_seconds_per_epoch(train_images: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--epochs", type=int, default=8, help="epochs of (a) and (b) together; the first is a warm-up")
-    parser.add_argument("--naive-epochs", type=int, default=4, help="epochs of (c); the first is a warm-up")
+    parser.add_argument("--epochs", type=epochs_after_warmup, default=8,
+                        help="epochs of (a) and (b) together; the first is a warm-up")
+    parser.add_argument("--naive-epochs", type=epochs_after_warmup, default=4,
+                        help="epochs of (c); the first is a warm-up")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-naive", action="store_true", help="measure (a) and (b) only")
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for (a), to measure a variant")

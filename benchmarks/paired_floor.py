@@ -10,6 +10,7 @@ level puts the project and the floor under the same conditions.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -27,6 +28,14 @@ from plain_loop import PlainVAE, load_mnist, loss_terms
 
 BENCHMARKS = Path(__file__).resolve().parent
 PROJECT = BENCHMARKS.parent
+
+
+def epochs_after_warmup(text: str) -> int:
+    """An argparse type for --epochs whose first epoch is a warm-up: at least 2, or nothing is left to time."""
+    epochs = int(text)
+    if epochs < 2:
+        raise argparse.ArgumentTypeError(f"{epochs}: needs at least 2, as the first epoch is a warm-up and is dropped")
+    return epochs
 
 
 def run_train_with(callback: str, data_root: str, epochs: int, threads: int, overrides: list[str]) -> Any:

@@ -21,7 +21,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from paired_floor import PairedFloor, run_train_with
+from paired_floor import PairedFloor, epochs_after_warmup, run_train_with
 from plain_loop import loss_terms
 
 # The project's parts, in the order Lightning runs them within a step.
@@ -128,7 +128,7 @@ def print_table(per_step: dict[str, dict[str, float]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--epochs", type=int, default=5, help="the first is a warm-up")
+    parser.add_argument("--epochs", type=epochs_after_warmup, default=5, help="the first is a warm-up")
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides")
     args = parser.parse_args()
     data_root = str(Path(args.data_root).resolve())
