@@ -3,9 +3,10 @@
     python benchmarks/precision.py --data-root ../shared/data
 
 Runs `python train.py` for each seed at both precisions, alternating which goes first, with the
-paper's setting (fused SGD falls back to the per-tensor kernel under mixed precision, since
-Lightning clips after unscaling). Prints each run's test loss and median seconds per epoch (the
-first epoch dropped), then the mean test losses and the median time ratio.
+paper's setting (torch's per-tensor SGD, the default: `optim.fused=true` is refused with clipping
+under mixed precision, as the fused kernel unscales after Lightning clips). Prints each run's test
+loss and median seconds per epoch (the first epoch dropped), then the mean test losses and the
+median time ratio.
 """
 
 from __future__ import annotations
