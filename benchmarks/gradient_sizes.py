@@ -49,9 +49,13 @@ def main() -> None:
     batches = list(data.train_images[: 128 * args.batches].split(128))
     torch.manual_seed(0)
     models = {"initialisation (seed 0)": VAE()}
+    noise_state = torch.get_rng_state()
     if args.checkpoint:
         models[str(args.checkpoint)] = VAEModule.load_from_checkpoint(args.checkpoint, weights_only=True).model
     for name, model in models.items():
+        # The same latent noise for every model: loading --checkpoint builds a model too, which would
+        # otherwise move the generator and change the initialisation's figures.
+        torch.set_rng_state(noise_state)
         norms, share = gradient_sizes(model, batches, args.threshold)
         print(f"{name}: gradient norm median {statistics.median(norms):.2f} (min {min(norms):.2f}, max "
               f"{max(norms):.2f}); entries above {args.threshold}: {100 * share:.2f}%")
