@@ -23,9 +23,14 @@ PROJECT = Path(__file__).resolve().parent.parent
 PRUNERS = ("median", "none")
 
 
+def sweep_folder(out: str, pruner: str, seed: int) -> Path:
+    """Where the search of this pruner and sampler seed is kept."""
+    return Path(out).resolve() / f"{pruner}_seed{seed}"
+
+
 def search(pruner: str, seed: int, args: argparse.Namespace) -> dict[str, float]:
     """Run one search; its wall time, epochs trained, trial counts and best val loss."""
-    sweep_dir = Path(args.out).resolve() / f"{pruner}_seed{seed}"
+    sweep_dir = sweep_folder(args.out, pruner, seed)
     command = [sys.executable, str(PROJECT / "train.py"), "-m", "search=sgd", "hydra/launcher=parallel",
                f"hydra/sweeper/pruner={pruner}", f"hydra.sweeper.n_trials={args.trials}",
                f"hydra.sweeper.n_jobs={args.n_jobs}", f"hydra.launcher.n_jobs={args.n_jobs}",
@@ -55,6 +60,12 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=2, help="trials at a time")
     parser.add_argument("--out", default="outputs/pruning")
     args = parser.parse_args()
+    # The project refuses a search into a folder that holds one, and that earlier search's results
+    # would be read as this one's.
+    taken = [str(folder) for seed in args.seeds for pruner in PRUNERS
+             if (folder := sweep_folder(args.out, pruner, seed)).exists()]
+    if taken:
+        sys.exit(f"--out {args.out} holds earlier searches ({', '.join(taken)}): give another --out, or remove them")
     print(f"{args.trials} trials of {args.epochs} epochs, {args.n_jobs} at a time; sampler seeds {args.seeds}")
     print("| seed | pruner | wall time, s | epochs trained | completed / pruned / failed | best val loss |")
     print("|---|---|---|---|---|---|")
