@@ -171,7 +171,11 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="only print the tables of the runs --json holds")
     args = parser.parse_args()
     if args.report:
-        report(json.loads(Path(args.json).read_text())["runs"], args.epochs)
+        runs = json.loads(Path(args.json).read_text())["runs"]
+        if not any(run["epochs"] == args.epochs for run in runs):
+            held = sorted({run["epochs"] for run in runs})
+            sys.exit(f"{args.json} holds no runs of {args.epochs} epochs (--epochs); it holds runs of {held}")
+        report(runs, args.epochs)
         return
     args.data_root = str(Path(args.data_root).resolve())
     args.project = args.project.resolve()
