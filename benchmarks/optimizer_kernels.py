@@ -170,6 +170,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep every run's folder here (a new folder)")
     parser.add_argument("--report", action="store_true", help="only print the tables of the runs --json holds")
     args = parser.parse_args()
+    if (args.report or args.resume) and not args.json:
+        parser.error("--report and --resume read the runs of --json FILE: give it")
     if args.report:
         runs = json.loads(Path(args.json).read_text())["runs"]
         if not any(run["epochs"] == args.epochs for run in runs):
