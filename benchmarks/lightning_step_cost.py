@@ -1,5 +1,6 @@
-"""What Lightning's training loop costs a step by itself, whatever the model: its time on a model
-that computes almost nothing, against a plain loop doing the same steps.
+"""What Lightning's training loop costs a step by itself, whatever the model.
+
+Its time on a model that computes almost nothing, against a plain loop doing the same steps.
 
     python benchmarks/lightning_step_cost.py
 
