@@ -1,16 +1,27 @@
 """`hydra/launcher=slurm`: Hydra's submitit Slurm launcher, with sbatch's refusal of the sweep's
-settings said in one line, exit 2, where Hydra would print submitit's traceback."""
+settings said in one line, exit 2, where Hydra would print submitit's traceback, and the sweep's jobs
+cancelled when the command waiting for them is interrupted."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import time
 from collections.abc import Sequence
+from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
+
+from vae_lightning.harness.runs import (Interrupted, raise_interrupted, signals_handled, signals_held,
+                                        stop_the_sweep)
+
+# How long cancelled jobs may take to end: Slurm sends SIGTERM, then SIGKILL after its KillWait (30 s by default).
+CANCEL_WAIT_S = 120
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +37,63 @@ class SlurmLauncher(Launcher):
         self.submitit = SubmititLauncher(**params)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
         self.submitit.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from submitit.core.utils import FailedJobError
 
+        submitted = SubmittedJobs(self.submitit.params["submitit_folder"])
         try:
-            return self.submitit.launch(job_overrides, initial_job_idx)
+            with signals_handled(raise_interrupted):
+                return self.submitit.launch(job_overrides, initial_job_idx)
+        except Interrupted as interrupt:
+            # The jobs would train on, unwatched, with nothing to collect them: they end with the command.
+            jobs = submitted.ids()
+            cancel(jobs)
+            stop_the_sweep([interrupt.signal], Path(str(self.config.hydra.sweep.dir)),
+                           f" (Slurm jobs {', '.join(jobs)} cancelled)" if jobs else "")
         except FailedJobError as error:
             # sbatch's last line names the setting (`Invalid partition name specified`); nothing was submitted.
             said = str(error).strip().rpartition("\n")[2] or "no reason given"
             log.error("hydra/launcher=slurm: sbatch refused the jobs (%s); fix that setting of hydra.launcher "
                       "(docs/cluster.md lists them), or ask the cluster's admins what it takes", said)
             raise SystemExit(2) from None
+
+
+class SubmittedJobs:
+    """The Slurm jobs that one launch submits, found by the folders submitit moves their sbatch scripts
+    to (`<sweep>/.submitit/<job id>/<job id>_submission.sh`): Hydra's launcher holds the jobs themselves."""
+
+    def __init__(self, submitit_folder: str) -> None:
+        from submitit.core.utils import JobPaths
+
+        self.folder = JobPaths.get_first_id_independent_folder(Path(submitit_folder))
+        self.before = self.all_ids()
+
+    def all_ids(self) -> set[str]:
+        return {script.name.removesuffix("_submission.sh") for script in self.folder.glob("*/*_submission.sh")}
+
+    def ids(self) -> list[str]:
+        """The ids of the jobs submitted since this was made."""
+        return sorted(self.all_ids() - self.before)
+
+
+def cancel(jobs: list[str]) -> None:
+    """scancel `jobs` and wait for them to leave the queue, each running one having recorded its interrupt
+    (scancel's SIGTERM); a second interrupt stops the wait, never the scancel."""
+    if not jobs:
+        return
+    deadline = time.monotonic() + CANCEL_WAIT_S
+    with suppress(Interrupted), signals_handled(raise_interrupted):
+        with signals_held():
+            subprocess.run(["scancel", *jobs], capture_output=True, timeout=60)
+        while time.monotonic() < deadline and queued(jobs):
+            time.sleep(1)
+
+
+def queued(jobs: list[str]) -> bool:
+    """Whether any of `jobs` is still in Slurm's queue (squeue refuses ids it no longer knows)."""
+    listed = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(jobs)], capture_output=True, text=True,
+                            timeout=60)
+    return listed.returncode == 0 and bool(listed.stdout.strip())

@@ -4,6 +4,7 @@ cancellation and resume, requeue at a time limit, and an Optuna study."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -121,6 +122,24 @@ def test_a_cancelled_job_is_listed_interrupted_and_the_sweep_resumes(slurm: Slur
     assert "2 of 2 jobs completed" in resumed.stdout
     assert "resuming from" in (sweep_dir / "seed=1" / "run.log").read_text()
     assert status(sweep_dir / "seed=1")["results"]["epochs"] == 4
+
+
+def test_ctrl_c_of_the_sweep_cancels_its_slurm_jobs(slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
+    """Ctrl-C of the command waiting for its jobs printed submitit's traceback and left them training on Slurm."""
+    sweep_dir = tmp_path / "sweep"
+    command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.3),
+                          "trainer.max_epochs=50", "seed=0,1")
+    sweep = start_train(command, tmp_path, env=slurm.env)
+    wait_for(sweep_dir / "seed=1" / "checkpoints" / "last.ckpt", sweep)
+    sweep.send_signal(signal.SIGINT)
+    assert sweep.wait(timeout=300) == 130, what_happened(tmp_path, sweep_dir / "seed=1")
+    stderr = (tmp_path / "stdout.txt").read_text() + (tmp_path / "stderr.txt").read_text()
+    assert "Traceback" not in stderr
+    (line,) = [line for line in stderr.splitlines() if "sweep interrupted by SIGINT" in line]
+    assert line.endswith(f"cancelled); the same command with hydra.sweep.dir={sweep_dir} resume=true continues it")
+    assert slurm.run("squeue", "-h", "-o", "%i") == ""
+    assert status(sweep_dir / "seed=1") == {"status": "interrupted", "error": "interrupted by SIGTERM",
+                                           "signal": "SIGTERM", "exit_code": 143}
 
 
 def test_a_cancelled_ddp_job_is_listed_interrupted_by_each_of_its_tasks(slurm: Slurm, mnist_root: Path,

@@ -325,12 +325,19 @@ def signals_forwarded(jobs: Callable[[], Iterable[int]], received: list[int]) ->
             with suppress(ProcessLookupError):  # ended meanwhile
                 os.killpg(pid, signum)
 
-    previous = {signum: signal.signal(signum, forward) for signum in STOPPING_SIGNALS}
+    with signals_handled(forward):
+        yield
+
+
+@contextmanager
+def signals_handled(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Within the block, the stopping signals go to `handler`; their handlers are put back after it."""
+    previous = {signum: signal.signal(signum, handler) for signum in STOPPING_SIGNALS}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, earlier in previous.items():
+            signal.signal(signum, earlier)
 
 
 def stop_the_sweep(received: list[int], sweep_dir: Path, left: str = "") -> None:
