@@ -5,7 +5,9 @@ cancelled when the command waiting for them is interrupted."""
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -20,6 +22,20 @@ from omegaconf import DictConfig
 from vae_lightning.harness.runs import (Interrupted, raise_interrupted, signals_handled, signals_held,
                                         stop_the_sweep)
 
+# Why Slurm keeps a job pending that cannot start on its partition as the cluster is configured (sbatch
+# accepts such jobs unless the cluster sets EnforcePartLimits), and the settings that ask for it.
+NEVER_STARTS = {
+    "PartitionConfig": "more CPUs per node than a node of their partition has (hydra.launcher.cpus_per_task "
+                       "times tasks_per_node)",
+    "PartitionNodeLimit": "more nodes than their partition has up (hydra.launcher.nodes)",
+    "PartitionTimeLimit": "more time than their partition allows (hydra.launcher.timeout_min)",
+    "BadConstraints": "a node feature, or resources together, that no node has (hydra.launcher.constraint, "
+                      "cpus_per_task, mem_gb)",
+    "InvalidAccount": "an account they may not use (hydra.launcher.account)",
+    "InvalidQOS": "a QOS they may not use (hydra.launcher.qos)",
+}
+# How often the queue is asked why the sweep's pending jobs wait.
+QUEUE_POLL_S = 5
 # How long cancelled jobs may take to end: Slurm sends SIGTERM, then SIGKILL after its KillWait (30 s by default).
 CANCEL_WAIT_S = 120
 
@@ -45,8 +61,15 @@ class SlurmLauncher(Launcher):
 
         submitted = SubmittedJobs(self.submitit.params["submitit_folder"])
         try:
-            with signals_handled(raise_interrupted):
+            with signals_handled(raise_interrupted), QueueWatch(submitted):
                 return self.submitit.launch(job_overrides, initial_job_idx)
+        except NeverStarts as stuck:
+            log.error("hydra/launcher=slurm: Slurm keeps the sweep's jobs (%s) waiting, and would for ever "
+                      "(reason %s: they ask for %s); they are cancelled. Change that setting, or choose another "
+                      "hydra.launcher.partition (sinfo -o '%%P %%D %%c %%m %%G %%l' lists each partition's nodes, "
+                      "CPUs, memory in MB, GPUs and time limit)", ", ".join(submitted.ids()), stuck.reason,
+                      NEVER_STARTS[stuck.reason])
+            raise SystemExit(2) from None
         except Interrupted as interrupt:
             # The jobs would train on, unwatched, with nothing to collect them: they end with the command.
             jobs = submitted.ids()
@@ -97,3 +120,56 @@ def queued(jobs: list[str]) -> bool:
     listed = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(jobs)], capture_output=True, text=True,
                             timeout=60)
     return listed.returncode == 0 and bool(listed.stdout.strip())
+
+
+class NeverStarts(BaseException):
+    """The sweep's jobs wait for a reason that no time ends (NEVER_STARTS). A BaseException, raised into
+    submitit's wait for its jobs: submitit passes an Exception there over, as a failed sacct."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class QueueWatch:
+    """`with QueueWatch(submitted):` a thread asks Slurm why the jobs submitted wait; when for a reason
+    in NEVER_STARTS, it cancels them and raises NeverStarts in the main thread, which waits on them."""
+
+    def __init__(self, submitted: SubmittedJobs) -> None:
+        self.submitted = submitted
+        self.ended = threading.Event()
+        self.reason = ""
+        self.thread = threading.Thread(target=self.watch, name="slurm queue watch", daemon=True)
+
+    def __enter__(self) -> QueueWatch:
+        # SIGUSR1 carries the thread's finding to the main thread, the only one where Python runs handlers.
+        self.previous = signal.signal(signal.SIGUSR1, self.raise_never_starts)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.ended.set()
+        self.thread.join()
+        signal.signal(signal.SIGUSR1, self.previous)
+
+    def raise_never_starts(self, signum: int, frame: Any) -> None:
+        raise NeverStarts(self.reason)
+
+    def watch(self) -> None:
+        while not self.ended.wait(QUEUE_POLL_S):
+            jobs = self.submitted.ids()
+            reason = next((reason for reason in pending_reasons(jobs) if reason in NEVER_STARTS), None)
+            if reason is not None:
+                subprocess.run(["scancel", *jobs], capture_output=True, timeout=60)
+                self.reason = reason
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+                return
+
+
+def pending_reasons(jobs: list[str]) -> set[str]:
+    """Why those of `jobs` that are pending wait (squeue's reason codes)."""
+    if not jobs:
+        return set()
+    listed = subprocess.run(["squeue", "-h", "-t", "PD", "-o", "%r", "-j", ",".join(jobs)], capture_output=True,
+                            text=True, timeout=60)
+    return set(listed.stdout.split()) if listed.returncode == 0 else set()

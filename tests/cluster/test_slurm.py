@@ -4,6 +4,7 @@ cancellation and resume, requeue at a time limit, and an Optuna study."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -87,6 +88,25 @@ def test_a_setting_sbatch_refuses_ends_the_sweep_in_one_line_with_exit_2(setting
     (line,) = [line for line in output.splitlines() if "hydra/launcher=slurm: sbatch refused the jobs" in line]
     assert line.endswith(f"{refusal}; fix that setting of hydra.launcher (docs/cluster.md lists them), or ask the "
                          f"cluster's admins what it takes")
+    assert job_folders(sweep_dir) == {}
+
+
+@pytest.mark.parametrize("settings,reason", [
+    ([f"hydra.launcher.cpus_per_task={2 * os.cpu_count()}"], "PartitionConfig"),
+    (["hydra.launcher.nodes=2", "trainer.num_nodes=2"], "PartitionNodeLimit"),
+])
+def test_jobs_slurm_can_never_start_are_cancelled_in_one_line_with_exit_2(settings: list[str], reason: str,
+                                                                         slurm: Slurm, mnist_root: Path,
+                                                                         tmp_path: Path) -> None:
+    """sbatch accepts jobs larger than the partition's nodes, which then wait for ever: the sweep waited with them."""
+    sweep_dir = tmp_path / "sweep"
+    done = run_train(slurm_sweep(slurm, mnist_root, sweep_dir, *settings, "seed=0,1"), tmp_path, env=slurm.env)
+    assert done.returncode == 2, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    (line,) = [line for line in output.splitlines() if "Slurm keeps the sweep's jobs" in line]
+    assert f"(reason {reason}: they ask for " in line and "they are cancelled. Change that setting" in line
+    assert slurm.run("squeue", "-h", "-o", "%i") == ""
     assert job_folders(sweep_dir) == {}
 
 
