@@ -77,8 +77,9 @@ class SlurmLauncher(Launcher):
             stop_the_sweep([interrupt.signal], Path(str(self.config.hydra.sweep.dir)),
                            f" (Slurm jobs {', '.join(jobs)} cancelled)" if jobs else "")
         except FailedJobError as error:
-            # sbatch's last line names the setting (`Invalid partition name specified`); nothing was submitted.
-            said = str(error).strip().rpartition("\n")[2] or "no reason given"
+            # sbatch's lines together name the setting: its last alone may not (`Memory specification can not be
+            # satisfied`, then `Requested node configuration is not available`). Nothing was submitted.
+            said = "; ".join(line.strip() for line in str(error).strip().splitlines()) or "no reason given"
             log.error("hydra/launcher=slurm: sbatch refused the jobs (%s); fix that setting of hydra.launcher "
                       "(docs/cluster.md lists them), or ask the cluster's admins what it takes", said)
             raise SystemExit(2) from None

@@ -73,7 +73,12 @@ def test_a_failing_job_fails_alone(slurm: Slurm, mnist_root: Path, tmp_path: Pat
 
 @pytest.mark.parametrize("setting,refusal", [
     ("hydra.launcher.partition=nosuch",
-     "(sbatch: error: Batch job submission failed: Invalid partition name specified)"),
+     "(sbatch: error: invalid partition specified: nosuch; "
+     "sbatch: error: Batch job submission failed: Invalid partition name specified)"),
+    # sbatch's last line alone did not say what: memory.
+    ("hydra.launcher.mem_gb=100000",
+     "(sbatch: error: Memory specification can not be satisfied; "
+     "sbatch: error: Batch job submission failed: Requested node configuration is not available)"),
     # The test cluster has no GPUs to give.
     ("hydra.launcher.gpus_per_node=1", "(sbatch: error: Invalid generic resource (gres) specification)"),
 ])
