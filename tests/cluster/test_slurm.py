@@ -213,6 +213,26 @@ def test_a_job_at_its_time_limit_is_requeued_and_resumes(tasks: int, slurm: Slur
     assert "Requeued job" in log and log.index("Requeued job") < log.index("resuming from")
 
 
+def test_a_job_past_its_requeues_is_listed_interrupted_with_what_to_raise(slurm: Slurm, mnist_root: Path,
+                                                                          tmp_path: Path) -> None:
+    """Submitit's refusal to requeue again was a crash: a traceback in the job's log, the job `failed` with
+    UncompletedJobError('Job not requeued because: timed-out too many times.')."""
+    sweep_dir = tmp_path / "sweep"
+    limit = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=0"]
+    command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.5), *limit,
+                          "trainer.max_epochs=25")
+    done = run_train(command, tmp_path, env=slurm.env)
+    job = sweep_dir / "job0"
+    assert done.returncode == 1, what_happened(tmp_path, job)
+    said = ("reached its Slurm time limit more times than hydra.launcher.max_num_timeout allows, and is not "
+            "requeued: raise hydra.launcher.timeout_min or max_num_timeout")
+    assert status(job) == {"status": "interrupted", "error": said, "signal": "SIGUSR2", "exit_code": 1}
+    assert "Traceback" not in (job / "run.log").read_text() + done.stdout + done.stderr
+    assert f"{said}; resume=true continues from the last checkpoint" in (job / "run.log").read_text()
+    assert [line for line in done.stdout.splitlines() if "interrupted: " in line][0].endswith(f": {said}")
+    assert (job / "checkpoints" / "last.ckpt").exists()
+
+
 def test_an_optuna_study_on_slurm_prunes_through_a_journal_file_and_continues_with_resume(
         slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
     storage = tmp_path / "study.log"  # Optuna's journal file, on the file system the Slurm jobs share

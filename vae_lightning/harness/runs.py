@@ -393,6 +393,19 @@ class Interrupted(BaseException):
         super().__init__(signal.Signals(signum).name)
         self.signal = signal.Signals(signum)
         self.exit_code = 128 + signum  # what a shell reports for a process a signal stopped
+        self.said = f"interrupted by {self.signal.name}"
+
+
+class NotRequeued(Interrupted):
+    """Slurm's warning before the time limit (SIGUSR2) to a job that has been requeued for it as many
+    times as hydra.launcher.max_num_timeout allows: submitit refuses to requeue it again."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        # Not 128 + SIGUSR2, with which a requeued job ends without a result: this one must report.
+        self.exit_code = 1
+        self.said = ("reached its Slurm time limit more times than hydra.launcher.max_num_timeout allows, and is "
+                     "not requeued: raise hydra.launcher.timeout_min or max_num_timeout")
 
 
 def raise_interrupted(signum: int, frame: Any) -> None:
@@ -400,7 +413,7 @@ def raise_interrupted(signum: int, frame: Any) -> None:
 
 
 def record_interrupt(run_dir: Path, interrupt: Interrupted) -> None:
-    write_status(run_dir, "interrupted", error=f"interrupted by {interrupt.signal.name}",
+    write_status(run_dir, "interrupted", error=interrupt.said,
                  signal=interrupt.signal.name, exit_code=interrupt.exit_code)
 
 
@@ -480,8 +493,11 @@ class RunRecord:
         self.requeued = True
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         # In a Slurm task other than the first it returns: the first task requeues the whole job.
-        with suppress(SystemExit):
-            self.handlers[signal.SIGUSR2](signum, frame)
+        try:
+            with suppress(SystemExit):
+                self.handlers[signal.SIGUSR2](signum, frame)
+        except Exception:  # submitit's UncompletedJobError: "timed-out too many times"
+            raise NotRequeued(signum) from None
         raise Interrupted(signum)
 
     def complete(self, results: dict[str, Any]) -> None:
@@ -504,7 +520,7 @@ class RunRecord:
             # A process beside the first has nothing to say: the first, signalled as this one, says it. When
             # the run completed, the signal came as the block ended: the run's outcome stands.
             if self.first and not self.completed:
-                log.error("interrupted by %s; resume=true continues from the last checkpoint", error.signal.name)
+                log.error("%s; resume=true continues from the last checkpoint", error.said)
                 record_interrupt(self.run_dir, error)
             return True
         if not isinstance(error, (Exception, SystemExit)):
