@@ -211,6 +211,9 @@ def test_a_job_at_its_time_limit_is_requeued_and_resumes(tasks: int, slurm: Slur
     assert status(job)["status"] == "completed" and status(job)["results"]["epochs"] == 25 * tasks
     log = (job / "run.log").read_text()  # submitit's own messages land in the job's log too
     assert "Requeued job" in log and log.index("Requeued job") < log.index("resuming from")
+    # A requeue is no interrupt to act on: the job's log said "resume=true continues from the last checkpoint".
+    assert "requeued: it continues from the last checkpoint when Slurm starts it again" in log
+    assert "resume=true" not in log
 
 
 def test_a_job_past_its_requeues_is_listed_interrupted_with_what_to_raise(slurm: Slurm, mnist_root: Path,

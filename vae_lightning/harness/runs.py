@@ -389,11 +389,21 @@ class Interrupted(BaseException):
     terminal closed), or Slurm's warning before a time limit (SIGUSR2, the job requeued). A
     BaseException, as KeyboardInterrupt, so that nothing on the way catches it."""
 
+    level = logging.ERROR
+    next_step = "resume=true continues from the last checkpoint"
+
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signal = signal.Signals(signum)
         self.exit_code = 128 + signum  # what a shell reports for a process a signal stopped
         self.said = f"interrupted by {self.signal.name}"
+
+
+class Requeued(Interrupted):
+    """Slurm's warning before the time limit, or a preemption (SIGUSR2), to a job submitit has requeued."""
+
+    level = logging.WARNING
+    next_step = "requeued: it continues from the last checkpoint when Slurm starts it again"
 
 
 class NotRequeued(Interrupted):
@@ -498,7 +508,7 @@ class RunRecord:
                 self.handlers[signal.SIGUSR2](signum, frame)
         except Exception:  # submitit's UncompletedJobError: "timed-out too many times"
             raise NotRequeued(signum) from None
-        raise Interrupted(signum)
+        raise Requeued(signum)
 
     def complete(self, results: dict[str, Any]) -> None:
         if results.get("pruned_epoch"):  # stopped by a search's pruner: scored, but not trained to the end
@@ -520,7 +530,7 @@ class RunRecord:
             # A process beside the first has nothing to say: the first, signalled as this one, says it. When
             # the run completed, the signal came as the block ended: the run's outcome stands.
             if self.first and not self.completed:
-                log.error("%s; resume=true continues from the last checkpoint", error.said)
+                log.log(error.level, "%s; %s", error.said, error.next_step)
                 record_interrupt(self.run_dir, error)
             return True
         if not isinstance(error, (Exception, SystemExit)):
