@@ -5,6 +5,7 @@ cancelled when the command waiting for them is interrupted."""
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import subprocess
 import threading
@@ -57,12 +58,26 @@ class SlurmLauncher(Launcher):
         self.submitit.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from submitit.core.utils import FailedJobError
+        from submitit.core.utils import FailedJobError, UncompletedJobError
 
         submitted = SubmittedJobs(self.submitit.params["submitit_folder"])
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
         try:
             with signals_handled(raise_interrupted), QueueWatch(submitted):
-                return self.submitit.launch(job_overrides, initial_job_idx)
+                try:
+                    return self.submitit.launch(job_overrides, initial_job_idx)
+                except FailedJobError:  # sbatch's refusal, an UncompletedJobError too: nothing was submitted
+                    raise
+                except UncompletedJobError as error:
+                    # Hydra's launcher collects the jobs' results in turn and stops at the first missing one,
+                    # leaving the others unwatched: they end as in any sweep, then the lost one is said.
+                    lost = lost_job(error)
+                while queued(submitted.ids()):
+                    time.sleep(QUEUE_POLL_S)
+            log.error("hydra/launcher=slurm: %s; the sweep's other jobs ran to their end. python -m "
+                      "vae_lightning.plot %s draws its figures and summary, and the same command with "
+                      "hydra.sweep.dir=%s resume=true continues it", lost, sweep_dir, sweep_dir)
+            raise SystemExit(1)
         except NeverStarts as stuck:
             log.error("hydra/launcher=slurm: Slurm keeps the sweep's jobs (%s) waiting, and would for ever "
                       "(reason %s: they ask for %s); they are cancelled. Change that setting, or choose another "
@@ -74,7 +89,7 @@ class SlurmLauncher(Launcher):
             # The jobs would train on, unwatched, with nothing to collect them: they end with the command.
             jobs = submitted.ids()
             cancel(jobs)
-            stop_the_sweep([interrupt.signal], Path(str(self.config.hydra.sweep.dir)),
+            stop_the_sweep([interrupt.signal], sweep_dir,
                            f" (Slurm jobs {', '.join(jobs)} cancelled)" if jobs else "")
         except FailedJobError as error:
             # sbatch's lines together name the setting: its last alone may not (`Memory specification can not be
@@ -174,3 +189,12 @@ def pending_reasons(jobs: list[str]) -> set[str]:
     listed = subprocess.run(["squeue", "-h", "-t", "PD", "-o", "%r", "-j", ",".join(jobs)], capture_output=True,
                             text=True, timeout=60)
     return set(listed.stdout.split()) if listed.returncode == 0 else set()
+
+
+def lost_job(error: Exception) -> str:
+    """What submitit's UncompletedJobError says of a job that ended without a result, in one line."""
+    found = re.search(r"Job (\S+) .*?\(state: ([^)]*)\)", str(error), re.DOTALL)
+    job, state = found.groups() if found else ("?", "unknown")
+    return (f"Slurm job {job} ended without a result (state {state}): killed outright (scancel of a job waiting to be "
+            f"requeued, SIGKILL, out of memory, a node failure); its folder's status.json and .submitit/{job}/ "
+            f"hold what it said")

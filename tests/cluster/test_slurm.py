@@ -167,6 +167,31 @@ def test_ctrl_c_of_the_sweep_cancels_its_slurm_jobs(slurm: Slurm, mnist_root: Pa
                                            "signal": "SIGTERM", "exit_code": 143}
 
 
+def test_a_job_cancelled_as_it_waits_to_be_requeued_is_said_in_one_line(slurm: Slurm, mnist_root: Path,
+                                                                        tmp_path: Path) -> None:
+    """A job that left no result (here: cancelled while Slurm held it after its requeue) ended the command
+    with submitit's UncompletedJobError traceback, the sweep's other jobs running on unwatched."""
+    sweep_dir = tmp_path / "sweep"
+    limit = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60"]
+    command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.5), *limit,
+                          "trainer.max_epochs=25")
+    sweep = start_train(command, tmp_path, env=slurm.env)
+    job = sweep_dir / "job0"
+    wait_for(job / "run.log", sweep)
+    # Held after its requeue: Slurm has ended its first allocation (cancelled before, its end was never logged).
+    while "BeginTime" not in slurm.run("squeue", "-h", "-o", "%r"):
+        assert sweep.poll() is None, what_happened(tmp_path, job)
+        time.sleep(1)
+    (slurm_job,) = slurm.run("squeue", "-h", "-o", "%i").split()
+    slurm.run("scancel", slurm_job)
+    assert sweep.wait(timeout=600) == 1, what_happened(tmp_path, job)
+    output = (tmp_path / "stdout.txt").read_text() + (tmp_path / "stderr.txt").read_text()
+    assert "Traceback" not in output, output[-3000:]
+    (line,) = [line for line in output.splitlines() if "ended without a result" in line]
+    assert f"Slurm job {slurm_job} ended without a result (state CANCELLED)" in line
+    assert line.endswith(f"hydra.sweep.dir={sweep_dir} resume=true continues it")
+
+
 def test_a_cancelled_ddp_job_is_listed_interrupted_by_each_of_its_tasks(slurm: Slurm, mnist_root: Path,
                                                                       tmp_path: Path) -> None:
     # Rank 1 took scancel's SIGTERM through Lightning, which ends the fit after the step, and left without
