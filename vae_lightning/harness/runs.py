@@ -410,7 +410,7 @@ class NotRequeued(Interrupted):
     """Slurm's warning before the time limit (SIGUSR2) to a job that has been requeued for it as many
     times as hydra.launcher.max_num_timeout allows: submitit refuses to requeue it again."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int) -> None:
         super().__init__(signum)
         # Not 128 + SIGUSR2, with which a requeued job ends without a result: this one must report.
         self.exit_code = 1
