@@ -115,7 +115,7 @@ def start_train(arguments: list[str], cwd: Path, env: dict[str, str] | None = No
         return ForkedTrain(arguments, cwd, cwd / "stdout.txt", cwd / "stderr.txt")
     return subprocess.Popen([sys.executable, str(PROJECT / "train.py"), *arguments], cwd=cwd, text=True,
                             stdout=open(cwd / "stdout.txt", "w"), stderr=open(cwd / "stderr.txt", "w"),
-                            env={**INJECTED_ENVIRONMENT, **env})
+                            env={**INJECTED_ENVIRONMENT, **env}, preexec_fn=with_ctrl_c)
 
 
 def free_port() -> int:
@@ -271,6 +271,12 @@ def importing_torch(pid: int) -> bool:
     """True once torch's library is mapped into the process: a `python train.py` that goes on importing
     torch, then Lightning, for seconds (a signal's traceback ran through whichever import it cut short)."""
     return "libtorch_cpu" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def with_ctrl_c() -> None:
+    """For subprocess's preexec_fn: SIGINT as a terminal gives it, where the tests run in the background
+    (CI's nohup), whose children inherit SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def interrupted_as_it_started(signum: int) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from analysis.fake_sweeps import write_sweep
-from helpers import importing_torch, interrupted_as_it_started
+from helpers import importing_torch, interrupted_as_it_started, with_ctrl_c
 from vae_lightning.analysis import compare, evaluate, plot, reproduce
 
 
@@ -30,7 +30,7 @@ def test_ctrl_c_as_a_command_imports_torch_is_one_line(module) -> None:
     # library caught it mid-import.
     command = module.__name__.replace(".analysis", "")
     started = subprocess.Popen([sys.executable, "-m", command, "--help"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=with_ctrl_c)
     while not importing_torch(started.pid):
         assert started.poll() is None, started.communicate()
         time.sleep(0.001)

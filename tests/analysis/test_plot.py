@@ -109,7 +109,7 @@ def test_tensorboard_holds_both_image_grids(tiny_sweep: Path) -> None:
 
 def test_reproduce_gathers_figures_tables_and_figure_4(tiny_sweep: Path, mnist_root: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from vae_lightning import reproduce
+    from vae_lightning.analysis import reproduce
 
     out = tmp_path / "reproduction"
     shutil.copytree(tiny_sweep, out / "sweeps" / "clip_value")
