@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import pytest
 
 from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError
-from vae_lightning.harness.runs import (Interrupted, RunRecord, cause_of_death, failure, lock_holder,
+from vae_lightning.harness.runs import (Interrupted, RunRecord, raise_interrupted, cause_of_death, failure, lock_holder,
                                        lock_run_dir, read_status, record_death, refuse_if_taken, val_loss, write_status)
 
 
@@ -196,3 +197,28 @@ def test_a_failure_is_2_for_bad_input_3_for_a_non_finite_loss_and_1_for_a_full_d
                                                  f"free some space, then resume=true")
     unnamed = OSError(errno.ENOSPC, "No space left on device")
     assert failure(unnamed, tmp_path)[1].startswith(f"no space left on device writing a file in {tmp_path}:")
+
+
+def test_an_interrupt_lost_in_a_weakref_callback_stops_the_run_as_it_starts(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sweep's job, signalled as it started, raised the interrupt inside a weakref callback, where Python
+    # prints it and goes on: the job trained to the end, recorded completed.
+    monkeypatch.setattr("vae_lightning.harness.runs.raised_interrupts", [])
+    previous = signal.signal(signal.SIGINT, raise_interrupted)
+    try:
+        owner = Owner()
+        watched = weakref.ref(owner, lambda _: os.kill(os.getpid(), signal.SIGINT))
+        del owner  # the callback runs, and the handler within it
+        assert watched() is None
+        record = RunRecord(tmp_path)
+        with pytest.raises(Interrupted, match="SIGINT"):
+            with record:
+                pytest.fail("the run started")
+        record.release()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert not (tmp_path / "status.json").exists()
+
+
+class Owner:
+    """An object a weakref can watch."""

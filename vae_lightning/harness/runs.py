@@ -418,7 +418,13 @@ class NotRequeued(Interrupted):
                      "not requeued: raise hydra.launcher.timeout_min or max_num_timeout")
 
 
+# The signals `raise_interrupted` has raised in this process. One raised inside a weakref callback or a
+# __del__ is printed ("Exception ignored") and lost: a sweep's job so signalled as it started trained on.
+raised_interrupts: list[int] = []
+
+
 def raise_interrupted(signum: int, frame: Any) -> None:
+    raised_interrupts.append(signum)
     raise Interrupted(signum)
 
 
@@ -484,6 +490,8 @@ class RunRecord:
         self.lock.close()
 
     def __enter__(self) -> RunRecord:
+        if raised_interrupts:  # one that was lost on its way out: the run does not start
+            raise Interrupted(raised_interrupts[-1])
         if self.first:
             write_status(self.run_dir, "running")
         self.handlers = {signum: signal.signal(signum, self.interrupt) for signum in STOPPING_SIGNALS}
