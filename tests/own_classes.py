@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from torch import nn
 
 from vae_lightning.paper.loss import LossTerms, kl_divergence
@@ -224,3 +225,7 @@ class TotalLoss(L1Loss):
 
     def forward(self, x: torch.Tensor, output: VAEOutput) -> torch.Tensor:  # type: ignore[override]
         return super().forward(x, output).total
+
+
+class OwnWandbLogger(WandbLogger):
+    """A logger of one's own built on Lightning's WandbLogger: it needs wandb as that one does."""

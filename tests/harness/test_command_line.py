@@ -2,6 +2,7 @@
 our reading of its flags against Hydra's own parser, which fails here first if Hydra changes it."""
 
 import argparse
+import importlib.util
 import inspect
 import json
 import os
@@ -1285,6 +1286,24 @@ def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothin
     assert sorted(tmp_path.rglob("*")) == written
 
 
+# Lightning's loggers that need a package of their own (name, _target_, its module, its pip name), and one's
+# own subclass of one: none is installed with the project.
+LOGGERS_NEEDING_PACKAGES = [
+    ("wandb", "lightning.pytorch.loggers.WandbLogger", "wandb", "wandb"),
+    ("mlflow", "lightning.pytorch.loggers.MLFlowLogger", "mlflow", "mlflow"),
+    ("comet", "lightning.pytorch.loggers.CometLogger", "comet_ml", "comet-ml"),
+    ("lit", "lightning.pytorch.loggers.LitLogger", "litlogger", "litlogger"),
+    ("own", "own_classes.OwnWandbLogger", "wandb", "wandb"),
+]
+
+
+def refusable_here(target: str, module: str) -> bool:
+    """Whether the logger class `target` exists here (a Lightning older than LitLogger has none) and `module`, the
+    package it needs, is not installed."""
+    module_name, _, name = target.rpartition(".")
+    return hasattr(importlib.import_module(module_name), name) and importlib.util.find_spec(module) is None
+
+
 @pytest.mark.parametrize("file,content,chosen,said", [
     # A nested class (a callback's, a logger's) that cannot be imported: a 60-line traceback.
     ("callbacks/mine.yaml", "defaults: [default, _self_]\nearly:\n  _target_: lightning.pytorch.callbacks.EarlyStop\n",
@@ -1330,6 +1349,13 @@ def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothin
      "defaults: [default, _self_]\ncheckpoint:\n  _target_: lightning.pytorch.callbacks.EarlyStopping\n",
      "callbacks=mine", "EarlyStopping does not take callbacks/default's keys of checkpoint: give it a name of its "
                        "own in mine.yaml"),
+    # A logger whose package is not installed: Lightning's ModuleNotFoundError failed the run, its folder made.
+    *[pytest.param(f"logger/{name}.yaml", f"defaults: [default, _self_]\n{name}:\n  _target_: {target}\n",
+                   f"logger={name}", f"error: logger.{name}: {target} needs the package {package}, which is not "
+                                     f"installed; pip install {package}, or run without this logger: ~logger.{name}",
+                   marks=pytest.mark.skipif(not refusable_here(target, module),
+                                            reason=f"{package} is installed here, or this Lightning has no {target}"))
+      for name, target, module, package in LOGGERS_NEEDING_PACKAGES],
 ])
 def test_a_mistake_in_a_config_dir_option_is_one_line_and_writes_nothing(
         file: str, content: str, chosen: str, said: str, mnist_root: Path, tmp_path: Path,
@@ -1344,6 +1370,26 @@ def test_a_mistake_in_a_config_dir_option_is_one_line_and_writes_nothing(
     assert exit_info.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert said.replace("{options}", str(options)) in line, line
+    assert sorted(tmp_path.rglob("*")) == written
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
+@pytest.mark.parametrize("swept", [["seed=0,1", "logger=wandb"], ["logger=default,wandb"]])
+def test_a_sweep_with_a_logger_whose_package_is_missing_is_refused_before_its_folder(
+        swept: list[str], mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    options = tmp_path / "mine"
+    (options / "logger").mkdir(parents=True)
+    (options / "logger" / "wandb.yaml").write_text(
+        "defaults: [default, _self_]\nwandb:\n  _target_: lightning.pytorch.loggers.WandbLogger\n")
+    written = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["-m", "-cd", str(options), *swept, *tiny_overrides(mnist_root),
+                            f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: logger.wandb: lightning.pytorch.loggers.WandbLogger needs the package wandb"), line
     assert sorted(tmp_path.rglob("*")) == written
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import inspect
 import logging
 import math
@@ -29,6 +30,7 @@ from hydra_zen import builds
 from lightning.fabric.loggers import TensorBoardLogger
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import AcceleratorRegistry, CPUAccelerator, CUDAAccelerator, MPSAccelerator
+from lightning.pytorch import loggers as lightning_loggers
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from lightning.pytorch.strategies import StrategyRegistry
@@ -244,6 +246,15 @@ MONITORABLE = (*LOSSES, *STATISTICS)
 REQUIRED_GROUPS = ("data", "model", "loss", "optim", "clip", "trainer")
 # Keys Hydra's instantiate reads in any node, beside the constructor's arguments.
 INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
+# Lightning's loggers that need a package Lightning does not install: (the module they import, its pip name).
+# Without it, the logger failed as the run built it, its folder made. The check does not build them to find out, as
+# it does the callbacks: CometLogger's constructor starts an experiment online, MLFlowLogger's makes its client.
+LOGGER_PACKAGES = {
+    "WandbLogger": ("wandb", "wandb"),
+    "MLFlowLogger": ("mlflow", "mlflow"),
+    "CometLogger": ("comet_ml", "comet-ml"),
+    "LitLogger": ("litlogger", "litlogger"),
+}
 
 
 def check_ranges(cfg: DictConfig) -> None:
@@ -488,8 +499,21 @@ def check_structure(cfg: DictConfig) -> None:
                                   f"to run without it: ~{group}.{name}")
             check_node_keys(node, f"{group}.{name}", option_file(f"{group}/{option}", command_line_config_dirs()),
                             experiment_file)
+            if group == "logger":
+                check_logger_package(node, f"{group}.{name}")
     for key in ("hydra.launcher", "hydra.sweeper"):
         check_plugin_keys(cfg.hydra[key.partition(".")[2]], key)
+
+
+def check_logger_package(node: DictConfig, key: str) -> None:
+    """Raise ConfigError where the logger at `key` is one of Lightning's that needs a package (LOGGER_PACKAGES), or
+    a subclass of one, and that package is not installed: the run would fail as it builds the logger."""
+    cls = get_class(str(node._target_))
+    for name, (module, package) in LOGGER_PACKAGES.items():
+        needing = getattr(lightning_loggers, name, None)  # a Lightning without it has none to build
+        if isinstance(needing, type) and issubclass(cls, needing) and importlib.util.find_spec(module) is None:
+            raise ConfigError(f"{key}: {node._target_} needs the package {package}, which is not installed; "
+                              f"pip install {package}, or run without this logger: ~{key}")
 
 
 def check_plugin_keys(node: DictConfig, key: str) -> None:
