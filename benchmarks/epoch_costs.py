@@ -18,6 +18,7 @@ import argparse
 import statistics
 from pathlib import Path
 
+from arguments import at_least
 from paired_floor import epochs_after_warmup, run_train_with
 
 # Without the project's checkpoint callback Lightning adds its own, unless told not to.
@@ -51,9 +52,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
     parser.add_argument("--epochs", type=epochs_after_warmup, default=4, help="epochs per run; the first is a warm-up")
-    parser.add_argument("--repeats", type=int, default=3, help="alternated with/without pairs for each")
+    parser.add_argument("--repeats", type=at_least(1), default=3, help="alternated with/without pairs for each")
     parser.add_argument("--only", choices=sorted(MEASURED), action="append", help="measure just this one (repeatable)")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=at_least(1), default=1)
     args = parser.parse_args()
     data_root = str(Path(args.data_root).resolve())
     costs = {}

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from arguments import at_least
 from paired_floor import epochs_after_warmup
 
 BATCH = 128
@@ -133,7 +134,7 @@ def main() -> None:
                         help="epochs of (a) and (b) together; the first is a warm-up")
     parser.add_argument("--naive-epochs", type=epochs_after_warmup, default=4,
                         help="epochs of (c); the first is a warm-up")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=at_least(1), default=2)
     parser.add_argument("--skip-naive", action="store_true", help="measure (a) and (b) only")
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for (a), to measure a variant")
     args = parser.parse_args()

@@ -23,6 +23,8 @@ from vae_lightning.paper.loss import VAELoss
 from vae_lightning.paper.model import VAE
 from vae_lightning.paper.module import VAEModule
 
+from arguments import at_least
+
 
 def gradient_sizes(model: torch.nn.Module, batches: list[torch.Tensor], threshold: float) -> tuple[list[float], float]:
     """(global gradient norm of each batch, mean share of gradient entries above `threshold`)."""
@@ -41,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
     parser.add_argument("--checkpoint", type=Path, help="a trained run's checkpoint")
-    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batches", type=at_least(1), default=20)
     parser.add_argument("--threshold", type=float, default=0.1)
     args = parser.parse_args()
     data = MNISTDataModule(root=str(Path(args.data_root).resolve()), download=False)

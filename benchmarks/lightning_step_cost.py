@@ -25,6 +25,8 @@ import lightning as L
 import torch
 from torch import nn
 
+from arguments import at_least
+
 CLIP_VALUE = 0.5
 
 
@@ -64,8 +66,8 @@ def plain_seconds(data: list[torch.Tensor]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--repeats", type=int, default=5, help="alternated Lightning/plain pairs")
+    parser.add_argument("--steps", type=at_least(1), default=4000)
+    parser.add_argument("--repeats", type=at_least(1), default=5, help="alternated Lightning/plain pairs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")  # Lightning's advice on num_workers and the like

@@ -21,6 +21,8 @@ import torch
 
 from vae_lightning.paper.data import MNISTDataModule
 
+from arguments import at_least
+
 PROJECT = Path(__file__).resolve().parent.parent
 
 
@@ -48,8 +50,8 @@ def pca(train: torch.Tensor, test: torch.Tensor, dimensions: int) -> tuple[float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--latent-dim", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--latent-dim", type=at_least(1), default=20)
+    parser.add_argument("--epochs", type=at_least(1), default=10)
     args = parser.parse_args()
     data_root = str(Path(args.data_root).resolve())
     data = MNISTDataModule(root=data_root, download=False)

@@ -40,6 +40,8 @@ from pathlib import Path
 
 from scipy import stats
 
+from arguments import at_least
+
 BENCHMARKS = Path(__file__).resolve().parent
 PROJECT = BENCHMARKS.parent
 VARIANTS = ("unfused", "fused", "plain")
@@ -158,11 +160,11 @@ def report(runs: list[dict], epochs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--seeds", type=int, default=16, help="seeds 0..N-1")
-    parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of every run")
-    parser.add_argument("--parallel", type=int, default=1, help="runs at a time")
+    parser.add_argument("--seeds", type=at_least(1), default=16, help="seeds 0..N-1")
+    parser.add_argument("--first-seed", type=at_least(0), default=0)
+    parser.add_argument("--epochs", type=at_least(1), default=3)
+    parser.add_argument("--threads", type=at_least(1), default=2, help="torch threads of every run")
+    parser.add_argument("--parallel", type=at_least(1), default=1, help="runs at a time")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--json", help="write every run here (after each one)")
     parser.add_argument("--resume", action="store_true", help="keep the runs --json already holds, run the rest")

@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from arguments import at_least
+
 BENCHMARKS = Path(__file__).resolve().parent
 PROJECT = BENCHMARKS.parent
 
@@ -39,7 +41,7 @@ def peak_gigabytes(command: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=at_least(1), default=1)
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides, to measure a variant")
     args = parser.parse_args()
     data_root = str(Path(args.data_root).resolve())

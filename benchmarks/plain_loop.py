@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision import datasets
 
+from arguments import at_least
+
 
 class PlainVAE(nn.Module):
     def __init__(self, hidden: int = 400, latent: int = 20) -> None:
@@ -80,13 +82,13 @@ def evaluate(model: nn.Module, images: torch.Tensor, seed: int, batch_size: int 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=at_least(1), default=3)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--clip-value", type=float, default=1.0)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=at_least(1), default=128)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--threads", type=at_least(1), help="torch threads (default: torch's own choice)")
     parser.add_argument("--validate", action="store_true", help="score the validation images after every epoch")
     args = parser.parse_args()
 

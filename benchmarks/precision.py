@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from arguments import at_least
+
 PROJECT = Path(__file__).resolve().parent.parent
 PRECISIONS = ("32-true", "bf16-mixed")
 
@@ -43,9 +45,9 @@ def run(precision: str, seed: int, epochs: int, data_root: str, threads: int) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seeds", type=at_least(1), default=3)
+    parser.add_argument("--epochs", type=at_least(1), default=3)
+    parser.add_argument("--threads", type=at_least(1), default=1)
     args = parser.parse_args()
     data_root = str(Path(args.data_root).resolve())
     found: dict[str, list[tuple[float, float]]] = {precision: [] for precision in PRECISIONS}

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from arguments import at_least
+
 PROJECT = Path(__file__).resolve().parent.parent
 PRUNERS = ("median", "none")
 
@@ -54,10 +56,10 @@ def search(pruner: str, seed: int, args: argparse.Namespace) -> dict[str, float]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--trials", type=int, default=30)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--n-jobs", type=int, default=2, help="trials at a time")
+    parser.add_argument("--trials", type=at_least(1), default=30)
+    parser.add_argument("--epochs", type=at_least(1), default=20)
+    parser.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1])
+    parser.add_argument("--n-jobs", type=at_least(1), default=2, help="trials at a time")
     parser.add_argument("--out", default="outputs/pruning")
     args = parser.parse_args()
     # The project refuses a search into a folder that holds one, and that earlier search's results

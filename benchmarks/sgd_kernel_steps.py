@@ -36,6 +36,7 @@ import torch
 from torch import nn
 from torch.optim.sgd import sgd
 
+from arguments import at_least, thread_counts
 from plain_loop import PlainVAE, load_mnist, loss_terms
 
 LR, MOMENTUM, BATCH, STEPS_PER_EPOCH = 0.01, 0.9, 128, 430
@@ -168,10 +169,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--update-at", type=int, default=5, help="the step whose state the one-update test takes")
-    parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--repeats", type=int, default=600, help="timed steps per kernel")
+    parser.add_argument("--steps", type=at_least(1), default=20)
+    parser.add_argument("--update-at", type=at_least(1), default=5,
+                        help="the step whose state the one-update test takes")
+    parser.add_argument("--threads", type=thread_counts, default="1,2")
+    parser.add_argument("--repeats", type=at_least(1), default=600, help="timed steps per kernel")
     args = parser.parse_args()
     train, _, _ = load_mnist(args.data_root)
     images = batches(train, max(args.steps, args.update_at + 1), args.seed)
@@ -184,7 +186,7 @@ def main() -> None:
             f"{kernel} {count} entries" + (f", positions {positions[0]}-{positions[-1]}" if positions else "")
             for kernel, (count, positions) in found.items()))
     weights = {}
-    for threads in map(int, args.threads.split(",")):
+    for threads in args.threads:
         torch.set_num_threads(threads)
         for clip in (1.0, None):
             print(f"\n== threads {threads}, clip {'value 1.0' if clip else 'none'}")

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from arguments import at_least
+
 BENCHMARKS = Path(__file__).resolve().parent
 PROJECT = BENCHMARKS.parent
 PARALLEL = 2
@@ -107,9 +109,9 @@ def estimate(jobs: int, epochs: int, fixed: float, epoch_seconds: float, at_a_ti
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--jobs", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3, help="alternated project/plain pairs")
+    parser.add_argument("--jobs", type=at_least(1), default=4)
+    parser.add_argument("--epochs", type=at_least(1), default=3)
+    parser.add_argument("--repeats", type=at_least(1), default=3, help="alternated project/plain pairs")
     parser.add_argument("--launcher", choices=sorted(LAUNCHERS), default="parallel", help="the project side's launcher")
     args = parser.parse_args()
     data_root = str(Path(args.data_root).resolve())
