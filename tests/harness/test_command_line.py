@@ -21,6 +21,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra._internal.utils import get_args_parser  # only to compare: the package itself never imports it
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from lightning.fabric.loggers import Logger
 
 from helpers import TRAIN_IMAGES, VAL_IMAGES, command_line_refusal, run_train, tiny_overrides, write_mnist
 from vae_lightning.harness.command_line import (check_command_line, check_jobs, command_line_parser, listed_globs,
@@ -1304,6 +1305,13 @@ def refusable_here(target: str, module: str) -> bool:
     return hasattr(importlib.import_module(module_name), name) and importlib.util.find_spec(module) is None
 
 
+def neptune_sunset() -> bool:
+    """Whether this Lightning's NeptuneLogger is the class it keeps only to say Neptune has been sunset, no logger."""
+    neptune = importlib.util.find_spec("lightning.pytorch.loggers.neptune")
+    return neptune is not None and not issubclass(
+        importlib.import_module("lightning.pytorch.loggers.neptune").NeptuneLogger, Logger)
+
+
 @pytest.mark.parametrize("file,content,chosen,said", [
     # A nested class (a callback's, a logger's) that cannot be imported: a 60-line traceback.
     ("callbacks/mine.yaml", "defaults: [default, _self_]\nearly:\n  _target_: lightning.pytorch.callbacks.EarlyStop\n",
@@ -1356,6 +1364,17 @@ def refusable_here(target: str, module: str) -> bool:
                    marks=pytest.mark.skipif(not refusable_here(target, module),
                                             reason=f"{package} is installed here, or this Lightning has no {target}"))
       for name, target, module, package in LOGGERS_NEEDING_PACKAGES],
+    # No logger: the run failed with a traceback, its folder made ('EarlyStopping' object has no attribute
+    # 'finalize'; NeptuneLogger is no longer supported).
+    ("logger/stop.yaml", "defaults: [default, _self_]\nstop:\n  _target_: lightning.pytorch.callbacks.EarlyStopping\n"
+                         "  monitor: val/loss\n", "logger=stop",
+     "error: logger.stop: lightning.pytorch.callbacks.EarlyStopping is not a Lightning logger "
+     "(lightning.fabric.loggers.Logger), which the Trainer logs through; give one, or run without it: ~logger.stop"),
+    pytest.param("logger/neptune.yaml",
+                 "defaults: [default, _self_]\nneptune:\n  _target_: lightning.pytorch.loggers.neptune.NeptuneLogger\n",
+                 "logger=neptune", "error: logger.neptune: lightning.pytorch.loggers.neptune.NeptuneLogger is not a "
+                                   "Lightning logger",
+                 marks=pytest.mark.skipif(not neptune_sunset(), reason="this Lightning's NeptuneLogger is a logger")),
 ])
 def test_a_mistake_in_a_config_dir_option_is_one_line_and_writes_nothing(
         file: str, content: str, chosen: str, said: str, mnist_root: Path, tmp_path: Path,

@@ -27,7 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import get_class
 from hydra_zen import builds
-from lightning.fabric.loggers import TensorBoardLogger
+from lightning.fabric.loggers import Logger as FabricLogger, TensorBoardLogger
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import AcceleratorRegistry, CPUAccelerator, CUDAAccelerator, MPSAccelerator
 from lightning.pytorch import loggers as lightning_loggers
@@ -254,6 +254,7 @@ LOGGER_PACKAGES = {
     "MLFlowLogger": ("mlflow", "mlflow"),
     "CometLogger": ("comet_ml", "comet-ml"),
     "LitLogger": ("litlogger", "litlogger"),
+    "NeptuneLogger": ("neptune", "neptune"),  # a Lightning's from before Neptune's sunset, which no longer exports it
 }
 
 
@@ -500,15 +501,20 @@ def check_structure(cfg: DictConfig) -> None:
             check_node_keys(node, f"{group}.{name}", option_file(f"{group}/{option}", command_line_config_dirs()),
                             experiment_file)
             if group == "logger":
-                check_logger_package(node, f"{group}.{name}")
+                check_logger_class(node, f"{group}.{name}")
     for key in ("hydra.launcher", "hydra.sweeper"):
         check_plugin_keys(cfg.hydra[key.partition(".")[2]], key)
 
 
-def check_logger_package(node: DictConfig, key: str) -> None:
-    """Raise ConfigError where the logger at `key` is one of Lightning's that needs a package (LOGGER_PACKAGES), or
-    a subclass of one, and that package is not installed: the run would fail as it builds the logger."""
+def check_logger_class(node: DictConfig, key: str) -> None:
+    """Raise ConfigError where the run could not log through the logger at `key`: a class that is no Lightning
+    logger (a callback put in the logger group; Lightning's NeptuneLogger, left only to say Neptune has been
+    sunset) failed the run with a traceback, its folder made; one of Lightning's that needs a package
+    (LOGGER_PACKAGES), or a subclass of one, failed it as it was built where that package is not installed."""
     cls = get_class(str(node._target_))
+    if not issubclass(cls, FabricLogger):  # the base of all of Lightning's (LitLogger's is no other)
+        raise ConfigError(f"{key}: {node._target_} is not a Lightning logger (lightning.fabric.loggers.Logger), "
+                          f"which the Trainer logs through; give one, or run without it: ~{key}")
     for name, (module, package) in LOGGER_PACKAGES.items():
         needing = getattr(lightning_loggers, name, None)  # a Lightning without it has none to build
         if isinstance(needing, type) and issubclass(cls, needing) and importlib.util.find_spec(module) is None:
