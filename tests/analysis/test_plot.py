@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.fake_sweeps import check_against_scipy, write_job
+from analysis.fake_sweeps import check_against_scipy, write_job, write_sweep
 from helpers import PROJECT, injected, run_train, tiny_overrides
-from vae_lightning.analysis.plot import epoch_curves, plot_sweep
+from vae_lightning.analysis.plot import collect, draw, epoch_curves, plot_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -190,3 +190,32 @@ def test_a_key_one_command_left_out_of_its_job_names_still_tells_apart_the_jobs_
     plot_sweep(tmp_path)
     points = json.loads((tmp_path / "summary.json").read_text())["points"]
     assert sorted((point["label"], point["n"]) for point in points) == [("0.5", 2), ("1.0", 2)]
+
+
+# Figure 3's seven momenta, the most points of the paper's figures.
+MOMENTA = {value: [31.0 + index, 31.2 + index] for index, value in
+           enumerate(["0", "0.5", "0.8", "0.85", "0.9", "0.95", "0.99"])}
+
+
+def test_each_point_keeps_its_own_dashes_and_marker_in_grey(tmp_path: Path) -> None:
+    # Printed in grey, the first 10 points were all solid lines with round markers: Figure 3's seven
+    # momenta could be told apart by their colour only.
+    keys, groups = collect(write_sweep(tmp_path / "sweep", MOMENTA, key="optim.momentum"))
+    figure = draw(groups, keys, "Figure 3")
+    for axis in figure.axes:
+        looks = [(line.get_linestyle(), line.get_marker()) for line in axis.get_lines()]
+        assert len(looks) == 7 and len(set(looks)) == 7
+    legend_looks = {(line.get_linestyle(), line.get_marker()) for line in figure.legends[0].get_lines()}
+    assert len(legend_looks) == 7
+
+
+def test_the_points_colours_are_a_palette_for_colour_vision_deficiencies(tmp_path: Path) -> None:
+    # matplotlib's default tab10 sets red beside green, which deuteranopes see alike.
+    import matplotlib.colors
+    import matplotlib.style
+
+    accessible = matplotlib.style.library["petroff10"]["axes.prop_cycle"].by_key()["color"]
+    keys, groups = collect(write_sweep(tmp_path / "sweep", MOMENTA, key="optim.momentum"))
+    lines = draw(groups, keys, "Figure 3").axes[0].get_lines()
+    colours = [matplotlib.colors.to_hex(line.get_color()) for line in lines]
+    assert colours == [matplotlib.colors.to_hex(colour) for colour in accessible[:7]]

@@ -377,7 +377,22 @@ def shortest_end(curves: list[dict[int, float]]) -> int | None:
     return min(ends) if len(ends) > 1 else None
 
 
-LINE_STYLES = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))
+# Each point's look, so that a figure printed in grey, or seen with a colour-vision deficiency, still tells
+# the points apart: Petroff's 10 colours (matplotlib's "petroff10" style, chosen to stay distinct under the
+# common colour-vision deficiencies), and dashes and markers of their own that repeat together only after
+# 28 points (4 dashes x 7 markers). With matplotlib's tab10 and one solid line for the first 10 points, a
+# figure printed in grey showed Figure 3's seven momenta as seven alike lines.
+COLOURS = ("#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70", "#717581",
+           "#92dadd")
+DASHES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def point_style(index: int) -> dict[str, str]:
+    """The colour, dashes and marker of the sweep's point `index`: the three repeat together only after
+    140 points (an Optuna sweep's dozens stay apart)."""
+    return {"color": COLOURS[index % len(COLOURS)], "linestyle": DASHES[index % len(DASHES)],
+            "marker": MARKERS[index % len(MARKERS)]}
 
 
 def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: float = 1.0, geometric: bool = False,
@@ -401,12 +416,9 @@ def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: flo
             continue
         epochs = [epoch + 1 for epoch, _ in samples]  # epoch 1 is the first one trained
         means = [scale * back(sample.mean) for _, sample in samples]
-        # Matplotlib's colours repeat after 10: each further 10 points get a marker and dashes of their own.
-        marker, dashes = LINE_STYLES[index // 10 % len(LINE_STYLES)]
         label = group.label if end is None else (f"{group.label} (to epoch {end + 1}, where the first of its "
                                                  f"{len(curves)} seeds stopped)")
-        line = axis.plot(epochs, means, label=label, linewidth=1.5, marker=marker, markersize=3,
-                         linestyle=dashes)[0]
+        line = axis.plot(epochs, means, label=label, linewidth=1.5, markersize=4, **point_style(index))[0]
         low = [max(within[0], scale * back(sample.ci95[0])) if sample.ci95 else mean
                for (_, sample), mean in zip(samples, means)]
         high = [min(within[1], scale * back(sample.ci95[1])) if sample.ci95 else mean
