@@ -1,6 +1,7 @@
 """The sweep figure, table and statistics from a tiny real sweep, including one with a job missing."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -219,3 +220,44 @@ def test_the_points_colours_are_a_palette_for_colour_vision_deficiencies(tmp_pat
     lines = draw(groups, keys, "Figure 3").axes[0].get_lines()
     colours = [matplotlib.colors.to_hex(line.get_color()) for line in lines]
     assert colours == [matplotlib.colors.to_hex(colour) for colour in accessible[:7]]
+
+
+@pytest.mark.parametrize("width", [3.4, 7.0])
+def test_a_figure_for_a_paper_is_as_wide_as_its_column_with_readable_text_inside_it(tmp_path: Path,
+                                                                                    width: float) -> None:
+    # The one figure there was, 11 in wide with text of 8.3-12 pt, had 5.3 pt legends printed 7 in wide, 2.6 pt
+    # at a column's 3.4 in; journals ask for 7 pt or more.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+    from PIL import Image
+
+    sweep = write_sweep(tmp_path / "sweep", MOMENTA, key="optim.momentum")
+    plot_sweep(sweep, "Figure 3: SGD momentum", width=width)
+    box = re.search(rb"/MediaBox \[ ?0 0 ([\d.]+) ([\d.]+) ?\]", (sweep / "figure.pdf").read_bytes())
+    assert float(box[1]) == pytest.approx(72 * width)
+    assert Image.open(sweep / "figure.png").size[0] == round(300 * width)  # print resolution
+    keys, groups = collect(sweep)
+    figure = draw(groups, keys, "Figure 3: SGD momentum", width=width)
+    FigureCanvasAgg(figure).draw()
+    renderer = figure.canvas.get_renderer()
+    texts = [text for text in figure.findobj(Text) if text.get_visible() and text.get_text().strip()]
+    assert texts and min(text.get_fontsize() for text in texts) >= 7
+    # Everything drawn (the tight box holds the tick labels drawn, not those beyond the axes' limits) is on the page.
+    drawn, page = figure.get_tightbbox(renderer), figure.bbox_inches
+    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01 and drawn.x1 <= page.x1 + 0.01 and drawn.y1 <= page.y1 + 0.01
+    # The title, the y label, the panels' labels and the legend each have a place of their own.
+    (legend,) = figure.legends
+    blocks = [figure._suptitle, figure._supylabel, legend, *(axis.xaxis.label for axis in figure.axes),
+              *(axis.title for axis in figure.axes)]
+    extents = [block.get_window_extent(renderer) for block in blocks if block.get_visible() and (
+        not isinstance(block, Text) or block.get_text())]
+    for index, first in enumerate(extents):
+        assert not any(first.overlaps(second) for second in extents[index + 1:])
+
+
+def test_a_paper_width_narrower_than_a_column_is_refused_in_one_line(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", MOMENTA, key="optim.momentum")
+    done = subprocess.run([sys.executable, "-m", "vae_lightning.plot", str(sweep), "--width", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "narrower than 3 in" in done.stderr and not (sweep / "figure.pdf").exists()

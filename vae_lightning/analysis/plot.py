@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import statistics
 import sys
+import textwrap
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,6 +54,19 @@ LONG_NUMBER = 8
 # Legend entries per column: an Optuna sweep's dozens of points fill several columns beside the plot.
 LEGEND_ROWS = 20
 LEGEND_COLUMN_INCHES = 2.5
+# A figure for a paper (`--width`): its text in points as printed at that width, where journals ask for 7 pt
+# or more (the screen figure, 11 in wide, printed 7 in wide had 5.3 pt legends), its PNG at print resolution.
+PAPER_TEXT_POINTS = 8.0
+PAPER_SMALL_POINTS = 7.0
+SCREEN_DPI, PAPER_DPI = 110, 300
+# The narrowest journal column (Springer's 84 mm is 3.3 in): narrower, the panels' text does not fit.
+MIN_PAPER_INCHES = 3.0
+# Narrower than this the two panels are stacked (side by side, each would be under 2 in wide), and the
+# legend's columns below them are this wide.
+SIDE_BY_SIDE_INCHES = 5.0
+PAPER_LEGEND_COLUMN_INCHES = 1.1
+# A character's width in DejaVu Sans, as a share of the font size, taken generously to wrap lines in time.
+CHARACTER_EMS = 0.6
 
 
 class SweepError(UserInputError):
@@ -468,9 +482,13 @@ class PlainLogFormatter(LogFormatter):
         return f"{value:g}" if super().__call__(value, position) else ""
 
 
+EPOCH_LABEL = "epoch (1 = the first trained; TensorBoard counts from 0)"
+PAPER_EPOCH_LABEL = "epoch (1 = the first trained)"
+
+
 def epoch_label(figure: Figure) -> None:
     """One x label under all panels: under each, it would run into the next one's."""
-    figure.supxlabel("epoch (1 = the first trained; TensorBoard counts from 0)", fontsize="medium")
+    figure.supxlabel(EPOCH_LABEL, fontsize="medium")
 
 
 # What the loss figure's curves and bands are; the gradient figure's norms are drawn otherwise.
@@ -496,10 +514,7 @@ def legend(figure: Figure, axis, keys: list[str], groups: dict[tuple[str, ...], 
     figure widens by a column's width for each column after the first. A point none of whose jobs
     completed, which has no curve, is listed as such: left out, a sweep of 0.01 and 1e6 whose 1e6
     diverged read as a sweep of 0.01 alone."""
-    handles, labels = axis.get_legend_handles_labels()
-    undrawn = [group.label for group in groups.values() if not group.finals]
-    handles += [Line2D([], [], linestyle="none") for _ in undrawn]
-    labels += [f"{label}: no job completed" for label in undrawn]
+    handles, labels = legend_entries(axis, groups)
     if labels:
         columns = math.ceil(len(labels) / LEGEND_ROWS)
         figure.legend(handles, labels, loc="outside right", title=", ".join(keys) or None, fontsize="small",
@@ -508,12 +523,21 @@ def legend(figure: Figure, axis, keys: list[str], groups: dict[tuple[str, ...], 
         figure.set_size_inches(width + LEGEND_COLUMN_INCHES * (columns - 1), height)
 
 
-def rendered(figure: Figure, path: Path) -> dict[Path, bytes]:
-    """The figure as `path` (.png, for screens and web pages) and beside it as .pdf, in
+def legend_entries(axis, groups: dict[tuple[str, ...], Group]) -> tuple[list[Any], list[str]]:
+    """The legend's (handles, labels): the axis's curves, then each point without a curve, said to be so."""
+    handles, labels = axis.get_legend_handles_labels()
+    undrawn = [group.label for group in groups.values() if not group.finals]
+    handles += [Line2D([], [], linestyle="none") for _ in undrawn]
+    labels += [f"{label}: no job completed" for label in undrawn]
+    return handles, labels
+
+
+def rendered(figure: Figure, path: Path, dpi: int = SCREEN_DPI) -> dict[Path, bytes]:
+    """The figure as `path` (.png, for screens and web pages, at `dpi`) and beside it as .pdf, in
     vector form for a paper; the PDF without its creation date, so that a sweep plotted again gives
     the same bytes, and with TrueType fonts: journals' checks (IEEE's, ACM's) refuse matplotlib's
     default Type 3."""
-    formats = {"png": {"dpi": 110}, "pdf": {"metadata": {"CreationDate": None}}}
+    formats = {"png": {"dpi": dpi}, "pdf": {"metadata": {"CreationDate": None}}}
     # fontTools, which cuts the fonts down to the glyphs used, reports each table it prunes at INFO:
     # some 70 lines per PDF in a sweep's log.
     logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -526,7 +550,11 @@ def rendered(figure: Figure, path: Path) -> dict[Path, bytes]:
     return files
 
 
-def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str, loss: str = PAPER_LOSS_NAME) -> Figure:
+def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str, loss: str = PAPER_LOSS_NAME,
+         width: float | None = None) -> Figure:
+    """The loss curves' figure: for a screen, or with `width` (inches) for a paper at that width."""
+    if width is not None:
+        return draw_for_paper(groups, keys, title, loss, width)
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
     for axis, stage in zip(axes, STAGES):
@@ -538,6 +566,46 @@ def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str, loss
     epoch_label(figure)
     legend(figure, axes[1], keys, groups)
     figure.suptitle(seeds_title(groups, title))
+    return figure
+
+
+def wrapped(text: str, width: float, points: float) -> str:
+    """Each line of `text` broken into lines that fit `width` inches at `points`: a figure for a column is
+    narrower than its title's line on the seeds and the band, and than the epoch axis's label."""
+    characters = max(20, int(width * 72 / (CHARACTER_EMS * points)))
+    return "\n".join(textwrap.fill(line, characters) for line in text.splitlines())
+
+
+def draw_for_paper(groups: dict[tuple[str, ...], Group], keys: list[str], title: str, loss: str,
+                   width: float) -> Figure:
+    """The loss curves `width` inches wide with their text at PAPER_TEXT_POINTS and PAPER_SMALL_POINTS as
+    printed at that width: the two panels side by side, or stacked below SIDE_BY_SIDE_INCHES; the legend under
+    them (beside, it took a column's width from panels already narrow); the title and labels wrapped to fit."""
+    stacked = width < SIDE_BY_SIDE_INCHES
+    handle_count = len(groups)
+    columns = max(1, min(handle_count, int(width // PAPER_LEGEND_COLUMN_INCHES)))
+    # Panels, then the title, panel titles and x label, then the legend's rows.
+    height = (2 * 1.6 if stacked else 1.9) + 1.2 + 0.16 * (math.ceil(handle_count / columns) + 1)
+    figure = Figure(figsize=(width, height), layout="constrained")
+    axes = figure.subplots(2 if stacked else 1, 1 if stacked else 2, sharex=stacked, sharey=True)
+    for axis, stage in zip(axes, STAGES):
+        draw_curves(axis, groups, stage)
+        axis.set_title(f"{stage} loss", fontsize=PAPER_TEXT_POINTS)
+    for axis in axes:  # once both are drawn: they share the y axis, and its ticks depend on its range
+        log_scale(axis)
+        axis.tick_params(which="both", labelsize=PAPER_SMALL_POINTS)
+    # The figure's own y label: on the upper of two stacked panels it ran past that panel's height.
+    figure.supylabel(wrapped(f"loss ({loss}), per image; log scale", height, PAPER_TEXT_POINTS),
+                     fontsize=PAPER_TEXT_POINTS)
+    # On the panels, not the figure: constrained layout put the figure's x label and the legend below it in one place.
+    # TensorBoard's count, which the screen figure's label compares, is nothing to a paper's reader.
+    for axis in axes[-1:] if stacked else axes:
+        axis.set_xlabel(PAPER_EPOCH_LABEL, fontsize=PAPER_TEXT_POINTS)
+    handles, labels = legend_entries(axes[1], groups)
+    if labels:
+        figure.legend(handles, labels, loc="outside lower center", title=", ".join(keys) or None,
+                      fontsize=PAPER_SMALL_POINTS, title_fontsize=PAPER_SMALL_POINTS, ncols=columns)
+    figure.suptitle(wrapped(seeds_title(groups, title), width, PAPER_TEXT_POINTS), fontsize=PAPER_TEXT_POINTS)
     return figure
 
 
@@ -758,10 +826,11 @@ def send_outcome(render: Callable[[], dict[Path, bytes]], sender: Connection) ->
     sender.close()
 
 
-def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
+def plot_sweep(sweep_dir: Path, title: str | None = None, width: float | None = None) -> list[Path]:
     """Write figure.png and .pdf (once a job completed: no empty axes), summary.md and summary.json into
     the sweep folder, and gradients.png, .pdf and .md when its runs logged gradient statistics; returns
-    the paths written.
+    the paths written. `width`: figure.png and .pdf for a paper, that many inches wide (`draw_for_paper`),
+    the PNG at PAPER_DPI; the gradients' figure keeps its screen size.
     Everything is drawn before the first file is written: a bad sweep folder leaves nothing behind."""
     check_sweep(sweep_dir)
     check_writable(sweep_dir, f"the sweep folder {sweep_dir}", "plot writes its figures and tables into it; copy the "
@@ -779,7 +848,8 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     logged_gradients = any(group.curves[STATISTICS[0]] for group in groups.values())
     # Labels are drawn as written: matplotlib would read one between two `$` (a swept `${oc.env:...}`) as math.
     with matplotlib.rc_context({"text.parse_math": False}):
-        files = side_by_side(lambda: rendered(draw(groups, keys, title, loss), figures[0]) if completed else {},
+        files = side_by_side(lambda: rendered(draw(groups, keys, title, loss, width), figures[0],
+                                              SCREEN_DPI if width is None else PAPER_DPI) if completed else {},
                              lambda: (rendered(draw_gradients(groups, keys, title), gradients[0]) if logged_gradients
                                       else {}))
     files |= {sweep_dir / "summary.md": summary_markdown(summary, loss).encode(),
@@ -792,13 +862,30 @@ def plot_sweep(sweep_dir: Path, title: str | None = None) -> list[Path]:
     return list(files)
 
 
+def paper_width(text: str) -> float:
+    """--width: inches, from MIN_PAPER_INCHES (a journal's narrowest column) up."""
+    try:
+        inches = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of inches (3.4 for a column, 7 for a "
+                                         f"page)") from None
+    if not math.isfinite(inches) or inches < MIN_PAPER_INCHES:
+        raise argparse.ArgumentTypeError(f"{text} in is narrower than {MIN_PAPER_INCHES:g} in, where the panels' "
+                                         f"{PAPER_SMALL_POINTS:g} pt text no longer fits")
+    return inches
+
+
 def main() -> None:
     parser = CommandParser("python -m vae_lightning.plot", __doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", type=user_path, help="a folder made by `python train.py -m ...`")
     parser.add_argument("--title", help="the figure's title (default: the folder and the swept keys)")
+    parser.add_argument("--width", type=paper_width, metavar="INCHES",
+                        help=f"draw figure.pdf and figure.png for a paper, this wide (3.4 for a column, 7 for a page) "
+                             f"with text of {PAPER_SMALL_POINTS:g}-{PAPER_TEXT_POINTS:g} pt and the PNG at {PAPER_DPI} "
+                             f"dpi; without it, 11 in for a screen")
     args = parser.parse_args()
     with errors_said_in_one_line():
-        written = plot_sweep(args.sweep_dir, args.title)
+        written = plot_sweep(args.sweep_dir, args.title, args.width)
         print(f"wrote {', '.join(path.name for path in written)} in {args.sweep_dir}")
         for table in (args.sweep_dir / "summary.md", args.sweep_dir / "gradients.md"):
             if table in written:
