@@ -67,3 +67,25 @@ def test_a_rows_tick_sits_at_the_centre_pixel_of_its_image() -> None:
     # each next one is 30 pixels on. Unpadded, pixels 0..27: centre 13.5.
     assert cell_centres(3, 28, 2) == [15.5, 45.5, 75.5]
     assert cell_centres(2, 28, 0) == [13.5, 41.5]
+
+
+@pytest.mark.parametrize("side", [242, 560])  # Figure 4's 8 x 8 grid of 28-pixel images, the 20 x 20 manifold
+def test_each_pixel_of_a_grid_is_drawn_as_a_square_of_a_whole_number_of_saved_pixels(side: int,
+                                                                                    tmp_path: Path) -> None:
+    # Figure 4's 242 pixels were drawn 2.5 times: alternately 2 and 3 saved pixels wide, a moire in the paper.
+    import numpy as np
+    from PIL import Image
+
+    from vae_lightning.analysis.latent import grid_figure, save_figure
+
+    stripes = torch.zeros(1, side, side)
+    stripes[:, :, ::2] = 1.0  # one-pixel columns, white and black in turn
+    figure, _ = grid_figure(stripes, "stripes")
+    save_figure(figure, tmp_path / "stripes.png")
+    saved = np.asarray(Image.open(tmp_path / "stripes.png").convert("L")).astype(int)
+    row = saved[saved.shape[0] // 2]
+    edges = np.flatnonzero(np.diff(row)) + 1
+    widths = np.diff(edges)
+    # The middle half: the outer columns meet the axes' frame, drawn over the image's edge.
+    inner = widths[len(widths) // 4 : -len(widths) // 4]
+    assert len(inner) >= side // 2 - 4 and set(inner.tolist()) == {inner[0]}
