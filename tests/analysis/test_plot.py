@@ -261,3 +261,15 @@ def test_a_paper_width_narrower_than_a_column_is_refused_in_one_line(tmp_path: P
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "narrower than 3 in" in done.stderr and not (sweep / "figure.pdf").exists()
+
+
+def test_a_figure_for_a_paper_plots_again_to_the_same_bytes_with_truetype_fonts(tmp_path: Path) -> None:
+    # A paper's repository keeps its figures: a second plot of the same sweep must leave its diff clean.
+    sweep = write_sweep(tmp_path / "sweep", MOMENTA, key="optim.momentum")
+    plot_sweep(sweep, width=3.4)
+    first = {name: (sweep / name).read_bytes() for name in ("figure.png", "figure.pdf")}
+    plot_sweep(sweep, width=3.4)
+    assert {name: (sweep / name).read_bytes() for name in first} == first
+    pdf = first["figure.pdf"]
+    assert b"/CreationDate" not in pdf and b"/Subtype /Image" not in pdf
+    assert b"/Subtype /CIDFontType2" in pdf and b"/Subtype /Type3" not in pdf
