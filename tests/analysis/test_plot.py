@@ -122,8 +122,9 @@ def test_reproduce_gathers_figures_tables_and_figure_4(tiny_sweep: Path, mnist_r
     assert "| clip.value | final val loss |" in results and "(no summary: the sweep did not run)" in results
     assert "Best run by val loss: `clip_value/" in results
     assert "[figure1_clip_value.pdf](figure1_clip_value.pdf)" in results and "figure2_clip_norm.pdf" not in results
+    assert "[figure4_samples_grid.png](figure4_samples_grid.png)" in results
     for name in ("figure1_clip_value.png", "figure1_clip_value.pdf", "figure4_samples.png",
-                 "figure4_reconstructions.png"):
+                 "figure4_reconstructions.png", "figure4_samples_grid.png", "figure4_reconstructions_grid.png"):
         assert (out / name).stat().st_size > 1000
 
 

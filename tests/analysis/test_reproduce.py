@@ -421,7 +421,8 @@ def test_a_figure_an_earlier_pass_gathered_goes_once_its_sweep_draws_none(tmp_pa
     out = tmp_path / "reproduction"
     for name in reproduce.EXPERIMENTS:
         (out / "sweeps" / name).mkdir(parents=True)
-    earlier = ["figure2_clip_norm.png", "figure2_clip_norm.pdf", "figure4_samples.png", "figure4_reconstructions.png"]
+    earlier = ["figure2_clip_norm.png", "figure2_clip_norm.pdf", "figure4_samples.png", "figure4_reconstructions.png",
+               "figure4_samples_grid.png", "figure4_reconstructions_grid.png"]
     earlier.append("best/evaluation.json")
     (out / "best").mkdir()
     for name in earlier:

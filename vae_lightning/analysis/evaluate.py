@@ -2,7 +2,8 @@
 reconstructions, the test losses, the latent space and (with --nll) the test set's likelihood.
 
 Writes samples.png (an 8x8 grid decoded from z ~ N(0, I); a VAE's only, an autoencoder has no
-prior), reconstructions.png (test images, each row above its reconstructions), for a denoising
+prior), reconstructions.png (test images, each row above its reconstructions), each titled, and
+samples_grid.png and reconstructions_grid.png (the same grids alone, for a paper); for a denoising
 run denoising.png (noisy input, clean target, output), projector/ (the test images' latent means
 for TensorBoard's projector), for a 2-D latent space manifold.png (a VAE's) and latent.png, with
 --nll likelihood.json, and evaluation.json (the test losses) next to the run, and prints the
@@ -36,6 +37,7 @@ from vae_lightning.analysis.latent import (
     save_figure,
     save_latent_scatter,
     save_manifold_figure,
+    save_plain_grid,
     save_rows_figure,
     write_projector,
 )
@@ -335,18 +337,23 @@ def check_out(out: Path | None, run_dir: Path) -> Path:
 
 
 def write_grids(module: VAEModule, datamodule: L.LightningDataModule, seed: int, out: Path) -> list[str]:
-    """reconstructions.png; samples.png for a model with a prior; denoising.png for a denoising run."""
+    """reconstructions.png; samples.png for a model with a prior; denoising.png for a denoising run; and Figure 4's
+    two grids alone for a paper (reconstructions_grid.png, samples_grid.png): the titled figures' text, printed at
+    a column's width, was under 5 pt."""
     first_images = datamodule.test_images[:32]
     side = math.isqrt(first_images.shape[-1])  # each row's label sits at its images: 28 pixels for MNIST's
-    written = ["reconstructions.png"]
-    save_rows_figure(reconstruction_grid(module.model, first_images), out / "reconstructions.png",
+    written = ["reconstructions.png", "reconstructions_grid.png"]
+    reconstructions = reconstruction_grid(module.model, first_images)
+    save_rows_figure(reconstructions, out / "reconstructions.png",
                      "Test images and their reconstructions (decoded from the mean z)", ["input", "reconstruction"],
                      cell=side)
+    save_plain_grid(reconstructions, out / "reconstructions_grid.png")
     if hasattr(module.model, "sample"):
-        figure, _ = grid_figure(sample_grid(module.model, 64, seed),
-                                f"64 images decoded from z ~ N(0, I) (seed {seed})")
+        samples = sample_grid(module.model, 64, seed)
+        figure, _ = grid_figure(samples, f"64 images decoded from z ~ N(0, I) (seed {seed})")
         save_figure(figure, out / "samples.png")
-        written.append("samples.png")
+        save_plain_grid(samples, out / "samples_grid.png")
+        written += ["samples.png", "samples_grid.png"]
     if getattr(datamodule, "noise_std", 0):
         save_rows_figure(denoising_grid(module.model, first_images[:24], datamodule.noise_std, seed),
                          out / "denoising.png", f"Denoising: noise of std {datamodule.noise_std} added to test images",

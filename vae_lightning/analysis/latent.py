@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch.distributions import Normal
 from torch.utils.tensorboard import SummaryWriter
-from torchvision.utils import make_grid
+from torchvision.utils import make_grid, save_image
 
 from vae_lightning.files import atomic_file, remove, temporary_path
 from vae_lightning.paper.images import as_images
@@ -42,6 +42,21 @@ GRID_DPI = 100
 MAX_SCALE = 3
 # Room around the image for the title and the labels; save_figure's tight box crops it to what they take.
 GRID_MARGIN_INCHES = 1.5
+
+
+# A plain grid's pixel is a square of this many of its pixels: Figure 4's 242-pixel grid placed at a page's 7 in
+# is then 277 dpi, where at 1 pixel (35 dpi) PDF viewers smooth it as they enlarge it, a blur of every digit.
+PLAIN_GRID_SCALE = 8
+
+
+def save_plain_grid(grid: torch.Tensor, path: Path, scale: int = PLAIN_GRID_SCALE) -> None:
+    """The grid alone, without title or labels, for a paper to place and caption: torchvision's save_image, a
+    lossless PNG of round(255 x) for x in [0, 1], each pixel repeated into a `scale` x `scale` square."""
+    enlarged = grid.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+    buffer = io.BytesIO()
+    save_image(enlarged, buffer, format="png")
+    with atomic_file(path) as file:
+        file.write(buffer.getvalue())
 
 
 def grid_figure(grid: torch.Tensor, title: str) -> tuple[plt.Figure, plt.Axes]:

@@ -42,6 +42,8 @@ REFUSED = 2
 # What reproduce chooses for each of its sweeps: given again, the command line's would win in all three
 # (experiment=momentum would run Figure 3's sweep three times, into Figures 1 and 2's folders too).
 OWN_KEYS = ("experiment", "search", "hydra.sweep.dir")
+# Figure 4's images, each titled (<name>.png) and alone for a paper (<name>_grid.png).
+FIGURE_4 = ("samples", "reconstructions")
 EXPERIMENTS = {
     "clip_value": "Figure 1: gradient clipping by value",
     "clip_norm": "Figure 2: gradient clipping by norm (and by value at 1.0)",
@@ -128,10 +130,15 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], overrides: list[str
         losses = ", ".join(f"{term} {value:.3f}" for term, value in test.items())
         lines += [f"Best run by val loss: `{best.parent.name}/{best.name}`; its test losses: {losses}.", "",
                   "![Samples](figure4_samples.png)", "", "![Reconstructions](figure4_reconstructions.png)", ""]
+        plain = [f"[figure4_{name}_grid.png](figure4_{name}_grid.png)" for name in FIGURE_4
+                 if (out / f"figure4_{name}_grid.png").exists()]
+        if plain:  # an evaluation of before they were written has none
+            lines += [f"For a paper, each grid alone (no title, each pixel 8 x 8): {' and '.join(plain)}.", ""]
     else:
         lines.append("No run completed.")
-        for name in ("samples", "reconstructions"):  # an earlier pass's best run's
+        for name in FIGURE_4:  # an earlier pass's best run's
             (out / f"figure4_{name}.png").unlink(missing_ok=True)
+            (out / f"figure4_{name}_grid.png").unlink(missing_ok=True)
         remove(out / "best")  # and its evaluation, which results.md no longer names
     claims = judge_claims({name: out / "sweeps" / name for name in EXPERIMENTS})
     write_json(out / "verdicts.json", claims)
@@ -292,8 +299,9 @@ def main() -> None:
         if best is not None:
             evaluation = evaluate(best, data_root=data_root_given(overrides), out=out / "best")
             test = evaluation["test"]
-            for name in ("samples", "reconstructions"):
+            for name in FIGURE_4:
                 copy_file(out / "best" / f"{name}.png", out / f"figure4_{name}.png")
+                copy_file(out / "best" / f"{name}_grid.png", out / f"figure4_{name}_grid.png")
         print(f"wrote {gather(out, timings, recorded, best, test)}")
     failed = [name for name, (_, code) in timings.items() if code]
     if failed and not args.replot:
