@@ -15,7 +15,8 @@ import pytest
 
 from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError
 from vae_lightning.harness.runs import (Interrupted, RunRecord, raise_interrupted, cause_of_death, failure, lock_holder,
-                                       lock_run_dir, read_status, record_death, refuse_if_taken, val_loss, write_status)
+                                       lock_run_dir, read_status, record_death, record_first_death, refuse_if_taken,
+                                       val_loss, write_status)
 
 
 def test_an_interrupt_inside_a_checkpoints_write_is_an_interrupt(tmp_path: Path) -> None:
@@ -89,6 +90,29 @@ def test_the_death_of_another_ddp_process_is_one_line(tmp_path: Path, caplog: py
             "continues from the last checkpoint")
     assert record.exit_code == 1 and [r.getMessage() for r in caplog.records] == [line]
     assert read_status(tmp_path)["error"] == line
+
+
+@pytest.mark.parametrize("status,recorded", [("running", True), ("completed", False), ("interrupted", False)])
+def test_a_ddp_process_records_the_first_ones_death_only_over_running(status: str, recorded: bool,
+                                                                       tmp_path: Path) -> None:
+    write_status(tmp_path, status)
+    line = record_first_death(tmp_path, 123)
+    assert (line is not None) == recorded and lock_holder(tmp_path) is None
+    assert read_status(tmp_path) == ({"status": "failed", "error": line} if recorded else {"status": status})
+    if recorded:
+        assert line.startswith("the first process of this DDP run (pid 123) died without recording its outcome")
+
+
+def test_a_ddp_process_leaves_a_run_folder_another_command_holds_to_it(tmp_path: Path) -> None:
+    # A `resume=true` started as the first process died holds the folder: its status is its own to write.
+    write_status(tmp_path, "running")
+    held = lock_run_dir(tmp_path)
+    try:
+        assert record_first_death(tmp_path, 123) is None
+    finally:
+        held.close()
+    assert read_status(tmp_path) == {"status": "running"}
+    assert record_first_death(tmp_path / "deleted", 123) is None and not (tmp_path / "deleted").exists()
 
 
 @pytest.mark.parametrize("held", ["[]", "3", "{}", '{"status": null}', '{"status": "completed", "results": 3}',

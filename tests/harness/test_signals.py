@@ -1,5 +1,5 @@
 """Real signals at the awkward moments of real runs: while a parallel sweep's jobs start, `kill -9`
-of one job's process, and Ctrl-C while a checkpoint is being written."""
+of one job's process, Ctrl-C while a checkpoint is being written, and `kill -9` of a DDP run's first process."""
 
 from __future__ import annotations
 
@@ -253,3 +253,45 @@ def test_kill_9_of_the_sweeps_process_ends_its_job_recorded(launcher: str, mnist
     assert not alive(job)
     assert status(first) == interrupted_by(signal.SIGTERM)
     assert lock_holder(sweep_dir) is None and lock_holder(first) is None
+
+
+def train_processes_started_by(pid: int) -> set[int]:
+    """The `python train.py` processes whose parent is `pid`: the further DDP processes Lightning starts."""
+    found = set()
+    for child in children(pid):
+        with_arguments = Path(f"/proc/{child}/cmdline")
+        if with_arguments.exists() and b"train.py" in with_arguments.read_bytes():
+            found.add(child)
+    return found
+
+
+@pytest.mark.parametrize("moment", ["setup", "epoch"])
+def test_kill_9_of_a_ddp_runs_first_process_is_recorded_by_the_other_which_ends_and_the_run_resumes(
+        moment: str, mnist_root: Path, tmp_path: Path) -> None:
+    # The first process alone records the run: killed, it left status.json `running`, and the other process
+    # waited for it in gloo's setup for half an hour, or ended at its next exchange of gradients, saying nothing.
+    run_dir = tmp_path / "run"
+    ddp = [*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2", f"hydra.run.dir={run_dir}"]
+    first = start_train([*ddp, *injected("probe", "Probe", run_dir=run_dir), *injected("slow", "Slow")], tmp_path)
+    wait_for(lambda: train_processes_started_by(first.pid), first, tmp_path)
+    (other,) = train_processes_started_by(first.pid)
+    try:
+        if moment == "epoch":  # the other process trains: it waits for the first in each step
+            wait_for(lambda: (run_dir / "probe.1.json").exists(), first, tmp_path)
+        first.kill()
+        assert first.wait(timeout=60) == -signal.SIGKILL
+        deadline = time.monotonic() + 120
+        while alive(other) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(other), output(tmp_path)[-3000:]
+    finally:
+        if alive(other):
+            os.kill(other, signal.SIGKILL)
+    line = (f"the first process of this DDP run (pid {first.pid}) died without recording its outcome (kill -9, "
+            f"out of memory, or a crash); resume=true continues from the last checkpoint")
+    assert status(run_dir) == {"status": "failed", "error": line}, output(tmp_path)[-3000:]
+    said = (tmp_path / "stderr.txt").read_text().splitlines()
+    assert said.count(f"error: {line}") == 1 and lock_holder(run_dir) is None
+    resumed = run_train([*ddp, "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert status(run_dir)["status"] == "completed"

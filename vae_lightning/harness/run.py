@@ -36,8 +36,8 @@ from vae_lightning.files import remove, remove_partial_writes, write_json
 from vae_lightning.startup import stopped_in_one_line
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
 from vae_lightning.harness.schema import drop_local_keys_not_taken
-from vae_lightning.harness.runs import (RESULTS_FILE, STATUS_FILE, RunRecord, holds_checkpoints, read_status,
-                                       register_resolvers, run_isolated, val_loss)
+from vae_lightning.harness.runs import (RESULTS_FILE, STATUS_FILE, FirstProcessWatch, RunRecord, first_process_named,
+                                       holds_checkpoints, read_status, register_resolvers, run_isolated, val_loss)
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -256,8 +256,10 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
         with open_dict(cfg):
             cfg.resume = True
     if not is_first_process():
-        with RunRecord(run_dir, first=False) as process:
-            train(cfg, run_dir)
+        with FirstProcessWatch(run_dir) as watch:
+            with RunRecord(run_dir, first=False) as process:
+                train(cfg, run_dir)
+            watch.wait_for_the_first(process.exit_code)
         return process.exit_code
     record = None
     try:
@@ -272,7 +274,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
         record.release()
         drop_resumed_config(run_dir)
         return 0
-    with record:
+    with record, first_process_named():
         record.complete(train(cfg, run_dir))
     # At once, not when the record is collected: a reference cycle anywhere below train() keeps it, and
     # the folder would stay locked to whatever this process does next (a notebook's evaluate).

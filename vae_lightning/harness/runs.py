@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +42,12 @@ MAX_NAME_LENGTH = 200
 # What stops a run as an interrupt, recorded: Ctrl-C, `kill` (and Slurm's scancel), a closed terminal.
 STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# Set by a run's first process for the DDP processes Lightning's launcher starts from it (they inherit its
+# environment): its pid, which they watch. torchrun's and Slurm's processes are its siblings, never told.
+FIRST_PROCESS_ENV = "VAE_LIGHTNING_FIRST_PROCESS"
+FIRST_PROCESS_POLL_SECONDS = 0.2
+# How long a process beside the first, told by gloo that a peer died, waits to see whether the first is gone.
+FIRST_DEATH_GRACE_SECONDS = 10.0
 
 
 def claim_fresh_dir(path: str | Path) -> Path:
@@ -253,6 +260,100 @@ def record_death(run_dir: Path, exit_code: int | None) -> bool:
         write_status(run_dir, "failed", error=cause_of_death(exit_code), exit_code=exit_code)
         return True
     return False
+
+
+@contextmanager
+def first_process_named() -> Iterator[None]:
+    """Within the block, the processes Lightning's DDP launcher starts from this one, the run's first, can
+    tell it is their parent (FIRST_PROCESS_ENV) and record its death (FirstProcessWatch)."""
+    previous = os.environ.get(FIRST_PROCESS_ENV)
+    os.environ[FIRST_PROCESS_ENV] = str(os.getpid())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(FIRST_PROCESS_ENV, None)
+        else:
+            os.environ[FIRST_PROCESS_ENV] = previous
+
+
+def first_death(first_pid: int) -> str:
+    """What a DDP run whose first process ended without recording its outcome is recorded with."""
+    return (f"the first process of this DDP run (pid {first_pid}) died without recording its outcome (kill -9, out "
+            f"of memory, or a crash); resume=true continues from the last checkpoint")
+
+
+def record_first_death(run_dir: Path, first_pid: int) -> str | None:
+    """Record `failed` for a run whose first process died while its status said running; the line said, or
+    None when the run's outcome is recorded already or the folder is another command's now (it holds the
+    lock: a `resume=true` started meanwhile), whose status is not this process's to write."""
+    if not run_dir.is_dir():  # deleted: nothing to record, and lock_run_dir would make it again
+        return None
+    try:
+        lock = lock_run_dir(run_dir)
+    except ConfigError:
+        return None
+    try:
+        status = read_status(run_dir)
+        if status is None or status["status"] != "running":
+            return None
+        line = first_death(first_pid)
+        write_status(run_dir, "failed", error=line)
+        return line
+    finally:
+        lock.close()
+
+
+class FirstProcessWatch:
+    """`with FirstProcessWatch(run_dir) as watch:` in a DDP process that Lightning's launcher started from the
+    run's first (its parent), which alone records the run: when the first dies without a word (`kill -9`, the
+    out-of-memory killer), this process records `failed` in status.json, says so in one line on stderr (the
+    first's, which it shares), and ends. It would otherwise wait for the first in gloo's setup for half an
+    hour, or end on its next exchange of gradients, both leaving status.json saying `running`. A process
+    started by torchrun or Slurm (a sibling of the first, whose launcher watches them) watches nothing."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        pid = os.environ.get(FIRST_PROCESS_ENV, "")
+        self.first_pid = int(pid) if pid.isdigit() else None
+        self.exit_code = 1
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.watch, name="first process watch", daemon=True)
+
+    def __enter__(self) -> FirstProcessWatch:
+        if self.first_pid is not None:
+            self.thread.start()
+        return self
+
+    def watch(self) -> None:
+        # Polled: the parent's pid changes once it has died, however it died (PR_SET_PDEATHSIG would signal
+        # a process stuck in gloo's C++, whose Python handler runs only once that call returns).
+        while os.getppid() == self.first_pid:
+            if self.done.wait(FIRST_PROCESS_POLL_SECONDS):
+                return
+        line = record_first_death(self.run_dir, self.first_pid)
+        if line is not None:
+            print(f"error: {line}", file=sys.stderr, flush=True)
+            # Into this process's log (train_ddp_process_<rank>.log) too, but not its console: the line above.
+            record = log.makeRecord(log.name, logging.ERROR, __file__, 0, line, (), None)
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, logging.FileHandler):
+                    handler.handle(record)
+                    handler.flush()
+        # Nothing of the run is this process's to save (the first writes every checkpoint), and it may be
+        # stuck in a wait for the first that no signal ends.
+        os._exit(self.exit_code)
+
+    def wait_for_the_first(self, exit_code: int) -> None:
+        """This process's run ended with `exit_code` (not 0): gloo saw a peer die, which may be the first, whose
+        death the watch then records and ends this process with. If the first lives on, it records the run."""
+        if self.first_pid is None or not exit_code:
+            return
+        self.exit_code = exit_code
+        self.thread.join(FIRST_DEATH_GRACE_SECONDS)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.done.set()
 
 
 # A job's process is a fork of the sweep's, which has imported everything and computed nothing
