@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.tensorboard import SummaryWriter
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import read_write
@@ -22,6 +23,7 @@ from helpers import (INJECTED, INJECTED_ENVIRONMENT, INJECTED_TARGETS, PROJECT, 
 from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.harness.command_line import check_command_line
 from vae_lightning.harness.run import resume_point, run_job, train
+from vae_lightning.harness.event_files import drop_epoch_points
 from vae_lightning.harness.runs import read_status, write_status
 
 STEPS_PER_EPOCH = (TRAIN_IMAGES - VAL_IMAGES) // 32  # 6
@@ -371,6 +373,41 @@ def test_resume_with_more_epochs_continues_a_completed_run(compose_config, mnist
     again = compose_config([*tiny_overrides(mnist_root), "resume=true", "trainer.max_epochs=3"])
     assert run_job(again, run_dir) == 0  # as many epochs as asked for: completed already, nothing rerun
     assert json.loads((run_dir / "results.json").read_text()) == results
+
+
+@pytest.mark.parametrize("x_axis", ["step", "epoch"])
+def test_a_completed_run_extended_by_resume_shows_only_its_final_test_point(x_axis: str, compose_config, mnist_root,
+                                                                           tmp_path) -> None:
+    # With x_axis=epoch the old test point, at the old number of epochs, stayed beside the new one: purge_step
+    # counts optimizer steps, below which the epoch-level points sit.
+    run_dir = tmp_path / "run"
+    base = [*tiny_overrides(mnist_root), f"x_axis={x_axis}", "trainer.log_every_n_steps=1"]
+    assert run_job(compose_config(base), run_dir) == 0
+    assert run_job(compose_config([*base, "resume=true", "trainer.max_epochs=2"]), run_dir) == 0
+    test_loss = json.loads((run_dir / "results.json").read_text())["test"]["loss"]
+    assert [value for _, value in logged(run_dir, "test/loss")] == [pytest.approx(test_loss)]
+    epoch_ends = [0, 1] if x_axis == "epoch" else [STEPS_PER_EPOCH - 1, 2 * STEPS_PER_EPOCH - 1]
+    assert [x for x, _ in logged(run_dir, "val/loss")] == epoch_ends
+    assert [x for x, _ in logged(run_dir, "train/loss_step")] == list(range(2 * STEPS_PER_EPOCH))
+
+
+def test_only_epoch_level_points_from_the_first_epoch_on_are_dropped_from_an_event_file(tmp_path: Path) -> None:
+    writer = SummaryWriter(str(tmp_path))
+    for step in range(4):
+        writer.add_scalar("train/loss_step", step, step)
+    for epoch in range(3):
+        writer.add_scalar("val/loss", epoch, epoch)
+        writer.add_scalar("epoch", epoch, epoch)
+    writer.add_scalar("test/loss", 9.0, 3)
+    writer.close()
+    (path,) = tmp_path.glob("events.out.tfevents.*")
+    assert drop_epoch_points(path, 1)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    shown = {tag: [event.step for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    assert shown == {"train/loss_step": [0, 1, 2, 3], "val/loss": [0], "epoch": [0, 1, 2]}
+    written = path.read_bytes()
+    assert not drop_epoch_points(path, 1) and path.read_bytes() == written  # nothing left to drop: untouched
 
 
 def test_resume_of_a_run_early_stopping_ended_trains_it_no_further(compose_config, mnist_root, monkeypatch,

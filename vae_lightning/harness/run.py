@@ -32,6 +32,7 @@ from vae_lightning.configs import CONFIG_DIR, instantiate_trusted
 from vae_lightning.errors import ConfigError, NonFiniteLossError
 from vae_lightning.harness.checkpoints import RunDefinition, RunFolder, checkpoint_to_resume, with_mid_epoch_checkpoints
 from vae_lightning.harness.definition import log_hparams, run_definition
+from vae_lightning.harness.event_files import EarlierEpochPoints
 from vae_lightning.files import remove, remove_partial_writes, write_json
 from vae_lightning.startup import stopped_in_one_line
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
@@ -110,8 +111,11 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
     none), and its clip (section 3.3), which the module applies in `configure_gradient_clipping`.
     Whatever Lightning writes by default (its own checkpoints, without the checkpoint callback) goes
     into `run_dir`, never the working folder. A run resumed at step `resumed_at` logs again what it
-    logged past it: TensorBoard is told to drop those earlier points (torch's `purge_step`)."""
+    logged past it: TensorBoard is told to drop those earlier points (torch's `purge_step`), and with
+    x_axis=epoch, the epoch-level ones are dropped from the earlier event files (EarlierEpochPoints)."""
     loggers = build_loggers(cfg, resumed_at)
+    earlier_points = [EarlierEpochPoints(Path(logger.log_dir)) for logger in loggers
+                      if resumed_at is not None and cfg.x_axis == "epoch" and isinstance(logger, TensorBoardLogger)]
     callbacks_config = with_mid_epoch_checkpoints(resolved(cfg.callbacks) if cfg.get("callbacks") else {})
     callbacks = [instantiate_trusted(node, f"callbacks.{name}") for name, node in callbacks_config.items()]
     for flag, kind in (("enable_progress_bar", ProgressBar), ("enable_checkpointing", ModelCheckpoint)):
@@ -138,7 +142,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
         gradient_clip_algorithm=cfg.clip.algorithm,
         logger=loggers or False,
         # Said once training starts, when Lightning's DDP launcher has set its count.
-        callbacks=[*callbacks, RunDefinition(run_definition(cfg)), RunFolder(), LambdaCallback(
+        callbacks=[*callbacks, *earlier_points, RunDefinition(run_definition(cfg)), RunFolder(), LambdaCallback(
             on_fit_start=lambda trainer, module: log.info("torch uses %d threads", torch.get_num_threads()),
             on_sanity_check_start=keep_own_sigterm, on_train_start=keep_own_sigterm,
             on_validation_start=keep_own_sigterm, on_test_start=keep_own_sigterm)],
