@@ -8,9 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from helpers import injected, start_train, tiny_overrides
+from helpers import injected, run_train, start_train, tiny_overrides
 
 pytestmark = pytest.mark.slow
+
+
+def ddp_processes(run_dir: Path) -> list[int]:
+    """The further DDP processes Lightning started for the run in `run_dir`, found by their command lines
+    (the first, forked by the tests' ForkServer, shows the server's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # not a process, or ended meanwhile
+            continue
+        if b"hydra.job.name=train_ddp_process_" in command and str(run_dir).encode() in command:
+            found.append(int(entry.name))
+    return found
 
 
 # SIGHUP: the terminal closed (an ssh session lost); the run ended without a word, status.json saying running.
@@ -28,3 +42,28 @@ def test_an_interrupt_is_recorded_with_its_signal(signum: signal.Signals, mnist_
     assert status == {"status": "interrupted", "error": f"interrupted by {signum.name}", "signal": signum.name,
                       "exit_code": 128 + signum}
     assert "Traceback" not in (tmp_path / "stderr.txt").read_text()
+
+
+def test_a_ddp_run_interrupted_by_ctrl_c_to_its_command_resumes_to_the_uninterrupted_runs_losses(
+        mnist_root: Path, tmp_path: Path) -> None:
+    # SIGINT to the command reaches its first process alone (Lightning starts the other from it), which records
+    # the interrupt; the other, left without it, must end too, and the run resume exactly.
+    ddp = [*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2", "trainer.max_epochs=3"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    done = run_train([*ddp, f"hydra.run.dir={whole}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = start_train([*ddp, f"hydra.run.dir={cut}", *injected("slow", "Slow", seconds=1)], tmp_path)
+    while not (cut / "checkpoints" / "last.ckpt").exists():
+        assert run.poll() is None, (tmp_path / "stderr.txt").read_text()[-3000:]
+        time.sleep(0.1)
+    run.send_signal(signal.SIGINT)
+    assert run.wait(timeout=120) == 128 + signal.SIGINT
+    assert json.loads((cut / "status.json").read_text())["status"] == "interrupted"
+    deadline = time.monotonic() + 120
+    while ddp_processes(cut) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not ddp_processes(cut), "the other DDP process outlived the interrupted run"
+    resumed = run_train([*ddp, f"hydra.run.dir={cut}", "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    results = [json.loads((folder / "results.json").read_text()) for folder in (whole, cut)]
+    assert (results[1]["val"], results[1]["test"]) == (results[0]["val"], results[0]["test"])
