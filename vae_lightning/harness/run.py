@@ -263,7 +263,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
         with FirstProcessWatch(run_dir) as watch:
             with RunRecord(run_dir, first=False) as process:
                 train(cfg, run_dir)
-            watch.wait_for_the_first(process.exit_code)
+            watch.wait_for_the_first(process)
         return process.exit_code
     record = None
     try:

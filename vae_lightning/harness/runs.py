@@ -46,8 +46,10 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # environment): its pid, which they watch. torchrun's and Slurm's processes are its siblings, never told.
 FIRST_PROCESS_ENV = "VAE_LIGHTNING_FIRST_PROCESS"
 FIRST_PROCESS_POLL_SECONDS = 0.2
-# How long a process beside the first, told by gloo that a peer died, waits to see whether the first is gone.
-FIRST_DEATH_GRACE_SECONDS = 10.0
+# How long a process beside the first whose run failed (gloo: a peer died) waits to see whether the first is
+# gone: the system closes a killed process's sockets an instant before it hands its children to another
+# parent. Short: while it waits, its own sockets stay open, and a first that lives on waits for it in gloo.
+FIRST_DEATH_GRACE_SECONDS = 2.0
 
 
 def claim_fresh_dir(path: str | Path) -> Path:
@@ -344,12 +346,13 @@ class FirstProcessWatch:
         # stuck in a wait for the first that no signal ends.
         os._exit(self.exit_code)
 
-    def wait_for_the_first(self, exit_code: int) -> None:
-        """This process's run ended with `exit_code` (not 0): gloo saw a peer die, which may be the first, whose
-        death the watch then records and ends this process with. If the first lives on, it records the run."""
-        if self.first_pid is None or not exit_code:
+    def wait_for_the_first(self, process: RunRecord) -> None:
+        """This process's run failed (gloo saw a peer die, which may be the first): if the first dies meanwhile,
+        the watch records it and ends this process. If it lives on, it records the run. An interrupt is this
+        process's own signal (the first, sent it too, records it) and is not waited on."""
+        if self.first_pid is None or not process.exit_code or process.interrupted:
             return
-        self.exit_code = exit_code
+        self.exit_code = process.exit_code
         self.thread.join(FIRST_DEATH_GRACE_SECONDS)
 
     def __exit__(self, *exc_info: object) -> None:
@@ -584,6 +587,7 @@ class RunRecord:
         self.handlers: dict[int, Any] = {}
         self.requeued = False
         self.completed = False
+        self.interrupted = False
         self.lock = lock_run_dir(run_dir) if first else None
 
     def release(self) -> None:
@@ -636,6 +640,7 @@ class RunRecord:
         error = cause_matching(error, lambda cause: isinstance(cause, Interrupted)) or error
         if isinstance(error, Interrupted):
             self.exit_code = error.exit_code
+            self.interrupted = True
             # A process beside the first has nothing to say: the first, signalled as this one, says it. When
             # the run completed, the signal came as the block ended: the run's outcome stands.
             if self.first and not self.completed:
