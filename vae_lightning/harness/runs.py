@@ -291,6 +291,10 @@ def record_first_death(run_dir: Path, first_pid: int) -> str | None:
     lock: a `resume=true` started meanwhile), whose status is not this process's to write."""
     if not run_dir.is_dir():  # deleted: nothing to record, and lock_run_dir would make it again
         return None
+    # Read first without the lock: a first that ended recorded (completed) leaves the folder free for whatever
+    # command comes next, which a lock taken now, for nothing, would refuse.
+    if (read_status(run_dir) or {}).get("status") != "running":
+        return None
     try:
         lock = lock_run_dir(run_dir)
     except ConfigError:
