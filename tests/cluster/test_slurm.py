@@ -243,14 +243,17 @@ def test_a_job_at_its_time_limit_is_requeued_and_resumes(tasks: int, slurm: Slur
     assert "resume=true" not in log
 
 
-def test_a_job_past_its_requeues_is_listed_interrupted_with_what_to_raise(slurm: Slurm, mnist_root: Path,
+@pytest.mark.parametrize("tasks", [1, 2])
+def test_a_job_past_its_requeues_is_listed_interrupted_with_what_to_raise(tasks: int, slurm: Slurm, mnist_root: Path,
                                                                           tmp_path: Path) -> None:
     """Submitit's refusal to requeue again was a crash: a traceback in the job's log, the job `failed` with
-    UncompletedJobError('Job not requeued because: timed-out too many times.')."""
+    UncompletedJobError('Job not requeued because: timed-out too many times.'). In a DDP job the task beside
+    the first ended as if requeued, without a result: the sweep said the job was killed outright."""
     sweep_dir = tmp_path / "sweep"
     limit = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=0"]
-    command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.5), *limit,
-                          "trainer.max_epochs=25")
+    ddp = ["hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2"] if tasks == 2 else []
+    command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.5, after=tasks == 2),
+                          *limit, *ddp, f"trainer.max_epochs={25 * tasks}")
     done = run_train(command, tmp_path, env=slurm.env)
     job = sweep_dir / "job0"
     assert done.returncode == 1, what_happened(tmp_path, job)
@@ -258,8 +261,13 @@ def test_a_job_past_its_requeues_is_listed_interrupted_with_what_to_raise(slurm:
             "requeued: raise hydra.launcher.timeout_min or max_num_timeout")
     assert status(job) == {"status": "interrupted", "error": said, "signal": "SIGUSR2", "exit_code": 1}
     assert "Traceback" not in (job / "run.log").read_text() + done.stdout + done.stderr
-    assert f"{said}; resume=true continues from the last checkpoint" in (job / "run.log").read_text()
+    assert (job / "run.log").read_text().count(f"{said}; resume=true continues from the last checkpoint") == 1
     assert [line for line in done.stdout.splitlines() if "interrupted: " in line][0].endswith(f": {said}")
+    assert "ended without a result" not in done.stdout + done.stderr
+    # Each of the job's tasks left its result, none a traceback.
+    submitit_files = list((sweep_dir / ".submitit").rglob("*"))
+    assert len([path for path in submitit_files if path.name.endswith("_result.pkl")]) == tasks
+    assert not any("Traceback" in path.read_text() for path in submitit_files if path.name.endswith("_log.err"))
     assert (job / "checkpoints" / "last.ckpt").exists()
 
 

@@ -526,6 +526,19 @@ class NotRequeued(Interrupted):
                      "not requeued: raise hydra.launcher.timeout_min or max_num_timeout")
 
 
+def requeued_by_the_first_task(requeue: Any) -> bool:
+    """Whether submitit's SIGUSR2 handler `requeue` requeues the Slurm job, as it decides in the job's first
+    task: not once the job has reached its time limit more times than hydra.launcher.max_num_timeout allows.
+    In the job's other tasks the handler only returns; each task holds the countdown the first one has."""
+    handler = getattr(requeue, "__self__", None)
+    delayed = getattr(handler, "_delayed", None)
+    if delayed is None or not hasattr(handler, "has_timed_out"):  # not submitit's handler: nothing to go by
+        return True
+    if handler.env.global_rank == 0:  # the first task itself: its handler raised had it refused
+        return True
+    return delayed._timeout_countdown - handler.has_timed_out() >= 0
+
+
 # The signals `raise_interrupted` has raised in this process. One raised inside a weakref callback or a
 # __del__ is printed ("Exception ignored") and lost: a sweep's job so signalled as it started trained on.
 raised_interrupts: list[int] = []
@@ -625,6 +638,10 @@ class RunRecord:
                 self.handlers[signal.SIGUSR2](signum, frame)
         except Exception:  # submitit's UncompletedJobError: "timed-out too many times"
             raise NotRequeued(signum) from None
+        if not requeued_by_the_first_task(self.handlers[signal.SIGUSR2]):
+            # Ended as if requeued, such a task left the job without its result: the sweep took the job for
+            # killed outright, where the first task recorded it interrupted, with what to raise.
+            raise NotRequeued(signum)
         raise Requeued(signum)
 
     def complete(self, results: dict[str, Any]) -> None:
