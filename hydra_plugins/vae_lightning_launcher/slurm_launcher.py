@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,19 @@ from vae_lightning.harness.runs import (Interrupted, raise_interrupted, signals_
 NEVER_STARTS = {
     "PartitionConfig": "more CPUs per node than a node of their partition has (hydra.launcher.cpus_per_task "
                        "times tasks_per_node)",
-    "PartitionNodeLimit": "more nodes than their partition has up (hydra.launcher.nodes)",
+    "PartitionNodeLimit": "more nodes than their partition has, or fewer than it needs (hydra.launcher.nodes)",
     "PartitionTimeLimit": "more time than their partition allows (hydra.launcher.timeout_min)",
     "BadConstraints": "a node feature, or resources together, that no node has (hydra.launcher.constraint, "
                       "cpus_per_task, mem_gb)",
     "InvalidAccount": "an account they may not use (hydra.launcher.account)",
     "InvalidQOS": "a QOS they may not use (hydra.launcher.qos)",
 }
+# How squeue says that a job waits for nodes of its partition that are down or drained: an admin's resume ends
+# the wait. (PartitionNodeLimit too, for a job whose node count its partition holds: then the count is not why it
+# waits. Slurm 22.05 gives it only for a count beyond the partition's, a drained or down node ReqNodeNotAvail.)
+NODES_NOT_UP = ("ReqNodeNotAvail", "NodeDown", "Nodes required for job are DOWN, DRAINED")
+# The states (sinfo %T, a node not responding marked by a suffix) of a node that can run jobs.
+NODE_UP_STATES = {"idle", "mixed", "allocated", "completing", "planned", "reserved"}
 # How often the queue is asked why the sweep's pending jobs wait.
 QUEUE_POLL_S = 5
 # How long cancelled jobs may take to end: Slurm sends SIGTERM, then SIGKILL after its KillWait (30 s by default).
@@ -149,7 +156,8 @@ class NeverStarts(BaseException):
 
 class QueueWatch:
     """`with QueueWatch(submitted):` a thread asks Slurm why the jobs submitted wait; when for a reason
-    in NEVER_STARTS, it cancels them and raises NeverStarts in the main thread, which waits on them."""
+    in NEVER_STARTS, it cancels them and raises NeverStarts in the main thread, which waits on them; when
+    for nodes of their partition that are down or drained, it says so once, and they wait."""
 
     def __init__(self, submitted: SubmittedJobs) -> None:
         self.submitted = submitted
@@ -172,23 +180,84 @@ class QueueWatch:
         raise NeverStarts(self.reason)
 
     def watch(self) -> None:
+        said_waiting = False
         while not self.ended.wait(QUEUE_POLL_S):
             jobs = self.submitted.ids()
-            reason = next((reason for reason in pending_reasons(jobs) if reason in NEVER_STARTS), None)
+            pending = pending_jobs(jobs)
+            reason = next((job.reason for job in pending if never_starts(job)), None)
             if reason is not None:
                 subprocess.run(["scancel", *jobs], capture_output=True, timeout=60)
                 self.reason = reason
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
                 return
+            waiting = next((job for job in pending if job.reason.startswith(NODES_NOT_UP)
+                            or job.reason == "PartitionNodeLimit"), None)
+            if waiting is not None and not said_waiting:
+                said_waiting = True
+                # Said once: the jobs start by themselves when the nodes come back, which may take days.
+                log.warning("hydra/launcher=slurm: Slurm keeps the sweep's jobs (%s) waiting until nodes of "
+                            "partition %s are up again (%s); they start when the cluster's admins resume them "
+                            "(sinfo -p %s -N lists its nodes' states), and Ctrl-C cancels them", ", ".join(jobs),
+                            waiting.partition, nodes_not_up(waiting.partition), waiting.partition)
 
 
-def pending_reasons(jobs: list[str]) -> set[str]:
-    """Why those of `jobs` that are pending wait (squeue's reason codes)."""
+@dataclass
+class PendingJob:
+    """A pending Slurm job as squeue lists it: its partition, the nodes it asks for, and why it waits."""
+
+    partition: str
+    nodes: int
+    reason: str
+
+
+def pending_jobs(jobs: list[str]) -> list[PendingJob]:
+    """Those of `jobs` that are pending (an array's pending tasks listed together)."""
     if not jobs:
-        return set()
-    listed = subprocess.run(["squeue", "-h", "-t", "PD", "-o", "%r", "-j", ",".join(jobs)], capture_output=True,
-                            text=True, timeout=60)
-    return set(listed.stdout.split()) if listed.returncode == 0 else set()
+        return []
+    listed = subprocess.run(["squeue", "-h", "-t", "PD", "-o", "%P|%D|%r", "-j", ",".join(jobs)],
+                            capture_output=True, text=True, timeout=60)
+    if listed.returncode:
+        return []
+    # A reason may hold spaces ("Nodes required for job are DOWN, DRAINED or ..."), the count a range ("1-2").
+    rows = (line.split("|", 2) for line in listed.stdout.splitlines() if line.count("|") >= 2)
+    return [PendingJob(partition, int(nodes.split("-")[0]), reason.strip()) for partition, nodes, reason in rows
+            if nodes.split("-")[0].isdigit()]
+
+
+def never_starts(job: PendingJob) -> bool:
+    """Whether `job` waits for a reason no time ends. PartitionNodeLimit only when the job's node count is
+    beyond what its partition has or allows, not while the partition's nodes are down or drained."""
+    if job.reason not in NEVER_STARTS:
+        return False
+    if job.reason != "PartitionNodeLimit":
+        return True
+    limits = partition_node_limits(job.partition)
+    if limits is None:  # the controller did not answer: the jobs are not cancelled on a guess
+        return False
+    fewest, most = limits
+    return not fewest <= job.nodes <= most
+
+
+def partition_node_limits(partition: str) -> tuple[int, int] | None:
+    """The fewest and most nodes a job of `partition` may ask for (its MinNodes; its MaxNodes or, if fewer, the
+    nodes it has in any state), or None if scontrol did not say."""
+    shown = subprocess.run(["scontrol", "show", "partition", "-o", partition], capture_output=True, text=True,
+                           timeout=60)
+    settings = dict(item.split("=", 1) for item in shown.stdout.split() if "=" in item)
+    if shown.returncode or "TotalNodes" not in settings:
+        return None
+    total = int(settings["TotalNodes"])
+    most = total if settings.get("MaxNodes", "UNLIMITED") == "UNLIMITED" else min(total, int(settings["MaxNodes"]))
+    return int(settings.get("MinNodes", "0")), most
+
+
+def nodes_not_up(partition: str) -> str:
+    """`partition`'s nodes that cannot run jobs now, each with its state (`vm: drained`), in one line."""
+    listed = subprocess.run(["sinfo", "-h", "-N", "-p", partition, "-o", "%N %T"], capture_output=True, text=True,
+                            timeout=60)
+    nodes = dict(line.split(None, 1) for line in listed.stdout.splitlines() if len(line.split()) == 2)
+    down = {node: state for node, state in nodes.items() if state.rstrip("*~#!%$@^-") not in NODE_UP_STATES}
+    return ", ".join(f"{node}: {state}" for node, state in sorted((down or nodes).items())) or "states unknown"
 
 
 def lost_job(error: Exception) -> str:

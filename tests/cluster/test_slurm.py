@@ -111,8 +111,37 @@ def test_jobs_slurm_can_never_start_are_cancelled_in_one_line_with_exit_2(settin
     assert "Traceback" not in output
     (line,) = [line for line in output.splitlines() if "Slurm keeps the sweep's jobs" in line]
     assert f"(reason {reason}: they ask for " in line and "they are cancelled. Change that setting" in line
+    assert "waiting until nodes of partition" not in output
     assert slurm.run("squeue", "-h", "-o", "%i") == ""
     assert job_folders(sweep_dir) == {}
+
+
+def test_a_sweep_submitted_while_its_node_is_drained_waits_and_says_so_once(slurm: Slurm, mnist_root: Path,
+                                                                          tmp_path: Path) -> None:
+    """Jobs that wait for a drained node are not cancelled (the watch cancelled any job Slurm said PartitionNodeLimit
+    of; now only one that asks for more nodes than its partition has: the test above), and the command says why
+    they wait, once: it waited in silence. (Slurm 22.05 says ReqNodeNotAvail of a drained node, not
+    PartitionNodeLimit.)"""
+    sweep_dir = tmp_path / "sweep"
+    (node,) = slurm.run("sinfo", "-h", "-N", "-o", "%N").split()
+    slurm.run("scontrol", "update", f"nodename={node}", "state=drain", "reason=test_slurm")
+    try:
+        sweep = start_train(slurm_sweep(slurm, mnist_root, sweep_dir, "seed=0,1"), tmp_path, env=slurm.env)
+        stdout = tmp_path / "stdout.txt"
+        deadline = time.monotonic() + 120
+        while "waiting until nodes of partition" not in stdout.read_text():
+            assert sweep.poll() is None and time.monotonic() < deadline, what_happened(tmp_path, sweep_dir)
+            time.sleep(1)
+        time.sleep(12)  # two more looks at the queue: the jobs still wait, not cancelled
+        assert sweep.poll() is None, what_happened(tmp_path, sweep_dir)
+        assert slurm.run("squeue", "-h", "-t", "PD", "-o", "%i").strip(), "the sweep's jobs left the queue"
+    finally:
+        slurm.run("scontrol", "update", f"nodename={node}", "state=resume")
+    assert sweep.wait(timeout=300) == 0, what_happened(tmp_path, sweep_dir)
+    output = stdout.read_text() + (tmp_path / "stderr.txt").read_text()
+    (line,) = [line for line in output.splitlines() if "waiting until nodes of partition" in line]
+    assert f"waiting until nodes of partition debug are up again ({node}: drained); they start when" in line
+    assert "2 of 2 jobs completed" in output
 
 
 def test_a_ddp_job_runs_over_two_slurm_tasks_in_one_folder(slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
