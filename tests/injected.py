@@ -15,7 +15,8 @@ import torch
 
 class Fault(L.Callback):
     """At training step `at_step`: `raise` an error, `exit` through sys.exit, `kill` -9 the process, `term`
-    it (SIGTERM), or `poison` the weights with NaN (the loss of that step is then NaN); `raise_in_validation`
+    it (SIGTERM), `poison` the weights with NaN (the loss of that step is then NaN), or `fill_disk`: fill the run
+folder's filesystem to its last byte, as another user's job does on a shared disk; `raise_in_validation`
     raises when a validation starts after step `at_step`, before it saves any checkpoint. With `rank`, in
     that DDP process alone."""
 
@@ -42,9 +43,22 @@ class Fault(L.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
         if self.kind == "term":
             os.kill(os.getpid(), signal.SIGTERM)
+        if self.kind == "fill_disk":
+            fill_disk(Path(trainer.default_root_dir))
         if self.kind == "poison":
             with torch.no_grad():
                 next(module.parameters()).fill_(float("nan"))
+
+
+def fill_disk(folder: Path) -> None:
+    """Write `folder/filler` until its filesystem has no byte left (a tmpfs the test mounted)."""
+    with open(folder / "filler", "wb", buffering=0) as filler:
+        for block in (65536, 1):  # a short write fills what is left of the last page
+            try:
+                while filler.write(b"\0" * block):
+                    pass
+            except OSError:
+                pass
 
 
 class Slow(L.Callback):

@@ -3,6 +3,7 @@ the check, before any work, that a folder can be written."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -15,6 +16,14 @@ from typing import IO, Any
 from vae_lightning.errors import UserInputError
 
 TEMPORARY_SUFFIX = ".tmp"
+
+# A full disk and an exhausted quota (a shared cluster's usual limit) are met and fixed alike: free some space.
+FULL_DISK = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+def full_disk(error: BaseException) -> str | None:
+    """How `error` says the disk is full ("no space left on device", "disk quota exceeded"), or None."""
+    return FULL_DISK.get(error.errno) if isinstance(error, OSError) else None  # type: ignore[arg-type]
 
 
 def temporary_path(path: Path) -> Path:

@@ -320,6 +320,25 @@ def test_a_full_disk_fails_the_run_with_one_line_and_leaves_no_temporary_file(co
     assert not list(run_dir.rglob("*.tmp"))
 
 
+@pytest.mark.slow
+def test_a_disk_filled_by_another_writer_mid_run_ends_it_in_one_line_and_resume_continues(mnist_root, tmpfs) -> None:
+    # Filled between two epochs (another user's job), the disk failed TensorBoard's writer thread (its
+    # traceback printed), then the harness's own write of status.json (Hydra's traceback); in one timing
+    # the run hung for good, status.json saying running.
+    run_dir = tmpfs("full", size="5m") / "run"
+    arguments = [*tiny_overrides(mnist_root), "trainer.max_epochs=3", f"hydra.run.dir={run_dir}"]
+    done = run_train([*arguments, *injected("fill", "Fault", kind="fill_disk", at_step=8)], timeout=120)
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line or "Traceback" in line]
+    assert len(errors) == 1 and errors[0].endswith(f"no space left on device writing a file in {run_dir}: free some "
+                                                    f"space, then resume=true"), errors
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0  # kept whole
+    (run_dir / "filler").unlink()
+    done = run_train([*arguments, "resume=true"], timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert read_status(run_dir)["results"]["epochs"] == 3
+
+
 def test_resume_without_the_callback_that_restores_the_random_state_is_refused(compose_config, mnist_root, tmp_path,
                                                                               capsys: pytest.CaptureFixture) -> None:
     # Lightning only warned that no callback loads the checkpoint's RandomState: the run went on with other

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from injected import fill_disk
 from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError
 from vae_lightning.harness.runs import (Interrupted, RunRecord, raise_interrupted, cause_of_death, failure, lock_holder,
                                        lock_run_dir, read_status, record_death, record_first_death, refuse_if_taken,
@@ -221,6 +222,65 @@ def test_a_failure_is_2_for_bad_input_3_for_a_non_finite_loss_and_1_for_a_full_d
                                                  f"free some space, then resume=true")
     unnamed = OSError(errno.ENOSPC, "No space left on device")
     assert failure(unnamed, tmp_path)[1].startswith(f"no space left on device writing a file in {tmp_path}:")
+
+
+def test_a_quota_exceeded_is_said_as_a_full_disk_is(tmp_path: Path) -> None:
+    # A shared cluster's users meet their quota long before its disk is full: that was a crash's traceback.
+    quota = OSError(errno.EDQUOT, "Disk quota exceeded", str(tmp_path / "checkpoints" / "last.ckpt"))
+    assert failure(quota, tmp_path) == (1, f"disk quota exceeded writing {tmp_path}/checkpoints/last.ckpt: "
+                                           f"free some space, then resume=true")
+
+
+def test_a_chain_of_causes_that_loops_ends(tmp_path: Path) -> None:
+    # TensorBoard's writer thread keeps the one error it died of and raises that object at every later
+    # write: raised again while a wrapper of it was handled, it became that wrapper's context, and the
+    # walk along the causes went round for ever (a run on a full disk hung, its status.json `running`).
+    tensorboards = OSError(errno.ENOSPC, "No space left on device")
+    try:
+        try:
+            raise tensorboards
+        except OSError as error:
+            raise RuntimeError("wrapped") from error
+    except RuntimeError:
+        try:
+            raise tensorboards  # noqa: B904
+        except OSError as again:
+            looped = again
+    assert looped.__context__.__cause__ is looped
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("the walk along the causes did not end")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        assert failure(looped, tmp_path) == (1, f"no space left on device writing a file in {tmp_path}: free some "
+                                                f"space, then resume=true")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_disk_too_full_for_status_json_still_ends_the_run_in_one_line(tmpfs,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    # Another user's job filled the disk: the few bytes of status.json did not fit either, and the
+    # harness's own write of it ended the run in a traceback.
+    run_dir = tmpfs("full", size="1m") / "run"
+    with caplog.at_level(logging.ERROR), RunRecord(run_dir) as record:
+        fill_disk(run_dir)
+        raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / "csv" / "metrics.csv"))
+    assert record.exit_code == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"no space left on device writing {run_dir}/csv/metrics.csv: free some space, then resume=true"]
+    assert read_status(run_dir) == {"status": "running"}  # what resume=true continues
+
+
+def test_an_interrupt_on_a_disk_too_full_for_status_json_is_an_interrupt(tmpfs) -> None:
+    run_dir = tmpfs("full", size="1m") / "run"
+    with RunRecord(run_dir) as record:
+        fill_disk(run_dir)
+        raise Interrupted(signal.SIGTERM)
+    assert record.exit_code == 128 + signal.SIGTERM
 
 
 def test_an_interrupt_lost_in_a_weakref_callback_stops_the_run_as_it_starts(tmp_path: Path,

@@ -4,7 +4,6 @@ a run ends (completed, failed, interrupted) and its exit code; a basic launcher'
 from __future__ import annotations
 
 import ctypes
-import errno
 import fcntl
 import gc
 import hashlib
@@ -28,7 +27,7 @@ from typing import IO, Any
 from hydra.core.utils import configure_log
 from omegaconf import DictConfig, OmegaConf
 
-from vae_lightning.files import read_json, refuse_links_out, write_json
+from vae_lightning.files import full_disk, read_json, refuse_links_out, write_json
 from vae_lightning.harness.sweeps import GRID_SWEEPER, expands_a_grid
 from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError
 
@@ -554,11 +553,25 @@ def record_interrupt(run_dir: Path, interrupt: Interrupted) -> None:
                  signal=interrupt.signal.name, exit_code=interrupt.exit_code)
 
 
+@contextmanager
+def suppress_full_disk() -> Iterator[None]:
+    """Within the block, a write that finds the disk full is given up; any other error is raised."""
+    try:
+        yield
+    except OSError as error:
+        if full_disk(error) is None:
+            raise
+
+
 def cause_matching(error: BaseException | None, matches: Callable[[BaseException], bool]) -> BaseException | None:
     """The first error in `error`'s chain of causes that `matches` (Lightning and torch wrap errors)."""
-    while error is not None:
+    # The chain can loop: TensorBoard's writer raises its thread's one error object at every later write,
+    # so on a full disk that error came back as the context of a wrapper whose cause it was (a run hung here).
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
         if matches(error):
             return error
+        seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
 
@@ -576,11 +589,11 @@ def failure(error: BaseException, run_dir: Path) -> tuple[int, str | None]:
               and any(words in str(cause) for words in ("closed by peer", "reset by peer"))):
         return 1, ("another process of this DDP run died (killed, out of memory, or failed: see its log); "
                    "resume=true continues from the last checkpoint")
-    disk = cause_matching(error, lambda cause: isinstance(cause, OSError) and cause.errno == errno.ENOSPC)
+    disk = cause_matching(error, lambda cause: full_disk(cause) is not None)
     if isinstance(disk, OSError):
         # torch's checkpoint writer names no file: the folder, at least, says which disk to free.
         where = disk.filename or f"a file in {run_dir}"
-        return 1, f"no space left on device writing {where}: free some space, then resume=true"
+        return 1, f"{full_disk(disk)} writing {where}: free some space, then resume=true"
     return 1, None
 
 
@@ -602,6 +615,7 @@ class RunRecord:
         self.first = first
         self.exit_code = 0
         self.handlers: dict[int, Any] = {}
+        self.thread_hook = threading.excepthook
         self.requeued = False
         self.completed = False
         self.interrupted = False
@@ -617,11 +631,19 @@ class RunRecord:
         if self.first:
             write_status(self.run_dir, "running")
         self.handlers = {signum: signal.signal(signum, self.interrupt) for signum in STOPPING_SIGNALS}
+        self.thread_hook = threading.excepthook
+        threading.excepthook = self.thread_failed
         requeue = signal.getsignal(signal.SIGUSR2)
         if callable(requeue):  # submitit's: it requeues the Slurm job, then calls sys.exit
             self.handlers[signal.SIGUSR2] = requeue
             signal.signal(signal.SIGUSR2, self.requeue_then_interrupt)
         return self
+
+    def thread_failed(self, failed: threading.ExceptHookArgs) -> None:
+        # TensorBoard's writer thread, finding the disk full, printed its traceback as it died, then the
+        # run's next write raised the same error, which the run says in one line: the traceback said nothing more.
+        if not (full_disk(failed.exc_value) and type(failed.thread).__module__.startswith("tensorboard.")):
+            self.thread_hook(failed)
 
     def interrupt(self, signum: int, frame: Any) -> None:
         # Requeueing makes Slurm send this job SIGTERM: once requeued, that is no interrupt of its own.
@@ -655,6 +677,7 @@ class RunRecord:
                  traceback: TracebackType | None) -> bool:
         for signum, handler in self.handlers.items():
             signal.signal(signum, handler)
+        threading.excepthook = self.thread_hook
         if error is None:
             return False
         # A signal inside a checkpoint's write comes back wrapped in torch's writer's error.
@@ -666,7 +689,9 @@ class RunRecord:
             # the run completed, the signal came as the block ended: the run's outcome stands.
             if self.first and not self.completed:
                 log.log(error.level, "%s; %s", error.said, error.next_step)
-                record_interrupt(self.run_dir, error)
+                # On a disk too full for it, status.json keeps saying running: resume=true continues that too.
+                with suppress_full_disk():
+                    record_interrupt(self.run_dir, error)
             return True
         if not isinstance(error, (Exception, SystemExit)):
             return False
@@ -687,6 +712,13 @@ class RunRecord:
         elif code == 1 or self.first:
             log.error("%s", message)
         if self.first:
-            # On a full disk the failed write removed its temporary file: the few bytes of status.json fit.
-            write_status(self.run_dir, "failed", error=message or repr(error), exit_code=code)
+            try:
+                write_status(self.run_dir, "failed", error=message or repr(error), exit_code=code)
+            except OSError as full:
+                # A disk another writer filled (a shared cluster's) may not hold even status.json's few bytes.
+                # It keeps saying running, which resume=true continues as it does a killed run's.
+                if full_disk(full) is None:
+                    raise
+                if not (message and message.startswith(full_disk(full) or "")):  # said once is enough
+                    log.error("%s writing %s: free some space, then resume=true", full_disk(full), full.filename)
         return code
