@@ -3,7 +3,6 @@ Optuna's ask-and-tell interface for trials, runs them with the sweep's launcher 
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
@@ -35,7 +34,7 @@ from sqlalchemy.pool import NullPool
 
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.errors import ConfigError
-from vae_lightning.files import check_writable, write_text
+from vae_lightning.files import check_writable, full_disk, write_text
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.command_line import quoted
 from vae_lightning.harness.definition import PROCESSES, run_definition, within
@@ -695,8 +694,8 @@ class Search:
         try:  # whole or not at all: OmegaConf.save emptied the earlier file on a full disk, with a traceback
             write_text(path, OmegaConf.to_yaml(OmegaConf.create(results)))
         except OSError as error:
-            if error.errno != errno.ENOSPC:
+            if full_disk(error) is None:
                 raise
             # The sweep's report still lists its jobs, then fails writing its own files on the same disk.
-            log.error("no space left on device writing %s: free some space, then the same command with "
-                      "resume=true writes it again", path)
+            log.error("%s writing %s: free some space, then the same command with "
+                      "resume=true writes it again", full_disk(error), path)

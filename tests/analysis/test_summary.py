@@ -2,6 +2,7 @@
 against scipy, one and many seeds, ties, failed jobs, NaN losses, labels, bad folders and a full disk."""
 
 import contextlib
+import errno
 import logging
 import math
 import multiprocessing
@@ -583,6 +584,24 @@ def test_plot_on_a_full_disk_is_one_line(tmpfs, capsys: pytest.CaptureFixture, m
         f"error: no space left on device writing {sweep / 'figure.png'}: free some space, then "
         f"python -m vae_lightning.plot {sweep}"]
     assert not list(sweep.glob(".*.tmp"))
+
+
+def test_a_quota_exceeded_is_one_line_as_a_full_disk_is(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A shared cluster's user meets the quota before the disk is full: that was a traceback.
+    @contextlib.contextmanager
+    def over_quota(path: Path):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+        yield
+
+    monkeypatch.setattr(plot, "atomic_file", over_quota)
+    with pytest.raises(NoSpaceLeft, match=r"^disk quota exceeded writing .*figure.png: free some space, then again$"):
+        plot.write_all({tmp_path / "figure.png": b"png"}, "again")
+    with pytest.raises(SystemExit) as exit, plot.errors_said_in_one_line():
+        raise OSError(errno.EDQUOT, "Disk quota exceeded", str(tmp_path / "samples.png"))
+    assert exit.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: disk quota exceeded writing {tmp_path / 'samples.png'}: free some space, then run this command again"]
 
 
 def test_a_sweep_ending_on_a_full_disk_fails_with_one_line(tmpfs, caplog: pytest.LogCaptureFixture) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import errno
 import io
 import json
 import logging
@@ -39,7 +38,7 @@ from omegaconf import OmegaConf
 from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best, describe
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness import sweeps
-from vae_lightning.files import atomic_file, check_writable, read_json, refuse_links_out
+from vae_lightning.files import atomic_file, check_writable, full_disk, read_json, refuse_links_out
 from vae_lightning.harness.runs import STATUS_FILE, job_overrides, lock_holder
 from vae_lightning.paper.gradients import STATISTICS
 
@@ -98,9 +97,9 @@ def errors_said_in_one_line() -> Iterator[None]:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2 if isinstance(error, UserInputError) else 1) from None
     except OSError as error:
-        if error.errno != errno.ENOSPC:
+        if full_disk(error) is None:
             raise
-        print(f"error: no space left on device writing {error.filename or 'a file'}: free some space, then run this "
+        print(f"error: {full_disk(error)} writing {error.filename or 'a file'}: free some space, then run this "
               f"command again", file=sys.stderr)
         raise SystemExit(1) from None
 
@@ -782,9 +781,9 @@ def write_all(files: dict[Path, bytes], again: str) -> None:
             with atomic_file(path) as file:
                 file.write(content)
         except OSError as error:
-            if error.errno != errno.ENOSPC:
+            if full_disk(error) is None:
                 raise
-            raise NoSpaceLeft(f"no space left on device writing {path}: free some space, then {again}") from None
+            raise NoSpaceLeft(f"{full_disk(error)} writing {path}: free some space, then {again}") from None
 
 
 def side_by_side(first: Callable[[], dict[Path, bytes]], second: Callable[[], dict[Path, bytes]]) -> dict[Path, bytes]:
