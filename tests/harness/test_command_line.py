@@ -325,6 +325,11 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["-m", "search=sgd", "hydra.sweeper.params.optim.lr=interval(0.01,0.1)"],
          "give the searched key as itself, optim.lr=interval(0.01,0.1)"),
         (["-m", "seed=0,1", "hydra.job.name=a,b"], "hydra.job.name=a,b: hydra's own settings cannot be swept"),
+        # A run folder's name with a comma or a letter beyond ASCII: the fix, quoting, was not said.
+        (["hydra.run.dir=runs/a,b"], "error: hydra.run.dir=runs/a,b: hydra's own settings cannot be swept; a value "
+                                     "that holds a comma is quoted: \"hydra.run.dir='runs/a,b'\""),
+        (["hydra.run.dir=runs/grün"], "Hydra cannot read this override; quote a value that holds ~, =, spaces, "
+                                      "brackets or letters beyond ASCII (key='value'"),
         (["optim=[sgd,adam]"], "optim=[sgd,adam]: a run takes one optim; to run each, sweep them: -m optim=sgd,adam"),
         # Hydra's own ValueError for these names no override.
         (["debug=null"], "debug=null: a config group takes one of its options, not null; to run without it, remove it"),

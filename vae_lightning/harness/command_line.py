@@ -605,7 +605,10 @@ def refuse_misplaced_keys(parsed: list[Override]) -> None:
             raise ConfigError(f"{override.input_line}: a run takes one {key}; to run each, sweep them: "
                               f"-m {key}={','.join(map(str, override.value()))}")
         if override.is_sweep_override() and override.is_hydra_override():
-            raise ConfigError(f"{override.input_line}: hydra's own settings cannot be swept")
+            # Most often a folder's name with a comma in it (hydra.run.dir=runs/a,b), which Hydra reads as a list.
+            key, _, value = override.input_line.partition("=")
+            raise ConfigError(f"{override.input_line}: hydra's own settings cannot be swept; a value that holds a "
+                              f"comma is quoted: \"{key}='{value}'\"")
 
 
 def check_each_job(config_name: str, overrides: list[str], multirun: bool,

@@ -30,8 +30,8 @@ def expands_a_grid(sweeper_target: str) -> bool:
 
 def unreadable(error: OverrideParseException) -> str:
     """One line for an override outside Hydra's grammar, whose own message names neither it nor the fix."""
-    return (f"{error.override}: Hydra cannot read this override; quote a value that holds ~, =, spaces or brackets "
-            f"(key='value', given to a shell as \"key='value'\"), and close what it opens")
+    return (f"{error.override}: Hydra cannot read this override; quote a value that holds ~, =, spaces, brackets "
+            f"or letters beyond ASCII (key='value', given to a shell as \"key='value'\"), and close what it opens")
 
 
 def parse(overrides: Iterable[str]) -> list[Override]:
