@@ -196,6 +196,22 @@ def test_a_checkpoint_without_this_projects_run_definition_is_refused(saved: dic
         checkpoint_to_resume(tmp_path, run_config())
 
 
+def test_checkpoints_all_cut_short_are_refused_with_the_fix_for_damaged_files(tmp_path: Path) -> None:
+    # The line advised resuming with the run's own overrides, which no override fixes, after torch's own
+    # paragraph on how checkpoints get damaged.
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for name in ("last.ckpt", "best.ckpt"):
+        save_checkpoint_of(run_config(), folder / name)
+        (folder / name).write_bytes((folder / name).read_bytes()[:1000])
+    with pytest.raises(ConfigError) as refused:
+        checkpoint_to_resume(tmp_path, run_config())
+    assert str(refused.value) == (
+        f"resume=true, but no checkpoint in {folder} will do (RuntimeError: PytorchStreamReader failed reading zip "
+        f"archive: failed finding central directory): put back whole copies of its checkpoints (a copy cut short, a "
+        f"disk that filled), or start a new run in another folder (hydra.run.dir) without resume=true")
+
+
 @pytest.mark.parametrize("name,state,reason", [
     ("RandomState", {**RandomState(seed=0).state_dict(), "python": "x"},
      r"its random state cannot be restored \(ValueError\)"),

@@ -231,7 +231,9 @@ def reason_not_to_resume(path: Path, definition: dict[str, Any],
     except pickle.UnpicklingError:  # torch's message advises weights_only=False, which would run its code
         return "torch.load(weights_only=True) refuses it: not a file of tensors and plain data", False
     except Exception as error:  # any failure to load means: not this one
-        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", False
+        # torch's first line goes on into advice on how files get damaged: its first sentence says what failed.
+        said = str(error).splitlines()[0].split(". ")[0] if str(error) else ""
+        return f"{type(error).__name__}: {said}", False
     try:
         then = saved["callbacks"][RunDefinition.__qualname__]["definition"]
         changed = changed_keys(dict(then), definition)
@@ -308,7 +310,7 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any], restores_ran
         key=lambda path: (saved_step(path), path.stat().st_mtime),
         reverse=True,
     )
-    problems = []
+    problems, differs = [], False
     for path in candidates:
         problem, differs = reason_not_to_resume(path, definition, restores_random)
         if problem is None:
@@ -328,7 +330,8 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any], restores_ran
         return None
     reasons = {problem for _, problem in problems}
     said = reasons.pop() if len(reasons) == 1 else "; ".join(f"{name}: {problem}" for name, problem in problems)
-    raise ConfigError(
-        f"resume=true, but no checkpoint in {folder} will do ({said}): resume with the run's own overrides "
-        f"(its .hydra/overrides.yaml), or start a new run without resume=true"
-    )
+    # Other overrides resume a run of other keys; no override resumes from files that are damaged or foreign.
+    fix = ("resume with the run's own overrides (its .hydra/overrides.yaml)" if differs else
+           "put back whole copies of its checkpoints (a copy cut short, a disk that filled)")
+    raise ConfigError(f"resume=true, but no checkpoint in {folder} will do ({said}): {fix}, or start a new run in "
+                      f"another folder (hydra.run.dir) without resume=true")
