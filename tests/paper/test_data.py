@@ -141,6 +141,18 @@ def test_failed_download_names_the_folder(tmp_path: Path, monkeypatch: pytest.Mo
         datamodule.prepare_data()
 
 
+def test_a_read_only_data_root_to_download_into_is_named_with_the_fix(tmpfs) -> None:
+    # The line named the download's temporary folder, and advised only "choose another path".
+    read_only = tmpfs("read-only", read_only=True)
+    datamodule = MNISTDataModule(root=str(read_only), download=True)
+    with pytest.raises(DataError) as refused:
+        datamodule.prepare_data()
+    assert str(refused.value).startswith(
+        f"MNIST is not in {read_only}/MNIST/raw (data.root cannot be written to download into: Read-only file "
+        f"system): put the four IDX files")
+    assert "point data.root at the folder that holds MNIST/raw" in str(refused.value)
+
+
 def test_val_size_must_leave_training_images(mnist_root: Path) -> None:
     with pytest.raises(DataError, match=f"data.val_size={TRAIN_IMAGES}"):
         make_datamodule(mnist_root, val_size=TRAIN_IMAGES)

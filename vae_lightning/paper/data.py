@@ -164,8 +164,12 @@ class MNISTDataModule(L.LightningDataModule):
             return
         self._check_root()
         made = [folder for folder in (self.root, *self.root.parents) if not folder.exists()]
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{self.dataset_class.__name__}-download-", dir=self.root))
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{self.dataset_class.__name__}-download-", dir=self.root))
+        except OSError as error:  # a read-only mount, a shared folder of another user's: named was a temporary folder
+            raise self._missing_files_error(f"data.root cannot be written to download into: "
+                                            f"{error.strerror or type(error).__name__}") from None
         try:
             staged_raw = staging / self.dataset_class.__name__ / "raw"
             staged_raw.mkdir(parents=True)
