@@ -78,6 +78,18 @@ def test_a_missing_job_is_named_and_the_rest_still_plotted(tiny_sweep: Path, tmp
     assert rows["0.1"][7] == "3"
 
 
+def test_a_job_whose_overrides_were_edited_by_hand_is_not_said_never_started(tiny_sweep: Path, tmp_path: Path) -> None:
+    # Its folder there, its overrides.yaml saying clip.value=0.5, the job was "never started, or deleted".
+    edited = shutil.copytree(tiny_sweep, tmp_path / "edited")
+    (job,) = [path for path in edited.glob("*/") if "clip.value=1.0" in path.name and "seed=1" in path.name]
+    overrides = job / ".hydra" / "overrides.yaml"
+    overrides.write_text(overrides.read_text().replace("clip.value=1.0", "clip.value=0.5"))
+    plot_sweep(edited)
+    rows = {row[0]: row for row in table_rows(edited / "summary.md")}
+    assert rows["1.0"][8] == (f"seed 1: missing (no job folder holds its overrides; {job.name}/.hydra/overrides.yaml "
+                              f"lists clip.value=0.5 seed=1, which the sweep did not run: restore that file)")
+
+
 def test_gradient_tables_of_jobs_no_longer_there_are_removed(tiny_sweep: Path, tmp_path: Path) -> None:
     emptied = shutil.copytree(tiny_sweep, tmp_path / "emptied")
     assert (emptied / "gradients.md").exists() and (emptied / "gradients.pdf").exists()

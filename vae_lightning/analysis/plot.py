@@ -334,6 +334,14 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
     found = {varied(overrides, swept): job for job, overrides in jobs.items()}
     keys = [key for key in swept if key != SEED]
     shown = shown_values(expected, keys)
+    # A job folder whose overrides the grid does not list (.hydra/overrides.yaml edited by hand) is no job of
+    # the sweep: the job missing for it is said to be there, under other overrides, not "never started".
+    listed = {varied(overrides, swept) for overrides in grid or []}
+    strays = [f"{job.name}/.hydra/overrides.yaml lists {' '.join(sorted(varied(overrides, swept)))}"
+              for job, overrides in jobs.items() if grid and varied(overrides, swept) not in listed]
+    never_started = ("missing (no job folder: never started, or deleted)" if not strays else
+                     f"missing (no job folder holds its overrides; {'; '.join(strays)}, which the sweep did not run: "
+                     f"restore that file)")
     if grid:
         entries = [(overrides, found.get(varied(overrides, swept))) for overrides in grid]
     else:  # each job folder as itself: two trials of a search at one point share their overrides, by which
@@ -347,7 +355,7 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
         seed = next((o.partition("=")[2] for o in overrides if o.startswith(f"{SEED}=")), "default")
         who = f"seed {seed}" if SEED in swept else "its job"  # a sweep of one seed per point names none
         if job is None:
-            group.problems.append(f"{who}: missing (no job folder: never started, or deleted)")
+            group.problems.append(f"{who}: {never_started}")
             continue
         status = job_status(job)
         if status is None or status["status"] != "completed":
