@@ -24,8 +24,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from lightning.fabric.loggers import Logger
 
 from helpers import TRAIN_IMAGES, VAL_IMAGES, command_line_refusal, run_train, tiny_overrides, write_mnist
-from vae_lightning.harness.command_line import (check_command_line, check_jobs, command_line_parser, listed_globs,
-                                                parse_command_line, prepare, quoted, runs_nothing)
+from vae_lightning.harness.command_line import (check_command_line, check_jobs, check_writable, command_line_parser,
+                                                listed_globs, parse_command_line, prepare, quoted, runs_nothing)
 from vae_lightning.harness.run import run_job
 from vae_lightning.errors import ConfigError
 from vae_lightning.configs import CONFIG_DIR
@@ -1623,3 +1623,13 @@ def test_a_search_resumed_from_its_storage_needs_no_sweep_folder(mnist_root: Pat
                                                 f"hydra.sweeper.storage=sqlite:///{tmp_path / 'study.db'}"])
     sweep_lock.close()
     assert Path(sweep_lock.name).parent.parent == Path("outputs", "sweeps")  # a fresh folder, named by the time
+
+
+def test_a_run_folder_this_locale_cannot_read_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    # Under LC_ALL=C with PYTHONUTF8=0, hydra.run.dir='runs/grün' reached Python as undecodable bytes (surrogates),
+    # and TensorBoard, encoding its event file's path as UTF-8, failed the run with a traceback, its folder made.
+    undecoded = f"{tmp_path}/gr\udcc3\udcbcn"  # grün's UTF-8 bytes, as an ASCII locale decodes them
+    with pytest.raises(ConfigError, match=r"^hydra.run.dir=.*: this locale \(.*\) cannot read the folder's name, which "
+                                          r"TensorBoard cannot then write to; run under a UTF-8 locale"):
+        check_writable(undecoded, "hydra.run.dir")
+    assert not list(tmp_path.iterdir())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import locale
 import math
 import os
 import re
@@ -428,6 +429,15 @@ def check_writable(value: str, key: str) -> None:
         example = f", e.g. {key}={written}" if written != value else ""
         raise ConfigError(f"{key}={value}: nothing expands '~' here (a folder named '~' would be made); "
                           f"write the path out{example}")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        # Under an ASCII locale without Python's UTF-8 mode (PYTHONUTF8=0), a letter beyond ASCII reaches Python
+        # as undecodable bytes, and TensorBoard, which writes its paths as UTF-8, failed the run with a traceback.
+        shown = value.encode(errors="surrogateescape").decode(errors="replace")
+        raise ConfigError(f"{key}={shown}: this locale ({locale.setlocale(locale.LC_CTYPE)}) cannot read the "
+                          f"folder's name, which TensorBoard cannot then write to; run under a UTF-8 locale "
+                          f"(LC_ALL=C.UTF-8), or name the folder in ASCII") from None
     files.check_writable(Path(value), f"{key}={value}", f"choose another {key}, or make it writable")
 
 
