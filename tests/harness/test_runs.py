@@ -283,6 +283,17 @@ def test_an_interrupt_on_a_disk_too_full_for_status_json_is_an_interrupt(tmpfs) 
     assert record.exit_code == 128 + signal.SIGTERM
 
 
+def test_a_sweep_does_not_fail_on_recording_a_job_that_a_full_disk_ended(tmpfs) -> None:
+    # The job said the disk was full and left `running`; the sweep's write of `failed` raised in its process,
+    # which ended in a traceback, without its summary or its list of failed jobs.
+    run_dir = tmpfs("full", size="1m") / "run"
+    run_dir.mkdir()
+    write_status(run_dir, "running")
+    fill_disk(run_dir)
+    assert not record_death(run_dir, 0)
+    assert read_status(run_dir) == {"status": "running"}
+
+
 def test_an_interrupt_lost_in_a_weakref_callback_stops_the_run_as_it_starts(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     # A sweep's job, signalled as it started, raised the interrupt inside a weakref callback, where Python

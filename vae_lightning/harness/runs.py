@@ -258,8 +258,11 @@ def record_death(run_dir: Path, exit_code: int | None) -> bool:
     True when it did, which the caller says."""
     status = read_status(run_dir)
     if status is None or status["status"] == "running":
-        write_status(run_dir, "failed", error=cause_of_death(exit_code), exit_code=exit_code)
-        return True
+        # A job that failed on a full disk said so itself, and left `running` there for resume=true, as
+        # must the sweep: raised here, the sweep ended in a traceback, with neither its summary nor its failures.
+        with suppress_full_disk():
+            write_status(run_dir, "failed", error=cause_of_death(exit_code), exit_code=exit_code)
+            return True
     return False
 
 
