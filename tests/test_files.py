@@ -82,3 +82,11 @@ def test_only_the_writers_hidden_temporary_files_are_removed_as_partial_writes(t
     assert [p.name for p in files.remove_partial_writes(tmp_path)] == [".last.ckpt.123.tmp"]
     assert (tmp_path / "notes.tmp").read_text() == "the user's"
 
+
+
+def test_a_folder_whose_name_is_too_long_is_named_by_its_key(tmp_path: Path) -> None:
+    # The command line said "<path>: File name too long; choose another path", naming no key.
+    folder = tmp_path / ("x" * 300) / "run"
+    with pytest.raises(files.UserInputError, match=r"^hydra.run.dir cannot be made \(File name too long\): choose "
+                                                   r"another hydra.run.dir$"):
+        files.check_writable(folder, "hydra.run.dir", "choose another hydra.run.dir")

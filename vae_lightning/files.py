@@ -108,7 +108,10 @@ def refuse_links_out(folder: Path, writer: str, advice: str) -> None:
 def check_writable(folder: Path, name: str, advice: str) -> None:
     """Raise UserInputError, saying `name` (`--out results`) and `advice`, unless a file can be made in
     `folder`, or, while it is missing, in the nearest folder above it (where the command makes it)."""
-    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    try:
+        existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    except OSError as error:  # a name past the system's limit: the generic line named the path but not `name`
+        raise UserInputError(f"{name} cannot be made ({error.strerror or type(error).__name__}): {advice}") from None
     if not existing.is_dir():
         where = name if existing == folder else f"{name}: {existing}"
         raise UserInputError(f"{where} is a file: {advice}")

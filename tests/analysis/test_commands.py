@@ -94,3 +94,21 @@ def test_a_folder_given_after_an_equals_sign_with_a_tilde_is_the_home_folders(
     with pytest.raises(pytest.fail.Exception, match=f"checked {tmp_path / 'reproduction'}$"):
         reproduce.main()
     assert not (tmp_path / "~").exists()
+
+
+LONG = "x" * 300  # past a name's 255 bytes
+
+
+@pytest.mark.parametrize("module,arguments", [
+    (evaluate, ["run", "--out", LONG]), (compare, ["a", "b", "--out", LONG]), (plot, [LONG]),
+    (reproduce, ["--replot", "--out", LONG]),
+], ids=["evaluate", "compare", "plot", "reproduce"])
+def test_a_path_whose_name_is_too_long_is_one_line(module, arguments: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    # Each command's first look at such a path (is_dir, exists) raised: a traceback, OSError: File name too long.
+    monkeypatch.setattr(sys, "argv", [module.__name__, *arguments])
+    with pytest.raises(SystemExit) as exit_:
+        module.main()
+    assert exit_.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: argument ") and f"{LONG}: File name too long; give a shorter path" in line, line

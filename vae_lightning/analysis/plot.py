@@ -122,7 +122,13 @@ def user_path(text: str) -> Path:
     wrote the results."""
     if not text:
         raise argparse.ArgumentTypeError("an empty path (an unset shell variable?); give the folder or file")
-    return Path(text).expanduser()
+    path = Path(text).expanduser()
+    try:
+        path.exists()
+    except OSError as error:  # a name past the system's limit: each command's first look at it was a traceback
+        raise argparse.ArgumentTypeError(f"{text}: {error.strerror or type(error).__name__}; give a shorter "
+                                         f"path") from None
+    return path
 
 
 @dataclass
