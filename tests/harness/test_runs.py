@@ -15,9 +15,9 @@ import pytest
 
 from injected import fill_disk
 from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError
-from vae_lightning.harness.runs import (Interrupted, RunRecord, raise_interrupted, cause_of_death, failure, lock_holder,
-                                       lock_run_dir, read_status, record_death, record_first_death, refuse_if_taken,
-                                       val_loss, write_status)
+from vae_lightning.harness.runs import (Interrupted, RunRecord, raise_interrupted, cause_of_death, config_subdir,
+                                       failure, lock_holder, lock_run_dir, read_status, record_death,
+                                       record_first_death, refuse_if_taken, val_loss, write_status)
 
 
 def test_an_interrupt_inside_a_checkpoints_write_is_an_interrupt(tmp_path: Path) -> None:
@@ -317,3 +317,15 @@ def test_an_interrupt_lost_in_a_weakref_callback_stops_the_run_as_it_starts(tmp_
 
 class Owner:
     """An object a weakref can watch."""
+
+
+def test_a_job_whose_first_config_a_full_disk_stopped_writes_it_again_when_resumed(tmp_path) -> None:
+    # Hydra's write stopped by a full disk left an empty .hydra/config.yaml: resumed, the job wrote its config in
+    # .hydra/resumed-<time>/, and the sweep's report, finding no .hydra/overrides.yaml, left the job out of its count.
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").touch()
+    assert config_subdir(True, str(tmp_path)) == ".hydra"
+    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+        (tmp_path / ".hydra" / name).write_text("[]\n")
+    assert config_subdir(True, str(tmp_path)).startswith(".hydra/resumed-")
+    assert config_subdir(False, str(tmp_path)) == ".hydra"

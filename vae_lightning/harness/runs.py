@@ -94,8 +94,11 @@ def run_name(timestamp: str, defining_overrides: list[str]) -> str:
 
 def config_subdir(resume: bool, run_dir: str) -> str:
     """Where Hydra saves the run's config: a resumed run keeps the original and adds its own beside
-    it; a run that starts under resume=true (a sweep's job that never ran) writes the original."""
-    if resume and (Path(run_dir) / ".hydra" / "config.yaml").exists():
+    it; a run that starts under resume=true (a sweep's job that never ran) writes the original, as does one
+    whose original Hydra never completed: a full disk stopped it, leaving an empty config.yaml, whose
+    overrides.yaml, written last, the sweep's report and plots read."""
+    overrides = Path(run_dir) / ".hydra" / "overrides.yaml"
+    if resume and overrides.is_file() and overrides.stat().st_size > 0:
         return f".hydra/resumed-{datetime.now():%Y-%m-%d_%H-%M-%S}"
     return ".hydra"
 
