@@ -20,8 +20,9 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae_lightning.harness.runs import (CONTEXT, STOPPING_SIGNALS, cause_of_death, forked_job, record_death,
-                                        signals_forwarded, signals_held, start_as_a_job, stop_the_sweep)
+from vae_lightning.harness.runs import (CONTEXT, STOPPING_SIGNALS, UnrecordedFailure, cause_of_death, forked_job,
+                                        no_room_for_the_job, note_unrecorded_failure, record_death, signals_forwarded,
+                                        signals_held, start_as_a_job, stop_the_sweep)
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,19 @@ class ParallelLauncher(Launcher):
             sweep_config = self._job_config(index, overrides)
             run_dir = Path(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)
             sender.send(str(run_dir))
-            returned = run_job(hydra_context=self.hydra_context, task_function=self.task_function,
-                               config=sweep_config, job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
-            sender.send_bytes(pickled(returned))
+            try:
+                returned: JobReturn | UnrecordedFailure = run_job(
+                    hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
+                    job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+            except OSError as error:
+                # Hydra writes the job's .hydra/config.yaml before any of the project's code runs in the job (the
+                # task never raises): on a full disk that write raised here, the job's traceback printed, and the
+                # sweep's report, finding no .hydra/overrides.yaml, left the job out of its count.
+                failure = no_room_for_the_job(error, run_dir, Path(sweep_config.hydra.sweep.dir))
+                if failure is None:
+                    raise
+                returned = failure
+            sender.send_bytes(pickle.dumps(returned) if isinstance(returned, UnrecordedFailure) else pickled(returned))
 
     def _job_config(self, index: int, overrides: Sequence[str]) -> DictConfig:
         """The job's config, set as Hydra's current one."""
@@ -186,6 +197,10 @@ def job_return(job: RunningJob) -> JobReturn:
     job.receiver.close()
     if isinstance(returned, JobReturn):
         return returned
+    if isinstance(returned, UnrecordedFailure):  # its folder could not hold it: the sweep's report lists it
+        assert job.run_dir is not None  # sent before the job wrote anything
+        note_unrecorded_failure(Path(job.run_dir), job.overrides, returned)
+        return failed_job(job.overrides)
     interrupts = {128 + signum: signum.name for signum in STOPPING_SIGNALS}
     if job.process.exitcode in interrupts:  # it recorded the interrupt itself, where it had a folder
         log.error("%s: interrupted by %s", " ".join(job.overrides), interrupts[job.process.exitcode])
@@ -193,6 +208,12 @@ def job_return(job: RunningJob) -> JobReturn:
         log.error("%s: %s", " ".join(job.overrides), cause_of_death(job.process.exitcode))
         if job.run_dir is not None:
             record_death(Path(job.run_dir), job.process.exitcode)
-    ended = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED)
+    return failed_job(job.overrides)
+
+
+def failed_job(overrides: list[str]) -> JobReturn:
+    """A failed job as the sweeper hears of it: no val loss (inf). A JobReturn with status FAILED would
+    make Hydra's basic sweeper raise its error, ending the sweep before its report."""
+    ended = JobReturn(overrides=overrides, status=JobStatus.COMPLETED)
     ended.return_value = float("inf")
     return ended

@@ -110,3 +110,29 @@ def test_an_interrupted_sweep_resumes_every_job_including_those_that_never_start
     # The job the interrupt kept from starting has its config where every job's is.
     assert (sweep_dir / "seed=2" / ".hydra" / "overrides.yaml").exists()
     assert list((sweep_dir / "seed=0" / ".hydra").glob("resumed-*"))
+
+
+@pytest.mark.slow
+def test_a_job_that_starts_on_a_full_disk_is_counted_and_listed_and_resume_completes_the_sweep(mnist_root: Path,
+                                                                                                tmpfs) -> None:
+    # The first job filled the disk; Hydra's write of the second's .hydra/config.yaml, before any code of the
+    # project runs in the job, then raised in its process: its traceback printed, and the report, finding
+    # no .hydra/overrides.yaml, said "0 of 1 jobs completed" of a sweep of 2.
+    sweep_dir = tmpfs("full", size="5m") / "sweep"
+    arguments = ["-m", *tiny_overrides(mnist_root), "seed=0,1", "hydra/launcher=parallel", "hydra.launcher.n_jobs=1",
+                 f"hydra.sweep.dir={sweep_dir}"]
+    done = run_train([*arguments, *injected("fill", "Fault", kind="fill_disk", at_step=2)], timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output, output[-3000:]
+    assert f"sweep {sweep_dir}: 0 of 2 jobs completed" in output
+    failed = [line for line in output.splitlines() if "] failed: " in line]
+    assert len(failed) == 2 and "seed=1" in failed[1], failed
+    assert failed[1].endswith(f": no space left on device writing the job's config in {sweep_dir}/seed=1/.hydra: free "
+                              f"some space, then the same command with hydra.sweep.dir={sweep_dir} resume=true")
+    (sweep_dir / "seed=0" / "filler").unlink()
+    # Hydra's write left the second job an empty .hydra/config.yaml: resumed, it writes its record there again.
+    resumed = run_train([*arguments, "resume=true"], timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "2 of 2 jobs completed" in resumed.stdout + resumed.stderr
+    assert [read_status(sweep_dir / job)["status"] for job in ("seed=0", "seed=1")] == ["completed"] * 2
+    assert (sweep_dir / "seed=1" / ".hydra" / "overrides.yaml").stat().st_size > 0

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vae_lightning.analysis.plot import NoSpaceLeft, SweepError, job_status, plot_sweep
 from vae_lightning.errors import UserInputError
-from vae_lightning.harness.runs import job_overrides
+from vae_lightning.harness.runs import job_overrides, unrecorded_failures
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,11 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml"))
+        # A job that failed before Hydra could write its .hydra/overrides.yaml (a full disk) is known from its
+        # launcher alone, which noted it in this process; its note outranks an earlier attempt's status.json.
+        unrecorded = {sweep_dir / job.name: unrecorded_failures.pop(job) for job in list(unrecorded_failures)
+                      if job.parent == sweep_dir.absolute()}
+        jobs = sorted({*(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")), *unrecorded})
         if not jobs:  # a search whose study had all its trials already: nothing ran, nothing to plot
             log.info("sweep %s ran no jobs", sweep_dir)
             return
@@ -50,7 +54,8 @@ class SweepReport(Callback):
             raise SystemExit(130) from None
         except Exception:
             log.exception("could not plot %s; run python -m vae_lightning.plot %s", sweep_dir, sweep_dir)
-        statuses = [(job, reported_status(job)) for job in jobs]
+        statuses = [(job, {"status": "failed", "error": unrecorded[job][1]} if job in unrecorded
+                     else reported_status(job)) for job in jobs]
         # A job a search's pruner stopped early ended as the search meant it to: no failure.
         pruned = [job for job, status in statuses if status and status["status"] == "pruned"]
         failed = [(job, status) for job, status in statuses
@@ -61,7 +66,8 @@ class SweepReport(Callback):
         for job, status in failed:
             error = status.get("error", "no error recorded") if status else "no status.json: the job never ran"
             outcome = "interrupted" if status and status["status"] == "interrupted" else "failed"
-            log.error("%s: %s: %s", outcome, " ".join(job_overrides(job)) or job.name, error)
+            overrides = unrecorded[job][0] if job in unrecorded else job_overrides(job)
+            log.error("%s: %s: %s", outcome, " ".join(overrides) or job.name, error)
         tolerated = OmegaConf.select(config, "hydra.sweeper.max_failure_rate", default=None) or 0.0
         within = (len(failed) / len(jobs) <= tolerated and len(failed) + len(pruned) < len(jobs)
                   and not any(status and status["status"] == "interrupted" for _, status in failed))

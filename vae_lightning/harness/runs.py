@@ -256,6 +256,33 @@ def cause_of_death(exit_code: int | None) -> str:
     return f"the job's process exited with code {exit_code} before recording its outcome"
 
 
+class UnrecordedFailure(Exception):
+    """A sweep's job that failed before its folder could hold its outcome; the message is its one line."""
+
+
+# The jobs of this process's sweeps that failed before their folder could hold their outcome: a disk too full
+# for Hydra's own record of the job (.hydra/config.yaml), written before any of the project's code runs in the
+# job. The launcher notes each here, in the sweep's process; the sweep's report counts and lists them.
+unrecorded_failures: dict[Path, tuple[list[str], str]] = {}
+
+
+def no_room_for_the_job(error: OSError, run_dir: Path, sweep_dir: Path) -> UnrecordedFailure | None:
+    """The one line of a job whose start met a full disk (`error`), or None for another error. Hydra's
+    write names no file when the disk fills as the file is closed: the folder it writes in is named."""
+    reason = full_disk(error)
+    if reason is None:
+        return None
+    where = error.filename or f"the job's config in {run_dir / '.hydra'}"
+    return UnrecordedFailure(f"{reason} writing {where}: free some space, then the same command with "
+                             f"hydra.sweep.dir={sweep_dir} resume=true")
+
+
+def note_unrecorded_failure(run_dir: Path, overrides: list[str], failure: UnrecordedFailure) -> None:
+    """Say and keep, for the sweep's report, a job's failure that its folder could not hold."""
+    log.error("%s: %s", " ".join(overrides), failure)
+    unrecorded_failures[run_dir.absolute()] = (overrides, str(failure))
+
+
 def record_death(run_dir: Path, exit_code: int | None) -> bool:
     """Mark a job whose process ended while its status said running (or before it had one) as failed;
     True when it did, which the caller says."""
