@@ -495,6 +495,19 @@ def test_a_sweep_ending_with_a_status_json_that_is_no_jobs_status_lists_the_job_
     assert not any(record.exc_info for record in caplog.records)
 
 
+def test_a_sweep_ending_with_a_job_that_could_not_record_its_outcome_names_its_file_and_the_fix(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A disk too full for status.json leaves it saying running; the report listed the job with "no error recorded".
+    sweep = write_sweep(tmp_path / "sweep", LOSSES, statuses={("1.0", 2): {"status": "running"}})
+    with pytest.raises(SystemExit) as exit:
+        SweepReport().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    assert exit.value.code == 1
+    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert errors == [f"failed: clip.value=1.0 seed=2: {sweep}/clip.value=1.0,seed=2/status.json still says running: "
+                      f"the job ended without recording its outcome, as on a disk too full to write it; free some "
+                      f"space, then the same command with hydra.sweep.dir={sweep} resume=true"]
+
+
 @pytest.mark.parametrize("rate,statuses,exits", [
     (None, ["failed"], True),  # Hydra's basic sweeper has no such setting: any failure fails the sweep
     (0.0, ["failed"], True),

@@ -127,6 +127,10 @@ def test_a_job_that_starts_on_a_full_disk_is_counted_and_listed_and_resume_compl
     assert f"sweep {sweep_dir}: 0 of 2 jobs completed" in output
     failed = [line for line in output.splitlines() if "] failed: " in line]
     assert len(failed) == 2 and "seed=1" in failed[1], failed
+    # The first job's disk, too full for its status.json, left it saying running.
+    assert failed[0].endswith(f"{sweep_dir}/seed=0/status.json still says running: the job ended without recording "
+                              f"its outcome, as on a disk too full to write it; free some space, then the same command "
+                              f"with hydra.sweep.dir={sweep_dir} resume=true")
     assert failed[1].endswith(f": no space left on device writing the job's config in {sweep_dir}/seed=1/.hydra: free "
                               f"some space, then the same command with hydra.sweep.dir={sweep_dir} resume=true")
     (sweep_dir / "seed=0" / "filler").unlink()

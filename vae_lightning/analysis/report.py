@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vae_lightning.analysis.plot import NoSpaceLeft, SweepError, job_status, plot_sweep
 from vae_lightning.errors import UserInputError
-from vae_lightning.harness.runs import job_overrides, unrecorded_failures
+from vae_lightning.harness.runs import STATUS_FILE, job_overrides, unrecorded_failures
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,12 @@ class SweepReport(Callback):
             log.info("%d pruned, %d failed", len(pruned), len(failed))
         for job, status in failed:
             error = status.get("error", "no error recorded") if status else "no status.json: the job never ran"
+            if status and status["status"] == "running":
+                # Its process has ended: a disk too full for status.json is what leaves it so (the job said the
+                # file it could not write as it failed), and "no error recorded" named neither cause nor fix.
+                error = (f"{job / STATUS_FILE} still says running: the job ended without recording its outcome, as "
+                         f"on a disk too full to write it; free some space, then the same command with "
+                         f"hydra.sweep.dir={sweep_dir} resume=true")
             outcome = "interrupted" if status and status["status"] == "interrupted" else "failed"
             overrides = unrecorded[job][0] if job in unrecorded else job_overrides(job)
             log.error("%s: %s: %s", outcome, " ".join(overrides) or job.name, error)
