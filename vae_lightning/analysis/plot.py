@@ -343,11 +343,19 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
     # A job folder whose overrides the grid does not list (.hydra/overrides.yaml edited by hand) is no job of
     # the sweep: the job missing for it is said to be there, under other overrides, not "never started".
     listed = {varied(overrides, swept) for overrides in grid or []}
+    # A folder without its overrides.yaml is a job whose start stopped before Hydra wrote that file (its last):
+    # a full disk, or a kill. It was said to list "" (`overrides.yaml lists , ...: restore that file`).
+    unstarted = [job.name for job in jobs if not (job / ".hydra" / "overrides.yaml").is_file()]
     strays = [f"{job.name}/.hydra/overrides.yaml lists {' '.join(sorted(varied(overrides, swept)))}"
-              for job, overrides in jobs.items() if grid and varied(overrides, swept) not in listed]
+              for job, overrides in jobs.items()
+              if grid and job.name not in unstarted and varied(overrides, swept) not in listed]
     never_started = ("missing (no job folder: never started, or deleted)" if not strays else
                      f"missing (no job folder holds its overrides; {'; '.join(strays)}, which the sweep did not run: "
                      f"restore that file)")
+    if grid and unstarted:
+        stopped = (f"{', '.join(unstarted)} stopped as it started, before Hydra wrote its .hydra/overrides.yaml, as a "
+                   f"full disk does: resume=true runs it")
+        never_started = f"{never_started[:-1]}; {stopped})" if strays else f"missing ({stopped})"
     if grid:
         entries = [(overrides, found.get(varied(overrides, swept))) for overrides in grid]
     else:  # each job folder as itself: two trials of a search at one point share their overrides, by which
