@@ -97,8 +97,10 @@ def config_subdir(resume: bool, run_dir: str) -> str:
     it; a run that starts under resume=true (a sweep's job that never ran) writes the original, as does one
     whose original Hydra never completed: a full disk stopped it, leaving an empty config.yaml, whose
     overrides.yaml, written last, the sweep's report and plots read."""
+    if not resume:  # `--cfg hydra --resolve` resolves this before any run has a folder (run_dir None)
+        return ".hydra"
     overrides = Path(run_dir) / ".hydra" / "overrides.yaml"
-    if resume and overrides.is_file() and overrides.stat().st_size > 0:
+    if overrides.is_file() and overrides.stat().st_size > 0:
         return f".hydra/resumed-{datetime.now():%Y-%m-%d_%H-%M-%S}"
     return ".hydra"
 
