@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -70,6 +71,12 @@ def test_a_failing_job_fails_alone(slurm: Slurm, mnist_root: Path, tmp_path: Pat
     assert "injected fault" in found["raise"]["error"] and "SystemExit(4)" in found["exit"]["error"]
     assert "1 of 3 jobs completed" in done.stdout
 
+
+
+def without_logging_errors(text: str) -> str:
+    """`text` without Python logging's reports of a write that a signal handler's log line reentered (submitit
+    logs in its SIGUSR2 and SIGCONT handlers, which can land in each other's write): no failure of the job."""
+    return re.sub(r"--- Logging error ---\n.*?\nMessage: [^\n]*\n(Arguments: [^\n]*\n)?", "", text, flags=re.S)
 
 @pytest.mark.parametrize("setting,refusal", [
     ("hydra.launcher.partition=nosuch",
@@ -296,7 +303,8 @@ def test_a_job_past_its_requeues_is_listed_interrupted_with_what_to_raise(tasks:
     # Each of the job's tasks left its result, none a traceback.
     submitit_files = list((sweep_dir / ".submitit").rglob("*"))
     assert len([path for path in submitit_files if path.name.endswith("_result.pkl")]) == tasks
-    assert not any("Traceback" in path.read_text() for path in submitit_files if path.name.endswith("_log.err"))
+    assert not any("Traceback" in without_logging_errors(path.read_text()) for path in submitit_files
+                   if path.name.endswith("_log.err"))
     assert (job / "checkpoints" / "last.ckpt").exists()
 
 
