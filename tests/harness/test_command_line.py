@@ -2,6 +2,7 @@
 our reading of its flags against Hydra's own parser, which fails here first if Hydra changes it."""
 
 import argparse
+import importlib
 import importlib.util
 import inspect
 import json
@@ -1417,6 +1418,42 @@ def test_a_sweep_with_a_logger_whose_package_is_missing_is_refused_before_its_fo
     assert exit_info.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("error: logger.wandb: lightning.pytorch.loggers.WandbLogger needs the package wandb"), line
+    assert sorted(tmp_path.rglob("*")) == written
+
+
+# Each package's release below the versions Lightning 2.6.6 requires of it.
+OLDER_THAN_REQUIRED = {"wandb": ("0.12.0", ">=0.12.10"), "mlflow": ("0.9.1", ">=1.0.0"),
+                       "comet-ml": ("3.44.3", ">=3.44.4"), "litlogger": ("0.0.9", ">=0.1.0")}
+
+
+@pytest.mark.parametrize("name,target,module,package", LOGGERS_NEEDING_PACKAGES)
+def test_a_logger_whose_package_is_older_than_lightning_requires_is_refused_before_its_folder(
+        name: str, target: str, module: str, package: str, mnist_root: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Lightning's logger raised its ModuleNotFoundError in the run, its folder made (wandb 0.12.0 installed:
+    `logger.wandb: Requirement 'wandb>=0.12.10' not met...; or change the setting of logger.wandb that needs it`)."""
+    module_name, _, class_name = target.rpartition(".")
+    if not hasattr(importlib.import_module(module_name), class_name):
+        pytest.skip(f"this Lightning has no {target}")
+    older, required = OLDER_THAN_REQUIRED[package]
+    installed = tmp_path / "site-packages"  # as pip lays out a package it installed: its module and its metadata
+    (installed / module).mkdir(parents=True)
+    (installed / module / "__init__.py").write_text("")
+    (installed / f"{package.replace('-', '_')}-{older}.dist-info").mkdir()
+    (installed / f"{package.replace('-', '_')}-{older}.dist-info" / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {package}\nVersion: {older}\n")
+    monkeypatch.syspath_prepend(str(installed))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine" / "logger").mkdir(parents=True)
+    (tmp_path / "mine" / "logger" / f"{name}.yaml").write_text(
+        f"defaults: [default, _self_]\n{name}:\n  _target_: {target}\n")
+    written = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["-cd", str(tmp_path / "mine"), f"logger={name}", *tiny_overrides(mnist_root)])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (f"error: logger.{name}: {target} needs {package}{required}, and {older} is installed; pip install "
+                    f"-U \"{package}{required}\", or run without this logger: ~logger.{name}")
     assert sorted(tmp_path.rglob("*")) == written
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.metadata
 import importlib.util
 import inspect
 import logging
@@ -34,6 +35,7 @@ from lightning.pytorch import loggers as lightning_loggers
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from lightning.pytorch.strategies import StrategyRegistry
+from lightning_utilities.core.imports import RequirementCache
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import ConfigTypeError, ValidationError
 from torch.utils.tensorboard import SummaryWriter
@@ -246,15 +248,17 @@ MONITORABLE = (*LOSSES, *STATISTICS)
 REQUIRED_GROUPS = ("data", "model", "loss", "optim", "clip", "trainer")
 # Keys Hydra's instantiate reads in any node, beside the constructor's arguments.
 INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
-# Lightning's loggers that need a package Lightning does not install: (the module they import, its pip name).
-# Without it, the logger failed as the run built it, its folder made. The check does not build them to find out, as
-# it does the callbacks: CometLogger's constructor starts an experiment online, MLFlowLogger's makes its client.
+# Lightning's loggers that need a package Lightning does not install: (the module they import, its pip name, the
+# versions Lightning requires, as Lightning 2.6.6's lightning/pytorch/loggers/*.py give them to RequirementCache;
+# NeptuneLogger's, as a Lightning's from before Neptune's sunset, which no longer exports it). Without it, or older,
+# the logger failed as the run built it, its folder made. The check does not build them to find out, as it does the
+# callbacks: CometLogger's constructor starts an experiment online, MLFlowLogger's makes its client.
 LOGGER_PACKAGES = {
-    "WandbLogger": ("wandb", "wandb"),
-    "MLFlowLogger": ("mlflow", "mlflow"),
-    "CometLogger": ("comet_ml", "comet-ml"),
-    "LitLogger": ("litlogger", "litlogger"),
-    "NeptuneLogger": ("neptune", "neptune"),  # a Lightning's from before Neptune's sunset, which no longer exports it
+    "WandbLogger": ("wandb", "wandb", ">=0.12.10"),
+    "MLFlowLogger": ("mlflow", "mlflow", ">=1.0.0"),
+    "CometLogger": ("comet_ml", "comet-ml", ">=3.44.4"),
+    "LitLogger": ("litlogger", "litlogger", ">=0.1.0"),
+    "NeptuneLogger": ("neptune", "neptune", ">=1.0"),
 }
 
 
@@ -510,16 +514,24 @@ def check_logger_class(node: DictConfig, key: str) -> None:
     """Raise ConfigError where the run could not log through the logger at `key`: a class that is no Lightning
     logger (a callback put in the logger group; Lightning's NeptuneLogger, left only to say Neptune has been
     sunset) failed the run with a traceback, its folder made; one of Lightning's that needs a package
-    (LOGGER_PACKAGES), or a subclass of one, failed it as it was built where that package is not installed."""
+    (LOGGER_PACKAGES), or a subclass of one, failed it as it was built where that package is not installed, or older
+    than Lightning requires."""
     cls = get_class(str(node._target_))
     if not issubclass(cls, FabricLogger):  # the base of all of Lightning's (LitLogger's is no other)
         raise ConfigError(f"{key}: {node._target_} is not a Lightning logger (lightning.fabric.loggers.Logger), "
                           f"which the Trainer logs through; give one, or run without it: ~{key}")
-    for name, (module, package) in LOGGER_PACKAGES.items():
+    for name, (module, package, versions) in LOGGER_PACKAGES.items():
         needing = getattr(lightning_loggers, name, None)  # a Lightning without it has none to build
-        if isinstance(needing, type) and issubclass(cls, needing) and importlib.util.find_spec(module) is None:
+        if not (isinstance(needing, type) and issubclass(cls, needing)):
+            continue
+        if importlib.util.find_spec(module) is None:
             raise ConfigError(f"{key}: {node._target_} needs the package {package}, which is not installed; "
                               f"pip install {package}, or run without this logger: ~{key}")
+        if not RequirementCache(package + versions):  # what Lightning checks; a copy without metadata fails it too
+            installed = next((found.version for found in importlib.metadata.distributions(name=package)),
+                             "a copy without a version")
+            raise ConfigError(f"{key}: {node._target_} needs {package}{versions}, and {installed} is installed; "
+                              f"pip install -U \"{package}{versions}\", or run without this logger: ~{key}")
 
 
 def check_plugin_keys(node: DictConfig, key: str) -> None:
