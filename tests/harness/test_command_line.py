@@ -325,6 +325,8 @@ PROJECT = Path(__file__).resolve().parents[2]
          "hydra.sweeper.pruner.n_warmup_steps: no such key; to add it: +hydra.sweeper.pruner.n_warmup_steps=<value>"),
         (["-m", "search=sgd", "hydra.sweeper.params.optim.lr=interval(0.01,0.1)"],
          "give the searched key as itself, optim.lr=interval(0.01,0.1)"),
+        # Quoted, the value is the text the sweeper reads: optim='glob(*)' chose an option named glob(*).
+        (["-m", "hydra.sweeper.params.optim='glob(*)'"], "give the searched key as itself, optim=glob(*) (the"),
         (["-m", "seed=0,1", "hydra.job.name=a,b"], "hydra.job.name=a,b: hydra's own settings cannot be swept"),
         # A run folder's name with a comma or a letter beyond ASCII: the fix, quoting, was not said.
         (["hydra.run.dir=runs/a,b"], "error: hydra.run.dir=runs/a,b: hydra's own settings cannot be swept; a value "

@@ -604,8 +604,10 @@ def refuse_misplaced_keys(parsed: list[Override]) -> None:
     for override in parsed:
         key = override.key_or_group
         if key.startswith("hydra.sweeper.params."):  # each dot would nest the key: {optim: {lr: ...}}
+            # A quoted value is the text the sweeper reads: optim='glob(*)' would choose an option named so.
+            value = override.value() if isinstance(override.value(), str) else override.input_line.partition("=")[2]
             raise ConfigError(f"{override.input_line}: give the searched key as itself, "
-                              f"{key.removeprefix('hydra.sweeper.params.')}={override.input_line.partition('=')[2]} "
+                              f"{key.removeprefix('hydra.sweeper.params.')}={value} "
                               f"(the command line's wins over hydra.sweeper.params)")
         if key.startswith("schema/"):  # listed by --help beside the groups a user chooses
             raise ConfigError(f"{override.input_line}: the schema/ groups are the options' typed schemas, which "
