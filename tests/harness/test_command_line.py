@@ -23,10 +23,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra._internal.utils import get_args_parser  # only to compare: the package itself never imports it
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from lightning.fabric.loggers import Logger
+from omegaconf import OmegaConf
 
 from helpers import TRAIN_IMAGES, VAL_IMAGES, command_line_refusal, run_train, tiny_overrides, write_mnist
 from vae_lightning.harness.command_line import (check_command_line, check_jobs, check_writable, command_line_parser,
                                                 listed_globs, parse_command_line, prepare, quoted, runs_nothing)
+from vae_lightning.analysis.plot import expected_jobs
 from vae_lightning.harness.run import run_job
 from vae_lightning.errors import ConfigError
 from vae_lightning.configs import CONFIG_DIR
@@ -713,6 +715,60 @@ def test_a_glob_sweeps_the_options_it_matches_and_hydra_is_given_them_listed(mni
     jobs = check_jobs(parse_command_line(prepared), str(CONFIG_DIR))[1]
     assert [job.overrides for job in jobs] == [["optim=mine", "seed=0"], ["optim=mine", "seed=1"],
                                                ["optim=sgd", "seed=0"], ["optim=sgd", "seed=1"]]
+
+
+def globbed_experiment(folder: Path, params: str) -> Path:
+    """`folder`'s experiment/globbed.yaml: a sweep of its own, over `params` (YAML: its optim's) and seeds 0 and 1."""
+    (folder / "experiment").mkdir(parents=True, exist_ok=True)
+    (folder / "experiment" / "globbed.yaml").write_text(
+        f"# @package _global_\nhydra:\n  sweeper:\n    params:\n      {params}\n      seed: 0,1\n")
+    return folder
+
+
+def test_a_glob_in_a_configs_own_sweep_params_sweeps_the_options_it_matches_as_on_the_command_line(
+        mnist_root: Path, tmp_path: Path) -> None:
+    # Refused before ("expanded on the command line only"), though Hydra's basic sweeper expands it there too.
+    extra = globbed_experiment(own_optimizer(tmp_path / "mine"), "optim: glob(*,exclude=adam*)")
+    arguments = ["-m", "-cd", str(extra), "experiment=globbed", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                 *tiny_overrides(mnist_root)]
+    assert [job.overrides for job in check_jobs(parse_command_line(arguments), str(CONFIG_DIR))[1]] == [
+        ["optim=mine", "seed=0"], ["optim=mine", "seed=1"], ["optim=sgd", "seed=0"], ["optim=sgd", "seed=1"]]
+    prepared, lock = prepare(arguments)
+    lock.close()
+    # Hydra runs the options checked, and writes them to multirun.yaml, whose params plot reads.
+    assert "hydra.sweeper.params.optim='mine,sgd'" in prepared
+
+
+@pytest.mark.parametrize("params,said", [
+    ("optim: glob(z*)", "optim=glob(z*): matches none of the options adam, adamw, mine, sgd"),
+    ("optim.lr: glob(*)", "optim.lr=glob(*): optim.lr is not a config group, and glob(...) chooses among a group's "
+                          "options (optim=glob(*) runs each optim); list the values"),
+])
+def test_a_glob_in_a_configs_own_sweep_params_that_lists_no_option_is_refused_as_on_the_command_line(
+        params: str, said: str, mnist_root: Path, tmp_path: Path) -> None:
+    extra = globbed_experiment(own_optimizer(tmp_path / "mine"), params)
+    with pytest.raises(ConfigError) as refused:
+        check_jobs(parse_command_line(["-m", "-cd", str(extra), "experiment=globbed", *tiny_overrides(mnist_root)]),
+                   str(CONFIG_DIR))
+    assert str(refused.value) == said
+
+
+@pytest.mark.slow
+def test_a_sweep_of_a_glob_in_a_configs_own_sweep_params_runs_and_resumes_the_jobs_checked(
+        mnist_root: Path, tmp_path: Path) -> None:
+    extra = globbed_experiment(own_optimizer(tmp_path / "mine"), "optim: glob(*,exclude=adam*)")
+    sweep = tmp_path / "sweep"
+    command = ["-m", "-cd", str(extra), "experiment=globbed", f"hydra.sweep.dir={sweep}", *tiny_overrides(mnist_root)]
+    done = run_train(command, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    jobs = ["optim=mine,seed=0", "optim=mine,seed=1", "optim=sgd,seed=0", "optim=sgd,seed=1"]
+    assert sorted(path.parent.name for path in sweep.glob("*/results.json")) == jobs
+    assert OmegaConf.load(sweep / "multirun.yaml").hydra.sweeper.params.optim == "mine,sgd"
+    assert [job[:2] for job in expected_jobs(sweep)] == [job.split(",") for job in jobs]
+    done = run_train([*command, "resume=true"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"sweep {sweep}: 4 of 4 jobs completed" in done.stdout
+    assert sorted(path.parent.name for path in sweep.glob("*/.hydra")) == jobs
 
 
 def own_optimizer(folder: Path) -> Path:

@@ -55,8 +55,8 @@ def test_a_glob_lists_the_options_it_matches_in_their_order() -> None:
         sweeps.listed_globs(["optim=glob(x*)"], lambda group: options(group, []))
     with pytest.raises(ConfigError, match=r"^seed=glob\(\*\): seed is not a config group"):
         sweeps.listed_globs(["seed=glob(*)"], lambda group: options(group, []))
-    # A config's sweep params (an experiment's) are read as they stand, where no glob was listed.
-    with pytest.raises(ConfigError, match=r"^model=glob\(\*\): glob\(...\) is expanded on the command line only"):
+    # A sweep's own params (its multirun.yaml's) are read as they stand, where no glob was listed.
+    with pytest.raises(ConfigError, match=r"^model=glob\(\*\): glob\(...\) here is not listed as the group's options"):
         sweeps.jobs(["model=glob(*)"], "hydra._internal.core_plugins.basic_sweeper.BasicSweeper")
 
 

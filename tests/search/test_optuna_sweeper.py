@@ -83,16 +83,20 @@ def test_a_glob_is_searched_as_a_choice_of_the_options_it_matches(mnist_root: Pa
     assert search_space(["optim=decayed,sgd"])[0] == {"optim": CategoricalDistribution(["decayed", "sgd"])}
 
 
-def test_a_glob_in_a_search_config_is_one_line(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture) -> None:
-    # Hydra would expand it with a config loader the search space has none of: a traceback.
-    (tmp_path / "mine" / "search").mkdir(parents=True)
-    (tmp_path / "mine" / "search" / "optims.yaml").write_text(
-        (CONFIG_DIR / "search" / "sgd.yaml").read_text().replace("params:", "params:\n      optim: glob(*)"))
-    monkeypatch.chdir(tmp_path)
-    said = check(["-m", "-cd", str(tmp_path / "mine"), "search=optims", *tiny_overrides(mnist_root)], capsys)
-    assert said == "error: optim=glob(*): glob(...) is not searched; list the options, e.g. optim=choice(a, b)"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine"]
+def test_a_glob_in_a_search_config_is_searched_as_a_choice_of_the_options_it_matches(mnist_root: Path,
+                                                                                     tmp_path: Path) -> None:
+    # Refused before; listed as the command line's glob is, the sweeper reads a choice of the options.
+    for group in ("search", "optim"):
+        (tmp_path / "mine" / group).mkdir(parents=True)
+    (tmp_path / "mine" / "optim" / "decayed.yaml").write_text(
+        (CONFIG_DIR / "optim" / "sgd.yaml").read_text() + "weight_decay: 0.0001\n")
+    (tmp_path / "mine" / "search" / "optims.yaml").write_text((CONFIG_DIR / "search" / "sgd.yaml").read_text().replace(
+        "params:", "params:\n      optim: glob(*,exclude=adam*)"))
+    arguments = ["-m", "-cd", str(tmp_path / "mine"), "search=optims", *tiny_overrides(mnist_root),
+                 f"hydra.sweep.dir={tmp_path / 'search'}"]
+    prepared, lock = prepare(arguments)
+    lock.close()
+    assert "hydra.sweeper.params.optim='decayed,sgd'" in prepared
 
 
 def check(arguments: list[str], capsys: pytest.CaptureFixture) -> str:

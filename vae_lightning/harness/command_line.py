@@ -589,12 +589,34 @@ def check_jobs(args: argparse.Namespace, config_dir: str,
         return check_each_job(config_name, searched + args.overrides, args.multirun, typed or {})
 
 
-def listed_globs(args: argparse.Namespace, config_dir: str) -> dict[str, str]:
-    """The command line's `group=glob(...)` overrides, as the lists of the group's options they match."""
+def listed_globs(args: argparse.Namespace, config_dir: str, overrides: list[str] | None = None) -> dict[str, str]:
+    """The `group=glob(...)` overrides of the command line, or of `overrides` (a config's sweep params), as the
+    lists of the group's options they match."""
     with primary_configs(args, config_dir) as (config_name, searched):
-        loader = GlobalHydra.instance().config_loader()
-        return sweeps.listed_globs(args.overrides, lambda group: loader.get_group_options(
-            group, config_name=config_name, overrides=searched))
+        return options_listed(config_name, searched, args.overrides if overrides is None else overrides)
+
+
+def options_listed(config_name: str, searched: list[str], overrides: list[str]) -> dict[str, str]:
+    """`sweeps.listed_globs` of `overrides`, among the options of the folders the config and `searched` search."""
+    loader = GlobalHydra.instance().config_loader()
+    return sweeps.listed_globs(overrides, lambda group: loader.get_group_options(
+        group, config_name=config_name, overrides=searched))
+
+
+def configured_params(command_config: DictConfig, overrides: list[str]) -> list[str]:
+    """The config's sweep params (an experiment's) as overrides, less each key `overrides` gives: sweepers read
+    the config's params, then the command line, whose value of a key wins."""
+    params = command_config.hydra.sweeper.get("params") or {}
+    given = {o.get_key_element() for o in sweeps.parse(overrides)}
+    return [f"{key}={value}" for key, value in params.items() if key not in given]
+
+
+def listed_params(args: argparse.Namespace, command_config: DictConfig) -> list[str]:
+    """Hydra's overrides of each glob of the config's sweep params by the options it matched: Hydra runs the
+    jobs that were checked, and writes them to multirun.yaml, whose params plot reads, listed."""
+    listed = listed_globs(args, str(CONFIG_DIR), configured_params(command_config, args.overrides))
+    return [f"hydra.sweeper.params.{glob.partition('=')[0]}={quoted(options.partition('=')[2])}"
+            for glob, options in listed.items()]
 
 
 def refuse_misplaced_keys(parsed: list[Override]) -> None:
@@ -646,10 +668,10 @@ def check_each_job(config_name: str, overrides: list[str], multirun: bool,
         download = check_data(command_config, world, checked_data)
         return command_config, [Job([], run_definition(command_config, world), download,
                                     restores_random_state(command_config))]
-    params = command_config.hydra.sweeper.get("params") or {}
-    # Sweepers read the config's params, then the command line: a key the command line sets is its.
-    given = {o.get_key_element() for o in parsed}
-    configured = [f"{key}={value}" for key, value in params.items() if key not in given]
+    # A glob there is a group's options, as on the command line (and as Hydra's basic sweeper reads it).
+    configured = configured_params(command_config, overrides)
+    listed = options_listed(config_name, fixed, configured)
+    configured = [listed.get(param, param) for param in configured]
     check_settings = getattr(get_class(sweeper_target), "check_settings", None)
     if check_settings is not None:  # a sweeper that checks its own settings (hydra/sweeper=optuna)
         arguments = [o.input_line for o in parsed if not o.is_hydra_override()]
@@ -791,7 +813,7 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     if command_config.resume and not multirun and not folder_given:
         # A fresh folder named by the time holds nothing to continue: the run would start from its beginning.
         raise ConfigError("resume=true continues a run: give its folder, hydra.run.dir=<run> (under outputs/runs/)")
-    added = job_naming(command_config, args.overrides) if multirun else []
+    added = [*job_naming(command_config, args.overrides), *listed_params(args, command_config)] if multirun else []
     # Once every other check has passed, and before any folder is made: offline, a first run made its
     # folder (and data/), then failed in it under Lightning's banner.
     for download in [job.download for job in jobs if job.download is not None]:

@@ -90,8 +90,8 @@ def by_key(overrides: Iterable[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for override in parse(overrides):
         if override.value_type == ValueType.GLOB_CHOICE_SWEEP:
-            raise ConfigError(f"{override.input_line}: glob(...) is expanded on the command line only; list the "
-                              f"options here, e.g. {override.get_key_element()}=a,b")
+            raise ConfigError(f"{override.input_line}: glob(...) here is not listed as the group's options; list "
+                              f"them, e.g. {override.get_key_element()}=a,b")
         try:
             found[override.get_key_element()] = values(override)
         except ValueError as error:  # range(0, 3, 0)
