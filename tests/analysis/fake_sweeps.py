@@ -17,27 +17,38 @@ GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 EPOCHS = 3
 
 
-def write_job(job: Path, overrides: list[str], final: float, status: dict | None = None, epochs: int = EPOCHS) -> Path:
+# The gradient statistics' columns, as GradientStatistics logs them: epoch means, and values at single steps.
+GRADIENT_COLUMNS = "train/grad_norm,train/grad_norm_clipped,train/clip_fraction"
+GRADIENT_STEP_COLUMNS = "train/grad_norm_step,train/grad_norm_clipped_step,train/clip_fraction_step"
+
+
+def write_job(job: Path, overrides: list[str], final: float, status: dict | None = None, epochs: int = EPOCHS,
+              gradients: bool = False) -> Path:
     """A job folder whose val loss falls by 1 a epoch to `final` at its last epoch; completed unless
-    `status` says otherwise."""
+    `status` says otherwise. `gradients`: with gradient statistics too, the norm falling from `final` at step 0
+    (the initialisation) and clipped at 1, the share clipped falling from 90%."""
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     (job / "status.json").write_text(json.dumps(status or {"status": "completed"}))
     (job / "csv").mkdir()
-    rows = ["epoch,step,train/loss,val/loss"]
+    rows = ["epoch,step,train/loss,val/loss" + (f",{GRADIENT_COLUMNS},{GRADIENT_STEP_COLUMNS}" if gradients else "")]
+    if gradients:
+        rows.append(f"0,0,,,,,,{final},1.0,0.9")
     for epoch in range(epochs):
         val = final + (epochs - 1 - epoch)
-        rows.append(f"{epoch},{10 * epoch + 9},{val + 0.5},{val}")
+        norm = final / (epoch + 2)
+        rows.append(f"{epoch},{10 * epoch + 9},{val + 0.5},{val}"
+                    + (f",{norm},{min(norm, 1.0)},{0.9 / (epoch + 2)},,," if gradients else ""))
     (job / "csv" / "metrics.csv").write_text("\n".join(rows) + "\n")
     return job
 
 
 def write_sweep(folder: Path, losses: dict[str, list[float]], key: str = "clip.value",
                 statuses: dict[tuple[str, int], dict] | None = None, epochs: int = EPOCHS,
-                seeds: list[int] | None = None) -> Path:
+                seeds: list[int] | None = None, gradients: bool = False) -> Path:
     """A grid sweep of `key` over the values of `losses` and `seeds` (default 0..n-1, in the order given
     on the command line), the job of seeds[i] with final val loss losses[value][i];
-    statuses[(value, seed)] replaces that job's status.json."""
+    statuses[(value, seed)] replaces that job's status.json; `gradients`: its jobs log gradient statistics."""
     values = list(losses)
     seeds = range(len(losses[values[0]])) if seeds is None else seeds
     folder.mkdir(parents=True, exist_ok=True)
@@ -48,7 +59,7 @@ def write_sweep(folder: Path, losses: dict[str, list[float]], key: str = "clip.v
         for index, seed in enumerate(seeds):
             status = (statuses or {}).get((value, seed))
             write_job(folder / f"{key}={value},seed={seed}", [f"{key}={value}", f"seed={seed}"], losses[value][index],
-                      status, epochs)
+                      status, epochs, gradients)
     return folder
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from analysis.fake_sweeps import check_against_scipy, write_job, write_sweep
 from helpers import PROJECT, injected, run_train, tiny_overrides
-from vae_lightning.analysis.plot import collect, draw, epoch_curves, plot_sweep
+from vae_lightning.analysis.plot import collect, draw, draw_gradients, epoch_curves, plot_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -235,22 +235,18 @@ def test_the_points_colours_are_a_palette_for_colour_vision_deficiencies(tmp_pat
     assert colours == [matplotlib.colors.to_hex(colour) for colour in accessible[:7]]
 
 
-@pytest.mark.parametrize("width", [3.4, 7.0])
-def test_a_figure_for_a_paper_is_as_wide_as_its_column_with_readable_text_inside_it(tmp_path: Path,
-                                                                                    width: float) -> None:
-    # The one figure there was, 11 in wide with text of 8.3-12 pt, had 5.3 pt legends printed 7 in wide, 2.6 pt
-    # at a column's 3.4 in; journals ask for 7 pt or more.
+def check_printed_at(sweep: Path, name: str, figure, width: float) -> None:
+    """`name`.pdf and .png in `sweep` are `width` inches wide, the PNG at 300 dpi, and `figure` (drawn as they were)
+    has its text at 7 pt or more, all of it on the page, its title, labels and legend each in a place of its own."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.text import Text
     from PIL import Image
 
-    sweep = write_sweep(tmp_path / "sweep", MOMENTA, key="optim.momentum")
-    plot_sweep(sweep, "Figure 3: SGD momentum", width=width)
-    box = re.search(rb"/MediaBox \[ ?0 0 ([\d.]+) ([\d.]+) ?\]", (sweep / "figure.pdf").read_bytes())
+    box = re.search(rb"/MediaBox \[ ?0 0 ([\d.]+) ([\d.]+) ?\]", (sweep / f"{name}.pdf").read_bytes())
     assert float(box[1]) == pytest.approx(72 * width)
-    assert Image.open(sweep / "figure.png").size[0] == round(300 * width)  # print resolution
-    keys, groups = collect(sweep)
-    figure = draw(groups, keys, "Figure 3: SGD momentum", width=width)
+    png = Image.open(sweep / f"{name}.png")
+    assert png.size == (round(300 * width), round(300 * float(box[2]) / 72))  # print resolution, the PDF's shape
+    assert png.info["dpi"] == pytest.approx((300, 300), abs=0.01)
     FigureCanvasAgg(figure).draw()
     renderer = figure.canvas.get_renderer()
     texts = [text for text in figure.findobj(Text) if text.get_visible() and text.get_text().strip()]
@@ -258,14 +254,50 @@ def test_a_figure_for_a_paper_is_as_wide_as_its_column_with_readable_text_inside
     # Everything drawn (the tight box holds the tick labels drawn, not those beyond the axes' limits) is on the page.
     drawn, page = figure.get_tightbbox(renderer), figure.bbox_inches
     assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01 and drawn.x1 <= page.x1 + 0.01 and drawn.y1 <= page.y1 + 0.01
-    # The title, the y label, the panels' labels and the legend each have a place of their own.
     (legend,) = figure.legends
-    blocks = [figure._suptitle, figure._supylabel, legend, *(axis.xaxis.label for axis in figure.axes),
-              *(axis.title for axis in figure.axes)]
-    extents = [block.get_window_extent(renderer) for block in blocks if block.get_visible() and (
+    blocks = [figure._suptitle, figure._supylabel, legend,
+              *(label for axis in figure.axes for label in (axis.xaxis.label, axis.yaxis.label, axis.title))]
+    extents = [block.get_window_extent(renderer) for block in blocks if block is not None and block.get_visible() and (
         not isinstance(block, Text) or block.get_text())]
     for index, first in enumerate(extents):
         assert not any(first.overlaps(second) for second in extents[index + 1:])
+
+
+@pytest.mark.parametrize("width", [3.4, 7.0])
+def test_a_figure_for_a_paper_is_as_wide_as_its_column_with_readable_text_inside_it(tmp_path: Path,
+                                                                                    width: float) -> None:
+    # The one figure there was, 11 in wide with text of 8.3-12 pt, had 5.3 pt legends printed 7 in wide, 2.6 pt
+    # at a column's 3.4 in; journals ask for 7 pt or more.
+    sweep = write_sweep(tmp_path / "sweep", MOMENTA, key="optim.momentum")
+    plot_sweep(sweep, "Figure 3: SGD momentum", width=width)
+    keys, groups = collect(sweep)
+    check_printed_at(sweep, "figure", draw(groups, keys, "Figure 3: SGD momentum", width=width), width)
+
+
+# A column (panels stacked), a page (two panels a row, the third centred under them), wider (three in a row).
+@pytest.mark.parametrize("width", [3.4, 7.0, 7.5])
+def test_the_gradients_figure_for_a_paper_is_as_wide_as_the_loss_curves_with_readable_text(tmp_path: Path,
+                                                                                          width: float) -> None:
+    # --width drew figure.png for the paper while gradients.png stayed 15 in wide at 110 dpi: its 10 pt text was
+    # 2.3 pt printed in a column.
+    sweep = write_sweep(tmp_path / "sweep", MOMENTA, key="optim.momentum", gradients=True)
+    written = plot_sweep(sweep, "Figure 3: SGD momentum", width=width)
+    assert {sweep / "gradients.png", sweep / "gradients.pdf", sweep / "gradients.md"} <= set(written)
+    keys, groups = collect(sweep)
+    figure = draw_gradients(groups, keys, "Figure 3: SGD momentum", width=width)
+    check_printed_at(sweep, "gradients", figure, width)
+    assert len(figure.axes) == 3 and all(len(axis.get_lines()) == len(MOMENTA) for axis in figure.axes)
+    # Where epoch 0 is the initialisation: the screen figure says it in its y label.
+    assert "0 = initialisation" in figure.axes[-1].get_xlabel()
+    # Without --width, the screen's figure again.
+    plot_sweep(sweep, "Figure 3: SGD momentum")
+    assert png_size(sweep / "gradients.png") == (15 * 110, round(4.2 * 110))
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    return Image.open(path).size
 
 
 def test_a_paper_width_narrower_than_a_column_is_refused_in_one_line(tmp_path: Path) -> None:

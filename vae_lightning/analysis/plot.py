@@ -60,8 +60,9 @@ PAPER_SMALL_POINTS = 7.0
 SCREEN_DPI, PAPER_DPI = 110, 300
 # The narrowest journal column (Springer's 84 mm is 3.3 in): narrower, the panels' text does not fit.
 MIN_PAPER_INCHES = 3.0
-# Narrower than this the two panels are stacked (side by side, each would be under 2 in wide), and the
-# legend's columns below them are this wide.
+# Narrower than this the loss figure's two panels are stacked (side by side, each would be under 2 in wide): a row
+# holds as many panels as get half of it each (the gradients' three from 7.5 in). The legend's columns below them
+# are PAPER_LEGEND_COLUMN_INCHES wide.
 SIDE_BY_SIDE_INCHES = 5.0
 PAPER_LEGEND_COLUMN_INCHES = 1.1
 # A character's width in DejaVu Sans, as a share of the font size, taken generously to wrap lines in time.
@@ -597,57 +598,117 @@ def wrapped(text: str, width: float, points: float) -> str:
     return "\n".join(textwrap.fill(line, characters) for line in text.splitlines())
 
 
+def panels_per_row(width: float, count: int) -> int:
+    """How many of `count` panels a figure for a paper `width` inches wide sets in a row: as many as leave each
+    SIDE_BY_SIDE_INCHES / 2; one a row, stacked, in a narrower figure."""
+    return max(1, min(count, int(width // (SIDE_BY_SIDE_INCHES / 2))))
+
+
+def legend_columns(width: float, handle_count: int) -> int:
+    """The columns of a paper figure's legend under its panels, each PAPER_LEGEND_COLUMN_INCHES wide."""
+    return max(1, min(handle_count, int(width // PAPER_LEGEND_COLUMN_INCHES)))
+
+
+def paper_figure(width: float, count: int, handle_count: int, sharey: bool = False) -> tuple[Figure, list[Any]]:
+    """A figure for a paper `width` inches wide and its `count` panels, `panels_per_row` of them a row (a last
+    row of fewer centred under the others), each 1.6 in high when stacked one a row (then sharing their x axis),
+    1.9 in in rows of several; then room for the title, the panels' titles and x labels, and the legend's
+    `handle_count` entries in `legend_columns` under them."""
+    per_row = panels_per_row(width, count)
+    rows = math.ceil(count / per_row)
+    height = (rows * (1.6 if per_row == 1 else 1.9) + 1.2
+              + 0.16 * (math.ceil(handle_count / legend_columns(width, handle_count)) + 1))
+    figure = Figure(figsize=(width, height), layout="constrained")
+    if count % per_row == 0:
+        return figure, list(figure.subplots(rows, per_row, squeeze=False, sharex=per_row == 1, sharey=sharey).flat)
+    # Each panel two columns of a grid twice as fine, so that the last row's fewer panels sit in its middle.
+    grid = figure.add_gridspec(rows, 2 * per_row)
+    last = count - (rows - 1) * per_row
+    places = [grid[row, 2 * column:2 * column + 2] for row in range(rows - 1) for column in range(per_row)]
+    places += [grid[rows - 1, per_row - last + 2 * column:per_row - last + 2 * column + 2] for column in range(last)]
+    axes = [figure.add_subplot(place) for place in places]
+    for axis in axes[1:] if sharey else []:
+        axis.sharey(axes[0])
+    return figure, axes
+
+
+def for_paper(figure: Figure, axes: list[Any], keys: list[str], groups: dict[tuple[str, ...], Group], title: str,
+              width: float, band: str = BAND, epochs: str = PAPER_EPOCH_LABEL) -> None:
+    """The text of a figure from `paper_figure` at PAPER_TEXT_POINTS and PAPER_SMALL_POINTS as printed `width`
+    inches wide: the panels' titles and ticks; the x label `epochs` under each panel, or under the lowest of
+    stacked ones (on the panels, not the figure: constrained layout put the figure's x label and the legend below
+    it in one place); the legend under the panels (beside, it took a column's width from panels already narrow);
+    the title, saying what `band` is. Titles and labels are wrapped to fit: three panels in a row ran their x
+    labels into each other."""
+    per_row = panels_per_row(width, len(axes))
+    for axis in axes:
+        axis.set_title(wrapped(axis.get_title(), width / per_row, PAPER_TEXT_POINTS), fontsize=PAPER_TEXT_POINTS)
+        axis.tick_params(which="both", labelsize=PAPER_SMALL_POINTS)
+    for axis in axes[-1:] if per_row == 1 else axes:
+        axis.set_xlabel(wrapped(epochs, width / per_row, PAPER_TEXT_POINTS), fontsize=PAPER_TEXT_POINTS)
+    handles, labels = legend_entries(axes[-1], groups)
+    if labels:
+        figure.legend(handles, labels, loc="outside lower center", title=", ".join(keys) or None,
+                      fontsize=PAPER_SMALL_POINTS, title_fontsize=PAPER_SMALL_POINTS,
+                      ncols=legend_columns(width, len(groups)))
+    figure.suptitle(wrapped(seeds_title(groups, title, band), width, PAPER_TEXT_POINTS), fontsize=PAPER_TEXT_POINTS)
+
+
 def draw_for_paper(groups: dict[tuple[str, ...], Group], keys: list[str], title: str, loss: str,
                    width: float) -> Figure:
     """The loss curves `width` inches wide with their text at PAPER_TEXT_POINTS and PAPER_SMALL_POINTS as
-    printed at that width: the two panels side by side, or stacked below SIDE_BY_SIDE_INCHES; the legend under
-    them (beside, it took a column's width from panels already narrow); the title and labels wrapped to fit."""
-    stacked = width < SIDE_BY_SIDE_INCHES
-    handle_count = len(groups)
-    columns = max(1, min(handle_count, int(width // PAPER_LEGEND_COLUMN_INCHES)))
-    # Panels, then the title, panel titles and x label, then the legend's rows.
-    height = (2 * 1.6 if stacked else 1.9) + 1.2 + 0.16 * (math.ceil(handle_count / columns) + 1)
-    figure = Figure(figsize=(width, height), layout="constrained")
-    axes = figure.subplots(2 if stacked else 1, 1 if stacked else 2, sharex=stacked, sharey=True)
+    printed at that width: the two panels side by side, or stacked below SIDE_BY_SIDE_INCHES (`paper_figure`);
+    the legend under them, the title and labels wrapped to fit (`for_paper`)."""
+    figure, axes = paper_figure(width, len(STAGES), len(groups), sharey=True)
     for axis, stage in zip(axes, STAGES):
         draw_curves(axis, groups, stage)
-        axis.set_title(f"{stage} loss", fontsize=PAPER_TEXT_POINTS)
+        axis.set_title(f"{stage} loss")
     for axis in axes:  # once both are drawn: they share the y axis, and its ticks depend on its range
         log_scale(axis)
-        axis.tick_params(which="both", labelsize=PAPER_SMALL_POINTS)
     # The figure's own y label: on the upper of two stacked panels it ran past that panel's height.
-    figure.supylabel(wrapped(f"loss ({loss}), per image; log scale", height, PAPER_TEXT_POINTS),
+    figure.supylabel(wrapped(f"loss ({loss}), per image; log scale", figure.get_size_inches()[1], PAPER_TEXT_POINTS),
                      fontsize=PAPER_TEXT_POINTS)
-    # On the panels, not the figure: constrained layout put the figure's x label and the legend below it in one place.
-    # TensorBoard's count, which the screen figure's label compares, is nothing to a paper's reader.
-    for axis in axes[-1:] if stacked else axes:
-        axis.set_xlabel(PAPER_EPOCH_LABEL, fontsize=PAPER_TEXT_POINTS)
-    handles, labels = legend_entries(axes[1], groups)
-    if labels:
-        figure.legend(handles, labels, loc="outside lower center", title=", ".join(keys) or None,
-                      fontsize=PAPER_SMALL_POINTS, title_fontsize=PAPER_SMALL_POINTS, ncols=columns)
-    figure.suptitle(wrapped(seeds_title(groups, title), width, PAPER_TEXT_POINTS), fontsize=PAPER_TEXT_POINTS)
+    for_paper(figure, axes, keys, groups, title, width)
     return figure
 
 
-def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title: str) -> Figure:
+# The gradient figure's panels: the statistic, the panel's title, its y label on a screen (the first panel's
+# also says what epoch 0 is, which the x label of a paper's figure says), in a paper.
+GRADIENT_PANELS = (
+    (STATISTICS[0], "gradient norm before clipping", "global L2 norm, log scale\n(epoch mean; epoch 0: initialisation)",
+     "global L2 norm, log scale"),
+    (STATISTICS[1], "gradient norm after clipping", "", "global L2 norm, log scale"),
+    (STATISTICS[2], "clipped: % of entries (by value) or of steps (by norm)",
+     "% (epoch mean) = 100 × train/clip_fraction", "% (epoch mean)"),
+)
+PAPER_GRADIENT_EPOCH_LABEL = "epoch (0 = initialisation, 1 = the first trained)"
+
+
+def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title: str,
+                   width: float | None = None) -> Figure:
     """Epoch means of the gradient's norm before and after clipping and of the share the clip
-    changed; epoch 0 is the first step's gradient, at initialisation."""
-    figure = Figure(figsize=(15, 4.2), layout="constrained")
-    axes = figure.subplots(1, 3)
-    titles = ["gradient norm before clipping", "gradient norm after clipping",
-              "clipped: % of entries (by value) or of steps (by norm)"]
-    for axis, name, panel_title in zip(axes, STATISTICS, titles):
+    changed; epoch 0 is the first step's gradient, at initialisation. For a screen, or with `width` (inches)
+    for a paper at that width, laid out and lettered as the loss curves are (`paper_figure`, `for_paper`)."""
+    if width is None:
+        figure = Figure(figsize=(15, 4.2), layout="constrained")
+        axes = list(figure.subplots(1, 3))
+    else:
+        figure, axes = paper_figure(width, len(GRADIENT_PANELS), len(groups))
+    for axis, (name, panel_title, screen_label, paper_label) in zip(axes, GRADIENT_PANELS):
         if name.endswith("fraction"):
             draw_curves(axis, groups, name, scale=100.0, within=(0.0, 100.0))
         else:
             draw_curves(axis, groups, name, geometric=True)
+            log_scale(axis)
         axis.set_title(panel_title)
-    for axis in axes[:2]:
-        log_scale(axis)
-    axes[0].set_ylabel("global L2 norm, log scale\n(epoch mean; epoch 0: initialisation)")
+        if width is None:
+            axis.set_ylabel(screen_label)
+        else:
+            axis.set_ylabel(paper_label, fontsize=PAPER_TEXT_POINTS)
+    if width is not None:
+        for_paper(figure, axes, keys, groups, title, width, GRADIENT_BANDS, PAPER_GRADIENT_EPOCH_LABEL)
+        return figure
     epoch_label(figure)
-    axes[2].set_ylabel("% (epoch mean) = 100 × train/clip_fraction")
     legend(figure, axes[2], keys, groups)
     figure.suptitle(seeds_title(groups, title, GRADIENT_BANDS))
     return figure
@@ -850,8 +911,8 @@ def send_outcome(render: Callable[[], dict[Path, bytes]], sender: Connection) ->
 def plot_sweep(sweep_dir: Path, title: str | None = None, width: float | None = None) -> list[Path]:
     """Write figure.png and .pdf (once a job completed: no empty axes), summary.md and summary.json into
     the sweep folder, and gradients.png, .pdf and .md when its runs logged gradient statistics; returns
-    the paths written. `width`: figure.png and .pdf for a paper, that many inches wide (`draw_for_paper`),
-    the PNG at PAPER_DPI; the gradients' figure keeps its screen size.
+    the paths written. `width`: the figures (figure.png and .pdf, gradients.png and .pdf) for a paper, that many
+    inches wide (`draw_for_paper`, `draw_gradients`), the PNGs at PAPER_DPI.
     Everything is drawn before the first file is written: a bad sweep folder leaves nothing behind."""
     check_sweep(sweep_dir)
     check_writable(sweep_dir, f"the sweep folder {sweep_dir}", "plot writes its figures and tables into it; copy the "
@@ -868,11 +929,12 @@ def plot_sweep(sweep_dir: Path, title: str | None = None, width: float | None = 
     completed = any(group.finals for group in groups.values())
     logged_gradients = any(group.curves[STATISTICS[0]] for group in groups.values())
     # Labels are drawn as written: matplotlib would read one between two `$` (a swept `${oc.env:...}`) as math.
+    dpi = SCREEN_DPI if width is None else PAPER_DPI
     with matplotlib.rc_context({"text.parse_math": False}):
-        files = side_by_side(lambda: rendered(draw(groups, keys, title, loss, width), figures[0],
-                                              SCREEN_DPI if width is None else PAPER_DPI) if completed else {},
-                             lambda: (rendered(draw_gradients(groups, keys, title), gradients[0]) if logged_gradients
-                                      else {}))
+        files = side_by_side(lambda: rendered(draw(groups, keys, title, loss, width), figures[0], dpi) if completed
+                             else {},
+                             lambda: (rendered(draw_gradients(groups, keys, title, width), gradients[0], dpi)
+                                      if logged_gradients else {}))
     files |= {sweep_dir / "summary.md": summary_markdown(summary, loss).encode(),
               sweep_dir / "summary.json": json_bytes(summary)}
     if logged_gradients:
@@ -901,9 +963,9 @@ def main() -> None:
     parser.add_argument("sweep_dir", type=user_path, help="a folder made by `python train.py -m ...`")
     parser.add_argument("--title", help="the figure's title (default: the folder and the swept keys)")
     parser.add_argument("--width", type=paper_width, metavar="INCHES",
-                        help=f"draw figure.pdf and figure.png for a paper, this wide (3.4 for a column, 7 for a page) "
-                             f"with text of {PAPER_SMALL_POINTS:g}-{PAPER_TEXT_POINTS:g} pt and the PNG at {PAPER_DPI} "
-                             f"dpi; without it, 11 in for a screen")
+                        help=f"draw figure.pdf/.png and gradients.pdf/.png for a paper, this wide (3.4 for a column, "
+                             f"7 for a page) with text of {PAPER_SMALL_POINTS:g}-{PAPER_TEXT_POINTS:g} pt and the PNGs "
+                             f"at {PAPER_DPI} dpi; without them, 11 and 15 in for a screen")
     args = parser.parse_args()
     with errors_said_in_one_line():
         written = plot_sweep(args.sweep_dir, args.title, args.width)
