@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
 from analysis.fake_sweeps import write_job, write_sweep
@@ -324,3 +325,59 @@ def test_trials_of_one_setting_without_a_seed_are_compared_by_welchs_test(
     welch = stats.ttest_ind(losses["b"], losses["a"], equal_var=False).confidence_interval(0.95)
     assert code == 1 and point["test"] == "Welch" and (point["a"]["n"], point["b"]["n"]) == (2, 2)
     assert point["ci95"] == pytest.approx([welch.low, welch.high], rel=1e-9)
+
+
+def record_run_definition(job: Path, definition: dict) -> None:
+    """A checkpoint as a run's: its RunDefinition's state, the run's resolved values of what defines it."""
+    import torch
+
+    from vae_lightning.harness.checkpoints import RunDefinition
+
+    (job / "checkpoints").mkdir()
+    torch.save({"callbacks": {RunDefinition.__qualname__: RunDefinition(definition).state_dict()}},
+               job / "checkpoints" / "last.ckpt")
+
+
+# A learning rate kept in the environment, as the run needed it: ${oc.env:...} alone gives text.
+FROM_ENVIRONMENT = "'${oc.decode:${oc.env:LR}}'"
+
+
+def test_a_value_written_as_an_interpolation_is_the_point_of_the_value_its_runs_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # B ran `optim.lr=0.01,'${oc.decode:${oc.env:LR}}'` with LR=0.1: its 0.1 was not A's 0.1, compared with
+    # nothing, and the command said "Only in B: '${oc.decode:${oc.env:LR}}'".
+    a = write_sweep(tmp_path / "a", {"0.01": LOSSES["0.1"], "0.1": LOSSES["1.0"]}, key="optim.lr")
+    b = write_sweep(tmp_path / "b", {"0.01": LOSSES["0.1"], FROM_ENVIRONMENT: LOSSES["1.0"]}, key="optim.lr")
+    for seed in range(len(LOSSES["1.0"])):
+        record_run_definition(b / f"optim.lr={FROM_ENVIRONMENT},seed={seed}", {"optim.lr": 0.1, "seed": seed})
+    monkeypatch.setenv("LR", "0.5")  # what the environment says now is not what the runs used
+    code, out, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    assert code == 0 and verdicts(tmp_path) == {"0.01": "equivalent", "0.1": "equivalent"}
+    assert "| 0.1 | 5 | 31.508 | 5 | 31.508 | 0.000 |" in out and "Only in" not in out
+    assert f"B's optim.lr={FROM_ENVIRONMENT} is compared as the 0.1 its jobs ran with." in out
+    comparison = json.loads((tmp_path / "comparison.json").read_text())
+    assert comparison["resolved"] == {"a": {}, "b": {f"optim.lr={FROM_ENVIRONMENT}": "optim.lr=0.1"}}
+    # The other way round, the point is labelled by its value too.
+    (tmp_path / "reversed").mkdir()
+    code, out, _ = run(monkeypatch, capsys, b, a, "--out", tmp_path / "reversed")
+    assert code == 0 and verdicts(tmp_path / "reversed") == {"0.01": "equivalent", "0.1": "equivalent"}
+    assert f"A's optim.lr={FROM_ENVIRONMENT} is compared as the 0.1 its jobs ran with." in out
+
+
+def test_a_value_that_interpolates_another_key_is_read_from_the_jobs_config_and_one_of_the_environment_is_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # Without checkpoints (deleted), a reference to another key resolves in the job's saved config as in its run;
+    # the environment the run had is recorded nowhere else, and today's may differ: that point stays as written.
+    a = write_sweep(tmp_path / "a", {**LOSSES, "0.5": LOSSES["0.1"]})
+    b = write_sweep(tmp_path / "b", {"0.1": LOSSES["0.1"], "'${optim.lr}'": LOSSES["1.0"],
+                                     "'${oc.decode:${oc.env:CLIP}}'": LOSSES["0.1"]})
+    for job in b.glob("clip.value=*"):
+        written = job.name.partition("=")[2].rpartition(",seed=")[0].strip("'")
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"clip": {"value": written if "${" in written
+                                                                             else float(written)},
+                                                                    "optim": {"lr": 1.0}}))
+    monkeypatch.setenv("CLIP", "0.5")
+    code, out, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    assert verdicts(tmp_path) == {"0.1": "equivalent", "1.0": "equivalent"}
+    assert "B's clip.value='${optim.lr}' is compared as the 1.0 its jobs ran with." in out
+    assert "Only in A (not compared): 0.5." in out and "Only in B (not compared): '${oc.decode:${oc.env:CLIP}}'." in out

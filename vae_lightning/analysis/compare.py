@@ -8,13 +8,18 @@ point is equivalent, 1 when any is different or inconclusive, 2 on bad input (do
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from vae_lightning.files import check_writable, read_json
-from vae_lightning.analysis.plot import (CommandParser, check_sweep, collect, decimals, errors_said_in_one_line,
-                                         is_number, json_bytes, loss_named, table, user_path, write_all)
+from vae_lightning.analysis.plot import (CommandParser, Group, check_sweep, collect, decimals, errors_said_in_one_line,
+                                         is_number, json_bytes, loss_named, point_label, table, user_path,
+                                         write_all)
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
 
@@ -51,14 +56,80 @@ def same_point(point: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f"{key}={float(value)!r}" if is_number(value) else f"{key}={value}" for key, _, value in overrides)
 
 
+# An interpolation of other keys of the job's config (`${optim.lr}`, `${seed}`), not a resolver's (`${oc.env:LR}`).
+KEY_REFERENCE = re.compile(r"\$\{[^${}:]+\}")
+UNKNOWN = object()
+
+
+def used_value(job: Path, key: str) -> Any:
+    """The value of the override `key` the job ran with, resolved: as its checkpoint's run definition records it
+    (which holds every key that defines a run, as the run resolved it, `${oc.env:...}` in the run's environment);
+    else from its saved .hydra/config.yaml, where the key's interpolation names other keys of it alone (resolved
+    there as in the run, whatever the environment now); else UNKNOWN."""
+    import torch  # here: only a point written with an interpolation costs the import and a look at checkpoints
+
+    from vae_lightning.harness.checkpoints import RunDefinition
+
+    key = key.lstrip("+~")
+    for checkpoint in sorted((job / "checkpoints").glob("*.ckpt"),
+                             key=lambda path: (path.name != "last.ckpt", path.name != "best.ckpt", path.name)):
+        try:
+            definition = torch.load(checkpoint, map_location="cpu", weights_only=True,
+                                    mmap=True)["callbacks"][RunDefinition.__qualname__]["definition"]
+        except Exception:  # a checkpoint cut short, of another project, or older than definitions: the next one
+            continue
+        if isinstance(definition, dict) and key in definition:
+            return definition[key]
+    try:
+        config = OmegaConf.load(job / ".hydra" / "config.yaml")
+        written = OmegaConf.select(config, key, throw_on_missing=True, default=UNKNOWN)
+        raw = OmegaConf.to_container(config, resolve=False)
+        for part in key.split("."):
+            raw = raw[part]
+        if not isinstance(raw, str) or "${" in KEY_REFERENCE.sub("", raw):
+            return UNKNOWN
+        return OmegaConf.to_container(written, resolve=True) if OmegaConf.is_config(written) else written
+    except Exception:  # no config, no such key in it, or an interpolation it cannot resolve
+        return UNKNOWN
+
+
+def as_used(groups: dict[tuple[str, ...], Group]) -> tuple[dict[tuple[str, ...], Group], dict[str, str]]:
+    """The points keyed by the values their jobs ran with: a swept override written as an interpolation
+    (`optim.lr='${oc.decode:${oc.env:LR}}'`) as the value it resolved to (`optim.lr=0.002`), where every completed
+    job of the point gives the same one (`used_value`), and the label so; with, for each such override, the
+    value it was compared as. Other points, and those that one value cannot stand for, as written."""
+    from vae_lightning.harness.definition import as_written
+
+    found: dict[tuple[str, ...], Group] = {}
+    resolved: dict[str, str] = {}
+    for point, group in groups.items():
+        used = {}
+        for override in point:
+            key, _, value = override.partition("=")
+            used[override] = override
+            if "${" in value and group.jobs:
+                values = {repr(given): given for given in (used_value(job, key) for job in group.jobs)}
+                if len(values) == 1 and (given := next(iter(values.values()))) is not UNKNOWN:
+                    used[override] = f"{key}={as_written(given)}"
+        used_point = tuple(used.values())
+        if used_point == point or used_point in groups or used_point in found:  # as written, or another point's
+            found[point] = group
+            continue
+        resolved |= {written: value for written, value in used.items() if written != value}
+        found[used_point] = dataclasses.replace(group, label=point_label(used_point, {o: o for o in used_point}))
+    return found, resolved
+
+
 def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[str, Any]:
-    """What comparison.json holds: for each point in both sweeps (the same swept overrides), each
-    sweep's n, mean and sd of the final val loss, and the difference's interval and verdict."""
+    """What comparison.json holds: for each point in both sweeps (the same swept overrides, with the values their
+    jobs ran with: `as_used`), each sweep's n, mean and sd of the final val loss, and the difference's interval and
+    verdict."""
     value, percent = parse_margin(margin)
     for folder in (sweep_a, sweep_b):
         check_sweep(folder)
     keys_a, groups_a = collect(sweep_a)
     keys_b, groups_b = collect(sweep_b)
+    (groups_a, resolved_a), (groups_b, resolved_b) = as_used(groups_a), as_used(groups_b)
     groups_a, groups_b = ({same_point(point): group for point, group in groups.items()}
                           for groups in (groups_a, groups_b))
     shared = [point for point in groups_a if point in groups_b]
@@ -96,7 +167,10 @@ def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[
     return {"a": str(sweep_a.absolute()), "b": str(sweep_b.absolute()), "margin": margin, "test": TEST, "alpha": ALPHA,
             "points": points,
             "only_in_a": [groups_a[point].label for point in groups_a if point not in groups_b],
-            "only_in_b": [groups_b[point].label for point in groups_b if point not in groups_a]}
+            "only_in_b": [groups_b[point].label for point in groups_b if point not in groups_a],
+            # Each swept override written as an interpolation, and the value its jobs ran with, which they are
+            # compared as.
+            "resolved": {"a": resolved_a, "b": resolved_b}}
 
 
 def number(value: float | None, digits: int = 3) -> str:
@@ -132,7 +206,9 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         "equivalent: the 90% interval lies within ±margin; different: not equivalent and the 95% interval",
         "excludes 0; inconclusive: neither (more seeds would tell).",
     ]
-    after = [f"Only in A (not compared): {', '.join(comparison['only_in_a'])}."] if comparison["only_in_a"] else []
+    after = [f"{side.upper()}'s {written} is compared as the {value.partition('=')[2]} its jobs ran with."
+             for side in ("a", "b") for written, value in comparison["resolved"][side].items()]
+    after += [f"Only in A (not compared): {', '.join(comparison['only_in_a'])}."] if comparison["only_in_a"] else []
     after += [f"Only in B (not compared): {', '.join(comparison['only_in_b'])}."] if comparison["only_in_b"] else []
     columns = ["point", "A: seeds", "A: mean", "B: seeds", "B: mean", "B - A", "95% interval", "test", "margin",
                "TOST p", "verdict"]

@@ -134,12 +134,13 @@ def user_path(text: str) -> Path:
 
 @dataclass
 class Group:
-    """One point of the sweep: its completed jobs' per-epoch curves and final val losses (by seed),
-    and the jobs left out, each with why."""
+    """One point of the sweep: its completed jobs' per-epoch curves, final val losses (by seed) and
+    folders, and the jobs left out, each with why."""
 
     label: str
     curves: dict[str, list[dict[int, float]]] = field(default_factory=lambda: {key: [] for key in COLUMNS})
     finals: list[tuple[str, float]] = field(default_factory=list)
+    jobs: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -392,6 +393,7 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
             group.problems.append(f"{who}: final val loss is {final}")
             continue
         group.finals.append((seed, final))
+        group.jobs.append(job)
         for key, curve in curves.items():
             if curve:
                 group.curves[key].append(curve)
