@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import OmegaConf
 
 from vae_lightning.files import check_writable, read_json
@@ -22,6 +23,8 @@ from vae_lightning.analysis.plot import (CommandParser, Group, check_sweep, coll
                                          write_all)
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
+from vae_lightning.harness.checkpoints import RunDefinition
+from vae_lightning.harness.definition import as_written
 
 # 0.5% of sweep A's mean: about 0.16 nats for the paper's 31-nat losses, near one seed's spread
 # and a third of the smallest difference Figures 1-3 rest on (docs/statistics.md).
@@ -66,10 +69,6 @@ def used_value(job: Path, key: str) -> Any:
     (which holds every key that defines a run, as the run resolved it, `${oc.env:...}` in the run's environment);
     else from its saved .hydra/config.yaml, where the key's interpolation names other keys of it alone (resolved
     there as in the run, whatever the environment now); else UNKNOWN."""
-    import torch  # here: only a point written with an interpolation costs the import and a look at checkpoints
-
-    from vae_lightning.harness.checkpoints import RunDefinition
-
     key = key.lstrip("+~")
     for checkpoint in sorted((job / "checkpoints").glob("*.ckpt"),
                              key=lambda path: (path.name != "last.ckpt", path.name != "best.ckpt", path.name)):
@@ -82,13 +81,13 @@ def used_value(job: Path, key: str) -> Any:
             return definition[key]
     try:
         config = OmegaConf.load(job / ".hydra" / "config.yaml")
-        written = OmegaConf.select(config, key, throw_on_missing=True, default=UNKNOWN)
         raw = OmegaConf.to_container(config, resolve=False)
         for part in key.split("."):
             raw = raw[part]
         if not isinstance(raw, str) or "${" in KEY_REFERENCE.sub("", raw):
             return UNKNOWN
-        return OmegaConf.to_container(written, resolve=True) if OmegaConf.is_config(written) else written
+        value = OmegaConf.select(config, key, throw_on_missing=True)
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
     except Exception:  # no config, no such key in it, or an interpolation it cannot resolve
         return UNKNOWN
 
@@ -98,8 +97,6 @@ def as_used(groups: dict[tuple[str, ...], Group]) -> tuple[dict[tuple[str, ...],
     (`optim.lr='${oc.decode:${oc.env:LR}}'`) as the value it resolved to (`optim.lr=0.002`), where every completed
     job of the point gives the same one (`used_value`), and the label so; with, for each such override, the
     value it was compared as. Other points, and those that one value cannot stand for, as written."""
-    from vae_lightning.harness.definition import as_written
-
     found: dict[tuple[str, ...], Group] = {}
     resolved: dict[str, str] = {}
     for point, group in groups.items():
