@@ -73,11 +73,11 @@ def used_value(job: Path, key: str) -> Any:
     for checkpoint in sorted((job / "checkpoints").glob("*.ckpt"),
                              key=lambda path: (path.name != "last.ckpt", path.name != "best.ckpt", path.name)):
         try:
-            definition = torch.load(checkpoint, map_location="cpu", weights_only=True,
-                                    mmap=True)["callbacks"][RunDefinition.__qualname__]["definition"]
-        except Exception:  # a checkpoint cut short, of another project, or older than definitions: the next one
+            loaded = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # a checkpoint cut short: the next one
             continue
-        if isinstance(definition, dict) and key in definition:
+        definition = RunDefinition.recorded(loaded)
+        if definition is not None and key in definition:  # else of another project, or older than definitions
             return definition[key]
     try:
         config = OmegaConf.load(job / ".hydra" / "config.yaml")

@@ -102,10 +102,7 @@ def saved_data_target(saved: Path) -> str | None:
 def recorded_data_target(checkpoint: dict[str, Any]) -> str | None:
     """The data class the checkpoint's run definition names (`data._target_`), which travels with a checkpoint
     copied out of its run folder; None in a checkpoint written before runs recorded it."""
-    states = checkpoint.get("callbacks")
-    state = states.get(RunDefinition.__qualname__) if isinstance(states, dict) else None
-    definition = state.get("definition") if isinstance(state, dict) else None
-    target = definition.get("data._target_") if isinstance(definition, dict) else None
+    target = (RunDefinition.recorded(checkpoint) or {}).get("data._target_")
     return target if isinstance(target, str) else None
 
 

@@ -178,6 +178,14 @@ class RunDefinition(L.Callback):
     def state_dict(self) -> dict[str, Any]:
         return {"definition": self.definition}
 
+    @classmethod
+    def recorded(cls, checkpoint: Any) -> dict[str, Any] | None:
+        """The definition a loaded checkpoint records; None in one of another project, an older or a malformed one."""
+        states = checkpoint.get("callbacks") if isinstance(checkpoint, dict) else None
+        state = states.get(cls.__qualname__) if isinstance(states, dict) else None
+        definition = state.get("definition") if isinstance(state, dict) else None
+        return definition if isinstance(definition, dict) else None
+
 
 class RunFolder(L.Callback):
     """Stores the run's folder (the Trainer's `default_root_dir`) in every checkpoint. A run resumed in
@@ -234,12 +242,15 @@ def reason_not_to_resume(path: Path, definition: dict[str, Any],
         # torch's first line goes on into advice on how files get damaged: its first sentence says what failed.
         said = str(error).splitlines()[0].split(". ")[0] if str(error) else ""
         return f"{type(error).__name__}: {said}", False
+    not_of_a_run = "it holds no run definition of this project", False
+    then = RunDefinition.recorded(saved)
+    if then is None:
+        return not_of_a_run
     try:
-        then = saved["callbacks"][RunDefinition.__qualname__]["definition"]
-        changed = changed_keys(dict(then), definition)
+        changed = changed_keys(then, definition)
         leaving = paths_leaving_their_folder(saved["callbacks"])
     except (KeyError, TypeError, ValueError, AttributeError):  # any malformed content
-        return "it holds no run definition of this project", False
+        return not_of_a_run
     if leaving:
         return (f"it names the checkpoint {leaving[0]!r}, which leaves its folder "
                 f"(Lightning would delete or load it)", False)
