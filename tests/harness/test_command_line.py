@@ -737,6 +737,10 @@ def test_a_glob_in_a_configs_own_sweep_params_sweeps_the_options_it_matches_as_o
     lock.close()
     # Hydra runs the options checked, and writes them to multirun.yaml, whose params plot reads.
     assert "hydra.sweeper.params.optim='mine,sgd'" in prepared
+    # A glob that matches one option varies nothing, and names no job, as on the command line.
+    (extra / "experiment" / "globbed.yaml").write_text(
+        (extra / "experiment" / "globbed.yaml").read_text().replace("glob(*,exclude=adam*)", "glob(mi*)"))
+    assert "optim" in excluded_from_job_names(arguments)
 
 
 @pytest.mark.parametrize("params,said", [

@@ -611,10 +611,9 @@ def configured_params(command_config: DictConfig, overrides: list[str]) -> list[
     return [f"{key}={value}" for key, value in params.items() if key not in given]
 
 
-def listed_params(args: argparse.Namespace, command_config: DictConfig) -> list[str]:
-    """Hydra's overrides of each glob of the config's sweep params by the options it matched: Hydra runs the
-    jobs that were checked, and writes them to multirun.yaml, whose params plot reads, listed."""
-    listed = listed_globs(args, str(CONFIG_DIR), configured_params(command_config, args.overrides))
+def listed_params(listed: dict[str, str]) -> list[str]:
+    """Hydra's overrides of each glob of the config's sweep params by the options it matched (`listed_globs`):
+    Hydra runs the jobs that were checked, and writes them to multirun.yaml, whose params plot reads, listed."""
     return [f"hydra.sweeper.params.{glob.partition('=')[0]}={quoted(options.partition('=')[2])}"
             for glob, options in listed.items()]
 
@@ -738,12 +737,12 @@ def restores_random_state(cfg: DictConfig) -> bool:
     return any(isinstance(target, str) and issubclass(get_class(target), RandomState) for target in targets)
 
 
-def job_naming(command_config: DictConfig, overrides: list[str]) -> list[str]:
+def job_naming(command_config: DictConfig, overrides: list[str], listed: dict[str, str]) -> list[str]:
     """Name each sweep job by what the sweep varies: every key fixed on the command line, or given
-    one value by the config's sweep params (an experiment's), is left out of
-    `hydra.job.override_dirname` (and so of the job's folder and TensorBoard run)."""
+    one value by the config's sweep params (an experiment's; a glob there as the options `listed` says
+    it matched), is left out of `hydra.job.override_dirname` (and so of the job's folder and TensorBoard run)."""
     params = command_config.hydra.sweeper.get("params") or {}
-    configured = [f"{key}={value}" for key, value in params.items()]
+    configured = [listed.get(f"{key}={value}", f"{key}={value}") for key, value in params.items()]
     command_line = [o for o in sweeps.parse(overrides) if not o.is_hydra_override()]
     swept = {o.key_or_group for o in command_line if o.is_sweep_override()}
     fixed = {o.key_or_group for o in [*command_line, *sweeps.parse(configured)]
@@ -813,7 +812,10 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     if command_config.resume and not multirun and not folder_given:
         # A fresh folder named by the time holds nothing to continue: the run would start from its beginning.
         raise ConfigError("resume=true continues a run: give its folder, hydra.run.dir=<run> (under outputs/runs/)")
-    added = [*job_naming(command_config, args.overrides), *listed_params(args, command_config)] if multirun else []
+    added = []
+    if multirun:
+        listed = listed_globs(args, str(CONFIG_DIR), configured_params(command_config, args.overrides))
+        added = [*job_naming(command_config, args.overrides, listed), *listed_params(listed)]
     # Once every other check has passed, and before any folder is made: offline, a first run made its
     # folder (and data/), then failed in it under Lightning's banner.
     for download in [job.download for job in jobs if job.download is not None]:
