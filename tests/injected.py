@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import lightning as L
@@ -15,10 +16,11 @@ import torch
 
 class Fault(L.Callback):
     """At training step `at_step`: `raise` an error, `exit` through sys.exit, `kill` -9 the process, `term`
-    it (SIGTERM), `poison` the weights with NaN (the loss of that step is then NaN), or `fill_disk`: fill the run
-folder's filesystem to its last byte, as another user's job does on a shared disk; `raise_in_validation`
-    raises when a validation starts after step `at_step`, before it saves any checkpoint. With `rank`, in
-    that DDP process alone."""
+    it (SIGTERM), `poison` the weights with NaN (the loss of that step is then NaN), `fill_disk`: fill the run
+    folder's filesystem to its last byte, as another user's job does on a shared disk, or `int_in_weakref`: send
+    the process SIGINT from a weakref callback, out of which Python cannot raise what the handler raises;
+    `raise_in_validation` raises when a validation starts after step `at_step`, before it saves any checkpoint.
+    With `rank`, in that DDP process alone."""
 
     def __init__(self, kind: str = "none", at_step: int = 0, rank: int | None = None) -> None:
         self.kind = kind
@@ -45,6 +47,10 @@ folder's filesystem to its last byte, as another user's job does on a shared dis
             os.kill(os.getpid(), signal.SIGTERM)
         if self.kind == "fill_disk":
             fill_disk(Path(trainer.default_root_dir))
+        if self.kind == "int_in_weakref":
+            owner = Fault()
+            weakref.finalize(owner, os.kill, os.getpid(), signal.SIGINT)
+            del owner  # the finalizer runs, and the run's SIGINT handler within it
         if self.kind == "poison":
             with torch.no_grad():
                 next(module.parameters()).fill_(float("nan"))

@@ -44,6 +44,24 @@ def test_an_interrupt_is_recorded_with_its_signal(signum: signal.Signals, mnist_
     assert "Traceback" not in (tmp_path / "stderr.txt").read_text()
 
 
+def test_an_interrupt_lost_in_a_weakref_callback_mid_training_stops_the_run(mnist_root: Path, tmp_path: Path) -> None:
+    # The run's handler raised it inside a weakref callback, where Python prints it and goes on: the run ignored
+    # the Ctrl-C, trained to its end and recorded completed.
+    run_dir = tmp_path / "run"
+    overrides = [*tiny_overrides(mnist_root), "trainer.max_epochs=3", f"hydra.run.dir={run_dir}"]
+    # Step 8, 6 an epoch: in the second epoch, after the first one's last.ckpt, which resume=true continues from.
+    done = run_train([*overrides, *injected("fault", "Fault", kind="int_in_weakref", at_step=8)], tmp_path)
+    assert "Exception ignored" in done.stderr
+    assert done.returncode == 128 + signal.SIGINT, done.stderr[-3000:]
+    assert json.loads((run_dir / "status.json").read_text()) == {
+        "status": "interrupted", "error": "interrupted by SIGINT", "signal": "SIGINT", "exit_code": 128 + signal.SIGINT}
+    assert "interrupted by SIGINT; resume=true continues from the last checkpoint" in done.stdout
+    resumed = run_train([*overrides, "resume=true"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stdout
+    assert json.loads((run_dir / "status.json").read_text())["results"]["epochs"] == 3
+
+
 def test_a_ddp_run_interrupted_by_ctrl_c_to_its_command_resumes_to_the_uninterrupted_runs_losses(
         mnist_root: Path, tmp_path: Path) -> None:
     # SIGINT to the command reaches its first process alone (Lightning starts the other from it), which records

@@ -38,7 +38,8 @@ from vae_lightning.startup import stopped_in_one_line
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
 from vae_lightning.harness.schema import drop_local_keys_not_taken
 from vae_lightning.harness.runs import (RESULTS_FILE, STATUS_FILE, FirstProcessWatch, RunRecord, first_process_named,
-                                       holds_checkpoints, read_status, register_resolvers, run_isolated, val_loss)
+                                       holds_checkpoints, raise_lost_interrupt, read_status, register_resolvers,
+                                       run_isolated, val_loss)
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,10 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
         callbacks=[*callbacks, *earlier_points, RunDefinition(run_definition(cfg)), RunFolder(), LambdaCallback(
             on_fit_start=lambda trainer, module: log.info("torch uses %d threads", torch.get_num_threads()),
             on_sanity_check_start=keep_own_sigterm, on_train_start=keep_own_sigterm,
-            on_validation_start=keep_own_sigterm, on_test_start=keep_own_sigterm)],
+            on_validation_start=keep_own_sigterm, on_test_start=keep_own_sigterm,
+            # An interrupt the run's handler raised in a weakref callback or a __del__, which Python drops.
+            on_train_batch_end=raise_lost_interrupt, on_validation_batch_end=raise_lost_interrupt,
+            on_test_batch_end=raise_lost_interrupt)],
         plugins=plugins,
         default_root_dir=run_dir,
         # The data module shards each epoch across processes itself.

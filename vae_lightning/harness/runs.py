@@ -574,13 +574,19 @@ def requeued_by_the_first_task(requeue: Any) -> bool:
 
 
 # The signals `raise_interrupted` has raised in this process. One raised inside a weakref callback or a
-# __del__ is printed ("Exception ignored") and lost: a sweep's job so signalled as it started trained on.
+# __del__ is printed ("Exception ignored") and lost: a job so signalled as it started or trained, trained on.
 raised_interrupts: list[int] = []
 
 
 def raise_interrupted(signum: int, frame: Any) -> None:
     raised_interrupts.append(signum)
     raise Interrupted(signum)
+
+
+def raise_lost_interrupt(*_: Any) -> None:
+    """Raise the last interrupt `raise_interrupted` raised again, at a point from which it propagates, if any."""
+    if raised_interrupts:
+        raise Interrupted(raised_interrupts[-1])
 
 
 def record_interrupt(run_dir: Path, interrupt: Interrupted) -> None:
@@ -661,8 +667,7 @@ class RunRecord:
         self.lock.close()
 
     def __enter__(self) -> RunRecord:
-        if raised_interrupts:  # one that was lost on its way out: the run does not start
-            raise Interrupted(raised_interrupts[-1])
+        raise_lost_interrupt()  # one that was lost on its way out: the run does not start
         if self.first:
             write_status(self.run_dir, "running")
         self.handlers = {signum: signal.signal(signum, self.interrupt) for signum in STOPPING_SIGNALS}
@@ -684,7 +689,7 @@ class RunRecord:
         # Requeueing makes Slurm send this job SIGTERM: once requeued, that is no interrupt of its own.
         # Lightning's teardown can put this handler back while the requeue unwinds the fit.
         if not (self.requeued and signum == signal.SIGTERM):
-            raise Interrupted(signum)
+            raise_interrupted(signum, frame)
 
     def requeue_then_interrupt(self, signum: int, frame: Any) -> None:
         self.requeued = True
@@ -713,6 +718,8 @@ class RunRecord:
         for signum, handler in self.handlers.items():
             signal.signal(signum, handler)
         threading.excepthook = self.thread_hook
+        # Raised again by now, or come as the run completed: none is left to stop another run in this process.
+        raised_interrupts.clear()
         if error is None:
             return False
         # A signal inside a checkpoint's write comes back wrapped in torch's writer's error.
