@@ -18,7 +18,7 @@ from typing import IO, Any
 import optuna
 # hydra.core.*: the sweeper plugin API, as Hydra's own sweepers use it (the override grammar's types,
 # the launcher built from the sweep's config, a job's outcome); Hydra exports it nowhere else.
-from hydra.core.override_parser.types import IntervalSweep, Override, Transformer, ValueType
+from hydra.core.override_parser.types import IntervalSweep, Override, Transformer
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
 from hydra.types import HydraContext, TaskFunction
@@ -219,9 +219,6 @@ def distribution(override: Override) -> BaseDistribution:
     a whole number), `tag(log, ...)` on a log scale, `choice(...)` and `range(...)` one of their values."""
     if override.is_interval_sweep():
         return interval_distribution(override)
-    if override.value_type == ValueType.GLOB_CHOICE_SWEEP:  # its options come from a config loader, which has none here
-        raise ConfigError(f"{override.input_line}: glob(...) is not searched; list the options, "
-                          f"e.g. {override.get_key_element()}=choice(a, b)")
     tags = sorted(getattr(override.value(), "tags", None) or [])
     if tags:  # Optuna's CategoricalDistribution has no scale: the tag would be dropped without a word
         raise ConfigError(f"{override.input_line}: tag({', '.join(tags)}, ...) applies to interval(a, b) alone; a "
