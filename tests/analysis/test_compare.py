@@ -6,12 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from scipy import stats
 
 from analysis.fake_sweeps import write_job, write_sweep
 from helpers import run_train, tiny_overrides
 from vae_lightning.analysis import compare
+from vae_lightning.harness.checkpoints import RunDefinition
 
 # Five seeds a point with a spread of about 0.06 nats: enough to show equivalence within 0.5% of 31 nats.
 LOSSES = {"0.1": [31.0, 31.08, 30.95, 31.02, 31.1], "1.0": [31.5, 31.42, 31.55, 31.47, 31.6]}
@@ -329,10 +331,6 @@ def test_trials_of_one_setting_without_a_seed_are_compared_by_welchs_test(
 
 def record_run_definition(job: Path, definition: dict) -> None:
     """A checkpoint as a run's: its RunDefinition's state, the run's resolved values of what defines it."""
-    import torch
-
-    from vae_lightning.harness.checkpoints import RunDefinition
-
     (job / "checkpoints").mkdir()
     torch.save({"callbacks": {RunDefinition.__qualname__: RunDefinition(definition).state_dict()}},
                job / "checkpoints" / "last.ckpt")
