@@ -15,8 +15,8 @@ import pytest
 
 from injected import fill_disk
 from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError
-from vae_lightning.harness.runs import (Interrupted, RunRecord, raise_interrupted, cause_of_death, config_subdir,
-                                       failure, lock_holder, lock_run_dir, read_status, record_death,
+from vae_lightning.harness.runs import (Interrupted, RunRecord, cause_of_death, config_subdir, failure, lock_holder,
+                                       lock_run_dir, raise_interrupted, raise_lost_interrupt, read_status, record_death,
                                        record_first_death, refuse_if_taken, val_loss, write_status)
 
 
@@ -313,6 +313,27 @@ def test_an_interrupt_lost_in_a_weakref_callback_stops_the_run_as_it_starts(tmp_
     finally:
         signal.signal(signal.SIGINT, previous)
     assert not (tmp_path / "status.json").exists()
+
+
+def test_slurms_warning_lost_in_a_weakref_callback_ends_the_run_as_requeued_at_the_next_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # submitit requeued the job, then the handler's Requeued was printed and lost: the run trained on until Slurm
+    # killed it, status.json saying running, its steps since the last checkpoint lost.
+    def submitit_requeue(signum: int, frame: object) -> None:  # as submitit's handler ends: requeued, then exit
+        sys.exit(-1)
+
+    monkeypatch.setattr("vae_lightning.harness.runs.raised_interrupts", [])
+    monkeypatch.setattr(signal, "getsignal", lambda signum: submitit_requeue if signum == signal.SIGUSR2 else None)
+    with RunRecord(tmp_path) as record:
+        owner = Owner()
+        watched = weakref.ref(owner, lambda _: os.kill(os.getpid(), signal.SIGUSR2))
+        del owner  # the callback runs, and the handler within it
+        assert watched() is None
+        raise_lost_interrupt()  # as at the end of the next training batch (harness.run.build_trainer)
+        pytest.fail("the run trained on")
+    assert record.exit_code == 128 + signal.SIGUSR2
+    assert read_status(tmp_path) == {"status": "interrupted", "error": "interrupted by SIGUSR2", "signal": "SIGUSR2",
+                                     "exit_code": 128 + signal.SIGUSR2}
 
 
 class Owner:

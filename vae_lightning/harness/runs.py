@@ -573,20 +573,27 @@ def requeued_by_the_first_task(requeue: Any) -> bool:
     return delayed._timeout_countdown - handler.has_timed_out() >= 0
 
 
-# The signals `raise_interrupted` has raised in this process. One raised inside a weakref callback or a
-# __del__ is printed ("Exception ignored") and lost: a job so signalled as it started or trained, trained on.
-raised_interrupts: list[int] = []
+# The interrupts a signal handler has raised in this process. One raised inside a weakref callback or a
+# __del__ is printed ("Exception ignored") and lost: a job so signalled as it started or trained, trained on,
+# and one that Slurm's warning had requeued trained until Slurm killed it, its last steps lost.
+raised_interrupts: list[Interrupted] = []
+
+
+def kept(interrupt: Interrupted) -> Interrupted:
+    """`interrupt`, noted as raised, for `raise_lost_interrupt`."""
+    raised_interrupts.append(interrupt)
+    return interrupt
 
 
 def raise_interrupted(signum: int, frame: Any) -> None:
-    raised_interrupts.append(signum)
-    raise Interrupted(signum)
+    raise kept(Interrupted(signum))
 
 
 def raise_lost_interrupt(*_: Any) -> None:
-    """Raise the last interrupt `raise_interrupted` raised again, at a point from which it propagates, if any."""
+    """Raise the last interrupt a signal handler raised again, at a point from which it propagates, if any."""
     if raised_interrupts:
-        raise Interrupted(raised_interrupts[-1])
+        lost = raised_interrupts[-1]
+        raise type(lost)(lost.signal)
 
 
 def record_interrupt(run_dir: Path, interrupt: Interrupted) -> None:
@@ -699,12 +706,12 @@ class RunRecord:
             with suppress(SystemExit):
                 self.handlers[signal.SIGUSR2](signum, frame)
         except Exception:  # submitit's UncompletedJobError: "timed-out too many times"
-            raise NotRequeued(signum) from None
+            raise kept(NotRequeued(signum)) from None
         if not requeued_by_the_first_task(self.handlers[signal.SIGUSR2]):
             # Ended as if requeued, such a task left the job without its result: the sweep took the job for
             # killed outright, where the first task recorded it interrupted, with what to raise.
-            raise NotRequeued(signum)
-        raise Requeued(signum)
+            raise kept(NotRequeued(signum))
+        raise kept(Requeued(signum))
 
     def complete(self, results: dict[str, Any]) -> None:
         if results.get("pruned_epoch"):  # stopped by a search's pruner: scored, but not trained to the end
