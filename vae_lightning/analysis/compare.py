@@ -8,23 +8,16 @@ point is equivalent, 1 when any is different or inconclusive, 2 on bad input (do
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import re
 from pathlib import Path
 from typing import Any
 
-import torch
-from omegaconf import OmegaConf
-
 from vae_lightning.files import check_writable, read_json
-from vae_lightning.analysis.plot import (CommandParser, Group, check_sweep, collect, decimals, errors_said_in_one_line,
-                                         is_number, json_bytes, loss_named, point_label, table, user_path,
-                                         write_all)
+from vae_lightning.analysis.plot import (CommandParser, as_used, check_sweep, collect, decimals,
+                                         errors_said_in_one_line, json_bytes, loss_named, same_point, table,
+                                         user_path, write_all)
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
-from vae_lightning.harness.checkpoints import RunDefinition
-from vae_lightning.harness.definition import as_written
 
 # 0.5% of sweep A's mean: about 0.16 nats for the paper's 31-nat losses, near one seed's spread
 # and a third of the smallest difference Figures 1-3 rest on (docs/statistics.md).
@@ -50,71 +43,6 @@ def parse_margin(margin: str) -> tuple[float, bool]:
 def side(losses: list[float]) -> dict[str, Any]:
     sample = describe(losses) if losses else None
     return {"n": len(losses), "mean": sample.mean if sample else None, "sd": sample.sd if sample else None}
-
-
-def same_point(point: tuple[str, ...]) -> tuple[str, ...]:
-    """A point as the two sweeps' are matched: `clip.value=1` and `clip.value=1.0` are one value, as
-    Hydra composes both."""
-    overrides = (override.partition("=") for override in point)
-    return tuple(f"{key}={float(value)!r}" if is_number(value) else f"{key}={value}" for key, _, value in overrides)
-
-
-# An interpolation of other keys of the job's config (`${optim.lr}`, `${seed}`), not a resolver's (`${oc.env:LR}`).
-KEY_REFERENCE = re.compile(r"\$\{[^${}:]+\}")
-UNKNOWN = object()
-
-
-def used_value(job: Path, key: str) -> Any:
-    """The value of the override `key` the job ran with, resolved: as its checkpoint's run definition records it
-    (which holds every key that defines a run, as the run resolved it, `${oc.env:...}` in the run's environment);
-    else from its saved .hydra/config.yaml, where the key's interpolation names other keys of it alone (resolved
-    there as in the run, whatever the environment now); else UNKNOWN."""
-    key = key.lstrip("+~")
-    for checkpoint in sorted((job / "checkpoints").glob("*.ckpt"),
-                             key=lambda path: (path.name != "last.ckpt", path.name != "best.ckpt", path.name)):
-        try:
-            loaded = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-        except Exception:  # a checkpoint cut short: the next one
-            continue
-        definition = RunDefinition.recorded(loaded)
-        if definition is not None and key in definition:  # else of another project, or older than definitions
-            return definition[key]
-    try:
-        config = OmegaConf.load(job / ".hydra" / "config.yaml")
-        raw = OmegaConf.to_container(config, resolve=False)
-        for part in key.split("."):
-            raw = raw[part]
-        if not isinstance(raw, str) or "${" in KEY_REFERENCE.sub("", raw):
-            return UNKNOWN
-        value = OmegaConf.select(config, key, throw_on_missing=True)
-        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-    except Exception:  # no config, no such key in it, or an interpolation it cannot resolve
-        return UNKNOWN
-
-
-def as_used(groups: dict[tuple[str, ...], Group]) -> tuple[dict[tuple[str, ...], Group], dict[str, str]]:
-    """The points keyed by the values their jobs ran with: a swept override written as an interpolation
-    (`optim.lr='${oc.decode:${oc.env:LR}}'`) as the value it resolved to (`optim.lr=0.002`), where every completed
-    job of the point gives the same one (`used_value`), and the label so; with, for each such override, the
-    value it was compared as. Other points, and those that one value cannot stand for, as written."""
-    found: dict[tuple[str, ...], Group] = {}
-    resolved: dict[str, str] = {}
-    for point, group in groups.items():
-        used = {}
-        for override in point:
-            key, _, value = override.partition("=")
-            used[override] = override
-            if "${" in value and group.jobs:
-                values = {repr(given): given for given in (used_value(job, key) for job in group.jobs)}
-                if len(values) == 1 and (given := next(iter(values.values()))) is not UNKNOWN:
-                    used[override] = f"{key}={as_written(given)}"
-        used_point = tuple(used.values())
-        if used_point == point or used_point in groups or used_point in found:  # as written, or another point's
-            found[point] = group
-            continue
-        resolved |= {written: value for written, value in used.items() if written != value}
-        found[used_point] = dataclasses.replace(group, label=point_label(used_point, {o: o for o in used_point}))
-    return found, resolved
 
 
 def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[str, Any]:

@@ -17,18 +17,20 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import statistics
 import sys
 import textwrap
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NoReturn
 
 import matplotlib
+import torch
 import yaml
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -38,6 +40,8 @@ from omegaconf import OmegaConf
 from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best, describe
 from vae_lightning.errors import UserInputError
 from vae_lightning.harness import sweeps
+from vae_lightning.harness.checkpoints import RunDefinition
+from vae_lightning.harness.definition import as_written
 from vae_lightning.files import atomic_file, check_writable, full_disk, read_json, refuse_links_out
 from vae_lightning.harness.runs import STATUS_FILE, job_overrides, lock_holder
 from vae_lightning.paper.gradients import STATISTICS
@@ -398,6 +402,71 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
             if curve:
                 group.curves[key].append(curve)
     return keys, groups
+
+
+def same_point(point: tuple[str, ...]) -> tuple[str, ...]:
+    """A point as two sweeps' are matched: `clip.value=1` and `clip.value=1.0` are one value, as Hydra composes
+    both."""
+    overrides = (override.partition("=") for override in point)
+    return tuple(f"{key}={float(value)!r}" if is_number(value) else f"{key}={value}" for key, _, value in overrides)
+
+
+# An interpolation of other keys of the job's config (`${optim.lr}`, `${seed}`), not a resolver's (`${oc.env:LR}`).
+KEY_REFERENCE = re.compile(r"\$\{[^${}:]+\}")
+UNKNOWN = object()
+
+
+def used_value(job: Path, key: str) -> Any:
+    """The value of the override `key` the job ran with, resolved: as its checkpoint's run definition records it
+    (which holds every key that defines a run, as the run resolved it, `${oc.env:...}` in the run's environment);
+    else from its saved .hydra/config.yaml, where the key's interpolation names other keys of it alone (resolved
+    there as in the run, whatever the environment now); else UNKNOWN."""
+    key = key.lstrip("+~")
+    for checkpoint in sorted((job / "checkpoints").glob("*.ckpt"),
+                             key=lambda path: (path.name != "last.ckpt", path.name != "best.ckpt", path.name)):
+        try:
+            loaded = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # a checkpoint cut short: the next one
+            continue
+        definition = RunDefinition.recorded(loaded)
+        if definition is not None and key in definition:  # else of another project, or older than definitions
+            return definition[key]
+    try:
+        config = OmegaConf.load(job / ".hydra" / "config.yaml")
+        raw = OmegaConf.to_container(config, resolve=False)
+        for part in key.split("."):
+            raw = raw[part]
+        if not isinstance(raw, str) or "${" in KEY_REFERENCE.sub("", raw):
+            return UNKNOWN
+        value = OmegaConf.select(config, key, throw_on_missing=True)
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    except Exception:  # no config, no such key in it, or an interpolation it cannot resolve
+        return UNKNOWN
+
+
+def as_used(groups: dict[tuple[str, ...], Group]) -> tuple[dict[tuple[str, ...], Group], dict[str, str]]:
+    """The points keyed by the values their jobs ran with: a swept override written as an interpolation
+    (`optim.lr='${oc.decode:${oc.env:LR}}'`) as the value it resolved to (`optim.lr=0.002`), where every completed
+    job of the point gives the same one (`used_value`), and the label so; with, for each such override, the
+    value it was compared as. Other points, and those that one value cannot stand for, as written."""
+    found: dict[tuple[str, ...], Group] = {}
+    resolved: dict[str, str] = {}
+    for point, group in groups.items():
+        used = {}
+        for override in point:
+            key, _, value = override.partition("=")
+            used[override] = override
+            if "${" in value and group.jobs:
+                values = {repr(given): given for given in (used_value(job, key) for job in group.jobs)}
+                if len(values) == 1 and (given := next(iter(values.values()))) is not UNKNOWN:
+                    used[override] = f"{key}={as_written(given)}"
+        used_point = tuple(used.values())
+        if used_point == point or used_point in groups or used_point in found:  # as written, or another point's
+            found[point] = group
+            continue
+        resolved |= {written: value for written, value in used.items() if written != value}
+        found[used_point] = replace(group, label=point_label(used_point, {o: o for o in used_point}))
+    return found, resolved
 
 
 def by_epoch(curves: list[dict[int, float]]) -> list[tuple[int, Sample]]:
