@@ -10,8 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from scipy import stats
+
+from vae_lightning.harness.checkpoints import RunDefinition
 
 GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 EPOCHS = 3
@@ -61,6 +64,19 @@ def write_sweep(folder: Path, losses: dict[str, list[float]], key: str = "clip.v
             write_job(folder / f"{key}={value},seed={seed}", [f"{key}={value}", f"seed={seed}"], losses[value][index],
                       status, epochs, gradients)
     return folder
+
+
+def record_run_definition(job: Path, definition: dict) -> None:
+    """A checkpoint as a run's: its RunDefinition's state, the run's resolved values of what defines it."""
+    (job / "checkpoints").mkdir()
+    torch.save({"callbacks": {RunDefinition.__qualname__: RunDefinition(definition).state_dict()}},
+               job / "checkpoints" / "last.ckpt")
+
+
+# A learning rate kept in the environment, as the run needed it: ${oc.env:...} alone gives text.
+FROM_ENVIRONMENT = "'${oc.decode:${oc.env:LR}}'"
+# A seed kept in the environment.
+SEED_FROM_ENVIRONMENT = "'${oc.decode:${oc.env:S}}'"
 
 
 def summary_points(sweep: Path) -> dict[str, dict]:

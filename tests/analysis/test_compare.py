@@ -1,19 +1,19 @@
 """`python -m vae_lightning.compare`: on sweep folders made by hand, and once on two real tiny sweeps."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from scipy import stats
 
-from analysis.fake_sweeps import write_job, write_sweep
+from analysis.fake_sweeps import (FROM_ENVIRONMENT, SEED_FROM_ENVIRONMENT, record_run_definition, write_job,
+                                  write_sweep)
 from helpers import run_train, tiny_overrides
 from vae_lightning.analysis import compare
-from vae_lightning.harness.checkpoints import RunDefinition
 
 # Five seeds a point with a spread of about 0.06 nats: enough to show equivalence within 0.5% of 31 nats.
 LOSSES = {"0.1": [31.0, 31.08, 30.95, 31.02, 31.1], "1.0": [31.5, 31.42, 31.55, 31.47, 31.6]}
@@ -329,17 +329,6 @@ def test_trials_of_one_setting_without_a_seed_are_compared_by_welchs_test(
     assert point["ci95"] == pytest.approx([welch.low, welch.high], rel=1e-9)
 
 
-def record_run_definition(job: Path, definition: dict) -> None:
-    """A checkpoint as a run's: its RunDefinition's state, the run's resolved values of what defines it."""
-    (job / "checkpoints").mkdir()
-    torch.save({"callbacks": {RunDefinition.__qualname__: RunDefinition(definition).state_dict()}},
-               job / "checkpoints" / "last.ckpt")
-
-
-# A learning rate kept in the environment, as the run needed it: ${oc.env:...} alone gives text.
-FROM_ENVIRONMENT = "'${oc.decode:${oc.env:LR}}'"
-
-
 def test_a_value_written_as_an_interpolation_is_the_point_of_the_value_its_runs_used(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     # B ran `optim.lr=0.01,'${oc.decode:${oc.env:LR}}'` with LR=0.1: its 0.1 was not A's 0.1, compared with
@@ -379,3 +368,36 @@ def test_a_value_that_interpolates_another_key_is_read_from_the_jobs_config_and_
     assert verdicts(tmp_path) == {"0.1": "equivalent", "1.0": "equivalent"}
     assert "B's clip.value='${optim.lr}' is compared as the 1.0 its jobs ran with." in out
     assert "Only in A (not compared): 0.5." in out and "Only in B (not compared): '${oc.decode:${oc.env:CLIP}}'." in out
+
+
+def test_a_seed_written_as_an_interpolation_is_paired_with_the_seed_its_runs_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # B ran `seed=0,1,2,3,'${oc.decode:${oc.env:S}}'` with S=4: its fifth seed was not A's 4, and the two sweeps,
+    # which ran the same seeds, were compared by Welch's test, as if their runs were unrelated.
+    shifted = {value: [loss + 0.05 for loss in losses] for value, losses in LOSSES.items()}
+    shifted["1.0"][0] += 0.3
+    a = write_sweep(tmp_path / "a", LOSSES)
+    b = write_sweep(tmp_path / "b", shifted, seeds=[0, 1, 2, 3, SEED_FROM_ENVIRONMENT])
+    environment_jobs = sorted(b.glob(f"clip.value=*,seed={SEED_FROM_ENVIRONMENT}"))
+    for job in environment_jobs:
+        record_run_definition(job, {"seed": 4})
+    monkeypatch.setenv("S", "0")  # what the environment says now is not what the runs used
+    _, out, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    comparison = json.loads((tmp_path / "comparison.json").read_text())
+    points = {point["label"]: point for point in comparison["points"]}
+    paired = stats.ttest_1samp(np.array(shifted["1.0"]) - np.array(LOSSES["1.0"]), 0.0).confidence_interval(0.95)
+    assert points["1.0"]["test"] == points["0.1"]["test"] == "paired by seed"
+    assert points["1.0"]["ci95"] == pytest.approx(list(paired), rel=1e-9)
+    assert f"B's seed={SEED_FROM_ENVIRONMENT} is compared as the 4 its jobs ran with." in out
+    assert comparison["resolved"] == {"a": {}, "b": {f"seed={SEED_FROM_ENVIRONMENT}": "seed=4"}}
+    # Without checkpoints, the seed is recorded nowhere but in the environment the runs had, which may not be
+    # today's: as written, paired with no seed of A's.
+    for job in environment_jobs:
+        shutil.rmtree(job / "checkpoints")
+        (job / ".hydra" / "config.yaml").write_text("seed: ${oc.decode:${oc.env:S}}\n")
+    monkeypatch.setenv("S", "4")
+    (tmp_path / "unpaired").mkdir()
+    _, out, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path / "unpaired")
+    comparison = json.loads((tmp_path / "unpaired" / "comparison.json").read_text())
+    assert [point["test"] for point in comparison["points"]] == ["Welch", "Welch"]
+    assert comparison["resolved"] == {"a": {}, "b": {}} and "compared as" not in out

@@ -444,14 +444,33 @@ def used_value(job: Path, key: str) -> Any:
         return UNKNOWN
 
 
+def with_used_seeds(group: Group, seeds: dict[str, list[str]]) -> Group:
+    """The group with each seed written as an interpolation as the seed its job ran with (`used_value`), where
+    that can be told, so that it pairs with that seed's run in another sweep; into `seeds`, each such seed's
+    override and the seeds it was."""
+    finals = []
+    for (seed, loss), job in zip(group.finals, group.jobs):
+        given = used_value(job, SEED) if "${" in seed else UNKNOWN
+        if given is not UNKNOWN:
+            ran = seeds.setdefault(f"{SEED}={seed}", [])
+            seed = as_written(given)
+            if seed not in ran:
+                ran.append(seed)
+        finals.append((seed, loss))
+    return replace(group, finals=finals)
+
+
 def as_used(groups: dict[tuple[str, ...], Group]) -> tuple[dict[tuple[str, ...], Group], dict[str, str]]:
     """The points keyed by the values their jobs ran with: a swept override written as an interpolation
     (`optim.lr='${oc.decode:${oc.env:LR}}'`) as the value it resolved to (`optim.lr=0.002`), where every completed
-    job of the point gives the same one (`used_value`), and the label so; with, for each such override, the
-    value it was compared as. Other points, and those that one value cannot stand for, as written."""
+    job of the point gives the same one (`used_value`), and the label so; each seed so written as the one its job
+    ran with (`with_used_seeds`); with, for each such override, the value it was compared as (a seed whose jobs
+    ran with several: `seed=1 or 2`). Other points, and those that one value cannot stand for, as written."""
     found: dict[tuple[str, ...], Group] = {}
     resolved: dict[str, str] = {}
+    seeds: dict[str, list[str]] = {}
     for point, group in groups.items():
+        group = with_used_seeds(group, seeds)
         used = {}
         for override in point:
             key, _, value = override.partition("=")
@@ -466,6 +485,7 @@ def as_used(groups: dict[tuple[str, ...], Group]) -> tuple[dict[tuple[str, ...],
             continue
         resolved |= {written: value for written, value in used.items() if written != value}
         found[used_point] = replace(group, label=point_label(used_point, {o: o for o in used_point}))
+    resolved |= {written: f"{SEED}={' or '.join(ran)}" for written, ran in seeds.items()}
     return found, resolved
 
 
