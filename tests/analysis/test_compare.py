@@ -401,3 +401,22 @@ def test_a_seed_written_as_an_interpolation_is_paired_with_the_seed_its_runs_use
     comparison = json.loads((tmp_path / "unpaired" / "comparison.json").read_text())
     assert [point["test"] for point in comparison["points"]] == ["Welch", "Welch"]
     assert comparison["resolved"] == {"a": {}, "b": {}} and "compared as" not in out
+
+
+def test_a_point_whose_interpolation_ran_as_another_point_of_its_sweep_is_kept_apart_and_said_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # B ran `clip.value=1,'${oc.decode:${oc.env:CLIP}}'` with CLIP=1.0: two points of 1.0. As one, each seed run
+    # at both would be counted twice; compared as 1.0, the interpolation's jobs silently took the place of 1's.
+    clip = "'${oc.decode:${oc.env:CLIP}}'"
+    a = write_sweep(tmp_path / "a", LOSSES)
+    b = write_sweep(tmp_path / "b", {"1": LOSSES["1.0"], clip: [loss + 1 for loss in LOSSES["1.0"]]})
+    for seed in range(len(LOSSES["1.0"])):
+        record_run_definition(b / f"clip.value={clip},seed={seed}", {"clip.value": 1.0, "seed": seed})
+    code, out, _ = run(monkeypatch, capsys, a, b, "--out", tmp_path)
+    comparison = json.loads((tmp_path / "comparison.json").read_text())
+    assert verdicts(tmp_path) == {"1.0": "equivalent"} and comparison["points"][0]["difference"] == 0
+    assert (f"B's {clip} ran with 1.0, as B's point 1 did: kept apart, as written (as one point, each seed run at "
+            f"both would be counted twice).") in out
+    assert f"Only in B (not compared): {clip}." in out
+    assert comparison["apart"] == {"a": {}, "b": {clip: {"ran_with": "1.0", "as": ["1"]}}}
+    assert comparison["resolved"] == {"a": {}, "b": {}}

@@ -3,6 +3,7 @@ against scipy, one and many seeds, ties, failed jobs, NaN losses, labels, bad fo
 
 import contextlib
 import errno
+import json
 import logging
 import math
 import multiprocessing
@@ -22,7 +23,8 @@ from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 from scipy import stats
 
-from analysis.fake_sweeps import check_against_scipy, summary_points, write_job, write_sweep
+from analysis.fake_sweeps import (FROM_ENVIRONMENT, SEED_FROM_ENVIRONMENT, check_against_scipy, record_run_definition,
+                                  summary_points, write_job, write_sweep)
 from helpers import refusal
 from vae_lightning.analysis import plot
 from vae_lightning.analysis.plot import NoSpaceLeft, collect, draw, draw_curves, plot_sweep, seeds_title
@@ -69,6 +71,52 @@ def test_labels_holding_dollar_signs_are_drawn_as_written(tmp_path: Path) -> Non
                         key="optim.lr")
     assert sweep / "figure.png" in plot_sweep(sweep)
     assert set(summary_points(sweep)) == {"'${oc.decode:${oc.env:LR}}'", "0.1"}
+
+
+def test_a_value_written_as_an_interpolation_is_labelled_by_the_value_its_runs_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `optim.lr=0.01,'${oc.decode:${oc.env:LR}}'` run with LR=0.1 was tabled and drawn as the interpolation, which
+    # does not say what the runs used; compare already read it as 0.1, from the runs' checkpoints.
+    sweep = write_sweep(tmp_path / "sweep", {"0.01": [31.0, 31.3], FROM_ENVIRONMENT: [31.6, 31.4]}, key="optim.lr",
+                        gradients=True)
+    for seed in range(2):
+        record_run_definition(sweep / f"optim.lr={FROM_ENVIRONMENT},seed={seed}", {"optim.lr": 0.1, "seed": seed})
+    monkeypatch.setenv("LR", "0.5")  # what the environment says now is not what the runs used
+    plot_sweep(sweep)
+    points = summary_points(sweep)
+    assert set(points) == {"0.01", "0.1"} and points["0.1"]["overrides"] == ["optim.lr=0.1"]
+    note = f"optim.lr={FROM_ENVIRONMENT} is shown as the 0.1 its jobs ran with."
+    assert (sweep / "summary.md").read_text().endswith(f"\n\n{note}\n")
+    assert "| 0.1 | 31.5 |" in (sweep / "gradients.md").read_text() and note in (sweep / "gradients.md").read_text()
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["resolved"] == {f"optim.lr={FROM_ENVIRONMENT}": "optim.lr=0.1"} and summary["apart"] == {}
+    keys, groups = collect(sweep)
+    used, _ = plot.as_used(groups)
+    assert [text.get_text() for text in draw(used, keys, "t").legends[0].get_texts()] == ["0.01", "0.1"]
+
+
+def test_a_seed_written_as_an_interpolation_is_the_seed_its_run_used(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", LOSSES, seeds=[0, 1, SEED_FROM_ENVIRONMENT])
+    for value in LOSSES:
+        record_run_definition(sweep / f"clip.value={value},seed={SEED_FROM_ENVIRONMENT}", {"seed": 2})
+    plot_sweep(sweep)
+    assert [found["seed"] for found in summary_points(sweep)["0.1"]["values"]] == ["0", "1", "2"]
+    assert f"seed={SEED_FROM_ENVIRONMENT} is shown as the 2 its jobs ran with." in (sweep / "summary.md").read_text()
+
+
+def test_a_point_whose_interpolation_ran_as_another_point_is_kept_apart_and_said_so(tmp_path: Path) -> None:
+    # `optim.lr=0.1,'${oc.decode:${oc.env:LR}}'` run with LR=0.1: both points ran 0.1. As one point, each seed run
+    # at both would be counted twice, its interval that of twice the seeds; as two of one label, which is which?
+    sweep = write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.3], FROM_ENVIRONMENT: [31.0, 31.3]}, key="optim.lr")
+    for seed in range(2):
+        record_run_definition(sweep / f"optim.lr={FROM_ENVIRONMENT},seed={seed}", {"optim.lr": 0.1, "seed": seed})
+    plot_sweep(sweep)
+    points = summary_points(sweep)
+    assert set(points) == {"0.1", FROM_ENVIRONMENT} and [point["n"] for point in points.values()] == [2, 2]
+    assert (f"{FROM_ENVIRONMENT} ran with 0.1, as the point 0.1 did: kept apart, as written (as one point, each "
+            f"seed run at both would be counted twice).") in (sweep / "summary.md").read_text()
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["apart"] == {FROM_ENVIRONMENT: {"ran_with": "0.1", "as": ["0.1"]}} and summary["resolved"] == {}
 
 
 @pytest.mark.parametrize("given", [".", "./", "jobs/..", "link"])

@@ -14,8 +14,8 @@ from typing import Any
 
 from vae_lightning.files import check_writable, read_json
 from vae_lightning.analysis.plot import (CommandParser, as_used, check_sweep, collect, decimals,
-                                         errors_said_in_one_line, json_bytes, loss_named, same_point, table,
-                                         user_path, write_all)
+                                         errors_said_in_one_line, interpolation_lines, json_bytes, loss_named,
+                                         same_point, table, user_path, write_all)
 from vae_lightning.analysis.statistics import ALPHA, describe, equivalence, paired_equivalence
 from vae_lightning.errors import UserInputError
 
@@ -54,7 +54,7 @@ def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[
         check_sweep(folder)
     keys_a, groups_a = collect(sweep_a)
     keys_b, groups_b = collect(sweep_b)
-    (groups_a, resolved_a), (groups_b, resolved_b) = as_used(groups_a), as_used(groups_b)
+    (groups_a, interpolations_a), (groups_b, interpolations_b) = as_used(groups_a), as_used(groups_b)
     groups_a, groups_b = ({same_point(point): group for point, group in groups.items()}
                           for groups in (groups_a, groups_b))
     shared = [point for point in groups_a if point in groups_b]
@@ -93,9 +93,10 @@ def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[
             "points": points,
             "only_in_a": [groups_a[point].label for point in groups_a if point not in groups_b],
             "only_in_b": [groups_b[point].label for point in groups_b if point not in groups_a],
-            # Each swept override written as an interpolation, and the value its jobs ran with, which they are
-            # compared as.
-            "resolved": {"a": resolved_a, "b": resolved_b}}
+            # Each override written as an interpolation, and the value its jobs ran with, which they are compared
+            # as; each point left as written, apart from the one of its side whose values its jobs ran with.
+            "resolved": {"a": interpolations_a.resolved, "b": interpolations_b.resolved},
+            "apart": {"a": interpolations_a.apart, "b": interpolations_b.apart}}
 
 
 def number(value: float | None, digits: int = 3) -> str:
@@ -131,8 +132,9 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         "equivalent: the 90% interval lies within ±margin; different: not equivalent and the 95% interval",
         "excludes 0; inconclusive: neither (more seeds would tell).",
     ]
-    after = [f"{side.upper()}'s {written} is compared as the {value.partition('=')[2]} its jobs ran with."
-             for side in ("a", "b") for written, value in comparison["resolved"][side].items()]
+    after = [line for side in ("a", "b")
+             for line in interpolation_lines(comparison["resolved"][side], comparison["apart"][side], "compared",
+                                             f"{side.upper()}'s ")]
     after += [f"Only in A (not compared): {', '.join(comparison['only_in_a'])}."] if comparison["only_in_a"] else []
     after += [f"Only in B (not compared): {', '.join(comparison['only_in_b'])}."] if comparison["only_in_b"] else []
     columns = ["point", "A: seeds", "A: mean", "B: seeds", "B: mean", "B - A", "95% interval", "test", "margin",

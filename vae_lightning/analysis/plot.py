@@ -24,7 +24,7 @@ import textwrap
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NoReturn
@@ -405,8 +405,8 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
 
 
 def same_point(point: tuple[str, ...]) -> tuple[str, ...]:
-    """A point as two sweeps' are matched: `clip.value=1` and `clip.value=1.0` are one value, as Hydra composes
-    both."""
+    """A point as points are matched, within a sweep and between two: `clip.value=1` and `clip.value=1.0` are one
+    value, as Hydra composes both."""
     overrides = (override.partition("=") for override in point)
     return tuple(f"{key}={float(value)!r}" if is_number(value) else f"{key}={value}" for key, _, value in overrides)
 
@@ -444,6 +444,32 @@ def used_value(job: Path, key: str) -> Any:
         return UNKNOWN
 
 
+@dataclass
+class Interpolations:
+    """What `as_used` made of a sweep's overrides written as interpolations."""
+
+    # Each such override shown as the value its jobs ran with, as `key=value` (a seed whose jobs ran with
+    # several: `seed=1 or 2`).
+    resolved: dict[str, str] = field(default_factory=dict)
+    # Each point left as written though its jobs ran with the values of another point of the sweep, by its label:
+    # the label of those values (`ran_with`) and of the other points (`as`).
+    apart: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def used_point(point: tuple[str, ...], group: Group) -> tuple[str, ...]:
+    """The point with each override written as an interpolation as the value it resolved to, where every
+    completed job of the point gives the same one (`used_value`); the others, and those, as written."""
+    used = []
+    for override in point:
+        key, _, value = override.partition("=")
+        if "${" in value and group.jobs:
+            values = {repr(given): given for given in (used_value(job, key) for job in group.jobs)}
+            if len(values) == 1 and (given := next(iter(values.values()))) is not UNKNOWN:
+                override = f"{key}={as_written(given)}"
+        used.append(override)
+    return tuple(used)
+
+
 def with_used_seeds(group: Group, seeds: dict[str, list[str]]) -> Group:
     """The group with each seed written as an interpolation as the seed its job ran with (`used_value`), where
     that can be told, so that it pairs with that seed's run in another sweep; into `seeds`, each such seed's
@@ -460,33 +486,53 @@ def with_used_seeds(group: Group, seeds: dict[str, list[str]]) -> Group:
     return replace(group, finals=finals)
 
 
-def as_used(groups: dict[tuple[str, ...], Group]) -> tuple[dict[tuple[str, ...], Group], dict[str, str]]:
+def as_used(groups: dict[tuple[str, ...], Group]) -> tuple[dict[tuple[str, ...], Group], Interpolations]:
     """The points keyed by the values their jobs ran with: a swept override written as an interpolation
-    (`optim.lr='${oc.decode:${oc.env:LR}}'`) as the value it resolved to (`optim.lr=0.002`), where every completed
-    job of the point gives the same one (`used_value`), and the label so; each seed so written as the one its job
-    ran with (`with_used_seeds`); with, for each such override, the value it was compared as (a seed whose jobs
-    ran with several: `seed=1 or 2`). Other points, and those that one value cannot stand for, as written."""
+    (`optim.lr='${oc.decode:${oc.env:LR}}'`) as the value it resolved to (`optim.lr=0.002`, `used_point`), and
+    the label so; each seed so written as the one its job ran with (`with_used_seeds`). A point whose jobs ran
+    with another point's values (0.002 beside an interpolation that was 0.002) stays as written, apart: as one
+    point, each seed run at both would be counted twice, as if it were two. Other points, and those that one
+    value cannot stand for, as written. With what was made of each interpolation."""
+    used = {point: used_point(point, group) for point, group in groups.items()}
+    alike: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
+    for point, values in used.items():
+        alike[same_point(values)].append(point)
     found: dict[tuple[str, ...], Group] = {}
-    resolved: dict[str, str] = {}
+    interpolations = Interpolations()
     seeds: dict[str, list[str]] = {}
     for point, group in groups.items():
         group = with_used_seeds(group, seeds)
-        used = {}
-        for override in point:
-            key, _, value = override.partition("=")
-            used[override] = override
-            if "${" in value and group.jobs:
-                values = {repr(given): given for given in (used_value(job, key) for job in group.jobs)}
-                if len(values) == 1 and (given := next(iter(values.values()))) is not UNKNOWN:
-                    used[override] = f"{key}={as_written(given)}"
-        used_point = tuple(used.values())
-        if used_point == point or used_point in groups or used_point in found:  # as written, or another point's
+        others = [groups[other].label for other in alike[same_point(used[point])] if other != point]
+        if used[point] == point or others:
             found[point] = group
+            if used[point] != point:
+                interpolations.apart[group.label] = {"ran_with": point_label(used[point], identity(used[point])),
+                                                     "as": others}
             continue
-        resolved |= {written: value for written, value in used.items() if written != value}
-        found[used_point] = replace(group, label=point_label(used_point, {o: o for o in used_point}))
-    resolved |= {written: f"{SEED}={' or '.join(ran)}" for written, ran in seeds.items()}
-    return found, resolved
+        interpolations.resolved |= {written: value for written, value in zip(point, used[point]) if written != value}
+        found[used[point]] = replace(group, label=point_label(used[point], identity(used[point])))
+    interpolations.resolved |= {written: f"{SEED}={' or '.join(ran)}" for written, ran in seeds.items()}
+    return found, interpolations
+
+
+def identity(point: tuple[str, ...]) -> dict[str, str]:
+    """`point_label`'s `shown` for a point whose values are shown as they are."""
+    return {override: override for override in point}
+
+
+def interpolation_lines(resolved: dict[str, str], apart: dict[str, dict[str, Any]], done: str,
+                        whose: str = "") -> list[str]:
+    """The lines under a table that say which override written as an interpolation is `done` (shown, compared) as
+    which value its jobs ran with, and which point is kept as written, apart from the point whose values it ran
+    with; `whose`: the sweep's (`B's `), in a table of two."""
+    lines = [f"{whose}{written} is {done} as the {value.partition('=')[2]} its jobs ran with."
+             for written, value in resolved.items()]
+    for label, found in apart.items():
+        points = "points" if len(found["as"]) > 1 else "point"
+        lines.append(f"{whose}{label} ran with {found['ran_with']}, as {whose or 'the '}{points} "
+                     f"{' and '.join(found['as'])} did: kept apart, as written (as one point, each seed run at both "
+                     f"would be counted twice).")
+    return lines
 
 
 def by_epoch(curves: list[dict[int, float]]) -> list[tuple[int, Sample]]:
@@ -825,8 +871,9 @@ def table(heading: str, explanation: list[str], columns: list[str], rows: list[l
 
 
 def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title: str,
-                        loss: str = PAPER_LOSS_NAME) -> str:
-    """gradients.md: per point, the gradient statistics at initialisation and at the last epoch."""
+                        loss: str = PAPER_LOSS_NAME, interpolations: Interpolations | None = None) -> str:
+    """gradients.md: per point, the gradient statistics at initialisation and at the last epoch; under them, what
+    `as_used` made of the overrides written as interpolations."""
     rows = []
     for group in groups.values():
         norms = group.curves[STATISTICS[0]]
@@ -847,7 +894,9 @@ def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], t
     ]
     columns = [", ".join(keys) or "value", "norm at initialisation", "norm, last epoch", "after clipping, last epoch",
                "clipped %, first epoch", "clipped %, last epoch"]
-    return table(f"{title}: gradients", explanation, columns, rows)
+    interpolations = interpolations or Interpolations()
+    return table(f"{title}: gradients", explanation, columns, rows,
+                 interpolation_lines(interpolations.resolved, interpolations.apart, "shown"))
 
 
 def loss_description(loss: str) -> str:
@@ -858,9 +907,9 @@ TEST = ("Welch's two-sided t-test (scipy.stats.ttest_ind, equal_var=False) of ea
 
 
 def summarise(groups: dict[tuple[str, ...], Group], keys: list[str], title: str,
-              loss: str = PAPER_LOSS_NAME) -> dict[str, Any]:
+              loss: str = PAPER_LOSS_NAME, interpolations: Interpolations | None = None) -> dict[str, Any]:
     """What summary.json holds: each point's statistics over its seeds, best first, then the points
-    without a completed job."""
+    without a completed job; and what `as_used` made of the overrides written as interpolations."""
     verdicts = against_best({point: group.losses for point, group in groups.items()})
     points = []
     for point, group in groups.items():
@@ -885,7 +934,8 @@ def summarise(groups: dict[tuple[str, ...], Group], keys: list[str], title: str,
     points.sort(key=lambda found: math.inf if found["mean"] is None else found["mean"])
     tested = sum(found["p_vs_best"] is not None for found in points)
     return {"title": title, "swept": keys, "loss": loss_description(loss), "interval": INTERVAL, "test": TEST,
-            "alpha": ALPHA, "power": POWER, "points_tested": tested, "points": points}
+            "alpha": ALPHA, "power": POWER, "points_tested": tested, "points": points,
+            **asdict(interpolations or Interpolations())}
 
 
 # A spread below this is the arithmetic's, not the seeds': three equal 0.1s have an sd of 1.7e-17.
@@ -937,6 +987,8 @@ def summary_markdown(summary: dict[str, Any], loss: str = PAPER_LOSS_NAME) -> st
     after = ["Seeds for 80% power, where a point is indistinguishable from the best: a two-sided t-test at",
              f"α = {ALPHA}/{tested} (the strictest level Holm's correction over {tested} points may ask for), the two",
              "points' pooled sd as the spread:", *seeds_needed] if seeds_needed else []
+    interpolated = interpolation_lines(summary["resolved"], summary["apart"], "shown")
+    after += ([""] if after and interpolated else []) + interpolated
     columns = [", ".join(summary["swept"]) or "value", "final val loss", "sd", "95% interval", "p vs best (Holm)",
                "verdict", "best epoch", "seeds", "problems"]
     return table(summary["title"], explanation, columns, rows, after)
@@ -1010,11 +1062,12 @@ def plot_sweep(sweep_dir: Path, title: str | None = None, width: float | None = 
                    "sweep to a folder you can write to, and plot the copy")
     refuse_links_out(sweep_dir, "plot", "plot a copy of the sweep")
     keys, groups = collect(sweep_dir)
+    groups, interpolations = as_used(groups)
     # The folder's own name: `.` and `jobs/..` have none of their own, and a link's is not the sweep's.
     # A blank --title (" ") as none, as "" is: it drew no title and headed summary.md with an empty `# `.
     title = (title or "").strip() or f"{sweep_dir.resolve().name}: {', '.join(keys) or 'one setting'}"
     loss = loss_named(sweep_dir)
-    summary = summarise(groups, keys, title, loss)
+    summary = summarise(groups, keys, title, loss, interpolations)
     figures = [sweep_dir / f"figure.{suffix}" for suffix in ("png", "pdf")]
     gradients = [sweep_dir / f"gradients.{suffix}" for suffix in ("png", "pdf", "md")]
     completed = any(group.finals for group in groups.values())
@@ -1029,7 +1082,7 @@ def plot_sweep(sweep_dir: Path, title: str | None = None, width: float | None = 
     files |= {sweep_dir / "summary.md": summary_markdown(summary, loss).encode(),
               sweep_dir / "summary.json": json_bytes(summary)}
     if logged_gradients:
-        files[gradients[2]] = summarise_gradients(groups, keys, title, loss).encode()
+        files[gradients[2]] = summarise_gradients(groups, keys, title, loss, interpolations).encode()
     write_all(files, f"python -m vae_lightning.plot {sweep_dir}")
     for stale in set(figures + gradients) - set(files):  # an earlier plot's, of jobs no longer there to draw
         stale.unlink(missing_ok=True)
