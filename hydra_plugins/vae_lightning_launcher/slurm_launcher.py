@@ -8,10 +8,11 @@ import logging
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
-from contextlib import suppress
+from contextlib import redirect_stderr, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,9 @@ class SlurmLauncher(Launcher):
 
         submitted = SubmittedJobs(self.submitit.params["submitit_folder"])
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sbatch_echo = SbatchEcho(sys.stderr)
         try:
-            with signals_handled(raise_interrupted), QueueWatch(submitted):
+            with signals_handled(raise_interrupted), QueueWatch(submitted), redirect_stderr(sbatch_echo):
                 try:
                     return self.submitit.launch(job_overrides, initial_job_idx)
                 except FailedJobError:  # sbatch's refusal, an UncompletedJobError too: nothing was submitted
@@ -101,10 +103,47 @@ class SlurmLauncher(Launcher):
         except FailedJobError as error:
             # sbatch's lines together name the setting: its last alone may not (`Memory specification can not be
             # satisfied`, then `Requested node configuration is not available`). Nothing was submitted.
+            sbatch_echo.forget(str(error).strip())
             said = "; ".join(line.strip() for line in str(error).strip().splitlines()) or "no reason given"
             log.error("hydra/launcher=slurm: sbatch refused the jobs (%s); fix that setting of hydra.launcher "
                       "(docs/cluster.md lists them), or ask the cluster's admins what it takes", said)
             raise SystemExit(2) from None
+        finally:
+            sbatch_echo.release()
+
+
+class SbatchEcho:
+    """sys.stderr while Hydra's launcher submits the jobs and waits for them. submitit prints sbatch's refusal there
+    before it raises it (FailedJobError), which the launcher then quotes in its own line: the refusal appeared twice.
+    What sbatch said (its lines start `sbatch: `) is held back until the launch ends, and then written unless it was
+    that refusal; everything else is written at once."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.held: list[str] = []
+
+    def write(self, text: str) -> int:
+        # print() writes its text, then the line's end apart: that end goes with the text held.
+        if text.startswith("sbatch: ") or (text == "\n" and self.held and not self.held[-1].endswith("\n")):
+            self.held.append(text)
+            return len(text)
+        return self.stream.write(text)
+
+    def forget(self, refusal: str) -> None:
+        """Drop `refusal` (sbatch's stderr, as submitit printed it) from what is held, once."""
+        rest = "".join(self.held).replace(f"{refusal}\n", "", 1)
+        self.held = [rest] if rest else []
+
+    def release(self) -> None:
+        """Write what is still held."""
+        held, self.held = "".join(self.held), []
+        if held:
+            self.stream.write(held)
+            self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        # flush, fileno, isatty, encoding, ... as the stream's own.
+        return getattr(self.stream, name)
 
 
 class SubmittedJobs:

@@ -101,6 +101,9 @@ def test_a_setting_sbatch_refuses_ends_the_sweep_in_one_line_with_exit_2(setting
     assert line.endswith(f"{refusal}; fix that setting of hydra.launcher (docs/cluster.md lists them), or ask the "
                          f"cluster's admins what it takes")
     assert job_folders(sweep_dir) == {}
+    # Said once: submitit printed sbatch's lines on stderr too, before the launcher quoted them.
+    for sbatch_line in refusal.strip("()").split("; "):
+        assert output.count(sbatch_line) == 1, output
 
 
 @pytest.mark.parametrize("settings,reason", [
