@@ -36,7 +36,14 @@ NEVER_STARTS = {
                       "cpus_per_task, mem_gb)",
     "InvalidAccount": "an account they may not use (hydra.launcher.account)",
     "InvalidQOS": "a QOS they may not use (hydra.launcher.qos)",
+    "AccountNotAllowed": "an account their partition does not allow (hydra.launcher.account)",
+    "QOSNotAllowed": "a QOS their partition does not allow (hydra.launcher.qos)",
 }
+# The reasons a partition's own settings give for whom it runs (AllowAccounts, DenyAccounts, AllowQos, DenyQos).
+PARTITION_ACCESS = {"AccountNotAllowed", "QOSNotAllowed"}
+# squeue's %r is what Slurm said of a job's wait where it said something, in place of the reason: Slurm 22.05 says
+# these of a job that its partition's AllowAccounts/DenyAccounts or AllowQos/DenyQos exclude.
+SAID_OF_REASONS = {"Job's account not ": "AccountNotAllowed", "Job's QOS not ": "QOSNotAllowed"}
 # How squeue says that a job waits for nodes of its partition that are down or drained: an admin's resume ends
 # the wait. (PartitionNodeLimit too, for a job whose node count its partition holds: then the count is not why it
 # waits. Slurm 22.05 gives it only for a count beyond the partition's, a drained or down node ReqNodeNotAvail.)
@@ -88,11 +95,18 @@ class SlurmLauncher(Launcher):
                       "hydra.sweep.dir=%s resume=true continues it", lost, sweep_dir, sweep_dir)
             raise SystemExit(1)
         except NeverStarts as stuck:
+            job = stuck.job
+            slurm_said = f"; Slurm says: {job.said}" if job.said != job.reason else ""
+            if job.reason in PARTITION_ACCESS:
+                where = (f"scontrol show partition {job.partition} lists the accounts, QOS and groups it allows: "
+                         f"AllowAccounts, AllowQos, AllowGroups")
+            else:
+                where = ("sinfo -o '%P %D %c %m %G %l' lists each partition's nodes, CPUs, memory in MB, GPUs and "
+                         "time limit")
             log.error("hydra/launcher=slurm: Slurm keeps the sweep's jobs (%s) waiting, and would for ever "
-                      "(reason %s: they ask for %s); they are cancelled. Change that setting, or choose another "
-                      "hydra.launcher.partition (sinfo -o '%%P %%D %%c %%m %%G %%l' lists each partition's nodes, "
-                      "CPUs, memory in MB, GPUs and time limit)", ", ".join(submitted.ids()), stuck.reason,
-                      NEVER_STARTS[stuck.reason])
+                      "(reason %s: they ask for %s%s); they are cancelled. Change that setting, or choose another "
+                      "hydra.launcher.partition (%s)", ", ".join(submitted.ids()), job.reason,
+                      NEVER_STARTS[job.reason], slurm_said, where)
             raise SystemExit(2) from None
         except Interrupted as interrupt:
             # The jobs would train on, unwatched, with nothing to collect them: they end with the command.
@@ -185,12 +199,12 @@ def queued(jobs: list[str]) -> bool:
 
 
 class NeverStarts(BaseException):
-    """The sweep's jobs wait for a reason that no time ends (NEVER_STARTS). A BaseException, raised into
+    """The sweep's `job` waits for a reason that no time ends (NEVER_STARTS). A BaseException, raised into
     submitit's wait for its jobs: submitit passes an Exception there over, as a failed sacct."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, job: PendingJob) -> None:
+        super().__init__(job.reason)
+        self.job = job
 
 
 class QueueWatch:
@@ -201,7 +215,7 @@ class QueueWatch:
     def __init__(self, submitted: SubmittedJobs) -> None:
         self.submitted = submitted
         self.ended = threading.Event()
-        self.reason = ""
+        self.stuck: PendingJob | None = None
         self.thread = threading.Thread(target=self.watch, name="slurm queue watch", daemon=True)
 
     def __enter__(self) -> QueueWatch:
@@ -216,17 +230,17 @@ class QueueWatch:
         signal.signal(signal.SIGUSR1, self.previous)
 
     def raise_never_starts(self, signum: int, frame: Any) -> None:
-        raise NeverStarts(self.reason)
+        raise NeverStarts(self.stuck)
 
     def watch(self) -> None:
         said_waiting = False
         while not self.ended.wait(QUEUE_POLL_S):
             jobs = self.submitted.ids()
             pending = pending_jobs(jobs)
-            reason = next((job.reason for job in pending if never_starts(job)), None)
-            if reason is not None:
+            stuck = next((job for job in pending if never_starts(job)), None)
+            if stuck is not None:
                 subprocess.run(["scancel", *jobs], capture_output=True, timeout=60)
-                self.reason = reason
+                self.stuck = stuck
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
                 return
             waiting = next((job for job in pending if job.reason.startswith(NODES_NOT_UP)
@@ -242,11 +256,13 @@ class QueueWatch:
 
 @dataclass
 class PendingJob:
-    """A pending Slurm job as squeue lists it: its partition, the nodes it asks for, and why it waits."""
+    """A pending Slurm job as squeue lists it: its partition, the nodes it asks for, why it waits (Slurm's name of
+    the reason), and what Slurm said of it (the reason's name, where Slurm said nothing more)."""
 
     partition: str
     nodes: int
     reason: str
+    said: str
 
 
 def pending_jobs(jobs: list[str]) -> list[PendingJob]:
@@ -259,8 +275,13 @@ def pending_jobs(jobs: list[str]) -> list[PendingJob]:
         return []
     # A reason may hold spaces ("Nodes required for job are DOWN, DRAINED or ..."), the count a range ("1-2").
     rows = (line.split("|", 2) for line in listed.stdout.splitlines() if line.count("|") >= 2)
-    return [PendingJob(partition, int(nodes.split("-")[0]), reason.strip()) for partition, nodes, reason in rows
-            if nodes.split("-")[0].isdigit()]
+    return [PendingJob(partition, int(nodes.split("-")[0]), reason_of(said.strip()), said.strip())
+            for partition, nodes, said in rows if nodes.split("-")[0].isdigit()]
+
+
+def reason_of(said: str) -> str:
+    """The name of the reason for which Slurm keeps a job waiting, from squeue's %r (`said`)."""
+    return next((reason for start, reason in SAID_OF_REASONS.items() if said.startswith(start)), said)
 
 
 def never_starts(job: PendingJob) -> bool:

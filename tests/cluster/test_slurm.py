@@ -126,6 +126,36 @@ def test_jobs_slurm_can_never_start_are_cancelled_in_one_line_with_exit_2(settin
     assert job_folders(sweep_dir) == {}
 
 
+def test_jobs_their_partition_does_not_allow_are_cancelled_in_one_line_that_says_so(slurm: Slurm, mnist_root: Path,
+                                                                                    tmp_path: Path) -> None:
+    """A partition whose AllowAccounts leaves the jobs out: sbatch accepts them (no EnforcePartLimits), Slurm keeps
+    them waiting for AccountNotAllowed, which squeue names by what Slurm said ("Job's account not known, so it can't
+    use this partition ..."), and the sweep waited with them, silent. (AllowQos is not enforced without accounting,
+    which the test cluster has none of; AllowGroups, by sbatch, refuses no job of root, which the tests run as.)"""
+    sweep_dir = tmp_path / "sweep"
+    settings = dict(item.split("=", 1) for item in slurm.run("scontrol", "show", "partition", "-o", "debug").split()
+                    if "=" in item)
+    slurm.run("scontrol", "update", "partitionname=debug", "allowaccounts=science")
+    try:
+        done = run_train(slurm_sweep(slurm, mnist_root, sweep_dir, "seed=0,1"), tmp_path, env=slurm.env, timeout=180)
+    finally:
+        left = slurm.run("squeue", "-h", "-o", "%A").split()  # array jobs by their ids, which scancel takes
+        if left:
+            slurm.run("scancel", *left)
+        slurm.run("scontrol", "update", "partitionname=debug", f"allowaccounts={settings['AllowAccounts']}")
+    assert done.returncode == 2, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    (line,) = [line for line in output.splitlines() if "Slurm keeps the sweep's jobs" in line]
+    assert ("(reason AccountNotAllowed: they ask for an account their partition does not allow "
+            "(hydra.launcher.account); Slurm says: Job's account not known, so it can't use this partition "
+            "(debug allows science)); they are cancelled. Change that setting" in line), line
+    assert line.endswith("(scontrol show partition debug lists the accounts, QOS and groups it allows: "
+                         "AllowAccounts, AllowQos, AllowGroups)")
+    assert "waiting until nodes of partition" not in output
+    assert left == [] and job_folders(sweep_dir) == {}
+
+
 def test_a_sweep_submitted_while_its_node_is_drained_waits_and_says_so_once(slurm: Slurm, mnist_root: Path,
                                                                           tmp_path: Path) -> None:
     """Jobs that wait for a drained node are not cancelled (the watch cancelled any job Slurm said PartitionNodeLimit
