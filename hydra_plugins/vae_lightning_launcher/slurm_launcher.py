@@ -39,8 +39,12 @@ NEVER_STARTS = {
     "AccountNotAllowed": "an account their partition does not allow (hydra.launcher.account)",
     "QOSNotAllowed": "a QOS their partition does not allow (hydra.launcher.qos)",
 }
-# The reasons a partition's own settings give for whom it runs (AllowAccounts, DenyAccounts, AllowQos, DenyQos).
-PARTITION_ACCESS = {"AccountNotAllowed", "QOSNotAllowed"}
+# PartitionConfig is also Slurm's reason for a partition whose settings, changed after sbatch accepted the jobs,
+# shut them out (sbatch refuses a job they shut out): then their CPUs fit the partition, and this is what they ask.
+SHUT_OUT = ("a partition that shuts them out (hydra.launcher.partition; its AllowGroups, RootOnly, DisableRootJobs, "
+            "AllocNodes, or ReqResv: a reservation, +hydra.launcher.additional_parameters.reservation=NAME)")
+# What the jobs ask for, when a partition's own settings say who may run there.
+PARTITION_ACCESS = {NEVER_STARTS["AccountNotAllowed"], NEVER_STARTS["QOSNotAllowed"], SHUT_OUT}
 # squeue's %r is what Slurm said of a job's wait where it said something, in place of the reason: Slurm 22.05 says
 # these of a job that its partition's AllowAccounts/DenyAccounts or AllowQos/DenyQos exclude.
 SAID_OF_REASONS = {"Job's account not ": "AccountNotAllowed", "Job's QOS not ": "QOSNotAllowed"}
@@ -97,16 +101,16 @@ class SlurmLauncher(Launcher):
         except NeverStarts as stuck:
             job = stuck.job
             slurm_said = f"; Slurm says: {job.said}" if job.said != job.reason else ""
-            if job.reason in PARTITION_ACCESS:
-                where = (f"scontrol show partition {job.partition} lists the accounts, QOS and groups it allows: "
-                         f"AllowAccounts, AllowQos, AllowGroups")
+            if stuck.asks_for in PARTITION_ACCESS:
+                where = (f"scontrol show partition {job.partition} lists whom it lets in: AllowAccounts, AllowQos, "
+                         f"AllowGroups, RootOnly, DisableRootJobs, AllocNodes, ReqResv")
             else:
                 where = ("sinfo -o '%P %D %c %m %G %l' lists each partition's nodes, CPUs, memory in MB, GPUs and "
                          "time limit")
             log.error("hydra/launcher=slurm: Slurm keeps the sweep's jobs (%s) waiting, and would for ever "
                       "(reason %s: they ask for %s%s); they are cancelled. Change that setting, or choose another "
-                      "hydra.launcher.partition (%s)", ", ".join(submitted.ids()), job.reason,
-                      NEVER_STARTS[job.reason], slurm_said, where)
+                      "hydra.launcher.partition (%s)", ", ".join(submitted.ids()), job.reason, stuck.asks_for,
+                      slurm_said, where)
             raise SystemExit(2) from None
         except Interrupted as interrupt:
             # The jobs would train on, unwatched, with nothing to collect them: they end with the command.
@@ -202,9 +206,10 @@ class NeverStarts(BaseException):
     """The sweep's `job` waits for a reason that no time ends (NEVER_STARTS). A BaseException, raised into
     submitit's wait for its jobs: submitit passes an Exception there over, as a failed sacct."""
 
-    def __init__(self, job: PendingJob) -> None:
+    def __init__(self, job: PendingJob, asks_for: str) -> None:
         super().__init__(job.reason)
         self.job = job
+        self.asks_for = asks_for
 
 
 class QueueWatch:
@@ -216,6 +221,7 @@ class QueueWatch:
         self.submitted = submitted
         self.ended = threading.Event()
         self.stuck: PendingJob | None = None
+        self.asks_for = ""
         self.thread = threading.Thread(target=self.watch, name="slurm queue watch", daemon=True)
 
     def __enter__(self) -> QueueWatch:
@@ -230,7 +236,7 @@ class QueueWatch:
         signal.signal(signal.SIGUSR1, self.previous)
 
     def raise_never_starts(self, signum: int, frame: Any) -> None:
-        raise NeverStarts(self.stuck)
+        raise NeverStarts(self.stuck, self.asks_for)
 
     def watch(self) -> None:
         said_waiting = False
@@ -240,7 +246,7 @@ class QueueWatch:
             stuck = next((job for job in pending if never_starts(job)), None)
             if stuck is not None:
                 subprocess.run(["scancel", *jobs], capture_output=True, timeout=60)
-                self.stuck = stuck
+                self.stuck, self.asks_for = stuck, asks_for(stuck)
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
                 return
             waiting = next((job for job in pending if job.reason.startswith(NODES_NOT_UP)
@@ -256,11 +262,12 @@ class QueueWatch:
 
 @dataclass
 class PendingJob:
-    """A pending Slurm job as squeue lists it: its partition, the nodes it asks for, why it waits (Slurm's name of
-    the reason), and what Slurm said of it (the reason's name, where Slurm said nothing more)."""
+    """A pending Slurm job as squeue lists it: its partition, the nodes and CPUs it asks for, why it waits (Slurm's
+    name of the reason), and what Slurm said of it (the reason's name, where Slurm said nothing more)."""
 
     partition: str
     nodes: int
+    cpus: int
     reason: str
     said: str
 
@@ -269,14 +276,14 @@ def pending_jobs(jobs: list[str]) -> list[PendingJob]:
     """Those of `jobs` that are pending (an array's pending tasks listed together)."""
     if not jobs:
         return []
-    listed = subprocess.run(["squeue", "-h", "-t", "PD", "-o", "%P|%D|%r", "-j", ",".join(jobs)],
+    listed = subprocess.run(["squeue", "-h", "-t", "PD", "-o", "%P|%D|%C|%r", "-j", ",".join(jobs)],
                             capture_output=True, text=True, timeout=60)
     if listed.returncode:
         return []
     # A reason may hold spaces ("Nodes required for job are DOWN, DRAINED or ..."), the count a range ("1-2").
-    rows = (line.split("|", 2) for line in listed.stdout.splitlines() if line.count("|") >= 2)
-    return [PendingJob(partition, int(nodes.split("-")[0]), reason_of(said.strip()), said.strip())
-            for partition, nodes, said in rows if nodes.split("-")[0].isdigit()]
+    rows = (line.split("|", 3) for line in listed.stdout.splitlines() if line.count("|") >= 3)
+    return [PendingJob(partition, int(nodes.split("-")[0]), int(cpus), reason_of(said.strip()), said.strip())
+            for partition, nodes, cpus, said in rows if nodes.split("-")[0].isdigit() and cpus.isdigit()]
 
 
 def reason_of(said: str) -> str:
@@ -298,13 +305,39 @@ def never_starts(job: PendingJob) -> bool:
     return not fewest <= job.nodes <= most
 
 
-def partition_node_limits(partition: str) -> tuple[int, int] | None:
-    """The fewest and most nodes a job of `partition` may ask for (its MinNodes; its MaxNodes or, if fewer, the
-    nodes it has in any state), or None if scontrol did not say."""
+def asks_for(job: PendingJob) -> str:
+    """What `job`, which never starts, asks of its partition that it does not give."""
+    if job.reason == "PartitionConfig":
+        most = partition_cpu_limit(job.partition)
+        if most is not None and job.cpus <= most:
+            return SHUT_OUT
+    return NEVER_STARTS[job.reason]
+
+
+def partition_settings(partition: str) -> dict[str, str] | None:
+    """`partition`'s settings as scontrol shows them (TotalNodes=1, MaxNodes=UNLIMITED, ...), or None if it did not."""
     shown = subprocess.run(["scontrol", "show", "partition", "-o", partition], capture_output=True, text=True,
                            timeout=60)
     settings = dict(item.split("=", 1) for item in shown.stdout.split() if "=" in item)
-    if shown.returncode or "TotalNodes" not in settings:
+    return None if shown.returncode or "TotalNodes" not in settings else settings
+
+
+def partition_cpu_limit(partition: str) -> int | None:
+    """The most CPUs a job of `partition` may ask for, as Slurm counts them for PartitionConfig (its CPUs, or its
+    MaxCPUsPerNode times its nodes if fewer), or None if scontrol did not say."""
+    settings = partition_settings(partition)
+    if settings is None or not settings.get("TotalCPUs", "").isdigit():
+        return None
+    per_node = settings.get("MaxCPUsPerNode", "UNLIMITED")
+    total = int(settings["TotalCPUs"])
+    return total if not per_node.isdigit() else min(total, int(per_node) * int(settings["TotalNodes"]))
+
+
+def partition_node_limits(partition: str) -> tuple[int, int] | None:
+    """The fewest and most nodes a job of `partition` may ask for (its MinNodes; its MaxNodes or, if fewer, the
+    nodes it has in any state), or None if scontrol did not say."""
+    settings = partition_settings(partition)
+    if settings is None:
         return None
     total = int(settings["TotalNodes"])
     most = total if settings.get("MaxNodes", "UNLIMITED") == "UNLIMITED" else min(total, int(settings["MaxNodes"]))

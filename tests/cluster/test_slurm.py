@@ -150,9 +150,49 @@ def test_jobs_their_partition_does_not_allow_are_cancelled_in_one_line_that_says
     assert ("(reason AccountNotAllowed: they ask for an account their partition does not allow "
             "(hydra.launcher.account); Slurm says: Job's account not known, so it can't use this partition "
             "(debug allows science)); they are cancelled. Change that setting" in line), line
-    assert line.endswith("(scontrol show partition debug lists the accounts, QOS and groups it allows: "
-                         "AllowAccounts, AllowQos, AllowGroups)")
+    assert line.endswith("(scontrol show partition debug lists whom it lets in: AllowAccounts, AllowQos, AllowGroups, "
+                         "RootOnly, DisableRootJobs, AllocNodes, ReqResv)")
     assert "waiting until nodes of partition" not in output
+    assert left == [] and job_folders(sweep_dir) == {}
+
+
+def test_jobs_a_partition_shuts_out_after_sbatch_took_them_are_cancelled_in_one_line_that_says_so(
+        slurm: Slurm, mnist_root: Path, tmp_path: Path) -> None:
+    """Slurm's reason for jobs that a partition's settings, changed after sbatch accepted them, shut out (here ReqResv,
+    which root's jobs must meet too; AllowGroups lets root in) is PartitionConfig, its reason for more CPUs than the
+    partition has: the sweep said the jobs asked for those CPUs. (sbatch refuses a job the settings shut out.)"""
+    sweep_dir = tmp_path / "sweep"
+    (node,) = slurm.run("sinfo", "-h", "-N", "-o", "%N").split()
+    settings = dict(item.split("=", 1) for item in slurm.run("scontrol", "show", "partition", "-o", "debug").split()
+                    if "=" in item)
+    sweep = None
+    # Drained, the node keeps the jobs pending until the partition's settings change.
+    slurm.run("scontrol", "update", f"nodename={node}", "state=drain", "reason=test_slurm")
+    try:
+        sweep = start_train(slurm_sweep(slurm, mnist_root, sweep_dir, "seed=0,1"), tmp_path, env=slurm.env)
+        deadline = time.monotonic() + 120
+        while not slurm.run("squeue", "-h", "-o", "%A").strip():
+            assert sweep.poll() is None and time.monotonic() < deadline, what_happened(tmp_path, sweep_dir)
+            time.sleep(1)
+        slurm.run("scontrol", "update", "partitionname=debug", "reqresv=yes")
+        sweep.wait(timeout=120)
+    finally:
+        if sweep is not None and sweep.poll() is None:
+            sweep.kill()
+        left = slurm.run("squeue", "-h", "-o", "%A").split()
+        if left:
+            slurm.run("scancel", *left)
+        slurm.run("scontrol", "update", "partitionname=debug", f"reqresv={settings['ReqResv']}")
+        slurm.run("scontrol", "update", f"nodename={node}", "state=resume")
+    assert sweep.returncode == 2, what_happened(tmp_path, sweep_dir)
+    output = (tmp_path / "stdout.txt").read_text() + (tmp_path / "stderr.txt").read_text()
+    assert "Traceback" not in output
+    (line,) = [line for line in output.splitlines() if "Slurm keeps the sweep's jobs" in line and "for ever" in line]
+    assert ("(reason PartitionConfig: they ask for a partition that shuts them out (hydra.launcher.partition; its "
+            "AllowGroups, RootOnly, DisableRootJobs, AllocNodes, or ReqResv: a reservation, "
+            "+hydra.launcher.additional_parameters.reservation=NAME)); they are cancelled" in line), line
+    assert line.endswith("(scontrol show partition debug lists whom it lets in: AllowAccounts, AllowQos, AllowGroups, "
+                         "RootOnly, DisableRootJobs, AllocNodes, ReqResv)")
     assert left == [] and job_folders(sweep_dir) == {}
 
 
