@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from contextlib import redirect_stderr, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
@@ -43,8 +43,8 @@ NEVER_STARTS = {
 # shut them out (sbatch refuses a job they shut out): then their CPUs fit the partition, and this is what they ask.
 SHUT_OUT = ("a partition that shuts them out (hydra.launcher.partition; its AllowGroups, RootOnly, DisableRootJobs, "
             "AllocNodes, or ReqResv: a reservation, +hydra.launcher.additional_parameters.reservation=NAME)")
-# What the jobs ask for, when a partition's own settings say who may run there.
-PARTITION_ACCESS = {NEVER_STARTS["AccountNotAllowed"], NEVER_STARTS["QOSNotAllowed"], SHUT_OUT}
+# What jobs ask for that their partition's own settings of who may run there refuse.
+NOT_LET_IN = {NEVER_STARTS["AccountNotAllowed"], NEVER_STARTS["QOSNotAllowed"], SHUT_OUT}
 # squeue's %r is what Slurm said of a job's wait where it said something, in place of the reason: Slurm 22.05 says
 # these of a job that its partition's AllowAccounts/DenyAccounts or AllowQos/DenyQos exclude.
 SAID_OF_REASONS = {"Job's account not ": "AccountNotAllowed", "Job's QOS not ": "QOSNotAllowed"}
@@ -101,7 +101,7 @@ class SlurmLauncher(Launcher):
         except NeverStarts as stuck:
             job = stuck.job
             slurm_said = f"; Slurm says: {job.said}" if job.said != job.reason else ""
-            if stuck.asks_for in PARTITION_ACCESS:
+            if stuck.asks_for in NOT_LET_IN:
                 where = (f"scontrol show partition {job.partition} lists whom it lets in: AllowAccounts, AllowQos, "
                          f"AllowGroups, RootOnly, DisableRootJobs, AllocNodes, ReqResv")
             else:
@@ -136,7 +136,7 @@ class SbatchEcho:
     What sbatch said (its lines start `sbatch: `) is held back until the launch ends, and then written unless it was
     that refusal; everything else is written at once."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.held: list[str] = []
 
