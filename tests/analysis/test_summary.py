@@ -13,10 +13,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib import font_manager
 from matplotlib.collections import LineCollection
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -144,6 +146,35 @@ def test_a_title_of_two_lines_heads_the_tables_in_one(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path / "sweep", LOSSES)
     plot_sweep(sweep, "Figure 1\nclipping")
     assert (sweep / "summary.md").read_text().splitlines()[:2] == ["# Figure 1 clipping", ""]
+
+
+def test_a_chinese_title_is_drawn_in_an_installed_font_that_has_its_characters(tmp_path: Path) -> None:
+    # matplotlib's own font has no Chinese: `--title "图3: 动量"` drew a box for each character, with a warning for
+    # each character of each figure.
+    if "WenQuanYi Micro Hei" not in {entry.name for entry in font_manager.fontManager.ttflist}:
+        pytest.skip("no Chinese font here: apt-get install fonts-wqy-microhei (as .ci/run does)")
+    sweep = write_sweep(tmp_path / "sweep", LOSSES, gradients=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_sweep(sweep, "图3: 动量")
+    assert not [warning for warning in caught if "missing from font" in str(warning.message)]
+    for figure in ("figure.pdf", "gradients.pdf"):
+        assert b"+WenQuanYiMicroHei" in (sweep / figure).read_bytes(), figure
+
+
+def test_a_character_no_installed_font_has_is_said_in_one_line(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    # U+0378 is no character yet: no font has it, and matplotlib warned once for each figure it was drawn in.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES, gradients=True)
+    with caplog.at_level(logging.WARNING), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_sweep(sweep, "Figure \u0378")
+    assert not [warning for warning in caught if "missing from font" in str(warning.message)]
+    assert [record.getMessage() for record in caplog.records] == [
+        "no font installed here has \u0378 (in the title or the labels): the figures show a box for each; install a "
+        "font that has them (Debian: apt-get install fonts-noto-cjk for Chinese, Japanese or Korean), then python -m "
+        "vae_lightning.plot again"]
+    assert (sweep / "figure.png").exists()
 
 
 def test_a_label_holding_a_pipe_stays_in_its_cell(tmp_path: Path) -> None:

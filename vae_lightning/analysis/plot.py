@@ -21,8 +21,9 @@ import re
 import statistics
 import sys
 import textwrap
+import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -32,6 +33,7 @@ from typing import Any, NoReturn
 import matplotlib
 import torch
 import yaml
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, MaxNLocator, NullLocator
@@ -45,6 +47,8 @@ from vae_lightning.harness.definition import as_written
 from vae_lightning.files import atomic_file, check_writable, full_disk, read_json, refuse_links_out
 from vae_lightning.harness.runs import STATUS_FILE, job_overrides, lock_holder
 from vae_lightning.paper.gradients import STATISTICS
+
+log = logging.getLogger(__name__)
 
 STAGES = ("train", "val")
 # Each curve's column in csv/metrics.csv: the losses by stage, then the gradient statistics.
@@ -691,6 +695,31 @@ def legend_entries(axis, groups: dict[tuple[str, ...], Group]) -> tuple[list[Any
     return handles, labels
 
 
+def font_fallback(texts: Iterable[str]) -> dict[str, Any]:
+    """matplotlib's settings under which every character of `texts` (a title, keys, labels) is drawn: its own
+    font, then the first installed font that has the characters it lacks (a Chinese or Japanese --title).
+    Where no installed font has some, one line says which and how to get them, in place of matplotlib's
+    warning per character per figure; those are drawn as boxes."""
+    family = list(matplotlib.rcParams["font.family"])
+    default = font_manager.get_font(font_manager.findfont(font_manager.FontProperties(family=family)))
+    lacking = {character for text in texts for character in text
+               if not character.isspace() and not default.get_char_index(ord(character))}
+    if not lacking:
+        return {}
+    # matplotlib's Last Resort font has a glyph for every character: the box it draws.
+    fonts = sorted((entry for entry in font_manager.fontManager.ttflist if not entry.name.startswith("Last Resort")),
+                   key=lambda entry: entry.name)
+    fallback = next((entry.name for entry in fonts
+                     if all(font_manager.get_font(entry.fname).get_char_index(ord(c)) for c in lacking)), None)
+    if fallback is not None:
+        return {"font.family": [*family, fallback]}
+    log.warning("no font installed here has %s (in the title or the labels): the figures show a box for each; "
+                "install a font that has them (Debian: apt-get install fonts-noto-cjk for Chinese, Japanese or "
+                "Korean), then python -m vae_lightning.plot again", ", ".join(sorted(lacking)))
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+    return {}
+
+
 def rendered(figure: Figure, path: Path, dpi: int = SCREEN_DPI) -> dict[Path, bytes]:
     """The figure as `path` (.png, for screens and web pages, at `dpi`) and beside it as .pdf, in
     vector form for a paper; the PDF without its creation date, so that a sweep plotted again gives
@@ -1074,11 +1103,13 @@ def plot_sweep(sweep_dir: Path, title: str | None = None, width: float | None = 
     logged_gradients = any(group.curves[STATISTICS[0]] for group in groups.values())
     # Labels are drawn as written: matplotlib would read one between two `$` (a swept `${oc.env:...}`) as math.
     dpi = SCREEN_DPI if width is None else PAPER_DPI
-    with matplotlib.rc_context({"text.parse_math": False}):
-        files = side_by_side(lambda: rendered(draw(groups, keys, title, loss, width), figures[0], dpi) if completed
-                             else {},
-                             lambda: (rendered(draw_gradients(groups, keys, title, width), gradients[0], dpi)
-                                      if logged_gradients else {}))
+    with warnings.catch_warnings():  # what font_fallback silences, for this plot alone
+        fonts = font_fallback([title, *keys, *(group.label for group in groups.values())])
+        with matplotlib.rc_context({"text.parse_math": False, **fonts}):
+            files = side_by_side(lambda: rendered(draw(groups, keys, title, loss, width), figures[0], dpi)
+                                 if completed else {},
+                                 lambda: (rendered(draw_gradients(groups, keys, title, width), gradients[0], dpi)
+                                          if logged_gradients else {}))
     files |= {sweep_dir / "summary.md": summary_markdown(summary, loss).encode(),
               sweep_dir / "summary.json": json_bytes(summary)}
     if logged_gradients:
