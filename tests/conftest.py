@@ -28,13 +28,12 @@ quiet_known_warnings()
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """A worker per core, and one more for each file of Slurm tests where they run: their workers mostly
-    wait on Slurm (its minute-long time limits) while the others keep the cores busy (the whole suite on
-    2 cores: 787 s with 3 workers, 872 s with 2, when the Slurm tests were one file). pyproject.toml's
-    --maxprocesses caps it."""
+    """A worker per core, and one more where the Slurm tests run: their worker mostly waits on Slurm's
+    minute-long time limits while the others keep the cores busy (the whole suite on 2 cores: 787 s
+    with 3 workers, 872 s with 2). pyproject.toml's --maxprocesses caps it."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     slurm_runs = shutil.which("slurmctld") is not None and "not slow" not in (config.getoption("markexpr") or "")
-    return cores + slurm_runs * len(list((Path(__file__).parent / "cluster").glob("test_*.py")))
+    return cores + slurm_runs
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
