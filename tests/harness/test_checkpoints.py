@@ -196,6 +196,22 @@ def test_a_checkpoint_without_this_projects_run_definition_is_refused(saved: dic
         checkpoint_to_resume(tmp_path, run_config())
 
 
+@pytest.mark.parametrize("states", [
+    {"RunDefinition": {"definition": run_config()},
+     "ModelCheckpoint{'monitor': 'val/loss'}": {"best_k_models": 5}},  # no files, a number
+    {"RunDefinition": {"definition": {**run_config(), "model._target_": ["a", "list"]}}},  # a class named by a list
+])
+def test_a_checkpoint_whose_states_are_not_as_this_project_writes_them_is_refused_as_such(states: dict,
+                                                                                           tmp_path: Path) -> None:
+    # It holds a run definition: the line said it held none.
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    torch.save({"callbacks": states}, folder / "last.ckpt")
+    with pytest.raises(ConfigError, match=r"no checkpoint in .* will do \(its callbacks' states are not as this "
+                                          r"project writes them\): put back whole copies"):
+        checkpoint_to_resume(tmp_path, run_config())
+
+
 def test_checkpoints_all_cut_short_are_refused_with_the_fix_for_damaged_files(tmp_path: Path) -> None:
     # The line advised resuming with the run's own overrides, which no override fixes, after torch's own
     # paragraph on how checkpoints get damaged.

@@ -242,15 +242,14 @@ def reason_not_to_resume(path: Path, definition: dict[str, Any],
         # torch's first line goes on into advice on how files get damaged: its first sentence says what failed.
         said = str(error).splitlines()[0].split(". ")[0] if str(error) else ""
         return f"{type(error).__name__}: {said}", False
-    not_of_a_run = "it holds no run definition of this project", False
     then = RunDefinition.recorded(saved)
     if then is None:
-        return not_of_a_run
+        return "it holds no run definition of this project", False
     try:
         changed = changed_keys(then, definition)
         leaving = paths_leaving_their_folder(saved["callbacks"])
     except (KeyError, TypeError, ValueError, AttributeError):  # any malformed content
-        return not_of_a_run
+        return "its callbacks' states are not as this project writes them", False
     if leaving:
         return (f"it names the checkpoint {leaving[0]!r}, which leaves its folder "
                 f"(Lightning would delete or load it)", False)
