@@ -9,10 +9,13 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.record_writer import RecordWriter
 from torch.utils.tensorboard import SummaryWriter
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -21,9 +24,10 @@ from omegaconf import read_write
 from helpers import (INJECTED, INJECTED_ENVIRONMENT, INJECTED_TARGETS, PROJECT, TRAIN_IMAGES, VAL_IMAGES, injected,
                      run_train, tiny_overrides)
 from vae_lightning.errors import ConfigError, NonFiniteLossError
+from vae_lightning.files import TEMPORARY_SUFFIX
 from vae_lightning.harness.command_line import check_command_line
 from vae_lightning.harness.run import resume_point, run_job, train
-from vae_lightning.harness.event_files import drop_epoch_points
+from vae_lightning.harness.event_files import EarlierEpochPoints, drop_epoch_points
 from vae_lightning.harness.runs import read_status, write_status
 
 STEPS_PER_EPOCH = (TRAIN_IMAGES - VAL_IMAGES) // 32  # 6
@@ -428,6 +432,31 @@ def test_only_epoch_level_points_from_the_first_epoch_on_are_dropped_from_an_eve
     assert shown == {"train/loss_step": [0, 1, 2, 3], "val/loss": [0], "epoch": [0, 1, 2]}
     written = path.read_bytes()
     assert not drop_epoch_points(path, 1) and path.read_bytes() == written  # nothing left to drop: untouched
+
+
+def test_an_event_holding_an_epoch_level_value_beside_a_step_level_one_keeps_the_step_level_one(
+        tmp_path: Path) -> None:
+    # One summary may hold several values (TensorBoard's writers put each in its own, other writers need not).
+    path = tmp_path / "events.out.tfevents.1.host"
+    values = [summary_pb2.Summary.Value(tag=tag, simple_value=1.0) for tag in ("val/loss", "train/loss_step")]
+    with path.open("wb") as file:
+        RecordWriter(file).write(event_pb2.Event(step=2, summary=summary_pb2.Summary(value=values)).SerializeToString())
+    assert drop_epoch_points(path, 1)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert {tag: [event.step for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]} == {
+        "train/loss_step": [2]}
+
+
+def test_a_rewrite_of_an_event_file_that_kill_9_cut_short_is_removed_as_the_resumed_run_starts(tmp_path: Path) -> None:
+    # Hidden, it named the events TensorBoard would read twice (`events.out.tfevents.*` matches it).
+    kept = tmp_path / "events.out.tfevents.1.host"
+    kept.write_bytes(b"")
+    cut_short = tmp_path / f".{kept.name}.4242{TEMPORARY_SUFFIX}"
+    cut_short.write_bytes(b"half a rewrite")
+    EarlierEpochPoints(tmp_path).drop(L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                                                 enable_model_summary=False))
+    assert sorted(tmp_path.iterdir()) == [kept]
 
 
 def test_resume_of_a_run_early_stopping_ended_trains_it_no_further(compose_config, mnist_root, monkeypatch,
