@@ -114,7 +114,7 @@ def test_a_value_written_as_an_integer_is_the_same_point(tmp_path: Path, monkeyp
 
 
 @pytest.mark.parametrize("case", ["run folder", "missing", "no shared point", "bad margin", "zero margin",
-                                  "a job's status a list"])
+                                  "a margin in words", "a job's status a list"])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture) -> None:
     sweep = write_sweep(tmp_path / "sweep", LOSSES)
@@ -128,6 +128,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(case: str, tmp_path: P
         "bad margin": ([sweep, sweep, "--margin", "-1"], "--margin -1: give a positive number of nats"),
         # Equivalence within ±0 is no test: no interval lies inside an empty one.
         "zero margin": ([sweep, sweep, "--margin", "0%"], "--margin 0%: give a positive number of nats"),
+        "a margin in words": ([sweep, sweep, "--margin", "half%"], "--margin half%: give a positive number of nats"),
         "a job's status a list": ([sweep, broken], f"{broken / 'clip.value=0.1,seed=0' / 'status.json'} holds []"),
     }[case]
     out = tmp_path / "out"
@@ -180,6 +181,19 @@ def test_an_empty_out_is_one_line_not_the_working_folder(tmp_path: Path, monkeyp
     assert (code, err) == (2, "error: argument --out: an empty path (an unset shell variable?); give the folder or "
                               "file; python -m vae_lightning.compare --help lists what it takes\n")
     assert list(work.iterdir()) == []
+
+
+@pytest.mark.parametrize("given", ["missing", "notes.md"])
+def test_an_out_that_is_no_folder_is_one_line_and_nothing_is_made_or_changed(
+        given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # A folder --out names must be there: a mistyped one would hold the comparison where it is never looked for.
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    (tmp_path / "notes.md").write_text("mine")
+    out = tmp_path / given
+    code, _, err = run(monkeypatch, capsys, sweep, sweep, "--out", out)
+    assert (code, err) == (2, f"error: --out {out} is not a folder; create it, or pass an existing one\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.md", "sweep"]
+    assert (tmp_path / "notes.md").read_text() == "mine"
 
 
 def test_without_out_the_comparison_goes_under_outputs_and_a_refusal_makes_no_folder(

@@ -211,6 +211,8 @@ def damage(root: Path, name: str, how: str) -> Path:
         path.write_bytes(content[: len(content) - 100])
     elif how == "empty":
         path.write_bytes(b"")
+    elif how == "header":  # a copy cut short within the header: its sizes cannot be read
+        path.write_bytes(content[:10])
     elif how == "magic":
         path.write_bytes(b"\x00\x00\x08\x01" + content[4:])
     elif how == "label":
@@ -229,6 +231,7 @@ def damage(root: Path, name: str, how: str) -> Path:
     [
         ("train-images-idx3-ubyte", "truncate", "is truncated or damaged: its header promises"),
         ("train-images-idx3-ubyte", "empty", "is empty \\(0 bytes\\)"),
+        ("t10k-images-idx3-ubyte", "header", "is truncated \\(10 bytes, shorter than its header\\)"),
         ("t10k-images-idx3-ubyte", "magic", "is not an IDX image file"),
         ("train-labels-idx1-ubyte", "label", "holds a label outside 0-9 \\(found 12\\)"),
         ("train-labels-idx1-ubyte", "count",
