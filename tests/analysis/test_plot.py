@@ -300,12 +300,15 @@ def png_size(path: Path) -> tuple[int, int]:
     return Image.open(path).size
 
 
-def test_a_paper_width_narrower_than_a_column_is_refused_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("width,refusal", [("2", "2 in is narrower than 3 in"), ("nan", "nan in is narrower than 3 in"),
+                                           ("wide", "'wide' is not a number of inches")])
+def test_a_paper_width_narrower_than_a_column_or_no_number_is_refused_in_one_line(width: str, refusal: str,
+                                                                                   tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path / "sweep", MOMENTA, key="optim.momentum")
-    done = subprocess.run([sys.executable, "-m", "vae_lightning.plot", str(sweep), "--width", "2"],
+    done = subprocess.run([sys.executable, "-m", "vae_lightning.plot", str(sweep), "--width", width],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
-    assert "narrower than 3 in" in done.stderr and not (sweep / "figure.pdf").exists()
+    assert refusal in done.stderr and not (sweep / "figure.pdf").exists()
 
 
 def test_a_figure_for_a_paper_plots_again_to_the_same_bytes_with_truetype_fonts(tmp_path: Path) -> None:

@@ -318,6 +318,23 @@ def test_figure_4_is_evaluated_on_the_data_root_train_py_read(given: str, name: 
     assert evaluated == [str(folder)]
 
 
+def test_a_data_root_of_an_unset_variable_is_one_line_naming_it_and_exit_2(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.delenv("NO_MNIST_HOME", raising=False)
+    out = a_reproduction(tmp_path / "reproduction")
+    completed_with_val_loss(out / "sweeps" / "clip_value" / "clip.value=0.1,seed=0", 31.0)
+    monkeypatch.setattr(reproduce, "evaluate", lambda *args, **kwargs: pytest.fail("evaluated"))
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--replot", "--out", str(out), "data.root=${oc.env:NO_MNIST_HOME}"])
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main()
+    # OmegaConf's message went on over two more lines.
+    (line,) = capsys.readouterr().err.splitlines()
+    assert exit_.value.code == 2 and line.startswith("error: data.root=${oc.env:NO_MNIST_HOME}: ")
+    assert "Environment variable 'NO_MNIST_HOME' not found" in line
+    assert line.endswith("; give the folder that holds MNIST/raw")
+
+
 def test_a_resumed_reproductions_wall_times_add_to_the_earlier_passes(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # results.md said "0.1 min on this machine" for sweeps that had trained for an hour before the resume.

@@ -213,7 +213,9 @@ def data_root_given(overrides: list[str]) -> str | None:
     try:
         return str(OmegaConf.create({"root": given[-1].value()}).root)
     except Exception as error:  # whatever OmegaConf raises resolving it: an unset variable, an unknown resolver
-        raise UserInputError(f"{given[-1].input_line}: {error}; give the folder that holds MNIST/raw") from None
+        # OmegaConf's next lines name its own key and object type (`full_key: root`), not the command line's.
+        said = str(error).splitlines()[0]
+        raise UserInputError(f"{given[-1].input_line}: {said}; give the folder that holds MNIST/raw") from None
 
 
 def output_folder(out: Path | None) -> Path:
