@@ -119,6 +119,42 @@ def test_a_file_that_is_not_a_checkpoint_is_named_without_unsafe_advice(content:
     assert sorted(tmp_path.iterdir()) == [path]
 
 
+@pytest.mark.parametrize("content,says", [
+    ({"state_dict": {}}, "{path} is not a checkpoint of this project: pass a run folder or a .ckpt that train.py "
+                         "wrote"),  # a plain Lightning checkpoint, of another project
+    ({"state_dict": {}, "hyper_parameters": ["model"]}, "{path} is not a checkpoint of this project: "),
+    # VAEModule's arguments left out: a TypeError's traceback.
+    ({"state_dict": {}, "hyper_parameters": {}}, "{path}: hyper_parameters lack model, which VAEModule needs: the "
+                                                 "checkpoint is not one train.py wrote"),
+])
+def test_a_checkpoint_not_as_this_project_writes_it_is_one_line_and_nothing_written(
+        content: dict, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    path = run / "checkpoints" / "best.ckpt"
+    path.parent.mkdir(parents=True)
+    torch.save(content, path)
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(path), "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    (line,) = capsys.readouterr().err.splitlines()
+    assert exit_info.value.code == 2 and line.startswith("error: " + says.format(path=path, run=run))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_whose_data_arguments_are_no_mapping_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    path = checkpoint_of(run / "checkpoints")
+    torch.save({**torch.load(path, weights_only=True), "datamodule_hyper_parameters": ["root"]}, path)
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(run), "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2 and capsys.readouterr().err.splitlines() == [
+        f"error: {run}: the checkpoint's datamodule_hyper_parameters are not a mapping"]
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(("layout", "refusal"), [
     ([], "{path}: no such file or folder; pass a run folder or a .ckpt file"),
     (["multirun.yaml", "seed=0/checkpoints/best.ckpt"], "{path} is a sweep's folder; pass one of its jobs' folders, "

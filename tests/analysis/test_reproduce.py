@@ -318,6 +318,22 @@ def test_figure_4_is_evaluated_on_the_data_root_train_py_read(given: str, name: 
     assert evaluated == [str(folder)]
 
 
+def test_sweeps_with_failed_jobs_are_named_after_results_md_is_written_and_reproduce_exits_1(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    out = a_reproduction(tmp_path / "reproduction")
+    codes = {"clip_value": 0, "clip_norm": 1, "momentum": 1}  # train.py's exit 1: a job of the sweep failed
+    monkeypatch.setattr(reproduce, "check_command_lines", lambda *args: None)
+    monkeypatch.setattr(reproduce, "run_experiment", lambda name, sweep_dir, overrides: (0.5, codes[name]))
+    monkeypatch.setattr(reproduce, "best_run", lambda sweeps: None)  # Figure 4's evaluation is tested on its own
+    monkeypatch.setattr(sys, "argv", ["reproduce", "--out", str(out), "resume=true"])
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.main()
+    assert exit_.value.code == ("error: the sweeps of clip_norm, momentum did not complete; results.md says which "
+                                "jobs")
+    assert capsys.readouterr().out.startswith(f"wrote {out / 'results.md'}")
+    assert json.loads((out / "timings.json").read_text())["momentum"] == [60.5, 1]
+
+
 def test_a_data_root_of_an_unset_variable_is_one_line_naming_it_and_exit_2(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch,
                                                                         capsys: pytest.CaptureFixture) -> None:

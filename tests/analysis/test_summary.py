@@ -206,6 +206,16 @@ def test_a_point_no_job_of_which_completed_is_named_in_the_figures_legend(tmp_pa
     assert [text.get_text() for text in shown.get_texts()] == ["0.01", "1e+06: no job completed"]
 
 
+def test_a_completed_job_whose_metrics_hold_no_val_loss_is_excluded_and_named(tmp_path: Path) -> None:
+    # Its csv/ cut to its header (a disk that filled as it was written, a copy cut short).
+    sweep = write_sweep(tmp_path / "sweep", LOSSES)
+    metrics = sweep / "clip.value=0.1,seed=1" / "csv" / "metrics.csv"
+    metrics.write_text(metrics.read_text().splitlines()[0] + "\n")
+    plot_sweep(sweep)
+    assert summary_points(sweep)["0.1"]["excluded"] == ["seed 1: completed, but its csv/metrics.csv holds no val loss"]
+    assert summary_points(sweep)["1.0"]["excluded"] == []
+
+
 def test_a_status_json_that_is_not_json_is_named_as_such_not_as_missing(tmp_path: Path) -> None:
     # An emptied status.json was listed as "seed 1: no status.json", beside the file.
     sweep = write_sweep(tmp_path / "sweep", LOSSES)

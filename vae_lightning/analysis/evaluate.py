@@ -188,10 +188,16 @@ def build_module(path: Path, checkpoint: dict[str, Any]) -> VAEModule:
     """The module the checkpoint's hyperparameters describe, with its weights; everything is checked
     on the meta device first, so that no size a checkpoint claims is allocated before it is proven."""
     arguments = checkpoint["hyper_parameters"]
-    unknown = sorted(set(arguments) - set(inspect.signature(VAEModule).parameters))
+    parameters = inspect.signature(VAEModule).parameters
+    unknown = sorted(set(arguments) - set(parameters))
     if unknown:
         raise UserInputError(f"{path}: hyper_parameters.{unknown[0]} is no argument of VAEModule: the checkpoint "
                              f"is not one train.py wrote")
+    missing = [name for name, parameter in parameters.items()
+               if parameter.default is parameter.empty and name not in arguments]
+    if missing:
+        raise UserInputError(f"{path}: hyper_parameters lack {missing[0]}, which VAEModule needs: the checkpoint is "
+                             f"not one train.py wrote")
     try:
         with torch.device("meta"):
             expected = VAEModule(**arguments).state_dict()
