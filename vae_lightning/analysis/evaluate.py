@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import inspect
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ from vae_lightning.harness.checkpoints import RunDefinition
 from vae_lightning.harness.runs import lock_holder
 from vae_lightning.harness.schema import MAX_SEED, constructor_keys
 from vae_lightning.configs import allow_config_dir, allowed_targets, check_targets, instantiate_trusted, targets
-from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError, UserInputError
+from vae_lightning.errors import ConfigError, DataError, NonFiniteLossError, UserInputError, say_error
 from vae_lightning.paper.images import GRID_PARTS, denoising_grid, lacking_grid_part, reconstruction_grid, sample_grid
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
@@ -475,7 +474,7 @@ def evaluate_as_asked(args: argparse.Namespace) -> dict[str, Any]:
     try:
         return evaluate(args.path, args.data_root, args.seed, args.out, args.nll, args.k, args.images)
     except NonFiniteLossError as error:
-        print(f"error: {error}", file=sys.stderr)
+        say_error(str(error))
         raise SystemExit(3) from None
 
 

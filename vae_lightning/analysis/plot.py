@@ -40,7 +40,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, MaxNLoc
 from omegaconf import OmegaConf
 
 from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best, describe
-from vae_lightning.errors import UserInputError
+from vae_lightning.errors import UserInputError, say_error
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import RunDefinition
 from vae_lightning.harness.definition import as_written
@@ -103,13 +103,13 @@ def errors_said_in_one_line() -> Iterator[None]:
               file=sys.stderr)
         raise SystemExit(130) from None
     except (UserInputError, NoSpaceLeft) as error:
-        print(f"error: {error}", file=sys.stderr)
+        say_error(str(error))
         raise SystemExit(2 if isinstance(error, UserInputError) else 1) from None
     except OSError as error:
         if full_disk(error) is None:
             raise
-        print(f"error: {full_disk(error)} writing {error.filename or 'a file'}: free some space, then run this "
-              f"command again", file=sys.stderr)
+        say_error(f"{full_disk(error)} writing {error.filename or 'a file'}: free some space, then run this command "
+                  f"again")
         raise SystemExit(1) from None
 
 
@@ -121,7 +121,7 @@ class CommandParser(argparse.ArgumentParser):
         super().__init__(prog=prog, description=description, allow_abbrev=False)
 
     def error(self, message: str) -> NoReturn:
-        print(f"error: {message}; {self.prog} --help lists what it takes", file=sys.stderr)
+        say_error(f"{message}; {self.prog} --help lists what it takes")
         raise SystemExit(2)
 
 

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,7 +46,7 @@ from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, chec
 from vae_lightning import files
 from vae_lightning.configs import (CONFIG_DIR, allowed_targets, check_allowed, configured_targets, instantiate_trusted,
                                    not_yaml)
-from vae_lightning.errors import ConfigError, UserInputError
+from vae_lightning.errors import ConfigError, UserInputError, say_error
 
 # Flags with which Hydra only prints something or completes the shell: no job runs.
 PRINT_ONLY = ("help", "hydra_help", "version", "info", "cfg", "shell_completion")
@@ -897,7 +896,7 @@ def left_out(job_dir: Path, jobs: list[Job]) -> str:
 
 def refuse(message: str) -> NoReturn:
     """Exit with status 2 and `message` in one line on stderr: a newline a value was given with shows as \\n."""
-    print(f"error: {message}".replace("\n", "\\n"), file=sys.stderr)
+    say_error(message)
     raise SystemExit(2) from None
 
 

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vae_lightning.files import full_disk, read_json, refuse_links_out, write_json
 from vae_lightning.harness.sweeps import GRID_SWEEPER, expands_a_grid
-from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError
+from vae_lightning.errors import ConfigError, NonFiniteLossError, UserInputError, say_error
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +373,7 @@ class FirstProcessWatch:
                 return
         line = record_first_death(self.run_dir, self.first_pid)
         if line is not None:
-            print(f"error: {line}", file=sys.stderr, flush=True)
+            say_error(line)
             # Into this process's log (train_ddp_process_<rank>.log) too, but not its console: the line above.
             record = log.makeRecord(log.name, logging.ERROR, __file__, 0, line, (), None)
             for handler in logging.getLogger().handlers:
