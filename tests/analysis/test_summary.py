@@ -475,10 +475,16 @@ def test_a_sweep_handed_over_with_a_link_out_of_it_is_refused_and_its_target_unt
     assert target.read_text() == "untouched" and not (sweep / "summary.md").exists()
 
 
-def test_an_unreadable_multirun_yaml_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+@pytest.mark.parametrize("content", [
+    "hydra: [unclosed",
+    # Parsed, but not as Hydra writes it: a traceback where the command line or the params were read.
+    "hydra: {overrides: {task: 5}, sweeper: {_target_: BasicSweeper}}",
+    "hydra: {overrides: {task: [seed=0]}, sweeper: {_target_: BasicSweeper, params: [1]}}",
+])
+def test_an_unreadable_multirun_yaml_is_one_line(content: str, tmp_path: Path, capsys: pytest.CaptureFixture,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     sweep = write_sweep(tmp_path / "sweep", LOSSES)
-    (sweep / "multirun.yaml").write_text("hydra: [unclosed")
+    (sweep / "multirun.yaml").write_text(content)
     monkeypatch.setattr(sys, "argv", ["plot", str(sweep)])
     with pytest.raises(SystemExit) as exit:
         plot.main()

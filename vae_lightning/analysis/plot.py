@@ -230,13 +230,15 @@ def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
         # `run_dir='${hydra:runtime.output_dir}'`, and a file from disk decides no code.
         hydra = OmegaConf.to_container(OmegaConf.load(path), resolve=False)["hydra"]
         sweeper, task = str(hydra["sweeper"]["_target_"]), hydra["overrides"]["task"]
+        if not isinstance(task, list):
+            raise TypeError(f"hydra.overrides.task is no list but {type(task).__name__}")
+        params = hydra["sweeper"].get("params") or {}
+        arguments = [f"{key}={value}" for key, value in params.items()] + [str(override) for override in task]
     except Exception as error:  # whatever YAML, OmegaConf or a missing key raise, the file is the cause
         raise SweepError(f"{path} cannot be read ({type(error).__name__}): it is written by Hydra when a sweep "
                          "starts; restore it, or remove it to plot the job folders found") from None
     if not sweeps.expands_a_grid(sweeper):
         return None
-    params = hydra["sweeper"].get("params") or {}
-    arguments = [f"{key}={value}" for key, value in params.items()] + task
     return [without_resume(job) for job in sweeps.grid(arguments)]
 
 
