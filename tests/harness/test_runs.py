@@ -191,6 +191,33 @@ def test_a_folder_with_a_runs_results_or_any_checkpoint_holds_a_run(left: str, t
     refuse_if_taken(tmp_path, resume=True)
 
 
+MISSHAPEN = [("status.json", "folder"), ("run.log", "folder"), (".hydra/overrides.yaml", "folder"), ("csv", "file"),
+             (".hydra", "file")]
+
+
+# A sweep's job is known by its .hydra/ folder: one whose .hydra is a file is no job to resume.
+@pytest.mark.parametrize("path,made,sweep", [(path, made, sweep) for path, made in MISSHAPEN for sweep in (False, True)
+                                             if not (sweep and path == ".hydra")])
+def test_a_runs_file_made_a_folder_or_its_folder_a_file_is_refused_before_it_resumes(
+        path: str, made: str, sweep: bool, tmp_path: Path) -> None:
+    # Each failed the resumed run with a traceback: Hydra's as it started (.hydra/, run.log), or the run's
+    # once it had trained an epoch (status.json, results.json, csv/).
+    run_dir = tmp_path / "seed=0" if sweep else tmp_path
+    target = run_dir / path
+    for folder in (".hydra", "checkpoints"):
+        if folder != path:
+            (run_dir / folder).mkdir(parents=True)
+    if made == "folder":
+        target.mkdir()
+    else:
+        target.write_text("x")
+    said = "a folder where the run keeps a file" if made == "folder" else "a file where the run keeps a folder"
+    for resume in (True, False):
+        with pytest.raises(ConfigError) as refused:
+            refuse_if_taken(tmp_path, resume=resume, sweep=sweep)
+        assert str(refused.value) == f"{target} is {said}: move it out of {run_dir}, or choose another folder"
+
+
 def test_a_job_that_died_is_recorded_by_its_exit_and_a_recorded_outcome_stands(tmp_path: Path) -> None:
     assert cause_of_death(-signal.SIGKILL) == "the job's process was killed by SIGKILL"
     assert cause_of_death(1) == "the job's process exited with code 1 before recording its outcome"

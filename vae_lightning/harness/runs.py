@@ -217,14 +217,34 @@ def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
                           f"project writes none; delete it, or choose another {key}")
 
 
+# What a run writes as files and keeps as folders. One of the other kind (a folder named status.json) failed
+# the resumed run with a traceback: Hydra's as it started, or the run's once it had trained an epoch.
+RUN_FILES = (STATUS_FILE, RESULTS_FILE, "run.log", "hparams.yaml", ".hydra/config.yaml", ".hydra/hydra.yaml",
+             ".hydra/overrides.yaml")
+RUN_FOLDERS = (".hydra", "csv", "checkpoints")
+
+
+def refuse_misshapen(run_dir: Path) -> None:
+    """ConfigError for a path of the run that is a folder where it writes a file, or a file where it keeps a folder."""
+    misshapen = [(name, "a folder", "a file") for name in RUN_FILES if (run_dir / name).is_dir()]
+    misshapen += [(name, "a file", "a folder") for name in RUN_FOLDERS
+                  if (run_dir / name).exists() and not (run_dir / name).is_dir()]
+    if misshapen:
+        name, found, kept = misshapen[0]
+        raise ConfigError(f"{run_dir / name} is {found} where the run keeps {kept}: move it out of {run_dir}, or "
+                          f"choose another folder")
+
+
 def refuse_if_taken(folder: Path, resume: bool, sweep: bool = False, advice: str | None = None) -> None:
-    """Refuse, before anything is written, to start over a run that exists or to share a busy folder.
-    `advice` replaces train.py's advice for a command that chose the folder itself (reproduce's sweeps)."""
+    """Refuse, before anything is written, to start over a run that exists or to share a busy folder, or
+    to run in one whose files are not of the kind the run writes. `advice` replaces train.py's advice for
+    a command that chose the folder itself (reproduce's sweeps)."""
     runs = [job for job in folder.glob("*/") if (job / ".hydra").is_dir()] if sweep else [folder]
     for run_dir in runs:
         holder = lock_holder(run_dir)
         if holder is not None:
             raise ConfigError(f"{run_dir} is in use by process {holder}; wait for it to end, or stop it")
+        refuse_misshapen(run_dir)
     if resume:
         return
     key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
