@@ -212,17 +212,6 @@ def test_a_checkpoint_whose_states_are_not_as_this_project_writes_them_is_refuse
         checkpoint_to_resume(tmp_path, run_config())
 
 
-def test_a_folder_in_the_place_of_a_checkpoint_is_refused_before_the_run_trains_on(tmp_path: Path) -> None:
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    save_checkpoint_of(run_config(), folder / "best.ckpt")
-    (folder / "last.ckpt").mkdir()
-    with pytest.raises(ConfigError) as refused:
-        checkpoint_to_resume(tmp_path, run_config())
-    assert str(refused.value) == (f"resume=true, but {folder / 'last.ckpt'} is a folder where the run writes a "
-                                  f"checkpoint file: move it out of {folder}, then resume")
-
-
 def test_checkpoints_all_cut_short_are_refused_with_the_fix_for_damaged_files(tmp_path: Path) -> None:
     # The line advised resuming with the run's own overrides, which no override fixes, after torch's own
     # paragraph on how checkpoints get damaged.

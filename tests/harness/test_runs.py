@@ -191,8 +191,8 @@ def test_a_folder_with_a_runs_results_or_any_checkpoint_holds_a_run(left: str, t
     refuse_if_taken(tmp_path, resume=True)
 
 
-MISSHAPEN = [("status.json", "folder"), ("run.log", "folder"), (".hydra/overrides.yaml", "folder"), ("csv", "file"),
-             (".hydra", "file")]
+MISSHAPEN = [("status.json", "folder"), ("run.log", "folder"), (".hydra/overrides.yaml", "folder"),
+             ("checkpoints/last.ckpt", "folder"), ("csv", "file"), (".hydra", "file")]
 
 
 # A sweep's job is known by its .hydra/ folder: one whose .hydra is a file is no job to resume.
@@ -201,7 +201,7 @@ MISSHAPEN = [("status.json", "folder"), ("run.log", "folder"), (".hydra/override
 def test_a_runs_file_made_a_folder_or_its_folder_a_file_is_refused_before_it_resumes(
         path: str, made: str, sweep: bool, tmp_path: Path) -> None:
     # Each failed the resumed run with a traceback: Hydra's as it started (.hydra/, run.log), or the run's
-    # once it had trained an epoch (status.json, results.json, csv/).
+    # once it had trained an epoch (status.json, results.json, csv/, a folder named last.ckpt).
     run_dir = tmp_path / "seed=0" if sweep else tmp_path
     target = run_dir / path
     for folder in (".hydra", "checkpoints"):

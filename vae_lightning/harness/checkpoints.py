@@ -315,11 +315,6 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any], restores_ran
     results, so that `resume=true` never silently starts afresh over a run's work.
     """
     folder = run_dir / "checkpoints"
-    # Passed over as a checkpoint that does not load, it failed the resumed run as it saved its first epoch.
-    occupied = sorted(path for path in folder.glob("*.ckpt") if path.is_dir())
-    if occupied:
-        raise ConfigError(f"resume=true, but {occupied[0]} is a folder where the run writes a checkpoint file: move it "
-                          f"out of {folder}, then resume")
     candidates = sorted(
         (path for path in folder.glob("*.ckpt") if not path.name.startswith(".")),
         key=lambda path: (saved_step(path), path.stat().st_mtime),

@@ -218,21 +218,23 @@ def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
 
 
 # What a run writes as files and keeps as folders. One of the other kind (a folder named status.json) failed
-# the resumed run with a traceback: Hydra's as it started, or the run's once it had trained an epoch.
+# the resumed run with a traceback: Hydra's as it started, or the run's once it had trained an epoch (a folder
+# named last.ckpt was passed over as a checkpoint that does not load, until the run saved one there).
 RUN_FILES = (STATUS_FILE, RESULTS_FILE, "run.log", "hparams.yaml", ".hydra/config.yaml", ".hydra/hydra.yaml",
-             ".hydra/overrides.yaml")
+             ".hydra/overrides.yaml", "checkpoints/*.ckpt")
 RUN_FOLDERS = (".hydra", "csv", "checkpoints")
 
 
 def refuse_misshapen(run_dir: Path) -> None:
     """ConfigError for a path of the run that is a folder where it writes a file, or a file where it keeps a folder."""
-    misshapen = [(name, "a folder", "a file") for name in RUN_FILES if (run_dir / name).is_dir()]
-    misshapen += [(name, "a file", "a folder") for name in RUN_FOLDERS
+    misshapen = [(path, "a folder", "a file") for name in RUN_FILES for path in sorted(run_dir.glob(name))
+                 if path.is_dir()]
+    misshapen += [(run_dir / name, "a file", "a folder") for name in RUN_FOLDERS
                   if (run_dir / name).exists() and not (run_dir / name).is_dir()]
     if misshapen:
-        name, found, kept = misshapen[0]
-        raise ConfigError(f"{run_dir / name} is {found} where the run keeps {kept}: move it out of {run_dir}, or "
-                          f"choose another folder")
+        path, found, kept = misshapen[0]
+        raise ConfigError(f"{path} is {found} where the run keeps {kept}: move it out of {run_dir}, or choose another "
+                          f"folder")
 
 
 def refuse_if_taken(folder: Path, resume: bool, sweep: bool = False, advice: str | None = None) -> None:
