@@ -200,8 +200,8 @@ MISSHAPEN = [("status.json", "folder"), ("run.log", "folder"), (".hydra/override
                                              if not (sweep and path == ".hydra")])
 def test_a_runs_file_made_a_folder_or_its_folder_a_file_is_refused_before_it_resumes(
         path: str, made: str, sweep: bool, tmp_path: Path) -> None:
-    # Each failed the resumed run with a traceback: Hydra's as it started (.hydra/, run.log), or the run's
-    # once it had trained an epoch (status.json, results.json, csv/, a folder named last.ckpt).
+    # Each failed the resumed run with a traceback, exit 1; a folder named last.ckpt only once the run had
+    # trained an epoch and saved there.
     run_dir = tmp_path / "seed=0" if sweep else tmp_path
     target = run_dir / path
     for folder in (".hydra", "checkpoints"):

@@ -218,8 +218,8 @@ def refuse_unfit_folder(folder: Path, sweep: bool) -> None:
 
 
 # What a run writes as files and keeps as folders. One of the other kind (a folder named status.json) failed
-# the resumed run with a traceback: Hydra's as it started, or the run's once it had trained an epoch (a folder
-# named last.ckpt was passed over as a checkpoint that does not load, until the run saved one there).
+# the resumed run with a traceback, exit 1; a folder named last.ckpt only once the run had trained an epoch
+# and saved there (it was passed over as a checkpoint that does not load).
 RUN_FILES = (STATUS_FILE, RESULTS_FILE, "run.log", "hparams.yaml", ".hydra/config.yaml", ".hydra/hydra.yaml",
              ".hydra/overrides.yaml", "checkpoints/*.ckpt")
 RUN_FOLDERS = (".hydra", "csv", "checkpoints")
