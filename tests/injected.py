@@ -69,10 +69,12 @@ def fill_disk(folder: Path) -> None:
 
 class Slow(L.Callback):
     """Sleeps `seconds` before every training step (after it, with `after=true`): a run long enough to be
-    signalled mid-way."""
+    signalled mid-way. With `until_requeued=true`, only until Slurm requeues the job: its first allocation
+    never ends by itself, however fast the machine, and the requeued one trains at full speed."""
 
-    def __init__(self, seconds: float = 0.5, after: bool = False) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float = 0.5, after: bool = False, until_requeued: bool = False) -> None:
+        requeued = int(os.environ.get("SLURM_RESTART_COUNT", "0")) > 0
+        self.seconds = 0.0 if until_requeued and requeued else seconds
         self.after = after
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object,

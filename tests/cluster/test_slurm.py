@@ -327,22 +327,23 @@ def test_a_cancelled_ddp_job_is_listed_interrupted_by_each_of_its_tasks(slurm: S
 def test_a_job_at_its_time_limit_is_requeued_and_resumes(tasks: int, slurm: Slurm, mnist_root: Path,
                                                          tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    # About 90 s of training (75 s of it asleep) under a 2-minute limit, warned 60 s before it. Slurm's
-    # time-limit pass runs every 30 s and warns up to 30 s early, so an allocation runs 30-60 s: the
-    # first is always interrupted, and enough requeues are allowed for allocations of 30 s each. Two
-    # DDP tasks each train half an epoch's steps, asleep after each, and each must end its allocation
-    # without a result of its own for the requeued job to resume.
+    # A 2-minute limit, warned 60 s before it. Slurm's time-limit pass runs every 30 s and warns up to 30 s
+    # early, so an allocation runs 30-60 s. The first would sleep through 90 s of steps and is always
+    # interrupted; the requeued one trains at full speed. (Asleep in every allocation, a busy CI machine once
+    # spent all 8 requeues on starting up and resuming.) Two DDP tasks each train half an epoch's steps,
+    # asleep after each, and each must end its allocation without a result of its own for the requeued job
+    # to resume.
     limit = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=8"]
     ddp = ["hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2"] if tasks == 2 else []
-    command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.5, after=tasks == 2),
-                          *limit, *ddp, f"trainer.max_epochs={25 * tasks}")
+    slow = injected("slow", "Slow", seconds=0.5, after=tasks == 2, until_requeued=True)
+    command = slurm_sweep(slurm, mnist_root, sweep_dir, *slow, *limit, *ddp, f"trainer.max_epochs={30 * tasks}")
     sweep = start_train(command, tmp_path, env=slurm.env)
     while sweep.poll() is None:
         slurm.kick()  # a requeued job starts at once instead of in two minutes
         time.sleep(2)
     job = sweep_dir / "job0"
     assert sweep.returncode == 0, what_happened(tmp_path, job)
-    assert status(job)["status"] == "completed" and status(job)["results"]["epochs"] == 25 * tasks
+    assert status(job)["status"] == "completed" and status(job)["results"]["epochs"] == 30 * tasks
     log = (job / "run.log").read_text()
     # Requeued, then resumed. (Not submitit's own "Requeued job", which its signal handler logs: when the signal
     # lands while the job writes to run.log, logging refuses the reentrant write and the line is lost.)
