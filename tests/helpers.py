@@ -54,7 +54,7 @@ def write_mnist(root: Path, folder: str = "MNIST", train: int = TRAIN_IMAGES, te
 
 
 INJECTED = "VAE_LIGHTNING_ALLOWED_TARGETS"  # set to INJECTED_TARGETS to let runs build them
-INJECTED_TARGETS = "injected.Fault,injected.Probe,injected.Slow"
+INJECTED_TARGETS = "injected.Fault,injected.Probe,injected.Slow,injected.SlowToFail"
 
 
 def injected(name: str, cls: str, **arguments: object) -> list[str]:

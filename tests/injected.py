@@ -88,6 +88,19 @@ class Slow(L.Callback):
             time.sleep(self.seconds)
 
 
+class SlowToFail(L.Callback):
+    """Sleeps `seconds` as a fit fails (`on_exception`) in DDP process `rank`: a busy machine's first
+    process, slow to record a failure."""
+
+    def __init__(self, seconds: float = 6.0, rank: int = 0) -> None:
+        self.seconds = seconds
+        self.rank = rank
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        if trainer.global_rank == self.rank:
+            time.sleep(self.seconds)
+
+
 class Probe(L.Callback):
     """Writes what the run's process looks like at the start of training to <run_dir>/probe.json (a
     further DDP process's to probe.<rank>.json), and the row sums of every training batch, by epoch, to

@@ -158,10 +158,13 @@ def test_a_ddp_process_beside_the_first_stopped_alone_by_sigterm_ends_the_run(mn
                                                                              tmp_path: Path) -> None:
     # Lightning's own SIGTERM handler, run before the run's, waited for the first process in a broadcast,
     # and the first for it in the next exchange of gradients: both waited forever, the run "running".
+    # Then, on a busy machine, Lightning's child-process observer saw the other's exit code 143 and
+    # SIGKILLed the first, slow to record and report the failure: exit -9 (here, 6 s slow: always).
     run_dir = tmp_path / "run"
     ddp = [*tiny_overrides(mnist_root), "trainer=ddp", "trainer.devices=2", "trainer.max_epochs=2",
            f"hydra.run.dir={run_dir}"]
-    done = run_train([*ddp, *injected("fault", "Fault", kind="term", at_step=4, rank=1)], tmp_path, timeout=120)
+    faults = [*injected("fault", "Fault", kind="term", at_step=4, rank=1), *injected("slow", "SlowToFail", seconds=6)]
+    done = run_train([*ddp, *faults], tmp_path, timeout=120)
     assert done.returncode == 1, done.stderr[-3000:]
     assert json.loads((run_dir / "status.json").read_text())["status"] == "failed"
     resumed = run_train([*ddp, "resume=true"], tmp_path)

@@ -268,7 +268,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> int:
             with RunRecord(run_dir, first=False) as process:
                 train(cfg, run_dir)
             watch.wait_for_the_first(process)
-        return process.exit_code
+        return watch.final_exit_code(process)
     record = None
     try:
         record = RunRecord(run_dir)

@@ -26,6 +26,7 @@ from typing import IO, Any
 # (Hydra's example launcher calls it); Hydra offers no other entry to its hydra.job_logging settings.
 from hydra.core.utils import configure_log
 from omegaconf import DictConfig, OmegaConf
+from torch import distributed as dist
 
 from vae_lightning.files import full_disk, read_json, refuse_links_out, write_json
 from vae_lightning.harness.sweeps import GRID_SWEEPER, expands_a_grid
@@ -414,6 +415,16 @@ class FirstProcessWatch:
             return
         self.exit_code = process.exit_code
         self.thread.join(FIRST_DEATH_GRACE_SECONDS)
+
+    def final_exit_code(self, process: RunRecord) -> int:
+        """This process's exit code once its run has ended. Started by Lightning's launcher and joined to the
+        first over gloo, 0 whatever the run's outcome: Lightning's child-process observer, the only one to see
+        it, answers any other by SIGKILLing the first within 5 s, which may not yet have recorded the run and
+        then ends without its line (exit -9). The first, whose exchange of gradients with this process fails
+        as this process ends, records the run and reports it."""
+        if self.first_pid is not None and dist.is_initialized() and dist.get_backend() == "gloo":
+            return 0
+        return process.exit_code
 
     def __exit__(self, *exc_info: object) -> None:
         self.done.set()
