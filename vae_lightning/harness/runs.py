@@ -367,6 +367,56 @@ def record_first_death(run_dir: Path, first_pid: int) -> str | None:
         lock.close()
 
 
+def say_and_log(line: str) -> None:
+    """Say `line` on stderr, and write it into this process's log file, from a thread that then ends the
+    process with os._exit: the console handler is skipped, which would say it twice."""
+    say_error(line)
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, line, (), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+            handler.flush()
+
+
+def watch_further_processes(pids: Iterable[int], run_dir: Path) -> None:
+    """In a DDP run's first process, for the processes Lightning's launcher started from it: when one ends
+    with an exit code other than 0 (`kill -9`, the out-of-memory killer; one whose run ended exits 0,
+    FirstProcessWatch.final_exit_code), record `failed` and end this process at once, with one line and
+    exit 1. Lightning's own observer of those processes SIGKILLs this one within 5 s of such an end, which
+    left the run `running` and the command without a line (exit -9)."""
+    if hasattr(os, "waitid"):
+        for rank, pid in enumerate(pids, start=1):
+            threading.Thread(target=end_with_further_process, args=(pid, rank, run_dir), daemon=True,
+                             name=f"DDP process {rank} watch").start()
+
+
+def end_with_further_process(pid: int, rank: int, run_dir: Path) -> None:
+    try:
+        # WNOWAIT: not reaped, so that the launcher's own handle on the process still sees it end.
+        ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    except ChildProcessError:  # reaped by the launcher's own handle first: Lightning's observer acts
+        return
+    if ended.si_code == os.CLD_EXITED and ended.si_status == 0:
+        return
+    if ended.si_code == os.CLD_EXITED:
+        how = f"ended with exit code {ended.si_status}"
+    else:
+        how = f"was killed by {signal.Signals(ended.si_status).name}"
+    status = read_status(run_dir) or {}
+    if status.get("status") in ("completed", "pruned"):
+        return
+    if status.get("status") == "running":
+        line = (f"DDP process {rank} of this run (pid {pid}) {how} (killed, out of memory, or failed: see its "
+                f"log); resume=true continues from the last checkpoint")
+        with suppress_full_disk():
+            write_status(run_dir, "failed", error=line, exit_code=1)
+        say_and_log(line)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    # The exit code of an outcome this process's run recorded meanwhile (said as it was recorded), else 1.
+    os._exit(status.get("exit_code", 1))
+
+
 class FirstProcessWatch:
     """`with FirstProcessWatch(run_dir) as watch:` in a DDP process that Lightning's launcher started from the
     run's first (its parent), which alone records the run: when the first dies without a word (`kill -9`, the
@@ -396,13 +446,7 @@ class FirstProcessWatch:
                 return
         line = record_first_death(self.run_dir, self.first_pid)
         if line is not None:
-            say_error(line)
-            # Into this process's log (train_ddp_process_<rank>.log) too, but not its console: the line above.
-            record = log.makeRecord(log.name, logging.ERROR, __file__, 0, line, (), None)
-            for handler in logging.getLogger().handlers:
-                if isinstance(handler, logging.FileHandler):
-                    handler.handle(record)
-                    handler.flush()
+            say_and_log(line)
         # Nothing of the run is this process's to save (the first writes every checkpoint), and it may be
         # stuck in a wait for the first that no signal ends.
         os._exit(self.exit_code)
