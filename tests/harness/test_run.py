@@ -158,8 +158,8 @@ def test_a_ddp_run_resumed_mid_epoch_logs_that_epochs_train_loss_as_the_uninterr
 @pytest.mark.parametrize("kind,recorded_error", [
     ("term", r"another process of this DDP run died \(killed, out of memory, or failed: see its log\); "
              r"resume=true continues from the last checkpoint"),
-    ("kill", r"DDP process 1 of this run \(pid \d+\) was killed by SIGKILL \(killed, out of memory, or failed: "
-             r"see its log\); resume=true continues from the last checkpoint"),
+    ("kill", r"DDP process 1 of this run \(pid \d+\) was killed by SIGKILL \(kill, the out-of-memory killer, "
+             r"or a crash: see its log\); resume=true continues from the last checkpoint"),
 ])
 def test_a_ddp_process_beside_the_first_ended_alone_ends_the_run_recorded_and_said_once(
         kind: str, recorded_error: str, mnist_root: Path, tmp_path: Path) -> None:

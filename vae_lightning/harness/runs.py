@@ -379,11 +379,11 @@ def say_and_log(line: str) -> None:
 
 
 def watch_further_processes(pids: Iterable[int], run_dir: Path) -> None:
-    """In a DDP run's first process, for the processes Lightning's launcher started from it: when one ends
-    with an exit code other than 0 (`kill -9`, the out-of-memory killer; one whose run ended exits 0,
-    FirstProcessWatch.final_exit_code), record `failed` and end this process at once, with one line and
-    exit 1. Lightning's own observer of those processes SIGKILLs this one within 5 s of such an end, which
-    left the run `running` and the command without a line (exit -9)."""
+    """In a DDP run's first process, for the processes Lightning's launcher started from it: when a signal
+    kills one (`kill -9`, the out-of-memory killer, a crash in native code), record `failed` and end this
+    process at once, with one line and exit 1. Lightning's own observer of those processes SIGKILLs this one
+    within 5 s of such an end, which left the run `running` and the command without a line (exit -9). One
+    whose run ended exits by itself, under gloo with 0 (FirstProcessWatch.final_exit_code)."""
     if hasattr(os, "waitid"):
         for rank, pid in enumerate(pids, start=1):
             threading.Thread(target=end_with_further_process, args=(pid, rank, run_dir), daemon=True,
@@ -396,18 +396,15 @@ def end_with_further_process(pid: int, rank: int, run_dir: Path) -> None:
         ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
     except ChildProcessError:  # reaped by the launcher's own handle first: Lightning's observer acts
         return
-    if ended.si_code == os.CLD_EXITED and ended.si_status == 0:
+    if ended.si_code not in (os.CLD_KILLED, os.CLD_DUMPED):  # it ended itself, its exit code said as it chose
         return
-    if ended.si_code == os.CLD_EXITED:
-        how = f"ended with exit code {ended.si_status}"
-    else:
-        how = f"was killed by {signal.Signals(ended.si_status).name}"
     status = read_status(run_dir) or {}
     if status.get("status") in ("completed", "pruned"):
         return
     if status.get("status") == "running":
-        line = (f"DDP process {rank} of this run (pid {pid}) {how} (killed, out of memory, or failed: see its "
-                f"log); resume=true continues from the last checkpoint")
+        line = (f"DDP process {rank} of this run (pid {pid}) was killed by {signal.Signals(ended.si_status).name} "
+                f"(kill, the out-of-memory killer, or a crash: see its log); resume=true continues from the last "
+                f"checkpoint")
         with suppress_full_disk():
             write_status(run_dir, "failed", error=line, exit_code=1)
         say_and_log(line)
