@@ -19,13 +19,17 @@ class Fault(L.Callback):
     it (SIGTERM), `poison` the weights with NaN (the loss of that step is then NaN), `fill_disk`: fill the run
     folder's filesystem to its last byte, as another user's job does on a shared disk, or `int_in_weakref`: send
     the process SIGINT from a weakref callback, out of which Python cannot raise what the handler raises;
-    `raise_in_validation` raises when a validation starts after step `at_step`, before it saves any checkpoint.
+    `raise_in_validation` raises when a validation starts after step `at_step`, before it saves any checkpoint;
+    `kill_as_built` kills -9 the DDP process `rank` as the run builds this callback, before it joins the others.
     With `rank`, in that DDP process alone."""
 
     def __init__(self, kind: str = "none", at_step: int = 0, rank: int | None = None) -> None:
         self.kind = kind
         self.at_step = at_step
         self.rank = rank
+        # Lightning's launcher gives each process it starts its rank on this node.
+        if kind == "kill_as_built" and os.environ.get("LOCAL_RANK") == str(rank):
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.kind == "raise_in_validation" and trainer.global_step == self.at_step and not trainer.sanity_checking:
@@ -33,7 +37,7 @@ class Fault(L.Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object,
                              batch_idx: int) -> None:
-        if trainer.global_step != self.at_step or self.kind in ("none", "raise_in_validation"):
+        if trainer.global_step != self.at_step or self.kind in ("none", "raise_in_validation", "kill_as_built"):
             return
         if self.rank is not None and trainer.global_rank != self.rank:
             return

@@ -39,7 +39,7 @@ from vae_lightning.harness.command_line import check_command_line, runs_in_its_o
 from vae_lightning.harness.schema import drop_local_keys_not_taken
 from vae_lightning.harness.runs import (RESULTS_FILE, STATUS_FILE, FirstProcessWatch, RunRecord, first_process_named,
                                        holds_checkpoints, raise_lost_interrupt, read_status, register_resolvers,
-                                       run_isolated, val_loss, watch_further_processes)
+                                       run_isolated, val_loss, watching_launched_processes)
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     trainer = build_trainer(cfg, run_dir, resumed_at=resumed_step(checkpoint, bool(cfg.resume)))
 
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
+    with watching_launched_processes(trainer.strategy.launcher, run_dir):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
     train_seconds = time.perf_counter() - started
 
     best = best_checkpoint(trainer)
@@ -136,13 +137,6 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
     def keep_own_sigterm(*_: Any) -> None:
         signal.signal(signal.SIGTERM, own_sigterm)
 
-    def watch_launched_processes(trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
-        # Lightning's DDP launcher has started the others from this process by now, once, and keeps them in
-        # `procs` (no other launcher has any; and a run without a folder has nothing to record).
-        launched = getattr(trainer.strategy.launcher, "procs", [])
-        if stage == "fit" and run_dir is not None and launched:
-            watch_further_processes([process.pid for process in launched], run_dir)
-
     return instantiate_trusted(
         trainer_config,
         "trainer",
@@ -152,7 +146,6 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None, resumed_at: int 
         # Said once training starts, when Lightning's DDP launcher has set its count.
         callbacks=[*callbacks, *earlier_points, RunDefinition(run_definition(cfg)), RunFolder(), LambdaCallback(
             on_fit_start=lambda trainer, module: log.info("torch uses %d threads", torch.get_num_threads()),
-            setup=watch_launched_processes,
             on_sanity_check_start=keep_own_sigterm, on_train_start=keep_own_sigterm,
             on_validation_start=keep_own_sigterm, on_test_start=keep_own_sigterm,
             # An interrupt the run's handler raised in a weakref callback or a __del__, which Python drops.

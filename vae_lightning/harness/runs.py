@@ -46,6 +46,8 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # environment): its pid, which they watch. torchrun's and Slurm's processes are its siblings, never told.
 FIRST_PROCESS_ENV = "VAE_LIGHTNING_FIRST_PROCESS"
 FIRST_PROCESS_POLL_SECONDS = 0.2
+# Lightning's observer of the processes its launcher starts looks every 5 s.
+LAUNCH_POLL_SECONDS = 0.1
 # How long a process beside the first whose run failed (gloo: a peer died) waits to see whether the first is
 # gone: the system closes a killed process's sockets an instant before it hands its children to another
 # parent. Short: while it waits, its own sockets stay open, and a first that lives on waits for it in gloo.
@@ -378,12 +380,37 @@ def say_and_log(line: str) -> None:
             handler.flush()
 
 
+@contextmanager
+def watching_launched_processes(launcher: Any, run_dir: Path | None) -> Iterator[None]:
+    """Within the block (the run's fit), in a DDP run's first process, watch the processes Lightning's launcher
+    starts from it (`watch_further_processes`) from their start: the first waits for them in gloo's setup,
+    before any hook of the run, and one killed there was seen by Lightning's observer alone (exit -9, the run
+    `running`). Lightning says they started only in its launcher's `procs` (no other launcher has any), polled."""
+    fit_ended = threading.Event()
+    starts_them = hasattr(launcher, "procs") and not launcher.cluster_environment.creates_processes_externally
+    if run_dir is not None and starts_them:
+        threading.Thread(target=watch_once_started, args=(launcher, run_dir, fit_ended), daemon=True,
+                         name="DDP launch watch").start()
+    try:
+        yield
+    finally:
+        fit_ended.set()
+
+
+def watch_once_started(launcher: Any, run_dir: Path, fit_ended: threading.Event) -> None:
+    # The launcher starts them one after the other, then the run.
+    while len(launcher.procs) < launcher.num_processes - 1:
+        if fit_ended.wait(LAUNCH_POLL_SECONDS):
+            return
+    watch_further_processes([process.pid for process in launcher.procs], run_dir)
+
+
 def watch_further_processes(pids: Iterable[int], run_dir: Path) -> None:
-    """In a DDP run's first process, for the processes Lightning's launcher started from it: when a signal
-    kills one (`kill -9`, the out-of-memory killer, a crash in native code), record `failed` and end this
-    process at once, with one line and exit 1. Lightning's own observer of those processes SIGKILLs this one
-    within 5 s of such an end, which left the run `running` and the command without a line (exit -9). One
-    whose run ended exits by itself, under gloo with 0 (FirstProcessWatch.final_exit_code)."""
+    """For each of `pids`, the processes Lightning's launcher started from this one: when a signal kills one
+    (`kill -9`, the out-of-memory killer, a crash in native code), record `failed` and end this process at
+    once, with one line and exit 1. Lightning's own observer of those processes SIGKILLs this one within 5 s
+    of such an end, which left the run `running` and the command without a line (exit -9). One whose run
+    ended exits by itself, under gloo with 0 (FirstProcessWatch.final_exit_code)."""
     if hasattr(os, "waitid"):
         for rank, pid in enumerate(pids, start=1):
             threading.Thread(target=end_with_further_process, args=(pid, rank, run_dir), daemon=True,
