@@ -26,6 +26,7 @@ from lightning.fabric.loggers import Logger
 from omegaconf import OmegaConf
 
 from helpers import TRAIN_IMAGES, VAL_IMAGES, command_line_refusal, run_train, tiny_overrides, write_mnist
+from injected import fill_disk
 from vae_lightning.harness.command_line import (check_command_line, check_jobs, check_writable, command_line_parser,
                                                 listed_globs, parse_command_line, prepare, quoted, runs_nothing)
 from vae_lightning.analysis.plot import expected_jobs
@@ -1032,6 +1033,18 @@ def test_a_path_the_system_refuses_is_one_line(key: str, said: str, mnist_root: 
         check_command_line([*tiny_overrides(mnist_root), f"{key}={too_long}"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == ["error: " + said.format(path=too_long)]
+
+
+def test_a_sweep_whose_folder_is_on_a_full_disk_is_one_line_and_exit_1(mnist_root: Path, tmpfs,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    # The sweep's lock took the last byte: "error: None: No space left on device; choose another path", exit 2.
+    disk = tmpfs("full", size="1m")
+    fill_disk(disk)
+    with pytest.raises(SystemExit) as exit_:
+        check_command_line(["-m", "seed=0,1", *tiny_overrides(mnist_root), f"hydra.sweep.dir={disk / 'sweep'}"])
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: no space left on device as the command started: free some space, then run it again"]
 
 
 def test_a_single_runs_folder_says_what_its_command_line_changed(mnist_root: Path, tmp_path: Path,

@@ -15,11 +15,12 @@ import torch
 from omegaconf import OmegaConf
 
 from helpers import PROJECT, free_port, injected, run_train, start_train, tiny_overrides
+from injected import fill_disk
 from vae_lightning.analysis.evaluate import load
 from vae_lightning.analysis.plot import plot_sweep
 from vae_lightning.configs import instantiate_trusted
 from vae_lightning.harness.run import run_job
-from vae_lightning.harness.runs import lock_holder
+from vae_lightning.harness.runs import lock_holder, read_status
 from vae_lightning.paper.loss import kl_divergence
 from vae_lightning.paper.module import VAEModule, process_seed, stage_metrics
 
@@ -183,6 +184,34 @@ def test_a_ddp_process_beside_the_first_ended_alone_ends_the_run_recorded_and_sa
     assert (done.stdout + done.stderr).count(recorded["error"]) == 1, done.stderr[-3000:]
     resumed = run_train([*ddp, "resume=true"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sweep", [False, True])
+def test_a_command_whose_run_starts_on_a_full_disk_says_so_in_one_line_and_resumes(sweep: bool, mnist_root: Path,
+                                                                                    tmpfs) -> None:
+    # Hydra writes a job's .hydra/config.yaml before any code of the project runs in it: on a full disk the
+    # command ended in Hydra's traceback, a sweep's under the basic launcher too (its first job fills the disk).
+    disk = tmpfs("full", size="5m")
+    folder, key = disk / "run", "hydra.sweep.dir" if sweep else "hydra.run.dir"
+    arguments = [*(["-m", "seed=0,1"] if sweep else []), *tiny_overrides(mnist_root), f"{key}={folder}"]
+    if sweep:
+        done = run_train([*arguments, *injected("fill", "Fault", kind="fill_disk", at_step=2)])
+        written = f"into {folder}"
+    else:
+        fill_disk(disk)
+        done = run_train(arguments)
+        written = f"the run's config in {folder / '.hydra'}"
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: no space left on device writing {written}: free some space, then the same command with "
+        f"{key}={folder} resume=true"), done.stderr[-3000:]
+    for filler in disk.rglob("filler"):
+        filler.unlink()
+    resumed = run_train([*arguments, "resume=true"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for run_dir in [folder / "seed=0", folder / "seed=1"] if sweep else [folder]:
+        assert read_status(run_dir)["status"] == "completed"
 
 
 def test_ddp_over_shares_of_unequal_size_scores_the_mean_over_each_test_image_once(mnist_root: Path,

@@ -912,5 +912,11 @@ def check_command_line(arguments: list[str], first_process: bool = True) -> tupl
         refuse(unresolved(error))
     except MissingMandatoryValue as error:  # `~hydra/sweeper`, `optim.lr=???`
         refuse(f"{error.full_key}: has no value (???); give it one, or keep the option that sets it")
-    except OSError as error:  # a path given on the command line that the system refuses
-        refuse(f"{error.filename}: {error.strerror}; choose another path")
+    except OSError as error:  # a path given on the command line that the system refuses, or a full disk
+        reason = files.full_disk(error)
+        if reason is None:
+            refuse(f"{error.filename}: {error.strerror}; choose another path")
+        # Not the command's mistake: exit 1, as a run that fills the disk.
+        say_error(f"{reason}{f' writing {error.filename}' if error.filename else ''} as the command started: free "
+                  f"some space, then run it again")
+        raise SystemExit(1) from None

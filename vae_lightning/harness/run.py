@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from hydra_plugins.vae_lightning_launcher import ParallelLauncher, SlurmLauncher
 from hydra_plugins.vae_lightning_optuna import OptunaSweeper
 from vae_lightning.configs import CONFIG_DIR, instantiate_trusted
-from vae_lightning.errors import ConfigError, NonFiniteLossError
+from vae_lightning.errors import ConfigError, NonFiniteLossError, say_error
 from vae_lightning.harness.checkpoints import RunDefinition, RunFolder, checkpoint_to_resume, with_mid_epoch_checkpoints
 from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.harness.event_files import EarlierEpochPoints
@@ -38,8 +38,8 @@ from vae_lightning.startup import stopped_in_one_line
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
 from vae_lightning.harness.schema import drop_local_keys_not_taken
 from vae_lightning.harness.runs import (RESULTS_FILE, STATUS_FILE, FirstProcessWatch, RunRecord, first_process_named,
-                                       holds_checkpoints, raise_lost_interrupt, read_status, register_resolvers,
-                                       run_isolated, val_loss, watching_launched_processes)
+                                       holds_checkpoints, no_room_to_start, raise_lost_interrupt, read_status,
+                                       register_resolvers, run_isolated, val_loss, watching_launched_processes)
 from vae_lightning.paper.module import VAEModule, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -355,6 +355,16 @@ def main() -> None:
         quiet_known_warnings()
         arguments, sweep_lock = check_command_line(sys.argv[1:], is_first_process())
     sys.argv = [sys.argv[0], *arguments]
-    hydra_main()
+    # Hydra says an error of its own work in a traceback: its write of a job's .hydra/ on a full disk, before any
+    # code of the project runs in the job. Raised instead (Hydra's own switch), that is said in one line.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        hydra_main()
+    except OSError as error:
+        failure = no_room_to_start(error, HydraConfig.instance().cfg, sweep=sweep_lock is not None)
+        if failure is None:
+            raise
+        say_error(str(failure))
+        raise SystemExit(1) from None
     if sweep_lock is not None:
         sweep_lock.close()

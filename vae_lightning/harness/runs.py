@@ -296,12 +296,27 @@ unrecorded_failures: dict[Path, tuple[list[str], str]] = {}
 def no_room_for_the_job(error: OSError, run_dir: Path, sweep_dir: Path) -> UnrecordedFailure | None:
     """The one line of a job whose start met a full disk (`error`), or None for another error. Hydra's
     write names no file when the disk fills as the file is closed: the folder it writes in is named."""
+    return no_room(error, f"the job's config in {run_dir / '.hydra'}", f"hydra.sweep.dir={sweep_dir}")
+
+
+def no_room_to_start(error: OSError, cfg: DictConfig | None, sweep: bool) -> UnrecordedFailure | None:
+    """The one line of a command that met a full disk as Hydra set up its run, or its `sweep` or a job of it
+    (`cfg`: Hydra's current config, whose folders are the command's), or None for another error."""
+    if cfg is None:
+        return None
+    if sweep:
+        sweep_dir = Path(cfg.hydra.sweep.dir)
+        return no_room(error, f"into {sweep_dir}", f"hydra.sweep.dir={sweep_dir}")
+    run_dir = Path(cfg.hydra.run.dir)
+    return no_room(error, f"the run's config in {run_dir / '.hydra'}", f"hydra.run.dir={run_dir}")
+
+
+def no_room(error: OSError, where: str, folder_override: str) -> UnrecordedFailure | None:
     reason = full_disk(error)
     if reason is None:
         return None
-    where = error.filename or f"the job's config in {run_dir / '.hydra'}"
-    return UnrecordedFailure(f"{reason} writing {where}: free some space, then the same command with "
-                             f"hydra.sweep.dir={sweep_dir} resume=true")
+    return UnrecordedFailure(f"{reason} writing {error.filename or where}: free some space, then the same command "
+                             f"with {folder_override} resume=true")
 
 
 def note_unrecorded_failure(run_dir: Path, overrides: list[str], failure: UnrecordedFailure) -> None:
