@@ -21,7 +21,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vae_lightning.harness.runs import (CONTEXT, STOPPING_SIGNALS, UnrecordedFailure, cause_of_death, forked_job,
-                                        no_room_for_the_job, note_unrecorded_failure, record_death, signals_forwarded,
+                                        no_room, note_unrecorded_failure, record_death, signals_forwarded,
                                         signals_held, start_as_a_job, stop_the_sweep)
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,8 @@ class ParallelLauncher(Launcher):
                 # Hydra writes the job's .hydra/config.yaml before any of the project's code runs in the job (the
                 # task never raises): on a full disk that write raised here, the job's traceback printed, and the
                 # sweep's report, finding no .hydra/overrides.yaml, left the job out of its count.
-                failure = no_room_for_the_job(error, run_dir, Path(sweep_config.hydra.sweep.dir))
+                failure = no_room(error, f"the job's config in {run_dir / '.hydra'}",
+                                  f"hydra.sweep.dir={sweep_config.hydra.sweep.dir}")
                 if failure is None:
                     raise
                 returned = failure

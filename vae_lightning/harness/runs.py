@@ -293,12 +293,6 @@ class UnrecordedFailure(Exception):
 unrecorded_failures: dict[Path, tuple[list[str], str]] = {}
 
 
-def no_room_for_the_job(error: OSError, run_dir: Path, sweep_dir: Path) -> UnrecordedFailure | None:
-    """The one line of a job whose start met a full disk (`error`), or None for another error. Hydra's
-    write names no file when the disk fills as the file is closed: the folder it writes in is named."""
-    return no_room(error, f"the job's config in {run_dir / '.hydra'}", f"hydra.sweep.dir={sweep_dir}")
-
-
 def no_room_to_start(error: OSError, cfg: DictConfig | None, sweep: bool) -> UnrecordedFailure | None:
     """The one line of a command that met a full disk as Hydra set up its run, or its `sweep` or a job of it
     (`cfg`: Hydra's current config, whose folders are the command's), or None for another error."""
@@ -312,6 +306,9 @@ def no_room_to_start(error: OSError, cfg: DictConfig | None, sweep: bool) -> Unr
 
 
 def no_room(error: OSError, where: str, folder_override: str) -> UnrecordedFailure | None:
+    """The one line of a command or a job whose start met a full disk (`error`) writing `where`, continued with
+    `folder_override`; None for another error. Hydra's write names no file when the disk fills as the file is
+    closed: `where` names what it was writing."""
     reason = full_disk(error)
     if reason is None:
         return None
