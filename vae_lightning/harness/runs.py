@@ -395,12 +395,12 @@ def say_and_log(line: str) -> None:
 @contextmanager
 def watching_launched_processes(launcher: Any, run_dir: Path | None) -> Iterator[None]:
     """Within the block (the run's fit), in a DDP run's first process, watch the processes Lightning's launcher
-    starts from it (`watch_further_processes`) from their start: the first waits for them in gloo's setup,
-    before any hook of the run, and one killed there was seen by Lightning's observer alone (exit -9, the run
-    `running`). Lightning says they started only in its launcher's `procs` (no other launcher has any), polled."""
+    starts from it (`watch_once_started`) from their start: the first waits for them in gloo's setup, before
+    any hook of the run. Lightning says they started only in its launcher's `procs` (no other launcher has
+    any), polled."""
     fit_ended = threading.Event()
     starts_them = hasattr(launcher, "procs") and not launcher.cluster_environment.creates_processes_externally
-    if run_dir is not None and starts_them:
+    if run_dir is not None and starts_them and hasattr(os, "waitid"):
         threading.Thread(target=watch_once_started, args=(launcher, run_dir, fit_ended), daemon=True,
                          name="DDP launch watch").start()
     try:
@@ -410,23 +410,17 @@ def watching_launched_processes(launcher: Any, run_dir: Path | None) -> Iterator
 
 
 def watch_once_started(launcher: Any, run_dir: Path, fit_ended: threading.Event) -> None:
-    # The launcher starts them one after the other, then the run.
-    while len(launcher.procs) < launcher.num_processes - 1:
-        if fit_ended.wait(LAUNCH_POLL_SECONDS):
-            return
-    watch_further_processes([process.pid for process in launcher.procs], run_dir)
-
-
-def watch_further_processes(pids: Iterable[int], run_dir: Path) -> None:
-    """For each of `pids`, the processes Lightning's launcher started from this one: when a signal kills one
+    """Once the launcher has started them all (one after the other, then the run): when a signal kills one
     (`kill -9`, the out-of-memory killer, a crash in native code), record `failed` and end this process at
     once, with one line and exit 1. Lightning's own observer of those processes SIGKILLs this one within 5 s
     of such an end, which left the run `running` and the command without a line (exit -9). One whose run
     ended exits by itself, under gloo with 0 (FirstProcessWatch.final_exit_code)."""
-    if hasattr(os, "waitid"):
-        for rank, pid in enumerate(pids, start=1):
-            threading.Thread(target=end_with_further_process, args=(pid, rank, run_dir), daemon=True,
-                             name=f"DDP process {rank} watch").start()
+    while len(launcher.procs) < launcher.num_processes - 1:
+        if fit_ended.wait(LAUNCH_POLL_SECONDS):
+            return
+    for rank, process in enumerate(launcher.procs, start=1):
+        threading.Thread(target=end_with_further_process, args=(process.pid, rank, run_dir), daemon=True,
+                         name=f"DDP process {rank} watch").start()
 
 
 def end_with_further_process(pid: int, rank: int, run_dir: Path) -> None:
