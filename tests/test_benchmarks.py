@@ -16,6 +16,8 @@ COUNTS = [
     ("epoch_costs", "--repeats", "-1", 1, []),
     ("epoch_costs", "--threads", "0", 1, ["--only", "checkpoints"]),
     ("epoch_speed", "--threads", "0", 1, []),
+    ("false_worse_rate", "--sweeps", "0", 1, []),
+    ("false_worse_rate", "--seed", "-1", 0, []),
     ("gradient_sizes", "--batches", "0", 1, []),
     ("gradient_sizes", "--batches", "-1", 1, []),
     ("lightning_step_cost", "--steps", "0", 1, ["--repeats", "1"]),
@@ -66,7 +68,8 @@ def test_a_count_no_measurement_can_be_made_with_is_a_usage_error(
     # --repeats 0 measured nothing, then failed with a traceback (no median of no pairs); --parallel 0 too (no run
     # started to wait for); --batches 0 printed zeros as its result.
     module = importlib.import_module(script)
-    folders = ["--data-root", str(tmp_path / "no-data")] if script != "lightning_step_cost" else []
+    reads_data = script not in ("lightning_step_cost", "false_worse_rate")
+    folders = ["--data-root", str(tmp_path / "no-data")] if reads_data else []
     if script == "pruning":
         folders += ["--out", str(tmp_path / "out")]
     monkeypatch.chdir(tmp_path)

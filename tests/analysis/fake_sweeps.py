@@ -107,7 +107,7 @@ def check_against_scipy(sweep: Path) -> None:
         assert point["ci95"] == pytest.approx(list(interval), rel=1e-6)
         if value == best:
             assert (point["verdict"], point["p_vs_best"]) == ("best", None)
-        else:  # one point compared: Holm's correction leaves its p-value as it is
+        else:  # two points: the range of two means is their difference, and the p-value is Welch's
             p = stats.ttest_ind(losses, finals[best], equal_var=False).pvalue
             assert point["p_vs_best"] == pytest.approx(p, rel=1e-6)
             assert point["verdict"] == ("worse" if p < 0.05 else "indistinguishable")

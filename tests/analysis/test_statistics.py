@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from vae_lightning.analysis import statistics as statistics_module
-from vae_lightning.analysis.statistics import (against_best, describe, equivalence, equivalence_verdict, holm,
-                                               paired_equivalence, seeds_for_power, welch_p)
+from vae_lightning.analysis.statistics import (against_best, describe, equivalence, equivalence_verdict,
+                                               games_howell_p, paired_equivalence, seeds_for_power, welch_p)
 
 MANY = [31.2, 30.9, 31.05, 31.4, 30.8]
 
@@ -51,45 +51,53 @@ def test_welchs_p_is_scipys_and_equal_constant_samples_are_not_different() -> No
         welch_p([31.0, math.nan], [31.0, 32.0])
 
 
-def test_holm_by_hand() -> None:
-    # Sorted: 0.005 x4 = 0.02, 0.01 x3 = 0.03, 0.03 x2 = 0.06, 0.04 x1 = 0.04 -> at least 0.06.
-    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert holm([0.5, 0.6]) == [1.0, 1.0]
-    assert holm([0.6, 0.7]) == [1.0, 1.0]  # 0.6 x 2 = 1.2: a probability is capped at 1
-    assert holm([0.02]) == [0.02]
-    assert holm([]) == []
+def welch_t_and_df(a: list[float], b: list[float]) -> tuple[float, float]:
+    """Welch's t and Welch-Satterthwaite degrees of freedom, by their textbook formulas."""
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    t = (np.mean(a) - np.mean(b)) / math.sqrt(va + vb)
+    return t, (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
 
 
-def test_the_best_is_the_lowest_mean_and_the_others_are_holm_corrected_welch_tests() -> None:
-    points = {"a": [32.0, 32.3, 31.9], "b": MANY, "c": [31.1, 31.3, 31.0], "d": [35.0, 35.2, 34.9]}
+def test_games_howell_is_welchs_t_against_the_studentized_range_and_welchs_p_for_two_points() -> None:
+    a, b = [31.2, 30.9, 31.05], [31.6, 31.9, 31.4, 31.8]
+    t, df = welch_t_and_df(a, b)
+    for points in (3, 6, 7):
+        assert games_howell_p(a, b, points) == pytest.approx(stats.studentized_range.sf(abs(t) * math.sqrt(2),
+                                                                                          points, df), rel=1e-9)
+    assert games_howell_p(a, b, 2) == welch_p(a, b)
+    # More points compared, more chance of a large difference among them: a larger p for the same two.
+    assert welch_p(a, b) < games_howell_p(a, b, 3) < games_howell_p(a, b, 6)
+
+
+def test_games_howells_critical_value_is_tukeys_table() -> None:
+    # Tukey's studentized range at 0.05 (Harter's table): 4.04 for 3 means at 8 df, 5.17 for 6 at 8 df.
+    a = [0.0, 1.0, 2.0, 3.0, 4.0]
+    for points, q in [(3, 4.04), (6, 5.17)]:
+        b = [value + q * math.sqrt(np.var(a, ddof=1) / len(a)) for value in a]  # Welch's t = q / sqrt(2), 8 df
+        assert games_howell_p(a, b, points) == pytest.approx(0.05, abs=0.001)
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss occurred")  # scipy's, on the constant samples
+def test_games_howell_on_constant_samples_and_too_few_values() -> None:
+    assert games_howell_p([31.0, 31.0], [31.0, 31.0, 31.0], 4) == 1.0
+    assert games_howell_p([31.0, 31.0], [32.0, 32.0], 4) == 0.0
+    with pytest.raises(ValueError):
+        games_howell_p([31.0], [31.0, 32.0], 4)
+
+
+def test_the_best_is_the_lowest_mean_and_the_others_are_games_howell_tests_over_the_points_compared() -> None:
+    points = {"a": [32.0, 32.3, 31.9], "b": MANY, "c": [31.1, 31.3, 31.0], "d": [35.0, 35.2, 34.9],
+              "one seed": [35.0]}
     verdicts = against_best(points)
-    raw = [stats.ttest_ind(points[label], MANY, equal_var=False).pvalue for label in "acd"]
-    # Holm by hand: the i-th smallest of 3 times 3 - i + 1, never below the one before.
-    order = np.argsort(raw)
-    expected, running = [0.0] * 3, 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (3 - rank) * raw[index]))
-        expected[index] = running
+    expected = []
+    for label in "acd":
+        t, df = welch_t_and_df(points[label], MANY)
+        expected.append(stats.studentized_range.sf(abs(t) * math.sqrt(2), 4, df))  # the one seed is not compared
     assert verdicts["b"].verdict == "best" and verdicts["b"].p_vs_best is None
-    assert [verdicts[label].p_vs_best for label in "acd"] == pytest.approx(expected, rel=1e-12)
+    assert [verdicts[label].p_vs_best for label in "acd"] == pytest.approx(expected, rel=1e-9)
     assert verdicts["d"].verdict == "worse" and verdicts["c"].verdict == "indistinguishable"
     assert verdicts["c"].seeds_needed > 3 and verdicts["d"].seeds_needed is None
-
-
-def test_a_tie_makes_the_first_best_and_the_second_indistinguishable() -> None:
-    verdicts = against_best({"x": [31.0, 31.2], "y": [31.2, 31.0]})
-    assert verdicts["x"].verdict == "best"
-    tied = verdicts["y"]
-    assert (tied.p_vs_best, tied.verdict, tied.seeds_needed) == (1.0, "indistinguishable", None)
-
-
-def test_one_seed_is_never_tested() -> None:
-    verdicts = against_best({"one": [30.0], "two": [31.0, 31.2], "three": [32.0, 32.1, 31.9]})
-    assert verdicts["one"].verdict == "best"  # the lowest mean, though with one seed
-    assert verdicts["two"].verdict is None and verdicts["three"].verdict is None  # nothing to test against
-    verdicts = against_best({"two": [31.0, 31.2], "one": [32.0]})
-    assert verdicts["two"].verdict == "best" and verdicts["one"].verdict is None
-    assert against_best({"failed": [], "two": [31.0, 31.2]}).keys() == {"two"}
+    assert verdicts["one seed"].verdict is None
 
 
 @pytest.mark.parametrize(("effect", "seeds"), [(0.5, 64), (0.8, 26), (1.0, 17)])
@@ -150,41 +158,44 @@ def test_paired_equivalence_is_scipys_one_sample_t_on_the_seed_differences() -> 
         paired_equivalence(a, b[:4], 0.2)
 
 
-def power_of_welch_design(n: int, effect: float, alpha: float) -> float:
-    """Power of a two-sided two-sample t-test with n per side at `alpha`: the noncentral t, both tails."""
+def power_of_design(n: int, effect: float, points: int) -> float:
+    """Power of Games and Howell's test over `points` means with n seeds each (of the two-sided two-sample
+    t-test for two points) at 0.05: the noncentral t, both tails, beyond the range's quantile over √2."""
     df, shift = 2 * n - 2, effect * math.sqrt(n / 2)
-    critical = stats.t.ppf(1 - alpha / 2, df)
+    critical = (stats.t.ppf(0.975, df) if points == 2 else
+                stats.studentized_range.ppf(0.95, points, df) / math.sqrt(2))
     return stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
 
 
-def fewest_seeds(effect: float, alpha: float) -> int:
-    """The smallest n >= 2 with 80% power, counted up from 2 (no normal approximation to start from)."""
-    n = 2
-    while power_of_welch_design(n, effect, alpha) < 0.8:
-        n += 1
-    return n
+def fewest_seeds(effect: float, points: int) -> int:
+    """The smallest n >= 2 with 80% power, by bisection over 2..400 (no normal approximation to start from;
+    scipy's noncentral t is NaN in places for the shifts of larger n)."""
+    low, high = 1, 400  # power(low) < 0.8 <= power(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if power_of_design(middle, effect, points) >= 0.8 else (middle, high)
+    return high
 
 
-def test_seeds_needed_use_the_pooled_sd_and_alpha_over_the_points_tested() -> None:
-    # Two points tested against the best: the seeds asked for are at alpha 0.05 / 2, the spread the
-    # root mean square of the two sds, 0.05 and 0.3: 0.215, effect 0.1 / 0.215 = 0.465, 90 seeds
-    # (74 at alpha 0.05; 60 with the sds' plain mean, 0.175, as the spread).
+def test_seeds_needed_use_the_pooled_sd_and_the_range_of_the_points_compared() -> None:
+    # Two points tested against the best: the seeds asked for are at the studentized range of 3 means, the
+    # spread the root mean square of the two sds, 0.05 and 0.3: 0.215, effect 0.1 / 0.215 = 0.465.
     best, close = [31.0, 31.05, 30.95], [31.1, 30.8, 31.4]
     points = {"best": best, "close": close, "far": [35.0, 35.2, 34.9]}
     verdicts = against_best(points)
     assert verdicts["close"].verdict == "indistinguishable" and verdicts["far"].verdict == "worse"
     pooled_sd = math.sqrt((np.var(best, ddof=1) + np.var(close, ddof=1)) / 2)
     effect = abs(np.mean(close) - np.mean(best)) / pooled_sd
-    assert verdicts["close"].seeds_needed == fewest_seeds(effect, 0.05 / 2)
-    assert fewest_seeds(effect, 0.05 / 2) != fewest_seeds(effect, 0.05)  # the two levels ask for different seeds
+    assert verdicts["close"].seeds_needed == fewest_seeds(effect, 3)
+    assert fewest_seeds(effect, 3) != fewest_seeds(effect, 2)  # the range of three asks for more seeds than a t-test
     rough_sd = (np.std(best, ddof=1) + np.std(close, ddof=1)) / 2
-    assert fewest_seeds(effect, 0.05 / 2) != fewest_seeds(abs(np.mean(close) - np.mean(best)) / rough_sd, 0.05 / 2)
+    assert fewest_seeds(effect, 3) != fewest_seeds(abs(np.mean(close) - np.mean(best)) / rough_sd, 3)
 
 
-def test_a_corrected_p_of_exactly_alpha_is_not_worse(monkeypatch: pytest.MonkeyPatch) -> None:
-    # "worse when the corrected p < 0.05": a p of 0.05 itself is not below it. No two samples give
-    # Welch's p of exactly 0.05, so the test's p is set here.
-    monkeypatch.setattr(statistics_module, "welch_p", lambda a, b: 0.05)
+def test_a_p_of_exactly_alpha_is_not_worse(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "worse when p < 0.05": a p of 0.05 itself is not below it. No two samples give a p of exactly
+    # 0.05, so the test's p is set here.
+    monkeypatch.setattr(statistics_module, "games_howell_p", lambda a, b, points: 0.05)
     verdicts = against_best({"best": [31.0, 31.1], "other": [31.5, 31.7]})
     assert (verdicts["other"].p_vs_best, verdicts["other"].verdict) == (0.05, "indistinguishable")
 

@@ -817,14 +817,13 @@ def test_a_sweep_of_a_loss_of_ones_own_is_not_labelled_as_the_papers_eq_20(tmp_p
     assert plot.loss_named(sweep) == "eq. 20"
 
 
-def test_the_alpha_of_the_seeds_for_power_divides_by_the_points_tested_not_by_all_points(tmp_path: Path) -> None:
-    # Three points with three seeds: the best is not tested, so two are, and the level is 0.05/2.
+def test_the_seeds_for_power_are_for_the_points_compared_the_best_among_them(tmp_path: Path) -> None:
+    # Three points with three seeds: two are tested against the best, and the test's range is of the three.
     keys, groups = collect(write_sweep(tmp_path / "sweep", {"0.1": [31.0, 31.3, 30.9], "1.0": [31.6, 31.4, 31.9],
                                                              "5.0": [31.1, 31.4, 31.0]}))
     summary = plot.summarise(groups, keys, "t")
     assert summary["points_tested"] == 2
-    assert ("α = 0.05/2 (the strictest level Holm's correction over 2 points may ask for)"
-            in plot.summary_markdown(summary))
+    assert "the same test at\nα = 0.05 over the 3 points it compared" in plot.summary_markdown(summary)
 
 
 def test_an_epoch_a_seed_logged_as_nan_is_left_out_of_that_epochs_mean() -> None:

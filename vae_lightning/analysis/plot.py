@@ -933,8 +933,10 @@ def summarise_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], t
 def loss_description(loss: str) -> str:
     return f"val/loss after each completed job's last epoch (csv/metrics.csv): {loss}, per image"
 INTERVAL = "mean ± t(0.975, n-1)·sd/√n, sd the sample standard deviation (ddof=1)"
-TEST = ("Welch's two-sided t-test (scipy.stats.ttest_ind, equal_var=False) of each point against the best "
-        "(lowest mean), p-values Holm-corrected over the points tested")
+TEST = ("Games and Howell's test of each point against the best (lowest mean): Welch's t and degrees of freedom "
+        "(scipy.stats.ttest_ind, equal_var=False) read against the studentized range of the points tested and "
+        "the best (scipy.stats.studentized_range), which holds the chance of any false 'worse' at 0.05 though the "
+        "data picked the best")
 
 
 def summarise(groups: dict[tuple[str, ...], Group], keys: list[str], title: str,
@@ -1010,18 +1012,18 @@ def summary_markdown(summary: dict[str, Any], loss: str = PAPER_LOSS_NAME) -> st
     explanation = [
         f"Final val loss ({loss}, per image): each completed job's val loss after its last epoch. Per point, over",
         "its seeds: the mean, the sample sd and the 95% confidence interval of the mean, mean ± t(0.975, n-1)·sd/√n.",
-        f"p vs best: {TEST}; worse: corrected p < {ALPHA}, else indistinguishable.",
+        f"p vs best: {TEST}; worse: p < {ALPHA}, else indistinguishable.",
         "One seed: no sd, no interval, no test. Best epoch: the epoch (from 1) with the lowest mean val loss.",
         "Sorted best first; summary.json holds these numbers.",
     ]
     tested = summary["points_tested"]
-    after = ["Seeds for 80% power, where a point is indistinguishable from the best: a two-sided t-test at",
-             f"α = {ALPHA}/{tested} (the strictest level Holm's correction over {tested} points may ask for), the two",
-             "points' pooled sd as the spread:", *seeds_needed] if seeds_needed else []
+    after = ["Seeds for 80% power, where a point is indistinguishable from the best: the same test at",
+             f"α = {ALPHA} over the {tested + 1} points it compared, the two points' pooled sd as the spread:",
+             *seeds_needed] if seeds_needed else []
     interpolated = interpolation_lines(summary["resolved"], summary["apart"], "shown")
     after += ([""] if after and interpolated else []) + interpolated
-    columns = [", ".join(summary["swept"]) or "value", "final val loss", "sd", "95% interval", "p vs best (Holm)",
-               "verdict", "best epoch", "seeds", "problems"]
+    columns = [", ".join(summary["swept"]) or "value", "final val loss", "sd", "95% interval",
+               "p vs best (Games-Howell)", "verdict", "best epoch", "seeds", "problems"]
     return table(summary["title"], explanation, columns, rows, after)
 
 

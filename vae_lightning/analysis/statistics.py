@@ -1,8 +1,9 @@
 """The statistics of a sweep's final losses, as pure functions over lists of floats: a point's mean and
-95% interval, Welch's t-test with Holm's correction, seeds for 80% power, and equivalence by TOST."""
+95% interval, Games and Howell's test against the best, seeds for 80% power, and equivalence by TOST."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,33 +69,53 @@ def welch_p(a: Sequence[float], b: Sequence[float], alternative: str = "two-side
     return 1.0 if math.isnan(p) else p
 
 
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values, in the order given: the i-th smallest of m is multiplied
-    by m - i + 1 (i from 1), capped at 1 and never below the one before it."""
-    order = sorted(range(len(p_values)), key=lambda index: p_values[index])
-    adjusted = [0.0] * len(p_values)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
-        adjusted[index] = running
-    return adjusted
+def games_howell_p(a: Sequence[float], b: Sequence[float], points: int) -> float:
+    """Games and Howell's p-value for two of `points` means: Welch's t and degrees of freedom, read
+    against the studentized range of `points` means (scipy.stats.studentized_range). It holds the chance
+    of any false `worse` among all pairs at ALPHA, and so among the pairs with a best the data picked,
+    which a correction for tests against a point fixed in advance (Holm's) does not. With two points
+    the range is the difference, and the p-value is Welch's."""
+    if points == 2:
+        return welch_p(a, b)  # scipy's t is exact, where the range is integrated numerically
+    a, b = finite(a), finite(b)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("Games and Howell's test needs at least two values in each sample")
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    t = float(welch.statistic)
+    if math.isnan(t):  # two samples of one repeated value each: 0/0, no evidence of a difference
+        return 1.0
+    if math.isinf(t):
+        return 0.0
+    return float(stats.studentized_range.sf(abs(t) * math.sqrt(2), points, float(welch.df)))
 
 
-def seeds_for_power(difference: float, sd: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
-    """Seeds per point for a two-sided two-sample t-test at `alpha` to find a true `difference` with
-    probability `power`, the seeds' spread being `sd`: the noncentral t's power, by scipy.stats.nct.
-    None when the difference is 0 (no number of seeds separates equal means)."""
+@functools.lru_cache(maxsize=None)
+def critical_t(points: int, df: float, alpha: float = ALPHA) -> float:
+    """The |t| beyond which Games and Howell's test over `points` means at `alpha` finds a difference:
+    the studentized range's quantile over √2, Student's two-sided quantile for two points. Cached, as
+    each quantile of the range is a numerical inversion of about 0.3 s."""
+    if points == 2:
+        return float(stats.t.ppf(1 - alpha / 2, df))
+    return float(stats.studentized_range.ppf(1 - alpha, points, df)) / math.sqrt(2)
+
+
+def seeds_for_power(difference: float, sd: float, points: int = 2, alpha: float = ALPHA,
+                    power: float = POWER) -> int | None:
+    """Seeds per point for the test of two of `points` means at `alpha` (Games and Howell's; for two
+    points the two-sided two-sample t-test) to find a true `difference` with probability `power`, the
+    seeds' spread being `sd`: the noncentral t's power, by scipy.stats.nct. None when the difference is 0
+    (no number of seeds separates equal means)."""
     if difference == 0:
         return None
     if sd == 0:
         return 2  # without spread, two seeds a side tell any difference apart
     effect = abs(difference) / sd
     # The normal approximation never overestimates n; the t distribution's heavier tails add a few.
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    z = critical_t(points, math.inf, alpha) + stats.norm.ppf(power)
     n = max(2, math.ceil(2 * (z / effect) ** 2))
     while True:
         df, shift = 2 * n - 2, effect * math.sqrt(n / 2)
-        critical = stats.t.ppf(1 - alpha / 2, df)
+        critical = critical_t(points, df, alpha)
         if stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift) >= power:
             return n
         n += 1
@@ -102,10 +123,9 @@ def seeds_for_power(difference: float, sd: float, alpha: float = ALPHA, power: f
 
 @dataclass(frozen=True)
 class Verdict:
-    """A point against the best: its Holm-corrected Welch p-value, `best`, `worse` or
-    `indistinguishable` (None: not tested, one seed here or at the best), and for an indistinguishable
-    point the seeds per point that would find a difference of the size observed at 80% power, at
-    ALPHA / (the points tested): the strictest level Holm's correction may ask for."""
+    """A point against the best: its Games-Howell p-value, `best`, `worse` or `indistinguishable`
+    (None: not tested, one seed here or at the best), and for an indistinguishable point the seeds per
+    point that would find a difference of the size observed at 80% power by the same test."""
 
     p_vs_best: float | None
     verdict: str | None
@@ -113,17 +133,18 @@ class Verdict:
 
 
 def against_best(points: dict[str, Sequence[float]]) -> dict[str, Verdict]:
-    """Each point with values against the one of lowest mean (on a tie, the first given): Welch's
-    two-sided test, p-values Holm-corrected over the points tested; worse when below ALPHA."""
+    """Each point with values against the one of lowest mean (on a tie, the first given): Games and
+    Howell's test over the points with two seeds or more; worse when its p is below ALPHA."""
     samples = {label: describe(values) for label, values in points.items() if values}
     if not samples:
         return {}
     best = min(samples, key=lambda label: samples[label].mean)  # min keeps the first of equal means
     tested = [label for label, sample in samples.items() if label != best and sample.n > 1 and samples[best].n > 1]
-    corrected = dict(zip(tested, holm([welch_p(points[label], points[best]) for label in tested])))
+    family = len(tested) + 1
+    p_values = {label: games_howell_p(points[label], points[best], family) for label in tested}
     verdicts = {}
     for label in samples:
-        p = corrected.get(label)
+        p = p_values.get(label)
         if label == best:
             verdicts[label] = Verdict(None, "best", None)
         elif p is None:
@@ -133,7 +154,7 @@ def against_best(points: dict[str, Sequence[float]]) -> dict[str, Verdict]:
         else:
             sample, reference = samples[label], samples[best]
             pooled_sd = math.sqrt((sample.sd**2 + reference.sd**2) / 2)
-            needed = seeds_for_power(sample.mean - reference.mean, pooled_sd, ALPHA / len(tested))
+            needed = seeds_for_power(sample.mean - reference.mean, pooled_sd, family)
             verdicts[label] = Verdict(p, "indistinguishable", needed)
     return verdicts
 
