@@ -130,10 +130,10 @@ def gather(out: Path, timings: dict[str, tuple[float, int]], overrides: list[str
         losses = ", ".join(f"{term} {value:.3f}" for term, value in test.items())
         lines += [f"Best run by val loss: `{best.parent.name}/{best.name}`; its test losses: {losses}.", "",
                   "![Samples](figure4_samples.png)", "", "![Reconstructions](figure4_reconstructions.png)", ""]
-        plain = [f"[figure4_{name}_grid.png](figure4_{name}_grid.png)" for name in FIGURE_4
-                 if (out / f"figure4_{name}_grid.png").exists()]
-        if plain:  # an evaluation of before they were written has none
-            lines += [f"For a paper, each grid alone (no title, each pixel 8 x 8): {' and '.join(plain)}.", ""]
+        grid_links = [f"[figure4_{name}_grid.png](figure4_{name}_grid.png)" for name in FIGURE_4
+                      if (out / f"figure4_{name}_grid.png").exists()]
+        if grid_links:  # an evaluation of before they were written has none
+            lines += [f"For a paper, each grid alone (no title, each pixel 8 x 8): {' and '.join(grid_links)}.", ""]
     else:
         lines.append("No run completed.")
         for name in FIGURE_4:  # an earlier pass's best run's

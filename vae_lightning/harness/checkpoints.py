@@ -341,7 +341,7 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any], restores_ran
     reasons = {problem for _, problem in problems}
     said = reasons.pop() if len(reasons) == 1 else "; ".join(f"{name}: {problem}" for name, problem in problems)
     # Other overrides resume a run of other keys; no override resumes from files that are damaged or foreign.
-    fix = ("resume with the run's own overrides (its .hydra/overrides.yaml)" if differs else
-           "put back whole copies of its checkpoints (a copy cut short, a disk that filled)")
-    raise ConfigError(f"resume=true, but no checkpoint in {folder} will do ({said}): {fix}, or start a new run in "
+    remedy = ("resume with the run's own overrides (its .hydra/overrides.yaml)" if differs else
+              "put back whole copies of its checkpoints (a copy cut short, a disk that filled)")
+    raise ConfigError(f"resume=true, but no checkpoint in {folder} will do ({said}): {remedy}, or start a new run in "
                       f"another folder (hydra.run.dir) without resume=true")
