@@ -935,7 +935,7 @@ def loss_description(loss: str) -> str:
 INTERVAL = "mean ± t(0.975, n-1)·sd/√n, sd the sample standard deviation (ddof=1)"
 TEST = ("Games and Howell's test of each point against the best (lowest mean): Welch's t and degrees of freedom "
         "(scipy.stats.ttest_ind, equal_var=False) read against the studentized range of the points tested and "
-        "the best (scipy.stats.studentized_range), which holds the chance of any false 'worse' at 0.05 though the "
+        f"the best (scipy.stats.studentized_range), which holds the chance of any false 'worse' at {ALPHA} though the "
         "data picked the best")
 
 

@@ -36,7 +36,7 @@ CLAIMS = (
     Claim("small differences between momentum in range 0.8 and 0.95", "momentum", MOMENTA_CLOSE_TO_09, "alike"),
 )
 TEST = ("Games and Howell's test against the best: Welch's t read against the studentized range of the points "
-        "compared, which holds the chance of any false 'worse' at 0.05 though the data picked the best")
+        f"compared, which holds the chance of any false 'worse' at {ALPHA} though the data picked the best")
 
 
 def final_losses(path: Path) -> dict[str, tuple[str, list[float]]]:
