@@ -2,10 +2,13 @@
 process and before anything trains."""
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -278,8 +281,17 @@ def test_an_out_whose_path_holds_hydras_grammar_is_given_to_train_py_as_that_one
     # --out "runs/lr=0.1,clip" reached train.py as hydra.sweep.dir=runs/lr=0.1,clip, which it refused as a sweep of
     # hydra's own settings, or as an override it cannot read, naming a folder the user never typed as an override.
     commands = []
-    monkeypatch.setattr(reproduce.subprocess, "run", lambda command: commands.append(command) or
-                        subprocess.CompletedProcess(command, 0))
+
+    class Sweep:
+        pid = 0
+
+        def __init__(self, command: list[str], **options: object) -> None:
+            commands.append(command)
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr(reproduce.subprocess, "Popen", Sweep)
     sweep_dir = tmp_path / name / "sweeps" / "clip_value"
     reproduce.run_experiment("clip_value", sweep_dir, ["seed=0"])
     [folder] = [override for override in sweeps.parse(commands[0][2:]) if override.key_or_group == "hydra.sweep.dir"]
@@ -362,6 +374,60 @@ def test_a_resumed_reproductions_wall_times_add_to_the_earlier_passes(tmp_path: 
     assert reproduce.run_all(fresh, []) == {name: (6.0, 0) for name in reproduce.EXPERIMENTS}
     assert reproduce.run_all(resumed, ["resume=true"]) == {name: (66.0, 0) for name in reproduce.EXPERIMENTS}
     assert reproduce.read_timings(resumed / "timings.json") == {name: (66.0, 0) for name in reproduce.EXPERIMENTS}
+
+
+def test_an_interrupted_sweep_ends_reproduce_with_its_status_and_keeps_the_passes_times(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # timings.json was written once all three sweeps had ended: a reproduction interrupted after an hour of
+    # training kept none of it, and its resumed pass said "0.6 min on this machine" in results.md.
+    ran = []
+    outcomes = {"clip_value": (5.0, 0), "clip_norm": (3.0, 130)}  # 130: train.py's sweep stopped by Ctrl-C
+    monkeypatch.setattr(reproduce, "run_experiment", lambda name, sweep_dir, overrides: ran.append(name) or
+                        outcomes[name])
+    out = tmp_path / "my reproduction"
+    out.mkdir()
+    (out / "timings.json").write_text(TIMINGS)
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.run_all(out, ["resume=true"])
+    assert exit_.value.code == 130 and ran == ["clip_value", "clip_norm"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: reproduce interrupted by SIGINT in the clip_norm sweep, whose running jobs recorded themselves as "
+        f"interrupted; the same command with --out '{out}' resume=true continues it"]
+    # The sweep not reached keeps its earlier time, and is not said to have completed.
+    assert reproduce.read_timings(out / "timings.json") == {"clip_value": (65.0, 0), "clip_norm": (63.0, 130),
+                                                            "momentum": (60.0, 130)}
+
+
+def command_of(pid: str) -> bytes:
+    """The command line of process `pid`, or nothing if it has ended."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+@pytest.mark.slow
+def test_a_signal_to_reproduce_stops_its_sweep_whose_jobs_record_it(mnist_root: Path, tmp_path: Path) -> None:
+    # `kill <reproduce>` ended reproduce alone: its sweep went on training, with nothing to gather it.
+    out = tmp_path / "reproduction"
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        reproduction = subprocess.Popen([sys.executable, "-m", "vae_lightning.reproduce", "--out", str(out),
+                                         *tiny_overrides(mnist_root), "seed=0", "trainer.max_epochs=1000"],
+                                        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr)
+    sweep = out / "sweeps" / "clip_value"
+    while not any(json.loads(path.read_text())["status"] == "running" for path in sweep.glob("*/status.json")):
+        assert reproduction.poll() is None, (tmp_path / "stderr.txt").read_text()[-3000:]
+        time.sleep(0.05)
+    reproduction.terminate()
+    assert reproduction.wait(timeout=120) == 128 + signal.SIGTERM
+    assert (tmp_path / "stderr.txt").read_text().splitlines()[-1] == (
+        f"error: reproduce interrupted by SIGTERM in the clip_value sweep, whose running jobs recorded themselves as "
+        f"interrupted; the same command with --out {out} resume=true continues it")
+    [job] = [path.parent for path in sweep.glob("*/status.json")]
+    assert json.loads((job / "status.json").read_text())["status"] == "interrupted"
+    assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and str(out).encode() in command_of(pid)]
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["clip_value"][0] > 0 and timings["clip_value"][1] == timings["momentum"][1] == 143
 
 
 @pytest.mark.slow

@@ -14,7 +14,9 @@ gathered again (after a failed job was resumed, say).
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -28,11 +30,12 @@ from vae_lightning.analysis.plot import CommandParser, errors_said_in_one_line, 
 from vae_lightning.analysis.verdicts import judge_claims, markdown
 from vae_lightning.files import check_writable, copy_file, read_json, refuse_links_out, remove, write_json, write_text
 from vae_lightning.configs import CONFIG_DIR
-from vae_lightning.errors import UserInputError
+from vae_lightning.errors import UserInputError, say_error
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.command_line import check_jobs, parse_command_line, quoted, refuse_interpolated_folder
 from vae_lightning.harness.run import quiet_known_warnings
-from vae_lightning.harness.runs import refuse_if_taken, register_resolvers, val_loss
+from vae_lightning.harness.runs import (STOPPING_SIGNALS, refuse_if_taken, register_resolvers, signals_forwarded,
+                                       val_loss)
 from vae_lightning.harness.schema import register_schemas
 
 # The repository: train.py and outputs/ (this file is vae_lightning/analysis/reproduce.py).
@@ -49,16 +52,27 @@ EXPERIMENTS = {
     "clip_norm": "Figure 2: gradient clipping by norm (and by value at 1.0)",
     "momentum": "Figure 3: SGD momentum",
 }
+# train.py's exit status when a stopping signal interrupted its sweep (its jobs recorded it).
+INTERRUPTED = {128 + signum for signum in STOPPING_SIGNALS}
 
 
 def run_experiment(name: str, sweep_dir: Path, overrides: list[str]) -> tuple[float, int]:
-    """(wall seconds, exit code) of one experiment's sweep; a failed job does not stop the others."""
+    """(wall seconds, exit code) of one experiment's sweep; a failed job does not stop the others. The sweep
+    runs in a session of its own, to which a stopping signal to reproduce goes on (Ctrl-C, or a `kill` that
+    left the sweep training on): its running jobs record themselves as interrupted, and it ends with 128 + N."""
     started = time.perf_counter()
     # Quoted: a folder's `,`, `=` or `'` would otherwise be read as Hydra's grammar (`,` as a sweep of the folder).
     command = [sys.executable, str(PROJECT / "train.py"), f"experiment={name}",
                f"hydra.sweep.dir={quoted(str(sweep_dir))}", *overrides]
-    # In the user's folder, as the check and Figure 4's evaluation read the overrides: a relative data.root is theirs.
-    code = subprocess.run(command).returncode
+    received: list[int] = []
+    sweep: subprocess.Popen | None = None
+    with signals_forwarded(lambda: [sweep.pid] if sweep else [], received):
+        # In the user's folder, as the check and Figure 4's evaluation read the overrides: a relative data.root
+        # is theirs.
+        sweep = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+        if received:  # came before there was a sweep to send it to
+            os.killpg(sweep.pid, received[0])
+        code = sweep.wait()
     return time.perf_counter() - started, code
 
 
@@ -175,7 +189,7 @@ def run_all(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
     """Run the three experiments; record their wall times and exit codes in out/timings.json. A sweep
     that train.py refused (exit status 2, its one line said) ends reproduce at once with that status:
     the input is to fix, and the timings, results.md and best/ already in --out are kept, not replaced
-    by a record of the refusal."""
+    by a record of the refusal. An interrupted sweep ends it with the sweep's status, its time recorded."""
     # A resumed reproduction (resume=true) adds its time to the earlier passes': their training is the
     # sweeps' too, and the resume pass alone, most jobs completed already, would say a few seconds.
     earlier = read_timings(out / "timings.json") if (out / "timings.json").exists() else {}
@@ -185,6 +199,14 @@ def run_all(out: Path, overrides: list[str]) -> dict[str, tuple[float, int]]:
         if code == REFUSED:
             raise SystemExit(REFUSED)
         timings[name] = (earlier.get(name, (0.0, 0))[0] + seconds, code)
+        if code in INTERRUPTED:
+            # The sweeps not yet run, as not completed: `resume=true` adds its pass to this one's time.
+            write_json(out / "timings.json", {other: (earlier.get(other, (0.0, 0))[0], code) for other in EXPERIMENTS}
+                       | timings)
+            say_error(f"reproduce interrupted by {signal.Signals(code - 128).name} in the {name} sweep, whose "
+                      f"running jobs recorded themselves as interrupted; the same command with "
+                      f"--out {shlex.quote(str(out))} resume=true continues it")
+            raise SystemExit(code)
     write_json(out / "timings.json", timings)
     return timings
 
