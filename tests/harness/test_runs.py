@@ -195,9 +195,8 @@ MISSHAPEN = [("status.json", "folder"), ("run.log", "folder"), (".hydra/override
              ("checkpoints/last.ckpt", "folder"), ("csv", "file"), (".hydra", "file")]
 
 
-# A sweep's job is known by its .hydra/ folder: one whose .hydra is a file is no job to resume.
-@pytest.mark.parametrize("path,made,sweep", [(path, made, sweep) for path, made in MISSHAPEN for sweep in (False, True)
-                                             if not (sweep and path == ".hydra")])
+@pytest.mark.parametrize("path,made,sweep", [(path, made, sweep) for path, made in MISSHAPEN
+                                             for sweep in (False, True)])
 def test_a_runs_file_made_a_folder_or_its_folder_a_file_is_refused_before_it_resumes(
         path: str, made: str, sweep: bool, tmp_path: Path) -> None:
     # Each failed the resumed run with a traceback, exit 1; a folder named last.ckpt only once the run had

@@ -244,7 +244,8 @@ def refuse_if_taken(folder: Path, resume: bool, sweep: bool = False, advice: str
     """Refuse, before anything is written, to start over a run that exists or to share a busy folder, or
     to run in one whose files are not of the kind the run writes. `advice` replaces train.py's advice for
     a command that chose the folder itself (reproduce's sweeps)."""
-    runs = [job for job in folder.glob("*/") if (job / ".hydra").is_dir()] if sweep else [folder]
+    # A job is known by its .hydra/; one made a file would fail Hydra's write of the job's config with a traceback.
+    runs = [job for job in folder.glob("*/") if (job / ".hydra").exists()] if sweep else [folder]
     for run_dir in runs:
         holder = lock_holder(run_dir)
         if holder is not None:
