@@ -502,6 +502,16 @@ def test_results_md_says_a_sweep_whose_failed_job_was_resumed_since_completed(tm
     assert "`python train.py experiment=clip_norm`: 1.0 min on this machine; all jobs completed." in results
 
 
+def test_results_md_says_a_sweep_an_interrupted_reproduction_never_reached_was_not_run(tmp_path: Path) -> None:
+    # --replot of a reproduction interrupted in its first sweep said of the two others "some jobs failed".
+    out = tmp_path / "reproduction"
+    plot_sweep(write_sweep(out / "sweeps" / "clip_value", {"0.1": [31.0, 31.2], "1.0": [31.5, 31.4]}))
+    timings = {"clip_value": (60.0, 143), "clip_norm": (0.0, 143), "momentum": (0.0, 143)}
+    results = reproduce.gather(out, timings, [], None, {}).read_text()
+    assert "`python train.py experiment=clip_norm`: 0.0 min on this machine; not run." in results
+    assert "`python train.py experiment=momentum`: 0.0 min on this machine; not run." in results
+
+
 def test_results_md_links_no_figure_a_sweep_did_not_draw(tmp_path: Path) -> None:
     """A sweep none of whose jobs completed has no figure.png: results.md says so, and links none."""
     out = tmp_path / "reproduction"

@@ -120,7 +120,8 @@ def sweep_section(out: Path, index: int, name: str, title: str, timing: tuple[fl
             copy_file(sweep_dir / f"figure.{suffix}", out / f"figure{index}_{name}.{suffix}")
         else:  # an earlier pass's, of jobs no longer there to draw: beside results.md, it would pass for this one's
             (out / f"figure{index}_{name}.{suffix}").unlink(missing_ok=True)
-    outcome = "some jobs failed (see the table)" if failed_jobs(sweep_dir, code) else "all jobs completed"
+    outcome = ("not run" if not sweep_dir.exists()  # reproduce was interrupted before it
+               else "some jobs failed (see the table)" if failed_jobs(sweep_dir, code) else "all jobs completed")
     figure = f"![{title}](figure{index}_{name}.png)" if (sweep_dir / "figure.png").exists() else \
         "(no figure: no job of this sweep completed)"
     lines = [f"## {title}", "", figure, ""]
