@@ -72,7 +72,7 @@ def check_against_the_project(losses: np.ndarray, vectorised: np.ndarray) -> int
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sweeps", type=at_least(1), default=40_000, 
+    parser.add_argument("--sweeps", type=at_least(1), default=40_000,
                         help="simulated sweeps per design (default 40000)")
     parser.add_argument("--seed", type=at_least(0), default=0, help="numpy's seed for the draws (default 0)")
     args = parser.parse_args()
