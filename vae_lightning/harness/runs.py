@@ -351,12 +351,6 @@ def first_process_named() -> Iterator[None]:
             os.environ[FIRST_PROCESS_ENV] = previous
 
 
-def first_death(first_pid: int) -> str:
-    """What a DDP run whose first process ended without recording its outcome is recorded with."""
-    return (f"the first process of this DDP run (pid {first_pid}) died without recording its outcome (kill -9, out "
-            f"of memory, or a crash); resume=true continues from the last checkpoint")
-
-
 def record_first_death(run_dir: Path, first_pid: int) -> str | None:
     """Record `failed` for a run whose first process died while its status said running; the line said, or
     None when the run's outcome is recorded already or the folder is another command's now (it holds the
@@ -371,15 +365,13 @@ def record_first_death(run_dir: Path, first_pid: int) -> str | None:
         lock = lock_run_dir(run_dir)
     except ConfigError:
         return None
-    try:
-        status = read_status(run_dir)
-        if status is None or status["status"] != "running":
+    with lock:
+        if (read_status(run_dir) or {}).get("status") != "running":
             return None
-        line = first_death(first_pid)
+        line = (f"the first process of this DDP run (pid {first_pid}) died without recording its outcome (kill -9, "
+                f"out of memory, or a crash); resume=true continues from the last checkpoint")
         write_status(run_dir, "failed", error=line)
         return line
-    finally:
-        lock.close()
 
 
 def say_and_log(line: str) -> None:
