@@ -386,14 +386,14 @@ def say_and_log(line: str) -> None:
 
 
 @contextmanager
-def watching_launched_processes(launcher: Any, run_dir: Path | None) -> Iterator[None]:
+def watching_launched_processes(launcher: Any, run_dir: Path) -> Iterator[None]:
     """Within the block (the run's fit), in a DDP run's first process, watch the processes Lightning's launcher
     starts from it (`watch_once_started`) from their start: the first waits for them in gloo's setup, before
     any hook of the run. Lightning says they started only in its launcher's `procs` (no other launcher has
     any), polled."""
     fit_ended = threading.Event()
     starts_them = hasattr(launcher, "procs") and not launcher.cluster_environment.creates_processes_externally
-    if run_dir is not None and starts_them and hasattr(os, "waitid"):
+    if starts_them and hasattr(os, "waitid"):
         threading.Thread(target=watch_once_started, args=(launcher, run_dir, fit_ended), daemon=True,
                          name="DDP launch watch").start()
     try:
