@@ -762,8 +762,6 @@ class RunRecord:
         self.run_dir = run_dir
         self.first = first
         self.exit_code = 0
-        self.handlers: dict[int, Any] = {}
-        self.thread_hook = threading.excepthook
         self.requeued = False
         self.completed = False
         self.interrupted = False
@@ -777,7 +775,7 @@ class RunRecord:
         raise_lost_interrupt()  # one that was lost on its way out: the run does not start
         if self.first:
             write_status(self.run_dir, "running")
-        self.handlers = {signum: signal.signal(signum, self.interrupt) for signum in STOPPING_SIGNALS}
+        self.handlers: dict[int, Any] = {signum: signal.signal(signum, self.interrupt) for signum in STOPPING_SIGNALS}
         self.thread_hook = threading.excepthook
         threading.excepthook = self.thread_failed
         requeue = signal.getsignal(signal.SIGUSR2)
