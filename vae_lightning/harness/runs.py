@@ -158,7 +158,6 @@ def pid_holding(path: Path) -> int | None:
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            file.seek(0)
             return int(file.read().strip() or 0)
         fcntl.flock(file, fcntl.LOCK_UN)
     return None
