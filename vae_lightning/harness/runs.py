@@ -483,11 +483,9 @@ class FirstProcessWatch:
         self.thread.join(FIRST_DEATH_GRACE_SECONDS)
 
     def final_exit_code(self, process: RunRecord) -> int:
-        """This process's exit code once its run has ended. Started by Lightning's launcher and joined to the
-        first over gloo, 0 whatever the run's outcome: Lightning's child-process observer, the only one to see
-        it, answers any other by SIGKILLing the first within 5 s, which may not yet have recorded the run and
-        then ends without its line (exit -9). The first, whose exchange of gradients with this process fails
-        as this process ends, records the run and reports it."""
+        """This process's exit code once its run has ended: started by Lightning's launcher and joined to the first
+        over gloo, 0 whatever the outcome, since Lightning's child-process observer answers any other by SIGKILLing
+        the first (watch_once_started), which records and reports the run as its exchange of gradients fails."""
         if self.first_pid is not None and dist.is_initialized() and dist.get_backend() == "gloo":
             return 0
         return process.exit_code
@@ -601,14 +599,9 @@ def _run_in_child(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_d
 
 def run_isolated(job: Callable[[DictConfig, Path], int], cfg: DictConfig, run_dir: Path,
                  logging_config: DictConfig) -> None:
-    """Run `job(cfg, run_dir)` in a child process; never raises for its failure.
-
-    For Hydra's basic launcher, which runs a sweep's jobs in the sweep's own process: a job that
-    raises, calls `sys.exit` or is killed takes only its own process down, and the sweep goes on
-    (`analysis.report.SweepReport` lists every failed job at its end). A signal to the sweep stops
-    it, after its job has recorded the interrupt. The parallel launcher and Slurm start each job
-    in a process of its own already.
-    """
+    """Run `job(cfg, run_dir)` in a child process, for Hydra's basic launcher, which runs a sweep's jobs in the
+    sweep's own process: a job that raises, calls `sys.exit` or is killed takes only its own process down, and
+    the sweep goes on. A signal to the sweep stops it, after its job has recorded the interrupt."""
     # The fork hands the job `cfg` itself, unresolved, as a job of another launcher gets it (the HPARAMS tab
     # tells a key that copies another by its interpolation), and keeps Hydra's state and resolvers for `${hydra:...}`.
     process = CONTEXT.Process(target=_run_in_child, args=(job, cfg, run_dir, logging_config, os.getpid()))
@@ -750,12 +743,10 @@ class RunRecord:
     at once (Lightning would turn Ctrl-C into `sys.exit(1)` and delay SIGTERM to the next batch), and
     when it ends `record.exit_code` is the process's exit code, 0 when it completed.
 
-    The first process of a run holds the run folder, records `running` in its status.json and, when the
-    block ends, `completed` (after `record.complete(results)`), `interrupted` or `failed`, each said in
-    one line (a crash: its traceback). Raises ConfigError if another process holds the folder. With
-    `first=False`, used by the processes a distributed launcher starts beside the first, which reports
-    and records the run: such a process logs only what the first may never see: a crash's traceback, a
-    full disk, its death."""
+    The first process of a run holds the run folder (ConfigError if another process holds it), records
+    `running` in its status.json and, when the block ends, `completed` (after `record.complete(results)`),
+    `interrupted` or `failed`, each said in one line (a crash: its traceback). With `first=False`, a process
+    a distributed launcher starts beside the first records nothing, and logs only what the first may never see."""
 
     def __init__(self, run_dir: Path, first: bool = True) -> None:
         self.run_dir = run_dir
