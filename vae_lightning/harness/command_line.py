@@ -560,17 +560,18 @@ def primary_configs(args: argparse.Namespace, default_dir: str) -> Iterator[tupl
     with initialized:
         # --config-dir as an override of the compose API: Hydra adds the folder to where it looks for
         # configs, after the primary folder (whose configs win when both have one of a name).
-        added = None if args.config_dir is None else os.path.abspath(args.config_dir)
-        if added is not None:
+        searched: list[str] = []
+        if args.config_dir is not None:
+            added = os.path.abspath(args.config_dir)
             refuse_interpolated_folder(added, f"--config-dir {args.config_dir}",
                                        "; rename the folder, or link to it from a path without one")
-        if added is not None and not os.path.isdir(added):
-            raise ConfigError(f"--config-dir {args.config_dir}: no such folder; give a folder of config groups "
-                              f"(optim/, ...)")
-        if added is not None:  # each of its files read as YAML, naming one that is not, before Hydra reads some
-            configured_targets(Path(added))
-        # Quoted: a folder's name may hold what the override grammar reads (`,`, `]`, `'`).
-        yield args.config_name or "config", [] if added is None else [f"hydra.searchpath=[{quoted(f'file://{added}')}]"]
+            if not os.path.isdir(added):
+                raise ConfigError(f"--config-dir {args.config_dir}: no such folder; give a folder of config groups "
+                                  f"(optim/, ...)")
+            configured_targets(Path(added))  # its files read as YAML, naming one that is not, before Hydra reads some
+            # Quoted: a folder's name may hold what the override grammar reads (`,`, `]`, `'`).
+            searched = [f"hydra.searchpath=[{quoted(f'file://{added}')}]"]
+        yield args.config_name or "config", searched
 
 
 def refuse_interpolated_folder(folder: str, given: str, advice: str) -> None:
