@@ -99,32 +99,22 @@ def parse_command_line(arguments: list[str]) -> argparse.Namespace:
     return command_line_parser().parse_known_args(arguments)[0]
 
 
-def refuse_unread(arguments: list[str]) -> None:
-    """Raise ConfigError for an argument Hydra's parser would stop at, printing its usage, after the
-    check had claimed the run's folder: a flag it does not have, or an override apart from the first
-    group of them (`a=1 -m b=2`)."""
+def refuse_misused_flags(arguments: list[str], args: argparse.Namespace) -> None:
+    """Raise ConfigError for flags Hydra fails on (printing its usage, or a traceback) only once the check has
+    claimed the run's folder: an argument its parser cannot read, two flags that each say what the command
+    does (Hydra takes one), or --resolve without the --cfg or --help whose config it resolves."""
     unread = command_line_parser().parse_known_args(arguments)[1]
     if unread and unread[0].startswith("-"):
         raise ConfigError(f"{unread[0]}: no such flag (python train.py --hydra-help lists Hydra's); give settings "
                           f"as key=value overrides")
-    if unread:
+    if unread:  # an override apart from the first group of them (`a=1 -m b=2`)
         raise ConfigError(f"{unread[0]}: Hydra reads the overrides as one group of words, and this one stands apart "
                           f"from it; put the flags first: python train.py [flags] key=value ...")
-
-
-def refuse_two_modes(args: argparse.Namespace) -> None:
-    """Raise ConfigError for flags that each say what the command does, of which Hydra takes one (it
-    raised a traceback)."""
     given = [flag for flag, on in (("--run", args.run), ("--multirun", args.multirun), ("--cfg", args.cfg),
                                    ("--info", args.info), ("--shell-completion", args.shell_completion)) if on]
     if len(given) > 1:
         raise ConfigError(f"{' and '.join(given)}: Hydra takes one of --run, --multirun, --cfg, --info and "
                           f"--shell-completion; drop all but one")
-
-
-def refuse_resolve_alone(args: argparse.Namespace) -> None:
-    """Raise ConfigError for --resolve without the --cfg or --help whose config it resolves: Hydra raised a
-    traceback once the check had claimed the run's folder, which stayed behind, empty."""
     if args.resolve and args.cfg is None and not args.help:
         raise ConfigError("--resolve resolves the config that --cfg or --help prints, and this command prints none; "
                           "add --cfg job, or drop --resolve")
@@ -786,9 +776,7 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     refuse_pickled_config(args)
     if not first_process:
         return arguments, None
-    refuse_unread(arguments)
-    refuse_two_modes(args)
-    refuse_resolve_alone(args)
+    refuse_misused_flags(arguments, args)
     if runs_nothing(args):
         check_print_only(args)
         return arguments, None
