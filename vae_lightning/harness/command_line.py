@@ -601,13 +601,6 @@ def configured_params(command_config: DictConfig, overrides: list[str]) -> list[
     return [f"{key}={value}" for key, value in params.items() if key not in given]
 
 
-def listed_params(listed: dict[str, str]) -> list[str]:
-    """Hydra's overrides of each glob of the config's sweep params by the options it matched (`listed_globs`):
-    Hydra runs the jobs that were checked, and writes them to multirun.yaml, whose params plot reads, listed."""
-    return [f"hydra.sweeper.params.{glob.partition('=')[0]}={quoted(options.partition('=')[2])}"
-            for glob, options in listed.items()]
-
-
 def refuse_misplaced_keys(parsed: list[Override]) -> None:
     """Raise ConfigError for an override no run or sweep takes as written: a searched key under
     hydra.sweeper.params, a schema/ group, a list of options of a group a run takes one of, or a swept
@@ -803,7 +796,11 @@ def prepare(arguments: list[str], first_process: bool = True) -> tuple[list[str]
     added = []
     if multirun:
         listed = listed_globs(args, str(CONFIG_DIR), configured_params(command_config, args.overrides))
-        added = [*job_naming(command_config, args.overrides, listed), *listed_params(listed)]
+        # Each glob of the config's sweep params as the options it matched: Hydra runs the jobs that were
+        # checked, and writes them to multirun.yaml, whose params plot reads, listed.
+        added = [*job_naming(command_config, args.overrides, listed),
+                 *(f"hydra.sweeper.params.{glob.partition('=')[0]}={quoted(options.partition('=')[2])}"
+                   for glob, options in listed.items())]
     # Once every other check has passed, and before any folder is made: offline, a first run made its
     # folder (and data/), then failed in it under Lightning's banner.
     for download in [job.download for job in jobs if job.download is not None]:
