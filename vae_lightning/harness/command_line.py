@@ -60,13 +60,12 @@ SLURM_LAUNCHER = f"{SlurmLauncher.__module__}.{SlurmLauncher.__qualname__}"
 
 class Job(NamedTuple):
     """A job the command would run: its overrides within the sweep (none for a single run), what it is,
-    its data's download when its files are still to fetch (`check_data`), and whether a callback of it
-    restores the random generators a checkpoint holds (`restores_random_state`)."""
+    its data's download when its files are still to fetch (`check_data`), and `restores_random_state`."""
 
     overrides: list[str]
     definition: dict[str, Any]
-    download: Callable[[], Any] | None = None
-    restores_random: bool = True
+    download: Callable[[], Any] | None
+    restores_random: bool
 
 
 def command_line_parser() -> argparse.ArgumentParser:
@@ -156,7 +155,7 @@ def resolve_each(node: DictConfig | ListConfig) -> None:
 
 
 def runs_nothing(args: argparse.Namespace) -> bool:
-    return any(getattr(args, flag, None) for flag in PRINT_ONLY)
+    return any(getattr(args, flag) for flag in PRINT_ONLY)
 
 
 def refuse_pickled_config(args: argparse.Namespace) -> None:
@@ -330,7 +329,7 @@ def check_data(cfg: DictConfig, world: int, checked: dict[str, dict[str, int] | 
     return None
 
 
-def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int, x_axis: str = "step") -> None:
+def check_batch_limits(trainer: DictConfig, batches: dict[str, int], world: int, x_axis: str) -> None:
     """What Lightning refuses only once fit starts, after the run folder is made: a fraction of a split
     too small to keep one of its batches, and a val_check_interval of more batches than an epoch
     has, counted as each of the `world` processes' epoch (of val and test, the smallest share's); and,
@@ -457,8 +456,7 @@ def check_validated(cfg: DictConfig) -> None:
 def check_launchable_in_a_sweep(cfg: DictConfig, world: int) -> None:
     """Lightning starts the command line again for each process of a run in `world` > 1 (DDP, which
     `trainer.devices=2` alone chooses), which would start the whole sweep again: within a local sweep,
-    refuse it before anything runs. On Slurm, Slurm starts the processes, one task per device: the
-    numbers must agree."""
+    refuse it before anything runs. On Slurm, Slurm starts the processes."""
     if runs_on_slurm(cfg.hydra.launcher):
         # Lightning runs one process per Slurm task: tasks per node must equal trainer.devices, and
         # nodes trainer.num_nodes, or the job would hang or run the same training twice.
