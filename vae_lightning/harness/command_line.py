@@ -210,7 +210,7 @@ def composed(config_name: str, overrides: list[str]) -> DictConfig:
     except ConfigCompositionException as error:
         raise ConfigError(one_line(error, config_name, overrides)) from None
     except ValueError as error:  # Hydra's own for `group=null`, and OmegaConf's, which name no override
-        raise ConfigError(null_group(overrides) or unappliable(config_name, overrides, error)) from None
+        raise ConfigError(unappliable(config_name, overrides, error)) from None
     except yaml.YAMLError as error:  # Hydra's reading of an option's file (a --config-dir's, or the optional local/)
         raise not_yaml(error, *config_folders(overrides)) from None
     except KeyError as error:  # Hydra copies each of hydra.job.env_copy from the environment as it composes
@@ -275,8 +275,10 @@ def allowed_keys(cause: ConfigKeyError | ConfigAttributeError, config_name: str,
     return f"; allowed: {', '.join(keys)}" if keys and key.rpartition(".")[2] not in keys else added
 
 
-def null_group(overrides: list[str]) -> str | None:
-    """One line for the first override that sets a config group to null, which Hydra cannot compose."""
+def unappliable(config_name: str, overrides: list[str], error: ValueError) -> str:
+    """One line naming the first override Hydra cannot apply, for a ValueError of Hydra's or OmegaConf's that
+    names none: one that sets a config group to null, which Hydra cannot compose, else one that fails even
+    alone (`trainer.plugins.x=1`: a key into a list)."""
     loader = GlobalHydra.instance().config_loader()
     for override in sweeps.parse(overrides):
         group = override.key_or_group
@@ -286,12 +288,6 @@ def null_group(overrides: list[str]) -> str | None:
         if options:
             return (f"{override.input_line}: a config group takes one of its options, not null; to run without "
                     f"it, remove it: ~{group}")
-    return None
-
-
-def unappliable(config_name: str, overrides: list[str], error: ValueError) -> str:
-    """One line naming the first override Hydra cannot apply even alone, for a ValueError of OmegaConf's
-    that names none (`trainer.plugins.x=1`: a key into a list)."""
     for override in overrides:
         try:
             compose(config_name=config_name, overrides=[override], return_hydra_config=True)
