@@ -441,26 +441,23 @@ def drop_local_keys_not_taken(cfg: DictConfig, hydra: DictConfig) -> None:
     config folders find it) sets that the chosen data module does not take, unless the command line gives them too.
     The README has that file set data.root and data.download for every run: a data module of one's own without
     them was refused, and each of its commands needed `~data.root ~data.download`."""
-    for key in local_keys_not_taken(cfg, hydra):
-        with open_dict(cfg.data):
-            cfg.data.pop(key)
-
-
-def local_keys_not_taken(cfg: DictConfig, hydra: DictConfig) -> list[str]:
     choice = OmegaConf.select(hydra, "runtime.choices.local", default=None)
     folders = [Path(source.path) for source in hydra.runtime.config_sources if source.schema == "file"]
     file = option_file(f"local/{choice}", folders) if choice and isinstance(cfg.get("data"), DictConfig) else None
     content = read_config_file(file, file.parent.parent) if file else None
     local_data = content.get("data") if isinstance(content, dict) else None
     if not isinstance(local_data, dict) or "_target_" not in cfg.data:
-        return []
+        return
     try:
         taken = constructor_keys(str(cfg.data._target_))
     except (ImportError, ValueError):  # refused, naming it, by the check (`check_node_keys`)
-        return []
+        return
     given = {override.lstrip("~+").partition("=")[0] for override in hydra.overrides.task}
-    return [key for key in local_data if key in cfg.data and taken is not None and key not in taken
-            and key not in INSTANTIATE_KEYS and f"data.{key}" not in given]
+    dropped = [key for key in local_data if key in cfg.data and taken is not None and key not in taken
+               and key not in INSTANTIATE_KEYS and f"data.{key}" not in given]
+    with open_dict(cfg.data):
+        for key in dropped:
+            cfg.data.pop(key)
 
 
 def check_structure(cfg: DictConfig) -> None:
