@@ -427,13 +427,10 @@ def set_by_experiment(file: Path | None, key: str) -> str:
     content = read_config_file(file, file.parent.parent) if file else None
     if not isinstance(content, dict):
         return ""
-    swept = ((content.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
-    node = content
-    for part in key.split("."):  # in the plain data: a value may be null, or an interpolation not to resolve here
-        if not isinstance(node, dict) or part not in node:
-            return f" (in {shown(file)})" if key in swept else ""
-        node = node[part]
-    return f" (in {shown(file)})"
+    # In the plain data: a value may be null, or an interpolation not to resolve here.
+    parent, _, name = key.rpartition(".")
+    holds = name in entry_of(content, parent) or key in entry_of(content, "hydra.sweeper.params")
+    return f" (in {shown(file)})" if holds else ""
 
 
 def drop_local_keys_not_taken(cfg: DictConfig, hydra: DictConfig) -> None:
