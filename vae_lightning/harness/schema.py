@@ -165,6 +165,11 @@ def literal_values(annotation: Any) -> list[Any]:
     return [value for argument in typing.get_args(annotation) for value in literal_values(argument)]
 
 
+def fraction_or_count(value: Any) -> bool:
+    """A number of batches, or null: Lightning reads a float as a fraction of them, and an int as a count."""
+    return value is None or is_number(value) and (0 < value <= 1 if isinstance(value, float) else value >= 1)
+
+
 def one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
     names = dict.fromkeys("null" if choice is None else str(choice) for choice in choices)  # 16 and "16" once
     return (lambda value: value in choices), "one of " + ", ".join(names)
@@ -177,6 +182,7 @@ MAX_GRID_IMAGES = 10_000
 # Training processes a run may start on each of this machine's cores (trainer.devices on the CPU).
 PROCESSES_PER_CORE = 4
 SEED_RANGE = (lambda value: is_number(value) and 0 <= value <= MAX_SEED, f"a number in [0, {MAX_SEED}]")
+AT_LEAST_ONE = (lambda value: is_number(value) and value >= 1, "a number >= 1")
 # MNIST's and Fashion-MNIST's images, flattened: the model's input (a data module of one's own may
 # serve other sizes).
 IMAGE_PIXELS = 28 * 28
@@ -199,33 +205,30 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
                    "a finite number > 0 (clip=none turns clipping off)"),
     "optim.lr": (lambda value: is_number(value) and 0 < value < math.inf, "a finite number > 0"),
     "optim.momentum": (lambda value: is_number(value) and 0 <= value < 1, "[0, 1)"),
-    "data.batch_size": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
-    "data.eval_batch_size": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
+    "data.batch_size": AT_LEAST_ONE,
+    "data.eval_batch_size": AT_LEAST_ONE,
     "data.noise_std": (lambda value: is_number(value) and 0 <= value < math.inf, "a finite number >= 0"),
     "trainer.max_epochs": (lambda value: value is None or is_number(value) and (value >= 1 or value == -1),
                            "a number >= 1, -1 (no limit) or null"),
     # 0 steps would train nothing, and report the untrained model's losses as the run's.
     "trainer.max_steps": (lambda value: value is None or value == -1 or is_number(value) and value >= 1,
                           "a number >= 1, -1 (no limit) or null"),
-    "trainer.val_check_interval": (lambda value: value is None or is_number(value) and (
-        0 < value <= 1 if isinstance(value, float) else value >= 1),
-        "a fraction of an epoch in (0, 1], a number of batches >= 1, or null"),
+    "trainer.val_check_interval": (fraction_or_count,
+                                   "a fraction of an epoch in (0, 1], a number of batches >= 1, or null"),
     "trainer.devices": (lambda value: value == "auto" or value == -1 or is_number(value) and value >= 1
                         or isinstance(value, (str, ListConfig)) and len(value) > 0 and value != "0",
                         "a number >= 1, -1 (all), a list of device indices, or auto"),
-    "trainer.accumulate_grad_batches": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
+    "trainer.accumulate_grad_batches": AT_LEAST_ONE,
     "trainer.check_val_every_n_epoch": (lambda value: value is None or is_number(value) and value >= 1,
                                         "a number >= 1 or null"),
-    # Lightning reads a float as a fraction of the batches and an int as a count: 0 trains nothing.
-    "trainer.limit_train_batches": (lambda value: value is None or is_number(value) and (
-        0 < value <= 1 if isinstance(value, float) else value >= 1), "a fraction in (0, 1], a number >= 1, or null"),
+    # 0 trains nothing.
+    "trainer.limit_train_batches": (fraction_or_count, "a fraction in (0, 1], a number >= 1, or null"),
     # Lightning gives this float as it is to the train and val limits, as a fraction: past 1 it counts no batches
     # (1e308 overflowed the run's count of them as fit started), though its own parse of it took a whole float.
     "trainer.overfit_batches": (lambda value: is_number(value) and (
         0 <= value <= 1 if isinstance(value, float) else value >= 0), "a fraction in [0, 1], or a number >= 0"),
     # 0 would score no test image: the run would end without its test loss.
-    "trainer.limit_test_batches": (lambda value: value is None or is_number(value) and (
-        0 < value <= 1 if isinstance(value, float) else value >= 1), "a fraction in (0, 1], a number >= 1, or null"),
+    "trainer.limit_test_batches": (fraction_or_count, "a fraction in (0, 1], a number >= 1, or null"),
     "trainer.max_time": (lambda value: value is None or isinstance(value, DictConfig)
                          or isinstance(value, str) and re.fullmatch(r"\d+:\d\d:\d\d:\d\d", value) is not None,
                          "DD:HH:MM:SS (00:12:00:00 is 12 hours), {hours: 12}, or null"),
@@ -233,8 +236,8 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "callbacks.images.count": (lambda value: is_number(value) and 1 <= value <= MAX_GRID_IMAGES,
                                f"a number in [1, {MAX_GRID_IMAGES}] (a grid of 100 x 100 images)"),
     # Lightning divides by it at the first logged step (ZeroDivisionError, measured).
-    "logger.csv.flush_logs_every_n_steps": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
-    "callbacks.gradients.every_n_steps": (lambda value: is_number(value) and value >= 1, "a number >= 1"),
+    "logger.csv.flush_logs_every_n_steps": AT_LEAST_ONE,
+    "callbacks.gradients.every_n_steps": AT_LEAST_ONE,
     # Lightning's Optional[Union[Profiler, str]]: its constructor keeps any other value ([1,2], 5), and the run
     # failed at fit's first hook ("'list' object has no attribute 'profile'").
     "trainer.profiler": (lambda value: value is None or isinstance(value, (str, DictConfig)),
