@@ -46,6 +46,8 @@ from vae_lightning.files import check_writable
 from vae_lightning.harness.checkpoints import with_mid_epoch_checkpoints
 from vae_lightning.errors import ConfigError
 from vae_lightning.paper.gradients import STATISTICS
+from vae_lightning.paper.loss import LossTerms
+from vae_lightning.paper.model import VAEOutput
 from vae_lightning.paper.module import X_AXES, VAEModule, metric_names
 
 # Trainer arguments that other groups own: setting them under trainer would be silently overridden.
@@ -674,7 +676,6 @@ def check_module(cfg: DictConfig) -> None:
 
 # Blank images the check runs through the model: two, so that a batch axis dropped or mixed up shows.
 CHECK_IMAGES = 2
-OUTPUT_FIELDS = ("reconstruction", "mean", "log_variance")
 
 
 def check_forward(module: VAEModule) -> None:
@@ -695,7 +696,7 @@ def check_forward(module: VAEModule) -> None:
     output = on_blank_images("model", model, pixels, lambda: model(images, generator=None))
     if output is None:
         return
-    if not all(hasattr(output, field) for field in OUTPUT_FIELDS):
+    if not all(hasattr(output, field) for field in VAEOutput._fields):
         raise ConfigError(f"model: {name}.forward returns a {type(output).__name__}; return a "
                           f"vae_lightning.paper.model.VAEOutput(reconstruction, mean, log_variance)")
     if output.reconstruction.shape[-1] != pixels:
@@ -703,7 +704,7 @@ def check_forward(module: VAEModule) -> None:
                           f"{CHECK_IMAGES} images of model.input_dim={pixels} pixels; decode to images of as "
                           f"many pixels as it takes, (draws, batch, {pixels})")
     terms = on_blank_images("loss", loss, pixels, lambda: loss(images, output))
-    if terms is not None and not (isinstance(terms, tuple) and len(terms) == 3):
+    if terms is not None and not (isinstance(terms, tuple) and len(terms) == len(LossTerms._fields)):
         raise ConfigError(f"loss: {type(loss).__name__}.forward returns a {type(terms).__name__}; return a "
                           f"vae_lightning.paper.loss.LossTerms(total, reconstruction, kl)")
 
