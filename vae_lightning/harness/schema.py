@@ -603,13 +603,9 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
     """Raise ConfigError for what the model, the loss, the optimizer, the Trainer or a callback refuses
     as it is built (`model.latent_dim=0`, `optim.eps=-1`, `trainer.limit_val_batches=-1`), before the
     run folder exists rather than as the run starts: each constructor is the one definition of its
-    ranges. The model and loss on the meta device (no memory, no weights), the optimizer over one
-    parameter (and one step of it where the run trains on this machine's CPU), the Trainer without
-    loggers or callbacks, and without the torch flags (deterministic,
-    benchmark) it would set for this whole process; the callbacks as `check_callbacks` says.
-    Returns the processes the run shares each epoch among, as the Trainer counts them (its world size:
-    devices, `auto` and `-1` resolved, times nodes). A job that runs elsewhere (`check_accelerator`) has
-    its Trainer built on the CPU here."""
+    ranges. Returns the processes the run shares each epoch among, as the Trainer counts them (its world
+    size: devices, `auto` and `-1` resolved, times nodes). A job that runs elsewhere (`check_accelerator`)
+    has its Trainer built on the CPU here."""
     check_module(cfg)
     if cfg.optim.get("_partial_") is not True:  # else the optimizer's own "missing argument: 'params'"
         option = OmegaConf.select(cfg, "hydra.runtime.choices.optim", default="<option>")
@@ -625,8 +621,10 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
     if not isinstance(plugins, list) or not all(isinstance(node, dict) for node in plugins):
         # The run builds each item as a config of its own (`build_trainer`): a number, a name or null fails there.
         raise ConfigError(f"trainer.plugins={plugins}: give a list of plugins, each {{_target_: ...}}, or []")
+    # As the run builds it (`build_trainer`), without its loggers and callbacks, nor the torch flags
+    # (deterministic, benchmark) it would set for this whole process.
     trainer |= {"deterministic": None, "benchmark": None, "logger": False, "callbacks": [],
-                "enable_checkpointing": False, "_convert_": "all"}  # as the run builds it (`build_trainer`)
+                "enable_checkpointing": False, "_convert_": "all"}
     if not runs_here and trainer.get("accelerator", "auto") in {"gpu", *AcceleratorRegistry}:
         trainer["accelerator"] = "cpu"  # a name the Trainer does not know is still refused here
     logging.disable(logging.INFO)  # the Trainer reports the hardware it finds; the run does so again
