@@ -68,7 +68,7 @@ def group_options() -> dict[str, dict[str, tuple[type, bool]]]:
     chooses it is refused, naming it (`check_node_keys`)."""
     options: dict[str, dict[str, tuple[type, bool]]] = {}
     for path in sorted(CONFIG_DIR.glob("*/*.yaml")):
-        content = read_config_file(path, CONFIG_DIR) or {}
+        content = read_config_file(path, CONFIG_DIR)
         if isinstance(content, dict) and "_target_" in content:
             try:
                 built = (class_named(content["_target_"], str(path), ""), content.get("_partial_") is True)
@@ -384,7 +384,7 @@ def option_file(name: str, folders: list[Path]) -> Path | None:
     return next((folder / f"{name}.yaml" for folder in folders if (folder / f"{name}.yaml").is_file()), None)
 
 
-def where_set(file: Path | None, key: str, target: str, entry: str = "") -> tuple[str, str]:
+def where_set(file: Path | None, key: str, target: str, entry: str) -> tuple[str, str]:
     """Where the option's `file` gets `key` from, and what to do: ` (in conf/optim/sgd.yaml)`; or the option
     its defaults list extends, whose keys its own class `target` need not take; nothing for an override's key.
     `entry`: the named node of a callbacks or logger option that holds `key` (`early`), "" for a group's own."""
