@@ -572,7 +572,8 @@ def check_accelerator(cfg: DictConfig, runs_here: bool = True) -> None:
                           f"processes, {start}ed, keep the epochs trained and the logged curves to themselves "
                           f"(results.json would say 0 epochs); use trainer.strategy=ddp")
     gpu = not runs_here or CUDAAccelerator.is_available() or MPSAccelerator.is_available()
-    if precision in ("16", "16-mixed") and (name == "cpu" or name == "auto" and not gpu):
+    on_cpu = name == "cpu" or name == "auto" and not gpu
+    if precision in ("16", "16-mixed") and on_cpu:
         raise ConfigError(f"trainer.precision={precision}: a CPU has no float16 mixed precision (Lightning would run "
                           f"bf16-mixed instead); use trainer.precision=bf16-mixed, or a GPU")
     if not runs_here:
@@ -582,8 +583,7 @@ def check_accelerator(cfg: DictConfig, runs_here: bool = True) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     # Started by srun or torchrun instead, the processes are theirs, each with cores of its own.
     launched_by_lightning = not (SLURMEnvironment.detect() or TorchElasticEnvironment.detect())
-    if (name == "cpu" or name == "auto" and not gpu) and launched_by_lightning and is_number(count) \
-            and count > PROCESSES_PER_CORE * cores:
+    if on_cpu and launched_by_lightning and is_number(count) and count > PROCESSES_PER_CORE * cores:
         # Lightning starts that many processes (2**31 took 90 s to list before the check refused it). A few
         # more than cores still test DDP (tests/harness/test_run.py runs 3 on 2 cores).
         raise ConfigError(f"trainer.devices={devices}: on a CPU each device is a training process, and this machine "
