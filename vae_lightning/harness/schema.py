@@ -349,7 +349,7 @@ def check_node_keys(node: DictConfig, key: str, file: Path | None = None, experi
     misspelling in its option's `file` or the `experiment` file, `+optim.lrr=0.1`), or a value of a wrong type.
     The node names its class (`check_structure`), which the command line's check has allowed (`check_allowed`)."""
     # A nested option (a callback, a logger) is read only here, once chosen: it names no class of its own.
-    class_named(node._target_, key, "fix its file, or put its module on the PYTHONPATH")
+    cls = class_named(node._target_, key, "fix its file, or put its module on the PYTHONPATH")
     if node.get("_partial_") is True and key != "optim":
         raise ConfigError(f"{key}._partial_=true: only the optimizer is built partially (over the model's "
                           f"parameters); remove _partial_ from its file")
@@ -363,7 +363,7 @@ def check_node_keys(node: DictConfig, key: str, file: Path | None = None, experi
             where, advice = where_set(file, name, str(node._target_), key.partition(".")[2])
             where = where or set_by_experiment(experiment, f"{key}.{name}")
             raise ConfigError(f"{key}.{name}{where}: no such key; allowed: {', '.join(allowed)}{advice}")
-    schema = signature_schema(get_class(str(node._target_)))
+    schema = signature_schema(cls)
     typed = [field.name for field in dataclasses.fields(schema) if field.name in node]
     values = OmegaConf.to_container(node, resolve=True)  # as the run gets them: an interpolation's too
     try:  # and the values' types, also in a file that does not name its schema (a new option)
