@@ -498,8 +498,8 @@ def check_structure(cfg: DictConfig) -> None:
                               f"{{_target_: ...}}), with `defaults: [default, _self_]` above to keep the default ones")
         for name, node in (cfg.get(group) or {}).items():
             if not isinstance(node, DictConfig) or "_target_" not in node:  # `+logger.x=1`, `callbacks.images=null`
-                shown = "null" if node is None else node
-                raise ConfigError(f"{group}.{name}={shown}: each entry of {group} builds one class, {{_target_: ...}}; "
+                value = "null" if node is None else node
+                raise ConfigError(f"{group}.{name}={value}: each entry of {group} builds one class, {{_target_: ...}}; "
                                   f"to run without it: ~{group}.{name}")
             check_node_keys(node, f"{group}.{name}", option_file(f"{group}/{option}", command_line_config_dirs()),
                             experiment_file)
