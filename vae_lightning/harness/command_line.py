@@ -60,7 +60,8 @@ SLURM_LAUNCHER = f"{SlurmLauncher.__module__}.{SlurmLauncher.__qualname__}"
 
 class Job(NamedTuple):
     """A job the command would run: its overrides within the sweep (none for a single run), what it is,
-    its data's download when its files are still to fetch (`check_data`), and `restores_random_state`."""
+    its data's download when its files are still to fetch (`check_data`), and whether a callback of it
+    restores the random generators a checkpoint holds (`restores_random_state`)."""
 
     overrides: list[str]
     definition: dict[str, Any]
