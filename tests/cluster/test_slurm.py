@@ -73,6 +73,18 @@ def test_a_failing_job_fails_alone(slurm: Slurm, mnist_root: Path, tmp_path: Pat
 
 
 
+def warn_of_the_time_limit_soon(slurm: Slurm, sweep: subprocess.Popen, job: Path) -> None:
+    """Once `job` has trained an epoch, bring its Slurm job's time limit within a minute of its warning
+    (hydra.launcher.signal_delay_s=60), so that Slurm warns it within a minute. A 2-minute limit from the
+    start was warned 30-60 s in, before a busy CI machine had started a DDP run, which had nothing yet to
+    record the warning with: submitit failed the job without a word in its folder."""
+    wait_for(job / "checkpoints" / "last.ckpt", sweep)
+    (slurm_job,) = slurm.run("squeue", "-h", "-o", "%i").split()
+    elapsed = slurm.run("squeue", "-h", "-o", "%M").strip().split(":")  # [hours:]minutes:seconds
+    elapsed_minutes = int(elapsed[-2]) + 60 * int(elapsed[-3] if len(elapsed) > 2 else 0)
+    slurm.run("scontrol", "update", f"JobId={slurm_job}", f"TimeLimit={elapsed_minutes + 2}")
+
+
 def without_logging_errors(text: str) -> str:
     """`text` without Python logging's reports of a write that a signal handler's log line reentered (submitit
     logs in its SIGUSR2 and SIGCONT handlers, which can land in each other's write): no failure of the job."""
@@ -327,21 +339,22 @@ def test_a_cancelled_ddp_job_is_listed_interrupted_by_each_of_its_tasks(slurm: S
 def test_a_job_at_its_time_limit_is_requeued_and_resumes(tasks: int, slurm: Slurm, mnist_root: Path,
                                                          tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    # A 2-minute limit, warned 60 s before it. Slurm's time-limit pass runs every 30 s and warns up to 30 s
-    # early, so an allocation runs 30-60 s. The first would sleep through 90 s of steps and is always
-    # interrupted; the requeued one trains at full speed. (Asleep in every allocation, a busy CI machine once
-    # spent all 8 requeues on starting up and resuming.) Two DDP tasks each train half an epoch's steps,
-    # asleep after each, and each must end its allocation without a result of its own for the requeued job
-    # to resume.
-    limit = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=8"]
+    # Warned 60 s before its limit, which the test brings within a minute once the job trains. Slurm's
+    # time-limit pass runs every 30 s and warns up to 30 s early. The first allocation would sleep through
+    # 90 s of steps and is always interrupted; the requeued one, with the limit brought down, trains at full
+    # speed. (Asleep in every allocation, a busy CI machine once spent all 8 requeues on starting up and
+    # resuming.) Two DDP tasks each train half an epoch's steps, asleep after each, and each must end its
+    # allocation without a result of its own for the requeued job to resume.
+    limit = ["hydra.launcher.timeout_min=5", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=8"]
     ddp = ["hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2"] if tasks == 2 else []
     slow = injected("slow", "Slow", seconds=0.5, after=tasks == 2, until_requeued=True)
     command = slurm_sweep(slurm, mnist_root, sweep_dir, *slow, *limit, *ddp, f"trainer.max_epochs={30 * tasks}")
     sweep = start_train(command, tmp_path, env=slurm.env)
+    job = sweep_dir / "job0"
+    warn_of_the_time_limit_soon(slurm, sweep, job)
     while sweep.poll() is None:
         slurm.kick()  # a requeued job starts at once instead of in two minutes
         time.sleep(2)
-    job = sweep_dir / "job0"
     assert sweep.returncode == 0, what_happened(tmp_path, job)
     assert status(job)["status"] == "completed" and status(job)["results"]["epochs"] == 30 * tasks
     log = (job / "run.log").read_text()
@@ -360,20 +373,23 @@ def test_a_job_past_its_requeues_is_listed_interrupted_with_what_to_raise(tasks:
     UncompletedJobError('Job not requeued because: timed-out too many times.'). In a DDP job the task beside
     the first ended as if requeued, without a result: the sweep said the job was killed outright."""
     sweep_dir = tmp_path / "sweep"
-    limit = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=0"]
+    # Submitit takes any warning to a job of under 10 minutes for its time limit.
+    limit = ["hydra.launcher.timeout_min=5", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=0"]
     ddp = ["hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2"] if tasks == 2 else []
     command = slurm_sweep(slurm, mnist_root, sweep_dir, *injected("slow", "Slow", seconds=0.5, after=tasks == 2),
                           *limit, *ddp, f"trainer.max_epochs={25 * tasks}")
-    done = run_train(command, tmp_path, env=slurm.env)
+    sweep = start_train(command, tmp_path, env=slurm.env)
     job = sweep_dir / "job0"
-    assert done.returncode == 1, what_happened(tmp_path, job)
+    warn_of_the_time_limit_soon(slurm, sweep, job)
+    assert sweep.wait(timeout=300) == 1, what_happened(tmp_path, job)
+    stdout, stderr = (tmp_path / "stdout.txt").read_text(), (tmp_path / "stderr.txt").read_text()
     said = ("reached its Slurm time limit more times than hydra.launcher.max_num_timeout allows, and is not "
             "requeued: raise hydra.launcher.timeout_min or max_num_timeout")
     assert status(job) == {"status": "interrupted", "error": said, "signal": "SIGUSR2", "exit_code": 1}
-    assert "Traceback" not in (job / "run.log").read_text() + done.stdout + done.stderr
+    assert "Traceback" not in (job / "run.log").read_text() + stdout + stderr
     assert (job / "run.log").read_text().count(f"{said}; resume=true continues from the last checkpoint") == 1
-    assert [line for line in done.stdout.splitlines() if "interrupted: " in line][0].endswith(f": {said}")
-    assert "ended without a result" not in done.stdout + done.stderr
+    assert [line for line in stdout.splitlines() if "interrupted: " in line][0].endswith(f": {said}")
+    assert "ended without a result" not in stdout + stderr
     # Each of the job's tasks left its result, none a traceback.
     submitit_files = list((sweep_dir / ".submitit").rglob("*"))
     assert len([path for path in submitit_files if path.name.endswith("_result.pkl")]) == tasks
