@@ -103,6 +103,9 @@ PROJECT = Path(__file__).resolve().parents[2]
          "trainer.strategy=ddp cannot run inside a sweep (-m)"),
         (["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=2", "seed=0,1"],
          "hydra.launcher.tasks_per_node=1 but trainer.devices=2"),
+        (["-m", "hydra/launcher=slurm", "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=60", "seed=0,1"],
+         "hydra.launcher.signal_delay_s=60 is not less than hydra.launcher.timeout_min=1 (60 s): Slurm would send each "
+         "job its time-limit warning (SIGUSR2) as it starts"),
         # DDP all the same: each job's second process ran its own copy of the sweep, into other jobs' folders.
         (["-m", "trainer.devices=2", "trainer.accelerator=cpu", "seed=0,1"],
          "trainer.devices=2 (DDP in 2 processes) cannot run inside a sweep (-m)"),
