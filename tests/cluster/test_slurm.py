@@ -72,7 +72,6 @@ def test_a_failing_job_fails_alone(slurm: Slurm, mnist_root: Path, tmp_path: Pat
     assert "1 of 3 jobs completed" in done.stdout
 
 
-
 def warn_of_the_time_limit_soon(slurm: Slurm, sweep: subprocess.Popen, job: Path) -> None:
     """Once `job` has trained an epoch, bring its Slurm job's time limit within a minute of its warning
     (hydra.launcher.signal_delay_s=60), so that Slurm warns it within a minute. A 2-minute limit from the
