@@ -1,5 +1,5 @@
-"""Ctrl-C while a command starts (torch and Lightning take seconds to import, train.py's check more):
-one line and the signal's exit code, not a traceback through whichever import it landed in."""
+"""Signals while a command starts (torch and Lightning take seconds to import, train.py's check more):
+Ctrl-C in one line, not a traceback through whichever import it landed in, and Slurm's warning held for the run."""
 
 import os
 import signal
@@ -30,3 +30,19 @@ def stopped_in_one_line() -> Iterator[None]:
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
+
+
+def hold_slurm_warning() -> None:
+    """In a job submitit started (it sets SUBMITIT_FOLDER before it loads the job, which imports this package
+    before torch and Lightning), block Slurm's warning before the time limit (SIGUSR2) until
+    `release_slurm_warning`. Unhandled while they imported, it killed the job outright; after, submitit's handler
+    took it before the run could record it: a requeue without a line in run.log, or past max_num_timeout a failure
+    without a status.json."""
+    if "SUBMITIT_FOLDER" in os.environ:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+
+
+def release_slurm_warning() -> None:
+    """Deliver a warning `hold_slurm_warning` held, to the handler in place now: the run's, which records it."""
+    if "SUBMITIT_FOLDER" in os.environ:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR2})

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import optuna
@@ -88,6 +89,7 @@ def without_logging_errors(text: str) -> str:
     """`text` without Python logging's reports of a write that a signal handler's log line reentered (submitit
     logs in its SIGUSR2 and SIGCONT handlers, which can land in each other's write): no failure of the job."""
     return re.sub(r"--- Logging error ---\n.*?\nMessage: [^\n]*\n(Arguments: [^\n]*\n)?", "", text, flags=re.S)
+
 
 @pytest.mark.parametrize("setting,refusal", [
     ("hydra.launcher.partition=nosuch",
@@ -363,6 +365,41 @@ def test_a_job_at_its_time_limit_is_requeued_and_resumes(tasks: int, slurm: Slur
     assert requeued in log and log.index(requeued) < log.index("resuming from")
     # A requeue is no interrupt to act on: the job's log said "resume=true continues from the last checkpoint".
     assert "resume=true" not in log
+
+
+def importing_torch(sweep_dir: Path) -> bool:
+    """Whether a process of the sweep's Slurm job has loaded torch's library, and so is still importing torch or
+    Lightning (seconds on this machine), or has gone on to its run."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with suppress(OSError):  # a process that ended meanwhile
+            command = cmdline.read_bytes().split(b"\0")  # srun's holds the job's command line too
+            if (Path(command[0].decode()).name.startswith("python") and b"submitit.core._submit" in command
+                    and str(sweep_dir).encode() in command[-2] and "libtorch" in (cmdline.parent / "maps").read_text()):
+                return True
+    return False
+
+
+def test_a_warning_as_the_job_imports_torch_is_held_for_its_run_which_is_requeued(slurm: Slurm, mnist_root: Path,
+                                                                                  tmp_path: Path) -> None:
+    """Slurm's warning while a job imported torch, before submitit had a handler for it, killed the job outright:
+    the sweep said "ended without a result (state FAILED)", and the job's folder held nothing."""
+    sweep_dir = tmp_path / "sweep"
+    sweep = start_train(slurm_sweep(slurm, mnist_root, sweep_dir, "hydra.launcher.timeout_min=5"), tmp_path,
+                        env=slurm.env)
+    deadline = time.monotonic() + 300
+    while not importing_torch(sweep_dir):
+        assert sweep.poll() is None and time.monotonic() < deadline, what_happened(tmp_path, sweep_dir / "job0")
+        time.sleep(0.05)
+    slurm.run("scancel", "--signal", "USR2", *slurm.run("squeue", "-h", "-o", "%i").split())
+    while sweep.poll() is None:
+        slurm.kick()  # a requeued job starts at once instead of in two minutes
+        time.sleep(2)
+    job = sweep_dir / "job0"
+    assert sweep.returncode == 0, what_happened(tmp_path, job)
+    assert status(job)["status"] == "completed"
+    log = (job / "run.log").read_text()
+    requeued = "requeued: it continues from the last checkpoint when Slurm starts it again"
+    assert requeued in log and log.index(requeued) < log.index("holds no checkpoint yet"), log
 
 
 @pytest.mark.parametrize("tasks", [1, 2])

@@ -34,7 +34,7 @@ from vae_lightning.harness.checkpoints import RunDefinition, RunFolder, checkpoi
 from vae_lightning.harness.definition import log_hparams, run_definition
 from vae_lightning.harness.event_files import EarlierEpochPoints
 from vae_lightning.files import remove, remove_partial_writes, write_json
-from vae_lightning.startup import stopped_in_one_line
+from vae_lightning.startup import release_slurm_warning, stopped_in_one_line
 from vae_lightning.harness.command_line import check_command_line, runs_in_its_own_process
 from vae_lightning.harness.schema import drop_local_keys_not_taken
 from vae_lightning.harness.runs import (RESULTS_FILE, STATUS_FILE, FirstProcessWatch, RunRecord, first_process_named,
@@ -52,6 +52,7 @@ def resolved(config: DictConfig) -> Any:
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Seed, data, model, trainer, fit, then score the best checkpoint: what results.json holds."""
+    release_slurm_warning()  # the run's RunRecord is in place to record it
     checkpoint = resume_point(cfg, run_dir)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
