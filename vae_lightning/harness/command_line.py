@@ -464,12 +464,12 @@ def check_launchable_in_a_sweep(cfg: DictConfig, world: int) -> None:
                     f"hydra.launcher.{task_key}={tasks} but trainer.{device_key}={devices}: on Slurm each device "
                     f"is one task; set both to the same number"
                 )
-        # Submitted, such a job died of Slurm's warning as it started, said as killed outright.
+        # Submitted, such a job is warned as it starts: killed outright, or requeued over and over, never trained.
         warned, limit = cfg.hydra.launcher.get("signal_delay_s"), cfg.hydra.launcher.timeout_min
         if warned is not None and warned >= limit * 60:
             raise ConfigError(f"hydra.launcher.signal_delay_s={warned} is not less than hydra.launcher.timeout_min="
                               f"{limit} ({limit * 60} s): Slurm would send each job its time-limit warning (SIGUSR2) "
-                              f"as it starts, killing it before it trains; lower signal_delay_s or raise timeout_min")
+                              f"as it starts, before it trains; lower signal_delay_s or raise timeout_min")
         return
     n_jobs = cfg.hydra.launcher.get("n_jobs", 1)
     if runs_in_its_own_process(cfg.hydra.launcher) and (type(n_jobs) is not int or n_jobs < 1):
