@@ -16,7 +16,7 @@ import optuna
 import pytest
 
 from conftest import Slurm
-from helpers import injected, run_train, start_train, tiny_overrides
+from helpers import importing_torch, injected, run_train, start_train, tiny_overrides
 
 pytestmark = pytest.mark.slow
 # What a local sweep job leaves in its folder, besides its TensorBoard event files.
@@ -367,16 +367,15 @@ def test_a_job_at_its_time_limit_is_requeued_and_resumes(tasks: int, slurm: Slur
     assert "resume=true" not in log
 
 
-def importing_torch(sweep_dir: Path) -> bool:
-    """Whether a process of the sweep's Slurm job has loaded torch's library, and so is still importing torch or
-    Lightning (seconds on this machine), or has gone on to its run."""
+def job_process(sweep_dir: Path) -> int | None:
+    """The pid of the Python process of the sweep's Slurm job, once it has one."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         with suppress(OSError):  # a process that ended meanwhile
             command = cmdline.read_bytes().split(b"\0")  # srun's holds the job's command line too
             if (Path(command[0].decode()).name.startswith("python") and b"submitit.core._submit" in command
-                    and str(sweep_dir).encode() in command[-2] and "libtorch" in (cmdline.parent / "maps").read_text()):
-                return True
-    return False
+                    and str(sweep_dir).encode() in command[-2]):
+                return int(cmdline.parent.name)
+    return None
 
 
 def test_a_warning_as_the_job_imports_torch_is_held_for_its_run_which_is_requeued(slurm: Slurm, mnist_root: Path,
@@ -387,7 +386,7 @@ def test_a_warning_as_the_job_imports_torch_is_held_for_its_run_which_is_requeue
     sweep = start_train(slurm_sweep(slurm, mnist_root, sweep_dir, "hydra.launcher.timeout_min=5"), tmp_path,
                         env=slurm.env)
     deadline = time.monotonic() + 300
-    while not importing_torch(sweep_dir):
+    while (pid := job_process(sweep_dir)) is None or not importing_torch(pid):
         assert sweep.poll() is None and time.monotonic() < deadline, what_happened(tmp_path, sweep_dir / "job0")
         time.sleep(0.05)
     slurm.run("scancel", "--signal", "USR2", *slurm.run("squeue", "-h", "-o", "%i").split())
