@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -282,3 +282,23 @@ def with_ctrl_c() -> None:
 def interrupted_as_it_started(signum: int) -> str:
     """The line a command says when a signal ends it as it starts (vae_lightning/startup.py)."""
     return f"error: interrupted by {signal.Signals(signum).name} as the command started; it ran nothing"
+
+
+def process_state(pid: int | str) -> str:
+    """The process's state as /proc gives it: T when stopped (Ctrl-Z), R or S when it runs; Z or X once ended."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # ended, and reaped
+        return "X"
+    return stat[stat.rindex(")") + 2]
+
+
+def states_once(pids: Iterable[int | str], stopped: bool, timeout: float = 60) -> dict[int | str, str]:
+    """Each process's state, once every one is stopped (or, with `stopped=False`, none is), or after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    found = {pid: process_state(pid) for pid in pids}
+    while any((state == "T") != stopped for state in found.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        found = {pid: process_state(pid) for pid in found}
+    return found
+

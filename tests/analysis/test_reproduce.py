@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from analysis.fake_sweeps import write_sweep
-from helpers import refusal, tiny_overrides
+from helpers import refusal, states_once, tiny_overrides
 from vae_lightning.analysis import reproduce
 from vae_lightning.analysis.plot import SweepError, plot_sweep
 from vae_lightning.harness import sweeps
@@ -428,6 +428,31 @@ def test_a_signal_to_reproduce_stops_its_sweep_whose_jobs_record_it(mnist_root: 
     assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and str(out).encode() in command_of(pid)]
     timings = json.loads((out / "timings.json").read_text())
     assert timings["clip_value"][0] > 0 and timings["clip_value"][1] == timings["momentum"][1] == 143
+
+
+@pytest.mark.slow
+def test_ctrl_z_pauses_reproduce_its_sweep_and_the_sweeps_job_and_fg_continues_them(mnist_root: Path,
+                                                                                    tmp_path: Path) -> None:
+    # The sweep runs in a session of its own (reproduce passes its signals on): Ctrl-Z stopped reproduce alone.
+    out = tmp_path / "reproduction"
+    reproduction = subprocess.Popen([sys.executable, "-m", "vae_lightning.reproduce", "--out", str(out),
+                                     *tiny_overrides(mnist_root), "seed=0", "trainer.max_epochs=1000"],
+                                    cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sweep = out / "sweeps" / "clip_value"
+    while not any(json.loads(path.read_text())["status"] == "running" for path in sweep.glob("*/status.json")):
+        assert reproduction.poll() is None
+        time.sleep(0.05)
+    # reproduce, its sweep's process, and the sweep's forked job (the same command line as the sweep's).
+    pids = [pid for pid in os.listdir("/proc") if pid.isdigit() and str(out).encode() in command_of(pid)]
+    assert len(pids) == 3, pids
+    reproduction.send_signal(signal.SIGTSTP)
+    stopped = states_once(pids, stopped=True)
+    assert set(stopped.values()) == {"T"}, stopped
+    reproduction.send_signal(signal.SIGCONT)  # the shell's `fg`
+    continued = states_once(pids, stopped=False)
+    assert "T" not in continued.values(), continued
+    reproduction.terminate()
+    assert reproduction.wait(timeout=120) == 128 + signal.SIGTERM
 
 
 @pytest.mark.slow

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import importing_torch, interrupted_as_it_started, injected, run_train, start_train, tiny_overrides
+from helpers import (importing_torch, interrupted_as_it_started, injected, process_state, run_train, start_train,
+                     states_once, tiny_overrides)
 from vae_lightning.files import TEMPORARY_SUFFIX
 from vae_lightning.harness.runs import lock_holder
 
@@ -237,6 +238,26 @@ def test_a_signal_to_the_sweeps_process_alone_stops_the_sweep_and_its_running_jo
     assert status(first) == interrupted_by(signum)
     assert not (sweep_dir / "seed=1").exists()  # the sweep stopped: no job after it started
     assert not alive(job)
+
+
+@pytest.mark.parametrize("launcher", ["basic", "parallel"])
+def test_ctrl_z_pauses_the_sweep_with_its_running_job_and_fg_continues_both(launcher: str, mnist_root: Path,
+                                                                           tmp_path: Path) -> None:
+    # A terminal's Ctrl-Z stops its foreground group, the sweep's process alone: its job, in a group of its
+    # own, trained on, and its checkpoints changed under a paused sweep.
+    sweep_dir = tmp_path / "sweep"
+    sweep, first, job = first_job_training(launcher, sweep_dir, mnist_root, tmp_path)
+    sweep.send_signal(signal.SIGTSTP)
+    stopped = states_once([sweep.pid, job], stopped=True)
+    assert set(stopped.values()) == {"T"}, stopped
+    last = (first / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    time.sleep(3)  # some 10 steps of the job's, were it training
+    assert (first / "checkpoints" / "last.ckpt").stat().st_mtime_ns == last and process_state(job) == "T"
+    sweep.send_signal(signal.SIGCONT)  # the shell's `fg`
+    continued = states_once([sweep.pid, job], stopped=False)
+    assert "T" not in continued.values(), continued
+    assert sweep.wait(timeout=300) == 0, output(tmp_path)[-3000:]
+    assert [status(sweep_dir / f"seed={seed}")["status"] for seed in range(3)] == ["completed"] * 3
 
 
 @pytest.mark.parametrize("launcher", ["basic", "parallel"])

@@ -516,6 +516,7 @@ def forked_job(sweep_pid: int, run_dir: Callable[[], Path | None]) -> Iterator[N
         os.setpgrp()
         for signum in STOPPING_SIGNALS:
             signal.signal(signum, raise_interrupted)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)  # not the sweep's, which pauses its jobs
         if sys.platform == "linux":
             ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
             if os.getppid() != sweep_pid:  # it died before the request was made
@@ -556,16 +557,33 @@ def signals_held() -> Iterator[None]:
 @contextmanager
 def signals_forwarded(jobs: Callable[[], Iterable[int]], received: list[int]) -> Iterator[None]:
     """Within the block, the stopping signals are recorded in `received` and sent on to the process
-    group of each running job (`jobs()`, their pids), where the job records itself as interrupted."""
+    group of each running job (`jobs()`, their pids), where the job records itself as interrupted.
+    Ctrl-Z (SIGTSTP) pauses the jobs, then this process; `fg` (SIGCONT) continues them after it."""
 
-    def forward(signum: int, frame: Any) -> None:
-        received.append(signum)
-        for pid in jobs():
+    def send(pids: Iterable[int], signum: int) -> None:
+        for pid in pids:
             with suppress(ProcessLookupError):  # ended meanwhile
                 os.killpg(pid, signum)
 
-    with signals_handled(forward):
-        yield
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        send(jobs(), signum)
+
+    def pause(signum: int, frame: Any) -> None:
+        # The terminal stops only its foreground group: the jobs, each in a group of its own, trained on.
+        paused = list(jobs())
+        send(paused, signal.SIGTSTP)
+        # SIGSTOP: SIGTSTP would come back here, and reproduce's sweep, in a session (an orphaned group) of its
+        # own, would drop its stop.
+        os.kill(os.getpid(), signal.SIGSTOP)
+        send(paused, signal.SIGCONT)
+
+    paused_by = signal.signal(signal.SIGTSTP, pause)
+    try:
+        with signals_handled(forward):
+            yield
+    finally:
+        signal.signal(signal.SIGTSTP, paused_by)
 
 
 @contextmanager
