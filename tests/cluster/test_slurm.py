@@ -59,6 +59,9 @@ def test_a_sweep_leaves_the_folders_of_a_local_sweep(slurm: Slurm, mnist_root: P
         assert status(job)["status"] == "completed" and (job / "results.json").exists()
         assert {path.name for path in job.iterdir() if not path.name.startswith("events.out")} == LOCAL_JOB_FILES
     assert (sweep_dir / "figure.png").exists() and (sweep_dir / "summary.md").exists()
+    # What the project silences in a local job (quiet_known_warnings), a Slurm job's log said.
+    job_logs = "".join(path.read_text() for path in (sweep_dir / ".submitit").rglob("*_log.*"))
+    assert "litlogger" not in job_logs and "LeafSpec" not in job_logs, job_logs[-3000:]
     assert "2 of 2 jobs completed" in done.stdout
 
 

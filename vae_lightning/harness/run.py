@@ -303,6 +303,7 @@ def drop_resumed_config(run_dir: Path) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def hydra_main(cfg: DictConfig) -> float:
     """One job; returns its val loss, for Hydra's optimising sweepers (inf for a failed job)."""
+    quiet_known_warnings()  # a Slurm job's process starts here, not in main()
     hydra_config = HydraConfig.get()
     drop_local_keys_not_taken(cfg, hydra_config)  # as the check did
     run_dir = Path(hydra_config.runtime.output_dir)
@@ -339,9 +340,11 @@ def quiet_known_warnings() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system but is not used")
     warnings.filterwarnings("ignore", message=r".*Previous log files in this directory will be deleted")
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: "litlogger" not in record.getMessage()
-    )
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(not_an_advert)
+
+
+def not_an_advert(record: logging.LogRecord) -> bool:
+    return "litlogger" not in record.getMessage()
 
 
 def main() -> None:
