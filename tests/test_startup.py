@@ -1,34 +1,51 @@
-"""Slurm's warning (SIGUSR2) held while a submitit job starts, and delivered to the run's handler."""
+"""Slurm's warning (SIGUSR2) kept while a submitit job loads the project, and sent again to the run's handler."""
 
 import signal
-import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from vae_lightning import startup
 from vae_lightning.startup import hold_slurm_warning, release_slurm_warning
 
 
-@pytest.mark.parametrize("in_a_submitit_job", [True, False])
-def test_a_warning_waits_for_the_release_in_a_submitit_job_alone(in_a_submitit_job: bool,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    if in_a_submitit_job:
-        monkeypatch.setenv("SUBMITIT_FOLDER", "/cluster/sweep/.submitit/7")
-    else:
-        monkeypatch.delenv("SUBMITIT_FOLDER", raising=False)
+@pytest.fixture
+def sigusr2() -> Iterator[None]:
+    """SIGUSR2 as a new process has it (its default action ends the process), and put back after the test."""
+    previous = signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGUSR2, previous)
+    startup.held_warnings.clear()
+
+
+def test_a_warning_as_a_submitit_job_loads_is_kept_then_sent_to_the_runs_handler(
+        sigusr2: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUBMITIT_FOLDER", "/cluster/sweep/.submitit/7")
+    hold_slurm_warning()
+    signal.raise_signal(signal.SIGUSR2)  # would end this process, unkept
     received: list[int] = []
 
     def record(signum: int, frame: Any) -> None:
         received.append(signum)
 
-    previous = signal.signal(signal.SIGUSR2, record)
-    try:
-        hold_slurm_warning()
-        # To this thread alone: another thread of the test process would take a signal sent to the process.
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR2)
-        assert received == ([] if in_a_submitit_job else [signal.SIGUSR2])
-        release_slurm_warning()
-        assert received == [signal.SIGUSR2]
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR2})
-        signal.signal(signal.SIGUSR2, previous)
+    signal.signal(signal.SIGUSR2, record)  # submitit's handler, then the run's
+    assert received == []
+    release_slurm_warning()
+    assert received == [signal.SIGUSR2]
+    release_slurm_warning()  # sent once
+    assert received == [signal.SIGUSR2]
+
+
+def test_outside_a_submitit_job_the_warning_is_left_alone(sigusr2: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SUBMITIT_FOLDER", raising=False)
+    hold_slurm_warning()
+    assert signal.getsignal(signal.SIGUSR2) is signal.SIG_DFL
+
+
+def test_a_handler_in_place_before_the_project_loads_is_kept(sigusr2: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job's own code that imports the project after submitit has put its handler in place."""
+    monkeypatch.setenv("SUBMITIT_FOLDER", "/cluster/sweep/.submitit/7")
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    hold_slurm_warning()
+    assert signal.getsignal(signal.SIGUSR2) is signal.SIG_IGN

@@ -4,6 +4,7 @@ Ctrl-C in one line, not a traceback through whichever import it landed in, and S
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -32,17 +33,21 @@ def stopped_in_one_line() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+# Slurm's warnings (SIGUSR2) that came while a submitit job loaded the project, before submitit's handler.
+held_warnings: list[int] = []
+
+
 def hold_slurm_warning() -> None:
-    """In a job submitit started (it sets SUBMITIT_FOLDER before it loads the job, which imports this package
-    before torch and Lightning), block Slurm's warning before the time limit (SIGUSR2) until
-    `release_slurm_warning`. Unhandled while they imported, it killed the job outright; after, submitit's handler
-    took it before the run could record it: a requeue without a line in run.log, or past max_num_timeout a failure
-    without a status.json."""
-    if "SUBMITIT_FOLDER" in os.environ:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    """In a job submitit started (it sets SUBMITIT_FOLDER, then loads the job, which imports this package before
+    torch and Lightning), keep Slurm's warning before the time limit (SIGUSR2) for `release_slurm_warning`, until
+    submitit puts its own handler in place. Unhandled while torch and Lightning imported, it killed the job outright."""
+    if ("SUBMITIT_FOLDER" in os.environ and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGUSR2) is signal.SIG_DFL):
+        signal.signal(signal.SIGUSR2, lambda signum, frame: held_warnings.append(signum))
 
 
 def release_slurm_warning() -> None:
-    """Deliver a warning `hold_slurm_warning` held, to the handler in place now: the run's, which records it."""
-    if "SUBMITIT_FOLDER" in os.environ:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR2})
+    """Send a warning `hold_slurm_warning` kept again, to the handler in place now: the run's, which records it."""
+    if held_warnings:
+        held_warnings.clear()
+        signal.raise_signal(signal.SIGUSR2)
