@@ -2,8 +2,9 @@
 
 import gc
 
-from vae_lightning.startup import stopped_in_one_line
+from vae_lightning.startup import paused_by_ctrl_z, stopped_in_one_line
 
+paused_by_ctrl_z()
 with stopped_in_one_line():
     # Importing torch and Lightning creates some 750,000 objects that live until the process ends, and
     # almost no garbage: the collector's passes over them took a quarter of the import, about 1 s here.

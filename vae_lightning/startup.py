@@ -33,6 +33,12 @@ def stopped_in_one_line() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def paused_by_ctrl_z() -> None:
+    """Ctrl-Z (SIGTSTP) stops the process with SIGSTOP, from now on: in a session of its own (reproduce's sweep,
+    an orphaned process group), SIGTSTP's own stop is dropped, and the sweep went on to start its jobs."""
+    signal.signal(signal.SIGTSTP, lambda signum, frame: os.kill(os.getpid(), signal.SIGSTOP))
+
+
 # Slurm's warnings (SIGUSR2) that came while a submitit job loaded the project, before submitit's handler.
 held_warnings: list[int] = []
 

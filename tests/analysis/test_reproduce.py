@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from analysis.fake_sweeps import write_sweep
-from helpers import refusal, states_once, tiny_overrides
+from helpers import importing_torch, refusal, states_once, tiny_overrides
 from vae_lightning.analysis import reproduce
 from vae_lightning.analysis.plot import SweepError, plot_sweep
 from vae_lightning.harness import sweeps
@@ -430,6 +430,16 @@ def test_a_signal_to_reproduce_stops_its_sweep_whose_jobs_record_it(mnist_root: 
     assert timings["clip_value"][0] > 0 and timings["clip_value"][1] == timings["momentum"][1] == 143
 
 
+def pause_and_continue(reproduction: subprocess.Popen, pids: list[str]) -> None:
+    """Ctrl-Z, then `fg`, as a shell sends them to reproduce: each of `pids` stops, then each goes on."""
+    reproduction.send_signal(signal.SIGTSTP)
+    stopped = states_once(pids, stopped=True)
+    assert set(stopped.values()) == {"T"}, stopped
+    reproduction.send_signal(signal.SIGCONT)
+    continued = states_once(pids, stopped=False)
+    assert "T" not in continued.values(), continued
+
+
 @pytest.mark.slow
 def test_ctrl_z_pauses_reproduce_its_sweep_and_the_sweeps_job_and_fg_continues_them(mnist_root: Path,
                                                                                     tmp_path: Path) -> None:
@@ -439,18 +449,23 @@ def test_ctrl_z_pauses_reproduce_its_sweep_and_the_sweeps_job_and_fg_continues_t
                                      *tiny_overrides(mnist_root), "seed=0", "trainer.max_epochs=1000"],
                                     cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sweep = out / "sweeps" / "clip_value"
+
+    def processes() -> list[str]:
+        """reproduce's, its sweep's, and the sweep's forked jobs' (the same command line as the sweep's)."""
+        return [pid for pid in os.listdir("/proc") if pid.isdigit() and str(out).encode() in command_of(pid)]
+
+    # As the sweep starts, before it has jobs: a session's own SIGTSTP stop is dropped, and it went on to start them.
+    while not (started := [pid for pid in processes() if b"train.py" in command_of(pid)]) or \
+            not importing_torch(int(started[0])):
+        assert reproduction.poll() is None
+        time.sleep(0.05)
+    pause_and_continue(reproduction, processes())
     while not any(json.loads(path.read_text())["status"] == "running" for path in sweep.glob("*/status.json")):
         assert reproduction.poll() is None
         time.sleep(0.05)
-    # reproduce, its sweep's process, and the sweep's forked job (the same command line as the sweep's).
-    pids = [pid for pid in os.listdir("/proc") if pid.isdigit() and str(out).encode() in command_of(pid)]
+    pids = processes()
     assert len(pids) == 3, pids
-    reproduction.send_signal(signal.SIGTSTP)
-    stopped = states_once(pids, stopped=True)
-    assert set(stopped.values()) == {"T"}, stopped
-    reproduction.send_signal(signal.SIGCONT)  # the shell's `fg`
-    continued = states_once(pids, stopped=False)
-    assert "T" not in continued.values(), continued
+    pause_and_continue(reproduction, pids)
     reproduction.terminate()
     assert reproduction.wait(timeout=120) == 128 + signal.SIGTERM
 
