@@ -1,5 +1,7 @@
-"""Slurm's warning (SIGUSR2) kept while a submitit job loads the project, and sent again to the run's handler."""
+"""Slurm's warning (SIGUSR2) kept while a submitit job loads the project, and sent again to the run's handler;
+Ctrl-Z in a session of its own."""
 
+import os
 import signal
 from collections.abc import Iterator
 from typing import Any
@@ -7,7 +9,7 @@ from typing import Any
 import pytest
 
 from vae_lightning import startup
-from vae_lightning.startup import hold_slurm_warning, release_slurm_warning
+from vae_lightning.startup import hold_slurm_warning, paused_by_ctrl_z, release_slurm_warning
 
 
 @pytest.fixture
@@ -49,3 +51,16 @@ def test_a_handler_in_place_before_the_project_loads_is_kept(sigusr2: None, monk
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     hold_slurm_warning()
     assert signal.getsignal(signal.SIGUSR2) is signal.SIG_IGN
+
+
+@pytest.mark.parametrize("leads_its_session", [True, False])
+def test_ctrl_z_has_a_handler_in_a_session_leader_alone(leads_its_session: bool,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reproduce's sweep leads its own session; a DDP process of a run in a terminal keeps the kernel's stop."""
+    monkeypatch.setattr(os, "getsid", lambda pid: os.getpid() if leads_its_session else os.getpid() + 1)
+    previous = signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+    try:
+        paused_by_ctrl_z()
+        assert callable(signal.getsignal(signal.SIGTSTP)) is leads_its_session
+    finally:
+        signal.signal(signal.SIGTSTP, previous)

@@ -34,9 +34,12 @@ def stopped_in_one_line() -> Iterator[None]:
 
 
 def paused_by_ctrl_z() -> None:
-    """Ctrl-Z (SIGTSTP) stops the process with SIGSTOP, from now on: in a session of its own (reproduce's sweep,
-    an orphaned process group), SIGTSTP's own stop is dropped, and the sweep went on to start its jobs."""
-    signal.signal(signal.SIGTSTP, lambda signum, frame: os.kill(os.getpid(), signal.SIGSTOP))
+    """In a process that leads a session of its own (reproduce's sweep: an orphaned process group, in which
+    SIGTSTP's own stop is dropped, and the sweep went on to start its jobs), Ctrl-Z (SIGTSTP) stops it with SIGSTOP.
+    Elsewhere the kernel's stop stays: a handler waits for Python's next instruction, which a DDP process blocked
+    in an exchange with another does not reach."""
+    if os.getsid(0) == os.getpid():
+        signal.signal(signal.SIGTSTP, lambda signum, frame: os.kill(os.getpid(), signal.SIGSTOP))
 
 
 # Slurm's warnings (SIGUSR2) that came while a submitit job loaded the project, before submitit's handler.
