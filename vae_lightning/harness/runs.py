@@ -41,6 +41,8 @@ LOCK_PATIENCE_SECONDS = 1.0
 MAX_NAME_LENGTH = 200
 # What stops a run as an interrupt, recorded: Ctrl-C, `kill` (and Slurm's scancel), a closed terminal.
 STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# What a sweep passes on to its jobs: the stopping signals, and Ctrl-Z (`signals_forwarded`).
+PASSED_ON_SIGNALS = (*STOPPING_SIGNALS, signal.SIGTSTP)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # Set by a run's first process for the DDP processes Lightning's launcher starts from it (they inherit its
 # environment): its pid, which they watch. torchrun's and Slurm's processes are its siblings, never told.
@@ -524,7 +526,7 @@ def forked_job(sweep_pid: int, run_dir: Callable[[], Path | None]) -> Iterator[N
         # The sweep's garbage (the check's Trainers) goes while the signals still wait: an interrupt raised
         # in a __del__ would be printed and lost (5 ms).
         gc.collect()
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, PASSED_ON_SIGNALS)
         yield
     except BaseException as error:
         interrupt = cause_matching(error, lambda cause: isinstance(cause, Interrupted))
@@ -546,12 +548,13 @@ def start_as_a_job(process: multiprocessing.process.BaseProcess) -> None:
 
 @contextmanager
 def signals_held() -> Iterator[None]:
-    """Within the block, the stopping signals wait; they are delivered when it ends."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
+    """Within the block, the signals a sweep passes on wait (a job forked meanwhile is not yet among those
+    it passes them to); they are delivered when it ends."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, PASSED_ON_SIGNALS)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, PASSED_ON_SIGNALS)
 
 
 @contextmanager
