@@ -301,4 +301,3 @@ def states_once(pids: Iterable[int | str], stopped: bool, timeout: float = 60) -
         time.sleep(0.05)
         found = {pid: process_state(pid) for pid in found}
     return found
-

@@ -1,5 +1,5 @@
-"""Signals while a command starts (torch and Lightning take seconds to import, train.py's check more):
-Ctrl-C in one line, not a traceback through whichever import it landed in, and Slurm's warning held for the run."""
+"""Signals while a command starts (torch and Lightning take seconds to import, train.py's check more): Ctrl-C in
+one line, not a traceback through whichever import it landed in; Ctrl-Z; Slurm's warning, kept for the run."""
 
 import os
 import signal
