@@ -76,16 +76,17 @@ def test_a_failing_job_fails_alone(slurm: Slurm, mnist_root: Path, tmp_path: Pat
     assert "1 of 3 jobs completed" in done.stdout
 
 
-def warn_of_the_time_limit_soon(slurm: Slurm, sweep: subprocess.Popen, job: Path) -> None:
+def warn_of_the_time_limit_soon(slurm: Slurm, sweep: subprocess.Popen, job: Path) -> str:
     """Once `job` has trained an epoch, bring its Slurm job's time limit within a minute of its warning
     (hydra.launcher.signal_delay_s=60), so that Slurm warns it within a minute. A 2-minute limit from the
     start was warned 30-60 s in, before a busy CI machine had started a DDP run, which had nothing yet to
-    record the warning with: submitit failed the job without a word in its folder."""
+    record the warning with: submitit failed the job without a word in its folder. Returns the Slurm job's id."""
     wait_for(job / "checkpoints" / "last.ckpt", sweep)
     (slurm_job,) = slurm.run("squeue", "-h", "-o", "%i").split()
     elapsed = slurm.run("squeue", "-h", "-o", "%M").strip().split(":")  # [hours:]minutes:seconds
     elapsed_minutes = int(elapsed[-2]) + 60 * int(elapsed[-3] if len(elapsed) > 2 else 0)
     slurm.run("scontrol", "update", f"JobId={slurm_job}", f"TimeLimit={elapsed_minutes + 2}")
+    return slurm_job
 
 
 def without_logging_errors(text: str) -> str:
@@ -347,24 +348,30 @@ def test_a_job_at_its_time_limit_is_requeued_and_resumes(tasks: int, slurm: Slur
     # time-limit pass runs every 30 s and warns up to 30 s early. The first allocation would sleep through
     # 90 s of steps and is always interrupted; the requeued one, with the limit brought down, trains at full
     # speed. (Asleep in every allocation, a busy CI machine once spent all 8 requeues on starting up and
-    # resuming.) Two DDP tasks each train half an epoch's steps, asleep after each, and each must end its
-    # allocation without a result of its own for the requeued job to resume.
+    # resuming.) Once requeued, the job's limit is raised again: kept within a minute of its warning, a busy CI
+    # machine's two DDP tasks, warned 30 to 60 s into each allocation, spent all 8 requeues on starting up. Two
+    # DDP tasks each train half an epoch's steps, asleep after each, and each must end its allocation without a
+    # result of its own for the requeued job to resume.
     limit = ["hydra.launcher.timeout_min=5", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=8"]
     ddp = ["hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2"] if tasks == 2 else []
     slow = injected("slow", "Slow", seconds=0.5, after=tasks == 2, until_requeued=True)
     command = slurm_sweep(slurm, mnist_root, sweep_dir, *slow, *limit, *ddp, f"trainer.max_epochs={30 * tasks}")
     sweep = start_train(command, tmp_path, env=slurm.env)
     job = sweep_dir / "job0"
-    warn_of_the_time_limit_soon(slurm, sweep, job)
+    slurm_job = warn_of_the_time_limit_soon(slurm, sweep, job)
+    # Requeued, then resumed. (Not submitit's own "Requeued job", which its signal handler logs: when the signal
+    # lands while the job writes to run.log, logging refuses the reentrant write and the line is lost.)
+    requeued = "requeued: it continues from the last checkpoint when Slurm starts it again"
+    limit_raised = False
     while sweep.poll() is None:
+        if not limit_raised and requeued in (job / "run.log").read_text():
+            slurm.run("scontrol", "update", f"JobId={slurm_job}", "TimeLimit=10")
+            limit_raised = True
         slurm.kick()  # a requeued job starts at once instead of in two minutes
         time.sleep(2)
     assert sweep.returncode == 0, what_happened(tmp_path, job)
     assert status(job)["status"] == "completed" and status(job)["results"]["epochs"] == 30 * tasks
     log = (job / "run.log").read_text()
-    # Requeued, then resumed. (Not submitit's own "Requeued job", which its signal handler logs: when the signal
-    # lands while the job writes to run.log, logging refuses the reentrant write and the line is lost.)
-    requeued = "requeued: it continues from the last checkpoint when Slurm starts it again"
     assert requeued in log and log.index(requeued) < log.index("resuming from")
     # A requeue is no interrupt to act on: the job's log said "resume=true continues from the last checkpoint".
     assert "resume=true" not in log
