@@ -3,10 +3,12 @@
 import errno
 import logging
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -28,6 +30,24 @@ def test_an_interrupt_inside_a_checkpoints_write_is_an_interrupt(tmp_path: Path)
             raise RuntimeError("[enforce fail at inline_container.cc] unexpected pos") from interrupt
     assert record.exit_code == 130
     assert read_status(tmp_path)["status"] == "interrupted"
+
+
+def test_an_interrupt_inside_a_queues_code_is_raised_at_the_next_batch_end(tmp_path: Path) -> None:
+    # Raised inside Queue.put between its count and its notify, Ctrl-C left TensorBoard's writer asleep until its
+    # next flush, which the run's end waited for: the run took up to 2 minutes to stop (seen in CI).
+    full = queue.Queue(maxsize=1)
+    full.put("an event")
+    reached = []
+    with RunRecord(tmp_path) as record:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(queue.Full):
+            full.put("another", timeout=1)  # waiting in queue's and threading's code as the signal comes
+        reached.append("the put's end")
+        raise_lost_interrupt()  # as a batch ends
+        reached.append("the next batch")
+    assert reached == ["the put's end"]
+    assert record.exit_code == 130
+    assert read_status(tmp_path)["error"] == "interrupted by SIGINT"
 
 
 def test_a_signal_as_a_completed_run_ends_keeps_its_outcome(tmp_path: Path) -> None:

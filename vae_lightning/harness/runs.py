@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import IO, Any
 
 # hydra.core.utils.configure_log: how a launcher plugin sets up a job's logging as Hydra configures it
@@ -686,9 +686,9 @@ def requeued_by_the_first_task(requeue: Any) -> bool:
     return delayed._timeout_countdown - handler.has_timed_out() >= 0
 
 
-# The interrupts a signal handler has raised in this process. One raised inside a weakref callback or a
-# __del__ is printed ("Exception ignored") and lost: a job so signalled as it started or trained, trained on,
-# and one that Slurm's warning had requeued trained until Slurm killed it, its last steps lost.
+# The interrupts a signal handler has raised, or put off (`raise_or_put_off`), in this process. One raised inside
+# a weakref callback or a __del__ is printed ("Exception ignored") and lost: a job so signalled as it started or
+# trained, trained on, and one that Slurm's warning had requeued trained until Slurm killed it, its last steps lost.
 raised_interrupts: list[Interrupted] = []
 
 
@@ -700,6 +700,26 @@ def kept(interrupt: Interrupted) -> Interrupted:
 
 def raise_interrupted(signum: int, frame: Any) -> None:
     raise kept(Interrupted(signum))
+
+
+def inside_synchronisation(frame: FrameType | None) -> bool:
+    """Whether `frame`, or a frame that called it, runs threading's or queue's code, whose counts and waiters an
+    exception raised between two of its lines leaves out of step."""
+    while frame is not None:
+        if frame.f_globals.get("__name__") in ("threading", "queue"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def raise_or_put_off(interrupt: Interrupted, frame: FrameType | None) -> None:
+    """Raise `interrupt` from a signal handler, noted for `raise_lost_interrupt`; inside threading's or queue's
+    code, only note it, for `raise_lost_interrupt` to raise at the next batch's end. Raised inside Queue.put between
+    its count and its notify, an interrupt left TensorBoard's writer asleep until its next flush, which the run's
+    end waits for: the run took up to 2 minutes to stop."""
+    kept(interrupt)
+    if not inside_synchronisation(frame):
+        raise interrupt
 
 
 def raise_lost_interrupt(*_: Any) -> None:
@@ -761,8 +781,9 @@ def failure(error: BaseException, run_dir: Path) -> tuple[int, str | None]:
 class RunRecord:
     """`with RunRecord(run_dir) as record:` how each process of a run takes signals and ends: within the
     block SIGINT, SIGTERM, SIGHUP, and Slurm's SIGUSR2 through submitit's requeue, raise `Interrupted`
-    at once (Lightning would turn Ctrl-C into `sys.exit(1)` and delay SIGTERM to the next batch), and
-    when it ends `record.exit_code` is the process's exit code, 0 when it completed.
+    at once (Lightning would turn Ctrl-C into `sys.exit(1)` and delay SIGTERM to the next batch), unless they
+    come inside threading's or queue's code (`raise_or_put_off`), and when it ends `record.exit_code` is the
+    process's exit code, 0 when it completed.
 
     The first process of a run holds the run folder (ConfigError if another process holds it), records
     `running` in its status.json and, when the block ends, `completed` (after `record.complete(results)`),
@@ -805,7 +826,7 @@ class RunRecord:
         # Requeueing makes Slurm send this job SIGTERM: once requeued, that is no interrupt of its own.
         # Lightning's teardown can put this handler back while the requeue unwinds the fit.
         if not (self.requeued and signum == signal.SIGTERM):
-            raise_interrupted(signum, frame)
+            raise_or_put_off(Interrupted(signum), frame)
 
     def requeue_then_interrupt(self, signum: int, frame: Any) -> None:
         self.requeued = True
@@ -814,13 +835,12 @@ class RunRecord:
         try:
             with suppress(SystemExit):
                 self.handlers[signal.SIGUSR2](signum, frame)
+            # Ended as if requeued, a task the first did not requeue left the job without its result: the sweep
+            # took the job for killed outright, where the first task recorded it interrupted, with what to raise.
+            requeued = requeued_by_the_first_task(self.handlers[signal.SIGUSR2])
         except Exception:  # submitit's UncompletedJobError: "timed-out too many times"
-            raise kept(NotRequeued(signum)) from None
-        if not requeued_by_the_first_task(self.handlers[signal.SIGUSR2]):
-            # Ended as if requeued, such a task left the job without its result: the sweep took the job for
-            # killed outright, where the first task recorded it interrupted, with what to raise.
-            raise kept(NotRequeued(signum))
-        raise kept(Requeued(signum))
+            requeued = False
+        raise_or_put_off(Requeued(signum) if requeued else NotRequeued(signum), frame)
 
     def complete(self, results: dict[str, Any]) -> None:
         if results.get("pruned_epoch"):  # stopped by a search's pruner: scored, but not trained to the end
