@@ -50,6 +50,20 @@ def test_an_interrupt_inside_a_queues_code_is_raised_at_the_next_batch_end(tmp_p
     assert read_status(tmp_path)["error"] == "interrupted by SIGINT"
 
 
+def test_an_interrupt_put_off_past_the_last_batch_keeps_the_outcome_and_ends_the_process_as_the_signal_asks(
+        tmp_path: Path) -> None:
+    # Ctrl-C that the run put off as its last batch ended was dropped: `python train.py ... && next` went on.
+    full = queue.Queue(maxsize=1)
+    full.put("an event")
+    with RunRecord(tmp_path) as record:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(queue.Full):
+            full.put("another", timeout=1)
+        record.complete({"val": {"loss": 1.0}, "test": {"loss": 1.0}})
+    assert record.exit_code == 130
+    assert read_status(tmp_path) == {"status": "completed", "results": {"val": {"loss": 1.0}, "test": {"loss": 1.0}}}
+
+
 def test_a_signal_as_a_completed_run_ends_keeps_its_outcome(tmp_path: Path) -> None:
     # A sweep's signal that reached a job just after it recorded its results made it `interrupted` (seen in CI).
     with RunRecord(tmp_path) as record:

@@ -855,8 +855,13 @@ class RunRecord:
             signal.signal(signum, handler)
         threading.excepthook = self.thread_hook
         # Raised again by now, or come as the run completed: none is left to stop another run in this process.
+        late = raised_interrupts[-1] if raised_interrupts else None
         raised_interrupts.clear()
         if error is None:
+            # Put off or lost past the run's last batch, an interrupt leaves the run's outcome as it stands, and
+            # the process ends as the signal asks: exit 0 let a shell's `&&` go on to its next command.
+            if late is not None:
+                self.exit_code = late.exit_code
             return False
         # A signal inside a checkpoint's write comes back wrapped in torch's writer's error.
         error = cause_matching(error, lambda cause: isinstance(cause, Interrupted)) or error
