@@ -346,12 +346,10 @@ def test_a_job_at_its_time_limit_is_requeued_and_resumes(tasks: int, slurm: Slur
     sweep_dir = tmp_path / "sweep"
     # Warned 60 s before its limit, which the test brings within a minute once the job trains. Slurm's
     # time-limit pass runs every 30 s and warns up to 30 s early. The first allocation would sleep through
-    # 90 s of steps and is always interrupted; the requeued one, with the limit brought down, trains at full
-    # speed. (Asleep in every allocation, a busy CI machine once spent all 8 requeues on starting up and
-    # resuming.) Once requeued, the job's limit is raised again: kept within a minute of its warning, a busy CI
-    # machine's two DDP tasks, warned 30 to 60 s into each allocation, spent all 8 requeues on starting up. Two
-    # DDP tasks each train half an epoch's steps, asleep after each, and each must end its allocation without a
-    # result of its own for the requeued job to resume.
+    # 90 s of steps and is always interrupted; the requeued one trains at full speed, its limit raised again.
+    # (Asleep in every allocation, or warned 30 to 60 s into each under a limit kept low, a busy CI machine's
+    # job spent all 8 requeues on starting up.) Two DDP tasks each train half an epoch's steps, asleep after
+    # each, and each must end its allocation without a result of its own for the requeued job to resume.
     limit = ["hydra.launcher.timeout_min=5", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=8"]
     ddp = ["hydra.launcher.tasks_per_node=2", "trainer=ddp", "trainer.devices=2"] if tasks == 2 else []
     slow = injected("slow", "Slow", seconds=0.5, after=tasks == 2, until_requeued=True)
