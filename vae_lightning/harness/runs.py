@@ -702,28 +702,22 @@ def raise_interrupted(signum: int, frame: Any) -> None:
     raise kept(Interrupted(signum))
 
 
-def inside_synchronisation(frame: FrameType | None) -> bool:
-    """Whether `frame`, or a frame that called it, runs threading's or queue's code, whose counts and waiters an
-    exception raised between two of its lines leaves out of step."""
+def raise_or_put_off(interrupt: Interrupted, frame: FrameType | None) -> None:
+    """Raise `interrupt` from a signal handler, noted for `raise_lost_interrupt`; when `frame` or a caller of it runs
+    threading's or queue's code, only note it, for `raise_lost_interrupt` to raise at the next batch's end. Their
+    counts and waiters an exception leaves out of step: raised inside Queue.put between its count and its notify, an
+    interrupt left TensorBoard's writer asleep until its next flush, which the run's end waits for (2 minutes)."""
+    kept(interrupt)
     while frame is not None:
         if frame.f_globals.get("__name__") in ("threading", "queue"):
-            return True
+            return
         frame = frame.f_back
-    return False
-
-
-def raise_or_put_off(interrupt: Interrupted, frame: FrameType | None) -> None:
-    """Raise `interrupt` from a signal handler, noted for `raise_lost_interrupt`; inside threading's or queue's
-    code, only note it, for `raise_lost_interrupt` to raise at the next batch's end. Raised inside Queue.put between
-    its count and its notify, an interrupt left TensorBoard's writer asleep until its next flush, which the run's
-    end waits for: the run took up to 2 minutes to stop."""
-    kept(interrupt)
-    if not inside_synchronisation(frame):
-        raise interrupt
+    raise interrupt
 
 
 def raise_lost_interrupt(*_: Any) -> None:
-    """Raise the last interrupt a signal handler raised again, at a point from which it propagates, if any."""
+    """Raise the last interrupt a signal handler raised or put off again, at a point from which it propagates, if
+    any."""
     if raised_interrupts:
         lost = raised_interrupts[-1]
         raise type(lost)(lost.signal)
