@@ -1,13 +1,17 @@
 """The MNIST data module reads IDX files with torchvision's parser and serves in-memory batches."""
 
+import gzip
+import hashlib
 import math
 import os
 import re
 import shutil
 import struct
 import tracemalloc
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -274,6 +278,50 @@ def test_a_download_fills_only_the_missing_files(tmp_path: Path, monkeypatch: py
     assert (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists()
     assert kept.stat().st_mtime_ns == before
     assert not list(tmp_path.glob(".MNIST-download-*"))
+
+
+def archives_by_hand(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """MNIST's four .gz archives put into root/MNIST/raw by hand, as on a machine without a network;
+    torchvision is told their checksums (its own are of the real archives) and can reach no mirror."""
+    source = write_mnist(root / "source") / "MNIST" / "raw"
+    raw = root / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    resources = []
+    for path in sorted(source.iterdir()):
+        archive = raw / f"{path.name}.gz"
+        archive.write_bytes(gzip.compress(path.read_bytes()))
+        resources.append((archive.name, hashlib.md5(archive.read_bytes()).hexdigest()))
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise URLError("no network in this test")
+
+    monkeypatch.setattr(datasets.MNIST, "resources", resources)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    return source
+
+
+def test_archives_put_there_by_hand_are_extracted_without_a_network(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    source = archives_by_hand(tmp_path, monkeypatch)
+    MNISTDataModule(root=str(tmp_path / "data"), download=True).prepare_data()
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    for path in source.iterdir():
+        assert (raw / path.name).read_bytes() == path.read_bytes()
+        assert (raw / f"{path.name}.gz").is_file()  # the user's archives stay
+    assert make_datamodule(tmp_path / "data").test_images.shape == (TEST_IMAGES, 28 * 28)
+    assert not list((tmp_path / "data").glob(".MNIST-download-*"))
+
+
+def test_a_damaged_archive_put_there_by_hand_is_a_failed_download_that_names_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archives_by_hand(tmp_path, monkeypatch)
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    damaged = raw / "t10k-images-idx3-ubyte.gz"
+    damaged.write_bytes(damaged.read_bytes()[:-10])  # cut short as a copy can be
+    with pytest.raises(DataError, match=r"\(download failed: .*no network in this test.*\): put the four IDX files"):
+        MNISTDataModule(root=str(tmp_path / "data"), download=True).prepare_data()
+    assert sorted(path.name for path in raw.iterdir()) == sorted(name for name, _ in datasets.MNIST.resources)
+    assert not list((tmp_path / "data").glob(".MNIST-download-*"))
 
 
 def test_noise_is_added_to_training_inputs_only(mnist_root: Path) -> None:
