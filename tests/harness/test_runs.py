@@ -66,6 +66,17 @@ def test_an_interrupt_put_off_past_the_last_batch_keeps_the_outcome_and_ends_the
     assert read_status(tmp_path) == {"status": "completed", "results": {"val": {"loss": 1.0}, "test": {"loss": 1.0}}}
 
 
+def test_a_ddp_peer_ended_by_the_signal_this_process_put_off_leaves_the_run_interrupted(tmp_path: Path) -> None:
+    # Ctrl-C reaches every DDP process; the first, signalled inside a queue's code, puts it off, and the others,
+    # ended at once, fail its next exchange of gradients: it recorded "another process of this DDP run died".
+    with RunRecord(tmp_path) as record:
+        SignalledQueue().put("an event")
+        raise RuntimeError("[gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:29500")
+    assert record.exit_code == 130
+    assert read_status(tmp_path) == {"status": "interrupted", "error": "interrupted by SIGINT", "signal": "SIGINT",
+                                     "exit_code": 130}
+
+
 def test_a_signal_as_a_completed_run_ends_keeps_its_outcome(tmp_path: Path) -> None:
     # A sweep's signal that reached a job just after it recorded its results made it `interrupted` (seen in CI).
     with RunRecord(tmp_path) as record:

@@ -751,6 +751,12 @@ def cause_matching(error: BaseException | None, matches: Callable[[BaseException
     return None
 
 
+def a_peer_died(error: BaseException) -> bool:
+    """True for gloo's error in the processes left when another ends in the middle of an exchange of gradients."""
+    return cause_matching(error, lambda cause: isinstance(cause, RuntimeError)
+                          and any(words in str(cause) for words in ("closed by peer", "reset by peer"))) is not None
+
+
 def failure(error: BaseException, run_dir: Path) -> tuple[int, str | None]:
     """The exit code of a failed run, and one line for a failure the user can act on (2: bad input,
     3: a NaN or infinite loss, 1: a full disk, another DDP process's death, or a crash, which has no
@@ -759,9 +765,7 @@ def failure(error: BaseException, run_dir: Path) -> tuple[int, str | None]:
         return 2, str(error)
     if isinstance(error, NonFiniteLossError):
         return 3, str(error)
-    # gloo's words in the processes left when another ends in the middle of an exchange of gradients.
-    if cause_matching(error, lambda cause: isinstance(cause, RuntimeError)
-              and any(words in str(cause) for words in ("closed by peer", "reset by peer"))):
+    if a_peer_died(error):
         return 1, ("another process of this DDP run died (killed, out of memory, or failed: see its log); "
                    "resume=true continues from the last checkpoint")
     disk = cause_matching(error, lambda cause: full_disk(cause) is not None)
@@ -859,6 +863,9 @@ class RunRecord:
             return False
         # A signal inside a checkpoint's write comes back wrapped in torch's writer's error.
         error = cause_matching(error, lambda cause: isinstance(cause, Interrupted)) or error
+        if late is not None and not isinstance(error, Interrupted) and a_peer_died(error):
+            # This process put the signal off; the run's other processes, signalled at once, ended on it.
+            error = late
         if isinstance(error, Interrupted):
             self.exit_code = error.exit_code
             self.interrupted = True
