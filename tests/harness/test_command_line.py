@@ -5,6 +5,7 @@ import argparse
 import importlib
 import importlib.util
 import inspect
+import itertools
 import json
 import os
 import pickle
@@ -1346,6 +1347,28 @@ def test_a_sweep_resumed_with_a_command_that_sweeps_nothing_is_told_to_list_its_
         f"error: resume=true continues the sweep in {sweep}, whose jobs ran with values of their own, but this command "
         f"sweeps nothing: list every value the sweep ran (its multirun.yaml holds its command), or give another "
         f"hydra.sweep.dir")
+
+@pytest.mark.parametrize("swept", [["clip.value=0.1", "seed=0,1"], ["seed=0,1"]])
+def test_a_sweep_resumed_without_sweeping_a_key_its_jobs_are_named_by_is_told_to_list_its_values(
+        swept: list[str], mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    # Let through, its jobs ran in new folders (seed=0, seed=1) beside the sweep's, whose summary then mixed them.
+    monkeypatch.chdir(tmp_path)
+    sweep = tmp_path / "sweep"
+    for value, seed in itertools.product(("0.1", "1.0"), ("0", "1")):
+        job = sweep / f"clip.value={value},seed={seed}"
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump([*tiny_overrides(mnist_root), f"clip.value={value}", f"seed={seed}"]))
+        (job / "results.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        check_command_line(["-m", *tiny_overrides(mnist_root), f"hydra.sweep.dir={sweep}", "resume=true", *swept])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: resume=true continues the sweep in {sweep}, whose jobs are named by the clip.value they ran with, "
+        f"but this command does not sweep it: list every value the sweep ran (its multirun.yaml holds its command), "
+        f"or give another hydra.sweep.dir")
+
 
 @pytest.mark.parametrize("where", ["no controller", "no sbatch"])
 def test_a_slurm_sweep_where_no_controller_answers_is_one_line_and_writes_nothing(

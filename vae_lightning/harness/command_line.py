@@ -852,6 +852,11 @@ def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
         raise ConfigError(f"resume=true continues the sweep in {folder}, whose jobs ran with values of their own, but "
                           f"this command sweeps nothing: list every value the sweep ran (its multirun.yaml holds its "
                           f"command), or give another hydra.sweep.dir")
+    unswept = named_but_not_swept(job_dirs, jobs)
+    if unswept:  # its jobs would run in new folders beside the sweep's
+        raise ConfigError(f"resume=true continues the sweep in {folder}, whose jobs are named by the {unswept} they "
+                          f"ran with, but this command does not sweep it: list every value the sweep ran (its "
+                          f"multirun.yaml holds its command), or give another hydra.sweep.dir")
     for job_dir in job_dirs:
         saved = set(job_overrides(job_dir))
         resumed = [job for job in jobs if set(job.overrides) <= saved]
@@ -862,6 +867,19 @@ def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
         for job in resumed:
             if holds_checkpoints(job_dir):
                 checkpoint_to_resume(job_dir, job.definition, job.restores_random)
+
+
+def named_but_not_swept(job_dirs: list[Path], jobs: list[Job]) -> str | None:
+    """A key whose values, several, name the sweep's job folders (`job_dir`: each varied `key=value`, a '/'
+    written '_'), which the command's `jobs` do not sweep: their folders would be named without it. None if none."""
+    swept = {o.key_or_group for job in jobs for o in sweeps.parse(job.overrides)}
+    named: dict[str, set[str]] = {}
+    for job_dir in job_dirs:
+        for override in sweeps.parse(job_overrides(job_dir)):
+            key = override.key_or_group
+            if key not in swept and override.input_line.replace(os.sep, "_") in job_dir.name.split(","):
+                named.setdefault(key, set()).add(override.input_line)
+    return next((key for key, values in sorted(named.items()) if len(values) > 1), None)
 
 
 def left_out(job_dir: Path, jobs: list[Job]) -> str:
