@@ -1348,6 +1348,7 @@ def test_a_sweep_resumed_with_a_command_that_sweeps_nothing_is_told_to_list_its_
         f"sweeps nothing: list every value the sweep ran (its multirun.yaml holds its command), or give another "
         f"hydra.sweep.dir")
 
+
 @pytest.mark.parametrize("swept", [["clip.value=0.1", "seed=0,1"], ["seed=0,1"]])
 def test_a_sweep_resumed_without_sweeping_a_key_its_jobs_are_named_by_is_told_to_list_its_values(
         swept: list[str], mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
