@@ -281,8 +281,9 @@ def test_a_download_fills_only_the_missing_files(tmp_path: Path, monkeypatch: py
 
 
 def archives_by_hand(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """MNIST's four .gz archives put into root/MNIST/raw by hand, as on a machine without a network;
-    torchvision is told their checksums (its own are of the real archives) and can reach no mirror."""
+    """MNIST's four .gz archives (of tiny IDX files, returned as root/source/MNIST/raw) put into
+    root/data/MNIST/raw by hand, as on a machine without a network; torchvision is told their checksums
+    (its own are of the real archives) and can reach no mirror."""
     source = write_mnist(root / "source") / "MNIST" / "raw"
     raw = root / "data" / "MNIST" / "raw"
     raw.mkdir(parents=True)

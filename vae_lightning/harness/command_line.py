@@ -870,8 +870,9 @@ def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
 
 
 def named_but_not_swept(job_dirs: list[Path], jobs: list[Job]) -> str | None:
-    """A key whose values, several, name the sweep's job folders (`job_dir`: each varied `key=value`, a '/'
-    written '_'), which the command's `jobs` do not sweep: their folders would be named without it. None if none."""
+    """A key that the command's `jobs` do not sweep, though the sweep's job folders are named by several of its
+    values (`job_dir`: each varied `key=value`, a '/' written '_'); None if there is none. The command's jobs
+    would run in folders named without it."""
     swept = {o.key_or_group for job in jobs for o in sweeps.parse(job.overrides)}
     named: dict[str, set[str]] = {}
     for job_dir in job_dirs:
