@@ -571,7 +571,10 @@ def test_a_sweep_resumed_with_another_clip_is_refused_before_hydra_writes_anythi
     (job / ".hydra").mkdir()
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     kept = files_of(sweep)
-    assert "job0/checkpoints will do (clip.value=0.7, but the run was trained with 0.5)" in refused(
-        ["-m", *tiny_overrides(mnist_root), "clip.value=0.7", "seed=0,1", "resume=true", f"hydra.sweep.dir={sweep}"],
-        capsys)
+    said = refused(["-m", *tiny_overrides(mnist_root), "clip.value=0.7", "seed=0,1", "resume=true",
+                    f"hydra.sweep.dir={sweep}"], capsys)
+    assert "job0/checkpoints will do (clip.value=0.7, but the run was trained with 0.5)" in said
+    # The sweep's advice, not a single run's (hydra.run.dir would start one run, not the sweep).
+    assert said.endswith("resume with the sweep's own command (its multirun.yaml), or start a new sweep in another "
+                         "folder (hydra.sweep.dir) without resume=true\n")
     assert files_of(sweep) == kept

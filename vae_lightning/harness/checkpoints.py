@@ -306,14 +306,18 @@ def saved_step(path: Path) -> int:
     return step if isinstance(step, int) else -1
 
 
-def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any], restores_random: bool = True) -> Path | None:
+def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any], restores_random: bool = True,
+                         sweep: bool = False) -> Path | None:
     """The newest checkpoint (by its training step) of the run that loads and is of the run `definition`
     defines, whose random state a callback restores where it holds one (`restores_random`); None when
     there is none at all (the run died before its first one, and starts again from its beginning).
 
     Raises ConfigError when there are checkpoints but none will do, or none of a run that wrote its
-    results, so that `resume=true` never silently starts afresh over a run's work.
+    results, so that `resume=true` never silently starts afresh over a run's work; for a job of a `sweep`,
+    its advice is the sweep's command and folder.
     """
+    own, fresh = ("the sweep's own command (its multirun.yaml)", "sweep in another folder (hydra.sweep.dir)") if sweep \
+        else ("the run's own overrides (its .hydra/overrides.yaml)", "run in another folder (hydra.run.dir)")
     folder = run_dir / "checkpoints"
     candidates = sorted(
         (path for path in folder.glob("*.ckpt") if not path.name.startswith(".")),
@@ -335,13 +339,13 @@ def checkpoint_to_resume(run_dir: Path, definition: dict[str, Any], restores_ran
         raise ConfigError(f"resume=true, but {folder} holds no checkpoint of the run that wrote "
                           f"{run_dir / RESULTS_FILE}, which starting afresh would overwrite (its checkpoints were "
                           f"deleted, or it kept none: trainer.enable_checkpointing=false): put them back, or start a "
-                          f"new run in another folder")
+                          f"new {fresh}")
     if not candidates:
         return None
     reasons = {problem for _, problem in problems}
     said = reasons.pop() if len(reasons) == 1 else "; ".join(f"{name}: {problem}" for name, problem in problems)
     # Other overrides resume a run of other keys; no override resumes from files that are damaged or foreign.
-    remedy = ("resume with the run's own overrides (its .hydra/overrides.yaml)" if differs else
+    remedy = (f"resume with {own}" if differs else
               "put back whole copies of its checkpoints (a copy cut short, a disk that filled)")
-    raise ConfigError(f"resume=true, but no checkpoint in {folder} will do ({said}): {remedy}, or start a new run in "
-                      f"another folder (hydra.run.dir) without resume=true")
+    raise ConfigError(f"resume=true, but no checkpoint in {folder} will do ({said}): {remedy}, or start a new {fresh} "
+                      f"without resume=true")

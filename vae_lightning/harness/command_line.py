@@ -866,7 +866,7 @@ def check_resumes(folder: Path, jobs: list[Job], sweeper: str | None) -> None:
                               f"another hydra.sweep.dir")
         for job in resumed:
             if holds_checkpoints(job_dir):
-                checkpoint_to_resume(job_dir, job.definition, job.restores_random)
+                checkpoint_to_resume(job_dir, job.definition, job.restores_random, sweep=True)
 
 
 def named_but_not_swept(job_dirs: list[Path], jobs: list[Job]) -> str | None:

@@ -217,11 +217,12 @@ def resume_point(cfg: DictConfig, run_dir: Path) -> str | None:
     """The checkpoint to continue from, or None for a fresh run."""
     if not cfg.resume:
         return None
-    checkpoint = checkpoint_to_resume(run_dir, run_definition(cfg))  # which passes over the partial writes
+    in_a_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    checkpoint = checkpoint_to_resume(run_dir, run_definition(cfg), sweep=in_a_sweep)  # passes over partial writes
     if is_first_process():
         remove_partial_writes(run_dir / "checkpoints")
         keep_previous_metrics(run_dir)
-    if checkpoint is None and HydraConfig.get().mode == RunMode.MULTIRUN:
+    if checkpoint is None and in_a_sweep:
         # A job a resumed sweep adds, or one it never reached: every such job would warn.
         log.info("%s holds no checkpoint yet: the job starts from its beginning", run_dir)
     elif checkpoint is None:
@@ -253,7 +254,7 @@ def nothing_to_resume(cfg: DictConfig, run_dir: Path) -> bool:
     limit = max(epochs, results.get("stopped_early", {}).get("max_epochs", 0))
     completed = bool(previous and previous["status"] == "completed" and wanted not in (None, -1) and wanted <= limit)
     if not completed or holds_checkpoints(run_dir):
-        checkpoint_to_resume(run_dir, run_definition(cfg))
+        checkpoint_to_resume(run_dir, run_definition(cfg), sweep=HydraConfig.get().mode == RunMode.MULTIRUN)
     if completed:
         log.info("%s completed already (epochs: %s); nothing to resume", run_dir, epochs)
     return completed
