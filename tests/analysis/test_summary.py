@@ -443,6 +443,21 @@ def test_two_trials_of_a_search_at_one_point_are_each_counted_once(tmp_path: Pat
         ("0.01", [("default", 31.0)], ["its job: pruned"]), ("0.1", [("default", 32.0)], [])]
 
 
+def test_runs_put_in_one_folder_by_hand_are_apart_where_one_gives_a_key_another_leaves_at_its_default(
+        tmp_path: Path) -> None:
+    # `plot outputs/runs`: with no multirun.yaml, only keys given two values told runs apart, and a run at
+    # lr 0.1 without clipping was counted as a second seed of the run it otherwise matched.
+    runs = tmp_path / "runs"
+    write_job(runs / "a", ["trainer.max_epochs=2"], 31.0)
+    write_job(runs / "b", ["trainer.max_epochs=2", "clip=none", "optim.lr=0.1"], 35.0)
+    write_job(runs / "c", ["trainer.max_epochs=3", "trainer.enable_progress_bar=false"], 30.0)
+    keys, groups = collect(runs)
+    assert keys == ["trainer.max_epochs", "clip", "optim.lr"]  # a progress bar does not set a run apart
+    assert sorted((group.label, group.finals) for group in groups.values()) == [
+        ("2, default, default", [("default", 31.0)]), ("2, none, 0.1", [("default", 35.0)]),
+        ("3, default, default", [("default", 30.0)])]
+
+
 def test_a_run_folder_or_an_empty_one_is_refused_in_one_line_and_nothing_written(
         tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     run = write_job(tmp_path / "run", ["optim.lr=0.1"], 31.0)

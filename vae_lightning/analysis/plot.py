@@ -43,7 +43,7 @@ from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best
 from vae_lightning.errors import UserInputError, say_error
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import RunDefinition
-from vae_lightning.harness.definition import as_written
+from vae_lightning.harness.definition import as_written, defines_the_run
 from vae_lightning.files import atomic_file, check_writable, full_disk, read_json, refuse_links_out
 from vae_lightning.harness.runs import STATUS_FILE, job_overrides, lock_holder
 from vae_lightning.paper.gradients import STATISTICS
@@ -254,6 +254,18 @@ def unnamed_keys(job: Path) -> set[str]:
         return set()
 
 
+def defaults_named(jobs: dict[Path, list[str]]) -> dict[Path, list[str]]:
+    """Runs put in one folder by hand (no multirun.yaml: no command lists their keys): each job's overrides with
+    `key=default` added for a key that defines a run, which other jobs give and it leaves at its config's default.
+    Unnamed, a run of another model or learning rate was counted as a seed of the point it otherwise matched."""
+    def keys(overrides: list[str]) -> set[str]:
+        return {key for key, _, _ in (o.partition("=") for o in overrides) if defines_the_run(key)}
+
+    given = set().union(*map(keys, jobs.values()))
+    return {job: overrides + [f"{key}=default" for key in sorted(given - keys(overrides))]
+            for job, overrides in jobs.items()}
+
+
 def swept_keys(jobs: list[list[str]]) -> list[str]:
     """The override keys whose value differs between jobs."""
     values: dict[str, set[str]] = defaultdict(set)
@@ -342,6 +354,8 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
             if (job / ".hydra").is_dir()}
     # Without a grid, the jobs found are the points, their keys in the order of the first job's overrides.
     grid = expected_jobs(sweep_dir)
+    if not (sweep_dir / "multirun.yaml").exists():
+        jobs = defaults_named(jobs)
     expected = grid or list(jobs.values())
     swept = swept_keys(expected)
     if grid is None:  # a key that varies between the jobs, but names none of them, tells no point apart
