@@ -42,7 +42,7 @@ from vae_lightning.harness.runs import (LOCK_FILE, claim_fresh_dir, holds_checkp
 from vae_lightning.harness.runs import job_dir as job_folder_name
 from vae_lightning.harness.schema import (OWNED_ELSEWHERE, REQUIRED_GROUPS, check_accelerator, check_by_building,
                                          check_ranges, check_structure, constructor_keys, drop_local_keys_not_taken,
-                                         in_a_job_folder, option_file, register_schemas)
+                                         in_a_job_folder, option_file, owned_elsewhere, register_schemas)
 from vae_lightning import files
 from vae_lightning.configs import (CONFIG_DIR, allowed_targets, check_allowed, configured_targets, instantiate_trusted,
                                    not_yaml)
@@ -269,9 +269,11 @@ def allowed_keys(cause: ConfigKeyError | ConfigAttributeError, config_name: str,
     except (ConfigCompositionException, OverrideParseException, ValueError):
         return added
     HydraConfig.instance().set_config(cfg)  # whose --config-dir folder's classes are allowed too
-    node = OmegaConf.select(cfg, key.rpartition(".")[0])
+    node_key = key.rpartition(".")[0]
+    node = OmegaConf.select(cfg, node_key)
     target = str(node.get("_target_")) if isinstance(node, DictConfig) else None
     keys = constructor_keys(target) if target in allowed_targets() else None
+    keys = keys and [name for name in keys if name not in owned_elsewhere(node_key, node)]
     # A key its class takes, which the option's file leaves out, is added with `+`.
     return f"; allowed: {', '.join(keys)}" if keys and key.rpartition(".")[2] not in keys else added
 

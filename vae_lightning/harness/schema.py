@@ -58,6 +58,8 @@ OWNED_ELSEWHERE = {
     "callbacks": "the callbacks group",
     "use_distributed_sampler": "the data module, which shards each epoch itself",
 }
+# The argument of an optimizer built partially (`_partial_: true`) that the module fills in.
+OWNED_BY_THE_MODULE = {"params": "the module, which gives the optimizer the model's parameters"}
 
 
 def group_options() -> dict[str, dict[str, tuple[type, bool]]]:
@@ -344,6 +346,11 @@ def constructor_keys(target: str) -> list[str] | None:
     return None
 
 
+def owned_elsewhere(key: str, node: DictConfig) -> dict[str, str]:
+    """The arguments of the class the node at `key` builds that no key of it sets, with what sets them."""
+    return OWNED_ELSEWHERE if key == "trainer" else OWNED_BY_THE_MODULE if node.get("_partial_") is True else {}
+
+
 def check_node_keys(node: DictConfig, key: str, file: Path | None = None, experiment: Path | None = None) -> None:
     """Raise ConfigError for a key of the node at `key` that its constructor would not accept (a
     misspelling in its option's `file` or the `experiment` file, `+optim.lrr=0.1`), or a value of a wrong type.
@@ -353,12 +360,13 @@ def check_node_keys(node: DictConfig, key: str, file: Path | None = None, experi
     if node.get("_partial_") is True and key != "optim":
         raise ConfigError(f"{key}._partial_=true: only the optimizer is built partially (over the model's "
                           f"parameters); remove _partial_ from its file")
+    owned = owned_elsewhere(key, node)
     allowed = constructor_keys(str(node._target_))
-    if key == "trainer" and allowed is not None:
-        allowed = [name for name in allowed if name not in OWNED_ELSEWHERE]
+    if allowed is not None:
+        allowed = [name for name in allowed if name not in owned]
     for name in node:
-        if key == "trainer" and name in OWNED_ELSEWHERE:
-            raise ConfigError(f"trainer.{name}: not set here; it comes from {OWNED_ELSEWHERE[name]}")
+        if name in owned:
+            raise ConfigError(f"{key}.{name}: not set here; it comes from {owned[name]}")
         if allowed is not None and name not in allowed and name not in INSTANTIATE_KEYS:
             where, advice = where_set(file, name, str(node._target_), key.partition(".")[2])
             where = where or set_by_experiment(experiment, f"{key}.{name}")
