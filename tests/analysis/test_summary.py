@@ -1007,6 +1007,26 @@ def test_every_title_and_axis_label_of_both_figures_lies_within_the_figure(tmp_p
                 assert figure.bbox.y0 <= extent.y0 and extent.y1 <= figure.bbox.y1, text.get_text()
 
 
+@pytest.mark.parametrize("width", [None, 3.4])
+def test_a_sweep_of_many_keys_keeps_its_title_on_the_figure_and_its_legend_off_the_panels(
+        tmp_path: Path, width: float | None) -> None:
+    # On one line, the keys ran past both edges of the title, and the legend's title set the legend over the panels.
+    keys = ["trainer.limit_train_batches", "trainer.limit_val_batches", "trainer.accumulate_grad_batches",
+            "model.hidden_dims", "optim.momentum", "optim.weight_decay", "data.noise_std"]
+    sweep = tmp_path / "sweep"
+    for job, value in enumerate(["1", "2"]):
+        write_job(sweep / str(job), [f"{key}={value}" for key in keys], 31.0 + job, gradients=True)
+    swept, groups = collect(sweep)
+    assert swept == keys
+    for figure in (draw(groups, swept, "title", width=width), plot.draw_gradients(groups, swept, "title", width)):
+        FigureCanvasAgg(figure).draw()
+        title = figure._suptitle.get_window_extent()
+        assert figure.bbox.x0 <= title.x0 and title.x1 <= figure.bbox.x1
+        (legend,) = figure.legends
+        assert figure.bbox.x0 <= legend.get_window_extent().x0 and legend.get_window_extent().x1 <= figure.bbox.x1
+        assert not any(legend.get_window_extent().overlaps(axis.get_window_extent()) for axis in figure.axes)
+
+
 def test_a_job_folder_without_its_overrides_is_named_missing_and_the_rest_still_plotted(tmp_path: Path) -> None:
     # Hydra writes the job's .hydra/ a file at a time: a job killed as it started may have no overrides.yaml.
     sweep = write_sweep(tmp_path / "sweep", {"0.1": [1.0, 2.0], "1.0": [3.0, 4.0]})

@@ -61,6 +61,8 @@ LONG_NUMBER = 8
 # Legend entries per column: an Optuna sweep's dozens of points fill several columns beside the plot.
 LEGEND_ROWS = 20
 LEGEND_COLUMN_INCHES = 2.5
+# matplotlib's sizes of a screen figure's text: its title ("large") and its legend's title (the default size).
+TITLE_POINTS, LEGEND_TITLE_POINTS = 12.0, 10.0
 # A figure for a paper (`--width`): its text in points as printed at that width, where journals ask for 7 pt
 # or more (the screen figure, 11 in wide, printed 7 in wide had 5.3 pt legends), its PNG at print resolution.
 PAPER_TEXT_POINTS = 8.0
@@ -696,10 +698,17 @@ def legend(figure: Figure, axis, keys: list[str], groups: dict[tuple[str, ...], 
     handles, labels = legend_entries(axis, groups)
     if labels:
         columns = math.ceil(len(labels) / LEGEND_ROWS)
-        figure.legend(handles, labels, loc="outside right", title=", ".join(keys) or None, fontsize="small",
-                      ncols=columns)
+        # Wrapped to a column's width: the swept keys on one line, where many, set the legend over the panels.
+        figure.legend(handles, labels, loc="outside right", fontsize="small", ncols=columns,
+                      title=wrapped(", ".join(keys), LEGEND_COLUMN_INCHES * columns, LEGEND_TITLE_POINTS) or None)
         width, height = figure.get_size_inches()
         figure.set_size_inches(width + LEGEND_COLUMN_INCHES * (columns - 1), height)
+
+
+def screen_title(figure: Figure, title: str) -> None:
+    """`title` over a screen figure, each line wrapped to its width: the keys of a sweep of many ran past both
+    edges."""
+    figure.suptitle(wrapped(title, figure.get_size_inches()[0], TITLE_POINTS))
 
 
 def legend_entries(axis, groups: dict[tuple[str, ...], Group]) -> tuple[list[Any], list[str]]:
@@ -769,7 +778,7 @@ def draw(groups: dict[tuple[str, ...], Group], keys: list[str], title: str, loss
     axes[0].set_ylabel(f"loss ({loss}), per image; log scale")
     epoch_label(figure)
     legend(figure, axes[1], keys, groups)
-    figure.suptitle(seeds_title(groups, title))
+    screen_title(figure, seeds_title(groups, title))
     return figure
 
 
@@ -830,7 +839,8 @@ def for_paper(figure: Figure, axes: list[Any], keys: list[str], groups: dict[tup
         axis.set_xlabel(wrapped(epochs, width / per_row, PAPER_TEXT_POINTS), fontsize=PAPER_TEXT_POINTS)
     handles, labels = legend_entries(axes[-1], groups)
     if labels:
-        figure.legend(handles, labels, loc="outside lower center", title=", ".join(keys) or None,
+        figure.legend(handles, labels, loc="outside lower center",
+                      title=wrapped(", ".join(keys), width, PAPER_SMALL_POINTS) or None,
                       fontsize=PAPER_SMALL_POINTS, title_fontsize=PAPER_SMALL_POINTS,
                       ncols=legend_columns(width, len(groups)))
     figure.suptitle(wrapped(seeds_title(groups, title, band), width, PAPER_TEXT_POINTS), fontsize=PAPER_TEXT_POINTS)
@@ -892,7 +902,7 @@ def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title:
         return figure
     epoch_label(figure)
     legend(figure, axes[2], keys, groups)
-    figure.suptitle(seeds_title(groups, title, GRADIENT_BANDS))
+    screen_title(figure, seeds_title(groups, title, GRADIENT_BANDS))
     return figure
 
 
