@@ -1007,14 +1007,15 @@ def test_every_title_and_axis_label_of_both_figures_lies_within_the_figure(tmp_p
                 assert figure.bbox.y0 <= extent.y0 and extent.y1 <= figure.bbox.y1, text.get_text()
 
 
-@pytest.mark.parametrize("width", [None, 3.4])
+# The screen's figure with points labelled by long values; a paper's (3.4 in wide), whose labels must be short.
+@pytest.mark.parametrize("width,values", [(None, ["first_of_two_values", "second_of_two_values"]), (3.4, ["1", "2"])])
 def test_a_sweep_of_many_keys_keeps_its_title_on_the_figure_and_its_legend_off_the_panels(
-        tmp_path: Path, width: float | None) -> None:
+        tmp_path: Path, width: float | None, values: list[str]) -> None:
     # On one line, the keys ran past both edges of the title, and the legend's title set the legend over the panels.
     keys = ["trainer.limit_train_batches", "trainer.limit_val_batches", "trainer.accumulate_grad_batches",
             "model.hidden_dims", "optim.momentum", "optim.weight_decay", "data.noise_std"]
     sweep = tmp_path / "sweep"
-    for job, value in enumerate(["1", "2"]):
+    for job, value in enumerate(values):
         write_job(sweep / str(job), [f"{key}={value}" for key in keys], 31.0 + job, gradients=True)
     swept, groups = collect(sweep)
     assert swept == keys
@@ -1025,6 +1026,9 @@ def test_a_sweep_of_many_keys_keeps_its_title_on_the_figure_and_its_legend_off_t
         (legend,) = figure.legends
         assert figure.bbox.x0 <= legend.get_window_extent().x0 and legend.get_window_extent().x1 <= figure.bbox.x1
         assert not any(legend.get_window_extent().overlaps(axis.get_window_extent()) for axis in figure.axes)
+        # The legend's long labels took the panels' width, and the gradients' panel titles ran into each other.
+        titles = [axis.title.get_window_extent() for axis in figure.axes]
+        assert not any(first.overlaps(second) for index, first in enumerate(titles) for second in titles[index + 1:])
 
 
 def test_a_job_folder_without_its_overrides_is_named_missing_and_the_rest_still_plotted(tmp_path: Path) -> None:

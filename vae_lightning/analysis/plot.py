@@ -692,17 +692,20 @@ def seeds_title(groups: dict[tuple[str, ...], Group], title: str, band: str = BA
 
 def legend(figure: Figure, axis, keys: list[str], groups: dict[tuple[str, ...], Group]) -> None:
     """The points' legend beside the panels, never over the curves, in columns of LEGEND_ROWS; the
-    figure widens by a column's width for each column after the first. A point none of whose jobs
-    completed, which has no curve, is listed as such: left out, a sweep of 0.01 and 1e6 whose 1e6
-    diverged read as a sweep of 0.01 alone."""
+    figure widens by a column's width for each column after the first, or by as much as the legend is
+    wider. A point none of whose jobs completed, which has no curve, is listed as such: left out, a sweep
+    of 0.01 and 1e6 whose 1e6 diverged read as a sweep of 0.01 alone."""
     handles, labels = legend_entries(axis, groups)
     if labels:
         columns = math.ceil(len(labels) / LEGEND_ROWS)
         # Wrapped to a column's width: the swept keys on one line, where many, set the legend over the panels.
-        figure.legend(handles, labels, loc="outside right", fontsize="small", ncols=columns,
-                      title=wrapped(", ".join(keys), LEGEND_COLUMN_INCHES * columns, LEGEND_TITLE_POINTS) or None)
+        title = wrapped(", ".join(keys), LEGEND_COLUMN_INCHES * columns, LEGEND_TITLE_POINTS) or None
+        drawn = figure.legend(handles, labels, loc="outside right", fontsize="small", ncols=columns, title=title)
+        # Wider still where its labels are (a point of many keys' values): the panels keep their width.
+        legend_inches = drawn.get_window_extent().width / figure.dpi
         width, height = figure.get_size_inches()
-        figure.set_size_inches(width + LEGEND_COLUMN_INCHES * (columns - 1), height)
+        figure.set_size_inches(width + max(LEGEND_COLUMN_INCHES * (columns - 1), legend_inches - LEGEND_COLUMN_INCHES),
+                               height)
 
 
 def screen_title(figure: Figure, title: str) -> None:
