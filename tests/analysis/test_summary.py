@@ -1007,8 +1007,10 @@ def test_every_title_and_axis_label_of_both_figures_lies_within_the_figure(tmp_p
                 assert figure.bbox.y0 <= extent.y0 and extent.y1 <= figure.bbox.y1, text.get_text()
 
 
-# The screen's figure with points labelled by long values; a paper's (3.4 in wide), whose labels must be short.
-@pytest.mark.parametrize("width,values", [(None, ["first_of_two_values", "second_of_two_values"]), (3.4, ["1", "2"])])
+# The screen's figure, and a paper's a column (3.4 in) and a page (7 in) wide, with points labelled by short values
+# and by long ones.
+@pytest.mark.parametrize("values", [["1", "2"], ["first_of_two_values", "second_of_two_values"]], ids=["short", "long"])
+@pytest.mark.parametrize("width", [None, 3.4, 7.0])
 def test_a_sweep_of_many_keys_keeps_its_title_on_the_figure_and_its_legend_off_the_panels(
         tmp_path: Path, width: float | None, values: list[str]) -> None:
     # On one line, the keys ran past both edges of the title, and the legend's title set the legend over the panels.
@@ -1024,7 +1026,12 @@ def test_a_sweep_of_many_keys_keeps_its_title_on_the_figure_and_its_legend_off_t
         title = figure._suptitle.get_window_extent()
         assert figure.bbox.x0 <= title.x0 and title.x1 <= figure.bbox.x1
         (legend,) = figure.legends
-        assert figure.bbox.x0 <= legend.get_window_extent().x0 and legend.get_window_extent().x1 <= figure.bbox.x1
+        for block in (legend, *(axis.xaxis.label for axis in figure.axes)):
+            extent = block.get_window_extent()
+            assert figure.bbox.x0 <= extent.x0 and extent.x1 <= figure.bbox.x1
+            assert figure.bbox.y0 <= extent.y0 and extent.y1 <= figure.bbox.y1
+        assert not any(legend.get_window_extent().overlaps(axis.xaxis.label.get_window_extent())
+                       for axis in figure.axes if axis.xaxis.label.get_text())
         assert not any(legend.get_window_extent().overlaps(axis.get_window_extent()) for axis in figure.axes)
         # The legend's long labels took the panels' width, and the gradients' panel titles ran into each other.
         titles = [axis.title.get_window_extent() for axis in figure.axes]

@@ -63,6 +63,9 @@ LEGEND_ROWS = 20
 LEGEND_COLUMN_INCHES = 2.5
 # matplotlib's sizes of a screen figure's text: its title ("large") and its legend's title (the default size).
 TITLE_POINTS, LEGEND_TITLE_POINTS = 12.0, 10.0
+# A legend entry's line and the space around it, beside its label; a point without a curve, as its label ends.
+LEGEND_HANDLE_INCHES = 0.45
+UNDRAWN = ": no job completed"
 # A figure for a paper (`--width`): its text in points as printed at that width, where journals ask for 7 pt
 # or more (the screen figure, 11 in wide, printed 7 in wide had 5.3 pt legends), its PNG at print resolution.
 PAPER_TEXT_POINTS = 8.0
@@ -719,8 +722,13 @@ def legend_entries(axis, groups: dict[tuple[str, ...], Group]) -> tuple[list[Any
     handles, labels = axis.get_legend_handles_labels()
     undrawn = [group.label for group in groups.values() if not group.finals]
     handles += [Line2D([], [], linestyle="none") for _ in undrawn]
-    labels += [f"{label}: no job completed" for label in undrawn]
+    labels += [f"{label}{UNDRAWN}" for label in undrawn]
     return handles, labels
+
+
+def legend_labels(groups: dict[tuple[str, ...], Group]) -> list[str]:
+    """The legend's labels before its curves are drawn (without a curve's note of where its seeds stopped)."""
+    return [group.label if group.finals else f"{group.label}{UNDRAWN}" for group in groups.values()]
 
 
 def font_fallback(texts: Iterable[str]) -> dict[str, Any]:
@@ -798,20 +806,30 @@ def panels_per_row(width: float, count: int) -> int:
     return max(1, min(count, int(width // (SIDE_BY_SIDE_INCHES / 2))))
 
 
-def legend_columns(width: float, handle_count: int) -> int:
-    """The columns of a paper figure's legend under its panels, each PAPER_LEGEND_COLUMN_INCHES wide."""
-    return max(1, min(handle_count, int(width // PAPER_LEGEND_COLUMN_INCHES)))
+def paper_legend(labels: list[str], width: float) -> tuple[list[str], int]:
+    """A paper figure's legend labels, each wrapped to its column, and its columns: as many
+    PAPER_LEGEND_COLUMN_INCHES wide as `width` inches hold, fewer where a label is wider (a point of many keys'
+    values, which ran off the page)."""
+    widest = max(map(len, labels), default=0) * CHARACTER_EMS * PAPER_SMALL_POINTS / 72 + LEGEND_HANDLE_INCHES
+    columns = max(1, min(len(labels), int(width // max(PAPER_LEGEND_COLUMN_INCHES, widest))))
+    return [wrapped(label, width / columns - LEGEND_HANDLE_INCHES, PAPER_SMALL_POINTS) for label in labels], columns
 
 
-def paper_figure(width: float, count: int, handle_count: int, sharey: bool = False) -> tuple[Figure, list[Any]]:
+def legend_lines(labels: list[str], width: float) -> int:
+    """The lines of text a paper figure `width` inches wide has under its panels for a legend of `labels`."""
+    wrapped_labels, columns = paper_legend(labels, width)
+    rows = [wrapped_labels[start:start + columns] for start in range(0, len(wrapped_labels), columns)]
+    return sum(max(label.count("\n") + 1 for label in row) for row in rows)
+
+
+def paper_figure(width: float, count: int, labels: list[str], sharey: bool = False) -> tuple[Figure, list[Any]]:
     """A figure for a paper `width` inches wide and its `count` panels, `panels_per_row` of them a row (a last
     row of fewer centred under the others), each 1.6 in high when stacked one a row (then sharing their x axis),
-    1.9 in in rows of several; then room for the title, the panels' titles and x labels, and the legend's
-    `handle_count` entries in `legend_columns` under them."""
+    1.9 in in rows of several; then room for the title, the panels' titles and x labels, and the legend of
+    `labels` under them (`paper_legend`)."""
     per_row = panels_per_row(width, count)
     rows = math.ceil(count / per_row)
-    height = (rows * (1.6 if per_row == 1 else 1.9) + 1.2
-              + 0.16 * (math.ceil(handle_count / legend_columns(width, handle_count)) + 1))
+    height = rows * (1.6 if per_row == 1 else 1.9) + 1.2 + 0.16 * (legend_lines(labels, width) + 1)
     figure = Figure(figsize=(width, height), layout="constrained")
     if count % per_row == 0:
         return figure, list(figure.subplots(rows, per_row, squeeze=False, sharex=per_row == 1, sharey=sharey).flat)
@@ -842,10 +860,10 @@ def for_paper(figure: Figure, axes: list[Any], keys: list[str], groups: dict[tup
         axis.set_xlabel(wrapped(epochs, width / per_row, PAPER_TEXT_POINTS), fontsize=PAPER_TEXT_POINTS)
     handles, labels = legend_entries(axes[-1], groups)
     if labels:
+        labels, columns = paper_legend(labels, width)
         figure.legend(handles, labels, loc="outside lower center",
                       title=wrapped(", ".join(keys), width, PAPER_SMALL_POINTS) or None,
-                      fontsize=PAPER_SMALL_POINTS, title_fontsize=PAPER_SMALL_POINTS,
-                      ncols=legend_columns(width, len(groups)))
+                      fontsize=PAPER_SMALL_POINTS, title_fontsize=PAPER_SMALL_POINTS, ncols=columns)
     figure.suptitle(wrapped(seeds_title(groups, title, band), width, PAPER_TEXT_POINTS), fontsize=PAPER_TEXT_POINTS)
 
 
@@ -854,7 +872,7 @@ def draw_for_paper(groups: dict[tuple[str, ...], Group], keys: list[str], title:
     """The loss curves `width` inches wide with their text at PAPER_TEXT_POINTS and PAPER_SMALL_POINTS as
     printed at that width: the two panels side by side, or stacked below SIDE_BY_SIDE_INCHES (`paper_figure`);
     the legend under them, the title and labels wrapped to fit (`for_paper`)."""
-    figure, axes = paper_figure(width, len(STAGES), len(groups), sharey=True)
+    figure, axes = paper_figure(width, len(STAGES), legend_labels(groups), sharey=True)
     for axis, stage in zip(axes, STAGES):
         draw_curves(axis, groups, stage)
         axis.set_title(f"{stage} loss")
@@ -888,7 +906,7 @@ def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title:
         figure = Figure(figsize=(15, 4.2), layout="constrained")
         axes = list(figure.subplots(1, 3))
     else:
-        figure, axes = paper_figure(width, len(GRADIENT_PANELS), len(groups))
+        figure, axes = paper_figure(width, len(GRADIENT_PANELS), legend_labels(groups))
     for axis, (name, panel_title, screen_label, paper_label) in zip(axes, GRADIENT_PANELS):
         if name.endswith("fraction"):
             draw_curves(axis, groups, name, scale=100.0, within=(0.0, 100.0))
