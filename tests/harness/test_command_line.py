@@ -45,7 +45,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["clip.vlaue=1"], "clip.vlaue: no such key; allowed: algorithm, value"),
         (["optim.momentum=abc"], "optim.momentum: Value 'abc' of type 'str' could not be converted to Float"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs: Value 'abc'"),
-        (["optim=adam", "optim.betas=[0.9]"], "optim: torch.optim.Adam refuses it: list index out of range; fix that"),
+        # torch's refusal names no key: the check finds the one without which the optimizer builds.
+        (["optim=adam", "optim.betas=[0.9]"], "optim: torch.optim.Adam refuses it: list index out of range; fix "
+                                              "optim.betas=[0.9]"),
         # A class that takes **kwargs has its named arguments' types checked all the same.
         (["logger.tensorboard.name=[a]"], "logger.tensorboard.name: Cannot convert 'ListConfig' to string"),
         # Its **kwargs build torch's SummaryWriter, whose arguments it takes; it sets log_dir itself.
@@ -191,7 +193,8 @@ PROJECT = Path(__file__).resolve().parents[2]
          "trainer.check_val_every_n_epoch=21 is more than trainer.max_epochs=20, which leaves a sweep's jobs no val"),
         (["callbacks.checkpoint.mode=max"],
          "callbacks.checkpoint.mode=max would keep the highest val/loss as the best"),
-        (["optim.weight_decay=-1"], "optim: torch.optim.SGD refuses it: Invalid weight_decay value: -1"),
+        (["optim.weight_decay=-1"], "optim: torch.optim.SGD refuses it: Invalid weight_decay value: -1; fix "
+                                    "optim.weight_decay=-1"),
         (["optim.foreach=true", "optim.fused=true"], "optim: torch.optim.SGD refuses it: `fused` and `foreach` cannot "
                                                       "be `True` together."),
         # torch's TypeError went on with its C++ stack, over many lines.

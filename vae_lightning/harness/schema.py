@@ -619,11 +619,8 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
         option = OmegaConf.select(cfg, "hydra.runtime.choices.optim", default="<option>")
         raise ConfigError(f"optim: the module builds the optimizer over the model's parameters, so its file "
                           f"(optim={option}) needs `_partial_: true`")
-    parameter = torch.nn.Parameter(torch.zeros(1))
-    parameter.grad = torch.zeros(1)
-    build_optimizer = instantiate_trusted(OmegaConf.to_container(cfg.optim, resolve=True), "optim")
-    with said_as_the_optimizers_refusal(cfg):
-        optimizer = build_optimizer([parameter])
+    with said_as_the_optimizers_refusal(cfg, optimizer_of):
+        optimizer = optimizer_of(OmegaConf.to_container(cfg.optim, resolve=True))
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
     plugins = trainer.get("plugins") or []
     if not isinstance(plugins, list) or not all(isinstance(node, dict) for node in plugins):
@@ -646,22 +643,45 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
         # One step, where torch reads some values first (optim.weight_decay=2**64 overflowed there), with a
         # closure, which some optimizers need (LBFGS). On the CPU only: a GPU's options (capturable=true) want
         # its tensors, and CUDA used in the sweep's process would fail its forked jobs.
-        with said_as_the_optimizers_refusal(cfg):
+        with said_as_the_optimizers_refusal(cfg, lambda optim: optimizer_of(optim).step(lambda: torch.zeros(()))):
             optimizer.step(lambda: torch.zeros(()))
     check_callbacks(cfg)
     return built_trainer.world_size
 
 
+def optimizer_of(optim: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer the config `optim` builds, over one parameter with a gradient."""
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    parameter.grad = torch.zeros(1)
+    return instantiate_trusted(optim, "optim")([parameter])
+
+
 @contextmanager
-def said_as_the_optimizers_refusal(cfg: DictConfig) -> Iterator[None]:
-    """Within the block, what the optimizer raises is ConfigError, in one line naming it."""
+def said_as_the_optimizers_refusal(cfg: DictConfig, attempt: Callable[[dict[str, Any]], Any]) -> Iterator[None]:
+    """Within the block, what the optimizer raises is ConfigError, in one line naming it, and the first key of
+    `optim` without which `attempt` (the block's work, from the optimizer's config) succeeds: torch's own
+    refusal may name none (betas=[0.9] is "list index out of range")."""
     try:
         yield
     # torch indexes some arguments (betas=[0.9] is an IndexError), raises a RuntimeError for fused=true with
     # foreach=true, and asserts that capturable=true has its parameters on a GPU.
     except (ValueError, TypeError, IndexError, RuntimeError, OverflowError, AssertionError) as error:
         refusal = str(error).splitlines()[0]
-        raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix that value of optim") from None
+        optim = OmegaConf.to_container(cfg.optim, resolve=True)
+        refused = next((key for key in optim if not key.startswith("_")
+                        and succeeds(attempt, {name: value for name, value in optim.items() if name != key})), None)
+        value = str(optim.get(refused)).lower() if isinstance(optim.get(refused), bool) else optim.get(refused)
+        fix = f"optim.{refused}={value}" if refused else "that value of optim"
+        raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix {fix}") from None
+
+
+def succeeds(attempt: Callable[[dict[str, Any]], Any], optim: dict[str, Any]) -> bool:
+    """Whether `attempt` runs through with the optimizer's config `optim`."""
+    try:
+        attempt(optim)
+    except Exception:  # the same refusal, or another: either way not through
+        return False
+    return True
 
 
 def check_module(cfg: DictConfig) -> None:
