@@ -670,8 +670,9 @@ def said_as_the_optimizers_refusal(cfg: DictConfig, attempt: Callable[[dict[str,
         optim = OmegaConf.to_container(cfg.optim, resolve=True)
         refused = next((key for key in optim if not key.startswith("_")
                         and succeeds(attempt, {name: value for name, value in optim.items() if name != key})), None)
-        value = str(optim.get(refused)).lower() if isinstance(optim.get(refused), bool) else optim.get(refused)
-        fix = f"optim.{refused}={value}" if refused else "that value of optim"
+        value = optim.get(refused)
+        fix = f"optim.{refused}={str(value).lower() if isinstance(value, bool) else value}" if refused \
+            else "that value of optim"
         raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix {fix}") from None
 
 
