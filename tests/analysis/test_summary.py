@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import yaml
 from matplotlib import font_manager
 from matplotlib.collections import LineCollection
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -456,6 +458,46 @@ def test_runs_put_in_one_folder_by_hand_are_apart_where_one_gives_a_key_another_
     assert sorted((group.label, group.finals) for group in groups.values()) == [
         ("2, default, default", [("default", 31.0)]), ("2, none, 0.1", [("default", 35.0)]),
         ("3, default, default", [("default", 30.0)])]
+
+
+def test_runs_put_in_one_folder_by_hand_are_one_point_where_one_gives_the_value_another_ran_with_by_default(
+        tmp_path: Path) -> None:
+    # A run that gave clip.value=1 and one that left it at its default 1.0 were two points, `1` and `default`; a run
+    # that set clip=none and left clip.value out was `default` beside them too.
+    runs = tmp_path / "runs"
+    for name, overrides, final, seed, clip in [("a", ["seed=1"], 31.0, 1, "value"),
+                                               ("b", ["clip.value=1"], 31.5, 0, "value"),
+                                               ("c", ["clip.value=0.5"], 33.0, 0, "value"),
+                                               ("d", ["clip=none"], 35.0, 0, "none")]:
+        job = write_job(runs / name, overrides, final)
+        value = 0.5 if name == "c" else 1.0 if clip == "value" else None
+        config = {"seed": seed, "clip": {"algorithm": None if value is None else "value", "value": value}}
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+        (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": {"clip": clip}}}}))
+    keys, groups = collect(runs)
+    assert keys == ["clip", "clip.value"]
+    assert sorted((group.label, group.finals) for group in groups.values()) == [
+        ("none, none", [("0", 35.0)]), ("value, 0.5", [("0", 33.0)]), ("value, 1", [("1", 31.0), ("0", 31.5)])]
+
+
+def test_runs_put_in_one_folder_by_hand_count_a_seed_once_read_a_key_as_set_last_and_apart_by_processes(
+        tmp_path: Path) -> None:
+    # A run whose command gave data.root twice set data.root apart as a key swept; three runs of one config at one
+    # seed were three seeds of it (an interval over one run's repeats); a DDP run was a seed of the one-process run.
+    runs = tmp_path / "runs"
+    for name, overrides, final, processes in [("a", ["data.root=/none", "data.root=/data"], 31.0, 1),
+                                              ("b", ["data.root=/data"], 31.5, 1), ("c", [], 31.2, 1),
+                                              ("d", ["trainer.devices=2"], 32.0, 2)]:
+        job = write_job(runs / name, overrides, final)
+        (job / "checkpoints").mkdir()
+        torch.save({"callbacks": {"RunDefinition": {"definition": {"processes": processes, "seed": 0}}}},
+                   job / "checkpoints" / "last.ckpt")
+    keys, groups = collect(runs)
+    assert keys == ["processes"]
+    assert [(group.label, group.finals, group.problems) for group in groups.values()] == [
+        ("1", [("default", 31.0)], ["b: the default seed again, as a; counted once",
+                                    "c: the default seed again, as a; counted once"]),
+        ("2", [("default", 32.0)], [])]
 
 
 def test_a_run_folder_or_an_empty_one_is_refused_in_one_line_and_nothing_written(

@@ -43,7 +43,7 @@ from vae_lightning.analysis.statistics import ALPHA, POWER, Sample, against_best
 from vae_lightning.errors import UserInputError, say_error
 from vae_lightning.harness import sweeps
 from vae_lightning.harness.checkpoints import RunDefinition
-from vae_lightning.harness.definition import as_written, defines_the_run
+from vae_lightning.harness.definition import PROCESSES, as_written, defines_the_run
 from vae_lightning.files import atomic_file, check_writable, full_disk, read_json, refuse_links_out
 from vae_lightning.harness.runs import STATUS_FILE, job_overrides, lock_holder
 from vae_lightning.paper.gradients import STATISTICS
@@ -219,9 +219,12 @@ def epoch_curves(job: Path) -> dict[str, dict[int, float]]:
     return curves
 
 
-def without_resume(overrides: list[str]) -> list[str]:
-    """A job's overrides less `resume=...`, which says how a job was run again, not which job it is."""
-    return [override for override in overrides if override.partition("=")[0] != "resume"]
+def as_applied(overrides: list[str]) -> list[str]:
+    """A job's overrides less `resume=...`, which says how a job was run again, not which job it is, and less
+    each override of a key that a later one sets again: Hydra applies the last (`data.root=/a data.root=/b`)."""
+    last = {override.partition("=")[0]: index for index, override in enumerate(overrides)}
+    return [override for index, override in enumerate(overrides)
+            if last[override.partition("=")[0]] == index and override.partition("=")[0] != "resume"]
 
 
 def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
@@ -244,7 +247,7 @@ def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
                          "starts; restore it, or remove it to plot the job folders found") from None
     if not sweeps.expands_a_grid(sweeper):
         return None
-    return [without_resume(job) for job in sweeps.grid(arguments)]
+    return [as_applied(job) for job in sweeps.grid(arguments)]
 
 
 def unnamed_keys(job: Path) -> set[str]:
@@ -253,22 +256,62 @@ def unnamed_keys(job: Path) -> set[str]:
     gives every trial, which names the study's storage (moved with the sweep's folder, trials run
     before and after the move differed in it). Nothing where its file says nothing readable."""
     try:
-        hydra = OmegaConf.to_container(OmegaConf.load(job / ".hydra" / "hydra.yaml"), resolve=False)["hydra"]
-        return set(hydra["job"]["config"]["override_dirname"]["exclude_keys"])
+        return set(saved_hydra(job)["job"]["config"]["override_dirname"]["exclude_keys"])
     except Exception:  # a file of another shape names nothing to leave out
         return set()
 
 
+def saved_hydra(job: Path) -> Any:
+    """The `hydra` section of the job's .hydra/hydra.yaml, unresolved: plain data."""
+    return OmegaConf.to_container(OmegaConf.load(job / ".hydra" / "hydra.yaml"), resolve=False)["hydra"]
+
+
 def defaults_named(jobs: dict[Path, list[str]]) -> dict[Path, list[str]]:
     """Runs put in one folder by hand (no multirun.yaml: no command lists their keys): each job's overrides with
-    `key=default` added for a key that defines a run, which other jobs give and it leaves at its config's default.
+    a key that defines a run, which other jobs give and it leaves at its config's default, added at the value it
+    ran with (`ran_with`), spelt as another job gives that value; `key=default` where that cannot be read.
     Unnamed, a run of another model or learning rate was counted as a seed of the point it otherwise matched."""
     def keys(overrides: list[str]) -> set[str]:
         return {key for key, _, _ in (o.partition("=") for o in overrides) if defines_the_run(key)}
 
-    given = set().union(*map(keys, jobs.values()))
-    return {job: overrides + [f"{key}=default" for key in sorted(given - keys(overrides))]
-            for job, overrides in jobs.items()}
+    given: dict[str, dict[str, Any]] = defaultdict(dict)  # each key's overrides, with the value each gives
+    for overrides in jobs.values():
+        for override in overrides:
+            key = override.partition("=")[0]
+            if defines_the_run(key):
+                given[key][override] = parsed_value(override)
+
+    def added(job: Path, key: str) -> str:
+        value = ran_with(job, key) if not key.startswith(("+", "~")) else UNKNOWN
+        spelt = next((o for o, gives in given[key].items() if value is not UNKNOWN and gives == value), None)
+        return spelt or f"{key}={'default' if value is UNKNOWN else as_written(value)}"
+
+    named = {job: overrides + [added(job, key) for key in sorted(given.keys() - keys(overrides))]
+             for job, overrides in jobs.items()}
+    # The processes that shared each epoch, which no override names (trainer.devices=2 gives 2 on CPU, 1 on a GPU
+    # machine with one): as the checkpoints' run definitions record them, where runs differ in it.
+    processes = {job: used_value(job, PROCESSES) for job in jobs}
+    if len({value for value in processes.values() if value is not UNKNOWN}) > 1:
+        return {job: overrides + [f"{PROCESSES}={'unknown' if processes[job] is UNKNOWN else processes[job]}"]
+                for job, overrides in named.items()}
+    return named
+
+
+def parsed_value(override: str) -> Any:
+    """The value of `override` as Hydra reads it (`1` and `1.0` are one number), UNKNOWN outside its grammar."""
+    try:
+        return sweeps.parse([override])[0].value()
+    except UserInputError:
+        return UNKNOWN
+
+
+def ran_with(job: Path, key: str) -> Any:
+    """The option of the config group `key` the job ran with (its .hydra/hydra.yaml's choices), or the value of
+    the key (`used_value`); UNKNOWN where its files do not say."""
+    try:
+        return saved_hydra(job)["runtime"]["choices"][key]
+    except Exception:  # not a group, or no readable hydra.yaml
+        return used_value(job, key)
 
 
 def swept_keys(jobs: list[list[str]]) -> list[str]:
@@ -355,7 +398,7 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
     """(swept keys, the points) for the jobs asked for and the job folders found; a point is keyed by
     its swept overrides (key=value, as Hydra wrote them). Only a completed job with a finite final
     val loss counts; every other one is a problem of its point."""
-    jobs = {job: without_resume(job_overrides(job)) for job in sorted(sweep_dir.glob("*/"))
+    jobs = {job: as_applied(job_overrides(job)) for job in sorted(sweep_dir.glob("*/"))
             if (job / ".hydra").is_dir()}
     # Without a grid, the jobs found are the points, their keys in the order of the first job's overrides.
     grid = expected_jobs(sweep_dir)
@@ -421,6 +464,11 @@ def collect(sweep_dir: Path) -> tuple[list[str], dict[tuple[str, ...], Group]]:
         if not math.isfinite(final):
             group.problems.append(f"{who}: final val loss is {final}")
             continue
+        ran = [seed for seed, _ in group.finals]
+        if seed in ran:  # runs gathered by hand, or a search's trial asked again: one seed is one sample
+            at = "the default seed" if seed == "default" else f"seed {seed}"
+            group.problems.append(f"{job.name}: {at} again, as {group.jobs[ran.index(seed)].name}; counted once")
+            continue
         group.finals.append((seed, final))
         group.jobs.append(job)
         for key, curve in curves.items():
@@ -461,7 +509,7 @@ def used_value(job: Path, key: str) -> Any:
         raw = OmegaConf.to_container(config, resolve=False)
         for part in key.split("."):
             raw = raw[part]
-        if not isinstance(raw, str) or "${" in KEY_REFERENCE.sub("", raw):
+        if "${" in KEY_REFERENCE.sub("", json.dumps(raw)):
             return UNKNOWN
         value = OmegaConf.select(config, key, throw_on_missing=True)
         return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
