@@ -74,9 +74,7 @@ def compare(sweep_a: Path, sweep_b: Path, margin: str = DEFAULT_MARGIN) -> dict[
             # Of the mean's size: a loss of one's own may be negative, and a margin never is.
             nats = value / 100 * abs(found["a"]["mean"]) if percent else value
             seeds_a, seeds_b = dict(groups_a[point].finals), dict(groups_b[point].finals)
-            # A seed twice at a point (a search's trials of one setting, all of the default seed) pairs no run:
-            # keyed by seed, all but one of its runs were dropped, and a single pair left was a crash.
-            paired = seeds_a.keys() == seeds_b.keys() and (len(seeds_a), len(seeds_b)) == (len(losses_a), len(losses_b))
+            paired = seeds_a.keys() == seeds_b.keys()  # `collect` counts a seed once at a point
             result = (paired_equivalence([seeds_a[seed] for seed in seeds_a], [seeds_b[seed] for seed in seeds_a], nats)
                       if paired else equivalence(losses_a, losses_b, nats))
             found |= {"difference": result.difference, "ci95": list(result.ci95), "margin": result.margin,
