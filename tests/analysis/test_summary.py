@@ -1080,6 +1080,27 @@ def test_a_sweep_of_many_keys_keeps_its_title_on_the_figure_and_its_legend_off_t
         assert not any(first.overlaps(second) for index, first in enumerate(titles) for second in titles[index + 1:])
 
 
+@pytest.mark.parametrize("width", [3.4, 7.0])
+def test_a_paper_figures_panels_keep_their_height_beside_the_note_of_where_seeds_stopped(
+        tmp_path: Path, width: float) -> None:
+    # The legend's "(to epoch 6, where the first of its 2 seeds stopped)" was not counted in the figure's height:
+    # its lines took it from the panels, at 3.4 in half of it.
+    def panel_heights(stopped_at: int) -> list[list[float]]:
+        sweep = tmp_path / str(stopped_at)
+        for job, value in enumerate(["0.001", "0.01", "0.1", "1.0", "10.0", "100.0"]):
+            for seed, epochs in [(0, 10), (1, stopped_at)]:
+                write_job(sweep / f"{job}_{seed}", [f"clip.value={value}", f"seed={seed}"], 31.0 + seed, epochs=epochs,
+                          gradients=True)
+        swept, groups = collect(sweep)
+        figures = [draw(groups, swept, "title", width=width), plot.draw_gradients(groups, swept, "title", width)]
+        for figure in figures:
+            FigureCanvasAgg(figure).draw()
+        return [[axis.get_window_extent().height for axis in figure.axes] for figure in figures]
+
+    for stopped, together in zip(panel_heights(6), panel_heights(10)):
+        assert all(height >= 0.95 * full for height, full in zip(stopped, together)), (stopped, together)
+
+
 def test_a_job_folder_without_its_overrides_is_named_missing_and_the_rest_still_plotted(tmp_path: Path) -> None:
     # Hydra writes the job's .hydra/ a file at a time: a job killed as it started may have no overrides.yaml.
     sweep = write_sweep(tmp_path / "sweep", {"0.1": [1.0, 2.0], "1.0": [3.0, 4.0]})

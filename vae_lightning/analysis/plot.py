@@ -615,6 +615,15 @@ def by_epoch(curves: list[dict[int, float]]) -> list[tuple[int, Sample]]:
     return [(epoch, describe(found)) for epoch, found in zip(epochs, values) if found]
 
 
+def curve_label(group: Group, key: str) -> str:
+    """The legend's label of the point's curve of `key`: where its seeds stopped at different epochs, with the
+    epoch the curve ends at (`shortest_end`)."""
+    end = shortest_end(group.curves[key])
+    if end is None:
+        return group.label
+    return f"{group.label} (to epoch {end + 1}, where the first of its {len(group.curves[key])} seeds stopped)"
+
+
 def shortest_end(curves: list[dict[int, float]]) -> int | None:
     """The last epoch every seed's curve reached, where they end at different ones (EarlyStopping, a pruner);
     None where they end together. Past it the mean and its band would be over the seeds still running: the
@@ -662,9 +671,8 @@ def draw_curves(axis, groups: dict[tuple[str, ...], Group], key: str, scale: flo
             continue
         epochs = [epoch + 1 for epoch, _ in samples]  # epoch 1 is the first one trained
         means = [scale * back(sample.mean) for _, sample in samples]
-        label = group.label if end is None else (f"{group.label} (to epoch {end + 1}, where the first of its "
-                                                 f"{len(curves)} seeds stopped)")
-        line = axis.plot(epochs, means, label=label, linewidth=1.5, markersize=4, **point_style(index))[0]
+        line = axis.plot(epochs, means, label=curve_label(group, key), linewidth=1.5, markersize=4,
+                         **point_style(index))[0]
         low = [max(within[0], scale * back(sample.ci95[0])) if sample.ci95 else mean
                for (_, sample), mean in zip(samples, means)]
         high = [min(within[1], scale * back(sample.ci95[1])) if sample.ci95 else mean
@@ -774,9 +782,9 @@ def legend_entries(axis, groups: dict[tuple[str, ...], Group]) -> tuple[list[Any
     return handles, labels
 
 
-def legend_labels(groups: dict[tuple[str, ...], Group]) -> list[str]:
-    """The legend's labels before its curves are drawn (without a curve's note of where its seeds stopped)."""
-    return [group.label if group.finals else f"{group.label}{UNDRAWN}" for group in groups.values()]
+def legend_labels(groups: dict[tuple[str, ...], Group], key: str) -> list[str]:
+    """The labels of the legend of the panel of `key`, before its curves are drawn."""
+    return [curve_label(group, key) if group.finals else f"{group.label}{UNDRAWN}" for group in groups.values()]
 
 
 def font_fallback(texts: Iterable[str]) -> dict[str, Any]:
@@ -920,7 +928,7 @@ def draw_for_paper(groups: dict[tuple[str, ...], Group], keys: list[str], title:
     """The loss curves `width` inches wide with their text at PAPER_TEXT_POINTS and PAPER_SMALL_POINTS as
     printed at that width: the two panels side by side, or stacked below SIDE_BY_SIDE_INCHES (`paper_figure`);
     the legend under them, the title and labels wrapped to fit (`for_paper`)."""
-    figure, axes = paper_figure(width, len(STAGES), legend_labels(groups), sharey=True)
+    figure, axes = paper_figure(width, len(STAGES), legend_labels(groups, STAGES[-1]), sharey=True)
     for axis, stage in zip(axes, STAGES):
         draw_curves(axis, groups, stage)
         axis.set_title(f"{stage} loss")
@@ -954,7 +962,7 @@ def draw_gradients(groups: dict[tuple[str, ...], Group], keys: list[str], title:
         figure = Figure(figsize=(15, 4.2), layout="constrained")
         axes = list(figure.subplots(1, 3))
     else:
-        figure, axes = paper_figure(width, len(GRADIENT_PANELS), legend_labels(groups))
+        figure, axes = paper_figure(width, len(GRADIENT_PANELS), legend_labels(groups, GRADIENT_PANELS[-1][0]))
     for axis, (name, panel_title, screen_label, paper_label) in zip(axes, GRADIENT_PANELS):
         if name.endswith("fraction"):
             draw_curves(axis, groups, name, scale=100.0, within=(0.0, 100.0))
