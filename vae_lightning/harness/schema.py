@@ -671,9 +671,9 @@ def said_as_the_optimizers_refusal(cfg: DictConfig, attempt: Callable[[dict[str,
         refused = next((key for key in optim if not key.startswith("_")
                         and succeeds(attempt, {name: value for name, value in optim.items() if name != key})), None)
         value = optim.get(refused)
-        fix = f"optim.{refused}={str(value).lower() if isinstance(value, bool) else value}" if refused \
+        to_mend = f"optim.{refused}={str(value).lower() if isinstance(value, bool) else value}" if refused \
             else "that value of optim"
-        raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix {fix}") from None
+        raise ConfigError(f"optim: {cfg.optim._target_} refuses it: {refusal}; fix {to_mend}") from None
 
 
 def succeeds(attempt: Callable[[dict[str, Any]], Any], optim: dict[str, Any]) -> bool:
