@@ -172,6 +172,8 @@ def test_a_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint(comp
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "failed" and f"loss is nan at step {step} (epoch 1)" in status["error"]
     assert f"last good checkpoint: {last}" in status["error"]
+    # The run clips (conf/clip/value.yaml): "clip the gradients" was advice to do what it did.
+    assert status["error"].endswith("; lower optim.lr or clip.value (it clips by value at 1.0)")
     assert last.read_bytes() == snapshots[0] and torch.load(last, weights_only=True)["epoch"] == 0
 
 
@@ -180,7 +182,9 @@ def test_weights_the_last_update_ruined_fail_the_run_with_exit_3(compose_config,
     cfg = compose_config(tiny_overrides(mnist_root) + ["optim.lr=1e10", "clip=none", "trainer.max_steps=1"])
     assert run_job(cfg, tmp_path / "run") == 3
     status = json.loads((tmp_path / "run" / "status.json").read_text())
-    assert status["status"] == "failed" and "with the final weights: the last update diverged" in status["error"]
+    assert status["status"] == "failed" and status["error"].endswith(
+        "with the final weights: the last update diverged; lower optim.lr or clip the gradients (clip=value or "
+        "clip=norm)")
     assert not (tmp_path / "run" / "results.json").exists()
 
 

@@ -40,7 +40,7 @@ from vae_lightning.harness.schema import drop_local_keys_not_taken
 from vae_lightning.harness.runs import (RESULTS_FILE, STATUS_FILE, FirstProcessWatch, RunRecord, first_process_named,
                                        holds_checkpoints, no_room_to_start, raise_lost_interrupt, read_status,
                                        register_resolvers, run_isolated, val_loss, watching_launched_processes)
-from vae_lightning.paper.module import VAEModule, stage_metrics
+from vae_lightning.paper.module import VAEModule, divergence_advice, stage_metrics
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     best = best_checkpoint(trainer)
     val, test = score(trainer, module, datamodule, best)
-    check_finite(val, test, best)
+    check_finite(val, test, best, cfg.clip)
     results = {
         "val": val,
         "test": test,
@@ -191,7 +191,7 @@ def score(trainer: L.Trainer, module: VAEModule, datamodule: L.LightningDataModu
     return stage_metrics(val[0] if val else {}, "val"), stage_metrics(test[0] if test else {}, "test")
 
 
-def check_finite(val: dict[str, float], test: dict[str, float], checkpoint: str | None) -> None:
+def check_finite(val: dict[str, float], test: dict[str, float], checkpoint: str | None, clip: DictConfig) -> None:
     """Raise NonFiniteLossError when the weights scored give a NaN or infinite loss: the last update
     diverged (the next training step would have stopped the run), and no validation kept a finite
     checkpoint to score instead."""
@@ -199,7 +199,7 @@ def check_finite(val: dict[str, float], test: dict[str, float], checkpoint: str 
     if not all(math.isfinite(loss) for loss in losses.values()):
         raise NonFiniteLossError(
             f"val loss {losses['val']}, test loss {losses['test']} with {checkpoint or 'the final weights'}: the "
-            f"last update diverged; lower optim.lr or clip the gradients (clip=value or clip=norm)"
+            f"last update diverged; {divergence_advice(clip.value, clip.algorithm)}"
         )
 
 

@@ -90,6 +90,15 @@ def inputs_and_targets(batch: Any, pixels: int) -> tuple[torch.Tensor, torch.Ten
     return inputs, targets
 
 
+def divergence_advice(clip_value: float | None, clip_algorithm: str | None) -> str:
+    """What to change in a run whose loss diverged: the learning rate, and the clip (section 3.3), which a run
+    that clips already has to tighten rather than to switch on."""
+    if clip_value is None:
+        return "lower optim.lr or clip the gradients (clip=value or clip=norm)"
+    algorithm = getattr(clip_algorithm, "value", clip_algorithm)  # the Trainer holds Lightning's enum of it
+    return f"lower optim.lr or clip.value (it clips by {algorithm} at {clip_value})"
+
+
 class VAEModule(L.LightningModule):
     """Wraps the model and loss built from their configs; its hyperparameters are plain containers.
 
@@ -169,7 +178,8 @@ class VAEModule(L.LightningModule):
         last_good = self._newest_checkpoint()
         raise NonFiniteLossError(
             f"loss is {loss} at step {self.global_step} (epoch {self.current_epoch}); last good checkpoint: "
-            f"{last_good or 'none written yet'}; lower optim.lr or clip the gradients (clip=value or clip=norm)"
+            f"{last_good or 'none written yet'}; "
+            f"{divergence_advice(self.trainer.gradient_clip_val, self.trainer.gradient_clip_algorithm)}"
         )
 
     def _newest_checkpoint(self) -> str:
