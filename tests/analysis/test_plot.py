@@ -300,10 +300,14 @@ def png_size(path: Path) -> tuple[int, int]:
     return Image.open(path).size
 
 
-@pytest.mark.parametrize("width,refusal", [("2", "2 in is narrower than 3 in"), ("nan", "nan in is narrower than 3 in"),
-                                           ("wide", "'wide' is not a number of inches")])
-def test_a_paper_width_narrower_than_a_column_or_no_number_is_refused_in_one_line(width: str, refusal: str,
-                                                                                   tmp_path: Path) -> None:
+@pytest.mark.parametrize("width,refusal", [
+    ("2", "2 in is narrower than 3 in"), ("nan", "'nan' is not a number of inches"),
+    ("wide", "'wide' is not a number of inches"),
+    # A PNG 300,000 pixels wide, written over the sweep's figures.
+    ("1000", "1000 in is wider than a page (7 in) or a poster's column (20 in"),
+    ("inf", "inf in is wider than a page")])
+def test_a_paper_width_narrower_than_a_column_wider_than_a_poster_or_no_number_is_refused_in_one_line(
+        width: str, refusal: str, tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path / "sweep", MOMENTA, key="optim.momentum")
     done = subprocess.run([sys.executable, "-m", "vae_lightning.plot", str(sweep), "--width", width],
                           capture_output=True, text=True, timeout=120)

@@ -73,6 +73,8 @@ PAPER_SMALL_POINTS = 7.0
 SCREEN_DPI, PAPER_DPI = 110, 300
 # The narrowest journal column (Springer's 84 mm is 3.3 in): narrower, the panels' text does not fit.
 MIN_PAPER_INCHES = 3.0
+# A poster's column at the most: 1,000 in was a PNG of 300,000 pixels' width, written over the sweep's figures.
+MAX_PAPER_INCHES = 20.0
 # Narrower than this the loss figure's two panels are stacked (side by side, each would be under 2 in wide): a row
 # holds as many panels as get half of it each (the gradients' three from 7.5 in). The legend's columns below them
 # are PAPER_LEGEND_COLUMN_INCHES wide.
@@ -1226,15 +1228,20 @@ def plot_sweep(sweep_dir: Path, title: str | None = None, width: float | None = 
 
 
 def paper_width(text: str) -> float:
-    """--width: inches, from MIN_PAPER_INCHES (a journal's narrowest column) up."""
+    """--width: inches, from MIN_PAPER_INCHES (a journal's narrowest column) to MAX_PAPER_INCHES."""
     try:
         inches = float(text)
     except ValueError:
+        inches = math.nan
+    if math.isnan(inches):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of inches (3.4 for a column, 7 for a "
                                          f"page)") from None
-    if not math.isfinite(inches) or inches < MIN_PAPER_INCHES:
+    if inches < MIN_PAPER_INCHES:
         raise argparse.ArgumentTypeError(f"{text} in is narrower than {MIN_PAPER_INCHES:g} in, where the panels' "
                                          f"{PAPER_SMALL_POINTS:g} pt text no longer fits")
+    if inches > MAX_PAPER_INCHES:
+        raise argparse.ArgumentTypeError(f"{text} in is wider than a page (7 in) or a poster's column "
+                                         f"({MAX_PAPER_INCHES:g} in at the most); give the width it is printed at")
     return inches
 
 
