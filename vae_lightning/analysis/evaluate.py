@@ -486,7 +486,8 @@ def main() -> None:
     parser.add_argument("--config-dir", "-cd", type=user_path,
                         help="the folder of your own config groups the run was trained with (train.py's --config-dir)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the latent draws of samples.png")
-    parser.add_argument("--out", type=user_path, help="folder for the images and evaluation.json (default: the run's)")
+    parser.add_argument("--out", type=user_path,
+                        help="folder for the images and evaluation.json, made if missing (default: the run's)")
     parser.add_argument("--nll", action="store_true",
                         help="estimate the test set's negative log-likelihood (likelihood.json)")
     parser.add_argument("--k", type=int, default=DEFAULT_K,
