@@ -243,7 +243,8 @@ def search_space(params: list[str]) -> tuple[dict[str, BaseDistribution], list[s
 def whole_number(settings: DictConfig, key: str, meaning: str) -> None:
     value = settings.get(key)
     if type(value) is not int or value < 1:
-        raise ConfigError(f"{SETTINGS}.{key}={value} is out of range: allowed a whole number >= 1 ({meaning})")
+        raise ConfigError(f"{SETTINGS}.{key}={'null' if value is None else value} is out of range: allowed a whole "
+                          f"number >= 1 ({meaning})")
 
 
 def as_container(node: Any) -> Any:

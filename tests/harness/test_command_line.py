@@ -147,6 +147,13 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["callbacks.gradients.every_n_steps=0"], "callbacks.gradients.every_n_steps=0 is out of range"),
         (["optim.lr=inf"], "optim.lr=inf is out of range: allowed a finite number > 0"),
         (["clip.value=inf"], "clip.value=inf is out of range: allowed a finite number > 0"),
+        # Said as Python's None, and a quoted number as if an environment variable had given it.
+        (["optim.lr=null"], "optim.lr=null is out of range: allowed a finite number > 0"),
+        (["model.hidden_dims=null"], "model.hidden_dims=null is not a list of sizes: write model.hidden_dims=[400]"),
+        (["-m", "hydra/launcher=parallel", "seed=0,1", "hydra.launcher.n_jobs=null"],
+         "hydra.launcher.n_jobs=null is out of range: allowed a whole number >= 1"),
+        (["optim.lr='0.02'"], "optim.lr=0.02 is out of range: allowed a finite number > 0; '0.02' is text, in quotes: "
+                              "write it without them, optim.lr=0.02"),
         (["trainer.precision=16-true"], "trainer.precision=16-true: the loss overflows float16 weights"),
         (["trainer.precision=16-mixed", "trainer.accelerator=cpu"],
          "trainer.precision=16-mixed: a CPU has no float16 mixed precision"),

@@ -475,8 +475,9 @@ def check_launchable_in_a_sweep(cfg: DictConfig, world: int) -> None:
         return
     n_jobs = cfg.hydra.launcher.get("n_jobs", 1)
     if runs_in_its_own_process(cfg.hydra.launcher) and (type(n_jobs) is not int or n_jobs < 1):
-        raise ConfigError(f"hydra.launcher.n_jobs={n_jobs} is out of range: allowed a whole number >= 1 "
-                          f"(jobs at a time)")
+        shown = "null" if n_jobs is None else n_jobs
+        raise ConfigError(f"hydra.launcher.n_jobs={shown} is out of range: allowed a whole number >= 1 (jobs at a "
+                          f"time)")
     strategy = str(cfg.trainer.get("strategy", "auto"))
     if world > 1:
         named = f"trainer.strategy={strategy}" if strategy != "auto" else \

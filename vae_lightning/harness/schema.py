@@ -274,7 +274,8 @@ def check_ranges(cfg: DictConfig) -> None:
     for key, (accepts, allowed) in RANGES.items():
         value = OmegaConf.select(cfg, key, default="<absent>")
         if value != "<absent>" and not accepts(value):
-            raise ConfigError(f"{key}={value} is out of range: allowed {allowed}{said_as_text(value)}")
+            shown = "null" if value is None else value
+            raise ConfigError(f"{key}={shown} is out of range: allowed {allowed}{said_as_text(value, cfg, key)}")
     for key in cfg:
         if key != "hydra":
             check_numbers(OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key])
@@ -296,14 +297,20 @@ def check_ranges(cfg: DictConfig) -> None:
         )
 
 
-def said_as_text(value: Any) -> str:
-    """Why a number written as text is out of a number's range: `${oc.env:LR}` gives the text '0.02'."""
+def said_as_text(value: Any, cfg: DictConfig, key: str) -> str:
+    """Why a number written as text is out of a number's range: given in quotes (`optim.lr='0.02'`), or by an
+    interpolation (`${oc.env:LR}` gives the text '0.02')."""
     if not isinstance(value, str):
         return ""
     try:
         float(value)
     except ValueError:
         return ""
+    written = OmegaConf.to_container(cfg, resolve=False)
+    for part in key.split("."):
+        written = written.get(part) if isinstance(written, dict) else None
+    if "${" not in str(written):
+        return f"; '{value}' is text, in quotes: write it without them, {key}={value}"
     return f"; '{value}' is text, as ${{oc.env:...}} gives it: read it as a number with ${{oc.decode:${{oc.env:...}}}}"
 
 

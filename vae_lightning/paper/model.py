@@ -56,7 +56,7 @@ def check_sizes(**sizes: int | Sequence[int]) -> None:
         values = list(size) if isinstance(size, Sequence) else [size]
         if not all(isinstance(value, int) and not isinstance(value, bool) for value in values):
             allowed = "a list of whole numbers, as in [400]" if isinstance(size, Sequence) else "a whole number"
-            raise ValueError(f"model.{name}={size} is out of range: allowed {allowed}")
+            raise ValueError(f"model.{name}={'null' if size is None else size} is out of range: allowed {allowed}")
         if isinstance(size, Sequence) and any(value < 1 for value in size):
             raise ValueError(f"model.{name}={list(size)} is out of range: allowed sizes >= 1")
         if not isinstance(size, Sequence) and size < 1:
@@ -87,8 +87,8 @@ class Autoencoder(nn.Module):
         super().__init__()
         if isinstance(hidden_dims, str) or not isinstance(hidden_dims, Sequence):
             example = hidden_dims if isinstance(hidden_dims, int) and not isinstance(hidden_dims, bool) else 400
-            raise ValueError(f"model.hidden_dims={hidden_dims} is not a list of sizes: write "
-                             f"model.hidden_dims=[{example}]")
+            raise ValueError(f"model.hidden_dims={'null' if hidden_dims is None else hidden_dims} is not a list of "
+                             f"sizes: write model.hidden_dims=[{example}]")
         hidden_dims = list(hidden_dims)
         check_sizes(input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim)
         check_choice("activation", activation, ACTIVATIONS)
