@@ -149,6 +149,11 @@ PROJECT = Path(__file__).resolve().parents[2]
         (["clip.value=inf"], "clip.value=inf is out of range: allowed a finite number > 0"),
         # Said as Python's None, and a quoted number as if an environment variable had given it.
         (["optim.lr=null"], "optim.lr=null is out of range: allowed a finite number > 0"),
+        # Trained until the kernel killed it, its status.json left `running`.
+        (["model.latent_dim=1000000000"], "model: its weights take 4,808.0 GB, and training them takes at least "
+                                          "28,848.0 GB, more than this machine's"),
+        (["model.latent_dim=1000000000", "optim=adam", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"],
+         "model: its weights take 4,808.0 GB, and training them in its 2 processes takes at least 67,312.0 GB"),
         (["model.hidden_dims=null"], "model.hidden_dims=null is not a list of sizes: write model.hidden_dims=[400]"),
         (["-m", "hydra/launcher=parallel", "seed=0,1", "hydra.launcher.n_jobs=null"],
          "hydra.launcher.n_jobs=null is out of range: allowed a whole number >= 1"),

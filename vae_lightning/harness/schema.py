@@ -621,7 +621,7 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
     ranges. Returns the processes the run shares each epoch among, as the Trainer counts them (its world
     size: devices, `auto` and `-1` resolved, times nodes). A job that runs elsewhere (`check_accelerator`)
     has its Trainer built on the CPU here."""
-    check_module(cfg)
+    module = check_module(cfg)
     if cfg.optim.get("_partial_") is not True:  # else the optimizer's own "missing argument: 'params'"
         option = OmegaConf.select(cfg, "hydra.runtime.choices.optim", default="<option>")
         raise ConfigError(f"optim: the module builds the optimizer over the model's parameters, so its file "
@@ -652,6 +652,7 @@ def check_by_building(cfg: DictConfig, runs_here: bool = True) -> int:
         # its tensors, and CUDA used in the sweep's process would fail its forked jobs.
         with said_as_the_optimizers_refusal(cfg, lambda optim: optimizer_of(optim).step(lambda: torch.zeros(()))):
             optimizer.step(lambda: torch.zeros(()))
+        check_memory(module, optimizer, str(cfg.trainer.get("precision")), built_trainer.num_devices)
     check_callbacks(cfg)
     return built_trainer.world_size
 
@@ -692,10 +693,44 @@ def succeeds(attempt: Callable[[dict[str, Any]], Any], optim: dict[str, Any]) ->
     return True
 
 
-def check_module(cfg: DictConfig) -> None:
+# Measured (model.latent_dim=100000, 120 million parameters, debug=fast): training on the CPU took 5 times its
+# weights' memory beyond the imports' (weights, gradients, the optimizer step's temporaries) with no optimizer state
+# and no checkpoint, and once more for each state of the optimizer's per parameter (momentum; Adam's two).
+TRAINING_COPIES = 5
+# The bytes of a weight under each trainer.precision that stores weights other than as float32.
+WEIGHT_BYTES = {"64": 8, "64-true": 8, "double": 8, "16-true": 2, "bf16-true": 2, "half": 2, "bfloat16": 2}
+
+
+def machine_memory() -> int:
+    """The bytes of memory this process may use: the machine's, or its control group's limit where lower."""
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        return min(physical, int(Path("/sys/fs/cgroup/memory.max").read_text()))
+    except (OSError, ValueError):  # no cgroup v2 limit ("max", or no such file)
+        return physical
+
+
+def check_memory(module: VAEModule, optimizer: torch.optim.Optimizer, precision: str, processes: int) -> None:
+    """Raise ConfigError where training `module` in `processes` processes of this machine's CPU needs more memory
+    than it has, by TRAINING_COPIES of the weights and one per state the optimizer keeps (counted on the one
+    parameter `optimizer` stepped): model.latent_dim=1000000 trained until the kernel killed it, 24 GB on, its
+    status.json left `running`."""
+    parameter = optimizer.param_groups[0]["params"][0]
+    states = sum(isinstance(value, torch.Tensor) and value.shape == parameter.shape
+                 for value in optimizer.state[parameter].values())
+    weights = sum(parameter.numel() for parameter in module.parameters()) * WEIGHT_BYTES.get(precision, 4)
+    needed, memory = weights * (TRAINING_COPIES + states) * processes, machine_memory()
+    if needed > memory:
+        where = f" in its {processes} processes" if processes > 1 else ""
+        raise ConfigError(f"model: its weights take {weights / 1e9:,.1f} GB, and training them{where} takes at least "
+                          f"{needed / 1e9:,.1f} GB, more than this machine's {memory / 1e9:,.1f} GB of memory; "
+                          f"give smaller model.hidden_dims or model.latent_dim")
+
+
+def check_module(cfg: DictConfig) -> VAEModule:
     """Build the LightningModule, its model and loss on the meta device (no memory, no weights); one
     whose constructor reads its tensors' values (`.item()`), which meta tensors have none of, for real.
-    Then run a blank batch through the model and the loss (`check_forward`)."""
+    Then run a blank batch through the model and the loss (`check_forward`). Returns the module."""
     arguments = {group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("model", "loss", "optim")}
     try:
         with torch.device("meta"):
@@ -706,6 +741,7 @@ def check_module(cfg: DictConfig) -> None:
             raise
         module = VAEModule(**arguments)
         check_forward(module)
+    return module
 
 
 # Blank images the check runs through the model: two, so that a batch axis dropped or mixed up shows.
