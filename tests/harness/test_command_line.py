@@ -170,6 +170,9 @@ PROJECT = Path(__file__).resolve().parents[2]
         # Hydra's own error of it is empty: the check failed on an IndexError.
         (["hydra.overrides.hydra=${now:}"], "hydra.overrides.hydra: TypeError raised while resolving interpolation"),
         (["--foo", "debug=fast"], "--foo: no such flag (python train.py --hydra-help lists Hydra's)"),
+        # Hydra's parser printed its usage, eight lines, for these.
+        (["--cfg", "bogus"], "--cfg: invalid choice: 'bogus' (choose from 'job', 'hydra', 'all')"),
+        (["-m", "--cfg"], "--cfg: expected one argument (python train.py --hydra-help lists Hydra's flags)"),
         (["debug=fast", "-m", "seed=0,1"], "seed=0,1: Hydra reads the overrides as one group of words"),
         (["search=sgd"], "search=sgd sets up a search, which runs its trials as a sweep: add -m"),
         # Hydra composes them to print them: a traceback, or its own lines, without the check.
@@ -1124,14 +1127,15 @@ COMMAND_LINES = [
 
 
 def actions(parser: argparse.ArgumentParser) -> dict[str, tuple]:
-    return {action.dest: (tuple(action.option_strings), action.nargs, action.const) for action in parser._actions}
+    return {action.dest: (tuple(action.option_strings), action.nargs, action.const, action.choices)
+            for action in parser._actions}
 
 
 def test_every_flag_of_hydras_parser_is_declared_alike() -> None:
     hydras = actions(get_args_parser())
     # Hydra's --version prints and exits as it parses; ours only notes it, and Hydra answers it later.
-    assert hydras["version"] == (("--version",), 0, None)
-    assert actions(command_line_parser()) == {**hydras, "version": (("--version",), 0, True)}
+    assert hydras["version"] == (("--version",), 0, None, None)
+    assert actions(command_line_parser()) == {**hydras, "version": (("--version",), 0, True, None)}
 
 
 @pytest.mark.parametrize("arguments", COMMAND_LINES, ids=" ".join)

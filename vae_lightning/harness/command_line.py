@@ -74,13 +74,14 @@ def command_line_parser() -> argparse.ArgumentParser:
     (https://hydra.cc/docs/advanced/hydra-command-line-flags/): Hydra has no public way to read its
     command line before it runs, and tests/harness/test_command_line.py fails if its parser differs.
     add_help=False: --help is Hydra's to answer once the check has let the command through; --version
-    likewise (Hydra's parser prints and exits as it parses)."""
-    parser = argparse.ArgumentParser(add_help=False)
+    likewise (Hydra's parser prints and exits as it parses). exit_on_error=False: a flag's bad value is the
+    check's one line (`parse_command_line`), not argparse's usage and exit."""
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
     parser.add_argument("--help", "-h", action="store_true")
     parser.add_argument("--hydra-help", action="store_true")
     parser.add_argument("--version", action="store_true")
     parser.add_argument("overrides", nargs="*")
-    parser.add_argument("--cfg", "-c")
+    parser.add_argument("--cfg", "-c", choices=["job", "hydra", "all"])
     parser.add_argument("--resolve", action="store_true")
     parser.add_argument("--package", "-p")
     parser.add_argument("--run", "-r", action="store_true")
@@ -90,13 +91,19 @@ def command_line_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config-name", "-cn")
     parser.add_argument("--config-dir", "-cd")
     parser.add_argument("--experimental-rerun")
-    parser.add_argument("--info", "-i", nargs="?", const="all")
+    parser.add_argument("--info", "-i", nargs="?", const="all",
+                        choices=["all", "config", "defaults", "defaults-tree", "plugins", "searchpath"])
     return parser
 
 
 def parse_command_line(arguments: list[str]) -> argparse.Namespace:
-    """Hydra's reading of the command line: .overrides, .multirun, .config_dir, .config_name, ..."""
-    return command_line_parser().parse_known_args(arguments)[0]
+    """Hydra's reading of the command line: .overrides, .multirun, .config_dir, .config_name, ...; ConfigError
+    naming a flag whose value Hydra's parser refuses (`--cfg bogus`, `--package` without one)."""
+    try:
+        return command_line_parser().parse_known_args(arguments)[0]
+    except argparse.ArgumentError as error:
+        flag = (error.argument_name or "").partition("/")[0]
+        raise ConfigError(f"{flag}: {error.message} (python train.py --hydra-help lists Hydra's flags)") from None
 
 
 def refuse_misused_flags(arguments: list[str], args: argparse.Namespace) -> None:
