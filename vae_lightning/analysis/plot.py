@@ -1234,8 +1234,7 @@ def paper_width(text: str) -> float:
     except ValueError:
         inches = math.nan
     if math.isnan(inches):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of inches (3.4 for a column, 7 for a "
-                                         f"page)") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of inches (3.4 for a column, 7 for a page)")
     if inches < MIN_PAPER_INCHES:
         raise argparse.ArgumentTypeError(f"{text} in is narrower than {MIN_PAPER_INCHES:g} in, where the panels' "
                                          f"{PAPER_SMALL_POINTS:g} pt text no longer fits")

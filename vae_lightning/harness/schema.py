@@ -718,7 +718,7 @@ def check_memory(module: VAEModule, optimizer: torch.optim.Optimizer, precision:
     parameter = optimizer.param_groups[0]["params"][0]
     states = sum(isinstance(value, torch.Tensor) and value.shape == parameter.shape
                  for value in optimizer.state[parameter].values())
-    weights = sum(parameter.numel() for parameter in module.parameters()) * WEIGHT_BYTES.get(precision, 4)
+    weights = sum(weight.numel() for weight in module.parameters()) * WEIGHT_BYTES.get(precision, 4)
     needed, memory = weights * (TRAINING_COPIES + states) * processes, machine_memory()
     if needed > memory:
         where = f" in its {processes} processes" if processes > 1 else ""
